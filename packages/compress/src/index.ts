@@ -1,0 +1,6 @@
+/**
+ * `@fairkv/compress`: see README.md. Filled by its issue.
+ *
+ * @packageDocumentation
+ */
+export {};

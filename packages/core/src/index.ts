@@ -1,0 +1,17 @@
+/**
+ * `@fairkv/core`: the contract every fairkv package implements or composes. Model configs and
+ * presets, head-load profiles (with the DuoAttention builder), cluster specs, placement plans
+ * (versioned JSON with a validator), dtypes and the error hierarchy. Depends on nothing of ours.
+ *
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export * from './dtype.js';
+export { jsonPath, describeValue } from './json-path.js';
+export * from './model-config.js';
+export * from './model-presets.js';
+export * from './model-sizes.js';
+export * from './head-load-profile.js';
+export * from './duo-attention.js';
+export * from './cluster.js';
+export * from './plan.js';

@@ -1,0 +1,6 @@
+/**
+ * `@fairkv/kernels`: see README.md. Filled by its issue.
+ *
+ * @packageDocumentation
+ */
+export {};

@@ -1,0 +1,6 @@
+/**
+ * `@fairkv/placement`: see README.md. Filled by its issue.
+ *
+ * @packageDocumentation
+ */
+export {};

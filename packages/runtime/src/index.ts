@@ -1,0 +1,6 @@
+/**
+ * `@fairkv/runtime`: see README.md. Filled by its issue.
+ *
+ * @packageDocumentation
+ */
+export {};
