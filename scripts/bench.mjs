@@ -17,7 +17,9 @@ if (unknown.length > 0) {
 let failed = 0;
 for (const name of names) {
   console.log(`\n== bench/${name}`);
-  const result = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', `bench/${name}/run.ts`], { stdio: 'inherit' });
+  const result = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', `bench/${name}/run.ts`], {
+    stdio: 'inherit',
+  });
   if (result.status !== 0) {
     failed++;
     console.error(`bench/${name} failed with exit code ${result.status}`);

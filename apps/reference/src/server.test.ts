@@ -16,7 +16,9 @@ describe('reference server', () => {
   });
 
   it('lists presets with their sizes', async () => {
-    const body = (await (await fetch(`${base}/api/presets`)).json()) as { models: { name: string; bf16: { weightBytes: number } }[] };
+    const body = (await (await fetch(`${base}/api/presets`)).json()) as {
+      models: { name: string; bf16: { weightBytes: number } }[];
+    };
     const l8 = body.models.find((model) => model.name === 'llama-3.1-8b');
     expect(l8!.bf16.weightBytes / 2 / 1e9).toBeCloseTo(8.03, 2);
   });

@@ -9,14 +9,19 @@ export interface ReferenceServerOptions {
 
 function sendJson(response: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
   response.end(text);
 }
 
 function route(request: IncomingMessage, response: ServerResponse, options: ReferenceServerOptions): void {
   const url = new URL(request.url ?? '/', 'http://localhost');
   if (request.method !== 'GET') {
-    sendJson(response, 405, { error: { message: `method ${request.method} not allowed on ${url.pathname}`, type: 'invalid_request_error' } });
+    sendJson(response, 405, {
+      error: { message: `method ${request.method} not allowed on ${url.pathname}`, type: 'invalid_request_error' },
+    });
     return;
   }
   if (url.pathname === '/healthz') {

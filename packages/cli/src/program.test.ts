@@ -8,7 +8,9 @@ describe('fairkv program', () => {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
     expect(version).toBe(pkg.version);
     let out = '';
-    const program = createProgram().exitOverride().configureOutput({ writeOut: (text) => (out += text) });
+    const program = createProgram()
+      .exitOverride()
+      .configureOutput({ writeOut: (text) => (out += text) });
     expect(() => program.parse(['node', 'fairkv', '--version'])).toThrow();
     expect(out.trim()).toBe(pkg.version);
   });

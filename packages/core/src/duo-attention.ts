@@ -1,4 +1,4 @@
-import { formatIssues, type ValidationIssue, ValidationError } from './errors.js';
+import { formatIssues, ValidationError, type ValidationIssue } from './errors.js';
 import type { HeadLoadProfile } from './head-load-profile.js';
 
 /** Which heads DuoAttention treats as retrieval heads: gate >= threshold, or a sparsity quantile. */
@@ -35,7 +35,10 @@ export function parseDuoAttentionGates(text: string, source = 'full_attention_he
       .map((cell, head) => {
         const value = Number(cell);
         if (!Number.isFinite(value)) {
-          issues.push({ path: `$[${layer}][${head}]`, message: `line ${layer + 1} column ${head + 1}: not a number: ${JSON.stringify(cell)}` });
+          issues.push({
+            path: `$[${layer}][${head}]`,
+            message: `line ${layer + 1} column ${head + 1}: not a number: ${JSON.stringify(cell)}`,
+          });
         }
         return value;
       }),
@@ -44,10 +47,14 @@ export function parseDuoAttentionGates(text: string, source = 'full_attention_he
   const width = rows[0]?.length ?? 0;
   rows.forEach((row, layer) => {
     if (row.length !== width) {
-      issues.push({ path: `$[${layer}]`, message: `line ${layer + 1}: expected ${width} columns like line 1, got ${row.length}` });
+      issues.push({
+        path: `$[${layer}]`,
+        message: `line ${layer + 1}: expected ${width} columns like line 1, got ${row.length}`,
+      });
     }
   });
-  if (issues.length > 0) throw new ValidationError(`${source}: invalid DuoAttention gate file:\n${formatIssues(issues)}`, issues);
+  if (issues.length > 0)
+    throw new ValidationError(`${source}: invalid DuoAttention gate file:\n${formatIssues(issues)}`, issues);
   return rows;
 }
 

@@ -10,7 +10,9 @@ describe('DuoAttention profiles from ../shared', () => {
     for (const model of DUO_ATTENTION_MODELS) {
       const gates = parseDuoAttentionGates(readFileSync(duoAttentionFile(model), 'utf8'));
       for (const selection of [{ threshold: 0.5 }, { sparsity: 0.5 }]) {
-        const profile = validateHeadLoadProfile(duoAttentionProfile(gates, { contextLength: 32768, selection, source: model }));
+        const profile = validateHeadLoadProfile(
+          duoAttentionProfile(gates, { contextLength: 32768, selection, source: model }),
+        );
         expect(profile.mean).toHaveLength(32);
         for (const row of profile.mean) {
           expect(row).toHaveLength(8);
@@ -36,7 +38,10 @@ describe('duoAttentionProfile', () => {
       [1000, 20, 1000],
       [20, 1000, 20],
     ]);
-    expect(profile.policy).toEqual({ name: 'duo-attention', settings: { threshold: 0.5, sinkSize: 4, recentSize: 16 } });
+    expect(profile.policy).toEqual({
+      name: 'duo-attention',
+      settings: { threshold: 0.5, sinkSize: 4, recentSize: 16 },
+    });
   });
 
   it('caps streaming heads at the context and applies the sparsity quantile deterministically', () => {
@@ -46,28 +51,55 @@ describe('duoAttentionProfile', () => {
       [true, false, true],
       [false, true, false],
     ]);
-    expect(selectRetrievalHeads(gates, { sparsity: 1 }).flat().every((x) => !x)).toBe(true);
-    expect(selectRetrievalHeads(gates, { sparsity: 0 }).flat().every((x) => x)).toBe(true);
+    expect(
+      selectRetrievalHeads(gates, { sparsity: 1 })
+        .flat()
+        .every((x) => !x),
+    ).toBe(true);
+    expect(
+      selectRetrievalHeads(gates, { sparsity: 0 })
+        .flat()
+        .every((x) => x),
+    ).toBe(true);
   });
 
   it('rejects bad options and files, naming them', () => {
-    expect(() => duoAttentionProfile(gates, { contextLength: 0 })).toThrow(/\$\.contextLength: expected an integer >= 1, got 0/);
-    expect(() => duoAttentionProfile(gates, { contextLength: 8, selection: { sparsity: 1.5 } })).toThrow(/\$\.selection\.sparsity/);
-    expect(() => parseDuoAttentionGates('0.1\t0.2\n0.3\n', 'x.tsv')).toThrow(/x\.tsv.*line 2: expected 2 columns like line 1, got 1/s);
+    expect(() => duoAttentionProfile(gates, { contextLength: 0 })).toThrow(
+      /\$\.contextLength: expected an integer >= 1, got 0/,
+    );
+    expect(() => duoAttentionProfile(gates, { contextLength: 8, selection: { sparsity: 1.5 } })).toThrow(
+      /\$\.selection\.sparsity/,
+    );
+    expect(() => parseDuoAttentionGates('0.1\t0.2\n0.3\n', 'x.tsv')).toThrow(
+      /x\.tsv.*line 2: expected 2 columns like line 1, got 1/s,
+    );
     expect(() => parseDuoAttentionGates('0.1\tabc\n')).toThrow(/line 1 column 2: not a number: "abc"/);
     expect(() => parseDuoAttentionGates('\n\n')).toThrow(/no rows/);
   });
 });
 
 describe('head-load profile documents', () => {
-  const profile = duoAttentionProfile([[1, 0], [0, 1]], { contextLength: 500 });
+  const profile = duoAttentionProfile(
+    [
+      [1, 0],
+      [0, 1],
+    ],
+    { contextLength: 500 },
+  );
 
   it('round-trips through JSON', () => {
     expect(parseHeadLoadProfile(JSON.stringify(profile))).toEqual(profile);
   });
 
   it('reports every problem with its JSON path', () => {
-    const bad = { ...profile, mean: [[500, 600], [1, -2, 3]], sampleCount: 0 };
+    const bad = {
+      ...profile,
+      mean: [
+        [500, 600],
+        [1, -2, 3],
+      ],
+      sampleCount: 0,
+    };
     try {
       validateHeadLoadProfile(bad);
       expect.unreachable();
@@ -77,9 +109,25 @@ describe('head-load profile documents', () => {
       expect(paths).toContain('$.mean[1][1]');
       expect(paths).toContain('$.sampleCount');
     }
-    expect(() => validateHeadLoadProfile({ ...profile, mean: [[500, 600], [1, 2]] })).toThrow(/\$\.mean\[0\]\[1\]: keeps 600 tokens, more than contextLength 500/);
+    expect(() =>
+      validateHeadLoadProfile({
+        ...profile,
+        mean: [
+          [500, 600],
+          [1, 2],
+        ],
+      }),
+    ).toThrow(/\$\.mean\[0\]\[1\]: keeps 600 tokens, more than contextLength 500/);
     expect(() => validateHeadLoadProfile({ ...profile, mean: [[1, 2]] })).toThrow(/\$\.mean: expected 2 layers/);
-    expect(() => validateHeadLoadProfile({ ...profile, max: [[1, 0], [0, 1]] })).toThrow(/\$\.max\[0\]\[0\]: max 1 is below mean 500/);
+    expect(() =>
+      validateHeadLoadProfile({
+        ...profile,
+        max: [
+          [1, 0],
+          [0, 1],
+        ],
+      }),
+    ).toThrow(/\$\.max\[0\]\[0\]: max 1 is below mean 500/);
     expect(() => parseHeadLoadProfile('{oops', 'p.json')).toThrow(/p\.json: not valid JSON/);
   });
 

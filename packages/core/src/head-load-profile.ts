@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatIssues, type ValidationIssue, ValidationError } from './errors.js';
+import { formatIssues, ValidationError, type ValidationIssue } from './errors.js';
 import { issuesFromZod, jsonPath } from './json-path.js';
 
 /** The compression policy (and its settings) that produced a profile. */
@@ -62,7 +62,10 @@ function checkMatrix(
   issues: ValidationIssue[],
 ): void {
   if (rows.length !== profile.layerCount) {
-    issues.push({ path: jsonPath([name]), message: `expected ${profile.layerCount} layers (layerCount), got ${rows.length}` });
+    issues.push({
+      path: jsonPath([name]),
+      message: `expected ${profile.layerCount} layers (layerCount), got ${rows.length}`,
+    });
   }
   rows.forEach((row, layer) => {
     if (row.length !== profile.kvHeadCount) {
@@ -98,14 +101,14 @@ export function validateHeadLoadProfile(input: unknown): HeadLoadProfile {
   if (profile.p90) checkMatrix('p90', profile.p90, profile, issues);
   if (profile.max) {
     checkMatrix('max', profile.max, profile, issues);
-    profile.max.forEach((row, layer) =>
+    profile.max.forEach((row, layer) => {
       row.forEach((value, head) => {
         const mean = profile.mean[layer]?.[head];
         if (mean !== undefined && value < mean) {
           issues.push({ path: jsonPath(['max', layer, head]), message: `max ${value} is below mean ${mean}` });
         }
-      }),
-    );
+      });
+    });
   }
   if (issues.length > 0) throw new ValidationError(`invalid head-load profile:\n${formatIssues(issues)}`, issues);
   return profile;

@@ -31,7 +31,11 @@ function valueAt(root: unknown, segments: readonly PropertyKey[]): unknown {
 }
 
 /** Converts zod issues into fairkv issues whose messages name the value found. */
-export function issuesFromZod(error: z.ZodError, input: unknown, prefix: readonly PropertyKey[] = []): ValidationIssue[] {
+export function issuesFromZod(
+  error: z.ZodError,
+  input: unknown,
+  prefix: readonly PropertyKey[] = [],
+): ValidationIssue[] {
   return error.issues.map((issue) => {
     const segments = [...prefix, ...issue.path];
     const found = valueAt(input, issue.path);

@@ -6,19 +6,37 @@ import { modelSizes } from './model-sizes.js';
 
 describe('model presets', () => {
   it('has the five required presets', () => {
-    expect(MODEL_PRESET_NAMES).toEqual(['llama-3.1-8b', 'llama-3.3-70b', 'mistral-small-24b-2501', 'mistral-7b-v0.2', 'stories260k']);
+    expect(MODEL_PRESET_NAMES).toEqual([
+      'llama-3.1-8b',
+      'llama-3.3-70b',
+      'mistral-small-24b-2501',
+      'mistral-7b-v0.2',
+      'stories260k',
+    ]);
   });
 
   it('keeps the public numbers', () => {
     const l70 = getModelPreset('llama-3.3-70b');
-    expect([l70.layerCount, l70.hiddenSize, l70.queryHeadCount, l70.kvHeadCount, l70.headDim, l70.ffnSize]).toEqual([80, 8192, 64, 8, 128, 28672]);
-    expect(l70.ropeScaling).toEqual({ type: 'llama3', factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 });
+    expect([l70.layerCount, l70.hiddenSize, l70.queryHeadCount, l70.kvHeadCount, l70.headDim, l70.ffnSize]).toEqual([
+      80, 8192, 64, 8, 128, 28672,
+    ]);
+    expect(l70.ropeScaling).toEqual({
+      type: 'llama3',
+      factor: 8,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositionEmbeddings: 8192,
+    });
     const m24 = getModelPreset('mistral-small-24b-2501');
-    expect([m24.layerCount, m24.hiddenSize, m24.headDim, m24.ropeTheta, m24.vocabSize]).toEqual([40, 5120, 128, 1e8, 131072]);
+    expect([m24.layerCount, m24.hiddenSize, m24.headDim, m24.ropeTheta, m24.vocabSize]).toEqual([
+      40, 5120, 128, 1e8, 131072,
+    ]);
     const m7 = getModelPreset('mistral-7b-v0.2');
     expect([m7.headDim, m7.ropeTheta, m7.vocabSize, m7.maxContext]).toEqual([128, 1e6, 32000, 32768]);
     const s = getModelPreset('stories260k');
-    expect([s.layerCount, s.hiddenSize, s.queryHeadCount, s.kvHeadCount, s.headDim, s.ffnSize, s.vocabSize]).toEqual([5, 64, 8, 4, 8, 172, 512]);
+    expect([s.layerCount, s.hiddenSize, s.queryHeadCount, s.kvHeadCount, s.headDim, s.ffnSize, s.vocabSize]).toEqual([
+      5, 64, 8, 4, 8, 172, 512,
+    ]);
     expect(s.ropeLayout).toBe('adjacent');
     expect(s.tieWordEmbeddings).toBe(true);
   });
@@ -87,10 +105,18 @@ describe('parseHfConfig', () => {
   });
 
   it('rejects GQA groups that do not divide and unsupported architectures', () => {
-    expect(() => parseHfConfig({ ...base, num_key_value_heads: 3 })).toThrow(/\$\.kvHeadCount: must divide queryHeadCount 4 \(got 3\)/);
-    expect(() => parseHfConfig({ ...base, model_type: 'gpt2' })).toThrow(/\$\.model_type: expected one of llama, mistral \(got "gpt2"\)/);
-    expect(() => parseHfConfig({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(/\$\.rope_scaling\.rope_type/);
-    expect(() => parseHfConfig({ ...base, rope_scaling: { rope_type: 'llama3', factor: 8 } })).toThrow(/\$\.rope_scaling\.low_freq_factor/);
+    expect(() => parseHfConfig({ ...base, num_key_value_heads: 3 })).toThrow(
+      /\$\.kvHeadCount: must divide queryHeadCount 4 \(got 3\)/,
+    );
+    expect(() => parseHfConfig({ ...base, model_type: 'gpt2' })).toThrow(
+      /\$\.model_type: expected one of llama, mistral \(got "gpt2"\)/,
+    );
+    expect(() => parseHfConfig({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } })).toThrow(
+      /\$\.rope_scaling\.rope_type/,
+    );
+    expect(() => parseHfConfig({ ...base, rope_scaling: { rope_type: 'llama3', factor: 8 } })).toThrow(
+      /\$\.rope_scaling\.low_freq_factor/,
+    );
     expect(() => parseHfConfig(null)).toThrow(ConfigError);
   });
 

@@ -172,11 +172,14 @@ export function parseHfConfig(json: unknown, name?: string): ModelConfig {
     const kind = hf.rope_scaling.rope_type ?? hf.rope_scaling.type;
     const s = hf.rope_scaling;
     if (kind === 'llama3') {
-      const missing = (['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'] as const).filter(
-        (key) => s[key] === undefined,
-      );
+      const missing = (
+        ['factor', 'low_freq_factor', 'high_freq_factor', 'original_max_position_embeddings'] as const
+      ).filter((key) => s[key] === undefined);
       if (missing.length > 0) {
-        const issues = missing.map((key) => ({ path: `$.rope_scaling.${key}`, message: 'required for rope_type llama3' }));
+        const issues = missing.map((key) => ({
+          path: `$.rope_scaling.${key}`,
+          message: 'required for rope_type llama3',
+        }));
         throw new ConfigError(`invalid Hugging Face config.json:\n${formatIssues(issues)}`, issues);
       }
       ropeScaling = {
@@ -194,7 +197,10 @@ export function parseHfConfig(json: unknown, name?: string): ModelConfig {
       ropeScaling = { type: 'linear', factor: s.factor };
     } else if (kind !== 'default') {
       const issues = [
-        { path: '$.rope_scaling.rope_type', message: `expected llama3, linear or default (got ${JSON.stringify(kind)})` },
+        {
+          path: '$.rope_scaling.rope_type',
+          message: `expected llama3, linear or default (got ${JSON.stringify(kind)})`,
+        },
       ];
       throw new ConfigError(`unsupported RoPE scaling:\n${formatIssues(issues)}`, issues);
     }

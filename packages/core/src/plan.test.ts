@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CLUSTER_PRESET_NAMES, createCluster, validateClusterSpec } from './cluster.js';
 import { ValidationError } from './errors.js';
-import { assertValidPlan, parsePlan, type Plan, validatePlan } from './plan.js';
+import { assertValidPlan, type Plan, parsePlan, validatePlan } from './plan.js';
 
 function twoLayerPlan(): Plan {
   return {
@@ -9,10 +9,21 @@ function twoLayerPlan(): Plan {
     solver: 'test',
     deviceCount: 2,
     layers: [
-      { heads: [{ kvHead: 0, replicas: [{ device: 0, share: 1 }] }, { kvHead: 1, replicas: [{ device: 1, share: 1 }] }] },
       {
         heads: [
-          { kvHead: 1, replicas: [{ device: 0, share: 0.25 }, { device: 1, share: 0.75 }] },
+          { kvHead: 0, replicas: [{ device: 0, share: 1 }] },
+          { kvHead: 1, replicas: [{ device: 1, share: 1 }] },
+        ],
+      },
+      {
+        heads: [
+          {
+            kvHead: 1,
+            replicas: [
+              { device: 0, share: 0.25 },
+              { device: 1, share: 0.75 },
+            ],
+          },
           { kvHead: 0, replicas: [{ device: 0, share: 1 }] },
         ],
       },
@@ -31,12 +42,21 @@ function twoLayerPlan(): Plan {
 
 describe('plan validator', () => {
   it('accepts a valid plan with copies', () => {
-    expect(validatePlan(twoLayerPlan(), { model: { layerCount: 2, kvHeadCount: 2 } })).toEqual({ valid: true, issues: [] });
+    expect(validatePlan(twoLayerPlan(), { model: { layerCount: 2, kvHeadCount: 2 } })).toEqual({
+      valid: true,
+      issues: [],
+    });
   });
 
   it('returns every violation with its JSON path', () => {
     const plan = twoLayerPlan();
-    plan.layers[0]!.heads[1] = { kvHead: 0, replicas: [{ device: 2, share: 0.5 }, { device: 2, share: 0 }] };
+    plan.layers[0]!.heads[1] = {
+      kvHead: 0,
+      replicas: [
+        { device: 2, share: 0.5 },
+        { device: 2, share: 0 },
+      ],
+    };
     const { valid, issues } = validatePlan(plan, { model: { layerCount: 3, kvHeadCount: 2 } });
     expect(valid).toBe(false);
     const byPath = Object.fromEntries(issues.map((issue) => [issue.path, issue.message]));
@@ -74,7 +94,9 @@ describe('plan validator', () => {
     expect(() => assertValidPlan({ ...twoLayerPlan(), deviceCount: 0 })).toThrow(ValidationError);
     expect(() => parsePlan('[1,', {}, 'plan.json')).toThrow(/plan\.json: not valid JSON/);
     const text = JSON.stringify({ ...twoLayerPlan(), deviceCount: 1 });
-    expect(() => parsePlan(text, {}, 'plan.json')).toThrow(/plan\.json: invalid plan:\n.*\$\.layers\[0\]\.heads\[1\]\.replicas\[0\]\.device/s);
+    expect(() => parsePlan(text, {}, 'plan.json')).toThrow(
+      /plan\.json: invalid plan:\n.*\$\.layers\[0\]\.heads\[1\]\.replicas\[0\]\.device/s,
+    );
     expect(parsePlan(JSON.stringify(twoLayerPlan())).solver).toBe('test');
   });
 });
@@ -91,7 +113,9 @@ describe('cluster presets', () => {
 
   it('rejects bad presets, counts and specs by name', () => {
     expect(() => createCluster('tpu', 2)).toThrow(/unknown cluster preset "tpu": expected one of h100-sxm-80g/);
-    expect(() => createCluster('h100-sxm-80g', 9)).toThrow(/deviceCount: expected an integer from 1 to 8 for h100-sxm-80g, got 9/);
+    expect(() => createCluster('h100-sxm-80g', 9)).toThrow(
+      /deviceCount: expected an integer from 1 to 8 for h100-sxm-80g, got 9/,
+    );
     expect(() => validateClusterSpec({ name: 'x', devices: [], interconnect: {} })).toThrow(/\$\.devices/);
   });
 });

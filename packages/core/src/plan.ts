@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ClusterSpec } from './cluster.js';
-import { formatIssues, type ValidationIssue, ValidationError } from './errors.js';
+import { formatIssues, ValidationError, type ValidationIssue } from './errors.js';
 import { describeValue, issuesFromZod, jsonPath } from './json-path.js';
 import type { ModelConfig } from './model-config.js';
 
@@ -68,7 +68,9 @@ const planSchema = z.looseObject({
   deviceCount: z.number().int().positive(),
   layers: z.array(
     z.looseObject({
-      heads: z.array(z.looseObject({ kvHead: z.number().int().nonnegative(), replicas: z.array(replicaSchema).min(1) })),
+      heads: z.array(
+        z.looseObject({ kvHead: z.number().int().nonnegative(), replicas: z.array(replicaSchema).min(1) }),
+      ),
     }),
   ),
   predicted: z.looseObject({
@@ -104,7 +106,8 @@ function checkInvariants(plan: Plan, context: PlanValidationContext, issues: Val
     const seen = new Map<number, number>();
     layer.heads.forEach((head, h) => {
       const path = ['layers', l, 'heads', h];
-      if (head.kvHead >= kvHeadCount) add([...path, 'kvHead'], `kv head ${head.kvHead} out of range 0..${kvHeadCount - 1}`);
+      if (head.kvHead >= kvHeadCount)
+        add([...path, 'kvHead'], `kv head ${head.kvHead} out of range 0..${kvHeadCount - 1}`);
       const first = seen.get(head.kvHead);
       if (first !== undefined) add([...path, 'kvHead'], `kv head ${head.kvHead} already placed at heads[${first}]`);
       else seen.set(head.kvHead, h);
@@ -116,25 +119,33 @@ function checkInvariants(plan: Plan, context: PlanValidationContext, issues: Val
           add([...rpath, 'device'], `device ${replica.device} out of range 0..${plan.deviceCount - 1}`);
         }
         const other = devices.get(replica.device);
-        if (other !== undefined) add([...rpath, 'device'], `device ${replica.device} already hosts replicas[${other}] of this head`);
+        if (other !== undefined)
+          add([...rpath, 'device'], `device ${replica.device} already hosts replicas[${other}] of this head`);
         else devices.set(replica.device, r);
         if (!(replica.share > 0 && replica.share <= 1)) {
           add([...rpath, 'share'], `share must be in (0, 1], got ${describeValue(replica.share)}`);
         }
         total += replica.share;
       });
-      if (Math.abs(total - 1) > SHARE_TOLERANCE) add([...path, 'replicas'], `shares sum to ${total}, expected 1 (within ${SHARE_TOLERANCE})`);
+      if (Math.abs(total - 1) > SHARE_TOLERANCE)
+        add([...path, 'replicas'], `shares sum to ${total}, expected 1 (within ${SHARE_TOLERANCE})`);
     });
     for (let kvHead = 0; kvHead < kvHeadCount; kvHead++) {
       if (!seen.has(kvHead)) add(['layers', l, 'heads'], `kv head ${kvHead} is missing`);
     }
   });
   if (plan.predicted.devices.length !== plan.deviceCount) {
-    add(['predicted', 'devices'], `expected ${plan.deviceCount} entries (deviceCount), got ${plan.predicted.devices.length}`);
+    add(
+      ['predicted', 'devices'],
+      `expected ${plan.deviceCount} entries (deviceCount), got ${plan.predicted.devices.length}`,
+    );
   }
   if (cluster) {
     if (cluster.devices.length !== plan.deviceCount) {
-      add(['deviceCount'], `plan has ${plan.deviceCount} devices but cluster ${cluster.name} has ${cluster.devices.length}`);
+      add(
+        ['deviceCount'],
+        `plan has ${plan.deviceCount} devices but cluster ${cluster.name} has ${cluster.devices.length}`,
+      );
     }
     plan.predicted.devices.forEach((device, d) => {
       const capacity = cluster.devices[d]?.memoryBytes;
@@ -182,9 +193,12 @@ export function parsePlan(text: string, context: PlanValidationContext = {}, sou
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new ValidationError(`${source}: not valid JSON (${(error as Error).message})`, [{ path: '$', message: 'not valid JSON' }]);
+    throw new ValidationError(`${source}: not valid JSON (${(error as Error).message})`, [
+      { path: '$', message: 'not valid JSON' },
+    ]);
   }
   const report = validatePlan(json, context);
-  if (!report.valid) throw new ValidationError(`${source}: invalid plan:\n${formatIssues(report.issues)}`, report.issues);
+  if (!report.valid)
+    throw new ValidationError(`${source}: invalid plan:\n${formatIssues(report.issues)}`, report.issues);
   return json as Plan;
 }

@@ -37,9 +37,12 @@ async function getGpu(options: RequestWebGpuOptions): Promise<{ gpu: GPU; provid
   try {
     dawn = (await import('webgpu')) as unknown as typeof dawn;
   } catch (error) {
-    throw new BackendError(`WebGPU backend unavailable: no navigator.gpu and the npm package "webgpu" (Dawn) failed to load: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new BackendError(
+      `WebGPU backend unavailable: no navigator.gpu and the npm package "webgpu" (Dawn) failed to load: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   // Dawn needs the WebGPU enums (GPUBufferUsage, GPUShaderStage...) as globals, as browsers provide them.
   for (const [name, value] of Object.entries(dawn.globals)) {
@@ -77,14 +80,19 @@ export async function requestWebGpuDevice(options: RequestWebGpuOptions = {}): P
     architecture: info.architecture,
     device: info.device,
     description: info.description,
-    isFallbackAdapter: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter),
+    isFallbackAdapter: Boolean(
+      (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ??
+        (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter,
+    ),
     features,
   };
   return { device, adapter: summary, provider, dispose: () => device.destroy() };
 }
 
 /** Result of {@link probeWebGpu}: never throws. */
-export type WebGpuProbe = { available: true; adapter: WebGpuAdapterSummary; provider: WebGpuContext['provider'] } | { available: false; reason: string };
+export type WebGpuProbe =
+  | { available: true; adapter: WebGpuAdapterSummary; provider: WebGpuContext['provider'] }
+  | { available: false; reason: string };
 
 /** Reports whether WebGPU works here, and why not when it does not. */
 export async function probeWebGpu(options: RequestWebGpuOptions = {}): Promise<WebGpuProbe> {
