@@ -5,13 +5,15 @@
  *
  * @packageDocumentation
  */
-export * from './errors.js';
+
+export * from './cluster.js';
 export * from './dtype.js';
-export { jsonPath, describeValue } from './json-path.js';
+export * from './duo-attention.js';
+export * from './errors.js';
+export * from './head-load-profile.js';
+export { describeValue, jsonPath } from './json-path.js';
+export * from './kernel-names.js';
 export * from './model-config.js';
 export * from './model-presets.js';
 export * from './model-sizes.js';
-export * from './head-load-profile.js';
-export * from './duo-attention.js';
-export * from './cluster.js';
 export * from './plan.js';
