@@ -1,6 +1,47 @@
 /**
- * `@fairkv/placement`: see README.md. Filled by its issue.
+ * `@fairkv/placement`: the FairKV cost model and placement solvers (Zhao et al., arXiv 2502.15804):
+ * `contiguous` (standard TP), `greedy` (best-effort assignment), `fair-copy` (Fair-Copying). The exact
+ * ILP is in `@fairkv/placement/ilp` so that these never load WASM. docs/cost-model.md has the formulas.
  *
  * @packageDocumentation
  */
-export {};
+export {
+  allReduceSeconds,
+  type DevicePlacementPrediction,
+  deviceMemoryTerms,
+  idealStepSeconds,
+  layerDeviceBytes,
+  layerDeviceSeconds,
+  maxBatchOf,
+  outputSeconds,
+  type PlacementPrediction,
+  predictLayers,
+  stepSeconds,
+} from './cost-model.js';
+export {
+  type MemoryLoad,
+  type PlacementOptions,
+  type PlacementProblem,
+  type PlacementRequest,
+  type ResolvedPlacementOptions,
+  resolvePlacementOptions,
+  resolvePlacementProblem,
+} from './placement-request.js';
+export {
+  assertFits,
+  finishPlan,
+  idealBatch,
+  type PlacementPlan,
+  type PlacementResult,
+  predictPlan,
+  SOLVERS,
+  type SolvePlacementRequest,
+  solvePlacement,
+  solveTarget,
+} from './solve-placement.js';
+export { assertContiguousPossible, contiguousDevice, contiguousLayer, contiguousSolver } from './solvers/contiguous.js';
+export { fairCopyLayers, fairCopySolver } from './solvers/fair-copy.js';
+export { greedyLayer, greedyLayers, greedySolver } from './solvers/greedy.js';
+export { deviceTimes, type LayerCosts, layerCosts, toLayerPlacement } from './solvers/layer-costs.js';
+export type { PlacementSolver, SolverName, SolverOutput, SolveTarget } from './solvers/placement-solver.js';
+export { type SyntheticProfileOptions, seededRandom, syntheticHeavyTailedProfile } from './synthetic-profile.js';

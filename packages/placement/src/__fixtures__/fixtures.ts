@@ -1,0 +1,85 @@
+import { readFileSync } from 'node:fs';
+import {
+  type ClusterSpec,
+  createCluster,
+  duoAttentionProfile,
+  getModelPreset,
+  type HeadLoadProfile,
+  type ModelConfig,
+  parseDuoAttentionGates,
+  tileProfileLayers,
+} from '@fairkv/core';
+import { DUO_ATTENTION_MODELS, duoAttentionFile, hasSharedProfiles } from '../../../core/src/__fixtures__/shared.js';
+import { syntheticHeavyTailedProfile } from '../synthetic-profile.js';
+
+export { hasSharedProfiles };
+
+export const PRESETS = [
+  'llama-3.1-8b',
+  'llama-3.3-70b',
+  'mistral-small-24b-2501',
+  'mistral-7b-v0.2',
+  'stories260k',
+] as const;
+
+/** One test fixture: a model, a head-load profile and a label. */
+export interface ProfileFixture {
+  label: string;
+  model: ModelConfig;
+  profile: HeadLoadProfile;
+}
+
+/**
+ * Every preset with every DuoAttention gate file (sparsity 0.5 and threshold 0.5, rows tiled to the
+ * model's depth; only for models with 8 kv heads like the gate files) and a synthetic heavy-tailed profile.
+ */
+export function profileFixtures(contextLength = 32768): ProfileFixture[] {
+  const fixtures: ProfileFixture[] = [];
+  for (const name of PRESETS) {
+    const model = getModelPreset(name);
+    const context = Math.min(contextLength, model.maxContext);
+    fixtures.push({
+      label: `${name} synthetic`,
+      model,
+      profile: syntheticHeavyTailedProfile({
+        layerCount: model.layerCount,
+        kvHeadCount: model.kvHeadCount,
+        contextLength: context,
+        seed: 7,
+      }),
+    });
+    if (!hasSharedProfiles) continue;
+    for (const gatesModel of DUO_ATTENTION_MODELS) {
+      const gates = parseDuoAttentionGates(readFileSync(duoAttentionFile(gatesModel), 'utf8'));
+      if (gates[0]!.length !== model.kvHeadCount) continue;
+      for (const selection of [{ sparsity: 0.5 }, { threshold: 0.5 }]) {
+        const profile = tileProfileLayers(
+          duoAttentionProfile(gates, { selection, contextLength: context }),
+          model.layerCount,
+        );
+        fixtures.push({ label: `${name} duo ${gatesModel} ${JSON.stringify(selection)}`, model, profile });
+      }
+    }
+  }
+  return fixtures;
+}
+
+/** A small Llama-shaped model for property tests. */
+export function tinyModel(layerCount: number, kvHeadCount: number, group = 2): ModelConfig {
+  return {
+    ...getModelPreset('llama-3.1-8b'),
+    name: `tiny-${layerCount}x${kvHeadCount}`,
+    layerCount,
+    kvHeadCount,
+    queryHeadCount: kvHeadCount * group,
+    hiddenSize: 512,
+    headDim: 64,
+    ffnSize: 1024,
+    vocabSize: 1000,
+  };
+}
+
+/** An H100 cluster of `deviceCount` devices (up to 8). */
+export function h100(deviceCount: number): ClusterSpec {
+  return createCluster('h100-sxm-80g', deviceCount);
+}
