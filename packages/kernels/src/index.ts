@@ -6,7 +6,14 @@
  * @packageDocumentation
  */
 export * from './backend.js';
+export { CpuBackend, type CpuBackendOptions, createCpuBackend } from './cpu/cpu-backend.js';
+export type { AnyCpuKernel, CpuKernel, CpuKernelContext } from './cpu/cpu-kernel.js';
+export { CPU_KERNELS } from './cpu/kernels/index.js';
+export type { StoredArray } from './cpu/stored-array.js';
+export * from './half-precision.js';
 export * from './kernel-args.js';
+export * from './kv-block-allocator.js';
 export * from './kv-layout.js';
 export * from './pcg-hash.js';
 export * from './rope-table.js';
+export * from './validate-kernel-args.js';

@@ -1,0 +1,289 @@
+import {
+  BackendError,
+  CapacityError,
+  type DType,
+  type KernelName,
+  UnsupportedError,
+  ValidationError,
+} from '@fairkv/core';
+import type {
+  Backend,
+  BackendCapabilities,
+  BackendMemoryStats,
+  BufferDType,
+  CopyOptions,
+  CreateBufferOptions,
+  DeviceBuffer,
+  ElementRange,
+  HostArray,
+  HostArrayOf,
+} from '../backend.js';
+import { decodeHalf, encodeHalf, f32ToBf16Bits, f32ToF16Bits } from '../half-precision.js';
+import type { KernelArgsMap } from '../kernel-args.js';
+import { validateKernelArgs } from '../validate-kernel-args.js';
+import { CpuBuffer } from './cpu-buffer.js';
+import type { AnyCpuKernel, CpuKernel, CpuKernelContext } from './cpu-kernel.js';
+import { CPU_KERNELS } from './kernels/index.js';
+import type { StoredArray } from './stored-array.js';
+
+/** Options of {@link createCpuBackend}. */
+export interface CpuBackendOptions {
+  /**
+   * Bytes this backend may hold in buffers (default: unlimited). A device worker running one CPU
+   * backend per simulated device sets it so that `CapacityError`s come where a real device's would.
+   */
+  memoryLimitBytes?: number;
+  /** Kernels to register (default: every CPU kernel). Tests use it to check capability-driven skips. */
+  kernels?: readonly KernelName[];
+}
+
+/** Largest typed array this backend allocates (V8's limit on 64-bit Node 20 is higher). */
+const MAX_BUFFER_BYTES = 2 ** 32;
+
+const STORAGE_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];
+
+/**
+ * The CPU reference backend: buffers are typed arrays, kernels run synchronously at `run` (so the
+ * queue is trivially in order), storage dtypes f32, f16 and bf16 (half-precision values are
+ * widened on read, rounded to nearest even on write; compute is f32 storage with f64 accumulation).
+ * Its kernel list is registered in the constructor: two backends in one process share nothing.
+ */
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  readonly capabilities: BackendCapabilities;
+  readonly #kernels: Map<KernelName, AnyCpuKernel>;
+  readonly #buffers = new Set<CpuBuffer>();
+  readonly #memoryLimitBytes: number;
+  readonly #context: CpuKernelContext;
+  readonly #scratchF32: Float32Array[] = [];
+  readonly #scratchF64: Float64Array[] = [];
+  #allocatedBytes = 0;
+  #peakAllocatedBytes = 0;
+  #disposed = false;
+
+  constructor(options: CpuBackendOptions = {}) {
+    const wanted = options.kernels;
+    this.#kernels = new Map(
+      CPU_KERNELS.filter((kernel) => wanted === undefined || wanted.includes(kernel.name)).map((kernel) => [
+        kernel.name,
+        kernel,
+      ]),
+    );
+    this.#memoryLimitBytes = options.memoryLimitBytes ?? Number.POSITIVE_INFINITY;
+    this.capabilities = {
+      name: 'cpu',
+      kernels: [...this.#kernels.keys()],
+      storageDTypes: STORAGE_DTYPES,
+      maxBufferBytes: MAX_BUFFER_BYTES,
+      headDims: 'any',
+    };
+    this.#context = {
+      f32: (buffer) => this.#storageOf(buffer) as Float32Array,
+      i32: (buffer) => this.#storageOf(buffer) as Int32Array,
+      stored: (buffer) => ({ dtype: buffer.dtype, data: this.#storageOf(buffer) }) as StoredArray,
+      scratchF32: (slot, length) => this.#scratch(this.#scratchF32, Float32Array, slot, length),
+      scratchF64: (slot, length) => this.#scratch(this.#scratchF64, Float64Array, slot, length),
+    };
+  }
+
+  createBuffer<D extends BufferDType>(options: CreateBufferOptions<D>): DeviceBuffer<D> {
+    this.#assertLive();
+    const { dtype, elementCount } = options;
+    if (!['f32', 'f16', 'bf16', 'i32'].includes(dtype)) {
+      throw new ValidationError(`dtype: expected f32, f16, bf16 or i32, got ${String(dtype)}`, [
+        { path: '$.dtype', message: 'expected f32, f16, bf16 or i32' },
+      ]);
+    }
+    if (!Number.isInteger(elementCount) || elementCount <= 0) {
+      throw new ValidationError(`elementCount: expected a positive integer, got ${elementCount}`, [
+        { path: '$.elementCount', message: 'expected a positive integer' },
+      ]);
+    }
+    const label = options.label ?? `${dtype}[${elementCount}]`;
+    const byteLength = elementCount * (dtype === 'f32' || dtype === 'i32' ? 4 : 2);
+    if (byteLength > MAX_BUFFER_BYTES) {
+      throw new CapacityError(`buffer '${label}' of ${byteLength} bytes exceeds maxBufferBytes ${MAX_BUFFER_BYTES}`, {
+        shortfallBytes: byteLength - MAX_BUFFER_BYTES,
+      });
+    }
+    if (this.#allocatedBytes + byteLength > this.#memoryLimitBytes) {
+      const shortfallBytes = this.#allocatedBytes + byteLength - this.#memoryLimitBytes;
+      throw new CapacityError(
+        `buffer '${label}' of ${byteLength} bytes does not fit: ${this.#allocatedBytes} of ${this.#memoryLimitBytes} bytes in use`,
+        { shortfallBytes },
+      );
+    }
+    const buffer = new CpuBuffer(this, dtype, elementCount, label);
+    this.#buffers.add(buffer);
+    this.#allocatedBytes += byteLength;
+    this.#peakAllocatedBytes = Math.max(this.#peakAllocatedBytes, this.#allocatedBytes);
+    return buffer;
+  }
+
+  upload(buffer: DeviceBuffer, data: HostArray, elementOffset = 0): void {
+    const storage = this.#storageOf(buffer);
+    this.#checkRange(buffer, 'upload', elementOffset, data.length);
+    if (buffer.dtype === 'i32') {
+      if (!(data instanceof Int32Array)) throw this.#hostArrayError(buffer, data, 'Int32Array');
+      storage.set(data, elementOffset);
+    } else if (buffer.dtype === 'f32') {
+      if (!(data instanceof Float32Array)) throw this.#hostArrayError(buffer, data, 'Float32Array');
+      storage.set(data, elementOffset);
+    } else if (data instanceof Uint16Array) {
+      storage.set(data, elementOffset);
+    } else if (data instanceof Float32Array) {
+      encodeHalf(buffer.dtype, data, storage as Uint16Array, elementOffset);
+    } else {
+      throw this.#hostArrayError(buffer, data, 'Float32Array or Uint16Array (raw bits)');
+    }
+  }
+
+  download<D extends BufferDType>(buffer: DeviceBuffer<D>, range: ElementRange = {}): Promise<HostArrayOf<D>> {
+    try {
+      const storage = this.#storageOf(buffer);
+      const offset = range.elementOffset ?? 0;
+      const count = range.elementCount ?? buffer.elementCount - offset;
+      this.#checkRange(buffer, 'download', offset, count);
+      if (buffer.dtype === 'f16' || buffer.dtype === 'bf16') {
+        const widened = new Float32Array(count);
+        decodeHalf(buffer.dtype, storage as Uint16Array, offset, widened, 0, count);
+        return Promise.resolve(widened as HostArrayOf<D>);
+      }
+      return Promise.resolve(storage.slice(offset, offset + count) as HostArrayOf<D>);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  fill(buffer: DeviceBuffer, value: number, range: ElementRange = {}): void {
+    const storage = this.#storageOf(buffer);
+    const offset = range.elementOffset ?? 0;
+    const count = range.elementCount ?? buffer.elementCount - offset;
+    this.#checkRange(buffer, 'fill', offset, count);
+    let stored = value;
+    if (buffer.dtype === 'i32') {
+      if (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) {
+        throw new ValidationError(`fill: value ${value} is not a 32-bit integer for i32 buffer '${buffer.label}'`, [
+          { path: '$.value', message: 'expected a 32-bit integer' },
+        ]);
+      }
+    } else if (buffer.dtype === 'f16') stored = f32ToF16Bits(value);
+    else if (buffer.dtype === 'bf16') stored = f32ToBf16Bits(value);
+    storage.fill(stored, offset, offset + count);
+  }
+
+  copy(options: CopyOptions): void {
+    const { source, destination, sourceOffset, destinationOffset, elementCount } = options;
+    const from = this.#storageOf(source);
+    const to = this.#storageOf(destination);
+    if (source.dtype !== destination.dtype) {
+      throw new ValidationError(
+        `copy: destination '${destination.label}' has dtype ${destination.dtype}, expected the source's ${source.dtype}`,
+        [{ path: '$.destination', message: `expected dtype ${source.dtype}` }],
+      );
+    }
+    this.#checkRange(source, 'copy source', sourceOffset, elementCount);
+    this.#checkRange(destination, 'copy destination', destinationOffset, elementCount);
+    to.set(from.subarray(sourceOffset, sourceOffset + elementCount), destinationOffset);
+  }
+
+  disposeBuffer(buffer: DeviceBuffer): void {
+    this.#assertLive();
+    const own = this.#own(buffer);
+    if (own.disposed) return;
+    own.release();
+    this.#buffers.delete(own);
+    this.#allocatedBytes -= own.byteLength;
+  }
+
+  run<K extends KernelName>(kernel: K, args: KernelArgsMap[K]): void {
+    this.#assertLive();
+    validateKernelArgs(kernel, args, this.capabilities);
+    for (const value of Object.values(args)) {
+      if (typeof value === 'object' && value !== null && 'dtype' in value) this.#own(value as DeviceBuffer);
+    }
+    const implementation = this.#kernels.get(kernel) as unknown as CpuKernel<K> | undefined;
+    if (implementation === undefined) throw new UnsupportedError(`kernel '${kernel}' is not registered`);
+    implementation.run(args, this.#context);
+  }
+
+  synchronize(): Promise<void> {
+    return this.#disposed ? Promise.reject(new BackendError('the cpu backend is disposed')) : Promise.resolve();
+  }
+
+  memory(): BackendMemoryStats {
+    return {
+      allocatedBytes: this.#allocatedBytes,
+      peakAllocatedBytes: this.#peakAllocatedBytes,
+      bufferCount: this.#buffers.size,
+    };
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    for (const buffer of this.#buffers) buffer.release();
+    this.#buffers.clear();
+    this.#allocatedBytes = 0;
+    this.#scratchF32.length = 0;
+    this.#scratchF64.length = 0;
+    this.#disposed = true;
+  }
+
+  #assertLive(): void {
+    if (this.#disposed) throw new BackendError('the cpu backend is disposed');
+  }
+
+  #own(buffer: DeviceBuffer): CpuBuffer {
+    if (!(buffer instanceof CpuBuffer) || buffer.owner !== this) {
+      throw new BackendError(`buffer '${buffer.label}' was not created by this cpu backend`);
+    }
+    return buffer;
+  }
+
+  #storageOf(buffer: DeviceBuffer) {
+    this.#assertLive();
+    const storage = this.#own(buffer).storage;
+    if (storage === undefined) throw new BackendError(`buffer '${buffer.label}' is disposed`);
+    return storage;
+  }
+
+  #checkRange(buffer: DeviceBuffer, operation: string, offset: number, count: number): void {
+    if (
+      !Number.isInteger(offset) ||
+      !Number.isInteger(count) ||
+      offset < 0 ||
+      count < 0 ||
+      offset + count > buffer.elementCount
+    ) {
+      throw new ValidationError(
+        `${operation}: range [${offset}, ${offset + count}) is outside buffer '${buffer.label}' of ${buffer.elementCount} elements`,
+        [{ path: '$.elementOffset', message: `expected a range inside [0, ${buffer.elementCount})` }],
+      );
+    }
+  }
+
+  #hostArrayError(buffer: DeviceBuffer, data: HostArray, expected: string): ValidationError {
+    return new ValidationError(
+      `upload: buffer '${buffer.label}' of dtype ${buffer.dtype} takes ${expected}, got ${data.constructor.name}`,
+      [{ path: '$.data', message: `expected ${expected}` }],
+    );
+  }
+
+  #scratch<T extends Float32Array | Float64Array>(
+    pool: T[],
+    create: new (length: number) => T,
+    slot: number,
+    length: number,
+  ): T {
+    const existing = pool[slot];
+    if (existing !== undefined && existing.length >= length) return existing;
+    const created = new create(Math.max(length, 64));
+    pool[slot] = created;
+    return created;
+  }
+}
+
+/** Creates the CPU reference backend. */
+export function createCpuBackend(options: CpuBackendOptions = {}): CpuBackend {
+  return new CpuBackend(options);
+}

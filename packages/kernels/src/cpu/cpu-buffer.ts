@@ -1,0 +1,46 @@
+import type { BufferDType, DeviceBuffer } from '../backend.js';
+import { bytesPerBufferElement } from '../backend.js';
+
+/** Host storage behind a CPU buffer: f32 values, raw f16/bf16 bits, or i32. */
+export type CpuStorage = Float32Array | Uint16Array | Int32Array;
+
+/** Allocates zeroed storage for `elementCount` elements of `dtype`. */
+export function allocateStorage(dtype: BufferDType, elementCount: number): CpuStorage {
+  if (dtype === 'f32') return new Float32Array(elementCount);
+  if (dtype === 'i32') return new Int32Array(elementCount);
+  return new Uint16Array(elementCount);
+}
+
+/** A {@link DeviceBuffer} of the CPU backend: a typed array in this process's memory. */
+export class CpuBuffer<D extends BufferDType = BufferDType> implements DeviceBuffer<D> {
+  readonly dtype: D;
+  readonly elementCount: number;
+  readonly byteLength: number;
+  readonly label: string;
+  /** The backend that created it (buffers never cross backends). */
+  readonly owner: object;
+  #storage: CpuStorage | undefined;
+
+  constructor(owner: object, dtype: D, elementCount: number, label: string) {
+    this.owner = owner;
+    this.dtype = dtype;
+    this.elementCount = elementCount;
+    this.byteLength = elementCount * bytesPerBufferElement(dtype);
+    this.label = label;
+    this.#storage = allocateStorage(dtype, elementCount);
+  }
+
+  get disposed(): boolean {
+    return this.#storage === undefined;
+  }
+
+  /** The typed array; only the backend and its kernels touch it. Undefined once disposed. */
+  get storage(): CpuStorage | undefined {
+    return this.#storage;
+  }
+
+  /** Drops the storage (the garbage collector reclaims it). */
+  release(): void {
+    this.#storage = undefined;
+  }
+}

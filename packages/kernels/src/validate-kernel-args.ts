@@ -1,0 +1,291 @@
+import { describeValue, type KernelName, UnsupportedError, ValidationError, type ValidationIssue } from '@fairkv/core';
+import type { BackendCapabilities, BufferDType, DeviceBuffer } from './backend.js';
+import type { KernelArgsMap } from './kernel-args.js';
+import { kvBlockElementCount } from './kv-layout.js';
+
+/** Which dtypes a buffer argument accepts: f32 activations, i32 indices, or a declared storage dtype. */
+type BufferKind = 'f32' | 'i32' | 'stored';
+
+interface BufferRule {
+  field: string;
+  kind: BufferKind;
+  /** Elements the shape implies. */
+  elements: (args: Record<string, unknown>) => number;
+  /** When false the buffer may be absent (it is then not read or written). */
+  required?: (args: Record<string, unknown>) => boolean;
+}
+
+interface KernelRule {
+  /** Integer fields allowed to be 0 (counts of work items). */
+  counts: readonly string[];
+  /** Integer fields that must be positive (dimensions). */
+  dims: readonly string[];
+  buffers: readonly BufferRule[];
+  /** Further cross-field checks. */
+  check?: (args: Record<string, unknown>, capabilities: BackendCapabilities) => ValidationIssue[];
+}
+
+const n = (args: Record<string, unknown>, field: string): number => args[field] as number;
+const product =
+  (...fields: string[]) =>
+  (args: Record<string, unknown>): number =>
+    fields.reduce((total, field) => total * n(args, field), 1);
+
+const headDimCheck = (args: Record<string, unknown>, capabilities: BackendCapabilities): ValidationIssue[] => {
+  const headDim = n(args, 'headDim');
+  if (capabilities.headDims !== 'any' && !capabilities.headDims.includes(headDim)) {
+    return [{ path: '$.headDim', message: `expected one of ${capabilities.headDims.join(', ')}, got ${headDim}` }];
+  }
+  return [];
+};
+
+const poolRules: readonly BufferRule[] = [
+  {
+    field: 'pool',
+    kind: 'stored',
+    elements: (a) => n(a, 'blockCount') * kvBlockElementCount(n(a, 'blockSize'), n(a, 'headDim')),
+  },
+  { field: 'blockTable', kind: 'i32', elements: product('blockTableLength') },
+];
+const poolDims = ['blockCount', 'blockSize', 'headDim', 'blockTableLength'];
+
+const finite = (args: Record<string, unknown>, field: string, positive = false): ValidationIssue[] => {
+  const value = args[field];
+  if (typeof value !== 'number' || !Number.isFinite(value) || (positive ? value <= 0 : value < 0)) {
+    return [
+      {
+        path: `$.${field}`,
+        message: `expected a finite ${positive ? 'positive' : 'non-negative'} number, got ${describeValue(value)}`,
+      },
+    ];
+  }
+  return [];
+};
+
+/** Shape and dtype rules of every kernel, as data. */
+const RULES: { [K in KernelName]: KernelRule } = {
+  'embedding-gather': {
+    counts: ['rowCount'],
+    dims: ['vocabSize', 'hiddenSize'],
+    buffers: [
+      { field: 'table', kind: 'stored', elements: product('vocabSize', 'hiddenSize') },
+      { field: 'tokens', kind: 'i32', elements: product('rowCount') },
+      { field: 'output', kind: 'f32', elements: product('rowCount', 'hiddenSize') },
+    ],
+  },
+  'rms-norm': {
+    counts: ['rowCount'],
+    dims: ['size'],
+    buffers: [
+      { field: 'input', kind: 'f32', elements: product('rowCount', 'size') },
+      { field: 'weight', kind: 'stored', elements: product('size') },
+      { field: 'output', kind: 'f32', elements: product('rowCount', 'size') },
+    ],
+    check: (a) => finite(a, 'epsilon'),
+  },
+  matmul: {
+    counts: ['rowCount'],
+    dims: ['innerSize', 'outerSize'],
+    buffers: [
+      { field: 'input', kind: 'f32', elements: product('rowCount', 'innerSize') },
+      { field: 'weight', kind: 'stored', elements: product('outerSize', 'innerSize') },
+      { field: 'output', kind: 'f32', elements: product('rowCount', 'outerSize') },
+    ],
+  },
+  rope: {
+    counts: ['rowCount'],
+    dims: ['headCount', 'headDim', 'tablePositionCount'],
+    buffers: [
+      { field: 'data', kind: 'f32', elements: product('rowCount', 'headCount', 'headDim') },
+      { field: 'positions', kind: 'i32', elements: product('rowCount') },
+      { field: 'table', kind: 'f32', elements: product('tablePositionCount', 'headDim') },
+    ],
+    check: (a) => {
+      const issues: ValidationIssue[] = [];
+      if (n(a, 'headDim') % 2 !== 0)
+        issues.push({ path: '$.headDim', message: `expected an even number, got ${n(a, 'headDim')}` });
+      if (a.layout !== 'adjacent' && a.layout !== 'half-split') {
+        issues.push({
+          path: '$.layout',
+          message: `expected 'adjacent' or 'half-split', got ${describeValue(a.layout)}`,
+        });
+      }
+      return issues;
+    },
+  },
+  swiglu: {
+    counts: ['elementCount'],
+    dims: [],
+    buffers: ['gate', 'up', 'output'].map((field) => ({
+      field,
+      kind: 'f32' as const,
+      elements: product('elementCount'),
+    })),
+  },
+  'add-in-place': {
+    counts: ['elementCount'],
+    dims: [],
+    buffers: ['target', 'addend'].map((field) => ({ field, kind: 'f32' as const, elements: product('elementCount') })),
+  },
+  'prefill-attention': {
+    counts: ['windowSize'],
+    dims: ['tokenCount', 'queryHeadCount', 'kvHeadCount', 'headDim'],
+    buffers: [
+      { field: 'query', kind: 'f32', elements: product('tokenCount', 'queryHeadCount', 'headDim') },
+      { field: 'key', kind: 'f32', elements: product('tokenCount', 'kvHeadCount', 'headDim') },
+      { field: 'value', kind: 'f32', elements: product('tokenCount', 'kvHeadCount', 'headDim') },
+      { field: 'output', kind: 'f32', elements: product('tokenCount', 'queryHeadCount', 'headDim') },
+      {
+        field: 'windowScores',
+        kind: 'f32',
+        elements: product('queryHeadCount', 'windowSize', 'tokenCount'),
+        required: (a) => n(a, 'windowSize') > 0,
+      },
+    ],
+    check: (a, capabilities) => {
+      const issues = [...headDimCheck(a, capabilities), ...finite(a, 'scale', true)];
+      if (n(a, 'queryHeadCount') % n(a, 'kvHeadCount') !== 0) {
+        issues.push({
+          path: '$.kvHeadCount',
+          message: `expected a divisor of queryHeadCount ${n(a, 'queryHeadCount')}, got ${n(a, 'kvHeadCount')}`,
+        });
+      }
+      if (n(a, 'windowSize') > n(a, 'tokenCount')) {
+        issues.push({
+          path: '$.windowSize',
+          message: `expected at most tokenCount ${n(a, 'tokenCount')}, got ${n(a, 'windowSize')}`,
+        });
+      }
+      return issues;
+    },
+  },
+  'kv-append': {
+    counts: ['rowCount', 'entryCount'],
+    dims: ['kvHeadCount', ...poolDims],
+    buffers: [
+      ...poolRules,
+      { field: 'key', kind: 'f32', elements: product('rowCount', 'kvHeadCount', 'headDim') },
+      { field: 'value', kind: 'f32', elements: product('rowCount', 'kvHeadCount', 'headDim') },
+      { field: 'entries', kind: 'i32', elements: (a) => n(a, 'entryCount') * 4 },
+    ],
+    check: headDimCheck,
+  },
+  'kv-compact': {
+    counts: ['sequenceCount', 'keptIndexCount'],
+    dims: poolDims,
+    buffers: [
+      ...poolRules,
+      {
+        field: 'keptIndices',
+        kind: 'i32',
+        elements: product('keptIndexCount'),
+        required: (a) => n(a, 'keptIndexCount') > 0,
+      },
+      { field: 'sequences', kind: 'i32', elements: (a) => n(a, 'sequenceCount') * 4 },
+    ],
+    check: headDimCheck,
+  },
+  'ragged-decode-attention': {
+    counts: ['rowCount', 'pairCount'],
+    dims: ['kvHeadCount', 'groupSize', ...poolDims],
+    buffers: [
+      ...poolRules,
+      { field: 'query', kind: 'f32', elements: product('rowCount', 'kvHeadCount', 'groupSize', 'headDim') },
+      { field: 'output', kind: 'f32', elements: product('rowCount', 'kvHeadCount', 'groupSize', 'headDim') },
+      { field: 'pairs', kind: 'i32', elements: (a) => n(a, 'pairCount') * 4 },
+    ],
+    check: (a, capabilities) => [...headDimCheck(a, capabilities), ...finite(a, 'scale', true)],
+  },
+  argmax: {
+    counts: ['rowCount'],
+    dims: ['vocabSize'],
+    buffers: [
+      { field: 'logits', kind: 'f32', elements: product('rowCount', 'vocabSize') },
+      { field: 'output', kind: 'i32', elements: product('rowCount') },
+    ],
+  },
+  'top-p-sample': {
+    counts: ['rowCount'],
+    dims: ['vocabSize'],
+    buffers: [
+      { field: 'logits', kind: 'f32', elements: product('rowCount', 'vocabSize') },
+      { field: 'temperatures', kind: 'f32', elements: product('rowCount') },
+      { field: 'topPs', kind: 'f32', elements: product('rowCount') },
+      { field: 'seeds', kind: 'i32', elements: product('rowCount') },
+      { field: 'output', kind: 'i32', elements: product('rowCount') },
+    ],
+  },
+};
+
+function isBuffer(value: unknown): value is DeviceBuffer {
+  return typeof value === 'object' && value !== null && 'dtype' in value && 'elementCount' in value;
+}
+
+function dtypeIssue(rule: BufferRule, dtype: BufferDType, capabilities: BackendCapabilities): string | undefined {
+  if (rule.kind === 'stored') {
+    if (dtype === 'i32' || !capabilities.storageDTypes.includes(dtype)) {
+      return `expected a storage dtype this backend declares (${capabilities.storageDTypes.join(', ')}), got ${dtype}`;
+    }
+    return undefined;
+  }
+  return dtype === rule.kind ? undefined : `expected dtype ${rule.kind}, got ${dtype}`;
+}
+
+/**
+ * Checks a kernel's arguments against its shape rules (integer shapes, buffer dtypes and sizes,
+ * cross-field constraints) and the backend's declared capabilities. Every backend calls it at the
+ * start of `run`, so all backends reject the same calls with the same messages.
+ *
+ * @throws UnsupportedError when the kernel is not in `capabilities.kernels`.
+ * @throws ValidationError listing every issue, each with a JSON path such as `$.pool`.
+ */
+export function validateKernelArgs<K extends KernelName>(
+  kernel: K,
+  args: KernelArgsMap[K],
+  capabilities: BackendCapabilities,
+): void {
+  if (!capabilities.kernels.includes(kernel)) {
+    throw new UnsupportedError(`kernel '${kernel}' is not supported by the ${capabilities.name} backend`);
+  }
+  const rule = RULES[kernel];
+  const record = args as unknown as Record<string, unknown>;
+  const issues: ValidationIssue[] = [];
+  for (const field of rule.counts) {
+    const value = record[field];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+      issues.push({ path: `$.${field}`, message: `expected a non-negative integer, got ${describeValue(value)}` });
+    }
+  }
+  for (const field of rule.dims) {
+    const value = record[field];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+      issues.push({ path: `$.${field}`, message: `expected a positive integer, got ${describeValue(value)}` });
+    }
+  }
+  if (issues.length === 0) {
+    for (const bufferRule of rule.buffers) {
+      const value = record[bufferRule.field];
+      const path = `$.${bufferRule.field}`;
+      if (value === undefined && bufferRule.required !== undefined && !bufferRule.required(record)) continue;
+      if (!isBuffer(value)) {
+        issues.push({ path, message: `expected a DeviceBuffer, got ${describeValue(value)}` });
+        continue;
+      }
+      const dtypeMessage = dtypeIssue(bufferRule, value.dtype, capabilities);
+      if (dtypeMessage !== undefined) issues.push({ path, message: dtypeMessage });
+      const needed = bufferRule.elements(record);
+      if (value.elementCount < needed) {
+        issues.push({
+          path,
+          message: `expected at least ${needed} elements for this shape, got ${value.elementCount} ('${value.label}')`,
+        });
+      }
+      if (value.disposed) issues.push({ path, message: `buffer '${value.label}' is disposed` });
+    }
+    issues.push(...(rule.check?.(record, capabilities) ?? []));
+  }
+  if (issues.length > 0) {
+    const detail = issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ');
+    throw new ValidationError(`${kernel}: invalid arguments: ${detail}`, issues);
+  }
+}
