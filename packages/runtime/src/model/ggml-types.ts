@@ -1,0 +1,130 @@
+/**
+ * ggml tensor types as GGUF stores them (ggml.h `enum ggml_type`, block sizes from ggml.c
+ * `type_traits`), and dequantisation of the types fairkv reads to float32.
+ *
+ * @packageDocumentation
+ */
+import { UnsupportedError } from '@fairkv/core';
+import { decodeBfloat16Array, decodeFloat16Array, float16BitsToNumber } from './float16.js';
+
+/** Storage layout of one ggml tensor type: `blockSize` elements take `blockBytes` bytes. */
+export interface GgmlTypeInfo {
+  /** Numeric id in GGUF tensor infos. */
+  readonly id: number;
+  /** Name as ggml prints it (`f32`, `q8_0`, ...). */
+  readonly name: string;
+  /** Elements per block (1 for plain floats and integers). */
+  readonly blockSize: number;
+  /** Bytes per block. */
+  readonly blockBytes: number;
+  /** Whether {@link dequantizeGgml} can decode it. */
+  readonly readable: boolean;
+}
+
+const TYPES: readonly GgmlTypeInfo[] = [
+  { id: 0, name: 'f32', blockSize: 1, blockBytes: 4, readable: true },
+  { id: 1, name: 'f16', blockSize: 1, blockBytes: 2, readable: true },
+  { id: 2, name: 'q4_0', blockSize: 32, blockBytes: 18, readable: true },
+  { id: 3, name: 'q4_1', blockSize: 32, blockBytes: 20, readable: true },
+  { id: 6, name: 'q5_0', blockSize: 32, blockBytes: 22, readable: false },
+  { id: 7, name: 'q5_1', blockSize: 32, blockBytes: 24, readable: false },
+  { id: 8, name: 'q8_0', blockSize: 32, blockBytes: 34, readable: true },
+  { id: 9, name: 'q8_1', blockSize: 32, blockBytes: 36, readable: false },
+  { id: 10, name: 'q2_K', blockSize: 256, blockBytes: 84, readable: false },
+  { id: 11, name: 'q3_K', blockSize: 256, blockBytes: 110, readable: false },
+  { id: 12, name: 'q4_K', blockSize: 256, blockBytes: 144, readable: false },
+  { id: 13, name: 'q5_K', blockSize: 256, blockBytes: 176, readable: false },
+  { id: 14, name: 'q6_K', blockSize: 256, blockBytes: 210, readable: false },
+  { id: 15, name: 'q8_K', blockSize: 256, blockBytes: 292, readable: false },
+  { id: 24, name: 'i8', blockSize: 1, blockBytes: 1, readable: false },
+  { id: 25, name: 'i16', blockSize: 1, blockBytes: 2, readable: false },
+  { id: 26, name: 'i32', blockSize: 1, blockBytes: 4, readable: false },
+  { id: 27, name: 'i64', blockSize: 1, blockBytes: 8, readable: false },
+  { id: 28, name: 'f64', blockSize: 1, blockBytes: 8, readable: true },
+  { id: 30, name: 'bf16', blockSize: 1, blockBytes: 2, readable: true },
+];
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+const BY_ID = new Map(TYPES.map((type) => [type.id, type]));
+const BY_NAME = new Map(TYPES.map((type) => [type.name, type]));
+
+/** The ggml types fairkv knows the layout of (it can bounds-check them), by id; undefined if unknown. */
+export function ggmlTypeById(id: number): GgmlTypeInfo | undefined {
+  return BY_ID.get(id);
+}
+
+/** A known ggml type by name (`f32`, `f16`, `bf16`, `q8_0`, ...). */
+export function ggmlTypeByName(name: string): GgmlTypeInfo | undefined {
+  return BY_NAME.get(name);
+}
+
+/** Names of the types {@link dequantizeGgml} decodes. */
+export const READABLE_GGML_TYPES: readonly string[] = TYPES.filter((type) => type.readable).map((type) => type.name);
+
+/** Bytes taken by `elementCount` elements (a whole number of blocks) of `type`. */
+export function ggmlByteLength(type: GgmlTypeInfo, elementCount: number): number {
+  return (elementCount / type.blockSize) * type.blockBytes;
+}
+
+/**
+ * Decodes `elementCount` elements of `type` from `bytes` (little-endian, starting at index 0) to
+ * float32, following ggml-quants.c `dequantize_row_*`.
+ * @throws UnsupportedError for types fairkv cannot decode (k-quants and integer types).
+ */
+export function dequantizeGgml(type: GgmlTypeInfo, bytes: Uint8Array, elementCount: number): Float32Array {
+  const output = new Float32Array(elementCount);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  switch (type.name) {
+    case 'f32':
+      if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) {
+        output.set(new Float32Array(bytes.buffer, bytes.byteOffset, elementCount));
+        return output;
+      }
+      for (let index = 0; index < elementCount; index++) output[index] = view.getFloat32(4 * index, true);
+      return output;
+    case 'f64':
+      for (let index = 0; index < elementCount; index++) output[index] = view.getFloat64(8 * index, true);
+      return output;
+    case 'f16':
+      decodeFloat16Array(bytes, 0, elementCount, output);
+      return output;
+    case 'bf16':
+      decodeBfloat16Array(bytes, 0, elementCount, output);
+      return output;
+    case 'q8_0':
+      for (let block = 0; block < elementCount / 32; block++) {
+        const base = block * 34;
+        const scale = float16BitsToNumber(view.getUint16(base, true));
+        for (let index = 0; index < 32; index++) output[block * 32 + index] = scale * view.getInt8(base + 2 + index);
+      }
+      return output;
+    case 'q4_0':
+      for (let block = 0; block < elementCount / 32; block++) {
+        const base = block * 18;
+        const scale = float16BitsToNumber(view.getUint16(base, true));
+        for (let index = 0; index < 16; index++) {
+          const packed = bytes[base + 2 + index]!;
+          output[block * 32 + index] = scale * ((packed & 0x0f) - 8);
+          output[block * 32 + index + 16] = scale * ((packed >>> 4) - 8);
+        }
+      }
+      return output;
+    case 'q4_1':
+      for (let block = 0; block < elementCount / 32; block++) {
+        const base = block * 20;
+        const scale = float16BitsToNumber(view.getUint16(base, true));
+        const minimum = float16BitsToNumber(view.getUint16(base + 2, true));
+        for (let index = 0; index < 16; index++) {
+          const packed = bytes[base + 4 + index]!;
+          output[block * 32 + index] = scale * (packed & 0x0f) + minimum;
+          output[block * 32 + index + 16] = scale * (packed >>> 4) + minimum;
+        }
+      }
+      return output;
+    default:
+      throw new UnsupportedError(
+        `tensor type ${type.name} cannot be dequantised yet: expected one of ${READABLE_GGML_TYPES.join(', ')}`,
+      );
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * A tensor stored in a model file, read lazily: nothing is read until `read` or `readRows` is
+ * called, and then only the bytes asked for. GGUF and safetensors readers both produce these.
+ *
+ * @packageDocumentation
+ */
+
+/** A lazily read tensor of a GGUF or safetensors file. */
+export interface StoredTensor {
+  /** Name inside the file (`blk.0.attn_q.weight`, `model.layers.0.self_attn.q_proj.weight`). */
+  readonly name: string;
+  /**
+   * Row-major shape, outermost dimension first (PyTorch order; GGUF `ne` reversed). A linear layer's
+   * weight is `[outFeatures, inFeatures]`.
+   */
+  readonly shape: readonly number[];
+  /** Element type as the file names it: a ggml type (`f32`, `q8_0`) or a safetensors dtype (`BF16`). */
+  readonly storedType: string;
+  /** Path of the file holding the data. */
+  readonly file: string;
+  /** Absolute byte offset of the data in that file. */
+  readonly offset: number;
+  /** Bytes of data. */
+  readonly byteLength: number;
+  /** Raw bytes as stored. */
+  readBytes(): Promise<Uint8Array>;
+  /** The whole tensor, dequantised to float32, row-major. */
+  read(): Promise<Float32Array>;
+  /**
+   * Rows `firstRow .. firstRow + rowCount - 1` of the outermost dimension (each row has the product
+   * of the other dimensions as elements), dequantised; reads only those bytes.
+   */
+  readRows(firstRow: number, rowCount: number): Promise<Float32Array>;
+}
+
+/** Product of a shape's dimensions (1 for a scalar). */
+export function elementCountOf(shape: readonly number[]): number {
+  let count = 1;
+  for (const dimension of shape) count *= dimension;
+  return count;
+}
+
+/** Checks a row range against a tensor's outermost dimension (a caller error, so a RangeError). */
+export function checkRowRange(tensor: { name: string; shape: readonly number[] }, firstRow: number, rowCount: number) {
+  const rows = tensor.shape[0] ?? 1;
+  if (
+    !Number.isInteger(firstRow) ||
+    !Number.isInteger(rowCount) ||
+    firstRow < 0 ||
+    rowCount < 0 ||
+    firstRow + rowCount > rows
+  ) {
+    throw new RangeError(`${tensor.name}: rows ${firstRow}..${firstRow + rowCount - 1} are outside 0..${rows - 1}`);
+  }
+}
