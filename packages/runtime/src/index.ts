@@ -3,4 +3,6 @@
  *
  * @packageDocumentation
  */
-export {};
+
+export * from './model/index.js';
+export * from './tokenizer/index.js';
