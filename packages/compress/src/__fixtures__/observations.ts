@@ -1,5 +1,5 @@
-import type { Scorer } from '../scorers/scorer.js';
 import type { LayerObservation } from '../observation.js';
+import type { Scorer } from '../scorers/scorer.js';
 
 /** Deterministic 32-bit PRNG (mulberry32) so property tests draw seeds, not megabytes. */
 export function mulberry32(seed: number): () => number {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { bareObservation, fixedScorer, plainIndices, randomObservation } from '../__fixtures__/observations.js';
 import { adaKvAllocator } from '../allocators/ada-kv-allocator.js';
 import { uniformLayerBudget } from '../allocators/uniform-layer-budget.js';
-import { bareObservation, fixedScorer, plainIndices, randomObservation } from '../__fixtures__/observations.js';
 import { composePolicy } from '../compose-policy.js';
 import { validateLayerCompression } from '../layer-compression.js';
 import { adaKvPolicy } from './ada-kv.js';
@@ -86,10 +86,20 @@ describe('adaKvPolicy invariants (property)', () => {
   it('layer total is H x b within rounding and every head keeps at least its floor', () => {
     fc.assert(
       fc.property(arbitrary, (c) => {
-        const observation = randomObservation({ ...c, queryHeadCount: c.kvHeadCount * c.group, windowRows: c.windowSize });
+        const observation = randomObservation({
+          ...c,
+          queryHeadCount: c.kvHeadCount * c.group,
+          windowRows: c.windowSize,
+        });
         const averageBudget = c.windowSize + c.extraBudget;
         for (const variant of ['adakv', 'kvpress'] as const) {
-          const policy = adaKvPolicy({ averageBudget, windowSize: c.windowSize, floorAlpha: c.floorAlpha, variant, normalize: c.normalize });
+          const policy = adaKvPolicy({
+            averageBudget,
+            windowSize: c.windowSize,
+            floorAlpha: c.floorAlpha,
+            variant,
+            normalize: c.normalize,
+          });
           const result = policy.compressLayer(observation, layer);
           validateLayerCompression(result, c.seqLen, c.windowSize);
           const window = Math.min(c.windowSize, c.seqLen);

@@ -23,7 +23,9 @@ describe('duoAttentionPolicy', () => {
 
   it('selects by a sparsity quantile through @fairkv/core (the lowest ceil(s (N - 1)) gates stream)', () => {
     const policy = duoAttentionPolicy({ gates, selection: { sparsity: 0.75 }, sinkSize: 1, recentSize: 1 });
-    const layers = [0, 1].map((layerIndex) => Array.from(policy.compressLayer(bareObservation(6, 2), { layerIndex, layerCount: 2 }).budgets));
+    const layers = [0, 1].map((layerIndex) =>
+      Array.from(policy.compressLayer(bareObservation(6, 2), { layerIndex, layerCount: 2 }).budgets),
+    );
     expect(layers).toEqual([
       [6, 2],
       [2, 2],
@@ -32,8 +34,12 @@ describe('duoAttentionPolicy', () => {
 
   it('keeps short prompts whole and names mismatched gate shapes', () => {
     const policy = duoAttentionPolicy({ gates, sinkSize: 2, recentSize: 3 });
-    expect(Array.from(policy.compressLayer(bareObservation(4, 2), { layerIndex: 0, layerCount: 2 }).budgets)).toEqual([4, 4]);
-    expect(() => policy.compressLayer(bareObservation(10, 4), { layerIndex: 0, layerCount: 2 })).toThrow(/2 layers x 2 kv heads/);
+    expect(Array.from(policy.compressLayer(bareObservation(4, 2), { layerIndex: 0, layerCount: 2 }).budgets)).toEqual([
+      4, 4,
+    ]);
+    expect(() => policy.compressLayer(bareObservation(10, 4), { layerIndex: 0, layerCount: 2 })).toThrow(
+      /2 layers x 2 kv heads/,
+    );
     expect(() => duoAttentionPolicy({ gates: [] })).toThrow(ConfigError);
   });
 
@@ -46,7 +52,10 @@ describe('duoAttentionPolicy', () => {
       const layerCount = modelGates.length;
       const kvHeadCount = modelGates[0]!.length;
       const measured = modelGates.map((_, layerIndex) =>
-        Array.from(policy.compressLayer(bareObservation(seqLen, kvHeadCount, kvHeadCount * 4), { layerIndex, layerCount }).budgets),
+        Array.from(
+          policy.compressLayer(bareObservation(seqLen, kvHeadCount, kvHeadCount * 4), { layerIndex, layerCount })
+            .budgets,
+        ),
       );
       expect(measured, model).toEqual(expected);
       const streaming = measured.flat().filter((budget) => budget === 384).length;

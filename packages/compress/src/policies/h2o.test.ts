@@ -21,7 +21,10 @@ describe('h2oPolicy', () => {
   });
 
   it('GQA max keeps the heavy hitters of any query head', () => {
-    const result = h2oPolicy({ heavyRatio: 0.2, recentRatio: 0.3, groupReduction: 'max' }).compressLayer(observation, layer);
+    const result = h2oPolicy({ heavyRatio: 0.2, recentRatio: 0.3, groupReduction: 'max' }).compressLayer(
+      observation,
+      layer,
+    );
     expect(plainIndices(result.indices)).toEqual([[2, 3, 7, 8, 9]]);
   });
 
@@ -32,7 +35,9 @@ describe('h2oPolicy', () => {
 
   it('defaults to 10% heavy + 10% recent, and keeps all when they cover the prompt', () => {
     expect(plainIndices(h2oPolicy().compressLayer(observation, layer).indices)).toEqual([[2, 9]]);
-    expect(Array.from(h2oPolicy({ heavySize: 7, recentSize: 3 }).compressLayer(observation, layer).budgets)).toEqual([10]);
+    expect(Array.from(h2oPolicy({ heavySize: 7, recentSize: 3 }).compressLayer(observation, layer).budgets)).toEqual([
+      10,
+    ]);
   });
 
   it('names the missing accumulated attention and bad options', () => {

@@ -1,7 +1,7 @@
 import { ConfigError, ValidationError } from '@fairkv/core';
 import { describe, expect, it } from 'vitest';
-import { headImportanceAllocator } from '../allocators/head-importance-allocator.js';
 import { bareObservation, fixedScorer, plainIndices, randomObservation } from '../__fixtures__/observations.js';
+import { headImportanceAllocator } from '../allocators/head-importance-allocator.js';
 import { composePolicy } from '../compose-policy.js';
 import { importanceFromProfile, parseHeadKvImportance } from '../headkv-importance.js';
 import { validateLayerCompression } from '../layer-compression.js';
@@ -87,7 +87,9 @@ describe('headImportanceAllocator (HeadKV formula)', () => {
 
   it('rejects importance that does not fit the model, or is negative', () => {
     expect(() => prefixBudgets({ importance: [[1, 2, 3]] })).toThrow(ValidationError);
-    expect(() => headImportanceAllocator({ importance: [[1, -1]], averageBudget: 12 })).toThrow(/\$\.importance\[0\]\[1\]/);
+    expect(() => headImportanceAllocator({ importance: [[1, -1]], averageBudget: 12 })).toThrow(
+      /\$\.importance\[0\]\[1\]/,
+    );
     expect(() => headImportanceAllocator({ importance: [[0, 0]], averageBudget: 12 })).toThrow(ConfigError);
     expect(() => headImportanceAllocator({ importance, averageBudget: 12, beta: 0.5 })).toThrow(/beta/);
   });

@@ -1,13 +1,20 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { pyramidLayerBudget } from '../allocators/pyramid-layer-budget.js';
 import { plainIndices, randomObservation } from '../__fixtures__/observations.js';
+import { pyramidLayerBudget } from '../allocators/pyramid-layer-budget.js';
 import { pyramidKvPolicy } from './pyramidkv.js';
 import { snapKvPolicy } from './snapkv.js';
 
-function layerBudgets(options: Parameters<typeof pyramidLayerBudget>[0], layerCount: number, seqLen: number, windowSize: number) {
+function layerBudgets(
+  options: Parameters<typeof pyramidLayerBudget>[0],
+  layerCount: number,
+  seqLen: number,
+  windowSize: number,
+) {
   const budget = pyramidLayerBudget(options);
-  return Array.from({ length: layerCount }, (_, layerIndex) => budget.prefixBudget({ layerIndex, layerCount, seqLen, windowSize }));
+  return Array.from({ length: layerCount }, (_, layerIndex) =>
+    budget.prefixBudget({ layerIndex, layerCount, seqLen, windowSize }),
+  );
 }
 
 describe('pyramidLayerBudget (KVCache-Factory formula)', () => {
@@ -48,13 +55,23 @@ describe('pyramidLayerBudget (KVCache-Factory formula)', () => {
         (base, windowSize, layerCount, extra, beta, fallback) => {
           const averageBudget = base + windowSize;
           const seqLen = averageBudget + extra;
-          const floor = layerBudgets({ averageBudget, beta, shortPromptFallback: fallback }, layerCount, seqLen, windowSize);
+          const floor = layerBudgets(
+            { averageBudget, beta, shortPromptFallback: fallback },
+            layerCount,
+            seqLen,
+            windowSize,
+          );
           const mean = floor.reduce((a, b) => a + b, 0) / layerCount;
           expect(mean - base).toBeGreaterThanOrEqual(0);
           expect(mean - base).toBeLessThanOrEqual((layerCount - 2) / 2);
           expect(Math.min(...floor)).toBeGreaterThanOrEqual(0);
           expect(Math.max(...floor)).toBeLessThanOrEqual(Math.max(base, seqLen - windowSize));
-          const exact = layerBudgets({ averageBudget, beta, steps: 'exact', shortPromptFallback: fallback }, layerCount, seqLen, windowSize);
+          const exact = layerBudgets(
+            { averageBudget, beta, steps: 'exact', shortPromptFallback: fallback },
+            layerCount,
+            seqLen,
+            windowSize,
+          );
           expect(Math.abs(exact.reduce((a, b) => a + b, 0) / layerCount - base)).toBeLessThanOrEqual(0.5);
         },
       ),
@@ -72,7 +89,9 @@ describe('pyramidKvPolicy', () => {
       const result = policy.compressLayer(observation, { layerIndex, layerCount: 5 });
       expect(Array.from(result.budgets)).toEqual([prefixBudget + 8, prefixBudget + 8]);
       const snap = snapKvPolicy({ averageBudget: prefixBudget + 8, windowSize: 8, kernelSize: 5 });
-      expect(plainIndices(result.indices)).toEqual(plainIndices(snap.compressLayer(observation, { layerIndex, layerCount: 5 }).indices));
+      expect(plainIndices(result.indices)).toEqual(
+        plainIndices(snap.compressLayer(observation, { layerIndex, layerCount: 5 }).indices),
+      );
     });
   });
 });

@@ -66,7 +66,9 @@ describe('snapKvPolicy', () => {
   it('rejects an empty prompt with a clear error', () => {
     const empty = { seqLen: 0, queryHeadCount: 2, kvHeadCount: 1, windowScores: new Float32Array(0) };
     expect(() => snapKvPolicy(base).compressLayer(empty, layer)).toThrow(ValidationError);
-    expect(() => snapKvPolicy(base).compressLayer(empty, layer)).toThrow(/seqLen: expected a positive integer, got 0 \(empty prompt/);
+    expect(() => snapKvPolicy(base).compressLayer(empty, layer)).toThrow(
+      /seqLen: expected a positive integer, got 0 \(empty prompt/,
+    );
   });
 
   it('names the missing or short window scores', () => {

@@ -31,7 +31,10 @@ describe('streamingLlmPolicy', () => {
 describe('fullPolicy', () => {
   it('keeps every token of every head and reads nothing', () => {
     const policy = fullPolicy();
-    expect(plainIndices(policy.compressLayer(bareObservation(5, 2, 4), layer).indices)).toEqual([range(0, 5), range(0, 5)]);
+    expect(plainIndices(policy.compressLayer(bareObservation(5, 2, 4), layer).indices)).toEqual([
+      range(0, 5),
+      range(0, 5),
+    ]);
     expect(policy.requirements).toEqual({ windowRows: 0, accumulatedAttention: false, keyNorms: false });
   });
 

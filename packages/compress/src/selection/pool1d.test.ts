@@ -11,7 +11,7 @@ describe('pool1d (PyTorch max_pool1d / avg_pool1d, stride 1, padding kernel/2)',
   it('avg pooling counts the padding (count_include_pad=True): edge sums divide by the kernel', () => {
     const pooled = Array.from(pool1d(Float32Array.from(row), 1, 5, 3, 'avg'));
     const expected = [(1 + 5) / 3, (1 + 5 + 2) / 3, (5 + 2 + 0) / 3, (2 + 0 + 3) / 3, (0 + 3) / 3];
-    pooled.forEach((value, i) => expect(value).toBeCloseTo(expected[i]!, 6));
+    for (const [i, value] of pooled.entries()) expect(value).toBeCloseTo(expected[i]!, 6);
   });
 
   it('pools each row separately and a kernel of 1 is the identity', () => {

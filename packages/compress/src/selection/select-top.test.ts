@@ -47,10 +47,14 @@ describe('selectTopPositions', () => {
 
   it('matches a full sort on arbitrary scores, ties included (property)', () => {
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 120 }), fc.nat(), (items, pick) => {
-        const k = pick % (items.length + 2);
-        expect(select(items, k)).toEqual(referenceTop(items, k));
-      }),
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 6 }), { minLength: 1, maxLength: 120 }),
+        fc.nat(),
+        (items, pick) => {
+          const k = pick % (items.length + 2);
+          expect(select(items, k)).toEqual(referenceTop(items, k));
+        },
+      ),
     );
   });
 });
@@ -75,7 +79,10 @@ describe('countTopPerRow', () => {
           const items = Array.from({ length: rows * length }, (_, i) => ((i * 7919 + seed) % 11) / 3);
           const k = pick % (rows * length + 1);
           const top = referenceTop(items, k);
-          const expected = Array.from({ length: rows }, (_, row) => top.filter((i) => Math.floor(i / length) === row).length);
+          const expected = Array.from(
+            { length: rows },
+            (_, row) => top.filter((i) => Math.floor(i / length) === row).length,
+          );
           expect(Array.from(countTopPerRow(Float32Array.from(items), rows, length, k))).toEqual(expected);
         },
       ),
