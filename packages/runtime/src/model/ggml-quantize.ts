@@ -9,6 +9,8 @@ import { UnsupportedError } from '@fairkv/core';
 import { float16BitsToNumber, numberToBfloat16Bits, numberToFloat16Bits } from './float16.js';
 import type { GgmlTypeInfo } from './ggml-types.js';
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** ggml types the writer can encode. */
 export type WritableGgmlType = 'f32' | 'f16' | 'bf16' | 'f64' | 'q8_0' | 'q4_0' | 'q4_1';
 
@@ -19,6 +21,7 @@ export function quantizeGgml(type: GgmlTypeInfo, values: ArrayLike<number>): Uin
   const view = new DataView(bytes.buffer);
   switch (type.name) {
     case 'f32':
+      if (LITTLE_ENDIAN) return new Uint8Array(Float32Array.from(values).buffer);
       for (let index = 0; index < count; index++) view.setFloat32(4 * index, values[index]!, true);
       return bytes;
     case 'f64':

@@ -174,6 +174,7 @@ export function createFixtureVocabulary(mergeCount = 120): FixtureVocabulary {
     model_max_length: 1_000_000,
     tokenizer_class: 'LlamaTokenizer',
     legacy: true,
+    clean_up_tokenization_spaces: false,
   };
   return {
     sentencePiece: {
