@@ -26,6 +26,15 @@ export interface LayerObservation {
    * with `W >= their window`; policies use the last `window` rows.
    */
   windowScores?: Float32Array;
+  /**
+   * Optional device-side reduction of `windowScores`: `[queryHead][key]`, shape `[queryHeadCount, seqLen]`, the
+   * column sums over the last `windowAttentionRows` window rows (`sum over r of windowScores[h][W - rows + r][key]`).
+   * A prefill kernel can emit these instead of the full `[queryHead][W][seqLen]` block (32x less to copy and read);
+   * the SnapKV scorer uses them when `windowAttentionRows` equals its window, and `windowScores` otherwise.
+   */
+  windowAttentionSums?: Float32Array;
+  /** Window rows summed into `windowAttentionSums` (1 <= rows <= seqLen); required with it. */
+  windowAttentionRows?: number;
   /** L2 norm of every key, `[kvHead][key]`, shape `[kvHeadCount, seqLen]` (KNorm-style scoring). */
   keyNorms?: Float32Array;
   /**
@@ -46,7 +55,10 @@ export interface LayerPosition {
 
 /** Which inputs a policy reads, so the prefill can skip computing the others. */
 export interface ObservationRequirements {
-  /** Window rows `W` the policy needs in `windowScores` (0: window scores not read). */
+  /**
+   * Window rows `W` the policy needs: `windowScores` with at least `W` rows, or `windowAttentionSums` over exactly
+   * `W` rows (0: neither is read).
+   */
   windowRows: number;
   /** Whether `accumulatedAttention` is read. */
   accumulatedAttention: boolean;
@@ -63,7 +75,7 @@ function positiveInteger(name: string, value: unknown, issues: ValidationIssue[]
 }
 
 function checkMatrix(
-  name: 'keyNorms' | 'accumulatedAttention',
+  name: 'keyNorms' | 'accumulatedAttention' | 'windowAttentionSums',
   value: Float32Array | undefined,
   rows: number,
   rowName: string,
@@ -115,6 +127,23 @@ export function validateLayerObservation(observation: LayerObservation): number 
       } else {
         windowRows = scores.length / perRow;
       }
+    }
+    if (observation.windowAttentionSums !== undefined) {
+      const rows = observation.windowAttentionRows;
+      if (typeof rows !== 'number' || !Number.isInteger(rows) || rows < 1 || rows > seqLen) {
+        issues.push({
+          path: '$.windowAttentionRows',
+          message: `expected an integer in [1, ${seqLen}] with windowAttentionSums, got ${String(rows)}`,
+        });
+      }
+      checkMatrix(
+        'windowAttentionSums',
+        observation.windowAttentionSums,
+        queryHeadCount,
+        'query heads',
+        seqLen,
+        issues,
+      );
     }
     checkMatrix('keyNorms', observation.keyNorms, kvHeadCount, 'kv heads', seqLen, issues);
     checkMatrix(

@@ -1,6 +1,6 @@
 import { ConfigError, ValidationError } from '@fairkv/core';
 import { describe, expect, it } from 'vitest';
-import { plainIndices, windowScoresFrom } from '../__fixtures__/observations.js';
+import { plainIndices, randomObservation, windowScoresFrom } from '../__fixtures__/observations.js';
 import type { LayerObservation } from '../observation.js';
 import { snapKvPolicy } from './snapkv.js';
 
@@ -83,5 +83,32 @@ describe('snapKvPolicy', () => {
     expect(() => snapKvPolicy({ averageBudget: 8, windowSize: 16 })).toThrow(ConfigError);
     expect(() => snapKvPolicy({ averageBudget: 64, kernelSize: 4 })).toThrow(/kernelSize: expected an odd integer/);
     expect(() => snapKvPolicy({ averageBudget: 64, pooling: 'mean' as never })).toThrow(/pooling/);
+  });
+
+  it('uses device-reduced window sums when they cover its window, with the same result', () => {
+    const full = randomObservation({ seed: 4, seqLen: 150, queryHeadCount: 6, kvHeadCount: 2, windowRows: 12 });
+    const rows = 12;
+    const windowSize = 8;
+    const sums = new Float32Array(6 * 150);
+    for (let head = 0; head < 6; head++) {
+      for (let row = rows - windowSize; row < rows; row++) {
+        for (let key = 0; key < 150; key++)
+          sums[head * 150 + key]! += full.windowScores![(head * rows + row) * 150 + key]!;
+      }
+    }
+    const policy = snapKvPolicy({ averageBudget: 40, windowSize, groupReduction: 'max' });
+    const fromScores = policy.compressLayer(full, layer);
+    const { windowScores: _unused, ...reduced } = full;
+    const fromSums = policy.compressLayer(
+      { ...reduced, windowAttentionSums: sums, windowAttentionRows: windowSize },
+      layer,
+    );
+    expect(plainIndices(fromSums.indices)).toEqual(plainIndices(fromScores.indices));
+    expect(() =>
+      policy.compressLayer({ ...reduced, windowAttentionSums: sums, windowAttentionRows: 12 }, layer),
+    ).toThrow(/windowAttentionSums over 8 rows \(got 12\)/);
+    expect(() => policy.compressLayer({ ...reduced, windowAttentionSums: sums }, layer)).toThrow(
+      /windowAttentionRows: expected an integer/,
+    );
   });
 });

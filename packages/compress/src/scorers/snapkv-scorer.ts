@@ -1,4 +1,5 @@
-import { reduceGroups } from '../selection/group-reduction.js';
+import type { LayerObservation } from '../observation.js';
+import { type GroupReduction, reduceGroups } from '../selection/group-reduction.js';
 import { type Pooling, pool1d } from '../selection/pool1d.js';
 import { missingInput } from './missing-input.js';
 import type { Scorer } from './scorer.js';
@@ -9,6 +10,51 @@ export interface SnapKvScorerOptions {
   kernelSize?: number;
   /** `max` (default, as Ada-KV and KVCache-Factory's Ada-KV/HeadKV) or `avg` (SnapKV's and kvpress's default). */
   pooling?: Pooling;
+}
+
+/**
+ * Mean attention of the last `windowSize` queries to each prefix key, from the device-reduced sums when they cover
+ * exactly that window, else from the full window scores. With `mean` GQA reduction the query heads of a group are
+ * accumulated straight into their kv head (`[kvHead][prefixLength]`, one pass, no intermediate); with `max` the
+ * result is per query head (`[queryHead][prefixLength]`).
+ */
+function windowMeans(
+  observation: LayerObservation,
+  windowSize: number,
+  prefixLength: number,
+  groupReduction: GroupReduction,
+): Float32Array {
+  const { seqLen, queryHeadCount, kvHeadCount, windowScores, windowAttentionSums, windowAttentionRows } = observation;
+  const fold = groupReduction === 'mean' ? queryHeadCount / kvHeadCount : 1;
+  const outputRows = queryHeadCount / fold;
+  const means = new Float32Array(outputRows * prefixLength);
+  const scale = 1 / (windowSize * fold);
+  const useSums = windowAttentionSums !== undefined && windowAttentionRows === windowSize;
+  const rows = windowScores ? windowScores.length / (queryHeadCount * seqLen) : 0;
+  if (!useSums && (!windowScores || rows < windowSize)) {
+    const sums = windowAttentionSums
+      ? `, or windowAttentionSums over ${windowSize} rows (got ${windowAttentionRows})`
+      : '';
+    throw missingInput(
+      'snapkv',
+      'windowScores',
+      `[${queryHeadCount}][W >= ${windowSize}][${seqLen}]${sums}, got W = ${rows}`,
+    );
+  }
+  for (let head = 0; head < queryHeadCount; head++) {
+    const target = Math.floor(head / fold) * prefixLength;
+    if (useSums) {
+      const source = head * seqLen;
+      for (let j = 0; j < prefixLength; j++) means[target + j]! += windowAttentionSums[source + j]!;
+      continue;
+    }
+    for (let row = rows - windowSize; row < rows; row++) {
+      const source = (head * rows + row) * seqLen;
+      for (let j = 0; j < prefixLength; j++) means[target + j]! += windowScores![source + j]!;
+    }
+  }
+  for (let i = 0; i < means.length; i++) means[i]! *= scale;
+  return means;
 }
 
 /**
@@ -26,32 +72,12 @@ export function snapKvScorer(options: SnapKvScorerOptions = {}): Scorer {
     settings: { kernelSize, pooling },
     input: 'windowScores',
     score({ observation, windowSize, prefixLength, groupReduction }) {
-      const { seqLen, queryHeadCount, kvHeadCount, windowScores } = observation;
-      const rows = windowScores ? windowScores.length / (queryHeadCount * seqLen) : 0;
-      if (!windowScores || rows < windowSize) {
-        throw missingInput(
-          'snapkv',
-          'windowScores',
-          `[${queryHeadCount}][W >= ${windowSize}][${seqLen}], got W = ${rows}`,
-        );
-      }
-      const perQueryHead = new Float32Array(queryHeadCount * prefixLength);
-      for (let head = 0; head < queryHeadCount; head++) {
-        const target = head * prefixLength;
-        for (let row = rows - windowSize; row < rows; row++) {
-          const source = (head * rows + row) * seqLen;
-          for (let j = 0; j < prefixLength; j++) perQueryHead[target + j]! += windowScores[source + j]!;
-        }
-        for (let j = 0; j < prefixLength; j++) perQueryHead[target + j]! /= windowSize;
-      }
-      const reduced = reduceGroups(
-        perQueryHead,
-        queryHeadCount,
-        kvHeadCount,
-        prefixLength,
-        prefixLength,
-        groupReduction,
-      );
+      const { queryHeadCount, kvHeadCount } = observation;
+      const means = windowMeans(observation, windowSize, prefixLength, groupReduction);
+      const reduced =
+        groupReduction === 'mean'
+          ? means
+          : reduceGroups(means, queryHeadCount, kvHeadCount, prefixLength, prefixLength, groupReduction);
       return pool1d(reduced, kvHeadCount, prefixLength, kernelSize, pooling);
     },
   };
