@@ -1,3 +1,4 @@
 import { packageConfig } from '../../tsup.shared';
 
-export default packageConfig({'index':'src/index.ts','testing':'src/testing/index.ts'});
+// the conformance suite (`testing` entry) runs inside the caller's vitest: never bundle it
+export default packageConfig({ index: 'src/index.ts', testing: 'src/testing/index.ts' }, { external: ['vitest'] });

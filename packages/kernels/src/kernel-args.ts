@@ -173,7 +173,7 @@ export interface KvAppendArgs extends KvPoolArgs {
  * Kept indices need not be sorted.
  */
 export interface KvCompactArgs extends KvPoolArgs {
-  /** i32 `[keptIndexCount]`: token indices into the source sequences. */
+  /** i32 `[keptIndexCount]`: token indices into the source sequences (a buffer is passed even when the count is 0). */
   keptIndices: DeviceBuffer<'i32'>;
   /** i32 `[sequenceCount][4]`: `[keptOffset, keptCount, sourceTableOffset, destinationTableOffset]`. */
   sequences: DeviceBuffer<'i32'>;

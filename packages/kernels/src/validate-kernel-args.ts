@@ -175,12 +175,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     dims: poolDims,
     buffers: [
       ...poolRules,
-      {
-        field: 'keptIndices',
-        kind: 'i32',
-        elements: product('keptIndexCount'),
-        required: (a) => n(a, 'keptIndexCount') > 0,
-      },
+      { field: 'keptIndices', kind: 'i32', elements: product('keptIndexCount') },
       { field: 'sequences', kind: 'i32', elements: (a) => n(a, 'sequenceCount') * 4 },
     ],
     check: headDimCheck,

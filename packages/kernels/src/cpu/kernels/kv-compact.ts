@@ -12,7 +12,7 @@ export const kvCompactKernel: CpuKernel<'kv-compact'> = {
   run(args, context) {
     const { headDim, blockSize, blockCount, sequenceCount, keptIndexCount } = args;
     const sequences = context.i32(args.sequences);
-    const kept = keptIndexCount > 0 ? context.i32(args.keptIndices) : new Int32Array(0);
+    const kept = context.i32(args.keptIndices);
     const blockTable = context.i32(args.blockTable);
     const pool = context.stored(args.pool).data;
     // 1 = read by this call, 2 = written by this call: a block may not be both

@@ -1,0 +1,25 @@
+import { type ConformanceCase, drawSize, formatSize, product, roundedCopy } from '../conformance-case.js';
+import { referenceEmbeddingGather } from '../reference/dense.js';
+
+/** `embedding-gather` cases: batches 1 and 7 plus a random batch, odd sizes, every stored dtype. */
+export const embeddingGatherCases: ConformanceCase[] = product({
+  rows: [1, 7, [2, 33]] as const,
+  dtype: ['f32', 'f16', 'bf16'] as const,
+}).map(({ rows, dtype }) => ({
+  kernel: 'embedding-gather',
+  name: `rows=${formatSize(rows)} vocab=1..97 hidden=1..131 ${dtype}`,
+  storageDType: dtype,
+  async execute(context, random, tolerance) {
+    const rowCount = drawSize(random, rows);
+    const vocabSize = random.integer(1, 97);
+    const hiddenSize = random.integer(1, 131);
+    const tableValues = random.floats(vocabSize * hiddenSize);
+    const tokenIds = Int32Array.from({ length: rowCount }, () => random.integer(0, vocabSize - 1));
+    const table = context.input(dtype, tableValues, 'table');
+    const tokens = context.input('i32', tokenIds, 'tokens');
+    const output = context.output('f32', rowCount * hiddenSize, 'output');
+    context.backend.run('embedding-gather', { table, tokens, output, rowCount, vocabSize, hiddenSize });
+    const expected = referenceEmbeddingGather(roundedCopy(dtype, tableValues), tokenIds, hiddenSize);
+    context.expectClose('output', await context.read(output), expected, tolerance);
+  },
+}));

@@ -1,0 +1,66 @@
+import { type ConformanceCase, drawSize, formatSize, product, type SizeSpec } from '../conformance-case.js';
+import { referencePrefillAttention } from '../reference/attention.js';
+
+/**
+ * `prefill-attention` cases: GQA groups 1, 2 and 8, head dims 8, 64 and 128, prompts of 1 token and
+ * of odd random lengths, observation windows of 0, 1, some and all tokens.
+ */
+export const prefillAttentionCases: ConformanceCase[] = product({
+  group: [1, 2, 8] as const,
+  headDim: [8, 64, 128] as const,
+  tokens: [1, [2, 41]] as readonly SizeSpec[],
+}).map(({ group, headDim, tokens }) => ({
+  kernel: 'prefill-attention',
+  name: `tokens=${formatSize(tokens)} group=${group} kvHeads=1..2 headDim=${headDim}`,
+  storageDType: 'f32',
+  headDim,
+  async execute(context, random, tolerance) {
+    const tokenCount = drawSize(random, tokens);
+    const kvHeadCount = random.integer(1, 2);
+    const queryHeadCount = kvHeadCount * group;
+    const windowSize = random.pick([0, 1, random.integer(0, tokenCount), tokenCount]);
+    const scale = 1 / Math.sqrt(headDim);
+    const queryValues = random.floats(tokenCount * queryHeadCount * headDim, -2, 2);
+    const keyValues = random.floats(tokenCount * kvHeadCount * headDim, -2, 2);
+    const valueValues = random.floats(tokenCount * kvHeadCount * headDim);
+    const query = context.input('f32', queryValues, 'query');
+    const key = context.input('f32', keyValues, 'key');
+    const value = context.input('f32', valueValues, 'value');
+    const output = context.output('f32', tokenCount * queryHeadCount * headDim, 'output');
+    const windowScores =
+      windowSize > 0 ? context.output('f32', queryHeadCount * windowSize * tokenCount, 'windowScores') : undefined;
+    context.backend.run('prefill-attention', {
+      query,
+      key,
+      value,
+      output,
+      ...(windowScores === undefined ? {} : { windowScores }),
+      tokenCount,
+      queryHeadCount,
+      kvHeadCount,
+      headDim,
+      windowSize,
+      scale,
+    });
+    const expected = referencePrefillAttention(
+      queryValues,
+      keyValues,
+      valueValues,
+      tokenCount,
+      queryHeadCount,
+      kvHeadCount,
+      headDim,
+      windowSize,
+      scale,
+    );
+    context.expectClose('output', await context.read(output), expected.output, tolerance);
+    if (windowScores !== undefined) {
+      context.expectClose(
+        `windowScores (window ${windowSize})`,
+        await context.read(windowScores),
+        expected.windowScores,
+        tolerance,
+      );
+    }
+  },
+}));
