@@ -6,3 +6,4 @@
 
 export * from './model/index.js';
 export * from './tokenizer/index.js';
+export * from './engine/index.js';

@@ -1,0 +1,143 @@
+/**
+ * Collective communication between the devices of one model. All-reduce is not a kernel (DESIGN.md):
+ * it belongs here. Every implementation sums contributions in rank order 0..size-1, so every rank gets
+ * bit-identical results and the replicated residual streams never drift apart.
+ */
+export interface Communicator {
+  /** This device's rank, 0-based. */
+  readonly rank: number;
+  /** Number of devices. */
+  readonly size: number;
+  /** Sums `data` element-wise over all ranks, in place; every rank must call it with the same length. */
+  allReduceSum(data: Float32Array): Promise<void>;
+  /** Releases resources; idempotent. */
+  dispose(): void;
+}
+
+/** Communicator of a single device: all-reduce is the identity. */
+export class SoloCommunicator implements Communicator {
+  readonly rank = 0;
+  readonly size = 1;
+  async allReduceSum(_data: Float32Array): Promise<void> {}
+  dispose(): void {}
+}
+
+/**
+ * Communicators for devices that run in one thread (each device an async task): contributions meet in
+ * memory. Used for in-process multi-device runs and tests.
+ */
+export function createLocalCommunicators(size: number): Communicator[] {
+  let pending: { data: Float32Array; resolve: () => void }[] = [];
+  let length = -1;
+  const communicators: Communicator[] = [];
+  for (let rank = 0; rank < size; rank++) {
+    communicators.push({
+      rank,
+      size,
+      allReduceSum(data: Float32Array): Promise<void> {
+        if (length === -1) length = data.length;
+        else if (data.length !== length) {
+          return Promise.reject(
+            new Error(`all-reduce length mismatch: rank ${rank} sent ${data.length}, others ${length}`),
+          );
+        }
+        return new Promise<void>((resolve) => {
+          pending[rank] = { data, resolve };
+          if (pending.filter(Boolean).length < size) return;
+          const contributions = pending;
+          pending = [];
+          length = -1;
+          const sum = new Float32Array(data.length);
+          for (const contribution of contributions) {
+            const values = contribution.data;
+            for (let i = 0; i < sum.length; i++) sum[i]! += values[i]!;
+          }
+          for (const contribution of contributions) {
+            contribution.data.set(sum);
+            contribution.resolve();
+          }
+        });
+      },
+      dispose() {},
+    });
+  }
+  return communicators;
+}
+
+/** The shared memory of a {@link SharedMemoryCommunicator} group, created once and sent to each worker. */
+export interface SharedCommunicatorState {
+  size: number;
+  /** Floats per rank slot; longer all-reduces go in chunks. */
+  slotElements: number;
+  /** `[generation, arrived]` barrier words. */
+  control: SharedArrayBuffer;
+  /** `[size][slotElements]` f32 contributions. */
+  slots: SharedArrayBuffer;
+}
+
+/** Allocates the shared memory for a worker-thread communicator group. */
+export function createSharedCommunicatorState(size: number, slotElements = 1 << 16): SharedCommunicatorState {
+  return {
+    size,
+    slotElements,
+    control: new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT),
+    slots: new SharedArrayBuffer(size * slotElements * Float32Array.BYTES_PER_ELEMENT),
+  };
+}
+
+/**
+ * All-reduce between worker threads through a SharedArrayBuffer: each rank writes its slot, a
+ * generation barrier (Atomics.wait/notify) lets every rank sum all slots in rank order, and a second
+ * barrier keeps a fast rank from overwriting its slot before the others have read it.
+ */
+export class SharedMemoryCommunicator implements Communicator {
+  readonly rank: number;
+  readonly size: number;
+  readonly #control: Int32Array;
+  readonly #slots: Float32Array;
+  readonly #slotElements: number;
+  readonly #timeoutMs: number;
+
+  constructor(state: SharedCommunicatorState, rank: number, timeoutMs = 60_000) {
+    this.rank = rank;
+    this.size = state.size;
+    this.#control = new Int32Array(state.control);
+    this.#slots = new Float32Array(state.slots);
+    this.#slotElements = state.slotElements;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  #barrier(): void {
+    const generation = Atomics.load(this.#control, 0);
+    if (Atomics.add(this.#control, 1, 1) === this.size - 1) {
+      Atomics.store(this.#control, 1, 0);
+      Atomics.add(this.#control, 0, 1);
+      Atomics.notify(this.#control, 0);
+      return;
+    }
+    while (Atomics.load(this.#control, 0) === generation) {
+      if (Atomics.wait(this.#control, 0, generation, this.#timeoutMs) === 'timed-out') {
+        throw new Error(
+          `all-reduce barrier timed out after ${this.#timeoutMs} ms on rank ${this.rank}: a device stopped`,
+        );
+      }
+    }
+  }
+
+  async allReduceSum(data: Float32Array): Promise<void> {
+    for (let start = 0; start < data.length; start += this.#slotElements) {
+      const count = Math.min(this.#slotElements, data.length - start);
+      this.#slots.set(data.subarray(start, start + count), this.rank * this.#slotElements);
+      this.#barrier();
+      const out = data.subarray(start, start + count);
+      out.fill(0);
+      for (let r = 0; r < this.size; r++) {
+        const offset = r * this.#slotElements;
+        for (let i = 0; i < count; i++) out[i]! += this.#slots[offset + i]!;
+      }
+      this.#barrier();
+    }
+  }
+
+  dispose(): void {}
+}

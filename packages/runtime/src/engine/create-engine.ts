@@ -1,0 +1,129 @@
+import type { CompressionPolicy } from '@fairkv/compress';
+import { BackendError, type DType, type Plan, ValidationError } from '@fairkv/core';
+import { type Backend, type BackendFactory, createCpuBackend } from '@fairkv/kernels';
+import type { LoadedModel } from '../model/loaded-model.js';
+import { createLocalCommunicators, SoloCommunicator } from './communicator.js';
+import { DeviceExecutor, inlineDeviceHandle } from './device-executor.js';
+import type { DeviceHandle } from './device-handle.js';
+import { deviceShardsFromPlan, singleDevicePlan } from './device-shards.js';
+import { InferenceEngine } from './inference-engine.js';
+import { sliceShardWeights } from './shard-weights.js';
+import { createWorkerDevices } from './worker-devices.js';
+
+/** Backends the runtime can create by name (in this thread or in device workers). */
+export type BackendName = 'cpu';
+
+/** Options of {@link createInferenceEngine}. */
+export interface CreateEngineOptions {
+  /** The loaded model (weights are sliced per device from it). */
+  model: LoadedModel;
+  /** Placement plan; default: every head on one device. */
+  plan?: Plan;
+  /** Backend of every device: a name, or a factory (in-thread execution only). Default `cpu`. */
+  backend?: BackendName | BackendFactory;
+  /**
+   * `workers` runs each device in its own worker thread with its own backend and only its weights,
+   * all-reducing through shared memory; `inline` runs all devices in this thread (same results, no
+   * parallelism; for tests and debugging). Default: `workers` for several devices, else `inline`.
+   */
+  execution?: 'inline' | 'workers';
+  /** Compression policy applied after prefill (default: keep everything). */
+  policy?: CompressionPolicy;
+  /** Dtype of weights and KV on the devices (default f32). */
+  dtype?: DType;
+  /** KV tokens each device's pool holds (default: enough for `maxBatch` full contexts of every hosted head). */
+  kvTokensPerDevice?: number;
+  /** Tokens per KV block (default 16). */
+  kvBlockSize?: number;
+  /** Most requests decoded together (default 8). */
+  maxBatch?: number;
+  /** Context positions (default: the model's max context). */
+  maxPositions?: number;
+  /** Called as each device finishes loading its shard. */
+  onProgress?: (event: { device: number; deviceCount: number; phase: 'slicing' | 'ready' }) => void;
+}
+
+function resolveFactory(backend: BackendName | BackendFactory): BackendFactory {
+  if (typeof backend === 'function') return backend;
+  if (backend === 'cpu') return () => createCpuBackend();
+  throw new BackendError(`backend: unknown backend "${String(backend)}" (expected cpu, or a factory function)`);
+}
+
+/**
+ * Shards a loaded model over the devices of a plan and returns the coordinator.
+ * @throws ValidationError for a plan that does not fit the model or bad options.
+ */
+export async function createInferenceEngine(options: CreateEngineOptions): Promise<InferenceEngine> {
+  const { model } = options;
+  const config = model.config;
+  const plan = options.plan ?? singleDevicePlan(config);
+  const { shards } = deviceShardsFromPlan(plan, config);
+  const maxPositions = options.maxPositions ?? config.maxContext;
+  const maxBatch = options.maxBatch ?? 8;
+  const blockSize = options.kvBlockSize ?? 16;
+  if (!Number.isInteger(maxPositions) || maxPositions < 2) {
+    throw new ValidationError(`maxPositions: expected an integer >= 2, got ${maxPositions}`, [
+      { path: '$.maxPositions', message: 'expected an integer >= 2' },
+    ]);
+  }
+  const blocksFor = (shardHeads: number) => {
+    const tokens = options.kvTokensPerDevice ?? maxBatch * (maxPositions + blockSize) * Math.max(shardHeads, 1);
+    return Math.max(1, Math.ceil(tokens / blockSize));
+  };
+  const execution = options.execution ?? (plan.deviceCount > 1 ? 'workers' : 'inline');
+  const backend = options.backend ?? 'cpu';
+  const dtype = options.dtype ?? 'f32';
+  let devices: DeviceHandle[];
+  if (execution === 'workers') {
+    if (typeof backend === 'function') {
+      throw new ValidationError(
+        'backend: worker execution needs a backend name (a factory function cannot cross threads)',
+        [{ path: '$.backend', message: 'expected a backend name' }],
+      );
+    }
+    devices = await createWorkerDevices({
+      model,
+      config,
+      shards,
+      backend,
+      dtype,
+      blockSize,
+      blocksFor,
+      maxPositions,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+  } else {
+    const factory = resolveFactory(backend);
+    const communicators =
+      plan.deviceCount === 1 ? [new SoloCommunicator()] : createLocalCommunicators(plan.deviceCount);
+    devices = [];
+    for (const shard of shards) {
+      options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'slicing' });
+      const weights = await sliceShardWeights(model.weights, config, shard);
+      const created: Backend = await factory();
+      const hostedHeads = shard.layers.reduce((sum, heads) => sum + heads.length, 0);
+      const executor = new DeviceExecutor({
+        backend: created,
+        config,
+        shard,
+        weights,
+        communicator: communicators[shard.device]!,
+        dtype,
+        kvBlockCount: blocksFor(hostedHeads),
+        kvBlockSize: blockSize,
+        maxPositions,
+      });
+      devices.push(inlineDeviceHandle(executor));
+      options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'ready' });
+    }
+  }
+  return new InferenceEngine({
+    config,
+    plan,
+    devices,
+    tokenizer: model.tokenizer,
+    maxBatch,
+    maxPositions,
+    ...(options.policy ? { policy: options.policy } : {}),
+  });
+}

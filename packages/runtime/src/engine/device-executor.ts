@@ -1,0 +1,431 @@
+import { type DType, type ModelConfig, queryGroupSize } from '@fairkv/core';
+import { type Backend, DECODE_PAIR_FIELDS, type DeviceBuffer, KV_APPEND_ENTRY_FIELDS } from '@fairkv/kernels';
+import type { Communicator } from './communicator.js';
+import type { DeviceShard } from './device-shards.js';
+import { type DeviceStats, LayerTimer } from './device-stats.js';
+import { type KvSequence, KvSequences } from './kv-sequences.js';
+import { ownedHeadObservations, type PrefillObservation } from './prefill-observation.js';
+import { type RowSampling, ShardForward } from './shard-forward.js';
+import type { ShardWeights } from './shard-weights.js';
+
+export type { PrefillObservation } from './prefill-observation.js';
+export type { RowSampling } from './shard-forward.js';
+
+/** Settings of one device's executor. */
+export interface DeviceExecutorOptions {
+  backend: Backend;
+  config: ModelConfig;
+  shard: DeviceShard;
+  weights: ShardWeights;
+  communicator: Communicator;
+  /** Dtype weights and the KV pool are stored in on the device (default f32). */
+  dtype?: DType;
+  /** KV pool size in blocks and tokens per block. */
+  kvBlockCount: number;
+  kvBlockSize?: number;
+  /** Positions the RoPE table covers (default: the model's max context). */
+  maxPositions?: number;
+}
+
+/** One row of a decode step. */
+export interface DecodeRow {
+  requestId: string;
+  token: number;
+  position: number;
+}
+
+/**
+ * Runs one device's part of the Llama forward pass from its shard of a placement plan: QKV of the kv
+ * heads it hosts, ragged decode attention over the (request, head) pairs it serves, the partial
+ * O-projection, its MLP slice, and the two all-reduces per layer through the {@link Communicator}.
+ * Every device keeps the replicated residual stream; the logits device adds the final norm and LM head.
+ */
+export class DeviceExecutor {
+  readonly shard: DeviceShard;
+  readonly kv: KvSequences;
+  readonly timer: LayerTimer;
+  readonly #forward: ShardForward;
+  readonly #backend: Backend;
+  readonly #config: ModelConfig;
+  readonly #group: number;
+  readonly #pool: DeviceBuffer;
+  readonly #retained = new Map<
+    string,
+    { key: DeviceBuffer<'f32'>[]; value: DeviceBuffer<'f32'>[]; tokenCount: number }
+  >();
+  /** Local heads this device serves, per request and layer. */
+  readonly #served = new Map<string, boolean[][]>();
+
+  constructor(options: DeviceExecutorOptions) {
+    const { backend, config, shard } = options;
+    const dtype = options.dtype ?? 'f32';
+    this.#forward = new ShardForward(options);
+    this.#backend = backend;
+    this.#config = config;
+    this.shard = shard;
+    this.#group = queryGroupSize(config);
+    const blockSize = options.kvBlockSize ?? 16;
+    this.kv = new KvSequences({
+      blockCount: options.kvBlockCount,
+      blockSize,
+      headDim: config.headDim,
+      dtype,
+      device: shard.device,
+    });
+    this.#pool = backend.createBuffer({
+      dtype,
+      elementCount: options.kvBlockCount * 2 * blockSize * config.headDim,
+      label: 'kv-pool',
+    });
+    this.timer = new LayerTimer(config.layerCount);
+  }
+
+  /**
+   * Prefills one prompt: full causal attention for every hosted head, observation data for the heads
+   * this device owns, and the prompt's K/V kept aside until {@link commit} stores what the policy keeps.
+   */
+  async prefill(
+    requestId: string,
+    tokens: Int32Array,
+    needs: { windowRows: number; accumulated: boolean; keyNorms: boolean },
+  ): Promise<PrefillObservation> {
+    const b = this.#backend;
+    const { headDim, layerCount } = this.#config;
+    const count = tokens.length;
+    const { x, positions } = this.#forward.embed(tokens);
+    b.upload(
+      positions,
+      Int32Array.from({ length: count }, (_, i) => i),
+    );
+    const windowRows = needs.accumulated ? count : Math.min(needs.windowRows, count);
+    const observation: PrefillObservation = { layers: [] };
+    const retained = { key: [] as DeviceBuffer<'f32'>[], value: [] as DeviceBuffer<'f32'>[], tokenCount: count };
+    for (let l = 0; l < layerCount; l++) {
+      const started = performance.now();
+      const { q, k, v, qWidth, local } = this.#forward.projectQkv(l, x, positions, count);
+      const attention = this.#forward.buffer('attention', 'f32', count * Math.max(qWidth, 1));
+      const scores =
+        windowRows > 0 && local > 0
+          ? this.#forward.buffer('window-scores', 'f32', local * this.#group * windowRows * count)
+          : undefined;
+      if (local > 0) {
+        b.run('prefill-attention', {
+          query: q,
+          key: k,
+          value: v,
+          output: attention,
+          ...(scores ? { windowScores: scores } : {}),
+          tokenCount: count,
+          queryHeadCount: local * this.#group,
+          kvHeadCount: local,
+          headDim,
+          windowSize: scores ? windowRows : 0,
+          scale: 1 / Math.sqrt(headDim),
+        });
+      }
+      const heads = this.shard.layers[l]!;
+      const owned = heads.map((head) => head.prefillOwner);
+      if (owned.some((isOwner) => !isOwner)) {
+        // a copied head's prompt output is contributed once, by its first replica
+        const host = await b.download(attention, { elementCount: count * qWidth });
+        const width = this.#group * headDim;
+        for (let t = 0; t < count; t++)
+          owned.forEach((isOwner, i) => {
+            if (!isOwner) host.fill(0, t * qWidth + i * width, t * qWidth + (i + 1) * width);
+          });
+        b.upload(attention, host);
+      }
+      observation.layers.push(await this.#observe(l, scores, k, owned, count, windowRows, needs));
+      const key = b.createBuffer({
+        dtype: 'f32',
+        elementCount: Math.max(count * local * headDim, 1),
+        label: `prefill-k.${l}`,
+      });
+      const value = b.createBuffer({
+        dtype: 'f32',
+        elementCount: Math.max(count * local * headDim, 1),
+        label: `prefill-v.${l}`,
+      });
+      if (local > 0) {
+        b.copy({
+          source: k,
+          sourceOffset: 0,
+          destination: key,
+          destinationOffset: 0,
+          elementCount: count * local * headDim,
+        });
+        b.copy({
+          source: v,
+          sourceOffset: 0,
+          destination: value,
+          destinationOffset: 0,
+          elementCount: count * local * headDim,
+        });
+      }
+      retained.key.push(key);
+      retained.value.push(value);
+      this.timer.add(l, performance.now() - started);
+      await this.#forward.attentionOutput(l, attention, x, count, qWidth);
+      const mlpStarted = performance.now();
+      await this.#forward.mlp(l, x, count);
+      this.timer.add(l, performance.now() - mlpStarted);
+    }
+    this.#retained.set(requestId, retained);
+    const logits = this.#forward.logits(x, 1, count - 1);
+    if (logits) observation.logits = await b.download(logits, { elementCount: this.#config.vocabSize });
+    return observation;
+  }
+
+  async #observe(
+    l: number,
+    scores: DeviceBuffer<'f32'> | undefined,
+    k: DeviceBuffer<'f32'>,
+    owned: boolean[],
+    count: number,
+    windowRows: number,
+    needs: { windowRows: number; accumulated: boolean; keyNorms: boolean },
+  ) {
+    const heads = this.shard.layers[l]!;
+    const { headDim } = this.#config;
+    const local = heads.length;
+    const all = scores
+      ? await this.#backend.download(scores, { elementCount: local * this.#group * windowRows * count })
+      : undefined;
+    const keys =
+      needs.keyNorms && local > 0
+        ? await this.#backend.download(k, { elementCount: count * local * headDim })
+        : undefined;
+    return ownedHeadObservations({
+      heads,
+      owned,
+      groupSize: this.#group,
+      headDim,
+      tokenCount: count,
+      windowRows,
+      needs,
+      ...(all ? { scores: all } : {}),
+      ...(keys ? { keys } : {}),
+    });
+  }
+
+  /**
+   * Stores what the policy kept for the heads this device serves: `kept[l][localHead]` is the sorted
+   * kept token indices, or null when another replica serves that head for this request. Reserves
+   * room for `reserveTokens` decode tokens per sequence and frees the prompt's K/V.
+   */
+  async commit(requestId: string, kept: (Int32Array | null)[][], reserveTokens: number): Promise<void> {
+    const retained = this.#retained.get(requestId);
+    if (!retained) throw new Error(`request ${requestId} was not prefilled on device ${this.shard.device}`);
+    const b = this.#backend;
+    const served: boolean[][] = [];
+    try {
+      for (let l = 0; l < this.#config.layerCount; l++) {
+        const local = this.#forward.localHeads(l);
+        served.push(kept[l]!.map((indices) => indices !== null));
+        const created: { head: number; indices: Int32Array; sequence: KvSequence }[] = [];
+        kept[l]!.forEach((indices, head) => {
+          if (!indices) return;
+          const sequence = this.kv.create(requestId, l, head, indices.length + reserveTokens);
+          sequence.length = indices.length;
+          created.push({ head, indices, sequence });
+        });
+        if (created.length === 0) continue;
+        const table = this.#uploadBlockTable();
+        const entries: number[] = [];
+        for (const { head, indices, sequence } of created) {
+          for (let rank = 0; rank < indices.length; rank++)
+            entries.push(indices[rank]!, head, rank, sequence.tableOffset);
+        }
+        this.#appendEntries(table, entries, retained.key[l]!, retained.value[l]!, retained.tokenCount, local);
+      }
+    } catch (error) {
+      this.kv.release(requestId);
+      throw error;
+    } finally {
+      for (const buffer of [...retained.key, ...retained.value]) b.disposeBuffer(buffer);
+      this.#retained.delete(requestId);
+    }
+    this.#served.set(requestId, served);
+  }
+
+  /** Drops a prefilled request that will not be committed (refused at admission). */
+  discard(requestId: string): void {
+    const retained = this.#retained.get(requestId);
+    if (!retained) return;
+    for (const buffer of [...retained.key, ...retained.value]) this.#backend.disposeBuffer(buffer);
+    this.#retained.delete(requestId);
+  }
+
+  #uploadBlockTable(): DeviceBuffer<'i32'> {
+    const table = this.kv.blockTable();
+    const buffer = this.#forward.buffer('block-table', 'i32', table.length);
+    this.#backend.upload(buffer, table);
+    return buffer;
+  }
+
+  #poolArgs(table: DeviceBuffer<'i32'>) {
+    return {
+      pool: this.#pool,
+      blockTable: table,
+      blockCount: this.kv.allocator.blockCount,
+      blockSize: this.kv.allocator.blockSize,
+      headDim: this.#config.headDim,
+      blockTableLength: this.kv.blockTable().length,
+    };
+  }
+
+  #appendEntries(
+    table: DeviceBuffer<'i32'>,
+    entries: number[],
+    key: DeviceBuffer<'f32'>,
+    value: DeviceBuffer<'f32'>,
+    rows: number,
+    local: number,
+  ): void {
+    const list = this.#forward.buffer('kv-entries', 'i32', entries.length);
+    this.#backend.upload(list, Int32Array.from(entries));
+    this.#backend.run('kv-append', {
+      ...this.#poolArgs(table),
+      key,
+      value,
+      entries: list,
+      rowCount: rows,
+      kvHeadCount: local,
+      entryCount: entries.length / KV_APPEND_ENTRY_FIELDS,
+    });
+  }
+
+  /**
+   * One decode step for `rows` (one token each): appends their K/V to the sequences this device
+   * serves, attends over them, and returns sampled tokens (and logits when asked) on the logits device.
+   */
+  async decode(
+    rows: DecodeRow[],
+    sampling: RowSampling[] | undefined,
+    returnLogits: boolean,
+  ): Promise<{ tokens?: Int32Array; logits?: Float32Array }> {
+    const b = this.#backend;
+    const { headDim, layerCount } = this.#config;
+    const count = rows.length;
+    const { x, positions } = this.#forward.embed(Int32Array.from(rows, (row) => row.token));
+    b.upload(
+      positions,
+      Int32Array.from(rows, (row) => row.position),
+    );
+    // grow sequences first so one block table serves every layer of the step
+    for (const row of rows) {
+      const sequences = this.kv.sequencesOf(row.requestId);
+      if (sequences) for (const sequence of sequences.values()) this.kv.reserveOne(sequence);
+    }
+    const table = this.#uploadBlockTable();
+    for (let l = 0; l < layerCount; l++) {
+      const started = performance.now();
+      const { q, k, v, qWidth, local } = this.#forward.projectQkv(l, x, positions, count);
+      const attention = this.#forward.buffer('attention', 'f32', count * Math.max(qWidth, 1));
+      if (local > 0) {
+        const entries: number[] = [];
+        const pairs: number[] = [];
+        rows.forEach((row, r) => {
+          const served = this.#served.get(row.requestId)?.[l];
+          for (let head = 0; head < local; head++) {
+            if (!served?.[head]) continue;
+            const sequence = this.kv.get(row.requestId, l, head)!;
+            entries.push(r, head, sequence.length, sequence.tableOffset);
+            pairs.push(r, head, sequence.length + 1, sequence.tableOffset);
+          }
+        });
+        b.fill(attention, 0, { elementCount: count * qWidth });
+        if (pairs.length > 0) {
+          const entryBuffer = this.#forward.buffer('kv-entries', 'i32', entries.length);
+          b.upload(entryBuffer, Int32Array.from(entries));
+          b.run('kv-append', {
+            ...this.#poolArgs(table),
+            key: k,
+            value: v,
+            entries: entryBuffer,
+            rowCount: count,
+            kvHeadCount: local,
+            entryCount: entries.length / KV_APPEND_ENTRY_FIELDS,
+          });
+          const pairBuffer = this.#forward.buffer('decode-pairs', 'i32', pairs.length);
+          b.upload(pairBuffer, Int32Array.from(pairs));
+          b.run('ragged-decode-attention', {
+            ...this.#poolArgs(table),
+            query: q,
+            output: attention,
+            pairs: pairBuffer,
+            rowCount: count,
+            kvHeadCount: local,
+            groupSize: this.#group,
+            pairCount: pairs.length / DECODE_PAIR_FIELDS,
+            scale: 1 / Math.sqrt(headDim),
+          });
+        }
+      }
+      this.timer.add(l, performance.now() - started);
+      await this.#forward.attentionOutput(l, attention, x, count, qWidth);
+      const mlpStarted = performance.now();
+      await this.#forward.mlp(l, x, count);
+      this.timer.add(l, performance.now() - mlpStarted);
+    }
+    for (const row of rows) {
+      const sequences = this.kv.sequencesOf(row.requestId);
+      if (sequences) for (const sequence of sequences.values()) sequence.length++;
+    }
+    const logits = this.#forward.logits(x, count);
+    if (!logits) return {};
+    return {
+      tokens: await this.#forward.sample(logits, count, sampling),
+      ...(returnLogits ? { logits: await b.download(logits, { elementCount: count * this.#config.vocabSize }) } : {}),
+    };
+  }
+
+  /** Samples the first generated token from prefill logits already on the host. */
+  async sampleLogits(logits: Float32Array, sampling: RowSampling): Promise<number> {
+    const buffer = this.#forward.buffer('logits', 'f32', logits.length);
+    this.#backend.upload(buffer, logits);
+    return (await this.#forward.sample(buffer, 1, [sampling]))[0]!;
+  }
+
+  /** Frees a finished request's KV blocks. */
+  release(requestId: string): void {
+    this.kv.release(requestId);
+    this.#served.delete(requestId);
+    this.discard(requestId);
+  }
+
+  /** Memory and time figures of this device. */
+  stats(): DeviceStats {
+    return {
+      device: this.shard.device,
+      kvBytes: this.kv.usedBytes,
+      kvCapacityBytes: this.kv.allocator.capacityBytes,
+      allocatedBytes: this.#backend.memory().allocatedBytes,
+      layerBusySeconds: this.timer.seconds(),
+    };
+  }
+
+  dispose(): void {
+    this.#backend.dispose();
+  }
+}
+
+/** Adapts an in-thread executor to the {@link DeviceHandle} the coordinator drives. */
+export function inlineDeviceHandle(executor: DeviceExecutor): import('./device-handle.js').DeviceHandle {
+  return {
+    device: executor.shard.device,
+    prefill: (requestId, tokens, needs) => executor.prefill(requestId, tokens, needs),
+    commit: (requestId, kept, reserveTokens) => executor.commit(requestId, kept, reserveTokens),
+    discard: (requestId) => executor.discard(requestId),
+    decode: (rows, sampling, returnLogits) => executor.decode(rows, sampling, returnLogits),
+    sampleLogits: (logits, sampling) => executor.sampleLogits(logits, sampling),
+    release: (requestId) => executor.release(requestId),
+    stats: () => executor.stats(),
+    kvBlocks: () => ({
+      free: executor.kv.allocator.freeBlockCount,
+      total: executor.kv.allocator.blockCount,
+      blockSize: executor.kv.allocator.blockSize,
+    }),
+    dispose: () => executor.dispose(),
+  };
+}

@@ -1,0 +1,34 @@
+import type { DecodeRow, PrefillObservation, RowSampling } from './device-executor.js';
+import type { DeviceStats } from './device-stats.js';
+
+/** Observation inputs a prefill must produce for the policy. */
+export interface PrefillNeeds {
+  windowRows: number;
+  accumulated: boolean;
+  keyNorms: boolean;
+}
+
+/**
+ * One device as the coordinator drives it, in this thread ({@link DeviceExecutor} itself) or in a
+ * worker thread (a message proxy). All devices receive the same calls in the same order; the
+ * all-reduces inside them keep them in lockstep.
+ */
+export interface DeviceHandle {
+  readonly device: number;
+  prefill(requestId: string, tokens: Int32Array, needs: PrefillNeeds): Promise<PrefillObservation>;
+  commit(requestId: string, kept: (Int32Array | null)[][], reserveTokens: number): Promise<void>;
+  discard(requestId: string): Promise<void> | void;
+  decode(
+    rows: DecodeRow[],
+    sampling: RowSampling[] | undefined,
+    returnLogits: boolean,
+  ): Promise<{ tokens?: Int32Array; logits?: Float32Array }>;
+  sampleLogits(logits: Float32Array, sampling: RowSampling): Promise<number>;
+  release(requestId: string): Promise<void> | void;
+  stats(): Promise<DeviceStats> | DeviceStats;
+  /** Free KV blocks and the pool's block count and size. */
+  kvBlocks():
+    | Promise<{ free: number; total: number; blockSize: number }>
+    | { free: number; total: number; blockSize: number };
+  dispose(): Promise<void> | void;
+}

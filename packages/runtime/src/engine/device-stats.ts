@@ -1,0 +1,29 @@
+/** Memory and time figures one device reports. */
+export interface DeviceStats {
+  device: number;
+  /** KV bytes held (allocated pool blocks). */
+  kvBytes: number;
+  /** Bytes of the KV pool. */
+  kvCapacityBytes: number;
+  /** Every live buffer of the backend (weights, pool, scratch). */
+  allocatedBytes: number;
+  /** Compute time per layer since start, excluding all-reduce waits. */
+  layerBusySeconds: number[];
+}
+
+/** Accumulates busy milliseconds per layer. */
+export class LayerTimer {
+  readonly #milliseconds: Float64Array;
+
+  constructor(layerCount: number) {
+    this.#milliseconds = new Float64Array(layerCount);
+  }
+
+  add(layer: number, milliseconds: number): void {
+    this.#milliseconds[layer]! += milliseconds;
+  }
+
+  seconds(): number[] {
+    return Array.from(this.#milliseconds, (ms) => ms / 1000);
+  }
+}

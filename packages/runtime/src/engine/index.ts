@@ -1,0 +1,40 @@
+export {
+  type Communicator,
+  createLocalCommunicators,
+  createSharedCommunicatorState,
+  type SharedCommunicatorState,
+  SharedMemoryCommunicator,
+  SoloCommunicator,
+} from './communicator.js';
+export { type BackendName, type CreateEngineOptions, createInferenceEngine } from './create-engine.js';
+export {
+  type DecodeRow,
+  DeviceExecutor,
+  type DeviceExecutorOptions,
+  inlineDeviceHandle,
+  type PrefillObservation,
+  type RowSampling,
+} from './device-executor.js';
+export type { DeviceHandle, PrefillNeeds } from './device-handle.js';
+export {
+  type DeviceShard,
+  deviceShardsFromPlan,
+  type HostedHead,
+  type ReplicaTable,
+  singleDevicePlan,
+  splitRange,
+} from './device-shards.js';
+export type { DeviceStats } from './device-stats.js';
+export {
+  type FinishReason,
+  type GenerateOptions,
+  type GenerationChunk,
+  type GenerationResult,
+  GenerationStream,
+  resolveGenerateOptions,
+} from './generation.js';
+export { type EngineMetrics, InferenceEngine, type InferenceEngineOptions } from './inference-engine.js';
+export { type KvSequence, KvSequences } from './kv-sequences.js';
+export { ReplicaRouter } from './replica-router.js';
+export { type ShardWeightSource, type ShardWeights, sliceShardWeights } from './shard-weights.js';
+export { defaultWorkerScript } from './worker-devices.js';

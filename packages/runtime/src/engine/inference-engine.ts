@@ -1,0 +1,397 @@
+import { type CompressionPolicy, fullPolicy } from '@fairkv/compress';
+import { CancelledError, CapacityError, type ModelConfig, type Plan, ValidationError } from '@fairkv/core';
+import { samplingSeed } from '@fairkv/kernels';
+import type { Tokenizer, TokenStreamDecoder } from '../tokenizer/tokenizer.js';
+import type { DeviceHandle } from './device-handle.js';
+import { type DeviceShard, deviceShardsFromPlan } from './device-shards.js';
+import type { DeviceStats } from './device-stats.js';
+import {
+  type GenerateOptions,
+  GenerationStream,
+  type ResolvedGenerateOptions,
+  resolveGenerateOptions,
+} from './generation.js';
+import { assembleObservations } from './prompt-observations.js';
+import { ReplicaRouter } from './replica-router.js';
+
+/** What the coordinator needs besides its devices. */
+export interface InferenceEngineOptions {
+  config: ModelConfig;
+  plan: Plan;
+  devices: DeviceHandle[];
+  tokenizer?: Tokenizer;
+  /** Compression applied after each prefill (default `full`: keep everything). */
+  policy?: CompressionPolicy;
+  /** Most requests decoded together (default 8). */
+  maxBatch?: number;
+  /** Positions the devices' RoPE tables cover (prompt + generated must stay below). */
+  maxPositions: number;
+}
+
+interface ActiveRequest {
+  id: string;
+  stream: GenerationStream;
+  options: ResolvedGenerateOptions;
+  promptTokenIds: number[];
+  tokenIds: number[];
+  text: string;
+  decoder: TokenStreamDecoder | undefined;
+  keptTokens: number[][];
+  replicas: number[][];
+  logits: Float32Array[];
+  nextToken: number;
+  submitted: number;
+  firstToken: number;
+}
+
+interface WaitingRequest {
+  id: string;
+  stream: GenerationStream;
+  options: ResolvedGenerateOptions;
+  promptTokenIds: number[];
+  submitted: number;
+}
+
+/** Engine-wide counters. */
+export interface EngineMetrics {
+  devices: (DeviceStats & { shard: { kvHeadsPerLayer: number[]; ffnRows: number } })[];
+  requests: { waiting: number; active: number; completed: number; refused: number };
+  generatedTokens: number;
+  promptTokens: number;
+  decodeSteps: number;
+  /** Generated tokens per second of decode wall time. */
+  decodeTokensPerSecond: number;
+  decodeSeconds: number;
+  prefillSeconds: number;
+}
+
+/**
+ * The coordinator: continuous batching over devices that each run their shard of a placement plan.
+ * New requests are prefilled on every device, compressed by the policy, routed to copy replicas from
+ * their actual kept tokens ({@link ReplicaRouter}), admitted when every device has the KV room (or
+ * refused when one never could), and decoded together one token per step.
+ */
+export class InferenceEngine {
+  readonly config: ModelConfig;
+  readonly plan: Plan;
+  readonly policy: CompressionPolicy;
+  readonly #devices: DeviceHandle[];
+  readonly #shards: DeviceShard[];
+  readonly #router: ReplicaRouter;
+  readonly #tokenizer: Tokenizer | undefined;
+  readonly #maxBatch: number;
+  readonly #maxPositions: number;
+  #waiting: WaitingRequest[] = [];
+  #active: ActiveRequest[] = [];
+  #running = false;
+  #disposed = false;
+  #nextId = 0;
+  #counters = {
+    completed: 0,
+    refused: 0,
+    generatedTokens: 0,
+    decodeTokens: 0,
+    promptTokens: 0,
+    decodeSteps: 0,
+    decodeSeconds: 0,
+    prefillSeconds: 0,
+  };
+
+  constructor(options: InferenceEngineOptions) {
+    this.config = options.config;
+    this.plan = options.plan;
+    this.policy = options.policy ?? fullPolicy();
+    this.#devices = options.devices;
+    const { shards, table } = deviceShardsFromPlan(options.plan, options.config);
+    this.#shards = shards;
+    this.#router = new ReplicaRouter(table);
+    this.#tokenizer = options.tokenizer;
+    this.#maxBatch = options.maxBatch ?? 8;
+    this.#maxPositions = options.maxPositions;
+  }
+
+  /** Number of devices. */
+  get deviceCount(): number {
+    return this.#devices.length;
+  }
+
+  /**
+   * Submits a prompt (text, encoded with BOS, or token ids) and returns its stream.
+   * @throws ValidationError for bad options, an empty prompt, or one that cannot fit the context.
+   */
+  generate(prompt: string | readonly number[], options: GenerateOptions = {}): GenerationStream {
+    if (this.#disposed) throw new Error('the engine is disposed');
+    const resolved = resolveGenerateOptions(options);
+    let promptTokenIds: number[];
+    if (typeof prompt === 'string') {
+      if (!this.#tokenizer)
+        throw new ValidationError('prompt: a text prompt needs a tokenizer; pass token ids', [
+          { path: '$.prompt', message: 'no tokenizer' },
+        ]);
+      promptTokenIds = this.#tokenizer.encode(prompt);
+    } else {
+      promptTokenIds = [...prompt];
+    }
+    if (promptTokenIds.length === 0)
+      throw new ValidationError('prompt: empty (no tokens)', [
+        { path: '$.prompt', message: 'expected at least one token' },
+      ]);
+    const bad = promptTokenIds.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= this.config.vocabSize);
+    if (bad >= 0) {
+      throw new ValidationError(
+        `prompt[${bad}]: token id ${promptTokenIds[bad]} outside [0, ${this.config.vocabSize})`,
+        [{ path: `$.prompt[${bad}]`, message: 'token id out of range' }],
+      );
+    }
+    if (promptTokenIds.length + resolved.maxTokens > this.#maxPositions) {
+      const message = `prompt (${promptTokenIds.length} tokens) + maxTokens (${resolved.maxTokens}) exceeds the context of ${this.#maxPositions} positions`;
+      throw new ValidationError(`maxTokens: ${message}`, [{ path: '$.maxTokens', message }]);
+    }
+    const id = `req-${this.#nextId++}`;
+    const stream = new GenerationStream(id);
+    this.#waiting.push({ id, stream, options: resolved, promptTokenIds, submitted: performance.now() });
+    void this.#loop();
+    return stream;
+  }
+
+  async #loop(): Promise<void> {
+    if (this.#running) return;
+    this.#running = true;
+    try {
+      while (!this.#disposed && (this.#waiting.length > 0 || this.#active.length > 0)) {
+        await this.#admit();
+        if (this.#active.length > 0) await this.#decodeStep();
+      }
+    } catch (error) {
+      for (const request of [...this.#active, ...this.#waiting]) request.stream.fail(error);
+      this.#active = [];
+      this.#waiting = [];
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  #all<T>(call: (device: DeviceHandle) => Promise<T> | T): Promise<T[]> {
+    return Promise.all(this.#devices.map((device) => call(device)));
+  }
+
+  /** Admits waiting requests in order while the batch and every device's KV pool have room. */
+  async #admit(): Promise<void> {
+    while (this.#waiting.length > 0 && this.#active.length < this.#maxBatch) {
+      const request = this.#waiting[0]!;
+      if (request.options.signal?.aborted) {
+        this.#waiting.shift();
+        request.stream.fail(new CancelledError(`request ${request.id} cancelled before it started`));
+        continue;
+      }
+      const started = performance.now();
+      const admitted = await this.#prefillAndCommit(request);
+      this.#counters.prefillSeconds += (performance.now() - started) / 1000;
+      if (admitted === 'wait') return;
+      this.#waiting.shift();
+      if (admitted === 'refused') continue;
+      this.#active.push(admitted);
+      this.#emit(admitted, admitted.nextToken, undefined);
+    }
+  }
+
+  async #prefillAndCommit(request: WaitingRequest): Promise<ActiveRequest | 'wait' | 'refused'> {
+    const tokens = Int32Array.from(request.promptTokenIds);
+    const needs = {
+      windowRows: this.policy.requirements.windowRows,
+      accumulated: this.policy.requirements.accumulatedAttention,
+      keyNorms: this.policy.requirements.keyNorms,
+    };
+    const observed = await this.#all((device) => device.prefill(request.id, tokens, needs));
+    const observations = assembleObservations(this.config, tokens.length, observed, needs.windowRows);
+    const layerCount = this.config.layerCount;
+    const decisions = observations.map((observation, layerIndex) =>
+      this.policy.compressLayer(observation, { layerIndex, layerCount }),
+    );
+    const keptTokens = decisions.map((decision) => Array.from(decision.budgets));
+    const routes = this.#router.admit(request.id, keptTokens);
+    const reserve = request.options.maxTokens;
+    // KV blocks each device needs for this request, compression and the whole generation included
+    const blocks = await this.#all((device) => device.kvBlocks());
+    const needed = this.#shards.map((shard, d) => {
+      let count = 0;
+      shard.layers.forEach((heads, l) => {
+        for (const head of heads) {
+          if (routes[l]![head.kvHead] === head.replica)
+            count += Math.ceil((keptTokens[l]![head.kvHead]! + reserve) / blocks[d]!.blockSize);
+        }
+      });
+      return count;
+    });
+    const never = needed.findIndex((count, d) => count > blocks[d]!.total);
+    const notNow = needed.findIndex((count, d) => count > blocks[d]!.free);
+    if (never >= 0 || notNow >= 0) {
+      this.#router.release(request.id, keptTokens);
+      await this.#all((device) => device.discard(request.id));
+      if (never >= 0 || this.#active.length === 0) {
+        const d = never >= 0 ? never : notNow;
+        const shortfall = needed[d]! - (never >= 0 ? blocks[d]!.total : blocks[d]!.free);
+        this.#counters.refused++;
+        request.stream.fail(
+          new CapacityError(
+            `request ${request.id} needs ${needed[d]} KV blocks on device ${d}, which has ${never >= 0 ? blocks[d]!.total : blocks[d]!.free}${never >= 0 ? ' in all' : ' free with nothing else running'}: short by ${shortfall} blocks of ${blocks[d]!.blockSize} tokens`,
+            { device: d },
+          ),
+        );
+        return 'refused';
+      }
+      return 'wait';
+    }
+    await Promise.all(
+      this.#devices.map((device, d) => {
+        const kept = this.#shards[d]!.layers.map((heads, l) =>
+          heads.map((head) => (routes[l]![head.kvHead] === head.replica ? decisions[l]!.indices[head.kvHead]! : null)),
+        );
+        return device.commit(request.id, kept, reserve);
+      }),
+    );
+    const logits = observed[0]!.logits!;
+    const sampling = {
+      temperature: request.options.temperature,
+      topP: request.options.topP,
+      seed: samplingSeed(request.options.seed, 0),
+    };
+    const first = await this.#devices[0]!.sampleLogits(logits, sampling);
+    this.#counters.promptTokens += tokens.length;
+    return {
+      id: request.id,
+      stream: request.stream,
+      options: request.options,
+      promptTokenIds: request.promptTokenIds,
+      tokenIds: [],
+      text: '',
+      decoder: this.#tokenizer?.createStreamDecoder({ contextTokenIds: request.promptTokenIds }),
+      keptTokens,
+      replicas: routes.map((route) => Array.from(route)),
+      logits: request.options.returnLogits ? [logits] : [],
+      nextToken: first,
+      submitted: request.submitted,
+      firstToken: performance.now(),
+    };
+  }
+
+  /** Records a generated token, streams its text, and finishes the request when a stop condition holds. */
+  #emit(request: ActiveRequest, token: number, logits: Float32Array | undefined): void {
+    if (logits && request.options.returnLogits) request.logits.push(logits);
+    const eos = this.#tokenizer?.eosTokenId;
+    if (request.options.stopAtEos && eos !== undefined && token === eos) {
+      this.#finish(request, 'eos');
+      return;
+    }
+    request.tokenIds.push(token);
+    this.#counters.generatedTokens++;
+    let text = request.decoder ? request.decoder.push(token) : '';
+    const combined = request.text + text;
+    const stopAt = request.options.stop.map((stop) => combined.indexOf(stop)).filter((index) => index >= 0);
+    if (stopAt.length > 0) {
+      const cut = Math.min(...stopAt);
+      text = combined.slice(request.text.length, Math.max(cut, request.text.length));
+      request.text = combined.slice(0, cut);
+      if (text.length > 0) request.stream.push({ index: request.tokenIds.length - 1, tokenId: token, text });
+      this.#finish(request, 'stop');
+      return;
+    }
+    request.text = combined;
+    request.stream.push({ index: request.tokenIds.length - 1, tokenId: token, text });
+    request.nextToken = token;
+    if (request.options.signal?.aborted) this.#finish(request, 'cancelled');
+    else if (request.tokenIds.length >= request.options.maxTokens) this.#finish(request, 'length');
+  }
+
+  #finish(request: ActiveRequest, reason: 'eos' | 'stop' | 'length' | 'cancelled'): void {
+    if (reason !== 'stop' && request.decoder) {
+      const rest = request.decoder.flush();
+      if (rest) {
+        request.text += rest;
+        request.stream.push({ index: request.tokenIds.length - 1, tokenId: request.tokenIds.at(-1) ?? -1, text: rest });
+      }
+    }
+    this.#active = this.#active.filter((other) => other !== request);
+    const grown = request.keptTokens.map((row) => row.map((kept) => kept + request.tokenIds.length));
+    this.#router.release(request.id, grown);
+    for (const device of this.#devices) void device.release(request.id);
+    this.#counters.completed++;
+    const now = performance.now();
+    request.stream.finish({
+      requestId: request.id,
+      promptTokenIds: request.promptTokenIds,
+      tokenIds: request.tokenIds,
+      text: request.text,
+      finishReason: reason,
+      keptTokens: request.keptTokens,
+      replicas: request.replicas,
+      ...(request.options.returnLogits ? { logits: request.logits } : {}),
+      timeToFirstTokenSeconds: (request.firstToken - request.submitted) / 1000,
+      totalSeconds: (now - request.submitted) / 1000,
+    });
+  }
+
+  async #decodeStep(): Promise<void> {
+    const batch = [...this.#active];
+    const rows = batch.map((request) => ({
+      requestId: request.id,
+      token: request.nextToken,
+      position: request.promptTokenIds.length + request.tokenIds.length - 1,
+    }));
+    const sampling = batch.map((request) => ({
+      temperature: request.options.temperature,
+      topP: request.options.topP,
+      seed: samplingSeed(request.options.seed, request.tokenIds.length),
+    }));
+    const returnLogits = batch.some((request) => request.options.returnLogits);
+    const started = performance.now();
+    const results = await this.#all((device) => device.decode(rows, sampling, returnLogits));
+    this.#counters.decodeSeconds += (performance.now() - started) / 1000;
+    this.#counters.decodeSteps++;
+    this.#counters.decodeTokens += batch.length;
+    const { tokens, logits } = results[0]!;
+    const vocab = this.config.vocabSize;
+    batch.forEach((request, r) => {
+      this.#router.grow(request.id);
+      this.#emit(request, tokens![r]!, logits ? logits.slice(r * vocab, (r + 1) * vocab) : undefined);
+    });
+  }
+
+  /** Per-device memory and time, request counts and throughput. */
+  async metrics(): Promise<EngineMetrics> {
+    const stats = await this.#all((device) => device.stats());
+    const c = this.#counters;
+    return {
+      devices: stats.map((stat, d) => ({
+        ...stat,
+        shard: {
+          kvHeadsPerLayer: this.#shards[d]!.layers.map((heads) => heads.length),
+          ffnRows: this.#shards[d]!.ffnEnd - this.#shards[d]!.ffnStart,
+        },
+      })),
+      requests: {
+        waiting: this.#waiting.length,
+        active: this.#active.length,
+        completed: c.completed,
+        refused: c.refused,
+      },
+      generatedTokens: c.generatedTokens,
+      promptTokens: c.promptTokens,
+      decodeSteps: c.decodeSteps,
+      decodeSeconds: c.decodeSeconds,
+      prefillSeconds: c.prefillSeconds,
+      decodeTokensPerSecond: c.decodeSeconds > 0 ? c.decodeTokens / c.decodeSeconds : 0,
+    };
+  }
+
+  /** Stops the engine: pending requests fail, devices are disposed. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const request of [...this.#active, ...this.#waiting])
+      request.stream.fail(new CancelledError('engine disposed'));
+    this.#active = [];
+    this.#waiting = [];
+    await this.#all((device) => device.dispose());
+  }
+}

@@ -1,0 +1,308 @@
+import { type DType, type ModelConfig, queryGroupSize } from '@fairkv/core';
+import { type Backend, type BufferDType, buildRopeTable, type DeviceBuffer } from '@fairkv/kernels';
+import type { Communicator } from './communicator.js';
+import type { DeviceShard } from './device-shards.js';
+import type { ShardWeights } from './shard-weights.js';
+
+/** Per-step sampling settings of each row. */
+export interface RowSampling {
+  temperature: number;
+  topP: number;
+  seed: number;
+}
+
+/** What {@link ShardForward} runs with. */
+export interface ShardForwardOptions {
+  backend: Backend;
+  config: ModelConfig;
+  shard: DeviceShard;
+  weights: ShardWeights;
+  communicator: Communicator;
+  /** Dtype weights are stored in on the device (default f32). */
+  dtype?: DType;
+  /** Positions the RoPE table covers (default: the model's max context). */
+  maxPositions?: number;
+}
+
+interface LayerBuffers {
+  attentionNorm: DeviceBuffer;
+  wq: DeviceBuffer;
+  wk: DeviceBuffer;
+  wv: DeviceBuffer;
+  wo: DeviceBuffer;
+  ffnNorm: DeviceBuffer;
+  wGate: DeviceBuffer;
+  wUp: DeviceBuffer;
+  wDown: DeviceBuffer;
+}
+
+/**
+ * The building blocks of one device's forward pass over its weight shard (uploaded once): embedding,
+ * QKV projections of the hosted kv heads with RoPE, the partial O-projection, the MLP slice, the
+ * all-reduces that end both, the final norm and LM head (logits device only) and sampling. Scratch
+ * buffers are reused across steps and grow as needed.
+ */
+export class ShardForward {
+  readonly backend: Backend;
+  readonly config: ModelConfig;
+  readonly shard: DeviceShard;
+  readonly groupSize: number;
+  readonly ropePositions: number;
+  readonly #comm: Communicator;
+  readonly #layers: LayerBuffers[];
+  readonly #embedding: DeviceBuffer;
+  readonly #outputNorm: DeviceBuffer | undefined;
+  readonly #output: DeviceBuffer | undefined;
+  readonly #ropeTable: DeviceBuffer<'f32'>;
+  readonly #scratch = new Map<string, DeviceBuffer>();
+
+  constructor(options: ShardForwardOptions) {
+    const { backend, config, shard, weights } = options;
+    const dtype = options.dtype ?? 'f32';
+    this.backend = backend;
+    this.config = config;
+    this.shard = shard;
+    this.#comm = options.communicator;
+    this.groupSize = queryGroupSize(config);
+    const upload = (data: Float32Array, label: string): DeviceBuffer => {
+      const buffer = backend.createBuffer({ dtype, elementCount: Math.max(data.length, 1), label });
+      if (data.length > 0) backend.upload(buffer, data);
+      return buffer;
+    };
+    this.#embedding = upload(weights.tokenEmbedding, 'token-embedding');
+    this.#layers = weights.layers.map((layer, l) => ({
+      attentionNorm: upload(layer.attentionNorm, `layers.${l}.attention-norm`),
+      wq: upload(layer.wq, `layers.${l}.wq`),
+      wk: upload(layer.wk, `layers.${l}.wk`),
+      wv: upload(layer.wv, `layers.${l}.wv`),
+      wo: upload(layer.wo, `layers.${l}.wo`),
+      ffnNorm: upload(layer.ffnNorm, `layers.${l}.ffn-norm`),
+      wGate: upload(layer.wGate, `layers.${l}.w-gate`),
+      wUp: upload(layer.wUp, `layers.${l}.w-up`),
+      wDown: upload(layer.wDown, `layers.${l}.w-down`),
+    }));
+    this.#outputNorm = weights.outputNorm ? upload(weights.outputNorm, 'output-norm') : undefined;
+    this.#output = weights.output ? upload(weights.output, 'output') : undefined;
+    this.ropePositions = options.maxPositions ?? config.maxContext;
+    this.#ropeTable = backend.createBuffer({
+      dtype: 'f32',
+      elementCount: this.ropePositions * config.headDim,
+      label: 'rope-table',
+    });
+    backend.upload(
+      this.#ropeTable,
+      buildRopeTable({
+        headDim: config.headDim,
+        base: config.ropeTheta,
+        scaling: config.ropeScaling,
+        positionCount: this.ropePositions,
+      }),
+    );
+  }
+
+  /** A named scratch buffer of at least `count` elements, reused across steps (grown when too small). */
+  buffer<D extends BufferDType>(name: string, dtype: D, count: number): DeviceBuffer<D> {
+    const existing = this.#scratch.get(name);
+    if (existing && existing.dtype === dtype && existing.elementCount >= count) return existing as DeviceBuffer<D>;
+    if (existing) this.backend.disposeBuffer(existing);
+    const buffer = this.backend.createBuffer({ dtype, elementCount: Math.max(count, 1), label: name });
+    this.#scratch.set(name, buffer);
+    return buffer;
+  }
+
+  /** Kv heads this device hosts in `layer`. */
+  localHeads(layer: number): number {
+    return this.shard.layers[layer]!.length;
+  }
+
+  /** All-reduces a partial sum over the devices and adds it to the residual stream. */
+  async allReduceAdd(partial: DeviceBuffer<'f32'>, residual: DeviceBuffer<'f32'>, count: number): Promise<void> {
+    if (this.#comm.size > 1) {
+      const host = await this.backend.download(partial, { elementCount: count });
+      await this.#comm.allReduceSum(host);
+      this.backend.upload(partial, host);
+    }
+    this.backend.run('add-in-place', { target: residual, addend: partial, elementCount: count });
+  }
+
+  /** Attention input projections for `rows` rows of layer `l`; returns q, k, v with RoPE applied. */
+  projectQkv(l: number, x: DeviceBuffer<'f32'>, positions: DeviceBuffer<'i32'>, rows: number) {
+    const b = this.backend;
+    const { hiddenSize: hidden, headDim, rmsNormEps } = this.config;
+    const local = this.localHeads(l);
+    const w = this.#layers[l]!;
+    const h = this.buffer('norm', 'f32', rows * hidden);
+    b.run('rms-norm', {
+      input: x,
+      weight: w.attentionNorm,
+      output: h,
+      rowCount: rows,
+      size: hidden,
+      epsilon: rmsNormEps,
+    });
+    const qWidth = local * this.groupSize * headDim;
+    const q = this.buffer('q', 'f32', rows * qWidth);
+    const k = this.buffer('k', 'f32', rows * local * headDim);
+    const v = this.buffer('v', 'f32', rows * local * headDim);
+    b.run('matmul', { input: h, weight: w.wq, output: q, rowCount: rows, innerSize: hidden, outerSize: qWidth });
+    b.run('matmul', {
+      input: h,
+      weight: w.wk,
+      output: k,
+      rowCount: rows,
+      innerSize: hidden,
+      outerSize: local * headDim,
+    });
+    b.run('matmul', {
+      input: h,
+      weight: w.wv,
+      output: v,
+      rowCount: rows,
+      innerSize: hidden,
+      outerSize: local * headDim,
+    });
+    const rope = {
+      positions,
+      table: this.#ropeTable,
+      rowCount: rows,
+      headDim,
+      tablePositionCount: this.ropePositions,
+      layout: this.config.ropeLayout,
+    };
+    b.run('rope', { ...rope, data: q, headCount: local * this.groupSize });
+    b.run('rope', { ...rope, data: k, headCount: local });
+    return { q, k, v, qWidth, local };
+  }
+
+  /** The MLP slice of layer `l` and its all-reduce. */
+  async mlp(l: number, x: DeviceBuffer<'f32'>, rows: number): Promise<void> {
+    const b = this.backend;
+    const { hiddenSize: hidden, rmsNormEps } = this.config;
+    const w = this.#layers[l]!;
+    const width = this.shard.ffnEnd - this.shard.ffnStart;
+    const h = this.buffer('norm', 'f32', rows * hidden);
+    b.run('rms-norm', { input: x, weight: w.ffnNorm, output: h, rowCount: rows, size: hidden, epsilon: rmsNormEps });
+    const gate = this.buffer('gate', 'f32', rows * width);
+    const up = this.buffer('up', 'f32', rows * width);
+    b.run('matmul', { input: h, weight: w.wGate, output: gate, rowCount: rows, innerSize: hidden, outerSize: width });
+    b.run('matmul', { input: h, weight: w.wUp, output: up, rowCount: rows, innerSize: hidden, outerSize: width });
+    b.run('swiglu', { gate, up, output: gate, elementCount: rows * width });
+    const partial = this.buffer('partial', 'f32', rows * hidden);
+    b.run('matmul', {
+      input: gate,
+      weight: w.wDown,
+      output: partial,
+      rowCount: rows,
+      innerSize: width,
+      outerSize: hidden,
+    });
+    await this.allReduceAdd(partial, x, rows * hidden);
+  }
+
+  /** The O-projection of the attention output rows and its all-reduce. */
+  async attentionOutput(
+    l: number,
+    attention: DeviceBuffer<'f32'>,
+    x: DeviceBuffer<'f32'>,
+    rows: number,
+    qWidth: number,
+  ): Promise<void> {
+    const hidden = this.config.hiddenSize;
+    const partial = this.buffer('partial', 'f32', rows * hidden);
+    if (qWidth > 0) {
+      this.backend.run('matmul', {
+        input: attention,
+        weight: this.#layers[l]!.wo,
+        output: partial,
+        rowCount: rows,
+        innerSize: qWidth,
+        outerSize: hidden,
+      });
+    } else {
+      this.backend.fill(partial, 0, { elementCount: rows * hidden });
+    }
+    await this.allReduceAdd(partial, x, rows * hidden);
+  }
+
+  /** Uploads the rows' tokens and gathers their embeddings into the residual buffer. */
+  embed(tokens: Int32Array): { x: DeviceBuffer<'f32'>; positions: DeviceBuffer<'i32'> } {
+    const rows = tokens.length;
+    const ids = this.buffer('tokens', 'i32', rows);
+    this.backend.upload(ids, tokens);
+    const x = this.buffer('residual', 'f32', rows * this.config.hiddenSize);
+    this.backend.run('embedding-gather', {
+      table: this.#embedding,
+      tokens: ids,
+      output: x,
+      rowCount: rows,
+      vocabSize: this.config.vocabSize,
+      hiddenSize: this.config.hiddenSize,
+    });
+    return { x, positions: this.buffer('positions', 'i32', rows) };
+  }
+
+  /** Final norm + LM head on the logits device: logits `[rows][vocab]` in a device buffer. */
+  logits(x: DeviceBuffer<'f32'>, rows: number, firstRow = 0): DeviceBuffer<'f32'> | undefined {
+    if (!this.#output || !this.#outputNorm) return undefined;
+    const b = this.backend;
+    const { hiddenSize: hidden, vocabSize, rmsNormEps } = this.config;
+    let input = x;
+    if (firstRow > 0) {
+      input = this.buffer('last-rows', 'f32', rows * hidden);
+      b.copy({
+        source: x,
+        sourceOffset: firstRow * hidden,
+        destination: input,
+        destinationOffset: 0,
+        elementCount: rows * hidden,
+      });
+    }
+    const h = this.buffer('final-norm', 'f32', rows * hidden);
+    b.run('rms-norm', {
+      input,
+      weight: this.#outputNorm,
+      output: h,
+      rowCount: rows,
+      size: hidden,
+      epsilon: rmsNormEps,
+    });
+    const logits = this.buffer('logits', 'f32', rows * vocabSize);
+    b.run('matmul', {
+      input: h,
+      weight: this.#output,
+      output: logits,
+      rowCount: rows,
+      innerSize: hidden,
+      outerSize: vocabSize,
+    });
+    return logits;
+  }
+
+  /** Samples one token per row on the device (argmax when every temperature is 0). */
+  async sample(logits: DeviceBuffer<'f32'>, rows: number, sampling: RowSampling[] | undefined): Promise<Int32Array> {
+    const b = this.backend;
+    const vocabSize = this.config.vocabSize;
+    const output: DeviceBuffer<'i32'> = this.buffer('sampled', 'i32', rows);
+    if (!sampling || sampling.every((row) => row.temperature <= 0)) {
+      b.run('argmax', { logits, output, rowCount: rows, vocabSize });
+    } else {
+      const temperatures = this.buffer('temperatures', 'f32', rows);
+      const topPs = this.buffer('top-ps', 'f32', rows);
+      const seeds = this.buffer('seeds', 'i32', rows);
+      b.upload(
+        temperatures,
+        Float32Array.from(sampling, (row) => row.temperature),
+      );
+      b.upload(
+        topPs,
+        Float32Array.from(sampling, (row) => row.topP),
+      );
+      b.upload(
+        seeds,
+        Int32Array.from(sampling, (row) => row.seed | 0),
+      );
+      b.run('top-p-sample', { logits, temperatures, topPs, seeds, output, rowCount: rows, vocabSize });
+    }
+    return b.download(output, { elementCount: rows });
+  }
+}

@@ -1,0 +1,145 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { BackendError, type DType, FairkvError, type ModelConfig } from '@fairkv/core';
+import type { LoadedModel } from '../model/loaded-model.js';
+import { createSharedCommunicatorState } from './communicator.js';
+import type { DeviceHandle } from './device-handle.js';
+import type { DeviceShard } from './device-shards.js';
+import type { DeviceWorkerCall, DeviceWorkerInit, DeviceWorkerReply } from './worker-protocol.js';
+
+/** Options of {@link createWorkerDevices}. */
+export interface WorkerDevicesOptions {
+  model: LoadedModel;
+  config: ModelConfig;
+  shards: DeviceShard[];
+  backend: 'cpu';
+  dtype: DType;
+  blockSize: number;
+  blocksFor: (hostedHeads: number) => number;
+  maxPositions: number;
+  /** The device worker script; default: `device-worker.js` beside this module (the built package). */
+  workerScript?: string | URL;
+  onProgress?: (event: { device: number; deviceCount: number; phase: 'slicing' | 'ready' }) => void;
+}
+
+/**
+ * Where the device worker script is: the built `device-worker.js` beside this module (the published
+ * package), else — when running from TypeScript sources in this repository (vitest, tsx) — the
+ * `device-worker.ts` source, run through tsx's loader.
+ */
+export function defaultWorkerScript(): { script: URL | string; eval: boolean } {
+  const here = import.meta.url;
+  const js = new URL('./device-worker.js', here);
+  if (existsSync(fileURLToPath(js))) return { script: js, eval: false };
+  const source = new URL('./device-worker.ts', here).href;
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(source)}); });`;
+  return { script: bootstrap, eval: true };
+}
+
+class RemoteError extends FairkvError {}
+
+function toError(error: { name: string; message: string; code?: string }, device: number): Error {
+  const message = `device ${device}: ${error.message}`;
+  if (error.code?.startsWith('FAIRKV_')) {
+    const remote = new RemoteError(error.code as FairkvError['code'], message);
+    remote.name = error.name;
+    return remote;
+  }
+  const plain = new Error(message);
+  plain.name = error.name;
+  return plain;
+}
+
+/**
+ * Starts one worker thread per device. Each loads only its weight slices from the model file and
+ * creates its own backend; they all-reduce through one SharedArrayBuffer.
+ */
+export async function createWorkerDevices(options: WorkerDevicesOptions): Promise<DeviceHandle[]> {
+  const { shards, config } = options;
+  const communicator = createSharedCommunicatorState(shards.length, Math.max(1 << 14, config.hiddenSize * 64));
+  const { script, eval: isEval } = options.workerScript
+    ? { script: options.workerScript, eval: false }
+    : defaultWorkerScript();
+  const handles = shards.map((shard) => {
+    const worker = new Worker(script, { eval: isEval });
+    const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+    let nextId = 0;
+    let failed: Error | undefined;
+    let ready!: { resolve: (value: unknown) => void; reject: (error: Error) => void };
+    const readyPromise = new Promise((resolve, reject) => {
+      ready = { resolve, reject };
+    });
+    worker.on('message', (reply: DeviceWorkerReply) => {
+      const waiter = reply.id === -1 ? ready : pending.get(reply.id);
+      pending.delete(reply.id);
+      if (!waiter) return;
+      if (reply.ok) waiter.resolve(reply.value);
+      else waiter.reject(toError(reply.error, shard.device));
+    });
+    const die = (error: Error) => {
+      failed = new BackendError(`device ${shard.device} worker stopped: ${error.message}`, { cause: error });
+      ready.reject(failed);
+      for (const waiter of pending.values()) waiter.reject(failed);
+      pending.clear();
+    };
+    worker.on('error', die);
+    worker.on('exit', (code) => {
+      if (pending.size > 0) die(new Error(`exit code ${code}`));
+    });
+    const hostedHeads = shard.layers.reduce((sum, heads) => sum + heads.length, 0);
+    const init: DeviceWorkerInit = {
+      modelPath: options.model.path,
+      config,
+      shard,
+      backend: options.backend,
+      dtype: options.dtype,
+      kvBlockCount: options.blocksFor(hostedHeads),
+      kvBlockSize: options.blockSize,
+      maxPositions: options.maxPositions,
+      communicator,
+    };
+    options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'slicing' });
+    worker.postMessage(init);
+    const invoke = (method: DeviceWorkerCall['method'], ...args: unknown[]): Promise<never> => {
+      if (failed) return Promise.reject(failed);
+      const id = nextId++;
+      return new Promise((resolve, reject) => {
+        pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+        worker.postMessage({ id, method, args } satisfies DeviceWorkerCall);
+      });
+    };
+    const handle: DeviceHandle = {
+      device: shard.device,
+      prefill: (...args) => invoke('prefill', ...args),
+      commit: (...args) => invoke('commit', ...args),
+      discard: (...args) => invoke('discard', ...args),
+      decode: (...args) => invoke('decode', ...args),
+      sampleLogits: (...args) => invoke('sampleLogits', ...args),
+      release: (...args) => invoke('release', ...args),
+      stats: () => invoke('stats'),
+      kvBlocks: () => invoke('kvBlocks'),
+      dispose: async () => {
+        try {
+          await invoke('dispose');
+        } finally {
+          await worker.terminate();
+        }
+      },
+    };
+    return {
+      handle,
+      ready: readyPromise.then(() =>
+        options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'ready' }),
+      ),
+      worker,
+    };
+  });
+  try {
+    await Promise.all(handles.map((entry) => entry.ready));
+  } catch (error) {
+    await Promise.all(handles.map((entry) => entry.worker.terminate()));
+    throw error;
+  }
+  return handles.map((entry) => entry.handle);
+}
