@@ -32,11 +32,15 @@ export interface CompressionPolicy {
 
 /** Parts of a composed policy. */
 export interface ComposedPolicyOptions {
+  /** Policy name recorded in profiles. */
   name: string;
+  /** Settings recorded in profiles (JSON-friendly). */
   settings: Record<string, unknown>;
   /** Always-kept tokens at the end of the prompt: a number, or a function of the prompt length (H2O ratios). */
   window: number | ((seqLen: number) => number);
+  /** Rates prefix tokens per kv head. */
   scorer: Scorer;
+  /** Decides each kv head's prefix budget. */
   allocator: BudgetAllocator;
   /** GQA reduction handed to the scorer; default `mean`. */
   groupReduction?: GroupReduction;

@@ -34,9 +34,13 @@ export interface BudgetAllocator {
 
 /** What a {@link LayerBudget} is asked for. */
 export interface LayerBudgetRequest {
+  /** 0-based layer index. */
   layerIndex: number;
+  /** Layers in the model. */
   layerCount: number;
+  /** Prompt length. */
   seqLen: number;
+  /** Always-kept tokens at the end of the prompt (already capped at `seqLen`). */
   windowSize: number;
 }
 
@@ -45,7 +49,9 @@ export interface LayerBudgetRequest {
  * window). Uniform for SnapKV; a linear pyramid for PyramidKV. Allocators split `kvHeadCount x` this over heads.
  */
 export interface LayerBudget {
+  /** Name, e.g. `pyramid`. */
   readonly name: string;
+  /** Settings, JSON-friendly. */
   readonly settings: Record<string, unknown>;
   /** Average prefix tokens per kv head for the layer (may exceed the prefix: then nothing is evicted). */
   prefixBudget(request: LayerBudgetRequest): number;
