@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ALL_VALUE_TYPES_METADATA, smallGgufInput, testValues } from '../__fixtures__/small-gguf.js';
 import { memoryByteSource } from './byte-source.js';
 import { GgufFile, parseGgufHeader } from './gguf-reader.js';
+import type { GgufValue } from './gguf-value.js';
 import { encodeGguf } from './gguf-writer.js';
 
 function open(bytes: Uint8Array): GgufFile {
@@ -59,9 +60,9 @@ describe('GGUF reader', () => {
   }
 
   it('v1 stores counts, lengths and dimensions in 32 bits, v2/v3 in 64 bits', () => {
-    const input = { metadata: [['a', { type: 'string', value: 'xyz' }]] as const, tensors: [] };
-    const v1 = encodeGguf({ ...input, version: 1, metadata: [...input.metadata] });
-    const v3 = encodeGguf({ ...input, version: 3, metadata: [...input.metadata] });
+    const metadata: [string, GgufValue][] = [['a', { type: 'string', value: 'xyz' }]];
+    const v1 = encodeGguf({ version: 1, metadata, tensors: [] });
+    const v3 = encodeGguf({ version: 3, metadata, tensors: [] });
     // magic, version, tensor count, kv count, key length, key, type, string length, string; padded to 32
     const padded = (length: number) => Math.ceil(length / 32) * 32;
     expect(v1.length).toBe(padded(4 + 4 + 4 + 4 + 4 + 1 + 4 + 4 + 3));
@@ -125,12 +126,8 @@ describe('GGUF reader', () => {
   });
 
   it('names the metadata key whose array length is impossible', () => {
-    const input = {
-      version: 3 as const,
-      metadata: [['big', { type: 'array', elementType: 'uint32', value: [1, 2] }]] as const,
-      tensors: [],
-    };
-    const bytes = encodeGguf({ ...input, metadata: [...input.metadata] });
+    const metadata: [string, GgufValue][] = [['big', { type: 'array', elementType: 'uint32', value: [1, 2] }]];
+    const bytes = encodeGguf({ version: 3, metadata, tensors: [] });
     // array length sits after magic, version, counts, key (8 + 3), value type, element type
     const lengthOffset = 4 + 4 + 8 + 8 + 8 + 3 + 4 + 4;
     const copy = bytes.slice();

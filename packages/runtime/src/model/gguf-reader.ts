@@ -177,13 +177,15 @@ export function parseGgufHeader(source: ByteSource): GgufHeader {
     const key = cursor.string(width, `metadata[${index}].key`, 65535);
     if (metadata.has(key)) cursor.fail(`metadata key ${key}`, 'duplicate key', keyOffset);
     const offset = cursor.position;
-    const type = readValueType(cursor, key);
-    metadata.set(key, { key, value: readValue(cursor, type, width, key, 0), offset });
+    const field = key === '' ? `metadata[${index}]` : key;
+    const type = readValueType(cursor, field);
+    metadata.set(key, { key, value: readValue(cursor, type, width, field, 0), offset });
   }
   const alignment = readAlignment(file, metadata);
 
   const infos: {
     name: string;
+    field: string;
     dimensions: number[];
     typeId: number;
     typeOffset: number;
@@ -194,7 +196,7 @@ export function parseGgufHeader(source: ByteSource): GgufHeader {
   for (let index = 0; index < tensorCount; index++) {
     const infoOffset = cursor.position;
     const name = cursor.string(width, `tensor_infos[${index}].name`, 65535);
-    const field = `tensor ${name}`;
+    const field = name === '' ? `tensor_infos[${index}]` : `tensor ${name}`;
     if (names.has(name)) cursor.fail(field, 'duplicate tensor name', infoOffset);
     names.add(name);
     const dimensionOffset = cursor.position;
@@ -213,7 +215,7 @@ export function parseGgufHeader(source: ByteSource): GgufHeader {
     const typeOffset = cursor.position;
     const typeId = cursor.u32(`${field} type`);
     const relative = cursor.u64(`${field} offset`);
-    infos.push({ name, dimensions, typeId, typeOffset, relative, infoOffset });
+    infos.push({ name, field, dimensions, typeId, typeOffset, relative, infoOffset });
   }
   const dataStart = alignUp(cursor.position, alignment);
   if (tensorCount > 0 && dataStart > source.size) {
@@ -225,7 +227,7 @@ export function parseGgufHeader(source: ByteSource): GgufHeader {
   }
 
   const tensors = infos.map((info) => {
-    const field = `tensor ${info.name}`;
+    const field = info.field;
     const type = ggmlTypeById(info.typeId);
     if (!type) throw formatError(file, `${field} type`, info.typeOffset, `unknown ggml type ${info.typeId}`);
     let elementCount = 1;
