@@ -35,6 +35,7 @@ export {
 } from './generation.js';
 export { type EngineMetrics, InferenceEngine, type InferenceEngineOptions } from './inference-engine.js';
 export { type KvSequence, KvSequences } from './kv-sequences.js';
+export { type ProfileHeadLoadsOptions, profileHeadLoads } from './profile.js';
 export { ReplicaRouter } from './replica-router.js';
 export { type ShardWeightSource, type ShardWeights, sliceShardWeights } from './shard-weights.js';
 export { defaultWorkerScript } from './worker-devices.js';

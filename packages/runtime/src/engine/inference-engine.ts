@@ -1,4 +1,4 @@
-import { type CompressionPolicy, fullPolicy } from '@fairkv/compress';
+import { type CompressionPolicy, fullPolicy, type LayerCompression, type PromptCompression } from '@fairkv/compress';
 import { CancelledError, CapacityError, type ModelConfig, type Plan, ValidationError } from '@fairkv/core';
 import { samplingSeed } from '@fairkv/kernels';
 import type { Tokenizer, TokenStreamDecoder } from '../tokenizer/tokenizer.js';
@@ -11,6 +11,7 @@ import {
   type ResolvedGenerateOptions,
   resolveGenerateOptions,
 } from './generation.js';
+import type { PrefillObservation } from './prefill-observation.js';
 import { assembleObservations } from './prompt-observations.js';
 import { ReplicaRouter } from './replica-router.js';
 
@@ -84,6 +85,7 @@ export class InferenceEngine {
   #waiting: WaitingRequest[] = [];
   #active: ActiveRequest[] = [];
   #running = false;
+  #lock: Promise<void> = Promise.resolve();
   #disposed = false;
   #nextId = 0;
   #counters = {
@@ -124,11 +126,7 @@ export class InferenceEngine {
     const resolved = resolveGenerateOptions(options);
     let promptTokenIds: number[];
     if (typeof prompt === 'string') {
-      if (!this.#tokenizer)
-        throw new ValidationError('prompt: a text prompt needs a tokenizer; pass token ids', [
-          { path: '$.prompt', message: 'no tokenizer' },
-        ]);
-      promptTokenIds = this.#tokenizer.encode(prompt);
+      promptTokenIds = this.#encode(prompt);
     } else {
       promptTokenIds = [...prompt];
     }
@@ -159,8 +157,10 @@ export class InferenceEngine {
     this.#running = true;
     try {
       while (!this.#disposed && (this.#waiting.length > 0 || this.#active.length > 0)) {
-        await this.#admit();
-        if (this.#active.length > 0) await this.#decodeStep();
+        await this.#exclusive(async () => {
+          await this.#admit();
+          if (this.#active.length > 0) await this.#decodeStep();
+        });
       }
     } catch (error) {
       for (const request of [...this.#active, ...this.#waiting]) request.stream.fail(error);
@@ -195,19 +195,47 @@ export class InferenceEngine {
     }
   }
 
-  async #prefillAndCommit(request: WaitingRequest): Promise<ActiveRequest | 'wait' | 'refused'> {
-    const tokens = Int32Array.from(request.promptTokenIds);
+  /** Prefills on every device and runs the policy on the assembled observations. */
+  async #prefillAndDecide(
+    id: string,
+    tokens: Int32Array,
+  ): Promise<{ observed: PrefillObservation[]; decisions: LayerCompression[] }> {
     const needs = {
       windowRows: this.policy.requirements.windowRows,
       accumulated: this.policy.requirements.accumulatedAttention,
       keyNorms: this.policy.requirements.keyNorms,
     };
-    const observed = await this.#all((device) => device.prefill(request.id, tokens, needs));
+    const observed = await this.#all((device) => device.prefill(id, tokens, needs));
     const observations = assembleObservations(this.config, tokens.length, observed, needs.windowRows);
     const layerCount = this.config.layerCount;
     const decisions = observations.map((observation, layerIndex) =>
       this.policy.compressLayer(observation, { layerIndex, layerCount }),
     );
+    return { observed, decisions };
+  }
+
+  #encode(prompt: string): number[] {
+    if (!this.#tokenizer) {
+      throw new ValidationError('prompt: a text prompt needs a tokenizer; pass token ids', [
+        { path: '$.prompt', message: 'no tokenizer' },
+      ]);
+    }
+    return this.#tokenizer.encode(prompt);
+  }
+
+  /** Runs device work alone: the devices' collectives need every device to see the same call order. */
+  #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#lock.then(work);
+    this.#lock = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  async #prefillAndCommit(request: WaitingRequest): Promise<ActiveRequest | 'wait' | 'refused'> {
+    const tokens = Int32Array.from(request.promptTokenIds);
+    const { observed, decisions } = await this.#prefillAndDecide(request.id, tokens);
     const keptTokens = decisions.map((decision) => Array.from(decision.budgets));
     const routes = this.#router.admit(request.id, keptTokens);
     const reserve = request.options.maxTokens;
@@ -355,6 +383,35 @@ export class InferenceEngine {
       this.#router.grow(request.id);
       this.#emit(request, tokens![r]!, logits ? logits.slice(r * vocab, (r + 1) * vocab) : undefined);
     });
+  }
+
+  /**
+   * Prefills a prompt on the devices and returns what the policy decides for it (budgets and kept
+   * indices per layer and kv head) without admitting it: what `profile` aggregates. Runs between
+   * scheduler steps, so it may be called while requests are generating.
+   */
+  async compress(prompt: string | readonly number[]): Promise<PromptCompression> {
+    const tokens = Int32Array.from(typeof prompt === 'string' ? this.#encode(prompt) : prompt);
+    if (tokens.length === 0)
+      throw new ValidationError('prompt: empty (no tokens)', [
+        { path: '$.prompt', message: 'expected at least one token' },
+      ]);
+    if (tokens.length > this.#maxPositions) {
+      throw new ValidationError(
+        `prompt: ${tokens.length} tokens exceed the context of ${this.#maxPositions} positions`,
+        [{ path: '$.prompt', message: 'longer than the context' }],
+      );
+    }
+    const id = `compress-${this.#nextId++}`;
+    const run = async () => {
+      try {
+        return (await this.#prefillAndDecide(id, tokens)).decisions;
+      } finally {
+        await this.#all((device) => device.discard(id));
+      }
+    };
+    const layers = await this.#exclusive(run);
+    return { seqLen: tokens.length, layers };
   }
 
   /** Per-device memory and time, request counts and throughput. */
