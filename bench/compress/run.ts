@@ -90,32 +90,51 @@ function percentile(sorted: number[], q: number): number {
   return sorted[lower]! + (sorted[upper]! - sorted[lower]!) * (position - lower);
 }
 
-function time(run: (layerIndex: number) => number): {
+interface Timing {
+  /** Wall-clock milliseconds per layer: median, 90th percentile, min, max. */
   medianMs: number;
+  p90Ms: number;
   minMs: number;
   maxMs: number;
-  p90Ms: number;
+  /** Process CPU milliseconds (user + system) per layer, median and min: less sensitive to a loaded machine. */
+  cpuMedianMs: number;
+  cpuMinMs: number;
   keptTokens: number;
-} {
+}
+
+function time(run: (layerIndex: number) => number): Timing {
   run(0);
   run(1);
-  const samples: number[] = [];
+  const wall: number[] = [];
+  const cpu: number[] = [];
   let keptTokens = 0;
   for (let i = 0; i < timedLayers; i++) {
     const layerIndex = (i * 5) % layerCount;
+    const cpuStart = process.cpuUsage();
     const start = process.hrtime.bigint();
     keptTokens += run(layerIndex);
-    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+    wall.push(Number(process.hrtime.bigint() - start) / 1e6);
+    const used = process.cpuUsage(cpuStart);
+    cpu.push((used.user + used.system) / 1000);
   }
-  samples.sort((a, b) => a - b);
+  wall.sort((a, b) => a - b);
+  cpu.sort((a, b) => a - b);
   const round = (value: number) => Math.round(value * 1000) / 1000;
   return {
-    medianMs: round(percentile(samples, 0.5)),
-    p90Ms: round(percentile(samples, 0.9)),
-    minMs: round(samples[0]!),
-    maxMs: round(samples[samples.length - 1]!),
+    medianMs: round(percentile(wall, 0.5)),
+    p90Ms: round(percentile(wall, 0.9)),
+    minMs: round(wall[0]!),
+    maxMs: round(wall[wall.length - 1]!),
+    cpuMedianMs: round(percentile(cpu, 0.5)),
+    cpuMinMs: round(cpu[0]!),
     keptTokens: Math.round(keptTokens / timedLayers),
   };
+}
+
+function report(label: string, figures: Timing): void {
+  const wall = `wall median ${figures.medianMs.toFixed(2)} (min ${figures.minMs.toFixed(2)})`;
+  const cpu = `cpu median ${figures.cpuMedianMs.toFixed(2)} (min ${figures.cpuMinMs.toFixed(2)})`;
+  console.log(`${label.padEnd(22)} ${wall}  ${cpu} ms/layer  kept ${figures.keptTokens} tokens/layer`);
 }
 
 const started = Date.now();
@@ -176,7 +195,7 @@ const scoreOnly = time(() => {
 results.push({
   policy: 'snapkv scorer alone (window mean + GQA mean + max pool)',
   ...scoreOnly,
-  keptTokens: undefined,
+  keptTokens: 0,
 });
 policies.forEach((policy, index) => {
   const figures = time((layerIndex) => {
@@ -184,9 +203,7 @@ policies.forEach((policy, index) => {
     return result.budgets.reduce((sum, budget) => sum + budget, 0);
   });
   results.push({ policy: labels[index], settings: policy.settings, ...figures });
-  console.log(
-    `${labels[index]!.padEnd(18)} median ${figures.medianMs.toFixed(2)} ms/layer  (min ${figures.minMs.toFixed(2)}, max ${figures.maxMs.toFixed(2)})  kept ${figures.keptTokens} tokens/layer`,
-  );
+  report(labels[index]!, figures);
 });
 for (const [label, policy] of reducedRuns) {
   const figures = time((layerIndex) => {
@@ -194,11 +211,9 @@ for (const [label, policy] of reducedRuns) {
     return result.budgets.reduce((sum, budget) => sum + budget, 0);
   });
   results.push({ policy: label, settings: policy.settings, ...figures });
-  console.log(
-    `${label.padEnd(18)} median ${figures.medianMs.toFixed(2)} ms/layer  (min ${figures.minMs.toFixed(2)}, max ${figures.maxMs.toFixed(2)})  kept ${figures.keptTokens} tokens/layer`,
-  );
+  report(label, figures);
 }
-console.log(`snapkv scorer alone: median ${scoreOnly.medianMs.toFixed(2)} ms/layer`);
+report('snapkv scorer alone', scoreOnly);
 
 let commit = 'unknown';
 try {
