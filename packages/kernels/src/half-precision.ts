@@ -97,7 +97,8 @@ export function decodeHalf(
   count: number,
 ): void {
   if (dtype === 'bf16') {
-    const targetBits = new Uint32Array(target.buffer, target.byteOffset, target.length);
+    // an Int32Array view keeps `bits << 16` a small-integer store (a Uint32Array would take the slow path for negatives)
+    const targetBits = new Int32Array(target.buffer, target.byteOffset, target.length);
     for (let i = 0; i < count; i++) targetBits[targetOffset + i] = source[sourceOffset + i]! << 16;
     return;
   }

@@ -115,7 +115,7 @@ describe('paged KV cache workflow', () => {
       );
     }
     const actual = await backend.download(output);
-    actual.forEach((x, i) => expect(x).toBeCloseTo(expected[i]!, 6));
+    for (const [i, x] of actual.entries()) expect(x).toBeCloseTo(expected[i]!, 6);
     backend.dispose();
   });
 });

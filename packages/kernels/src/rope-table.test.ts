@@ -43,7 +43,7 @@ describe('rope table', () => {
   it('applies linear position interpolation', () => {
     const plain = ropeInverseFrequencies({ headDim: 16, base: 10000, scaling: null });
     const scaled = ropeInverseFrequencies({ headDim: 16, base: 10000, scaling: { type: 'linear', factor: 4 } });
-    scaled.forEach((value, i) => expect(value).toBe(plain[i]! / 4));
+    for (const [i, value] of scaled.entries()) expect(value).toBe(plain[i]! / 4);
   });
 
   it('lays out cos then sin per position, computed in float64', () => {
