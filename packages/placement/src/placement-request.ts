@@ -32,7 +32,7 @@ export interface PlacementOptions {
   memoryLoad?: MemoryLoad;
   /** ILP only: wall-clock limit in seconds. Default 30. */
   timeLimitSeconds?: number;
-  /** ILP only: relative MIP gap at which glpk may stop. Default 1e-6. */
+  /** ILP only: relative MIP gap at which glpk may stop (0: prove optimality). Default 0. */
   mipGap?: number;
   /** ILP only: solve in a worker thread (default true); false solves in the calling thread. */
   worker?: boolean;
@@ -99,7 +99,7 @@ const DEFAULTS = {
   memoryUtilization: 0.9,
   memoryLoad: 'max' as MemoryLoad,
   timeLimitSeconds: 30,
-  mipGap: 1e-6,
+  mipGap: 0,
   worker: true,
 };
 

@@ -1,0 +1,333 @@
+import type { LayerPlacement } from '@fairkv/core';
+import type { Result } from 'glpk.js/node';
+import { deviceMemoryTerms, layerDeviceSeconds, maxBatchOf, stepSeconds } from '../cost-model.js';
+import { type PlacementProblem, type PlacementRequest, resolvePlacementProblem } from '../placement-request.js';
+import { assertFits, finishPlan, type PlacementResult, solveTarget } from '../solve-placement.js';
+import { fairCopySolver } from '../solvers/fair-copy.js';
+import { deviceTimes, type LayerCosts, layerCosts, toLayerPlacement } from '../solvers/layer-costs.js';
+import { balanceMemoryByRelabeling } from '../solvers/relabel-devices.js';
+import { createGlpkRunner, type GlpkJob, type GlpkRunner } from './glpk-runner.js';
+import { solveLayerByGroups } from './group-bound.js';
+import { buildIlpModel, GLP_FEAS, GLP_OPT, type IlpLayer, objectiveSeconds, readLayerShares } from './ilp-model.js';
+
+/** A request for {@link solveIlp}: the same as `solvePlacement`'s, plus cancellation and progress. */
+export interface SolveIlpRequest extends PlacementRequest {
+  /** Aborting terminates the worker and rejects with CancelledError. */
+  signal?: AbortSignal;
+  /** Called after each distinct layer (and the coupled model, if needed). */
+  onProgress?: (solved: number, total: number) => void;
+  /**
+   * `auto` (default): layers on identical devices are solved exactly by the group bound (group-bound.ts)
+   * and the glpk.js MILP takes the rest; `milp`: every layer goes through the glpk.js MILP.
+   */
+  method?: 'auto' | 'milp';
+}
+
+/** What {@link solveIlp} returns: `solvePlacement`'s shape plus how the ILP went. */
+export interface IlpResult extends PlacementResult {
+  /** Relative gap of the layer part of the step time to the proven lower bound (0 when optimal). */
+  gap: number;
+  /** Proven lower bound on the step time at the plan's batch, seconds. */
+  lowerBoundSeconds: number;
+  /** Where glpk.js ran: a worker thread, the calling thread (see warnings for why), or nowhere (no MILP needed). */
+  mode: 'worker' | 'in-thread' | 'none';
+  /** Whether memory or the copy budget bound across layers, so one coupled MILP was solved. */
+  coupled: boolean;
+  /** Distinct layers solved (layers whose loads are a permutation of each other share one) plus the coupled model. */
+  modelCount: number;
+  /** How many distinct layers were proven by the group bound and how many went to the glpk.js MILP. */
+  layerProofs: { groupBound: number; milp: number };
+}
+
+/** Starts glpk.js (worker or not) on the first MILP only: layers the group bound proves never load WASM. */
+class LazyRunner {
+  private runner: Promise<GlpkRunner> | undefined;
+  private started: GlpkRunner | undefined;
+
+  constructor(
+    private readonly useWorker: boolean,
+    private readonly warnings: string[],
+    private readonly signal?: AbortSignal,
+  ) {}
+
+  async solve(jobs: GlpkJob[]): Promise<Result[]> {
+    this.runner ??= createGlpkRunner(this.useWorker, this.signal).then((runner) => {
+      this.started = runner;
+      if (runner.fallbackReason) this.warnings.push(runner.fallbackReason);
+      return runner;
+    });
+    return (await this.runner).solve(jobs);
+  }
+
+  get mode(): 'worker' | 'in-thread' | 'none' {
+    return this.started?.mode ?? 'none';
+  }
+
+  async close(): Promise<void> {
+    if (this.runner) await (await this.runner).close();
+  }
+}
+
+/** Outcome of one layer. */
+interface LayerOutcome {
+  layer: LayerPlacement;
+  proven: boolean;
+  lowerBound: number;
+}
+
+const UPPER_BOUND_SLACK = 1e-7;
+/** A layer is proven optimal when its time is within this relative distance of a valid lower bound. */
+export const PROOF_TOLERANCE = 1e-7;
+
+function identicalDevices(problem: PlacementProblem): boolean {
+  const [first] = problem.cluster.devices;
+  return problem.cluster.devices.every(
+    (device) =>
+      device.memoryBandwidthBytesPerSecond === first!.memoryBandwidthBytesPerSecond &&
+      device.memoryBytes === first!.memoryBytes,
+  );
+}
+
+/** The layer's bytes spread by bandwidth with no copies: a valid lower bound on its time. */
+function balancedBound(problem: PlacementProblem, costs: LayerCosts): number {
+  const total = problem.bandwidth.reduce((sum, value) => sum + value, 0);
+  let bytes = 0;
+  problem.bandwidth.forEach((bw, device) => {
+    bytes += costs.base[device]! * bw;
+  });
+  bytes += problem.kvHeadCount * problem.headWeightBytes;
+  bytes += costs.kv.reduce((sum, row) => sum + row[0]! * problem.bandwidth[0]!, 0);
+  return bytes / total;
+}
+
+/**
+ * Solves each distinct layer's MILP on its own (valid when neither memory nor the copy budget binds
+ * across layers). Layers whose kv loads are a permutation of each other share one solve: heads are
+ * sorted by load, solved once and mapped back.
+ */
+async function solveLayers(
+  problem: PlacementProblem,
+  runner: Pick<GlpkRunner, 'solve'>,
+  batch: number,
+  start: LayerPlacement[],
+  deadline: number,
+  method: 'auto' | 'milp',
+  onProgress?: (solved: number, total: number) => void,
+): Promise<{ outcomes: LayerOutcome[]; modelCount: number; proofs: { groupBound: number; milp: number } }> {
+  const groups = new Map<string, number[]>();
+  const orders: number[][] = [];
+  for (let layer = 0; layer < problem.layerCount; layer++) {
+    const row = problem.kvReadBytes[layer]!;
+    const order = row.map((_, head) => head).sort((a, b) => row[b]! - row[a]! || a - b);
+    orders.push(order);
+    const key = order.map((head) => row[head]).join(',');
+    groups.set(key, [...(groups.get(key) ?? []), layer]);
+  }
+  const outcomes: LayerOutcome[] = [];
+  const proofs = { groupBound: 0, milp: 0 };
+  let solved = 0;
+  for (const layers of groups.values()) {
+    const first = layers[0]!;
+    const full = layerCosts(problem, first, batch);
+    const order = orders[first]!;
+    const costs: LayerCosts = { base: full.base, weight: full.weight, kv: order.map((head) => full.kv[head]!) };
+    const upper = Math.max(...layerDeviceSeconds(problem, start[first]!, first, batch));
+    const exact = method === 'auto' ? solveLayerByGroups(costs, problem.options.maxReplicasPerHead) : null;
+    let lowerBound = exact ? exact.lowerBound : balancedBound(problem, costs);
+    let canonical: Map<number, number>[] | null = null;
+    let proven = false;
+    if (exact?.shares) {
+      canonical = exact.shares;
+      proven = Math.max(...deviceTimes(costs, canonical)) <= exact.lowerBound * (1 + PROOF_TOLERANCE);
+      if (proven) proofs.groupBound += 1;
+    }
+    if (!proven) {
+      const model = buildIlpModel({
+        layers: [{ costs, upperBound: upper * (1 + UPPER_BOUND_SLACK), lowerBound }],
+        bandwidth: problem.bandwidth,
+        maxReplicasPerHead: problem.options.maxReplicasPerHead,
+        identicalDevices: identicalDevices(problem),
+      });
+      const tmlim = Math.max(0.05, (deadline - performance.now()) / 1000 / (groups.size - solved));
+      const [result] = await runner.solve([{ model, options: { msglev: 0, tmlim, mipgap: problem.options.mipGap } }]);
+      const status = result?.result.status;
+      if (result && (status === GLP_OPT || status === GLP_FEAS)) {
+        canonical = readLayerShares(result.result.vars, 0, problem.kvHeadCount, problem.deviceCount);
+        const reached = Math.max(...deviceTimes(costs, canonical));
+        proven = status === GLP_OPT || reached <= lowerBound * (1 + PROOF_TOLERANCE);
+        if (status === GLP_OPT) lowerBound = Math.max(lowerBound, objectiveSeconds(result.result.z) * (1 - 1e-9));
+        if (proven) proofs.milp += 1;
+      }
+    }
+    for (const layer of layers) {
+      let placement = start[layer]!;
+      if (canonical) {
+        const shares = new Array<Map<number, number>>(problem.kvHeadCount);
+        orders[layer]!.forEach((head, rank) => {
+          shares[head] = canonical![rank]!;
+        });
+        const candidate = toLayerPlacement(shares);
+        const time = (layerPlacement: LayerPlacement) =>
+          Math.max(...layerDeviceSeconds(problem, layerPlacement, layer, batch));
+        if (time(candidate) <= time(placement)) placement = candidate;
+      }
+      outcomes[layer] = { layer: placement, proven, lowerBound };
+    }
+    solved += 1;
+    onProgress?.(solved, groups.size);
+  }
+  return { outcomes, modelCount: groups.size, proofs };
+}
+
+function fitsWithin(problem: PlacementProblem, layers: LayerPlacement[], batch: number): boolean {
+  const { weightBytes, kvBytesPerRequest } = deviceMemoryTerms(problem, layers);
+  return weightBytes.every(
+    (weights, device) => weights + batch * kvBytesPerRequest[device]! <= problem.usableMemoryBytes[device]!,
+  );
+}
+
+function copiesOf(layers: LayerPlacement[]): number {
+  return layers.reduce(
+    (sum, layer) => sum + layer.heads.reduce((headSum, head) => headSum + head.replicas.length - 1, 0),
+    0,
+  );
+}
+
+/**
+ * One MILP over every layer when memory or the copy budget couples them (docs/cost-model.md, "ilp"):
+ * memory rows per device, the total copy budget, per-layer lower bounds from the decomposed solves
+ * and the fair-copy total as an upper bound.
+ */
+async function solveCoupled(
+  problem: PlacementProblem,
+  runner: Pick<GlpkRunner, 'solve'>,
+  batch: number,
+  start: LayerPlacement[],
+  lowerBounds: number[],
+  deadline: number,
+): Promise<{ layers: LayerPlacement[]; proven: boolean } | null> {
+  const upperBounds = start.map((layer, index) => Math.max(...layerDeviceSeconds(problem, layer, index, batch)));
+  const totalUpper = upperBounds.reduce((sum, value) => sum + value, 0);
+  const lowerTotal = lowerBounds.reduce((sum, value) => sum + value, 0);
+  const layers: IlpLayer[] = upperBounds.map((_, index) => ({
+    costs: layerCosts(problem, index, batch),
+    // a layer may be slower than fair-copy's as long as the total is not: its own bound is the total's slack
+    upperBound: totalUpper - (lowerTotal - lowerBounds[index]!),
+    lowerBound: lowerBounds[index]!,
+  }));
+  const model = buildIlpModel({
+    layers,
+    bandwidth: problem.bandwidth,
+    maxReplicasPerHead: problem.options.maxReplicasPerHead,
+    identicalDevices: identicalDevices(problem),
+    coupling: {
+      memoryRoom: problem.usableMemoryBytes.map((usable) => usable - problem.baseWeightBytes),
+      headWeightBytes: problem.headWeightBytes,
+      kvMemoryBytes: problem.kvMemoryBytes.map((row) => row.map((bytes) => bytes * batch)),
+      copyBudget: problem.options.copyBudget,
+      totalUpperBound: totalUpper * (1 + UPPER_BOUND_SLACK),
+    },
+  });
+  const tmlim = Math.max(0.05, (deadline - performance.now()) / 1000);
+  const [result] = await runner.solve([{ model, options: { msglev: 0, tmlim, mipgap: problem.options.mipGap } }]);
+  if (!result || (result.result.status !== GLP_OPT && result.result.status !== GLP_FEAS)) return null;
+  const placed = upperBounds.map((_, index) =>
+    toLayerPlacement(readLayerShares(result.result.vars, index, problem.kvHeadCount, problem.deviceCount)),
+  );
+  return { layers: placed, proven: result.result.status === GLP_OPT };
+}
+
+/**
+ * The exact placement (FairKV, arXiv 2502.15804, with Fair-Copying) as glpk.js MILPs, warm-started from
+ * fair-copy (its layer times bound the MILPs from above, so the ILP is never worse). Per layer when
+ * layers are independent; one coupled MILP when memory or the copy budget binds across layers.
+ * Runs glpk.js in a worker thread unless `options.worker` is false. On time-out returns the best
+ * incumbent with a warning.
+ * @throws ValidationError, CapacityError as `solvePlacement`; CancelledError when `signal` aborts.
+ */
+export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
+  const started = performance.now();
+  const problem = resolvePlacementProblem(request);
+  const deadline = started + problem.options.timeLimitSeconds * 1000;
+  const warm = fairCopySolver.solve(problem, solveTarget(problem, 'fair-copy'));
+  const batch = request.batch === 'max' ? Math.max(1, maxBatchOf(problem, warm.layers)) : request.batch;
+  assertFits(problem, warm.layers, batch, 'ilp (fair-copy warm start)');
+  const warnings = [...problem.warnings, ...warm.warnings];
+  const runner = new LazyRunner(problem.options.worker, warnings, request.signal);
+  let layers: LayerPlacement[];
+  let proven: boolean;
+  let coupled = false;
+  let lowerBounds: number[];
+  let modelCount: number;
+  let layerProofs = { groupBound: 0, milp: 0 };
+  try {
+    const decomposed = await solveLayers(
+      problem,
+      runner,
+      batch,
+      warm.layers,
+      deadline,
+      request.method ?? 'auto',
+      request.onProgress,
+    );
+    layerProofs = decomposed.proofs;
+    modelCount = decomposed.modelCount;
+    lowerBounds = decomposed.outcomes.map((outcome) => outcome.lowerBound);
+    layers = balanceMemoryByRelabeling(
+      problem,
+      decomposed.outcomes.map((outcome) => outcome.layer),
+      batch,
+    );
+    proven = decomposed.outcomes.every((outcome) => outcome.proven);
+    if (!fitsWithin(problem, layers, batch) || copiesOf(layers) > problem.options.copyBudget) {
+      coupled = true;
+      modelCount += 1;
+      const result = await solveCoupled(problem, runner, batch, warm.layers, lowerBounds, deadline);
+      request.onProgress?.(modelCount, modelCount);
+      if (
+        result &&
+        fitsWithin(problem, result.layers, batch) &&
+        copiesOf(result.layers) <= problem.options.copyBudget
+      ) {
+        layers = result.layers;
+        proven = result.proven;
+      } else {
+        layers = warm.layers;
+        proven = false;
+        warnings.push(
+          'ilp: the coupled model (memory or copy budget across layers) found nothing better than fair-copy in time',
+        );
+      }
+    }
+  } finally {
+    await runner.close();
+  }
+  if (stepSeconds(problem, layers, batch) > stepSeconds(problem, warm.layers, batch)) {
+    layers = warm.layers;
+    proven = false;
+  }
+  if (!proven) {
+    warnings.push(
+      `ilp: optimality not proven within ${problem.options.timeLimitSeconds} s (mipGap ${problem.options.mipGap}); returning the best incumbent`,
+    );
+  }
+  const solveSeconds = (performance.now() - started) / 1000;
+  const plan = finishPlan(problem, 'ilp', layers);
+  const predicted = plan.predicted;
+  const layerTotal = predicted.layerMaxSeconds.reduce((sum, value) => sum + value, 0);
+  const boundTotal = predicted.batch === batch ? lowerBounds.reduce((sum, value) => sum + value, 0) : layerTotal;
+  const gap = proven ? 0 : Math.max(0, (layerTotal - boundTotal) / layerTotal);
+  return {
+    plan,
+    predicted,
+    solveSeconds,
+    optimal: proven,
+    gap,
+    lowerBoundSeconds: predicted.stepTimeSeconds - layerTotal + Math.min(boundTotal, layerTotal),
+    warnings,
+    mode: runner.mode,
+    coupled,
+    modelCount,
+    layerProofs,
+  };
+}
