@@ -41,19 +41,36 @@ function windowMeans(
       `[${queryHeadCount}][W >= ${windowSize}][${seqLen}]${sums}, got W = ${rows}`,
     );
   }
-  for (let head = 0; head < queryHeadCount; head++) {
-    const target = Math.floor(head / fold) * prefixLength;
-    if (useSums) {
-      const source = head * seqLen;
-      for (let j = 0; j < prefixLength; j++) means[target + j]! += windowAttentionSums[source + j]!;
-      continue;
+  // One float64 accumulator row per output row; window rows are added four at a time, so the accumulator is
+  // loaded and stored once per four input rows (the pass over the [Hq][W][n] block dominates the policy cost).
+  const accumulator = new Float64Array(prefixLength);
+  for (let output = 0; output < outputRows; output++) {
+    accumulator.fill(0);
+    for (let head = output * fold; head < (output + 1) * fold; head++) {
+      if (useSums) {
+        const source = head * seqLen;
+        for (let j = 0; j < prefixLength; j++) accumulator[j]! += windowAttentionSums[source + j]!;
+        continue;
+      }
+      const scores = windowScores!;
+      let row = rows - windowSize;
+      for (; row + 4 <= rows; row += 4) {
+        const first = (head * rows + row) * seqLen;
+        const second = first + seqLen;
+        const third = second + seqLen;
+        const fourth = third + seqLen;
+        for (let j = 0; j < prefixLength; j++) {
+          accumulator[j]! += scores[first + j]! + scores[second + j]! + scores[third + j]! + scores[fourth + j]!;
+        }
+      }
+      for (; row < rows; row++) {
+        const source = (head * rows + row) * seqLen;
+        for (let j = 0; j < prefixLength; j++) accumulator[j]! += scores[source + j]!;
+      }
     }
-    for (let row = rows - windowSize; row < rows; row++) {
-      const source = (head * rows + row) * seqLen;
-      for (let j = 0; j < prefixLength; j++) means[target + j]! += windowScores![source + j]!;
-    }
+    const target = output * prefixLength;
+    for (let j = 0; j < prefixLength; j++) means[target + j] = accumulator[j]! * scale;
   }
-  for (let i = 0; i < means.length; i++) means[i]! *= scale;
   return means;
 }
 
