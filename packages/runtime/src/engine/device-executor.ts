@@ -399,6 +399,7 @@ export class DeviceExecutor {
     return {
       device: this.shard.device,
       kvBytes: this.kv.usedBytes,
+      layerKvBytes: this.kv.bytesByLayer(this.#config.layerCount),
       kvCapacityBytes: this.kv.allocator.capacityBytes,
       allocatedBytes: this.#backend.memory().allocatedBytes,
       layerBusySeconds: this.timer.seconds(),

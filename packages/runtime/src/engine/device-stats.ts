@@ -3,6 +3,8 @@ export interface DeviceStats {
   device: number;
   /** KV bytes held (allocated pool blocks). */
   kvBytes: number;
+  /** KV bytes held per layer. */
+  layerKvBytes: number[];
   /** Bytes of the KV pool. */
   kvCapacityBytes: number;
   /** Every live buffer of the backend (weights, pool, scratch). */

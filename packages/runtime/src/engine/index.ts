@@ -36,6 +36,7 @@ export {
 export { type EngineMetrics, InferenceEngine, type InferenceEngineOptions } from './inference-engine.js';
 export { type KvSequence, KvSequences } from './kv-sequences.js';
 export { type ProfileHeadLoadsOptions, profileHeadLoads } from './profile.js';
+export { metricsToPrometheus } from './prometheus.js';
 export { ReplicaRouter } from './replica-router.js';
 export { type ShardWeightSource, type ShardWeights, sliceShardWeights } from './shard-weights.js';
 export { defaultWorkerScript } from './worker-devices.js';

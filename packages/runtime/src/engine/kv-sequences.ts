@@ -107,6 +107,16 @@ export class KvSequences {
     return this.allocator.usedBytes;
   }
 
+  /** Bytes of allocated blocks per layer (`layerCount` entries). */
+  bytesByLayer(layerCount: number): number[] {
+    const bytes = new Array<number>(layerCount).fill(0);
+    for (const forRequest of this.#sequences.values()) {
+      for (const [key, sequence] of forRequest)
+        bytes[Math.floor(key / 65536)]! += sequence.blocks.length * this.allocator.blockBytes;
+    }
+    return bytes;
+  }
+
   /** Tokens stored per request (sum over its sequences). */
   tokensOf(requestId: string): number {
     let tokens = 0;
