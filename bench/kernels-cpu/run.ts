@@ -125,31 +125,40 @@ function benchDecodeAttention(
   };
 }
 
-const backend = createCpuBackend();
-const matmul = [
-  benchMatmul(backend, 1, 4096, 4096, 'f32'),
-  benchMatmul(backend, 1, 4096, 4096, 'bf16'),
-  benchMatmul(backend, 16, 4096, 1024, 'f32'),
-  benchMatmul(backend, 128, 1024, 1024, 'f32'),
-  benchMatmul(backend, 128, 1024, 1024, 'bf16'),
-  benchMatmul(backend, 7, 1031, 333, 'f16'),
-];
+const threadCounts = [1, Math.min(2, os.cpus().length), Math.min(8, os.cpus().length)].filter(
+  (threads, index, all) => all.indexOf(threads) === index,
+);
+const matmul: (ReturnType<typeof benchMatmul> & { threads: number })[] = [];
+const decodeAttention: (ReturnType<typeof benchDecodeAttention> & { threads: number })[] = [];
 const shape = { batch: 8, kvHeadCount: 8, groupSize: 4, headDim: 128, long: 2048, short: 128 };
-const decodeAttention = [
-  benchDecodeAttention(backend, { ...shape, dtype: 'f32' }),
-  benchDecodeAttention(backend, { ...shape, dtype: 'bf16' }),
-  benchDecodeAttention(backend, { ...shape, groupSize: 8, dtype: 'f32' }),
-  benchDecodeAttention(backend, {
-    batch: 16,
-    kvHeadCount: 4,
-    groupSize: 2,
-    headDim: 8,
-    long: 512,
-    short: 1,
-    dtype: 'f32',
-  }),
-];
-backend.dispose();
+for (const threads of threadCounts) {
+  const backend = createCpuBackend({ threads });
+  const withThreads = <T>(result: T) => ({ ...result, threads });
+  matmul.push(
+    withThreads(benchMatmul(backend, 1, 4096, 4096, 'f32')),
+    withThreads(benchMatmul(backend, 1, 4096, 4096, 'bf16')),
+    withThreads(benchMatmul(backend, 16, 4096, 1024, 'f32')),
+    withThreads(benchMatmul(backend, 128, 1024, 1024, 'f32')),
+    withThreads(benchMatmul(backend, 128, 1024, 1024, 'bf16')),
+  );
+  decodeAttention.push(
+    withThreads(benchDecodeAttention(backend, { ...shape, dtype: 'f32' })),
+    withThreads(benchDecodeAttention(backend, { ...shape, dtype: 'bf16' })),
+    withThreads(benchDecodeAttention(backend, { ...shape, groupSize: 8, dtype: 'f32' })),
+    withThreads(
+      benchDecodeAttention(backend, {
+        batch: 16,
+        kvHeadCount: 4,
+        groupSize: 2,
+        headDim: 8,
+        long: 512,
+        short: 1,
+        dtype: 'f32',
+      }),
+    ),
+  );
+  backend.dispose();
+}
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const result = {
@@ -163,13 +172,15 @@ const result = {
   },
   node: process.version,
   commit: execSync('git rev-parse HEAD', { cwd: root }).toString().trim(),
-  backend: 'cpu (single thread, f64 accumulation)',
+  backend: 'cpu (f64 accumulation; threads = calling thread + workers)',
   matmul,
   decodeAttention,
 };
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 writeFileSync(new URL('./results/kernels-cpu.json', import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
-console.log(`machine: ${result.machine.cpu}, ${result.machine.cores} cores, node ${result.node}`);
+console.log(
+  `machine: ${result.machine.cpu}, ${result.machine.cores} cores, load ${os.loadavg()[0]!.toFixed(1)}, node ${result.node}`,
+);
 for (const m of matmul) {
   console.log(
     `matmul ${m.rowCount}x${m.innerSize} · ${m.outerSize}x${m.innerSize}^T ${m.weightDType}: ${m.medianMs.toFixed(2)} ms, ${m.gflops.toFixed(2)} GFLOP/s, weights ${m.weightGBps.toFixed(2)} GB/s`,

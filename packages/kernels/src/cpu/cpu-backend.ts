@@ -25,6 +25,7 @@ import { CpuBuffer } from './cpu-buffer.js';
 import type { AnyCpuKernel, CpuKernel, CpuKernelContext } from './cpu-kernel.js';
 import { CPU_KERNELS } from './kernels/index.js';
 import type { StoredArray } from './stored-array.js';
+import { CpuThreadPool } from './thread-pool.js';
 
 /** Options of {@link createCpuBackend}. */
 export interface CpuBackendOptions {
@@ -35,6 +36,12 @@ export interface CpuBackendOptions {
   memoryLimitBytes?: number;
   /** Kernels to register (default: every CPU kernel). Tests use it to check capability-driven skips. */
   kernels?: readonly KernelName[];
+  /**
+   * Threads `matmul` and `ragged-decode-attention` may use, the calling thread included (default 1:
+   * off). Above 1, buffers live in SharedArrayBuffers and large calls are split over worker threads.
+   * Leave it at 1 when the runtime already runs one CPU backend per device worker.
+   */
+  threads?: number;
 }
 
 /** Largest typed array this backend allocates (V8's limit on 64-bit Node 20 is higher). */
@@ -57,6 +64,7 @@ export class CpuBackend implements Backend {
   readonly #context: CpuKernelContext;
   readonly #scratchF32: Float32Array[] = [];
   readonly #scratchF64: Float64Array[] = [];
+  readonly #pool: CpuThreadPool | undefined;
   #allocatedBytes = 0;
   #peakAllocatedBytes = 0;
   #disposed = false;
@@ -70,6 +78,13 @@ export class CpuBackend implements Backend {
       ]),
     );
     this.#memoryLimitBytes = options.memoryLimitBytes ?? Number.POSITIVE_INFINITY;
+    const threads = options.threads ?? 1;
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new ValidationError(`threads: expected a positive integer, got ${threads}`, [
+        { path: '$.threads', message: 'expected a positive integer' },
+      ]);
+    }
+    this.#pool = threads > 1 ? new CpuThreadPool(threads) : undefined;
     this.capabilities = {
       name: 'cpu',
       kernels: [...this.#kernels.keys()],
@@ -83,6 +98,7 @@ export class CpuBackend implements Backend {
       stored: (buffer) => ({ dtype: buffer.dtype, data: this.#storageOf(buffer) }) as StoredArray,
       scratchF32: (slot, length) => this.#scratch(this.#scratchF32, Float32Array, slot, length),
       scratchF64: (slot, length) => this.#scratch(this.#scratchF64, Float64Array, slot, length),
+      ...(this.#pool === undefined ? {} : { parallel: this.#pool }),
     };
   }
 
@@ -113,7 +129,7 @@ export class CpuBackend implements Backend {
         { shortfallBytes },
       );
     }
-    const buffer = new CpuBuffer(this, dtype, elementCount, label);
+    const buffer = new CpuBuffer(this, dtype, elementCount, label, this.#pool !== undefined);
     this.#buffers.add(buffer);
     this.#allocatedBytes += byteLength;
     this.#peakAllocatedBytes = Math.max(this.#peakAllocatedBytes, this.#allocatedBytes);
@@ -226,6 +242,7 @@ export class CpuBackend implements Backend {
     this.#allocatedBytes = 0;
     this.#scratchF32.length = 0;
     this.#scratchF64.length = 0;
+    this.#pool?.terminate();
     this.#disposed = true;
   }
 

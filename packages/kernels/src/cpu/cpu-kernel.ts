@@ -2,6 +2,7 @@ import type { KernelName } from '@fairkv/core';
 import type { DeviceBuffer } from '../backend.js';
 import type { KernelArgsMap } from '../kernel-args.js';
 import type { StoredArray } from './stored-array.js';
+import type { CpuThreadPool } from './thread-pool.js';
 
 /** What a CPU kernel may use of its backend: typed views of buffers and reusable scratch memory. */
 export interface CpuKernelContext {
@@ -15,6 +16,8 @@ export interface CpuKernelContext {
   scratchF32(slot: number, length: number): Float32Array;
   /** A reusable f64 scratch array of at least `length` elements. */
   scratchF64(slot: number, length: number): Float64Array;
+  /** The thread pool, when the backend was created with `threads > 1`. */
+  parallel?: CpuThreadPool;
 }
 
 /**
