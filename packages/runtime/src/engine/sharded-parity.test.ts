@@ -1,6 +1,7 @@
 import { adaKvPolicy, type CompressionPolicy, duoAttentionPolicy, fullPolicy, snapKvPolicy } from '@fairkv/compress';
 import { createCluster, type Plan } from '@fairkv/core';
 import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
+import { solveIlp } from '@fairkv/placement/ilp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasStories260k, STORIES_260K_PATH, STORIES_260K_SKIP_MESSAGE } from '../__fixtures__/shared.js';
 import { loadModel } from '../model/load-model.js';
@@ -30,7 +31,9 @@ const policies: Record<string, () => CompressionPolicy> = {
     }),
 };
 
-function planFor(model: LoadedModel, solver: 'contiguous' | 'greedy' | 'fair-copy', deviceCount: number): Plan {
+type Solver = 'contiguous' | 'greedy' | 'fair-copy' | 'ilp';
+
+async function planFor(model: LoadedModel, solver: Solver, deviceCount: number): Promise<Plan> {
   const profile = syntheticHeavyTailedProfile({
     layerCount: 5,
     kvHeadCount: 4,
@@ -38,8 +41,9 @@ function planFor(model: LoadedModel, solver: 'contiguous' | 'greedy' | 'fair-cop
     sigma: 1.5,
     seed: deviceCount * 7,
   });
-  return solvePlacement({ model: model.config, profile, cluster: createCluster('cpu', deviceCount), batch: 4, solver })
-    .plan;
+  const request = { model: model.config, profile, cluster: createCluster('cpu', deviceCount), batch: 4 };
+  if (solver === 'ilp') return (await solveIlp({ ...request, options: { worker: false } })).plan;
+  return solvePlacement({ ...request, solver }).plan;
 }
 
 async function run(model: LoadedModel, plan: Plan | undefined, policy: CompressionPolicy): Promise<GenerationResult> {
@@ -94,9 +98,9 @@ describe.skipIf(!hasStories260k)('sharded execution equals one device (stories26
   });
 
   for (const deviceCount of [2, 4]) {
-    for (const solver of ['contiguous', 'greedy', 'fair-copy'] as const) {
+    for (const solver of ['contiguous', 'greedy', 'fair-copy', 'ilp'] as const) {
       it(`${solver} on ${deviceCount} devices: same tokens and logits within 1e-5 under every policy`, async () => {
-        const plan = planFor(model, solver, deviceCount);
+        const plan = await planFor(model, solver, deviceCount);
         for (const [name, policy] of Object.entries(policies)) {
           const sharded = await run(model, plan, policy());
           const single = reference.get(name)!;
