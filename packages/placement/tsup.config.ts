@@ -1,3 +1,4 @@
 import { packageConfig } from '../../tsup.shared';
 
-export default packageConfig({ index: 'src/index.ts', ilp: 'src/ilp/index.ts' });
+// shims: the CJS build needs import.meta.url (the ILP resolves glpk.js/node from it for its worker thread).
+export default packageConfig({ index: 'src/index.ts', ilp: 'src/ilp/index.ts' }, { shims: true });

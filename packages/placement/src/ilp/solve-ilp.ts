@@ -1,4 +1,4 @@
-import type { LayerPlacement } from '@fairkv/core';
+import { CancelledError, type LayerPlacement } from '@fairkv/core';
 import type { Result } from 'glpk.js/node';
 import { deviceMemoryTerms, layerDeviceSeconds, maxBatchOf, stepSeconds } from '../cost-model.js';
 import { type PlacementProblem, type PlacementRequest, resolvePlacementProblem } from '../placement-request.js';
@@ -246,6 +246,7 @@ async function solveCoupled(
  * @throws ValidationError, CapacityError as `solvePlacement`; CancelledError when `signal` aborts.
  */
 export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
+  if (request.signal?.aborted) throw new CancelledError('ILP solve cancelled');
   const started = performance.now();
   const problem = resolvePlacementProblem(request);
   const deadline = started + problem.options.timeLimitSeconds * 1000;
@@ -302,7 +303,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
   } finally {
     await runner.close();
   }
-  if (stepSeconds(problem, layers, batch) > stepSeconds(problem, warm.layers, batch)) {
+  if (stepSeconds(problem, layers, batch) > stepSeconds(problem, warm.layers, batch) * (1 + 1e-12)) {
     layers = warm.layers;
     proven = false;
   }
