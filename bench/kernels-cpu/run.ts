@@ -183,11 +183,11 @@ console.log(
 );
 for (const m of matmul) {
   console.log(
-    `matmul ${m.rowCount}x${m.innerSize} · ${m.outerSize}x${m.innerSize}^T ${m.weightDType}: ${m.medianMs.toFixed(2)} ms, ${m.gflops.toFixed(2)} GFLOP/s, weights ${m.weightGBps.toFixed(2)} GB/s`,
+    `[${m.threads} thr] matmul ${m.rowCount}x${m.innerSize} · ${m.outerSize}x${m.innerSize}^T ${m.weightDType}: ${m.medianMs.toFixed(2)} ms, ${m.gflops.toFixed(2)} GFLOP/s, weights ${m.weightGBps.toFixed(2)} GB/s`,
   );
 }
 for (const d of decodeAttention) {
   console.log(
-    `ragged decode attention batch ${d.batch} kvHeads ${d.kvHeadCount} group ${d.groupSize} headDim ${d.headDim} lengths ${d.long}/${d.short} ${d.dtype}: ${d.medianMs.toFixed(2)} ms, ${d.kvGBps.toFixed(2)} GB/s of KV`,
+    `[${d.threads} thr] ragged decode attention batch ${d.batch} kvHeads ${d.kvHeadCount} group ${d.groupSize} headDim ${d.headDim} lengths ${d.long}/${d.short} ${d.dtype}: ${d.medianMs.toFixed(2)} ms, ${d.kvGBps.toFixed(2)} GB/s of KV`,
   );
 }

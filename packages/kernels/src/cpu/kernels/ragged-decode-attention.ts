@@ -66,31 +66,65 @@ export function attendPairs(
           data = tile;
           base = 0;
         }
-        for (let slot = 0; slot < tokensHere; slot++) {
-          const token = firstToken + slot;
-          if (pass === 0) {
-            const keyBase = base + slot * headDim;
-            for (let g = 0; g < groupSize; g++) {
-              const q = queryBase + g * headDim;
+        // four tokens at a time: each query element is loaded once per four K rows, and each
+        // accumulator element once per four V rows
+        for (let g = 0; g < groupSize; g++) {
+          const q = queryBase + g * headDim;
+          const row = g * kvLength + firstToken;
+          const a = g * headDim;
+          let slot = 0;
+          for (; slot + 4 <= tokensHere; slot += 4) {
+            if (pass === 0) {
+              const k0 = base + slot * headDim;
+              const k1 = k0 + headDim;
+              const k2 = k1 + headDim;
+              const k3 = k2 + headDim;
               let s0 = 0;
               let s1 = 0;
-              let d = 0;
-              for (; d + 2 <= headDim; d += 2) {
-                s0 += query[q + d]! * data[keyBase + d]!;
-                s1 += query[q + d + 1]! * data[keyBase + d + 1]!;
+              let s2 = 0;
+              let s3 = 0;
+              for (let d = 0; d < headDim; d++) {
+                const x = query[q + d]!;
+                s0 += x * data[k0 + d]!;
+                s1 += x * data[k1 + d]!;
+                s2 += x * data[k2 + d]!;
+                s3 += x * data[k3 + d]!;
               }
-              if (d < headDim) s0 += query[q + d]! * data[keyBase + d]!;
-              const score = (s0 + s1) * scale;
-              scores[g * kvLength + token] = score;
-              if (score > maxima[g]!) maxima[g] = score;
+              scores[row + slot] = s0 * scale;
+              scores[row + slot + 1] = s1 * scale;
+              scores[row + slot + 2] = s2 * scale;
+              scores[row + slot + 3] = s3 * scale;
+              maxima[g] = Math.max(maxima[g]!, s0 * scale, s1 * scale, s2 * scale, s3 * scale);
+            } else {
+              const v0 = base + (blockSize + slot) * headDim;
+              const v1 = v0 + headDim;
+              const v2 = v1 + headDim;
+              const v3 = v2 + headDim;
+              const w0 = scores[row + slot]!;
+              const w1 = scores[row + slot + 1]!;
+              const w2 = scores[row + slot + 2]!;
+              const w3 = scores[row + slot + 3]!;
+              for (let d = 0; d < headDim; d++) {
+                accumulator[a + d] =
+                  accumulator[a + d]! +
+                  w0 * data[v0 + d]! +
+                  w1 * data[v1 + d]! +
+                  w2 * data[v2 + d]! +
+                  w3 * data[v3 + d]!;
+              }
             }
-          } else {
-            const valueBase = base + (blockSize + slot) * headDim;
-            for (let g = 0; g < groupSize; g++) {
-              const weight = scores[g * kvLength + token]!;
-              const a = g * headDim;
-              for (let d = 0; d < headDim; d++)
-                accumulator[a + d] = accumulator[a + d]! + weight * data[valueBase + d]!;
+          }
+          for (; slot < tokensHere; slot++) {
+            if (pass === 0) {
+              const k = base + slot * headDim;
+              let sum = 0;
+              for (let d = 0; d < headDim; d++) sum += query[q + d]! * data[k + d]!;
+              scores[row + slot] = sum * scale;
+              maxima[g] = Math.max(maxima[g]!, sum * scale);
+            } else {
+              const v = base + (blockSize + slot) * headDim;
+              const w = scores[row + slot]!;
+              for (let d = 0; d < headDim; d++) accumulator[a + d] = accumulator[a + d]! + w * data[v + d]!;
             }
           }
         }
