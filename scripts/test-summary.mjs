@@ -7,7 +7,11 @@ import { pathToFileURL } from 'node:url';
 export function summarize(file) {
   const report = JSON.parse(readFileSync(file, 'utf8'));
   const passed = report.numPassedTests ?? 0;
-  const failed = (report.numFailedTests ?? 0) + (report.numFailedTestSuites ?? 0);
+  // a test file that fails before running any test (an import error) counts as one failure
+  const brokenFiles = (report.testResults ?? []).filter(
+    (file) => file.status === 'failed' && !(file.assertionResults ?? []).some((test) => test.status === 'failed'),
+  ).length;
+  const failed = (report.numFailedTests ?? 0) + brokenFiles;
   const skipped = (report.numPendingTests ?? 0) + (report.numTodoTests ?? 0);
   return { passed, failed, skipped, total: passed + failed, line: `${passed} passed, ${failed} failed` };
 }
