@@ -1,0 +1,365 @@
+/**
+ * Ragged decode attention on one CUDA GPU (issue 8, §5a): bf16 KV, head dim 128, GQA group 8, a
+ * DuoAttention-like mix of pair lengths (some 32K, most 384), measured in ONE run against
+ *   1. the device-to-device copy bandwidth (bytes read + written),
+ *   2. PyTorch scaled_dot_product_attention on heads padded to the longest length,
+ *   3. PyTorch SDPA with heads grouped by length class (one call per class),
+ * counting only the bytes that must be read (each K and V row of each pair once).
+ * Also checks the kernel against a float64 reference on sampled pairs of the same data.
+ *
+ * Run on a GPU machine: `npx tsx bench/cuda-decode-attention/run.ts` (or the esbuild bundle).
+ * Writes bench/cuda-decode-attention/results/cuda-decode-attention.json (and $OUT/ when set).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bf16BitsToF32, type DeviceBuffer, f32ToBf16Bits } from '@fairkv/kernels';
+import { type CudaBackend, createCudaBackend } from '@fairkv/kernels-cuda';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
+const headDim = 128;
+const groupSize = 8;
+const kvHeadCount = 8;
+const batch = 16;
+const blockSize = 16;
+const longLength = 32768;
+const shortLength = 384;
+const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
+
+interface Mix {
+  name: string;
+  /** Fraction of kv heads (per request) that are retrieval heads with the long context. */
+  longHeadsPerRequest: number;
+}
+const MIXES: Mix[] = [
+  { name: 'quarter-long', longHeadsPerRequest: 2 },
+  { name: 'half-long', longHeadsPerRequest: 4 },
+];
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+/** Times `body` with CUDA events: the median over `repeats` single launches (after warm-up). */
+function timeMs(backend: CudaBackend, body: () => void, count = repeats): number {
+  const native = backend.native;
+  const context = backend.nativeContext;
+  const events = Array.from({ length: count + 1 }, () => native.eventCreate(context));
+  for (let i = 0; i < 3; i++) body();
+  native.eventRecord(context, events[0]!);
+  for (let i = 0; i < count; i++) {
+    body();
+    native.eventRecord(context, events[i + 1]!);
+  }
+  native.synchronizeNow(context);
+  const times = events.slice(1).map((end, i) => native.eventElapsedMs(events[i]!, end));
+  for (const event of events) native.eventDestroy(event);
+  return median(times);
+}
+
+function copyBandwidth(backend: CudaBackend): { bytes: number; milliseconds: number; gbPerSecond: number } {
+  const elements = 512 * 1024 * 1024; // 1 GiB of f16 each way
+  const source = backend.createBuffer({ dtype: 'f16', elementCount: elements, label: 'copy source' });
+  const destination = backend.createBuffer({ dtype: 'f16', elementCount: elements, label: 'copy destination' });
+  backend.fill(source, 1.5);
+  const milliseconds = timeMs(backend, () =>
+    backend.copy({ source, destination, sourceOffset: 0, destinationOffset: 0, elementCount: elements }),
+  );
+  backend.disposeBuffer(source);
+  backend.disposeBuffer(destination);
+  const bytes = elements * 2 * 2;
+  return { bytes, milliseconds, gbPerSecond: bytes / (milliseconds * 1e6) };
+}
+
+/** Deterministic pseudo-random bf16 bits in [-1, 1). */
+function randomBf16(count: number, seed: number): Uint16Array {
+  const out = new Uint16Array(count);
+  let state = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = f32ToBf16Bits((state >>> 8) / 8388608 - 1);
+  }
+  return out;
+}
+
+interface Layout {
+  lengths: number[];
+  pairs: Int32Array;
+  blockTable: Int32Array;
+  blockCount: number;
+  bytesNeeded: number;
+}
+
+function buildLayout(mix: Mix): Layout {
+  const lengths: number[] = [];
+  const pairRows: number[] = [];
+  let tableLength = 0;
+  for (let request = 0; request < batch; request++) {
+    for (let kvHead = 0; kvHead < kvHeadCount; kvHead++) {
+      const long = (kvHead + request) % kvHeadCount < mix.longHeadsPerRequest;
+      const length = long ? longLength : shortLength;
+      lengths.push(length);
+      pairRows.push(request, kvHead, length, tableLength);
+      tableLength += Math.ceil(length / blockSize);
+    }
+  }
+  // Blocks in shuffled order: a fragmented pool, as after many requests came and went.
+  const order = Array.from({ length: tableLength }, (_, i) => i);
+  let state = 12345;
+  for (let i = order.length - 1; i > 0; i--) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    const j = state % (i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const bytesNeeded = lengths.reduce((sum, length) => sum + length, 0) * headDim * 2 * 2;
+  return {
+    lengths,
+    pairs: Int32Array.from(pairRows),
+    blockTable: Int32Array.from(order),
+    blockCount: tableLength,
+    bytesNeeded,
+  };
+}
+
+/** float64 reference for one pair, read from host copies of the pool. */
+function referencePair(
+  layout: Layout,
+  pool: Uint16Array,
+  poolChunkElements: number,
+  query: Float32Array,
+  pair: number,
+): Float64Array {
+  const [row, kvHead, length, tableOffset] = layout.pairs.subarray(pair * 4, pair * 4 + 4) as unknown as number[];
+  const out = new Float64Array(groupSize * headDim);
+  const scale = 1 / Math.sqrt(headDim);
+  const element = (block: number, offset: number) =>
+    bf16BitsToF32(pool[(block * 2 * blockSize * headDim + offset) % poolChunkElements]!);
+  for (let g = 0; g < groupSize; g++) {
+    const q = query.subarray(((row! * kvHeadCount + kvHead!) * groupSize + g) * headDim);
+    const scores = new Float64Array(length!);
+    let max = -Infinity;
+    for (let t = 0; t < length!; t++) {
+      const block = layout.blockTable[tableOffset! + Math.floor(t / blockSize)]!;
+      let dot = 0;
+      for (let d = 0; d < headDim; d++) dot += q[d]! * element(block, (t % blockSize) * headDim + d);
+      scores[t] = dot * scale;
+      max = Math.max(max, scores[t]!);
+    }
+    let sum = 0;
+    for (let t = 0; t < length!; t++) {
+      scores[t] = Math.exp(scores[t]! - max);
+      sum += scores[t]!;
+    }
+    for (let t = 0; t < length!; t++) {
+      const block = layout.blockTable[tableOffset! + Math.floor(t / blockSize)]!;
+      for (let d = 0; d < headDim; d++) {
+        out[g * headDim + d]! += (scores[t]! / sum) * element(block, (blockSize + (t % blockSize)) * headDim + d);
+      }
+    }
+  }
+  return out;
+}
+
+function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
+  const layout = buildLayout(mix);
+  const poolElements = layout.blockCount * 2 * blockSize * headDim;
+  const pool = backend.createBuffer({ dtype: 'bf16', elementCount: poolElements, label: 'kv pool' });
+  // Fill the pool with 64 MiB of random bf16 repeated (uploading 1 GB from JS would dominate the run).
+  const chunkElements = 32 * 1024 * 1024;
+  const chunk = randomBf16(chunkElements, 7);
+  backend.upload(pool, chunk.subarray(0, Math.min(chunkElements, poolElements)));
+  for (let offset = chunkElements; offset < poolElements; offset += chunkElements) {
+    const count = Math.min(chunkElements, poolElements - offset);
+    backend.copy({ source: pool, sourceOffset: 0, destination: pool, destinationOffset: offset, elementCount: count });
+  }
+  const queryCount = batch * kvHeadCount * groupSize * headDim;
+  const queryHost = new Float32Array(queryCount);
+  for (let i = 0; i < queryCount; i++) queryHost[i] = Math.sin(i * 0.37) * 2;
+  const query = backend.createBuffer({ dtype: 'f32', elementCount: queryCount, label: 'query' });
+  const output = backend.createBuffer({ dtype: 'f32', elementCount: queryCount, label: 'output' });
+  const pairs = backend.createBuffer({ dtype: 'i32', elementCount: layout.pairs.length, label: 'pairs' });
+  const blockTable = backend.createBuffer({
+    dtype: 'i32',
+    elementCount: layout.blockTable.length,
+    label: 'block table',
+  });
+  backend.upload(query, queryHost);
+  backend.upload(pairs, layout.pairs);
+  backend.upload(blockTable, layout.blockTable);
+  backend.fill(output, Number.NaN);
+  const run = () =>
+    backend.run('ragged-decode-attention', {
+      query,
+      output,
+      pairs,
+      pool,
+      blockTable,
+      blockCount: layout.blockCount,
+      blockSize,
+      headDim,
+      blockTableLength: layout.blockTable.length,
+      rowCount: batch,
+      kvHeadCount,
+      groupSize,
+      pairCount: layout.lengths.length,
+      scale: 1 / Math.sqrt(headDim),
+    });
+  const milliseconds = timeMs(backend, run);
+  return {
+    layout,
+    pool,
+    query,
+    queryHost,
+    output,
+    pairs,
+    blockTable,
+    chunk,
+    chunkElements,
+    milliseconds,
+    copyGbPerSecond,
+  };
+}
+
+async function main(): Promise<void> {
+  const backend = createCudaBackend();
+  const gpu = backend.deviceProperties;
+  console.log(`GPU: ${gpu.name} (${gpu.multiprocessorCount} SMs, ${(gpu.totalMemoryBytes / 2 ** 30).toFixed(0)} GiB)`);
+  const copy = copyBandwidth(backend);
+  console.log(`device-to-device copy: ${copy.gbPerSecond.toFixed(0)} GB/s (read + written)`);
+  const mixes = [];
+  for (const mix of MIXES) {
+    const measured = measureMix(backend, mix, copy.gbPerSecond);
+    const { layout } = measured;
+    const ours = {
+      milliseconds: measured.milliseconds,
+      gbPerSecond: layout.bytesNeeded / (measured.milliseconds * 1e6),
+    };
+    // Correctness on sampled pairs (one long, one short) of the very data timed.
+    const result = (await backend.download(measured.output)) as Float32Array;
+    const longPair = layout.lengths.indexOf(longLength);
+    const shortPair = layout.lengths.indexOf(shortLength);
+    let worstRelativeError = 0;
+    for (const pair of [longPair, shortPair]) {
+      const reference = referencePair(layout, measured.chunk, measured.chunkElements, measured.queryHost, pair);
+      const [row, kvHead] = [layout.pairs[pair * 4]!, layout.pairs[pair * 4 + 1]!];
+      const base = (row * kvHeadCount + kvHead) * groupSize * headDim;
+      let error = 0;
+      let norm = 0;
+      for (let i = 0; i < reference.length; i++) {
+        error += (result[base + i]! - reference[i]!) ** 2;
+        norm += reference[i]! ** 2;
+      }
+      worstRelativeError = Math.max(worstRelativeError, Math.sqrt(error / norm));
+    }
+    for (const buffer of [
+      measured.pool,
+      measured.query,
+      measured.output,
+      measured.pairs,
+      measured.blockTable,
+    ] as DeviceBuffer[]) {
+      backend.disposeBuffer(buffer);
+    }
+    const torch = runTorch(mix);
+    const floorMs = layout.bytesNeeded / (copy.gbPerSecond * 1e6);
+    const entry = {
+      mix: mix.name,
+      pairs: layout.lengths.length,
+      longPairs: layout.lengths.filter((length) => length === longLength).length,
+      bytesNeeded: layout.bytesNeeded,
+      floorMsAtCopyBandwidth: floorMs,
+      ours: {
+        ...ours,
+        fractionOfCopyBandwidth: ours.gbPerSecond / copy.gbPerSecond,
+        relativeErrorVsFloat64: worstRelativeError,
+      },
+      torch,
+    };
+    mixes.push(entry);
+    console.log(
+      `${mix.name}: ours ${ours.milliseconds.toFixed(3)} ms = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
+        (torch.available
+          ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s)`
+          : `torch skipped: ${torch.reason}`),
+    );
+  }
+  backend.dispose();
+  const report = {
+    benchmark: 'cuda-decode-attention',
+    date: new Date().toISOString(),
+    gpu: {
+      name: gpu.name,
+      computeCapability: gpu.computeCapability,
+      multiprocessors: gpu.multiprocessorCount,
+      memoryBytes: gpu.totalMemoryBytes,
+    },
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+    commit: gitCommit(),
+    shape: {
+      dtype: 'bf16',
+      headDim,
+      groupSize,
+      kvHeadCount,
+      batch,
+      blockSize,
+      longLength,
+      shortLength,
+      repeats,
+      timing: 'median of CUDA-event-timed launches',
+    },
+    copy,
+    mixes,
+  };
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  mkdirSync(join(benchRoot, 'results'), { recursive: true });
+  writeFileSync(join(benchRoot, 'results', 'cuda-decode-attention.json'), json);
+  if (process.env.OUT) writeFileSync(join(process.env.OUT, 'cuda-decode-attention.json'), json);
+}
+
+type TorchResult =
+  | {
+      available: true;
+      device: string;
+      paddedMs: number;
+      groupedMs: number;
+      paddedGbPerSecond: number;
+      groupedGbPerSecond: number;
+      classes: unknown;
+    }
+  | { available: false; reason: string };
+
+function runTorch(mix: Mix): TorchResult {
+  const python = process.env.FAIRKV_PYTHON ?? 'python3';
+  const config = JSON.stringify({
+    batch,
+    kvHeadCount,
+    groupSize,
+    headDim,
+    longLength,
+    shortLength,
+    longHeadsPerRequest: mix.longHeadsPerRequest,
+    repeats,
+  });
+  const child = spawnSync(python, [join(benchRoot, 'torch_sdpa.py'), config], { encoding: 'utf8', timeout: 300_000 });
+  if (child.status !== 0)
+    return {
+      available: false,
+      reason: `${python} exited ${child.status}: ${(child.stderr ?? '').trim().split('\n').pop()}`,
+    };
+  return { available: true, ...JSON.parse(child.stdout.trim().split('\n').pop()!) };
+}
+
+function gitCommit(): string {
+  if (process.env.FAIRKV_GIT_COMMIT) return process.env.FAIRKV_GIT_COMMIT;
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+await main();

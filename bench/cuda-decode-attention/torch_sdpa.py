@@ -1,0 +1,91 @@
+"""PyTorch baselines for bench/cuda-decode-attention (run by run.ts in the same job, same GPU).
+
+Decode attention (one query token per request), bf16, GQA, for a DuoAttention-like mix where each
+request has `longHeadsPerRequest` kv heads of `longLength` tokens and the rest `shortLength`:
+
+- padded: one scaled_dot_product_attention call on K/V padded to the longest length (every head
+  pays for the longest; no mask, so this is PyTorch's best case for the padded layout);
+- grouped: the (request, kv head) pairs grouped by length class, one SDPA call per class with the
+  query-head group as the query heads (enable_gqa), timings summed.
+
+Prints one JSON line: milliseconds (median of CUDA-event-timed calls) and GB/s of needed bytes.
+"""
+import json
+import sys
+
+import torch
+import torch.nn.functional as F
+
+
+def median_ms(fn, repeats):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        start = torch.cuda.Event(enable_timing=True)
+        end = torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    c = json.loads(sys.argv[1])
+    b, hkv, g, d = c["batch"], c["kvHeadCount"], c["groupSize"], c["headDim"]
+    long_len, short_len, long_heads, repeats = c["longLength"], c["shortLength"], c["longHeadsPerRequest"], c["repeats"]
+    dev = torch.device("cuda")
+    dt = torch.bfloat16
+    lengths = [[long_len if (h + r) % hkv < long_heads else short_len for h in range(hkv)] for r in range(b)]
+    needed = sum(sum(row) for row in lengths) * d * 2 * 2
+
+    # Padded: [batch, kv heads, longest, d]
+    q = torch.randn(b, hkv * g, 1, d, device=dev, dtype=dt)
+    k = torch.randn(b, hkv, long_len, d, device=dev, dtype=dt)
+    v = torch.randn(b, hkv, long_len, d, device=dev, dtype=dt)
+    padded_ms = median_ms(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True), repeats)
+    del k, v
+
+    # Grouped by length class: pairs of one class batched, the query group as query heads.
+    classes = {}
+    for r in range(b):
+        for h in range(hkv):
+            classes.setdefault(lengths[r][h], []).append((r, h))
+    calls = []
+    for length, members in classes.items():
+        p = len(members)
+        calls.append(
+            (
+                torch.randn(p, g, 1, d, device=dev, dtype=dt),
+                torch.randn(p, 1, length, d, device=dev, dtype=dt),
+                torch.randn(p, 1, length, d, device=dev, dtype=dt),
+            )
+        )
+
+    def grouped():
+        for cq, ck, cv in calls:
+            F.scaled_dot_product_attention(cq, ck, cv, enable_gqa=True)
+
+    grouped_ms = median_ms(grouped, repeats)
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(),
+                "torch": torch.__version__,
+                "paddedMs": padded_ms,
+                "groupedMs": grouped_ms,
+                "paddedGbPerSecond": needed / (padded_ms * 1e6),
+                "groupedGbPerSecond": needed / (grouped_ms * 1e6),
+                "paddedBytesRead": b * hkv * long_len * d * 2 * 2,
+                "classes": {str(length): len(members) for length, members in classes.items()},
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,651 @@
+// The fairkv CUDA addon's Node-API surface (node-addon-api). Typed one-to-one in src/native.ts;
+// keep the two in step. Device pointers cross the boundary as BigInt, contexts (device + stream +
+// cuBLAS handle + workspace) as small integer ids. Every CUDA failure becomes a JavaScript Error
+// whose `cudaError` property holds the cudaError_t code.
+#include <napi.h>
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common.h"
+#include "cublas.h"
+#include "kernels/kernels.h"
+#include "nccl.h"
+
+namespace fairkv {
+namespace {
+
+struct DeviceContext {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  int multiprocessorCount = 0;
+  std::unique_ptr<CublasHandle> cublas;
+  void* workspace = nullptr;
+  size_t workspaceBytes = 0;
+};
+
+std::map<int, std::unique_ptr<DeviceContext>> contexts;
+std::map<int, std::unique_ptr<NcclGroup>> ncclGroups;
+int nextContextId = 1;
+int nextGroupId = 1;
+
+[[noreturn]] void throwJs(Napi::Env env, const std::string& message, int cudaCode = 0) {
+  Napi::Error error = Napi::Error::New(env, message);
+  if (cudaCode != 0) error.Set("cudaError", Napi::Number::New(env, cudaCode));
+  throw error;
+}
+
+/** Runs `body`, turning C++ and CUDA exceptions into JavaScript errors. */
+template <typename Body>
+Napi::Value guarded(const Napi::CallbackInfo& info, Body&& body) {
+  try {
+    return body();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const CudaError& error) {
+    throwJs(info.Env(), error.what(), error.code);
+  } catch (const std::exception& error) {
+    throwJs(info.Env(), error.what());
+  }
+}
+
+DeviceContext& contextOf(const Napi::Value& value) {
+  const int id = value.As<Napi::Number>().Int32Value();
+  auto found = contexts.find(id);
+  if (found == contexts.end()) throw std::invalid_argument("unknown CUDA context " + std::to_string(id));
+  checkCuda(cudaSetDevice(found->second->device), "cudaSetDevice");
+  return *found->second;
+}
+
+uint64_t pointerOf(const Napi::Value& value) {
+  bool lossless = true;
+  return value.As<Napi::BigInt>().Uint64Value(&lossless);
+}
+
+template <typename T = void>
+T* field(const Napi::Object& args, const char* name) {
+  const Napi::Value value = args.Get(name);
+  if (value.IsUndefined() || value.IsNull()) return nullptr;
+  if (!value.IsBigInt()) throw std::invalid_argument(std::string("argument ") + name + " must be a device pointer (bigint)");
+  return reinterpret_cast<T*>(static_cast<uintptr_t>(pointerOf(value)));
+}
+
+int intField(const Napi::Object& args, const char* name) {
+  const Napi::Value value = args.Get(name);
+  if (!value.IsNumber()) throw std::invalid_argument(std::string("argument ") + name + " must be a number");
+  return value.As<Napi::Number>().Int32Value();
+}
+
+double numberField(const Napi::Object& args, const char* name) {
+  const Napi::Value value = args.Get(name);
+  if (!value.IsNumber()) throw std::invalid_argument(std::string("argument ") + name + " must be a number");
+  return value.As<Napi::Number>().DoubleValue();
+}
+
+DType dtypeField(const Napi::Object& args, const char* name) { return static_cast<DType>(intField(args, name)); }
+
+void* ensureWorkspace(DeviceContext& context, size_t bytes) {
+  if (bytes <= context.workspaceBytes) return context.workspace;
+  checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize");
+  if (context.workspace != nullptr) checkCuda(cudaFree(context.workspace), "cudaFree(workspace)");
+  context.workspace = nullptr;
+  context.workspaceBytes = 0;
+  const size_t rounded = (bytes + (1 << 20) - 1) / (1 << 20) * (1 << 20);
+  checkCuda(cudaMalloc(&context.workspace, rounded), "cudaMalloc(workspace)");
+  context.workspaceBytes = rounded;
+  return context.workspace;
+}
+
+Napi::Value Probe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  int runtimeVersion = 0;
+  cudaRuntimeGetVersion(&runtimeVersion);
+  int driverVersion = 0;
+  cudaDriverGetVersion(&driverVersion);
+  int count = 0;
+  const cudaError_t error = cudaGetDeviceCount(&count);
+  result.Set("runtimeVersion", runtimeVersion);
+  result.Set("driverVersion", driverVersion);
+  result.Set("deviceCount", error == cudaSuccess ? count : 0);
+  result.Set("errorCode", static_cast<int>(error));
+  result.Set("errorName", error == cudaSuccess ? "" : cudaGetErrorName(error));
+  result.Set("errorMessage", error == cudaSuccess ? "" : cudaGetErrorString(error));
+  return result;
+}
+
+Napi::Value DeviceProperties(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int device = info[0].As<Napi::Number>().Int32Value();
+    cudaDeviceProp properties{};
+    checkCuda(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties");
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("name", properties.name);
+    result.Set("computeCapability", std::to_string(properties.major) + "." + std::to_string(properties.minor));
+    result.Set("multiprocessorCount", properties.multiProcessorCount);
+    result.Set("totalMemoryBytes", static_cast<double>(properties.totalGlobalMem));
+    result.Set("l2CacheBytes", properties.l2CacheSize);
+    result.Set("sharedMemoryPerBlockOptin", static_cast<double>(properties.sharedMemPerBlockOptin));
+    result.Set("memoryBusWidthBits", properties.memoryBusWidth);
+    return result;
+  });
+}
+
+Napi::Value LibraryInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object result = Napi::Object::New(env);
+  const CublasStatus& cublas = cublasStatus();
+  Napi::Object cublasInfo = Napi::Object::New(env);
+  cublasInfo.Set("available", cublas.available);
+  cublasInfo.Set("path", cublas.path);
+  cublasInfo.Set("error", cublas.error);
+  result.Set("cublas", cublasInfo);
+  const NcclStatus& nccl = ncclStatus();
+  Napi::Object ncclInfo = Napi::Object::New(env);
+  ncclInfo.Set("available", nccl.available);
+  ncclInfo.Set("path", nccl.path);
+  ncclInfo.Set("error", nccl.error);
+  ncclInfo.Set("version", nccl.version);
+  result.Set("nccl", ncclInfo);
+  return result;
+}
+
+Napi::Value CreateContext(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto context = std::make_unique<DeviceContext>();
+    context->device = info[0].As<Napi::Number>().Int32Value();
+    checkCuda(cudaSetDevice(context->device), "cudaSetDevice");
+    checkCuda(cudaStreamCreateWithFlags(&context->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+    checkCuda(cudaDeviceGetAttribute(&context->multiprocessorCount, cudaDevAttrMultiProcessorCount, context->device),
+              "cudaDeviceGetAttribute");
+    if (cublasStatus().available) context->cublas = std::make_unique<CublasHandle>(context->device, context->stream);
+    const int id = nextContextId++;
+    contexts[id] = std::move(context);
+    return Napi::Number::New(info.Env(), id);
+  });
+}
+
+Napi::Value DestroyContext(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int id = info[0].As<Napi::Number>().Int32Value();
+    auto found = contexts.find(id);
+    if (found != contexts.end()) {
+      DeviceContext& context = *found->second;
+      cudaSetDevice(context.device);
+      cudaStreamSynchronize(context.stream);
+      context.cublas.reset();
+      if (context.workspace != nullptr) cudaFree(context.workspace);
+      cudaStreamDestroy(context.stream);
+      contexts.erase(found);
+    }
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value MemoryInfo(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    contextOf(info[0]);
+    size_t freeBytes = 0, totalBytes = 0;
+    checkCuda(cudaMemGetInfo(&freeBytes, &totalBytes), "cudaMemGetInfo");
+    Napi::Object result = Napi::Object::New(info.Env());
+    result.Set("freeBytes", static_cast<double>(freeBytes));
+    result.Set("totalBytes", static_cast<double>(totalBytes));
+    return result;
+  });
+}
+
+Napi::Value Allocate(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    contextOf(info[0]);
+    const double bytes = info[1].As<Napi::Number>().DoubleValue();
+    void* pointer = nullptr;
+    checkCuda(cudaMalloc(&pointer, static_cast<size_t>(bytes)), "cudaMalloc");
+    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(pointer)));
+  });
+}
+
+Napi::Value Release(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    // Work already enqueued may still read the buffer: free it only once the stream is idle.
+    checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize");
+    checkCuda(cudaFree(reinterpret_cast<void*>(static_cast<uintptr_t>(pointerOf(info[1])))), "cudaFree");
+    return info.Env().Undefined();
+  });
+}
+
+uint16_t toHalfBits(float value) {
+  const __half h = __float2half_rn(value);
+  uint16_t bits;
+  std::memcpy(&bits, &h, 2);
+  return bits;
+}
+uint16_t toBfloat16Bits(float value) {
+  const __nv_bfloat16 b = __float2bfloat16_rn(value);
+  uint16_t bits;
+  std::memcpy(&bits, &b, 2);
+  return bits;
+}
+
+Napi::Value Upload(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    auto* base = reinterpret_cast<unsigned char*>(static_cast<uintptr_t>(pointerOf(info[1])));
+    const size_t byteOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    Napi::TypedArray data = info[3].As<Napi::TypedArray>();
+    const DType dtype = static_cast<DType>(info[4].As<Napi::Number>().Int32Value());
+    Napi::ArrayBuffer buffer = data.ArrayBuffer();
+    const unsigned char* source = static_cast<const unsigned char*>(buffer.Data()) + data.ByteOffset();
+    const size_t count = data.ElementLength();
+    if (data.TypedArrayType() == napi_float32_array && (dtype == DType::F16 || dtype == DType::BF16)) {
+      const float* values = reinterpret_cast<const float*>(source);
+      std::vector<uint16_t> converted(count);
+      for (size_t i = 0; i < count; ++i)
+        converted[i] = dtype == DType::F16 ? toHalfBits(values[i]) : toBfloat16Bits(values[i]);
+      checkCuda(cudaMemcpyAsync(base + byteOffset, converted.data(), count * 2, cudaMemcpyHostToDevice, context.stream),
+                "cudaMemcpyAsync(upload)");
+      // The staging vector dies here: make sure the copy has consumed it.
+      checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize(upload)");
+    } else {
+      checkCuda(cudaMemcpyAsync(base + byteOffset, source, data.ByteLength(), cudaMemcpyHostToDevice, context.stream),
+                "cudaMemcpyAsync(upload)");
+      // Pageable source: the runtime stages it before returning, so the caller may reuse the array.
+    }
+    return info.Env().Undefined();
+  });
+}
+
+/** Waits for a context's stream off the JavaScript thread, then optionally copies bytes back. */
+class StreamWorker : public Napi::AsyncWorker {
+ public:
+  StreamWorker(Napi::Env env, DeviceContext& context, const unsigned char* source, size_t elementCount, DType dtype)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        device_(context.device),
+        stream_(context.stream),
+        source_(source),
+        elementCount_(elementCount),
+        dtype_(dtype) {}
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      checkCuda(cudaSetDevice(device_), "cudaSetDevice");
+      if (source_ != nullptr) {
+        bytes_.resize(elementCount_ * dtypeBytes(dtype_));
+        checkCuda(cudaMemcpyAsync(bytes_.data(), source_, bytes_.size(), cudaMemcpyDeviceToHost, stream_),
+                  "cudaMemcpyAsync(download)");
+      }
+      checkCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+    } catch (const CudaError& error) {
+      cudaCode_ = error.code;
+      SetError(error.what());
+    } catch (const std::exception& error) {
+      SetError(error.what());
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (source_ == nullptr) {
+      deferred_.Resolve(env.Undefined());
+      return;
+    }
+    if (dtype_ == DType::I32) {
+      Napi::Int32Array result = Napi::Int32Array::New(env, elementCount_);
+      std::memcpy(result.Data(), bytes_.data(), bytes_.size());
+      deferred_.Resolve(result);
+      return;
+    }
+    Napi::Float32Array result = Napi::Float32Array::New(env, elementCount_);
+    float* out = result.Data();
+    if (dtype_ == DType::F32) {
+      std::memcpy(out, bytes_.data(), bytes_.size());
+    } else {
+      const uint16_t* bits = reinterpret_cast<const uint16_t*>(bytes_.data());
+      for (size_t i = 0; i < elementCount_; ++i) {
+        if (dtype_ == DType::F16) {
+          __half h;
+          std::memcpy(&h, &bits[i], 2);
+          out[i] = __half2float(h);
+        } else {
+          const uint32_t widened = static_cast<uint32_t>(bits[i]) << 16;
+          std::memcpy(&out[i], &widened, 4);
+        }
+      }
+    }
+    deferred_.Resolve(result);
+  }
+
+  void OnError(const Napi::Error& error) override {
+    Napi::Error rejected = Napi::Error::New(Env(), error.Message());
+    if (cudaCode_ != 0) rejected.Set("cudaError", Napi::Number::New(Env(), cudaCode_));
+    deferred_.Reject(rejected.Value());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int device_;
+  cudaStream_t stream_;
+  const unsigned char* source_;
+  size_t elementCount_;
+  DType dtype_;
+  std::vector<unsigned char> bytes_;
+  int cudaCode_ = 0;
+};
+
+Napi::Value Download(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    auto* base = reinterpret_cast<const unsigned char*>(static_cast<uintptr_t>(pointerOf(info[1])));
+    const size_t byteOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    const size_t elementCount = static_cast<size_t>(info[3].As<Napi::Number>().DoubleValue());
+    const DType dtype = static_cast<DType>(info[4].As<Napi::Number>().Int32Value());
+    auto* worker = new StreamWorker(info.Env(), context, base + byteOffset, elementCount, dtype);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value Synchronize(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    auto* worker = new StreamWorker(info.Env(), context, nullptr, 0, DType::F32);
+    Napi::Promise promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value SynchronizeNow(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize");
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    auto* base = reinterpret_cast<unsigned char*>(static_cast<uintptr_t>(pointerOf(info[1])));
+    const size_t byteOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    const DType dtype = static_cast<DType>(info[3].As<Napi::Number>().Int32Value());
+    const long long count = static_cast<long long>(info[4].As<Napi::Number>().DoubleValue());
+    const double value = info[5].As<Napi::Number>().DoubleValue();
+#ifdef FAIRKV_PROBE_ONLY
+    (void)base, (void)byteOffset, (void)dtype, (void)count, (void)value, (void)context;
+    throw std::runtime_error("this addon is a probe-only build without kernels (scripts/build-native.mjs --probe-only)");
+#else
+    fillValue(base + byteOffset, dtype, count, value, context.stream);
+#endif
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    auto* destination = reinterpret_cast<unsigned char*>(static_cast<uintptr_t>(pointerOf(info[1])));
+    const size_t destinationOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    auto* source = reinterpret_cast<const unsigned char*>(static_cast<uintptr_t>(pointerOf(info[3])));
+    const size_t sourceOffset = static_cast<size_t>(info[4].As<Napi::Number>().DoubleValue());
+    const size_t bytes = static_cast<size_t>(info[5].As<Napi::Number>().DoubleValue());
+    if (bytes > 0)
+      checkCuda(cudaMemcpyAsync(destination + destinationOffset, source + sourceOffset, bytes,
+                                cudaMemcpyDeviceToDevice, context.stream),
+                "cudaMemcpyAsync(device to device)");
+    return info.Env().Undefined();
+  });
+}
+
+#ifndef FAIRKV_PROBE_ONLY
+void runMatmul(DeviceContext& context, const Napi::Object& a) {
+  MatmulParams p{field<const float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
+                 field<float>(a, "output"), intField(a, "rowCount"), intField(a, "innerSize"), intField(a, "outerSize")};
+  if (p.rowCount <= kMatmulStreamingRows || !context.cublas) {
+    for (int row = 0; row < p.rowCount; row += kMatmulStreamingRows) {
+      MatmulParams slice = p;
+      slice.input = p.input + static_cast<long long>(row) * p.innerSize;
+      slice.output = p.output + static_cast<long long>(row) * p.outerSize;
+      slice.rowCount = std::min(kMatmulStreamingRows, p.rowCount - row);
+      matmulStreaming(slice, context.stream);
+    }
+    return;
+  }
+  void* converted = p.weightDType == DType::F32
+                        ? nullptr
+                        : ensureWorkspace(context, static_cast<size_t>(p.rowCount) * p.innerSize * 2);
+  context.cublas->matmul(p, converted, context.stream);
+}
+
+KvPoolParams kvPoolOf(const Napi::Object& a) {
+  return KvPoolParams{field<void>(a, "pool"),       dtypeField(a, "poolDType"), field<const int>(a, "blockTable"),
+                      intField(a, "blockCount"),    intField(a, "blockSize"),   intField(a, "headDim"),
+                      intField(a, "blockTableLength")};
+}
+#endif
+
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+#ifdef FAIRKV_PROBE_ONLY
+    (void)context;
+    throw std::runtime_error("this addon is a probe-only build without kernels (scripts/build-native.mjs --probe-only)");
+#else
+    const std::string kernel = info[1].As<Napi::String>().Utf8Value();
+    const Napi::Object a = info[2].As<Napi::Object>();
+    cudaStream_t stream = context.stream;
+    if (kernel == "embedding-gather") {
+      embeddingGather({field<const void>(a, "table"), dtypeField(a, "tableDType"), field<const int>(a, "tokens"),
+                       field<float>(a, "output"), intField(a, "rowCount"), intField(a, "vocabSize"),
+                       intField(a, "hiddenSize")},
+                      stream);
+    } else if (kernel == "rms-norm") {
+      rmsNorm({field<const float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
+               field<float>(a, "output"), intField(a, "rowCount"), intField(a, "size"),
+               static_cast<float>(numberField(a, "epsilon"))},
+              stream);
+    } else if (kernel == "matmul") {
+      runMatmul(context, a);
+    } else if (kernel == "rope") {
+      rope({field<float>(a, "data"), field<const int>(a, "positions"), field<const float>(a, "table"),
+            intField(a, "rowCount"), intField(a, "headCount"), intField(a, "headDim"), intField(a, "tablePositionCount"),
+            intField(a, "halfSplit") != 0},
+           stream);
+    } else if (kernel == "swiglu") {
+      swiglu(field<const float>(a, "gate"), field<const float>(a, "up"), field<float>(a, "output"),
+             static_cast<long long>(numberField(a, "elementCount")), stream);
+    } else if (kernel == "add-in-place") {
+      addInPlace(field<float>(a, "target"), field<const float>(a, "addend"),
+                 static_cast<long long>(numberField(a, "elementCount")), stream);
+    } else if (kernel == "prefill-attention") {
+      prefillAttention({field<const float>(a, "query"), field<const float>(a, "key"), field<const float>(a, "value"),
+                        field<float>(a, "output"), field<float>(a, "windowScores"), intField(a, "tokenCount"),
+                        intField(a, "queryHeadCount"), intField(a, "kvHeadCount"), intField(a, "headDim"),
+                        intField(a, "windowSize"), static_cast<float>(numberField(a, "scale"))},
+                       stream);
+    } else if (kernel == "kv-append") {
+      kvAppend({kvPoolOf(a), field<const float>(a, "key"), field<const float>(a, "value"), field<const int>(a, "entries"),
+                intField(a, "rowCount"), intField(a, "kvHeadCount"), intField(a, "entryCount")},
+               stream);
+    } else if (kernel == "kv-compact") {
+      kvCompact({kvPoolOf(a), field<const int>(a, "keptIndices"), field<const int>(a, "sequences"),
+                 intField(a, "sequenceCount"), intField(a, "keptIndexCount")},
+                stream);
+    } else if (kernel == "ragged-decode-attention") {
+      const Napi::Value itemsPerSm = a.Get("itemsPerMultiprocessor");
+      RaggedDecodeAttentionParams p{field<const float>(a, "query"),
+                                    field<float>(a, "output"),
+                                    field<const void>(a, "pool"),
+                                    dtypeField(a, "poolDType"),
+                                    field<const int>(a, "blockTable"),
+                                    field<const int>(a, "pairs"),
+                                    intField(a, "pairCount"),
+                                    intField(a, "kvHeadCount"),
+                                    intField(a, "groupSize"),
+                                    intField(a, "headDim"),
+                                    intField(a, "blockSize"),
+                                    static_cast<float>(numberField(a, "scale")),
+                                    context.multiprocessorCount *
+                                        (itemsPerSm.IsNumber() ? itemsPerSm.As<Napi::Number>().Int32Value() : 16),
+                                    64};
+      void* workspace = ensureWorkspace(context, raggedDecodeAttentionWorkspaceBytes(p));
+      raggedDecodeAttention(p, workspace, stream);
+    } else if (kernel == "argmax") {
+      argmax(field<const float>(a, "logits"), field<int>(a, "output"), intField(a, "rowCount"), intField(a, "vocabSize"),
+             stream);
+    } else if (kernel == "top-p-sample") {
+      TopPSampleParams p{field<const float>(a, "logits"), field<const float>(a, "temperatures"),
+                         field<const float>(a, "topPs"),  field<const int>(a, "seeds"),
+                         field<int>(a, "output"),         intField(a, "rowCount"),
+                         intField(a, "vocabSize")};
+      const size_t bytes = topPSampleWorkspaceBytes(p.rowCount, p.vocabSize);
+      topPSample(p, ensureWorkspace(context, bytes), bytes, stream);
+    } else {
+      throw std::invalid_argument("unknown kernel " + kernel);
+    }
+    return info.Env().Undefined();
+#endif
+  });
+}
+
+Napi::Value EventCreate(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    contextOf(info[0]);
+    cudaEvent_t event = nullptr;
+    checkCuda(cudaEventCreate(&event), "cudaEventCreate");
+    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(event)));
+  });
+}
+
+Napi::Value EventRecord(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    checkCuda(cudaEventRecord(reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(pointerOf(info[1]))), context.stream),
+              "cudaEventRecord");
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value EventElapsedMs(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    auto start = reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(pointerOf(info[0])));
+    auto end = reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(pointerOf(info[1])));
+    checkCuda(cudaEventSynchronize(end), "cudaEventSynchronize");
+    float milliseconds = 0.f;
+    checkCuda(cudaEventElapsedTime(&milliseconds, start, end), "cudaEventElapsedTime");
+    return Napi::Number::New(info.Env(), milliseconds);
+  });
+}
+
+Napi::Value EventDestroy(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    checkCuda(cudaEventDestroy(reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(pointerOf(info[0])))),
+              "cudaEventDestroy");
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NcclUniqueId(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const std::vector<unsigned char> id = ncclGetUniqueIdBytes();
+    Napi::Uint8Array result = Napi::Uint8Array::New(info.Env(), id.size());
+    std::memcpy(result.Data(), id.data(), id.size());
+    return result;
+  });
+}
+
+Napi::Value NcclCreateGroup(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Array ids = info[0].As<Napi::Array>();
+    std::vector<int> devices;
+    for (uint32_t i = 0; i < ids.Length(); ++i) devices.push_back(contextOf(ids.Get(i)).device);
+    const int id = nextGroupId++;
+    ncclGroups[id] = std::make_unique<NcclGroup>(devices);
+    return Napi::Number::New(info.Env(), id);
+  });
+}
+
+Napi::Value NcclCreateRank(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+    std::vector<unsigned char> uniqueId(bytes.Data(), bytes.Data() + bytes.ElementLength());
+    const int rankCount = info[1].As<Napi::Number>().Int32Value();
+    const int rank = info[2].As<Napi::Number>().Int32Value();
+    DeviceContext& context = contextOf(info[3]);
+    const int id = nextGroupId++;
+    ncclGroups[id] = std::make_unique<NcclGroup>(uniqueId, rankCount, rank, context.device);
+    return Napi::Number::New(info.Env(), id);
+  });
+}
+
+Napi::Value NcclAllReduce(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int groupId = info[0].As<Napi::Number>().Int32Value();
+    auto found = ncclGroups.find(groupId);
+    if (found == ncclGroups.end()) throw std::invalid_argument("unknown NCCL group " + std::to_string(groupId));
+    Napi::Array contextIds = info[1].As<Napi::Array>();
+    Napi::Array pointers = info[2].As<Napi::Array>();
+    const size_t count = static_cast<size_t>(info[3].As<Napi::Number>().DoubleValue());
+    const DType dtype = static_cast<DType>(info[4].As<Napi::Number>().Int32Value());
+    std::vector<void*> buffers;
+    std::vector<cudaStream_t> streams;
+    for (uint32_t i = 0; i < contextIds.Length(); ++i) {
+      streams.push_back(contextOf(contextIds.Get(i)).stream);
+      buffers.push_back(reinterpret_cast<void*>(static_cast<uintptr_t>(pointerOf(pointers.Get(i)))));
+    }
+    found->second->allReduceSum(buffers, streams, count, dtype);
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value NcclDestroyGroup(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    ncclGroups.erase(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("probe", Napi::Function::New(env, Probe));
+  exports.Set("deviceProperties", Napi::Function::New(env, DeviceProperties));
+  exports.Set("libraryInfo", Napi::Function::New(env, LibraryInfo));
+  exports.Set("createContext", Napi::Function::New(env, CreateContext));
+  exports.Set("destroyContext", Napi::Function::New(env, DestroyContext));
+  exports.Set("memoryInfo", Napi::Function::New(env, MemoryInfo));
+  exports.Set("allocate", Napi::Function::New(env, Allocate));
+  exports.Set("release", Napi::Function::New(env, Release));
+  exports.Set("upload", Napi::Function::New(env, Upload));
+  exports.Set("download", Napi::Function::New(env, Download));
+  exports.Set("synchronize", Napi::Function::New(env, Synchronize));
+  exports.Set("synchronizeNow", Napi::Function::New(env, SynchronizeNow));
+  exports.Set("fill", Napi::Function::New(env, Fill));
+  exports.Set("copy", Napi::Function::New(env, Copy));
+  exports.Set("run", Napi::Function::New(env, Run));
+  exports.Set("eventCreate", Napi::Function::New(env, EventCreate));
+  exports.Set("eventRecord", Napi::Function::New(env, EventRecord));
+  exports.Set("eventElapsedMs", Napi::Function::New(env, EventElapsedMs));
+  exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy));
+  exports.Set("ncclUniqueId", Napi::Function::New(env, NcclUniqueId));
+  exports.Set("ncclCreateGroup", Napi::Function::New(env, NcclCreateGroup));
+  exports.Set("ncclCreateRank", Napi::Function::New(env, NcclCreateRank));
+  exports.Set("ncclAllReduce", Napi::Function::New(env, NcclAllReduce));
+  exports.Set("ncclDestroyGroup", Napi::Function::New(env, NcclDestroyGroup));
+  return exports;
+}
+
+}  // namespace
+}  // namespace fairkv
+
+static Napi::Object InitFairkvCuda(Napi::Env env, Napi::Object exports) { return fairkv::Init(env, exports); }
+
+NODE_API_MODULE(fairkv_cuda, InitFairkvCuda)

@@ -1,0 +1,93 @@
+#include "cublas.h"
+
+#include <stdexcept>
+
+#include "dynamic-library.h"
+
+namespace fairkv {
+namespace {
+// From cublas_api.h / library_types.h (CUDA 12 and 13 share these values).
+using cublasStatus_t = int;
+using cublasHandle_t = void*;
+constexpr int kOpN = 0, kOpT = 1;
+constexpr int kR32F = 0, kR16F = 2, kR16BF = 14;
+constexpr int kCompute32F = 68;
+constexpr int kGemmDefault = -1;
+
+struct CublasApi {
+  CublasStatus status{false, "", "", 0};
+  cublasStatus_t (*create)(cublasHandle_t*) = nullptr;
+  cublasStatus_t (*destroy)(cublasHandle_t) = nullptr;
+  cublasStatus_t (*setStream)(cublasHandle_t, cudaStream_t) = nullptr;
+  cublasStatus_t (*getVersion)(cublasHandle_t, int*) = nullptr;
+  cublasStatus_t (*gemmEx)(cublasHandle_t, int, int, int, int, int, const void*, const void*, int, int, const void*,
+                           int, int, const void*, void*, int, int, int, int) = nullptr;
+};
+
+CublasApi& api() {
+  static CublasApi instance = [] {
+    CublasApi loaded;
+    std::string error;
+    void* library = openFirst("FAIRKV_CUBLAS_LIBRARY",
+                              {"libcublas.so.13", "libcublas.so.12", "libcublas.so", "/usr/local/cuda/lib64/libcublas.so.13",
+                               "/usr/local/cuda/lib64/libcublas.so.12", "/usr/local/cuda/lib64/libcublas.so"},
+                              loaded.status.path, error);
+    if (library == nullptr) {
+      loaded.status.error = "cuBLAS not found: " + error;
+      return loaded;
+    }
+    if (!loadSymbol(library, "cublasCreate_v2", loaded.create, error) ||
+        !loadSymbol(library, "cublasDestroy_v2", loaded.destroy, error) ||
+        !loadSymbol(library, "cublasSetStream_v2", loaded.setStream, error) ||
+        !loadSymbol(library, "cublasGetVersion_v2", loaded.getVersion, error) ||
+        !loadSymbol(library, "cublasGemmEx", loaded.gemmEx, error)) {
+      loaded.status.error = "cuBLAS at " + loaded.status.path + " is unusable: " + error;
+      return loaded;
+    }
+    loaded.status.available = true;
+    return loaded;
+  }();
+  return instance;
+}
+
+void checkCublas(cublasStatus_t status, const char* what) {
+  if (status != 0) throw std::runtime_error(std::string(what) + " failed with cublasStatus_t " + std::to_string(status));
+}
+}  // namespace
+
+const CublasStatus& cublasStatus() { return api().status; }
+
+CublasHandle::CublasHandle(int device, cudaStream_t stream) : handle_(nullptr) {
+  CublasApi& cublas = api();
+  if (!cublas.status.available) throw std::runtime_error(cublas.status.error);
+  checkCuda(cudaSetDevice(device), "cudaSetDevice");
+  checkCublas(cublas.create(&handle_), "cublasCreate");
+  checkCublas(cublas.setStream(handle_, stream), "cublasSetStream");
+  if (cublas.status.version == 0) cublas.getVersion(handle_, &cublas.status.version);
+}
+
+CublasHandle::~CublasHandle() {
+  if (handle_ != nullptr) api().destroy(handle_);
+}
+
+void CublasHandle::matmul(const MatmulParams& p, void* convertedInput, cudaStream_t stream) {
+#ifdef FAIRKV_PROBE_ONLY
+  (void)p, (void)convertedInput, (void)stream;
+  throw std::runtime_error("probe-only build: no matmul");
+#else
+  // Row-major output[rows][outer] is column-major outer x rows: C = op(W) * X^T with W^T stored.
+  const float one = 1.f, zero = 0.f;
+  int type = kR32F;
+  const void* input = p.input;
+  if (p.weightDType != DType::F32) {
+    type = p.weightDType == DType::F16 ? kR16F : kR16BF;
+    convertFloatTo(p.input, convertedInput, p.weightDType, static_cast<long long>(p.rowCount) * p.innerSize, stream);
+    input = convertedInput;
+  }
+  checkCublas(api().gemmEx(handle_, kOpT, kOpN, p.outerSize, p.rowCount, p.innerSize, &one, p.weight, type, p.innerSize,
+                           input, type, p.innerSize, &zero, p.output, kR32F, p.outerSize, kCompute32F, kGemmDefault),
+              "cublasGemmEx");
+#endif
+}
+
+}  // namespace fairkv

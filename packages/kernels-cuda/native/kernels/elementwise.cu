@@ -1,0 +1,81 @@
+// Element-wise kernels: swiglu (Shazeer 2020), add-in-place (residual add), fill and the f32 ->
+// f16/bf16 rounding used before a cuBLAS call. Grid-stride loops, f32 arithmetic.
+#include "../common.h"
+#include "dispatch.cuh"
+#include "dtype-convert.cuh"
+#include "kernels.h"
+
+namespace fairkv {
+namespace {
+unsigned int gridFor(long long count) { return min(ceilDiv(count, 256), 8192u); }
+
+__global__ void swigluKernel(const float* __restrict__ gate, const float* __restrict__ up, float* __restrict__ output,
+                             long long count) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float g = gate[i];
+    output[i] = g / (1.f + expf(-g)) * up[i];
+  }
+}
+
+__global__ void addInPlaceKernel(float* __restrict__ target, const float* __restrict__ addend, long long count) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    target[i] += addend[i];
+}
+
+template <typename T>
+__global__ void fillKernel(T* __restrict__ data, long long count, T value) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    data[i] = value;
+}
+
+template <typename T>
+__global__ void convertKernel(const float* __restrict__ input, T* __restrict__ output, long long count) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    output[i] = fromFloat<T>(input[i]);
+}
+}  // namespace
+
+void swiglu(const float* gate, const float* up, float* output, long long count, cudaStream_t stream) {
+  if (count <= 0) return;
+  swigluKernel<<<gridFor(count), 256, 0, stream>>>(gate, up, output, count);
+  checkLaunch("swiglu kernel");
+}
+
+void addInPlace(float* target, const float* addend, long long count, cudaStream_t stream) {
+  if (count <= 0) return;
+  addInPlaceKernel<<<gridFor(count), 256, 0, stream>>>(target, addend, count);
+  checkLaunch("add-in-place kernel");
+}
+
+void fillValue(void* data, DType dtype, long long count, double value, cudaStream_t stream) {
+  if (count <= 0) return;
+  if (dtype == DType::I32) {
+    fillKernel<int><<<gridFor(count), 256, 0, stream>>>(static_cast<int*>(data), count, static_cast<int>(value));
+  } else if (dtype == DType::F32) {
+    fillKernel<float><<<gridFor(count), 256, 0, stream>>>(static_cast<float*>(data), count, static_cast<float>(value));
+  } else if (dtype == DType::F16) {
+    fillKernel<__half><<<gridFor(count), 256, 0, stream>>>(static_cast<__half*>(data), count,
+                                                           __float2half_rn(static_cast<float>(value)));
+  } else {
+    fillKernel<__nv_bfloat16><<<gridFor(count), 256, 0, stream>>>(static_cast<__nv_bfloat16*>(data), count,
+                                                                  __float2bfloat16_rn(static_cast<float>(value)));
+  }
+  checkLaunch("fill kernel");
+}
+
+void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream) {
+  if (count <= 0) return;
+  if (dtype == DType::F16) {
+    convertKernel<__half><<<gridFor(count), 256, 0, stream>>>(input, static_cast<__half*>(output), count);
+  } else if (dtype == DType::BF16) {
+    convertKernel<__nv_bfloat16><<<gridFor(count), 256, 0, stream>>>(input, static_cast<__nv_bfloat16*>(output), count);
+  } else {
+    throw std::invalid_argument("convertFloatTo: expected f16 or bf16");
+  }
+  checkLaunch("convert kernel");
+}
+}  // namespace fairkv

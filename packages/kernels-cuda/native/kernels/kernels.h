@@ -1,0 +1,122 @@
+// Host launchers of every kernel of the fairkv Backend contract (packages/kernels/src/kernel-args.ts).
+// Pointers are device pointers; every launcher enqueues on `stream` and checks the launch.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "../common.h"
+
+namespace fairkv {
+
+struct EmbeddingGatherParams {
+  const void* table;
+  DType tableDType;
+  const int* tokens;
+  float* output;
+  int rowCount, vocabSize, hiddenSize;
+};
+void embeddingGather(const EmbeddingGatherParams& params, cudaStream_t stream);
+
+struct RmsNormParams {
+  const float* input;
+  const void* weight;
+  DType weightDType;
+  float* output;
+  int rowCount, size;
+  float epsilon;
+};
+void rmsNorm(const RmsNormParams& params, cudaStream_t stream);
+
+/** Rows at or below this count use the weight-streaming kernel; more rows go to cuBLAS. */
+constexpr int kMatmulStreamingRows = 16;
+struct MatmulParams {
+  const float* input;
+  const void* weight;
+  DType weightDType;
+  float* output;
+  int rowCount, innerSize, outerSize;
+};
+void matmulStreaming(const MatmulParams& params, cudaStream_t stream);
+/** Rounds `count` f32 values to `dtype` (f16 or bf16) for a cuBLAS call whose operands share a dtype. */
+void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream);
+
+struct RopeParams {
+  float* data;
+  const int* positions;
+  const float* table;
+  int rowCount, headCount, headDim, tablePositionCount;
+  bool halfSplit;
+};
+void rope(const RopeParams& params, cudaStream_t stream);
+
+void swiglu(const float* gate, const float* up, float* output, long long count, cudaStream_t stream);
+void addInPlace(float* target, const float* addend, long long count, cudaStream_t stream);
+/** Fills `count` elements of `dtype` at `data` with `value` converted to that dtype. */
+void fillValue(void* data, DType dtype, long long count, double value, cudaStream_t stream);
+
+struct PrefillAttentionParams {
+  const float *query, *key, *value;
+  float* output;
+  float* windowScores;
+  int tokenCount, queryHeadCount, kvHeadCount, headDim, windowSize;
+  float scale;
+};
+void prefillAttention(const PrefillAttentionParams& params, cudaStream_t stream);
+
+struct KvPoolParams {
+  void* pool;
+  DType poolDType;
+  const int* blockTable;
+  int blockCount, blockSize, headDim, blockTableLength;
+};
+
+struct KvAppendParams {
+  KvPoolParams kv;
+  const float *key, *value;
+  const int* entries;
+  int rowCount, kvHeadCount, entryCount;
+};
+void kvAppend(const KvAppendParams& params, cudaStream_t stream);
+
+struct KvCompactParams {
+  KvPoolParams kv;
+  const int* keptIndices;
+  const int* sequences;
+  int sequenceCount, keptIndexCount;
+};
+void kvCompact(const KvCompactParams& params, cudaStream_t stream);
+
+struct RaggedDecodeAttentionParams {
+  const float* query;
+  float* output;
+  const void* pool;
+  DType poolDType;
+  const int* blockTable;
+  const int* pairs;
+  int pairCount, kvHeadCount, groupSize, headDim, blockSize;
+  float scale;
+  /** Work items the schedule aims at (about 16 per SM); bounds the workspace. */
+  int targetItems;
+  /** Shortest chunk a pair is split into. */
+  int minChunkTokens;
+};
+size_t raggedDecodeAttentionWorkspaceBytes(const RaggedDecodeAttentionParams& params);
+int maxRaggedDecodeHeadDim(DType poolDType);
+void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* workspace, cudaStream_t stream);
+
+void argmax(const float* logits, int* output, int rowCount, int vocabSize, cudaStream_t stream);
+
+struct TopPSampleParams {
+  const float* logits;
+  const float* temperatures;
+  const float* topPs;
+  const int* seeds;
+  int* output;
+  int rowCount, vocabSize;
+};
+size_t topPSampleWorkspaceBytes(int rowCount, int vocabSize);
+void topPSample(const TopPSampleParams& params, void* workspace, size_t workspaceBytes, cudaStream_t stream);
+
+}  // namespace fairkv

@@ -1,0 +1,47 @@
+// NCCL loaded at run time (dlopen): nccl.h is absent where the addon is usually built, so the few
+// entry points used are declared here from NCCL's documented ABI (nccl.h, NCCL 2.x). One process
+// drives all local GPUs: ncclCommInitAll gives one communicator per device, each used on that
+// device's stream. Multi-process setups use ncclGetUniqueId + ncclCommInitRank.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+#include "common.h"
+
+namespace fairkv {
+
+struct NcclStatus {
+  bool available;
+  std::string path;
+  std::string error;
+  int version;
+};
+
+/** Loads NCCL once (FAIRKV_NCCL_LIBRARY, then libnccl.so.2, libnccl.so). Sets NCCL_NVLS_ENABLE=0 when unset. */
+const NcclStatus& ncclStatus();
+
+/** ncclUniqueId is 128 opaque bytes. */
+constexpr int kNcclUniqueIdBytes = 128;
+std::vector<unsigned char> ncclGetUniqueIdBytes();
+
+/** One NCCL communicator per listed device (ncclCommInitAll), or one rank of a multi-process group. */
+class NcclGroup {
+ public:
+  explicit NcclGroup(const std::vector<int>& devices);
+  NcclGroup(const std::vector<unsigned char>& uniqueId, int rankCount, int rank, int device);
+  ~NcclGroup();
+  NcclGroup(const NcclGroup&) = delete;
+  NcclGroup& operator=(const NcclGroup&) = delete;
+  /** In-place sum all-reduce of `count` elements; buffers[i] and streams[i] belong to communicator i. */
+  void allReduceSum(const std::vector<void*>& buffers, const std::vector<cudaStream_t>& streams, size_t count,
+                    DType dtype);
+  size_t size() const { return comms_.size(); }
+
+ private:
+  std::vector<void*> comms_;
+};
+
+}  // namespace fairkv

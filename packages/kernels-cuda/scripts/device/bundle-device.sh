@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Bundles the device-side programs into .device/ (git-ignored) with esbuild, vitest replaced by the
+# shim, so they run on a GPU machine that has no node_modules. Run from the repository root.
+set -euo pipefail
+mkdir -p .device
+[ -f .device/node.xz ] || xz -T2 -6 -c "$(readlink -f "$(command -v node)")" > .device/node.xz
+banner="--banner:js=import{createRequire as __cr}from'module';const require=__cr(import.meta.url);"
+common=(--bundle --platform=node --format=esm --target=node20 --tsconfig=tsconfig.json --log-level=warning "$banner")
+npx esbuild packages/kernels-cuda/scripts/device/conformance-runner.ts "${common[@]}" --outfile=.device/conformance.mjs \
+  --alias:vitest=./packages/kernels-cuda/scripts/device/vitest-shim.ts
+npx esbuild packages/kernels-cuda/scripts/device/nccl-check.ts "${common[@]}" --outfile=.device/nccl-check.mjs
+npx esbuild bench/cuda-decode-attention/run.ts "${common[@]}" --outfile=.device/bench-decode.mjs
+ls -la .device

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
+# points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
+# attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|bench]...
+set -uo pipefail
+xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; export OUT
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
+CUBLAS=$(ls /usr/local/cuda/lib64/libcublas.so.1* 2>/dev/null | head -1)
+[ -z "$CUBLAS" ] && CUBLAS=$(find / \( -path /proc -o -path /sys \) -prune -o -name 'libcublas.so.1[0-9]' -print 2>/dev/null | head -1)
+echo "cuBLAS: ${CUBLAS:-none}"
+if [ -n "$CUBLAS" ]; then export FAIRKV_CUBLAS_LIBRARY=$CUBLAS LD_LIBRARY_PATH=$(dirname "$CUBLAS"):${LD_LIBRARY_PATH:-}; fi
+export FAIRKV_CUDA_ADDON=$PWD/packages/kernels-cuda/build/Release/fairkv_cuda.node
+status=0
+steps=("$@"); [ ${#steps[@]} -eq 0 ] && steps=(conformance nccl bench)
+for step in "${steps[@]}"; do
+  case $step in
+    conformance) node .device/conformance.mjs 2>&1 | tee "$OUT/conformance.log" || status=1 ;;
+    nccl) node .device/nccl-check.mjs 2>&1 | tee "$OUT/nccl.log" || status=1 ;;
+    bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
+  esac
+done
+exit $status

@@ -1,0 +1,341 @@
+/**
+ * The CUDA backend: the fairkv Backend contract (`@fairkv/kernels`) on one NVIDIA GPU through the
+ * N-API addon. One CUDA stream per backend is its queue: every operation is enqueued in call order;
+ * `download` and `synchronize` wait for the stream off the JavaScript thread.
+ *
+ * @packageDocumentation
+ */
+import { BackendError, CapacityError, type DType, KERNEL_NAMES, type KernelName, ValidationError } from '@fairkv/core';
+import {
+  type Backend,
+  type BackendCapabilities,
+  type BackendMemoryStats,
+  type BufferDType,
+  type CopyOptions,
+  type CreateBufferOptions,
+  type DeviceBuffer,
+  type ElementRange,
+  encodeHalf,
+  type HostArray,
+  type HostArrayOf,
+  type KernelArgsMap,
+  validateKernelArgs,
+} from '@fairkv/kernels';
+import { CudaBuffer } from './cuda-buffer.js';
+import { loadNativeAddon } from './load-native.js';
+import {
+  CUDA_ERROR_MEMORY_ALLOCATION,
+  cudaErrorCodeOf,
+  type NativeAddon,
+  type NativeDeviceProperties,
+  NativeDTypeCode,
+} from './native.js';
+import { toNativeKernelArgs } from './native-kernel-args.js';
+
+/** Options of {@link createCudaBackend}. */
+export interface CudaBackendOptions {
+  /** CUDA device index (default 0). */
+  device?: number;
+}
+
+/** Dtypes the CUDA kernels store weights and the KV pool in. */
+export const CUDA_STORAGE_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];
+
+/**
+ * Head dims the attention and KV kernels accept: every even dim up to 256 (the decode kernel keeps
+ * a head's row across at most 32 lanes of 8 f32 values).
+ */
+export const CUDA_HEAD_DIMS: readonly number[] = Array.from({ length: 128 }, (_, i) => 2 * (i + 1));
+
+/** The CUDA backend of one device. Create it with {@link createCudaBackend}. */
+export class CudaBackend implements Backend {
+  readonly name = 'cuda';
+  readonly capabilities: BackendCapabilities;
+  /** The device this backend runs on. */
+  readonly device: number;
+  /** `cudaGetDeviceProperties` of that device. */
+  readonly deviceProperties: NativeDeviceProperties;
+  readonly #addon: NativeAddon;
+  readonly #context: number;
+  readonly #buffers = new Set<CudaBuffer>();
+  #allocatedBytes = 0;
+  #peakAllocatedBytes = 0;
+  #disposed = false;
+
+  /** @internal Use {@link createCudaBackend}. */
+  constructor(addon: NativeAddon, device: number, deviceProperties: NativeDeviceProperties) {
+    this.#addon = addon;
+    this.device = device;
+    this.deviceProperties = deviceProperties;
+    this.#context = addon.createContext(device);
+    this.capabilities = {
+      name: 'cuda',
+      kernels: [...KERNEL_NAMES],
+      storageDTypes: CUDA_STORAGE_DTYPES,
+      maxBufferBytes: deviceProperties.totalMemoryBytes,
+      headDims: CUDA_HEAD_DIMS,
+    };
+  }
+
+  /** The addon context id (stream + cuBLAS handle) of this backend; for the NCCL communicator. */
+  get nativeContext(): number {
+    this.#assertLive();
+    return this.#context;
+  }
+
+  /** The loaded addon; for benchmarks and the NCCL communicator. */
+  get native(): NativeAddon {
+    return this.#addon;
+  }
+
+  createBuffer<D extends BufferDType>(options: CreateBufferOptions<D>): DeviceBuffer<D> {
+    this.#assertLive();
+    const { dtype, elementCount } = options;
+    if (!['f32', 'f16', 'bf16', 'i32'].includes(dtype)) {
+      throw new ValidationError(`dtype: expected f32, f16, bf16 or i32, got ${String(dtype)}`, [
+        { path: '$.dtype', message: 'expected f32, f16, bf16 or i32' },
+      ]);
+    }
+    if (!Number.isInteger(elementCount) || elementCount <= 0) {
+      throw new ValidationError(`elementCount: expected a positive integer, got ${elementCount}`, [
+        { path: '$.elementCount', message: 'expected a positive integer' },
+      ]);
+    }
+    const label = options.label ?? `${dtype}[${elementCount}]`;
+    const byteLength = elementCount * (dtype === 'f32' || dtype === 'i32' ? 4 : 2);
+    let pointer: bigint;
+    try {
+      pointer = this.#addon.allocate(this.#context, byteLength);
+    } catch (error) {
+      if (cudaErrorCodeOf(error) === CUDA_ERROR_MEMORY_ALLOCATION) {
+        const free = this.#addon.memoryInfo(this.#context).freeBytes;
+        throw new CapacityError(
+          `buffer '${label}' of ${byteLength} bytes does not fit on CUDA device ${this.device}: ${free} bytes free`,
+          { device: this.device, shortfallBytes: Math.max(1, byteLength - free) },
+        );
+      }
+      throw this.#backendError(`allocating buffer '${label}'`, error);
+    }
+    const buffer = new CudaBuffer(this, dtype, elementCount, label, pointer);
+    this.#buffers.add(buffer);
+    this.#allocatedBytes += byteLength;
+    this.#peakAllocatedBytes = Math.max(this.#peakAllocatedBytes, this.#allocatedBytes);
+    return buffer;
+  }
+
+  upload(buffer: DeviceBuffer, data: HostArray, elementOffset = 0): void {
+    const pointer = this.#pointerOf(buffer);
+    this.#checkRange(buffer, 'upload', elementOffset, data.length);
+    let bytes: HostArray = data;
+    if (buffer.dtype === 'i32') {
+      if (!(data instanceof Int32Array)) throw this.#hostArrayError(buffer, data, 'Int32Array');
+    } else if (buffer.dtype === 'f32') {
+      if (!(data instanceof Float32Array)) throw this.#hostArrayError(buffer, data, 'Float32Array');
+    } else if (data instanceof Float32Array) {
+      // Round exactly as the contract's reference does (round-to-nearest-even, NaN kept).
+      const encoded = new Uint16Array(data.length);
+      encodeHalf(buffer.dtype, data, encoded, 0);
+      bytes = encoded;
+    } else if (!(data instanceof Uint16Array)) {
+      throw this.#hostArrayError(buffer, data, 'Float32Array or Uint16Array (raw bits)');
+    }
+    if (bytes.length === 0) return;
+    const elementBytes = buffer.byteLength / buffer.elementCount;
+    this.#call('upload', () =>
+      this.#addon.upload(this.#context, pointer, elementOffset * elementBytes, bytes, NativeDTypeCode[buffer.dtype]),
+    );
+  }
+
+  download<D extends BufferDType>(buffer: DeviceBuffer<D>, range: ElementRange = {}): Promise<HostArrayOf<D>> {
+    try {
+      const pointer = this.#pointerOf(buffer);
+      const offset = range.elementOffset ?? 0;
+      const count = range.elementCount ?? buffer.elementCount - offset;
+      this.#checkRange(buffer, 'download', offset, count);
+      if (count === 0) {
+        return Promise.resolve((buffer.dtype === 'i32' ? new Int32Array(0) : new Float32Array(0)) as HostArrayOf<D>);
+      }
+      const elementBytes = buffer.byteLength / buffer.elementCount;
+      return this.#addon
+        .download(this.#context, pointer, offset * elementBytes, count, NativeDTypeCode[buffer.dtype])
+        .then(
+          (result) => result as HostArrayOf<D>,
+          (error: unknown) => {
+            throw this.#backendError(`downloading buffer '${buffer.label}'`, error);
+          },
+        );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  fill(buffer: DeviceBuffer, value: number, range: ElementRange = {}): void {
+    const pointer = this.#pointerOf(buffer);
+    const offset = range.elementOffset ?? 0;
+    const count = range.elementCount ?? buffer.elementCount - offset;
+    this.#checkRange(buffer, 'fill', offset, count);
+    if (buffer.dtype === 'i32' && (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31)) {
+      throw new ValidationError(`fill: value ${value} is not a 32-bit integer for i32 buffer '${buffer.label}'`, [
+        { path: '$.value', message: 'expected a 32-bit integer' },
+      ]);
+    }
+    if (count === 0) return;
+    const elementBytes = buffer.byteLength / buffer.elementCount;
+    this.#call('fill', () =>
+      this.#addon.fill(this.#context, pointer, offset * elementBytes, NativeDTypeCode[buffer.dtype], count, value),
+    );
+  }
+
+  copy(options: CopyOptions): void {
+    const { source, destination, sourceOffset, destinationOffset, elementCount } = options;
+    const from = this.#pointerOf(source);
+    const to = this.#pointerOf(destination);
+    if (source.dtype !== destination.dtype) {
+      throw new ValidationError(
+        `copy: destination '${destination.label}' has dtype ${destination.dtype}, expected the source's ${source.dtype}`,
+        [{ path: '$.destination', message: `expected dtype ${source.dtype}` }],
+      );
+    }
+    this.#checkRange(source, 'copy source', sourceOffset, elementCount);
+    this.#checkRange(destination, 'copy destination', destinationOffset, elementCount);
+    const elementBytes = source.byteLength / source.elementCount;
+    this.#call('copy', () =>
+      this.#addon.copy(
+        this.#context,
+        to,
+        destinationOffset * elementBytes,
+        from,
+        sourceOffset * elementBytes,
+        elementCount * elementBytes,
+      ),
+    );
+  }
+
+  disposeBuffer(buffer: DeviceBuffer): void {
+    this.#assertLive();
+    const own = this.#own(buffer);
+    const pointer = own.pointer;
+    if (pointer === undefined) return;
+    own.release();
+    this.#buffers.delete(own);
+    this.#allocatedBytes -= own.byteLength;
+    this.#call('disposeBuffer', () => this.#addon.release(this.#context, pointer));
+  }
+
+  run<K extends KernelName>(kernel: K, args: KernelArgsMap[K]): void {
+    this.#assertLive();
+    validateKernelArgs(kernel, args, this.capabilities);
+    const native = toNativeKernelArgs(args, (buffer) => this.#pointerOf(buffer));
+    this.#call(kernel, () => this.#addon.run(this.#context, kernel, native));
+  }
+
+  synchronize(): Promise<void> {
+    if (this.#disposed) return Promise.reject(new BackendError('the cuda backend is disposed'));
+    return this.#addon.synchronize(this.#context).catch((error: unknown) => {
+      throw this.#backendError('synchronize', error);
+    });
+  }
+
+  memory(): BackendMemoryStats {
+    return {
+      allocatedBytes: this.#allocatedBytes,
+      peakAllocatedBytes: this.#peakAllocatedBytes,
+      bufferCount: this.#buffers.size,
+    };
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const buffer of this.#buffers) {
+      const pointer = buffer.pointer;
+      buffer.release();
+      if (pointer !== undefined) {
+        try {
+          this.#addon.release(this.#context, pointer);
+        } catch {
+          // The device may be in an error state; the context teardown below frees what it can.
+        }
+      }
+    }
+    this.#buffers.clear();
+    this.#allocatedBytes = 0;
+    this.#addon.destroyContext(this.#context);
+  }
+
+  #call(operation: string, body: () => void): void {
+    try {
+      body();
+    } catch (error) {
+      throw this.#backendError(operation, error);
+    }
+  }
+
+  #backendError(operation: string, error: unknown): Error {
+    if (error instanceof ValidationError || error instanceof BackendError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    return new BackendError(`cuda device ${this.device}: ${operation} failed: ${message}`, { cause: error });
+  }
+
+  #assertLive(): void {
+    if (this.#disposed) throw new BackendError('the cuda backend is disposed');
+  }
+
+  #own(buffer: DeviceBuffer): CudaBuffer {
+    if (!(buffer instanceof CudaBuffer) || buffer.owner !== this) {
+      throw new BackendError(`buffer '${buffer.label}' was not created by this cuda backend`);
+    }
+    return buffer;
+  }
+
+  #pointerOf(buffer: DeviceBuffer): bigint {
+    this.#assertLive();
+    const pointer = this.#own(buffer).pointer;
+    if (pointer === undefined) throw new BackendError(`buffer '${buffer.label}' is disposed`);
+    return pointer;
+  }
+
+  #checkRange(buffer: DeviceBuffer, operation: string, offset: number, count: number): void {
+    if (
+      !Number.isInteger(offset) ||
+      !Number.isInteger(count) ||
+      offset < 0 ||
+      count < 0 ||
+      offset + count > buffer.elementCount
+    ) {
+      throw new ValidationError(
+        `${operation}: range [${offset}, ${offset + count}) is outside buffer '${buffer.label}' of ${buffer.elementCount} elements`,
+        [{ path: '$.elementOffset', message: `expected a range inside [0, ${buffer.elementCount})` }],
+      );
+    }
+  }
+
+  #hostArrayError(buffer: DeviceBuffer, data: HostArray, expected: string): ValidationError {
+    return new ValidationError(
+      `upload: buffer '${buffer.label}' has dtype ${buffer.dtype}, expected ${expected} data, got ${data.constructor.name}`,
+      [{ path: '$.data', message: `expected ${expected}` }],
+    );
+  }
+}
+
+/**
+ * Creates the CUDA backend on `options.device` (default 0). The addon is first probe-loaded in a
+ * child process; when it is missing, no driver or GPU is present, or the device index is out of
+ * range, this throws `BackendError("CUDA backend unavailable: <reason>")` and the host process is
+ * unharmed.
+ */
+export function createCudaBackend(options: CudaBackendOptions = {}): CudaBackend {
+  const device = options.device ?? 0;
+  const { addon, probe } = loadNativeAddon();
+  const properties = probe.devices[device];
+  if (!Number.isInteger(device) || properties === undefined) {
+    throw new BackendError(
+      `CUDA backend unavailable: device ${device} does not exist (${probe.devices.length} device(s) found)`,
+    );
+  }
+  try {
+    return new CudaBackend(addon, device, properties);
+  } catch (error) {
+    throw new BackendError(`CUDA backend unavailable: ${(error as Error).message}`, { cause: error });
+  }
+}
