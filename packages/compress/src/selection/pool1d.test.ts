@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { pool1d } from './pool1d.js';
 
@@ -22,5 +23,21 @@ describe('pool1d (PyTorch max_pool1d / avg_pool1d, stride 1, padding kernel/2)',
 
   it('a kernel wider than the row takes the whole row', () => {
     expect(Array.from(pool1d(Float32Array.from([2, 9]), 1, 2, 7, 'max'))).toEqual([9, 9]);
+  });
+});
+
+describe('pool1d max equals the direct window maximum (property)', () => {
+  it('on arbitrary rows and odd kernels', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -50, max: 50 }), { minLength: 1, maxLength: 60 }),
+        fc.integer({ min: 0, max: 6 }),
+        (items, half) => {
+          const kernel = 2 * half + 1;
+          const expected = items.map((_, j) => Math.max(...items.slice(Math.max(0, j - half), j + half + 1)));
+          expect(Array.from(pool1d(Float32Array.from(items), 1, items.length, kernel, 'max'))).toEqual(expected);
+        },
+      ),
+    );
   });
 });
