@@ -24,13 +24,14 @@ export {
   singleDevicePlan,
   splitRange,
 } from './device-shards.js';
-export type { DeviceStats } from './device-stats.js';
+export { type DeviceStats, LayerTimer } from './device-stats.js';
 export {
   type FinishReason,
   type GenerateOptions,
   type GenerationChunk,
   type GenerationResult,
   GenerationStream,
+  type ResolvedGenerateOptions,
   resolveGenerateOptions,
 } from './generation.js';
 export { type EngineMetrics, InferenceEngine, type InferenceEngineOptions } from './inference-engine.js';
@@ -38,5 +39,6 @@ export { type KvSequence, KvSequences } from './kv-sequences.js';
 export { type ProfileHeadLoadsOptions, profileHeadLoads } from './profile.js';
 export { metricsToPrometheus } from './prometheus.js';
 export { ReplicaRouter } from './replica-router.js';
-export { type ShardWeightSource, type ShardWeights, sliceShardWeights } from './shard-weights.js';
+export { type LayerShardWeights, type ShardWeightSource, type ShardWeights, sliceShardWeights } from './shard-weights.js';
 export { defaultWorkerScript } from './worker-devices.js';
+export type { HeadObservation } from './prefill-observation.js';
