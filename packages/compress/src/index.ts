@@ -22,6 +22,7 @@ export { uniformLayerBudget } from './allocators/uniform-layer-budget.js';
 export type { ComposedPolicyOptions, CompressionPolicy } from './compose-policy.js';
 export { composePolicy } from './compose-policy.js';
 export { compressPrompt } from './compress-prompt.js';
+export { createPolicy, POLICY_NAMES, type PolicyName, type PolicySpec } from './create-policy.js';
 export { importanceFromProfile, parseHeadKvImportance } from './headkv-importance.js';
 export type { LayerCompression, PromptCompression } from './layer-compression.js';
 export { validateLayerCompression } from './layer-compression.js';
