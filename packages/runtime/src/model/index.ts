@@ -84,6 +84,7 @@ export {
   expectedWeightShape,
   ggufTensorName,
   huggingFaceTensorName,
+  iterateCanonicalWeightNames,
   LAYER_WEIGHT_KINDS,
   type LayerWeightKind,
   layerWeightName,

@@ -18,7 +18,7 @@ import { llamaConfigFromGguf } from './llama-gguf-config.js';
 import { type LoadedModel, type LoadModelOptions, RANDOM_WEIGHTS_KEY } from './loaded-model.js';
 import { createModelWeights } from './model-weights.js';
 import type { StoredTensor } from './stored-tensor.js';
-import { canonicalWeightNames, expectedWeightShape, ggufTensorName } from './weight-names.js';
+import { expectedWeightShape, ggufTensorName, iterateCanonicalWeightNames } from './weight-names.js';
 
 const COMPARE_CHUNK_BYTES = 4 << 20;
 
@@ -69,12 +69,17 @@ export async function loadGgufModelFromFile(gguf: GgufFile, options: LoadModelOp
   }
 
   const tensors = new Map<string, StoredTensor>();
-  for (const name of canonicalWeightNames(config)) {
+  for (const name of iterateCanonicalWeightNames(config)) {
     const storedName = ggufTensorName(name)!;
     const tensor = gguf.tensor(storedName);
     if (!tensor) {
       if (name === 'output') continue;
-      throw formatError(file, `tensor ${storedName}`, gguf.header.dataStart, 'required tensor is missing');
+      throw formatError(
+        file,
+        `tensor ${storedName}`,
+        gguf.header.dataStart,
+        `required tensor is missing (${metadata.string('general.architecture')}.block_count says ${config.layerCount} layers)`,
+      );
     }
     const expected = expectedWeightShape(config, name)!;
     if (

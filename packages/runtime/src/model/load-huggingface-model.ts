@@ -15,7 +15,7 @@ import { type LoadedModel, type LoadModelOptions, RANDOM_WEIGHTS_KEY } from './l
 import { createModelWeights } from './model-weights.js';
 import { READABLE_SAFETENSORS_DTYPES, SafetensorsFile } from './safetensors-reader.js';
 import type { StoredTensor } from './stored-tensor.js';
-import { canonicalWeightNames, expectedWeightShape, huggingFaceTensorName } from './weight-names.js';
+import { expectedWeightShape, huggingFaceTensorName, iterateCanonicalWeightNames } from './weight-names.js';
 
 /** File names of a Hugging Face model folder. */
 export const HF_FILES = {
@@ -116,17 +116,24 @@ function openWeights(folder: string, opened: SafetensorsFile[]): Map<string, Sto
 }
 
 function selectWeights(
+  folder: string,
   config: ModelConfig,
   stored: Map<string, StoredTensor>,
 ): { tensors: Map<string, StoredTensor>; tied: boolean } {
   const tensors = new Map<string, StoredTensor>();
   const lmHead = stored.get(huggingFaceTensorName('output')!);
   const tied = config.tieWordEmbeddings || lmHead === undefined;
-  for (const name of canonicalWeightNames(config)) {
+  for (const name of iterateCanonicalWeightNames(config)) {
     if (name === 'output' && tied) continue;
     const storedName = huggingFaceTensorName(name)!;
     const tensor = stored.get(storedName);
-    if (!tensor) throw formatError('safetensors', `tensor ${storedName}`, 0, 'required tensor is missing');
+    if (!tensor)
+      throw formatError(
+        folder,
+        `tensor ${storedName}`,
+        0,
+        `required tensor is missing from the safetensors files (config.json says ${config.layerCount} layers)`,
+      );
     const expected = expectedWeightShape(config, name)!;
     if (
       tensor.shape.length !== expected.length ||
@@ -178,7 +185,7 @@ export async function loadHuggingFaceModel(folder: string, options: LoadModelOpt
   };
   try {
     const stored = openWeights(folder, opened);
-    const { tensors, tied } = selectWeights(config, stored);
+    const { tensors, tied } = selectWeights(folder, config, stored);
     const metadata = opened[0]?.header.metadata ?? {};
     return {
       path: folder,

@@ -51,14 +51,22 @@ export function layerWeightName(layer: number, kind: LayerWeightKind): string {
   return `layers.${layer}.${kind}`;
 }
 
+/**
+ * Every canonical weight name of a model, embedding first, then layer by layer, then the head,
+ * generated lazily (a corrupt layer count cannot make it allocate).
+ */
+export function* iterateCanonicalWeightNames(config: ModelConfig): Generator<string> {
+  yield 'tokenEmbedding';
+  for (let layer = 0; layer < config.layerCount; layer++) {
+    for (const kind of LAYER_WEIGHT_KINDS) yield layerWeightName(layer, kind);
+  }
+  yield 'outputNorm';
+  yield 'output';
+}
+
 /** Every canonical weight name of a model, embedding first, then layer by layer, then the head. */
 export function canonicalWeightNames(config: ModelConfig): string[] {
-  const names: string[] = ['tokenEmbedding'];
-  for (let layer = 0; layer < config.layerCount; layer++) {
-    for (const kind of LAYER_WEIGHT_KINDS) names.push(layerWeightName(layer, kind));
-  }
-  names.push('outputNorm', 'output');
-  return names;
+  return [...iterateCanonicalWeightNames(config)];
 }
 
 /** The shape a canonical weight must have under `config`, or undefined for an unknown name. */
