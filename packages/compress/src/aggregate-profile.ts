@@ -27,7 +27,7 @@ function quantileSorted(sorted: Float64Array, q: number): number {
 }
 
 /**
- * Aggregates many prompts' compression results into a @fairkv/core {@link HeadLoadProfile}: per (layer, kv head),
+ * Aggregates many prompts' compression results into a @fairkv/core `HeadLoadProfile`: per (layer, kv head),
  * the mean, 90th percentile (linear interpolation) and maximum of the tokens kept. This is the load FairKV's
  * placement balances.
  * @throws ValidationError when there are no results, their shapes differ, or a head keeps more than `contextLength`.

@@ -1,7 +1,7 @@
 /**
  * Quickselect (Hoare partition, median-of-three pivot): reorders `values[0, count)` in place and returns
  * the k-th largest of them (k = 1 is the maximum). Expected O(count), no allocation. The values must not
- * hold NaN (map NaN to -Infinity first: see {@link copyScores}).
+ * hold NaN (map NaN to -Infinity first: see `copyScores`).
  */
 export function kthLargest(values: Float32Array, count: number, k: number): number {
   if (!(k >= 1 && k <= count)) throw new RangeError(`kthLargest: k ${k} outside [1, ${count}]`);
