@@ -9,6 +9,7 @@ import { balanceMemoryByRelabeling } from '../solvers/relabel-devices.js';
 import { createGlpkRunner, type GlpkJob, type GlpkRunner } from './glpk-runner.js';
 import { solveLayerByGroups } from './group-bound.js';
 import { buildIlpModel, GLP_FEAS, GLP_OPT, type IlpLayer, objectiveSeconds, readLayerShares } from './ilp-model.js';
+import { repairToFit } from './repair-to-fit.js';
 
 /** A request for {@link solveIlp}: the same as `solvePlacement`'s, plus cancellation and progress. */
 export interface SolveIlpRequest extends PlacementRequest {
@@ -25,9 +26,11 @@ export interface SolveIlpRequest extends PlacementRequest {
 
 /** What {@link solveIlp} returns: `solvePlacement`'s shape plus how the ILP went. */
 export interface IlpResult extends PlacementResult {
-  /** Relative gap of the layer part of the step time to the proven lower bound (0 when optimal). */
+  /** Relative gap of the layer part of the step time at `solveBatch` to its proven lower bound (0 when optimal). */
   gap: number;
-  /** Proven lower bound on the step time at the plan's batch, seconds. */
+  /** Batch the MILPs balanced for and fitted (the request's, or fair-copy's largest batch for `max`). */
+  solveBatch: number;
+  /** Proven lower bound on the step time at `solveBatch`, seconds. */
   lowerBoundSeconds: number;
   /** Where glpk.js ran: a worker thread, the calling thread (see warnings for why), or nowhere (no MILP needed). */
   mode: 'worker' | 'in-thread' | 'none';
@@ -76,6 +79,8 @@ interface LayerOutcome {
 }
 
 const UPPER_BOUND_SLACK = 1e-7;
+/** Above this many hosting binaries the coupled MILP is not attempted (glpk.js does not close such models in seconds). */
+export const COUPLED_MILP_MAX_BINARIES = 512;
 /** A layer is proven optimal when its time is within this relative distance of a valid lower bound. */
 export const PROOF_TOLERANCE = 1e-7;
 
@@ -282,21 +287,32 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
     proven = decomposed.outcomes.every((outcome) => outcome.proven);
     if (!fitsWithin(problem, layers, batch) || copiesOf(layers) > problem.options.copyBudget) {
       coupled = true;
-      modelCount += 1;
-      const result = await solveCoupled(problem, runner, batch, warm.layers, lowerBounds, deadline);
-      request.onProgress?.(modelCount, modelCount);
-      if (
-        result &&
-        fitsWithin(problem, result.layers, batch) &&
-        copiesOf(result.layers) <= problem.options.copyBudget
-      ) {
-        layers = result.layers;
-        proven = result.proven;
+      const repaired = repairToFit(problem, layers, warm.layers, batch);
+      const incumbent =
+        repaired && stepSeconds(problem, repaired, batch) < stepSeconds(problem, warm.layers, batch)
+          ? repaired
+          : warm.layers;
+      layers = incumbent;
+      proven = false;
+      const binaries = problem.layerCount * problem.kvHeadCount * problem.deviceCount;
+      if (binaries <= COUPLED_MILP_MAX_BINARIES) {
+        modelCount += 1;
+        const result = await solveCoupled(problem, runner, batch, incumbent, lowerBounds, deadline);
+        request.onProgress?.(modelCount, modelCount);
+        if (
+          result &&
+          fitsWithin(problem, result.layers, batch) &&
+          copiesOf(result.layers) <= problem.options.copyBudget
+        ) {
+          if (stepSeconds(problem, result.layers, batch) <= stepSeconds(problem, incumbent, batch) * (1 + 1e-12)) {
+            layers = result.layers;
+            proven = result.proven;
+          }
+        }
       } else {
-        layers = warm.layers;
-        proven = false;
         warnings.push(
-          'ilp: the coupled model (memory or copy budget across layers) found nothing better than fair-copy in time',
+          `ilp: memory or the copy budget binds across layers; the ${binaries}-binary coupled MILP is beyond glpk.js, so ` +
+            'per-layer optima were swapped back to fair-copy layers until the plan fits (see gap)',
         );
       }
     }
@@ -307,7 +323,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
     layers = warm.layers;
     proven = false;
   }
-  if (!proven) {
+  if (!proven && !coupled) {
     warnings.push(
       `ilp: optimality not proven within ${problem.options.timeLimitSeconds} s (mipGap ${problem.options.mipGap}); returning the best incumbent`,
     );
@@ -315,8 +331,14 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
   const solveSeconds = (performance.now() - started) / 1000;
   const plan = finishPlan(problem, 'ilp', layers);
   const predicted = plan.predicted;
-  const layerTotal = predicted.layerMaxSeconds.reduce((sum, value) => sum + value, 0);
-  const boundTotal = predicted.batch === batch ? lowerBounds.reduce((sum, value) => sum + value, 0) : layerTotal;
+  const layerTotal = layers.reduce(
+    (sum, layer, index) => sum + Math.max(...layerDeviceSeconds(problem, layer, index, batch)),
+    0,
+  );
+  const boundTotal = Math.min(
+    layerTotal,
+    lowerBounds.reduce((sum, value) => sum + value, 0),
+  );
   const gap = proven ? 0 : Math.max(0, (layerTotal - boundTotal) / layerTotal);
   return {
     plan,
@@ -324,7 +346,8 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
     solveSeconds,
     optimal: proven,
     gap,
-    lowerBoundSeconds: predicted.stepTimeSeconds - layerTotal + Math.min(boundTotal, layerTotal),
+    solveBatch: batch,
+    lowerBoundSeconds: stepSeconds(problem, layers, batch) - layerTotal + boundTotal,
     warnings,
     mode: runner.mode,
     coupled,
