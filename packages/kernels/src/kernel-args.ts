@@ -79,13 +79,16 @@ export interface RopeArgs {
   layout: RopeLayout;
 }
 
-/** SwiGLU (Shazeer 2020): `output[i] = silu(gate[i]) * up[i]`, `silu(x) = x / (1 + exp(-x))`. */
+/**
+ * SwiGLU (Shazeer 2020): `output[i] = silu(gate[i]) * up[i]`, `silu(x) = x / (1 + exp(-x))`.
+ * `output` may be the same buffer as `gate` or `up` (in place; every backend must accept that).
+ */
 export interface SwigluArgs {
   /** f32 `[elementCount]` (any row shape flattened). */
   gate: DeviceBuffer<'f32'>;
   /** f32 `[elementCount]`. */
   up: DeviceBuffer<'f32'>;
-  /** f32 `[elementCount]`. */
+  /** f32 `[elementCount]`; may be `gate` or `up` itself. */
   output: DeviceBuffer<'f32'>;
   elementCount: number;
 }

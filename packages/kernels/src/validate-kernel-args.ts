@@ -21,6 +21,10 @@ interface KernelRule {
   /** Integer fields that must be positive (dimensions). */
   dims: readonly string[];
   buffers: readonly BufferRule[];
+  /** Buffers the kernel writes; each must differ from every other buffer argument unless listed in `mayAlias`. */
+  outputs: readonly string[];
+  /** `[output, input]` pairs that may be the same buffer (documented in-place uses). */
+  mayAlias?: readonly (readonly [string, string])[];
   /** Further cross-field checks. */
   check?: (args: Record<string, unknown>, capabilities: BackendCapabilities) => ValidationIssue[];
 }
@@ -65,6 +69,7 @@ const finite = (args: Record<string, unknown>, field: string, positive = false):
 /** Shape and dtype rules of every kernel, as data. */
 const RULES: { [K in KernelName]: KernelRule } = {
   'embedding-gather': {
+    outputs: ['output'],
     counts: ['rowCount'],
     dims: ['vocabSize', 'hiddenSize'],
     buffers: [
@@ -74,6 +79,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     ],
   },
   'rms-norm': {
+    outputs: ['output'],
     counts: ['rowCount'],
     dims: ['size'],
     buffers: [
@@ -84,6 +90,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     check: (a) => finite(a, 'epsilon'),
   },
   matmul: {
+    outputs: ['output'],
     counts: ['rowCount'],
     dims: ['innerSize', 'outerSize'],
     buffers: [
@@ -93,6 +100,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     ],
   },
   rope: {
+    outputs: ['data'],
     counts: ['rowCount'],
     dims: ['headCount', 'headDim', 'tablePositionCount'],
     buffers: [
@@ -114,6 +122,11 @@ const RULES: { [K in KernelName]: KernelRule } = {
     },
   },
   swiglu: {
+    outputs: ['output'],
+    mayAlias: [
+      ['output', 'gate'],
+      ['output', 'up'],
+    ],
     counts: ['elementCount'],
     dims: [],
     buffers: ['gate', 'up', 'output'].map((field) => ({
@@ -123,11 +136,14 @@ const RULES: { [K in KernelName]: KernelRule } = {
     })),
   },
   'add-in-place': {
+    outputs: ['target'],
+    mayAlias: [['target', 'addend']],
     counts: ['elementCount'],
     dims: [],
     buffers: ['target', 'addend'].map((field) => ({ field, kind: 'f32' as const, elements: product('elementCount') })),
   },
   'prefill-attention': {
+    outputs: ['output', 'windowScores'],
     counts: ['windowSize'],
     dims: ['tokenCount', 'queryHeadCount', 'kvHeadCount', 'headDim'],
     buffers: [
@@ -160,6 +176,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     },
   },
   'kv-append': {
+    outputs: ['pool'],
     counts: ['rowCount', 'entryCount'],
     dims: ['kvHeadCount', ...poolDims],
     buffers: [
@@ -171,6 +188,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     check: headDimCheck,
   },
   'kv-compact': {
+    outputs: ['pool'],
     counts: ['sequenceCount', 'keptIndexCount'],
     dims: poolDims,
     buffers: [
@@ -181,6 +199,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     check: headDimCheck,
   },
   'ragged-decode-attention': {
+    outputs: ['output'],
     counts: ['rowCount', 'pairCount'],
     dims: ['kvHeadCount', 'groupSize', ...poolDims],
     buffers: [
@@ -192,6 +211,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     check: (a, capabilities) => [...headDimCheck(a, capabilities), ...finite(a, 'scale', true)],
   },
   argmax: {
+    outputs: ['output'],
     counts: ['rowCount'],
     dims: ['vocabSize'],
     buffers: [
@@ -200,6 +220,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     ],
   },
   'top-p-sample': {
+    outputs: ['output'],
     counts: ['rowCount'],
     dims: ['vocabSize'],
     buffers: [
@@ -276,6 +297,27 @@ export function validateKernelArgs<K extends KernelName>(
         });
       }
       if (value.disposed) issues.push({ path, message: `buffer '${value.label}' is disposed` });
+    }
+    for (const output of rule.outputs) {
+      const written = record[output];
+      if (!isBuffer(written)) continue;
+      for (const other of rule.buffers) {
+        if (other.field === output || record[other.field] !== written) continue;
+        const allowed = rule.mayAlias?.some(([a, b]) => a === output && b === other.field) ?? false;
+        // two outputs sharing a buffer are reported once, at the later one
+        if (
+          !allowed &&
+          rule.outputs.includes(other.field) &&
+          rule.outputs.indexOf(other.field) > rule.outputs.indexOf(output)
+        )
+          continue;
+        if (!allowed) {
+          issues.push({
+            path: `$.${output}`,
+            message: `must not be the same buffer as ${other.field} ('${written.label}')`,
+          });
+        }
+      }
     }
     issues.push(...(rule.check?.(record, capabilities) ?? []));
   }

@@ -56,7 +56,7 @@ describe('cpu backend specifics', () => {
       blockSize: 2,
       headDim: 4,
       blockTableLength: 2,
-      query: output,
+      query: backend.createBuffer({ dtype: 'f32', elementCount: 4 }),
       output,
       pairs,
       rowCount: 1,
@@ -94,6 +94,17 @@ describe('cpu backend specifics', () => {
     ).toThrow(/out of place/);
   });
 
+  it('rejects an output that is also an input, except documented in-place uses', () => {
+    const backend = createCpuBackend();
+    const a = backend.createBuffer({ dtype: 'f32', elementCount: 16 });
+    const b = backend.createBuffer({ dtype: 'f32', elementCount: 16 });
+    expect(() =>
+      backend.run('matmul', { input: a, weight: b, output: a, rowCount: 2, innerSize: 2, outerSize: 2 }),
+    ).toThrow(/\$\.output: must not be the same buffer as input/);
+    expect(() => backend.run('swiglu', { gate: a, up: b, output: a, elementCount: 16 })).not.toThrow();
+    expect(() => backend.run('add-in-place', { target: a, addend: a, elementCount: 16 })).not.toThrow();
+  });
+
   it('validates cross-field shapes with every issue listed', () => {
     const backend = createCpuBackend();
     const buffer = backend.createBuffer({ dtype: 'f32', elementCount: 1000 });
@@ -102,7 +113,7 @@ describe('cpu backend specifics', () => {
         query: buffer,
         key: buffer,
         value: buffer,
-        output: buffer,
+        output: backend.createBuffer({ dtype: 'f32', elementCount: 1000 }),
         tokenCount: 3,
         queryHeadCount: 3,
         kvHeadCount: 2,

@@ -130,7 +130,8 @@ export function describeBufferContract(
       () => backend().run('matmul', { input: small, weight, output: small, rowCount: 2, innerSize: 2, outerSize: 2 }),
       'FAIRKV_VALIDATION',
     )) as { issues: { path: string }[] };
-    expect(error.issues.map((issue) => issue.path)).toEqual(['$.weight']);
+    // a wrong dtype, and an output that is also an input
+    expect(error.issues.map((issue) => issue.path)).toEqual(['$.weight', '$.output']);
     const error2 = (await expectCode(
       () => backend().run('swiglu', { gate: small, up: small, output: small, elementCount: 5 }),
       'FAIRKV_VALIDATION',

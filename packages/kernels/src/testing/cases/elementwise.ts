@@ -6,10 +6,13 @@ const sizes = [
   [10, 4099],
 ] as const;
 
-/** `swiglu` cases: odd element counts, inputs spanning the sigmoid's saturation. */
-export const swigluCases: ConformanceCase[] = sizes.map((size) => ({
+/** `swiglu` cases: odd element counts, inputs spanning the sigmoid's saturation, out of place and in place. */
+export const swigluCases: ConformanceCase[] = [
+  ...sizes.map((size) => ({ size, inPlace: false })),
+  { size: [10, 4099] as const, inPlace: true },
+].map(({ size, inPlace }) => ({
   kernel: 'swiglu',
-  name: `elements=${size[0]}..${size[1]}`,
+  name: `elements=${size[0]}..${size[1]}${inPlace ? ' in place (output = gate)' : ''}`,
   storageDType: 'f32',
   async execute(context, random, tolerance) {
     const elementCount = random.integer(size[0], size[1]);
@@ -17,7 +20,7 @@ export const swigluCases: ConformanceCase[] = sizes.map((size) => ({
     const upValues = random.floats(elementCount, -2, 2);
     const gate = context.input('f32', gateValues, 'gate');
     const up = context.input('f32', upValues, 'up');
-    const output = context.output('f32', elementCount, 'output');
+    const output = inPlace ? gate : context.output('f32', elementCount, 'output');
     context.backend.run('swiglu', { gate, up, output, elementCount });
     context.expectClose('output', await context.read(output), referenceSwiglu(gateValues, upValues), tolerance);
   },
