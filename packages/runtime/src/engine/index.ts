@@ -39,6 +39,7 @@ export { type KvSequence, KvSequences } from './kv-sequences.js';
 export { type ProfileHeadLoadsOptions, profileHeadLoads } from './profile.js';
 export { metricsToPrometheus } from './prometheus.js';
 export { ReplicaRouter } from './replica-router.js';
+export { ShardForward, type ShardForwardOptions } from './shard-forward.js';
 export { type LayerShardWeights, type ShardWeightSource, type ShardWeights, sliceShardWeights } from './shard-weights.js';
 export { defaultWorkerScript } from './worker-devices.js';
 export type { HeadObservation } from './prefill-observation.js';
