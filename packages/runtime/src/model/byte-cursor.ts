@@ -114,7 +114,7 @@ export class ByteCursor {
     return this.window.subarray(offset, offset + length);
   }
 
-  /** Reads a length-prefixed UTF-8 string (GGUF `gguf_string_t`). */
+  /** Reads a length-prefixed UTF-8 string (GGUF `gguf_string_t`); invalid UTF-8 becomes U+FFFD. */
   string(lengthWidth: 4 | 8, field: string, maxLength = Number.MAX_SAFE_INTEGER): string {
     const offset = this.position;
     const length = this.size(
@@ -123,6 +123,18 @@ export class ByteCursor {
       Math.min(maxLength, Math.max(0, this.remaining - lengthWidth)),
     );
     if (length > maxLength) this.fail(field, `string length ${length} exceeds ${maxLength}`, offset);
-    return this.decoder.decode(this.bytes(length, field));
+    const bytes = this.bytes(length, field);
+    if (length <= 64) {
+      // short ASCII strings (most vocabulary entries) without a TextDecoder call
+      let ascii = true;
+      for (let index = 0; index < length; index++) {
+        if (bytes[index]! >= 0x80) {
+          ascii = false;
+          break;
+        }
+      }
+      if (ascii) return String.fromCharCode(...bytes);
+    }
+    return this.decoder.decode(bytes);
   }
 }

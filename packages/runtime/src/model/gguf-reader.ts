@@ -112,15 +112,41 @@ function readValueType(cursor: ByteCursor, field: string): GgufValueType {
   return type;
 }
 
+const NUMBER_ARRAY_READERS: Partial<
+  Record<GgufValueType, [number, (view: DataView, offset: number) => number | bigint | boolean]>
+> = {
+  uint8: [1, (view, offset) => view.getUint8(offset)],
+  int8: [1, (view, offset) => view.getInt8(offset)],
+  uint16: [2, (view, offset) => view.getUint16(offset, true)],
+  int16: [2, (view, offset) => view.getInt16(offset, true)],
+  uint32: [4, (view, offset) => view.getUint32(offset, true)],
+  int32: [4, (view, offset) => view.getInt32(offset, true)],
+  float32: [4, (view, offset) => view.getFloat32(offset, true)],
+  float64: [8, (view, offset) => view.getFloat64(offset, true)],
+  uint64: [8, (view, offset) => view.getBigUint64(offset, true)],
+  int64: [8, (view, offset) => view.getBigInt64(offset, true)],
+};
+
 function readArray(cursor: ByteCursor, width: 4 | 8, field: string, depth: number): GgufArrayValue {
   if (depth >= GGUF_MAX_ARRAY_NESTING) cursor.fail(field, `arrays nested deeper than ${GGUF_MAX_ARRAY_NESTING}`);
   const elementType = readValueType(cursor, `${field} (array element type)`);
   const limit = Math.floor(Math.max(0, cursor.remaining - width) / minimumValueBytes(elementType, width));
   const count = cursor.size(width, `${field} (array length)`, limit);
   const items: unknown[] = new Array(count);
-  for (let index = 0; index < count; index++) {
-    const item = readValue(cursor, elementType, width, `${field}[${index}]`, depth + 1);
-    items[index] = item.type === 'array' ? item : item.value;
+  const fixed = NUMBER_ARRAY_READERS[elementType];
+  if (fixed) {
+    // fast path: one bounds-checked block for the whole array (tokenizer scores, token types)
+    const [size, read] = fixed;
+    const block = cursor.bytes(count * size, field);
+    const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    for (let index = 0; index < count; index++) items[index] = read(view, index * size);
+  } else if (elementType === 'string') {
+    for (let index = 0; index < count; index++) items[index] = cursor.string(width, field);
+  } else {
+    for (let index = 0; index < count; index++) {
+      const item = readValue(cursor, elementType, width, `${field}[${index}]`, depth + 1);
+      items[index] = item.type === 'array' ? item : item.value;
+    }
   }
   return { type: 'array', elementType, value: items as GgufArrayValue['value'] };
 }

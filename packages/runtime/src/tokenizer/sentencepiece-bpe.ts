@@ -108,7 +108,7 @@ export class SentencePieceBpeTokenizer implements Tokenizer {
   private readonly pieceIds = new Map<string, number>();
   private readonly mergeable: boolean[];
   private readonly byteTokens: (number | undefined)[] = new Array(256);
-  private readonly tokenBytes: (Uint8Array | null)[];
+  private readonly tokenBytes: (Uint8Array | undefined)[];
   private readonly control: boolean[];
   private readonly encoder = new TextEncoder();
 
@@ -128,18 +128,13 @@ export class SentencePieceBpeTokenizer implements Tokenizer {
       this.control[id] = special || id === vocabulary.bosTokenId || id === vocabulary.eosTokenId;
       this.mergeable[id] = !this.control[id];
       if (!this.pieceIds.has(piece)) this.pieceIds.set(piece, id);
-      const byte = BYTE_PIECE.exec(piece);
-      const isByte = byte !== null && (types === undefined || type === SENTENCEPIECE_TOKEN_TYPES.byte);
-      if (isByte) {
-        const value = Number.parseInt(byte[1]!, 16);
-        this.byteTokens[value] ??= id;
-        this.tokenBytes[id] = Uint8Array.of(value);
-      } else if (this.control[id]) {
-        this.tokenBytes[id] = null;
-      } else if (type === SENTENCEPIECE_TOKEN_TYPES.unknown) {
-        this.tokenBytes[id] = this.encoder.encode(' \u2047 ');
-      } else {
-        this.tokenBytes[id] = this.encoder.encode(piece.replaceAll(SPACE_PIECE, ' '));
+      if (piece.length === 6 && piece.startsWith('<0x')) {
+        const byte = BYTE_PIECE.exec(piece);
+        if (byte !== null && (types === undefined || type === SENTENCEPIECE_TOKEN_TYPES.byte)) {
+          const value = Number.parseInt(byte[1]!, 16);
+          this.byteTokens[value] ??= id;
+          this.tokenBytes[id] = Uint8Array.of(value);
+        }
       }
     }
   }
@@ -220,9 +215,16 @@ export class SentencePieceBpeTokenizer implements Tokenizer {
     return output;
   }
 
-  /** The bytes a token stands for (empty for control tokens). */
+  /** The bytes a token stands for (empty for control tokens), encoded on first use. */
   private bytesOf(tokenId: number): Uint8Array {
-    return this.tokenBytes[tokenId] ?? new Uint8Array(0);
+    const cached = this.tokenBytes[tokenId];
+    if (cached) return cached;
+    // control and unknown tokens stand for no text
+    const bytes = this.control[tokenId]
+      ? new Uint8Array(0)
+      : this.encoder.encode((this.vocabulary.tokens[tokenId] ?? '').replaceAll(SPACE_PIECE, ' '));
+    this.tokenBytes[tokenId] = bytes;
+    return bytes;
   }
 
   decode(tokenIds: readonly number[], options: DecodeOptions = {}): string {
