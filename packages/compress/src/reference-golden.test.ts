@@ -42,6 +42,7 @@ const policies: Record<string, CompressionPolicy> = {
   adakv02: adaKvPolicy({ ...scoring, floorAlpha: 0.2 }),
   adakv05: adaKvPolicy({ ...scoring, floorAlpha: 0.5 }),
   kvpress05: adaKvPolicy({ ...scoring, floorAlpha: 0.5, variant: 'kvpress' }),
+  kvpress09: adaKvPolicy({ ...scoring, floorAlpha: 0.9, variant: 'kvpress' }),
   headkv: headKvPolicy({ ...scoring, ...golden.headkv }),
   h2o: h2oPolicy({ heavySize: golden.averageBudget - golden.windowSize, recentSize: golden.windowSize }),
 };

@@ -73,13 +73,16 @@ def adakv_budgets(scores, b, alpha):
 
 
 def kvpress_budgets(scores, b, alpha):
-    prefix = scores.shape[1]
-    boosted = scores.copy()
-    n_safe = int(b * alpha)
+    """kvpress AdaKVPress over SnapKVPress scores: the window is appended with the global max score, n_kept = c,
+    n_safe = int(n_kept * alpha) protected per head, then the H * (n - c) lowest pruned layer-wide."""
+    full = np.concatenate([scores, np.full((KVH, WIN), scores.max())], axis=1)
+    n_kept = b + WIN
+    n_safe = int(n_kept * alpha)
     for h in range(KVH):
-        boosted[h, np.argsort(-scores[h], kind='stable')[:n_safe]] = np.finfo(np.float64).max
-    pruned = np.argsort(boosted.reshape(-1), kind='stable')[: KVH * (prefix - b)] // prefix
-    return (prefix - np.bincount(pruned, minlength=KVH)).tolist()
+        full[h, np.argsort(-full[h], kind='stable')[:n_safe]] = np.finfo(np.float64).max
+    pruned = np.argsort(full.reshape(-1), kind='stable')[: KVH * (SEQ - n_kept)] // SEQ
+    kept_total = SEQ - np.bincount(pruned, minlength=KVH)
+    return (kept_total - WIN).tolist()
 
 
 def headkv_budgets(importance, c, beta, temp):
@@ -114,6 +117,7 @@ for layer in range(LAYERS):
         'adakv02': kept(adakv_budgets(scores, b, 0.2), scores),
         'adakv05': kept(adakv_budgets(scores, b, 0.5), scores),
         'kvpress05': kept(kvpress_budgets(scores, b, 0.5), scores),
+        'kvpress09': kept(kvpress_budgets(scores, b, 0.9), scores),
         'headkv': kept(headkv_budgets(importance, c, 1.2, 1.0)[layer], scores),
         'h2o': kept([b] * KVH, h2o_scores),
     })

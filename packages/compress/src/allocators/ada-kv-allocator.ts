@@ -8,8 +8,10 @@ import type { AllocationRequest, BudgetAllocator, LayerBudget } from './allocato
  * - `adakv` (FFY0/AdaKV `AdaptiveSnapKVCluster`): take the layer-wide top `H x b` scores, count them per head
  *   (`c_h`), then shrink towards the floor: `budget_h = round(c_h (1 - alpha) + floor(b alpha))`. The layer total
  *   is `H x b` within rounding (it lies in `(H b - 1.5 H, H b + 0.5 H]`); every head keeps at least `floor(b alpha)`.
- * - `kvpress` (NVIDIA/kvpress `AdaKVPress`): protect each head's top `floor(b alpha)` tokens, then take the
- *   layer-wide top `H x b` of all scores with the protected ones ranked first. The total is exactly `H x b`.
+ * - `kvpress` (NVIDIA/kvpress `AdaKVPress`): every head keeps at least `n_safe = floor(alpha x (b + window))` tokens
+ *   counting the window (kvpress's `int(n_kept * alpha_safeguard)`, where `n_kept` includes the window that its
+ *   SnapKV scorer pads with the maximum score), so its top `n_safe - window` prefix tokens are protected; then the
+ *   layer-wide top `H x b` prefix scores are kept, protected ones first. The total is exactly `H x b`.
  */
 export type AdaKvVariant = 'adakv' | 'kvpress';
 
@@ -99,11 +101,12 @@ export function adaKvAllocator(layerBudget: LayerBudget, options: AdaKvAllocator
       if (budget === 0 || request.layerIndex < skipLayers) return budgets.fill(budget);
       let scores = request.scores();
       if (normalize) scores = normalizeRows(scores, kvHeadCount, prefixLength, budget);
-      const floorCapacity = Math.floor(budget * floorAlpha);
       if (variant === 'kvpress') {
-        const boosted = protectTop(scores, kvHeadCount, prefixLength, floorCapacity);
+        const protectedCount = Math.floor(floorAlpha * (budget + request.windowSize)) - request.windowSize;
+        const boosted = protectTop(scores, kvHeadCount, prefixLength, protectedCount);
         return countTopPerRow(boosted, kvHeadCount, prefixLength, kvHeadCount * budget);
       }
+      const floorCapacity = Math.floor(budget * floorAlpha);
       const counts = countTopPerRow(scores, kvHeadCount, prefixLength, kvHeadCount * budget);
       const keep = Math.fround(1 - floorAlpha);
       for (let head = 0; head < kvHeadCount; head++) {

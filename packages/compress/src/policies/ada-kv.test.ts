@@ -51,8 +51,8 @@ describe('adaKvAllocator, FFY0/AdaKV variant', () => {
 });
 
 describe('adaKvAllocator, kvpress variant (alpha_safeguard)', () => {
-  it('alpha 0.7 protects each head top floor(2.1) = 2, then the layer-wide top 6', () => {
-    const result = run({ floorAlpha: 0.7, variant: 'kvpress' });
+  it('alpha 0.8: n_safe = floor(0.8 x 5) = 4 counting the 2-token window protects 2 prefix tokens per head', () => {
+    const result = run({ floorAlpha: 0.8, variant: 'kvpress' });
     expect(Array.from(result.budgets)).toEqual([6, 4]);
     expect(plainIndices(result.indices)).toEqual([
       [0, 1, 2, 3, 6, 7],
@@ -60,7 +60,7 @@ describe('adaKvAllocator, kvpress variant (alpha_safeguard)', () => {
     ]);
   });
 
-  it('alpha 0.5 protects one token per head; the total stays exactly H x b', () => {
+  it('alpha 0.5: n_safe = floor(2.5) = 2 is the window alone; plain layer-wide top 6, exactly H x b', () => {
     const result = run({ floorAlpha: 0.5, variant: 'kvpress' });
     expect(Array.from(result.budgets)).toEqual([7, 3]);
     expect(plainIndices(result.indices)).toEqual([
@@ -112,7 +112,10 @@ describe('adaKvPolicy invariants (property)', () => {
             expect(prefixBudgets).toEqual(new Array(heads).fill(prefix));
             continue;
           }
-          const floor = Math.floor(b * c.floorAlpha);
+          const floor =
+            variant === 'kvpress'
+              ? Math.max(0, Math.floor(c.floorAlpha * averageBudget) - c.windowSize)
+              : Math.floor(b * c.floorAlpha);
           for (const budget of prefixBudgets) expect(budget).toBeGreaterThanOrEqual(Math.min(floor, prefix));
           if (variant === 'kvpress') expect(total).toBe(heads * b);
           else {
