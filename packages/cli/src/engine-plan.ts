@@ -1,0 +1,144 @@
+/**
+ * The placement a runtime command runs with: `--plan <file>`, or `--solver <name>` over `--devices`
+ * CPU devices (with `--profile`, or a profile measured on the command's prompts with its policy), or
+ * contiguous tensor parallelism when only `--devices` is given.
+ *
+ * @packageDocumentation
+ */
+import type { CompressionPolicy } from '@fairkv/compress';
+import { createCluster, type HeadLoadProfile, type ModelConfig, type Plan, parsePlan } from '@fairkv/core';
+import { type LoadedModel, profileHeadLoads } from '@fairkv/runtime';
+import { InputError, UsageError, withContext } from './cli-error.js';
+import { readTextFile } from './files.js';
+import { type CliSolverName, runSolver } from './placement-run.js';
+import { fitProfile, loadProfile } from './profile-source.js';
+
+/** The flags that choose a placement. */
+export interface PlacementFlags {
+  devices?: number;
+  plan?: string;
+  solver?: CliSolverName;
+  profile?: string;
+}
+
+/** A plan and how it was made. */
+export interface ChosenPlan {
+  /** The plan, or undefined for a single device. */
+  plan: Plan | undefined;
+  deviceCount: number;
+  /** One line: where the plan came from. */
+  description: string;
+  /** The profile the solver balanced, when one was used. */
+  profile?: HeadLoadProfile;
+  warnings: string[];
+}
+
+/** A profile in which every head keeps `tokens`: contiguous placement does not depend on loads. */
+export function uniformProfile(model: ModelConfig, tokens: number): HeadLoadProfile {
+  const mean = Array.from({ length: model.layerCount }, () => new Array<number>(model.kvHeadCount).fill(tokens));
+  return {
+    version: 1,
+    layerCount: model.layerCount,
+    kvHeadCount: model.kvHeadCount,
+    contextLength: Math.max(1, tokens),
+    mean,
+    sampleCount: 1,
+    policy: { name: 'full', settings: {} },
+    source: `uniform: every head keeps ${tokens} tokens`,
+  };
+}
+
+/** Options of {@link choosePlan}. */
+export interface ChoosePlanOptions {
+  model: LoadedModel;
+  flags: PlacementFlags;
+  policy: CompressionPolicy;
+  /** Prompts a profile is measured on when a solver needs one and `--profile` is absent. */
+  prompts: readonly string[];
+  /** Tokens each request generates (added to measured loads; the context). */
+  maxTokens: number;
+  /** Batch the solver balances for. */
+  batch: number;
+  onProfileProgress?: (done: number, total: number) => void;
+}
+
+/** Measures a profile of the prompts with the policy (one prefill per prompt, in this thread). */
+export async function measureProfile(options: ChoosePlanOptions): Promise<HeadLoadProfile> {
+  return profileHeadLoads({
+    model: options.model,
+    prompts: options.prompts,
+    policy: options.policy,
+    generatedTokens: options.maxTokens,
+    source: `measured on ${options.prompts.length} prompt(s) with ${options.policy.name}`,
+    ...(options.onProfileProgress ? { onProgress: options.onProfileProgress } : {}),
+  });
+}
+
+/**
+ * Chooses the placement the flags describe.
+ * @throws UsageError for conflicting flags (exit 1); InputError / ValidationError naming the plan or
+ *   profile file, or a plan that does not fit the model (exit 2).
+ */
+export async function choosePlan(options: ChoosePlanOptions): Promise<ChosenPlan> {
+  const { model, flags } = options;
+  const config = model.config;
+  if (flags.plan && flags.solver) throw new UsageError('--plan and --solver are exclusive: give one');
+  if (flags.plan && flags.profile) throw new UsageError('--profile applies to --solver, not to --plan');
+  if (flags.plan) {
+    const text = readTextFile(flags.plan, '--plan');
+    let plan: Plan;
+    try {
+      plan = parsePlan(text, { model: config }, flags.plan);
+    } catch (error) {
+      throw withContext(error, '--plan');
+    }
+    if (flags.devices !== undefined && flags.devices !== plan.deviceCount) {
+      throw new InputError(`--devices ${flags.devices}: the plan ${flags.plan} has ${plan.deviceCount} devices`);
+    }
+    return {
+      plan,
+      deviceCount: plan.deviceCount,
+      description: `plan ${flags.plan} (${plan.solver}, ${plan.deviceCount} devices)`,
+      warnings: [],
+    };
+  }
+  const deviceCount = flags.devices ?? 1;
+  if (flags.profile && !flags.solver) throw new UsageError('--profile needs --solver <name>');
+  if (deviceCount === 1 && !flags.solver) {
+    return { plan: undefined, deviceCount: 1, description: 'one device', warnings: [] };
+  }
+  const solver: CliSolverName = flags.solver ?? 'contiguous';
+  const warnings: string[] = [];
+  let profile: HeadLoadProfile;
+  if (flags.profile) {
+    const loaded = loadProfile(flags.profile, config);
+    profile = loaded.profile;
+    warnings.push(...loaded.warnings);
+  } else if (solver === 'contiguous') {
+    profile = uniformProfile(config, Math.min(config.maxContext, 1 + options.maxTokens));
+  } else {
+    profile = fitProfile(await measureProfile(options), config, 'measured').profile;
+  }
+  let cluster: ReturnType<typeof createCluster>;
+  try {
+    cluster = createCluster('cpu', deviceCount);
+  } catch (error) {
+    throw withContext(error, `--devices ${deviceCount}`);
+  }
+  const result = await runSolver(solver, {
+    model: config,
+    profile,
+    cluster,
+    batch: options.batch,
+    dtype: 'f32',
+    contextLength: profile.contextLength,
+  });
+  warnings.push(...result.warnings);
+  return {
+    plan: result.plan,
+    deviceCount,
+    description: `${solver} plan on ${deviceCount} CPU devices (profile: ${profile.source})`,
+    profile,
+    warnings,
+  };
+}
