@@ -39,6 +39,7 @@ export {
   solvePlacement,
   solveTarget,
 } from './solve-placement.js';
+export { type AnySolverName, SOLVER_CATALOG, type SolverInfo } from './solver-catalog.js';
 export { assertContiguousPossible, contiguousDevice, contiguousLayer, contiguousSolver } from './solvers/contiguous.js';
 export { fairCopyLayers, fairCopySolver } from './solvers/fair-copy.js';
 export { greedyLayer, greedyLayers, greedySolver } from './solvers/greedy.js';

@@ -23,12 +23,13 @@ export interface GlpkRunner {
 /**
  * The worker's whole program, evaluated from a string (`eval: true`): the same code runs from the
  * TypeScript sources (vitest, tsx) and from the built ESM and CJS files, with no worker file to find.
- * It imports glpk.js from the absolute URL the main thread resolved.
+ * It imports glpk.js from the absolute URL the main thread resolved. Only dynamic `import()` is used:
+ * an eval worker inherits the parent's `--input-type`, so it may run as CommonJS or as an ES module.
  */
 const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-import(workerData.glpkUrl)
-  .then(async ({ default: GLPK }) => {
+import('node:worker_threads')
+  .then(async ({ parentPort, workerData }) => {
+    const { default: GLPK } = await import(workerData.glpkUrl);
     const glpk = await GLPK();
     parentPort.on('message', (jobs) => {
       try {
@@ -39,7 +40,10 @@ import(workerData.glpkUrl)
     });
     parentPort.postMessage({ ready: glpk.version });
   })
-  .catch((error) => parentPort.postMessage({ error: String((error && error.stack) || error) }));
+  .catch(async (error) => {
+    const { parentPort } = await import('node:worker_threads');
+    parentPort.postMessage({ error: String((error && error.stack) || error) });
+  });
 `;
 
 /** Absolute file URL of glpk.js's Node build (`glpk.js/node`), resolved from this package. */

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { h100, hasSharedProfiles, profileFixtures, tinyModel } from '../__fixtures__/fixtures.js';
 import { SOLVERS, solvePlacement } from '../solve-placement.js';
+import { SOLVER_CATALOG } from '../solver-catalog.js';
 import { syntheticHeavyTailedProfile } from '../synthetic-profile.js';
 import type { SolverName } from './placement-solver.js';
 
@@ -56,6 +57,22 @@ describe('every solver on every fixture yields a valid plan', () => {
       expect(plans).toBeGreaterThan(0);
     });
   }
+});
+
+describe('solver catalog', () => {
+  it('lists every main-entry solver with its description, and ilp with its own entry', () => {
+    const names = SOLVER_CATALOG.map((info) => info.name);
+    expect(names).toEqual(['contiguous', 'greedy', 'fair-copy', 'ilp']);
+    for (const solver of SOLVER_NAMES) {
+      const info = SOLVER_CATALOG.find((entry) => entry.name === solver)!;
+      expect(info.entry).toBe('@fairkv/placement');
+      expect(info.copies).toBe(SOLVERS[solver].copies);
+    }
+    expect(SOLVER_CATALOG.find((entry) => entry.name === 'ilp')).toMatchObject({
+      entry: '@fairkv/placement/ilp',
+      exact: true,
+    });
+  });
 });
 
 describe('capacity', () => {
