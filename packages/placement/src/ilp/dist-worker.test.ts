@@ -9,7 +9,7 @@ const built = existsSync(`${packageDir}dist/ilp.js`) && existsSync(`${packageDir
 
 // The worker's program is evaluated from a string and imports glpk.js by the URL the main thread resolves;
 // this checks that path from the built files (ESM and CJS) in a plain Node process.
-const script = (entry: string, loader: string) => `
+const script = (loader: string) => `
 ${loader}
 const { getModelPreset, createCluster } = core;
 const model = { ...getModelPreset('llama-3.1-8b'), layerCount: 2 };
@@ -31,7 +31,7 @@ describe('ilp worker from the built package (dist)', () => {
         ['--input-type=module', esm],
         ['--input-type=commonjs', cjs],
       ] as const) {
-        const output = execFileSync(process.execPath, [flag, '-e', script('', loader)], {
+        const output = execFileSync(process.execPath, [flag, '-e', script(loader)], {
           cwd: packageDir,
           encoding: 'utf8',
           timeout: 60_000,
