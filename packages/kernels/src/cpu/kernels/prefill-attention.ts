@@ -2,7 +2,8 @@ import type { CpuKernel } from '../cpu-kernel.js';
 
 /**
  * `prefill-attention` on the CPU: causal GQA softmax attention over one prompt, one (query head,
- * query token) at a time with f64 scores, also writing the observation-window probabilities.
+ * query token) at a time with f64 scores (four keys and values per inner pass), also writing the
+ * observation-window probabilities.
  */
 export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
   name: 'prefill-attention',
@@ -23,26 +24,65 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
       for (let token = 0; token < tokenCount; token++) {
         const queryBase = (token * queryHeadCount + queryHead) * headDim;
         let maximum = Number.NEGATIVE_INFINITY;
-        for (let k = 0; k <= token; k++) {
+        const visible = token + 1;
+        let k = 0;
+        // four keys at a time: each query element is loaded once per four K rows
+        for (; k + 4 <= visible; k += 4) {
+          const k0 = k * kvStride + kvBase;
+          const k1 = k0 + kvStride;
+          const k2 = k1 + kvStride;
+          const k3 = k2 + kvStride;
+          let s0 = 0;
+          let s1 = 0;
+          let s2 = 0;
+          let s3 = 0;
+          for (let d = 0; d < headDim; d++) {
+            const x = query[queryBase + d]!;
+            s0 += x * key[k0 + d]!;
+            s1 += x * key[k1 + d]!;
+            s2 += x * key[k2 + d]!;
+            s3 += x * key[k3 + d]!;
+          }
+          scores[k] = s0 * scale;
+          scores[k + 1] = s1 * scale;
+          scores[k + 2] = s2 * scale;
+          scores[k + 3] = s3 * scale;
+          maximum = Math.max(maximum, s0 * scale, s1 * scale, s2 * scale, s3 * scale);
+        }
+        for (; k < visible; k++) {
           const keyBase = k * kvStride + kvBase;
           let dot = 0;
           for (let d = 0; d < headDim; d++) dot += query[queryBase + d]! * key[keyBase + d]!;
-          const score = dot * scale;
-          scores[k] = score;
-          if (score > maximum) maximum = score;
+          scores[k] = dot * scale;
+          maximum = Math.max(maximum, dot * scale);
         }
         let total = 0;
-        for (let k = 0; k <= token; k++) {
+        for (k = 0; k < visible; k++) {
           const weight = Math.exp(scores[k]! - maximum);
           scores[k] = weight;
           total += weight;
         }
+        for (k = 0; k < visible; k++) scores[k] = scores[k]! / total;
         accumulator.fill(0, 0, headDim);
-        for (let k = 0; k <= token; k++) {
-          const probability = scores[k]! / total;
-          scores[k] = probability;
+        // four value rows at a time: each accumulator element is loaded and stored once per four
+        for (k = 0; k + 4 <= visible; k += 4) {
+          const v0 = k * kvStride + kvBase;
+          const v1 = v0 + kvStride;
+          const v2 = v1 + kvStride;
+          const v3 = v2 + kvStride;
+          const w0 = scores[k]!;
+          const w1 = scores[k + 1]!;
+          const w2 = scores[k + 2]!;
+          const w3 = scores[k + 3]!;
+          for (let d = 0; d < headDim; d++) {
+            accumulator[d] =
+              accumulator[d]! + w0 * value[v0 + d]! + w1 * value[v1 + d]! + w2 * value[v2 + d]! + w3 * value[v3 + d]!;
+          }
+        }
+        for (; k < visible; k++) {
           const valueBase = k * kvStride + kvBase;
-          for (let d = 0; d < headDim; d++) accumulator[d] = accumulator[d]! + probability * value[valueBase + d]!;
+          const weight = scores[k]!;
+          for (let d = 0; d < headDim; d++) accumulator[d] = accumulator[d]! + weight * value[valueBase + d]!;
         }
         for (let d = 0; d < headDim; d++) output[queryBase + d] = accumulator[d]!;
         if (windowScores !== undefined && token >= windowStart) {
