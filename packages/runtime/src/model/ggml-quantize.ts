@@ -42,7 +42,9 @@ export function quantizeGgml(type: GgmlTypeInfo, values: ArrayLike<number>): Uin
         const inverse = scale !== 0 ? 1 / scale : 0;
         view.setUint16(block * 34, numberToFloat16Bits(scale), true);
         for (let index = 0; index < 32; index++) {
-          view.setInt8(block * 34 + 2 + index, Math.round(values[block * 32 + index]! * inverse));
+          // roundf: halves away from zero, as ggml's reference quantiser
+          const scaled = values[block * 32 + index]! * inverse;
+          view.setInt8(block * 34 + 2 + index, Math.sign(scaled) * Math.round(Math.abs(scaled)));
         }
       }
       return bytes;

@@ -6,6 +6,15 @@
  */
 import { UnsupportedError } from '@fairkv/core';
 import { decodeBfloat16Array, decodeFloat16Array, float16BitsToNumber } from './float16.js';
+import {
+  dequantizeQ2K,
+  dequantizeQ3K,
+  dequantizeQ4K,
+  dequantizeQ5_0,
+  dequantizeQ5_1,
+  dequantizeQ5K,
+  dequantizeQ6K,
+} from './ggml-block-dequantize.js';
 
 /** Storage layout of one ggml tensor type: `blockSize` elements take `blockBytes` bytes. */
 export interface GgmlTypeInfo {
@@ -26,15 +35,15 @@ const TYPES: readonly GgmlTypeInfo[] = [
   { id: 1, name: 'f16', blockSize: 1, blockBytes: 2, readable: true },
   { id: 2, name: 'q4_0', blockSize: 32, blockBytes: 18, readable: true },
   { id: 3, name: 'q4_1', blockSize: 32, blockBytes: 20, readable: true },
-  { id: 6, name: 'q5_0', blockSize: 32, blockBytes: 22, readable: false },
-  { id: 7, name: 'q5_1', blockSize: 32, blockBytes: 24, readable: false },
+  { id: 6, name: 'q5_0', blockSize: 32, blockBytes: 22, readable: true },
+  { id: 7, name: 'q5_1', blockSize: 32, blockBytes: 24, readable: true },
   { id: 8, name: 'q8_0', blockSize: 32, blockBytes: 34, readable: true },
   { id: 9, name: 'q8_1', blockSize: 32, blockBytes: 36, readable: false },
-  { id: 10, name: 'q2_K', blockSize: 256, blockBytes: 84, readable: false },
-  { id: 11, name: 'q3_K', blockSize: 256, blockBytes: 110, readable: false },
-  { id: 12, name: 'q4_K', blockSize: 256, blockBytes: 144, readable: false },
-  { id: 13, name: 'q5_K', blockSize: 256, blockBytes: 176, readable: false },
-  { id: 14, name: 'q6_K', blockSize: 256, blockBytes: 210, readable: false },
+  { id: 10, name: 'q2_K', blockSize: 256, blockBytes: 84, readable: true },
+  { id: 11, name: 'q3_K', blockSize: 256, blockBytes: 110, readable: true },
+  { id: 12, name: 'q4_K', blockSize: 256, blockBytes: 144, readable: true },
+  { id: 13, name: 'q5_K', blockSize: 256, blockBytes: 176, readable: true },
+  { id: 14, name: 'q6_K', blockSize: 256, blockBytes: 210, readable: true },
   { id: 15, name: 'q8_K', blockSize: 256, blockBytes: 292, readable: false },
   { id: 24, name: 'i8', blockSize: 1, blockBytes: 1, readable: false },
   { id: 25, name: 'i16', blockSize: 1, blockBytes: 2, readable: false },
@@ -70,7 +79,7 @@ export function ggmlByteLength(type: GgmlTypeInfo, elementCount: number): number
 /**
  * Decodes `elementCount` elements of `type` from `bytes` (little-endian, starting at index 0) to
  * float32, following ggml-quants.c `dequantize_row_*`.
- * @throws UnsupportedError for types fairkv cannot decode (k-quants and integer types).
+ * @throws UnsupportedError for types fairkv cannot decode (q8_1, q8_K and integer types).
  */
 export function dequantizeGgml(type: GgmlTypeInfo, bytes: Uint8Array, elementCount: number): Float32Array {
   const output = new Float32Array(elementCount);
@@ -121,6 +130,27 @@ export function dequantizeGgml(type: GgmlTypeInfo, bytes: Uint8Array, elementCou
           output[block * 32 + index + 16] = scale * (packed >>> 4) + minimum;
         }
       }
+      return output;
+    case 'q5_0':
+      dequantizeQ5_0(bytes, output);
+      return output;
+    case 'q5_1':
+      dequantizeQ5_1(bytes, output);
+      return output;
+    case 'q2_K':
+      dequantizeQ2K(bytes, output);
+      return output;
+    case 'q3_K':
+      dequantizeQ3K(bytes, output);
+      return output;
+    case 'q4_K':
+      dequantizeQ4K(bytes, output);
+      return output;
+    case 'q5_K':
+      dequantizeQ5K(bytes, output);
+      return output;
+    case 'q6_K':
+      dequantizeQ6K(bytes, output);
       return output;
     default:
       throw new UnsupportedError(
