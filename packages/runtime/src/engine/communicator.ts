@@ -1,3 +1,5 @@
+import type { DeviceBuffer } from '@fairkv/kernels';
+
 /**
  * Collective communication between the devices of one model. All-reduce is not a kernel (DESIGN.md):
  * it belongs here. Every implementation sums contributions in rank order 0..size-1, so every rank gets
@@ -10,6 +12,12 @@ export interface Communicator {
   readonly size: number;
   /** Sums `data` element-wise over all ranks, in place; every rank must call it with the same length. */
   allReduceSum(data: Float32Array): Promise<void>;
+  /**
+   * Optional device-side all-reduce (e.g. NCCL on CUDA buffers): sums the first `elementCount`
+   * elements of an f32 device buffer over all ranks, in place, without a host round trip. When
+   * present the runtime uses it instead of download + {@link allReduceSum} + upload.
+   */
+  allReduceDeviceSum?(buffer: DeviceBuffer<'f32'>, elementCount: number): Promise<void>;
   /** Releases resources; idempotent. */
   dispose(): void;
 }

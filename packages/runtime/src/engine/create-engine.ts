@@ -1,8 +1,8 @@
 import type { CompressionPolicy } from '@fairkv/compress';
 import { BackendError, type DType, type Plan, ValidationError } from '@fairkv/core';
-import { type Backend, type BackendFactory, createCpuBackend } from '@fairkv/kernels';
+import { type Backend, createCpuBackend } from '@fairkv/kernels';
 import type { LoadedModel } from '../model/loaded-model.js';
-import { createLocalCommunicators, SoloCommunicator } from './communicator.js';
+import { type Communicator, createLocalCommunicators, SoloCommunicator } from './communicator.js';
 import { DeviceExecutor, inlineDeviceHandle } from './device-executor.js';
 import type { DeviceHandle } from './device-handle.js';
 import { deviceShardsFromPlan, singleDevicePlan } from './device-shards.js';
@@ -19,8 +19,16 @@ export interface CreateEngineOptions {
   model: LoadedModel;
   /** Placement plan; default: every head on one device. */
   plan?: Plan;
-  /** Backend of every device: a name, or a factory (in-thread execution only). Default `cpu`. */
-  backend?: BackendName | BackendFactory;
+  /**
+   * Backend of every device: a name, or a factory called with the device index (in-thread execution
+   * only; e.g. one CUDA backend per GPU driven from this thread). Default `cpu`.
+   */
+  backend?: BackendName | DeviceBackendFactory;
+  /**
+   * Communicators of the devices, one per device in rank order (in-thread execution only), e.g. NCCL
+   * over CUDA devices. Default: in-memory all-reduce between the in-thread devices.
+   */
+  communicators?: Communicator[];
   /**
    * `workers` runs each device in its own worker thread with its own backend and only its weights,
    * all-reducing through shared memory; `inline` runs all devices in this thread (same results, no
@@ -43,7 +51,10 @@ export interface CreateEngineOptions {
   onProgress?: (event: { device: number; deviceCount: number; phase: 'slicing' | 'ready' }) => void;
 }
 
-function resolveFactory(backend: BackendName | BackendFactory): BackendFactory {
+/** Creates the backend of device `device`. */
+export type DeviceBackendFactory = (device: number) => Backend | Promise<Backend>;
+
+function resolveFactory(backend: BackendName | DeviceBackendFactory): DeviceBackendFactory {
   if (typeof backend === 'function') return backend;
   if (backend === 'cpu') return () => createCpuBackend();
   throw new BackendError(`backend: unknown backend "${String(backend)}" (expected cpu, or a factory function)`);
@@ -95,12 +106,19 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
   } else {
     const factory = resolveFactory(backend);
     const communicators =
-      plan.deviceCount === 1 ? [new SoloCommunicator()] : createLocalCommunicators(plan.deviceCount);
+      options.communicators ??
+      (plan.deviceCount === 1 ? [new SoloCommunicator()] : createLocalCommunicators(plan.deviceCount));
+    if (communicators.length !== plan.deviceCount) {
+      throw new ValidationError(
+        `communicators: expected ${plan.deviceCount} (one per device), got ${communicators.length}`,
+        [{ path: '$.communicators', message: `expected ${plan.deviceCount}` }],
+      );
+    }
     devices = [];
     for (const shard of shards) {
       options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'slicing' });
       const weights = await sliceShardWeights(model.weights, config, shard);
-      const created: Backend = await factory();
+      const created: Backend = await factory(shard.device);
       const hostedHeads = shard.layers.reduce((sum, heads) => sum + heads.length, 0);
       const executor = new DeviceExecutor({
         backend: created,

@@ -6,7 +6,7 @@ export {
   SharedMemoryCommunicator,
   SoloCommunicator,
 } from './communicator.js';
-export { type BackendName, type CreateEngineOptions, createInferenceEngine } from './create-engine.js';
+export { type BackendName, type CreateEngineOptions, createInferenceEngine, type DeviceBackendFactory } from './create-engine.js';
 export {
   type DecodeRow,
   DeviceExecutor,
@@ -36,10 +36,15 @@ export {
 } from './generation.js';
 export { type EngineMetrics, InferenceEngine, type InferenceEngineOptions } from './inference-engine.js';
 export { type KvSequence, KvSequences } from './kv-sequences.js';
+export type { HeadObservation } from './prefill-observation.js';
 export { type ProfileHeadLoadsOptions, profileHeadLoads } from './profile.js';
 export { metricsToPrometheus } from './prometheus.js';
 export { ReplicaRouter } from './replica-router.js';
 export { ShardForward, type ShardForwardOptions } from './shard-forward.js';
-export { type LayerShardWeights, type ShardWeightSource, type ShardWeights, sliceShardWeights } from './shard-weights.js';
+export {
+  type LayerShardWeights,
+  type ShardWeightSource,
+  type ShardWeights,
+  sliceShardWeights,
+} from './shard-weights.js';
 export { defaultWorkerScript } from './worker-devices.js';
-export type { HeadObservation } from './prefill-observation.js';

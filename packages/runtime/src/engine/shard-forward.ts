@@ -117,7 +117,9 @@ export class ShardForward {
 
   /** All-reduces a partial sum over the devices and adds it to the residual stream. */
   async allReduceAdd(partial: DeviceBuffer<'f32'>, residual: DeviceBuffer<'f32'>, count: number): Promise<void> {
-    if (this.#comm.size > 1) {
+    if (this.#comm.size > 1 && this.#comm.allReduceDeviceSum) {
+      await this.#comm.allReduceDeviceSum(partial, count);
+    } else if (this.#comm.size > 1) {
       const host = await this.backend.download(partial, { elementCount: count });
       await this.#comm.allReduceSum(host);
       this.backend.upload(partial, host);
