@@ -6,7 +6,12 @@ export {
   SharedMemoryCommunicator,
   SoloCommunicator,
 } from './communicator.js';
-export { type BackendName, type CreateEngineOptions, createInferenceEngine, type DeviceBackendFactory } from './create-engine.js';
+export {
+  type BackendName,
+  type CreateEngineOptions,
+  createInferenceEngine,
+  type DeviceBackendFactory,
+} from './create-engine.js';
 export {
   type DecodeRow,
   DeviceExecutor,
