@@ -45,6 +45,8 @@ export interface IlpModelInput {
   maxReplicasPerHead: number;
   /** Whether all devices are interchangeable, so device symmetry may be broken. */
   identicalDevices: boolean;
+  /** Groups of interchangeable devices (same bandwidth and capacity), used when not all are identical. */
+  deviceGroups?: number[][];
   coupling?: IlpCoupling;
 }
 
@@ -165,6 +167,8 @@ export function buildIlpModel(input: IlpModelInput, name = 'fairkv-placement'): 
     addForestCuts(layer, heads, devices, subjectTo);
   });
   if (input.identicalDevices && layers.length > 0) breakDeviceSymmetry(layers[0]!.costs, devices, subjectTo);
+  else if (layers.length > 0)
+    for (const group of input.deviceGroups ?? []) orderGroupTimes(layers[0]!.costs, group, subjectTo);
   if (coupling) addCoupling(input, coupling, subjectTo);
   return { name, objective: { direction: 1, name: 'step', vars: objective }, subjectTo, bounds, binaries };
 }
@@ -210,6 +214,20 @@ function breakDeviceSymmetry(costs: LayerCosts, devices: number, subjectTo: LP['
       bnds: { type: GLP_LO, lb: 1, ub: 0 },
     });
   });
+}
+
+/** Within a group of interchangeable devices, layer 0's device times are non-increasing (sort the group by time). */
+function orderGroupTimes(costs: LayerCosts, group: number[], subjectTo: LP['subjectTo']): void {
+  for (let index = 0; index + 1 < group.length; index++) {
+    const [first, second] = [group[index]!, group[index + 1]!];
+    const vars = costs.kv.flatMap((row, head) => [
+      { name: hostVar(0, head, first), coef: costs.weight[first]! * TIME_SCALE },
+      { name: shareVar(0, head, first), coef: row[first]! * TIME_SCALE },
+      { name: hostVar(0, head, second), coef: -costs.weight[second]! * TIME_SCALE },
+      { name: shareVar(0, head, second), coef: -row[second]! * TIME_SCALE },
+    ]);
+    subjectTo.push({ name: `order${first}_${second}`, vars, bnds: { type: GLP_LO, lb: 0, ub: 0 } });
+  }
 }
 
 function addCoupling(input: IlpModelInput, coupling: IlpCoupling, subjectTo: LP['subjectTo']): void {

@@ -5,7 +5,7 @@ import { type PlacementProblem, type PlacementRequest, resolvePlacementProblem }
 import { assertFits, finishPlan, type PlacementResult, solveTarget } from '../solve-placement.js';
 import { fairCopySolver } from '../solvers/fair-copy.js';
 import { deviceTimes, type LayerCosts, layerCosts, toLayerPlacement } from '../solvers/layer-costs.js';
-import { balanceMemoryByRelabeling } from '../solvers/relabel-devices.js';
+import { balanceMemoryByRelabeling, identicalDeviceGroups } from '../solvers/relabel-devices.js';
 import { createGlpkRunner, type GlpkJob, type GlpkRunner } from './glpk-runner.js';
 import { solveLayerByGroups } from './group-bound.js';
 import { buildIlpModel, GLP_FEAS, GLP_OPT, type IlpLayer, objectiveSeconds, readLayerShares } from './ilp-model.js';
@@ -152,6 +152,7 @@ async function solveLayers(
         bandwidth: problem.bandwidth,
         maxReplicasPerHead: problem.options.maxReplicasPerHead,
         identicalDevices: identicalDevices(problem),
+        deviceGroups: identicalDeviceGroups(problem),
       });
       const tmlim = Math.max(0.05, (deadline - performance.now()) / 1000 / (groups.size - solved));
       const [result] = await runner.solve([{ model, options: { msglev: 0, tmlim, mipgap: problem.options.mipGap } }]);
@@ -225,6 +226,7 @@ async function solveCoupled(
     bandwidth: problem.bandwidth,
     maxReplicasPerHead: problem.options.maxReplicasPerHead,
     identicalDevices: identicalDevices(problem),
+    deviceGroups: identicalDeviceGroups(problem),
     coupling: {
       memoryRoom: problem.usableMemoryBytes.map((usable) => usable - problem.baseWeightBytes),
       headWeightBytes: problem.headWeightBytes,
