@@ -5,6 +5,8 @@ import { argmaxOf } from './argmax.js';
 /**
  * Nucleus sampling of one row, exactly as the `top-p-sample` contract spells it (softmax in f64,
  * descending order with ties by lower index, shortest prefix reaching `topP`, PCG-hash uniform).
+ * Sorts only the tokens that can be in the nucleus, so large vocabularies cost little more than a
+ * softmax.
  */
 export function sampleTopP(
   logits: Float32Array,
@@ -25,15 +27,28 @@ export function sampleTopP(
     probabilities[v] = weight;
     total += weight;
   }
-  for (let v = 0; v < vocabSize; v++) {
-    probabilities[v] = probabilities[v]! / total;
-    order[v] = v;
+  for (let v = 0; v < vocabSize; v++) probabilities[v] = probabilities[v]! / total;
+  // Only tokens at or above a threshold can be in the nucleus once their mass reaches topP (they come
+  // first in the sorted order), so sort just those: the threshold drops 16x until that holds (0: all).
+  let threshold = 1 / vocabSize;
+  let candidateCount = 0;
+  for (;;) {
+    let candidateMass = 0;
+    candidateCount = 0;
+    for (let v = 0; v < vocabSize; v++) {
+      if (probabilities[v]! >= threshold) {
+        order[candidateCount++] = v;
+        candidateMass += probabilities[v]!;
+      }
+    }
+    if (threshold === 0 || candidateMass >= topP + 1e-9) break;
+    threshold = threshold < 1e-30 ? 0 : threshold / 16;
   }
-  const sorted = order.subarray(0, vocabSize);
+  const sorted = order.subarray(0, candidateCount);
   sorted.sort((a, b) => probabilities[b]! - probabilities[a]! || a - b);
-  let nucleusSize = vocabSize;
+  let nucleusSize = candidateCount;
   let mass = 0;
-  for (let i = 0; i < vocabSize; i++) {
+  for (let i = 0; i < candidateCount; i++) {
     mass += probabilities[sorted[i]!]!;
     if (mass >= topP) {
       nucleusSize = i + 1;
