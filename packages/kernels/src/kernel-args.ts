@@ -173,7 +173,8 @@ export interface KvAppendArgs extends KvPoolArgs {
  * `keptIndices[keptOffset + j]` of the source sequence (K and V, bit-exact). The destination blocks
  * must be disjoint from every source block of the call (out of place, so GPU threads never race);
  * the host then returns the source blocks to the free list, which is how memory is really freed.
- * Kept indices need not be sorted.
+ * Kept indices need not be sorted. Nothing else in the pool changes (source blocks, and destination
+ * slots past `keptCount`, keep their contents).
  */
 export interface KvCompactArgs extends KvPoolArgs {
   /** i32 `[keptIndexCount]`: token indices into the source sequences (a buffer is passed even when the count is 0). */
@@ -191,7 +192,9 @@ export interface KvCompactArgs extends KvPoolArgs {
  * . K_t) V_t`, where `K_t`, `V_t` are token `t` of the sequence at `tableOffset`. `kvLength = 0` writes
  * zeros. Only the listed pairs are computed: output rows of (row, kv head) pairs not listed are left
  * untouched (a device serves only its own pairs; the runtime zeroes the rest before the O-projection).
- * Each (queryRow, kvHead) may appear at most once.
+ * Each (queryRow, kvHead) may appear at most once. Slots past `kvLength` (the tail of the last block)
+ * may hold anything, NaN included, and must not affect the output: mask by selection, never by
+ * multiplying with zero (the conformance suite fills them with NaN).
  */
 export interface RaggedDecodeAttentionArgs extends KvPoolArgs {
   /** f32 `[rowCount][kvHeadCount * groupSize][headDim]` (RoPE already applied). */
