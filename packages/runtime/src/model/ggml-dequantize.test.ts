@@ -1,9 +1,12 @@
 import { UnsupportedError } from '@fairkv/core';
 import { describe, expect, it } from 'vitest';
 import vectors from '../__fixtures__/ggml-dequantize-vectors.json' with { type: 'json' };
+import { memoryByteSource } from './byte-source.js';
 import { numberToFloat16Bits } from './float16.js';
 import { quantizeGgml } from './ggml-quantize.js';
 import { dequantizeGgml, ggmlTypeByName, READABLE_GGML_TYPES } from './ggml-types.js';
+import { GgufFile } from './gguf-reader.js';
+import { encodeGguf } from './gguf-writer.js';
 
 function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!.map((pair) => Number.parseInt(pair, 16)));
@@ -25,6 +28,30 @@ describe('ggml dequantisation', () => {
       expect(mismatches).toEqual([]);
     });
   }
+
+  it('reads k-quant tensors through a GGUF file, rows included', async () => {
+    const tensors = Object.entries(vectors as Record<string, { bytes: string; values: string }>).map(
+      ([name, vector]) => {
+        const type = ggmlTypeByName(name)!;
+        // two rows: the reference block, then the same block again
+        const block = fromHex(vector.bytes);
+        const encoded = new Uint8Array(2 * block.length);
+        encoded.set(block);
+        encoded.set(block, block.length);
+        return { name: `t.${name}`, shape: [2, type.blockSize], type: name, data: { encoded } };
+      },
+    );
+    const file = GgufFile.fromSource(memoryByteSource(encodeGguf({ version: 3, metadata: [], tensors })));
+    for (const [name, vector] of Object.entries(vectors as Record<string, { bytes: string; values: string }>)) {
+      const expected = new Float32Array(fromHex(vector.values).buffer);
+      const tensor = file.tensor(`t.${name}`)!;
+      expect(tensor.storedType).toBe(name);
+      const whole = await tensor.read();
+      expect(whole.subarray(0, expected.length)).toEqual(expected);
+      expect(whole.subarray(expected.length)).toEqual(expected);
+      expect(await tensor.readRows(1, 1)).toEqual(expected);
+    }
+  });
 
   it('decodes q8_0 as scale times int8 and quantises halves away from zero like ggml', () => {
     const type = ggmlTypeByName('q8_0')!;

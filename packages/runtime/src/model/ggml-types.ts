@@ -1,6 +1,7 @@
 /**
- * ggml tensor types as GGUF stores them (ggml.h `enum ggml_type`, block sizes from ggml.c
- * `type_traits`), and dequantisation of the types fairkv reads to float32.
+ * ggml tensor types as GGUF stores them (ggml.h `enum ggml_type`; block sizes as in gguf-py's
+ * `GGML_QUANT_SIZES`), and dequantisation of the types fairkv reads to float32. Every listed type can
+ * be bounds-checked; unlisted ids are malformed input.
  *
  * @packageDocumentation
  */
@@ -45,12 +46,24 @@ const TYPES: readonly GgmlTypeInfo[] = [
   { id: 13, name: 'q5_K', blockSize: 256, blockBytes: 176, readable: true },
   { id: 14, name: 'q6_K', blockSize: 256, blockBytes: 210, readable: true },
   { id: 15, name: 'q8_K', blockSize: 256, blockBytes: 292, readable: false },
+  { id: 16, name: 'iq2_xxs', blockSize: 256, blockBytes: 66, readable: false },
+  { id: 17, name: 'iq2_xs', blockSize: 256, blockBytes: 74, readable: false },
+  { id: 18, name: 'iq3_xxs', blockSize: 256, blockBytes: 98, readable: false },
+  { id: 19, name: 'iq1_s', blockSize: 256, blockBytes: 50, readable: false },
+  { id: 20, name: 'iq4_nl', blockSize: 32, blockBytes: 18, readable: false },
+  { id: 21, name: 'iq3_s', blockSize: 256, blockBytes: 110, readable: false },
+  { id: 22, name: 'iq2_s', blockSize: 256, blockBytes: 82, readable: false },
+  { id: 23, name: 'iq4_xs', blockSize: 256, blockBytes: 136, readable: false },
   { id: 24, name: 'i8', blockSize: 1, blockBytes: 1, readable: false },
   { id: 25, name: 'i16', blockSize: 1, blockBytes: 2, readable: false },
   { id: 26, name: 'i32', blockSize: 1, blockBytes: 4, readable: false },
   { id: 27, name: 'i64', blockSize: 1, blockBytes: 8, readable: false },
   { id: 28, name: 'f64', blockSize: 1, blockBytes: 8, readable: true },
+  { id: 29, name: 'iq1_m', blockSize: 256, blockBytes: 56, readable: false },
   { id: 30, name: 'bf16', blockSize: 1, blockBytes: 2, readable: true },
+  { id: 34, name: 'tq1_0', blockSize: 256, blockBytes: 54, readable: false },
+  { id: 35, name: 'tq2_0', blockSize: 256, blockBytes: 66, readable: false },
+  { id: 39, name: 'mxfp4', blockSize: 32, blockBytes: 17, readable: false },
 ];
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -79,7 +92,7 @@ export function ggmlByteLength(type: GgmlTypeInfo, elementCount: number): number
 /**
  * Decodes `elementCount` elements of `type` from `bytes` (little-endian, starting at index 0) to
  * float32, following ggml-quants.c `dequantize_row_*`.
- * @throws UnsupportedError for types fairkv cannot decode (q8_1, q8_K and integer types).
+ * @throws UnsupportedError for types fairkv cannot decode (q8_1, q8_K, i-quants, ternary, mxfp4 and integer types).
  */
 export function dequantizeGgml(type: GgmlTypeInfo, bytes: Uint8Array, elementCount: number): Float32Array {
   const output = new Float32Array(elementCount);

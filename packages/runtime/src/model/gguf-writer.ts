@@ -20,9 +20,9 @@ export interface GgufTensorInput {
   /** Row-major shape, outermost first. */
   shape: readonly number[];
   /** Storage type; the values are converted (rounded or quantised) to it. */
-  type: WritableGgmlType;
-  /** Values in row-major order. */
-  data: ArrayLike<number>;
+  type: WritableGgmlType | string;
+  /** Values in row-major order, or the already encoded bytes of `type` (any known ggml type). */
+  data: ArrayLike<number> | { encoded: Uint8Array };
 }
 
 /** What to write. */
@@ -128,9 +128,10 @@ function prepare(input: GgufWriteInput): { header: Uint8Array; tensors: Prepared
     const type = ggmlTypeByName(tensor.type);
     if (!type) throw new ConfigError(`tensor ${tensor.name}: unknown type ${tensor.type}`);
     const elementCount = elementCountOf(tensor.shape);
-    if (tensor.data.length !== elementCount) {
+    const expectedBytes = (elementCount / type.blockSize) * type.blockBytes;
+    if ('encoded' in tensor.data ? tensor.data.encoded.length !== expectedBytes : tensor.data.length !== elementCount) {
       throw new ConfigError(
-        `tensor ${tensor.name}: shape ${tensor.shape.join('x')} needs ${elementCount} values, got ${tensor.data.length}`,
+        `tensor ${tensor.name}: shape ${tensor.shape.join('x')} needs ${elementCount} values (${expectedBytes} bytes of ${type.name})`,
       );
     }
     const innermost = tensor.shape[tensor.shape.length - 1] ?? 1;
@@ -152,6 +153,11 @@ function prepare(input: GgufWriteInput): { header: Uint8Array; tensors: Prepared
   return { header: writer.toBytes(), tensors, alignment };
 }
 
+function encodeTensor(tensor: PreparedTensor): Uint8Array {
+  const { data } = tensor.input;
+  return 'encoded' in data ? data.encoded : quantizeGgml(tensor.type, data);
+}
+
 /** Encodes a whole GGUF file in memory (small files: tests, fuzzing). */
 export function encodeGguf(input: GgufWriteInput): Uint8Array {
   const { header, tensors, alignment } = prepare(input);
@@ -159,7 +165,7 @@ export function encodeGguf(input: GgufWriteInput): Uint8Array {
   const dataLength = last ? last.offset + Math.ceil(last.byteLength / alignment) * alignment : 0;
   const output = new Uint8Array(header.length + dataLength);
   output.set(header);
-  for (const tensor of tensors) output.set(quantizeGgml(tensor.type, tensor.input.data), header.length + tensor.offset);
+  for (const tensor of tensors) output.set(encodeTensor(tensor), header.length + tensor.offset);
   return output;
 }
 
@@ -170,7 +176,7 @@ export function writeGgufFile(path: string, input: GgufWriteInput): void {
   try {
     writeSync(fd, header);
     for (const tensor of tensors) {
-      const bytes = quantizeGgml(tensor.type, tensor.input.data);
+      const bytes = encodeTensor(tensor);
       writeSync(fd, bytes);
       const padding = (alignment - (bytes.length % alignment)) % alignment;
       if (padding > 0) writeSync(fd, new Uint8Array(padding));
