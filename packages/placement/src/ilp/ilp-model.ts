@@ -1,14 +1,19 @@
 import type { LP } from 'glpk.js/node';
 import type { LayerCosts } from '../solvers/layer-costs.js';
 
-/** glpk row and column bound types (glpk.h). */
+/** glpk bound type (glpk.h): free. */
 export const GLP_FR = 1;
+/** glpk bound type: lower bound only. */
 export const GLP_LO = 2;
+/** glpk bound type: upper bound only. */
 export const GLP_UP = 3;
+/** glpk bound type: both bounds. */
 export const GLP_DB = 4;
+/** glpk bound type: fixed. */
 export const GLP_FX = 5;
-/** glpk solution status: 5 optimal (proven), 2 feasible (time or MIP-gap limit hit), 1 undefined, 4 no feasible. */
+/** glpk solution status 5: optimal, proven (TOOLCHAIN.md: glpk.js reports 2 when it stops at the MIP gap). */
 export const GLP_OPT = 5;
+/** glpk solution status 2: feasible (time or MIP-gap limit hit). */
 export const GLP_FEAS = 2;
 
 /** Times are given to glpk in microseconds and memory in GB, so coefficients stay near 1. */
@@ -50,8 +55,11 @@ export interface IlpModelInput {
   coupling?: IlpCoupling;
 }
 
+/** Column names: `t<l>` layer time, `x<l>_<h>_<g>` hosting binary, `s<l>_<h>_<g>` share. */
 export const timeVar = (layer: number) => `t${layer}`;
+/** Hosting binary of head `head` of layer `layer` on `device`. */
 export const hostVar = (layer: number, head: number, device: number) => `x${layer}_${head}_${device}`;
+/** Share of head `head` of layer `layer` served by `device`. */
 export const shareVar = (layer: number, head: number, device: number) => `s${layer}_${head}_${device}`;
 
 /**
