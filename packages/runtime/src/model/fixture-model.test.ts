@@ -176,5 +176,8 @@ describe('createFixtureModel', () => {
     const config = JSON.parse(readFileSync(configPath, 'utf8'));
     writeFileSync(configPath, JSON.stringify({ ...config, intermediate_size: 128 }));
     await expectFormatError(/shape/);
+    // untied weights need lm_head.weight
+    writeFileSync(configPath, JSON.stringify({ ...config, tie_word_embeddings: false }));
+    await expectFormatError(/^tensor lm_head\.weight$/);
   });
 });

@@ -121,8 +121,9 @@ function selectWeights(
   stored: Map<string, StoredTensor>,
 ): { tensors: Map<string, StoredTensor>; tied: boolean } {
   const tensors = new Map<string, StoredTensor>();
-  const lmHead = stored.get(huggingFaceTensorName('output')!);
-  const tied = config.tieWordEmbeddings || lmHead === undefined;
+  // like transformers: tied only when config.json says so (a missing lm_head.weight otherwise is an error,
+  // where transformers would silently initialise it at random)
+  const tied = config.tieWordEmbeddings;
   for (const name of iterateCanonicalWeightNames(config)) {
     if (name === 'output' && tied) continue;
     const storedName = huggingFaceTensorName(name)!;
