@@ -53,13 +53,17 @@ export function exitCodeOf(error: unknown): number {
  * One line for stderr: the error's message with its lines joined by `; ` (validation errors list one
  * issue a line), so scripts can read the reason from a single line.
  */
-export function oneLineMessage(error: unknown): string {
+export function oneLineMessage(error: unknown, maxIssues = 6): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message
+  const lines = message
     .split(/\r?\n/)
     .map((line) => line.trim())
-    .filter((line) => line.length > 0)
-    .join('; ');
+    .filter((line) => line.length > 0);
+  const [first = '', ...rest] = lines;
+  const shown = rest.slice(0, maxIssues);
+  const more = rest.length > shown.length ? ` (and ${rest.length - shown.length} more)` : '';
+  if (shown.length === 0) return first;
+  return `${first}${first.endsWith(':') ? ' ' : '; '}${shown.join('; ')}${more}`;
 }
 
 /**
@@ -69,8 +73,11 @@ export function oneLineMessage(error: unknown): string {
 export function withContext(error: unknown, context: string): unknown {
   if (!(error instanceof Error)) return new InputError(`${context}: ${String(error)}`);
   if (error.message.startsWith(context)) return error;
+  // `--profile p.json` + `p.json: invalid ...` reads `--profile p.json: invalid ...`
+  const file = context.split(' ').slice(1).join(' ');
+  const rest = file && error.message.startsWith(`${file}: `) ? error.message.slice(file.length + 2) : error.message;
   try {
-    error.message = `${context}: ${error.message}`;
+    error.message = `${context}: ${rest}`;
   } catch {
     // a frozen error keeps its message
   }

@@ -90,7 +90,7 @@ export async function choosePlan(options: ChoosePlanOptions): Promise<ChosenPlan
     try {
       plan = parsePlan(text, { model: config }, flags.plan);
     } catch (error) {
-      throw withContext(error, '--plan');
+      throw withContext(error, `--plan ${flags.plan}`);
     }
     if (flags.devices !== undefined && flags.devices !== plan.deviceCount) {
       throw new InputError(`--devices ${flags.devices}: the plan ${flags.plan} has ${plan.deviceCount} devices`);

@@ -87,7 +87,7 @@ export function readGates(path: string, model: ModelConfig): number[][] {
   try {
     gates = parseDuoAttentionGates(readTextFile(path, '--gates'), path);
   } catch (error) {
-    throw withContext(error, '--gates');
+    throw withContext(error, `--gates ${path}`);
   }
   const columns = gates[0]?.length ?? 0;
   if (gates.length !== model.layerCount || columns !== model.kvHeadCount) {
@@ -108,7 +108,7 @@ function readImportance(path: string): number[][] {
     return parseHeadKvImportance(text, path);
   } catch (error) {
     if (error instanceof SyntaxError) throw new InputError(`--importance ${path}: not valid JSON (${error.message})`);
-    throw withContext(error, '--importance');
+    throw withContext(error, `--importance ${path}`);
   }
 }
 

@@ -105,7 +105,7 @@ export function loadProfile(spec: string, model: ModelConfig, defaultContext?: n
     try {
       profile = parseHeadLoadProfile(text, spec);
     } catch (error) {
-      throw withContext(error, '--profile');
+      throw withContext(error, `--profile ${spec}`);
     }
   }
   return fitProfile(profile, model, spec);

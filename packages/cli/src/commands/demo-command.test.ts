@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runFairkv, TEST_CACHE_DIR } from '../__fixtures__/cli-process.js';
+
+/** The demo and generate on the embedded default model: it needs nothing from ../shared. */
+describe('fairkv demo and the embedded default model (subprocess)', () => {
+  it('demo --json: both plans on worker devices, the same text, per-device KV and tokens/s, random weights labelled', async () => {
+    const run = await runFairkv(['demo', '--devices', '2', '--requests', '3', '--max-tokens', '6', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(existsSync(join(TEST_CACHE_DIR, 'r1', 'model.gguf'))).toBe(true);
+    const report = JSON.parse(run.stdout);
+    expect(report).toMatchObject({
+      model: 'fairkv-default-random',
+      randomWeights: true,
+      devices: 2,
+      requests: 3,
+      policy: { name: 'duo-attention', syntheticGates: true },
+      sameText: true,
+    });
+    expect(report.runs.map((r: { solver: string }) => r.solver)).toEqual(['contiguous', 'fair-copy']);
+    for (const demoRun of report.runs) {
+      expect(demoRun.devices).toHaveLength(2);
+      expect(demoRun.plan.deviceCount).toBe(2);
+      for (const device of demoRun.devices) expect(device.kvBytesPeak).toBeGreaterThan(0);
+      expect(demoRun.decodeTokensPerSecond).toBeGreaterThan(0);
+      expect(demoRun.predictedTokensPerSecond).toBeGreaterThan(0);
+      expect(demoRun.texts).toHaveLength(3);
+    }
+    // the profile the fair-copy plan balanced is the one the contiguous run measured: DuoAttention keeps the
+    // whole prompt in retrieval heads and sink + recent (4 + 16) in the rest, plus the 6 generated tokens
+    const kept = new Set<number>(report.profile.mean.flat());
+    expect(kept.has(26)).toBe(true);
+    expect([...kept].some((tokens) => tokens > 26)).toBe(true);
+  });
+
+  it('demo report and generate on the default model (text labelled as random weights)', async () => {
+    const demo = await runFairkv([
+      'demo',
+      '--devices',
+      '2',
+      '--requests',
+      '2',
+      '--max-tokens',
+      '4',
+      '--policy',
+      'snapkv',
+    ]);
+    expect(demo.code, demo.stderr).toBe(0);
+    for (const text of [
+      'RANDOM WEIGHTS',
+      'contiguous plan',
+      'fair-copy plan',
+      'KV peak',
+      'tokens/s decode',
+      'summary',
+    ]) {
+      expect(demo.stdout).toContain(text);
+    }
+    expect(demo.stdout).toContain('snapkv (averageBudget 24, windowSize 12)');
+
+    const generated = await runFairkv(['generate', '--prompt', 'Once upon a time', '--max-tokens', '5', '--json']);
+    expect(generated.code, generated.stderr).toBe(0);
+    const result = JSON.parse(generated.stdout);
+    expect(result).toMatchObject({ model: 'fairkv-default-random', randomWeights: true, finishReason: 'length' });
+    expect(result.tokenIds).toHaveLength(5);
+  });
+});

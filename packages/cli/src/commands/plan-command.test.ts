@@ -1,0 +1,114 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getModelPreset, validatePlan } from '@fairkv/core';
+import { describe, expect, it } from 'vitest';
+import {
+  errorLines,
+  hasDuoGates,
+  LLAMA_31_GATES,
+  runFairkv,
+  SHARED_SKIP_MESSAGE,
+  temporaryFolder,
+} from '../__fixtures__/cli-process.js';
+
+describe.skipIf(!hasDuoGates)(
+  'fairkv plan and inspect plan (subprocess, real DuoAttention gates of Llama-3.1-8B)',
+  () => {
+    const folder = temporaryFolder('plan');
+    const planPath = join(folder, 'plan.json');
+    const svgPath = join(folder, 'load.svg');
+    const profile = `duo:${LLAMA_31_GATES}:sparsity=0.5,context=32768`;
+
+    it('--json prints exactly {results: [{solver, plan, predicted, solveSeconds, optimal}]}, --out writes the best plan, --plot an SVG', async () => {
+      const run = await runFairkv([
+        'plan',
+        '--model',
+        'llama-3.1-8b',
+        '--profile',
+        profile,
+        '--devices',
+        '8',
+        '--solver',
+        'contiguous,greedy,fair-copy,ilp',
+        '--json',
+        '--out',
+        planPath,
+        '--plot',
+        svgPath,
+      ]);
+      expect(run.stderr).not.toMatch(/\u001b\[/);
+      expect(run.code, run.stderr).toBe(0);
+      const output = JSON.parse(run.stdout) as { results: Record<string, unknown>[] };
+      expect(Object.keys(output)).toEqual(['results']);
+      expect(output.results.map((result) => result.solver)).toEqual(['contiguous', 'greedy', 'fair-copy', 'ilp']);
+      const model = getModelPreset('llama-3.1-8b');
+      for (const result of output.results) {
+        expect(Object.keys(result).sort()).toEqual(['optimal', 'plan', 'predicted', 'solveSeconds', 'solver']);
+        expect(validatePlan(result.plan, { model }).issues).toEqual([]);
+        expect(result.predicted).toEqual((result.plan as { predicted: unknown }).predicted);
+        expect(typeof result.solveSeconds).toBe('number');
+      }
+      const throughput = (index: number) =>
+        (output.results[index]!.predicted as { throughputTokensPerSecond: number }).throughputTokensPerSecond;
+      // FairKV on real DuoAttention loads: Fair-Copying beats contiguous tensor parallelism clearly; ILP is at least as good
+      expect(throughput(2) / throughput(0)).toBeGreaterThan(1.3);
+      expect(throughput(3)).toBeGreaterThanOrEqual(throughput(2) * (1 - 1e-9));
+      expect(output.results[3]!.optimal).toBe(true);
+      const written = JSON.parse(readFileSync(planPath, 'utf8')) as { solver: string; version: number };
+      expect(written.version).toBe(1);
+      expect(['fair-copy', 'ilp']).toContain(written.solver);
+      const svg = readFileSync(svgPath, 'utf8');
+      expect(svg.startsWith('<svg')).toBe(true);
+      for (const label of ['contiguous', 'fair-copy', 'ms / step', 'layer', 'device']) expect(svg).toContain(label);
+    });
+
+    it('prints the comparison table; inspect plan validates the written plan and reports a broken one (exit 2)', async () => {
+      const table = await runFairkv([
+        'plan',
+        '--model',
+        'llama-3.1-8b',
+        '--profile',
+        profile,
+        '--devices',
+        '4',
+        '--solver',
+        'contiguous,fair-copy',
+        '--batch',
+        '32',
+      ]);
+      expect(table.code, table.stderr).toBe(0);
+      expect(table.stdout).toMatch(/solver\s+tokens\/s\s+speed-up\s+batch/);
+      expect(table.stdout).toMatch(/^contiguous\s.*1\.00x/m);
+      expect(table.stdout).toMatch(/^fair-copy\s/m);
+      expect(table.stdout).toContain('llama-3.1-8b on 4 x h100-sxm-80g');
+
+      const valid = await runFairkv([
+        'inspect',
+        'plan',
+        planPath,
+        '--model',
+        'llama-3.1-8b',
+        '--cluster',
+        'h100-sxm-80g',
+      ]);
+      expect(valid.code, valid.stderr).toBe(0);
+      expect(valid.stdout).toContain(`${planPath}: valid`);
+      expect(valid.stdout).toMatch(/device\s+replicas\s+heads served\s+memory\s+KV/);
+
+      const broken = JSON.parse(readFileSync(planPath, 'utf8'));
+      broken.layers[2].heads[1].replicas[0].share = 0.5;
+      broken.layers[5].heads.pop();
+      const brokenPath = join(folder, 'broken.json');
+      writeFileSync(brokenPath, JSON.stringify(broken));
+      const invalid = await runFairkv(['inspect', 'plan', brokenPath, '--json']);
+      expect(invalid.code).toBe(2);
+      const report = JSON.parse(invalid.stdout) as { valid: boolean; issues: { path: string }[] };
+      expect(report.valid).toBe(false);
+      expect(report.issues.map((issue) => issue.path)).toEqual(
+        expect.arrayContaining(['$.layers[2].heads[1].replicas', '$.layers[5].heads']),
+      );
+      expect(errorLines(invalid)).toEqual([expect.stringContaining(`plan ${brokenPath}: invalid`)]);
+    });
+  },
+);
+if (!hasDuoGates) it.skip(SHARED_SKIP_MESSAGE, () => {});

@@ -1,0 +1,205 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseHeadLoadProfile } from '@fairkv/core';
+import { describe, expect, it } from 'vitest';
+import {
+  errorLines,
+  hasStories260k,
+  runFairkv,
+  SHARED_SKIP_MESSAGE,
+  STORIES_260K,
+  temporaryFolder,
+} from '../__fixtures__/cli-process.js';
+
+/** Greedy continuation of "Once upon a time" by stories260K (../shared/models/README.md). */
+const GOLDEN =
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball.';
+
+describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on stories260K (subprocess)', () => {
+  const folder = temporaryFolder('runtime');
+  const profilePath = join(folder, 'profile.json');
+  const planPath = join(folder, 'plan.json');
+
+  it('profile measures the head loads of a prompt file; plan balances them; inspect model reports the file', async () => {
+    const prompts = join(folder, 'prompts.jsonl');
+    writeFileSync(
+      prompts,
+      [
+        JSON.stringify('Once upon a time, there was a little girl named Lily. She loved to play outside.'),
+        JSON.stringify({ prompt: 'The little dog was happy because he found a big bone in the garden.' }),
+        JSON.stringify({ text: 'Tom and his mom went to the park to play with a red ball.' }),
+      ].join('\n'),
+    );
+    const profiled = await runFairkv([
+      'profile',
+      '--model',
+      STORIES_260K,
+      '--policy',
+      'snapkv',
+      '--budget',
+      '8',
+      '--prompts',
+      prompts,
+      '--new-tokens',
+      '16',
+      '--out',
+      profilePath,
+    ]);
+    expect(profiled.code, profiled.stderr).toBe(0);
+    expect(profiled.stdout).toMatch(/layer\s+mean kept\s+min head\s+max head/);
+    const profile = parseHeadLoadProfile(readFileSync(profilePath, 'utf8'), profilePath);
+    expect([profile.layerCount, profile.kvHeadCount, profile.sampleCount]).toEqual([5, 4, 3]);
+    // SnapKV keeps exactly the budget in every head, plus the 16 generated tokens
+    expect(new Set(profile.mean.flat())).toEqual(new Set([24]));
+    expect(profile.policy).toMatchObject({ name: 'snapkv', settings: { averageBudget: 8, windowSize: 4 } });
+
+    const planned = await runFairkv([
+      'plan',
+      '--model',
+      STORIES_260K,
+      '--profile',
+      profilePath,
+      '--cluster',
+      'cpu',
+      '--devices',
+      '2',
+      '--solver',
+      'contiguous,fair-copy',
+      '--batch',
+      '4',
+      '--dtype',
+      'f32',
+      '--out',
+      planPath,
+    ]);
+    expect(planned.code, planned.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(planPath, 'utf8'))).toMatchObject({ version: 1, deviceCount: 2 });
+
+    const inspected = await runFairkv(['inspect', 'model', STORIES_260K, '--json']);
+    expect(inspected.code, inspected.stderr).toBe(0);
+    const report = JSON.parse(inspected.stdout);
+    expect(report).toMatchObject({
+      format: 'gguf',
+      randomWeights: false,
+      config: { layerCount: 5, queryHeadCount: 8, kvHeadCount: 4, headDim: 8, vocabSize: 512 },
+      tokenizer: { kind: 'sentencepiece-bpe', vocabSize: 512 },
+    });
+    expect(report.sizes.f32.kvBytesPerToken).toBe(2 * 8 * 4 * 5 * 4);
+
+    const truncated = join(folder, 'truncated.gguf');
+    writeFileSync(truncated, readFileSync(STORIES_260K).subarray(0, 300));
+    const corrupt = await runFairkv(['generate', '--model', truncated, '--prompt', 'Once']);
+    expect(corrupt.code).toBe(2);
+    expect(errorLines(corrupt)).toEqual([expect.stringContaining(`--model ${truncated}`)]);
+  });
+
+  it('generate streams the golden text on one device, and the same tokens sharded by a plan on 2 worker devices', async () => {
+    const single = await runFairkv([
+      'generate',
+      '--model',
+      STORIES_260K,
+      '--prompt',
+      'Once upon a time',
+      '--max-tokens',
+      '40',
+    ]);
+    expect(single.code, single.stderr).toBe(0);
+    expect(single.stdout.trim()).toBe(GOLDEN);
+    expect(single.stderr).toMatch(/device\s+kv heads\s+KV peak/);
+    expect(single.stderr).toMatch(/40 tokens \(length\), [\d.,]+ tokens\/s decode/);
+
+    const sharded = await runFairkv([
+      'generate',
+      '--model',
+      STORIES_260K,
+      '--prompt',
+      'Once upon a time',
+      '--max-tokens',
+      '40',
+      '--plan',
+      planPath,
+      '--json',
+    ]);
+    expect(sharded.code, sharded.stderr).toBe(0);
+    const result = JSON.parse(sharded.stdout);
+    expect(`Once upon a time${result.text}`).toBe(GOLDEN);
+    expect(result.devices).toHaveLength(2);
+    for (const device of result.devices) expect(device.kvBytesPeak).toBeGreaterThan(0);
+    expect(result.decodeTokensPerSecond).toBeGreaterThan(0);
+
+    const compressed = await runFairkv([
+      'generate',
+      '--model',
+      STORIES_260K,
+      '--prompt',
+      'Once upon a time, there was a little girl named Lily. She loved to play',
+      '--max-tokens',
+      '6',
+      '--policy',
+      'snapkv',
+      '--budget',
+      '6',
+      '--devices',
+      '2',
+      '--solver',
+      'fair-copy',
+      '--json',
+    ]);
+    expect(compressed.code, compressed.stderr).toBe(0);
+    const output = JSON.parse(compressed.stdout);
+    expect(output.plan).toMatchObject({ solver: 'fair-copy', deviceCount: 2 });
+    expect(new Set(output.keptTokens.flat())).toEqual(new Set([6]));
+    expect(output.tokenIds).toHaveLength(6);
+  });
+
+  it('bench prints measured beside predicted throughput per solver and writes JSON', async () => {
+    const out = join(folder, 'bench.json');
+    const run = await runFairkv([
+      'bench',
+      '--model',
+      STORIES_260K,
+      '--devices',
+      '2',
+      '--solvers',
+      'contiguous,fair-copy',
+      '--policy',
+      'snapkv',
+      '--budget',
+      '8',
+      '--requests',
+      '4',
+      '--concurrency',
+      '2',
+      '--max-tokens',
+      '4',
+      '--out',
+      out,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/solver\s+measured tok\/s\s+predicted tok\/s/);
+    const document = JSON.parse(readFileSync(out, 'utf8'));
+    expect(document).toMatchObject({ model: 'tinyllamas-stories-260k', devices: 2, requests: 4, concurrency: 2 });
+    expect(document.machine.cores).toBeGreaterThan(0);
+    expect(document.results.map((result: { solver: string }) => result.solver)).toEqual(['contiguous', 'fair-copy']);
+    for (const result of document.results) {
+      expect(result.measured.generatedTokens).toBe(16);
+      expect(result.measured.decodeTokensPerSecond).toBeGreaterThan(0);
+      expect(result.predicted.throughputTokensPerSecond).toBeGreaterThan(0);
+      expect(result.predicted.batch).toBe(2);
+    }
+  });
+});
+if (!hasStories260k) it.skip(SHARED_SKIP_MESSAGE, () => {});
+
+describe('inspect backends (subprocess)', () => {
+  it('reports cpu as available and says why cuda and webgpu are or are not', async () => {
+    const run = await runFairkv(['inspect', 'backends', '--json']);
+    expect(run.code, run.stderr).toBe(0);
+    const { backends } = JSON.parse(run.stdout) as {
+      backends: { name: string; available: boolean; runtimeSupported: boolean; detail: string }[];
+    };
+    expect(backends.map((backend) => backend.name)).toEqual(['cpu', 'cuda', 'webgpu']);
+    expect(backends[0]).toMatchObject({ available: true, runtimeSupported: true });
+    for (const backend of backends) expect(backend.detail.length).toBeGreaterThan(10);
+  });
+});

@@ -1,0 +1,203 @@
+import { ConfigError, FormatError, getModelPreset, ValidationError } from '@fairkv/core';
+import { InvalidArgumentError } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { exitCodeOf, InputError, oneLineMessage, UsageError } from './cli-error.js';
+import { batchSize, integerAtLeast, listOf, numberInRange } from './option-parsers.js';
+import { createPolicy, defaultWindow, describePolicy } from './policy-spec.js';
+import { parseDuoProfileSpec } from './profile-source.js';
+import { parsePrompts } from './prompts-file.js';
+import { runCli } from './run-cli.js';
+
+const stories = getModelPreset('stories260k');
+
+describe('flag value parsers', () => {
+  it('accept good values and reject bad ones with commander errors', () => {
+    expect(integerAtLeast(1)('8')).toBe(8);
+    for (const bad of ['0', '1.5', 'abc', '']) expect(() => integerAtLeast(1)(bad)).toThrow(InvalidArgumentError);
+    expect(numberInRange(0, 1, true)('1')).toBe(1);
+    expect(() => numberInRange(0, 1, true)('0')).toThrow(/\(0, 1\]/);
+    expect(batchSize('max')).toBe('max');
+    expect(batchSize('64')).toBe(64);
+    expect(() => batchSize('-1')).toThrow(/positive integer or "max"/);
+    expect(listOf(['a', 'b'])('a, b,a')).toEqual(['a', 'b']);
+    expect(() => listOf(['a', 'b'])('a,c')).toThrow(/unknown "c"/);
+  });
+});
+
+describe('--profile duo: specs', () => {
+  it('reads the path, selection and options', () => {
+    expect(parseDuoProfileSpec('duo:/x/y.tsv:sparsity=0.5,context=32768,sink=64,recent=128')).toEqual({
+      path: '/x/y.tsv',
+      selection: { sparsity: 0.5 },
+      contextLength: 32768,
+      sinkSize: 64,
+      recentSize: 128,
+    });
+    expect(parseDuoProfileSpec('duo:C:/gates.tsv:threshold=0.4')).toEqual({
+      path: 'C:/gates.tsv',
+      selection: { threshold: 0.4 },
+    });
+    expect(parseDuoProfileSpec('duo:gates.tsv')).toEqual({ path: 'gates.tsv' });
+  });
+
+  it('names the bad part', () => {
+    expect(() => parseDuoProfileSpec('duo:g.tsv,width=3')).toThrow(/unknown option "width=3"/);
+    expect(() => parseDuoProfileSpec('duo:g.tsv:sparsity=x')).toThrow(/sparsity=x is not a number/);
+    expect(() => parseDuoProfileSpec('duo:g.tsv,context=-1')).toThrow(UsageError);
+    expect(() => parseDuoProfileSpec('duo:')).toThrow(/expected duo:/);
+  });
+});
+
+describe('--prompts files', () => {
+  it('reads plain lines and JSON Lines', () => {
+    expect(parsePrompts('a b\n\n c \n', 'p.txt')).toEqual(['a b', 'c']);
+    expect(parsePrompts('"x"\n{"prompt": "y"}\n{"text": "z"}\n', 'p.jsonl')).toEqual(['x', 'y', 'z']);
+  });
+
+  it('names the file and line of a bad entry', () => {
+    expect(() => parsePrompts('', 'p.txt')).toThrow(/--prompts p.txt: no prompts/);
+    expect(() => parsePrompts('{"prompt": "y"}\n{bad\n', 'p.jsonl')).toThrow(/p.jsonl: line 2: not valid JSON/);
+    expect(() => parsePrompts('{"other": 1}\n', 'p.jsonl')).toThrow(InputError);
+  });
+});
+
+describe('--policy mapping', () => {
+  it('maps the budget onto each policy', () => {
+    const snap = createPolicy({ policy: 'snapkv', budget: 64 }, stories);
+    expect(snap.settings).toMatchObject({ averageBudget: 64, windowSize: 32 });
+    expect(defaultWindow(12)).toBe(6);
+    expect(createPolicy({ policy: 'ada-kv', budget: 12, window: 4 }, stories).settings).toMatchObject({
+      averageBudget: 12,
+      windowSize: 4,
+    });
+    expect(createPolicy({ policy: 'streaming-llm', budget: 20 }, stories).settings).toEqual({
+      sinkSize: 4,
+      recentSize: 16,
+    });
+    expect(createPolicy({ policy: 'h2o', budget: 9 }, stories).settings).toMatchObject({ heavySize: 4, recentSize: 5 });
+    const gates = stories.layerCount;
+    const duo = createPolicy(
+      { policy: 'duo-attention', budget: 20, sink: 4 },
+      stories,
+      Array.from({ length: gates }, () => [0.9, 0.1, 0.1, 0.1]),
+    );
+    expect(duo.settings).toMatchObject({ sinkSize: 4, recentSize: 16, threshold: 0.5 });
+    expect(describePolicy(duo)).toContain('duo-attention (sinkSize 4, recentSize 16');
+    expect(createPolicy({}, stories).name).toBe('full');
+  });
+
+  it('names a missing or inapplicable flag (usage) and a bad value (input)', () => {
+    expect(() => createPolicy({ policy: 'snapkv' }, stories)).toThrow('--policy snapkv needs --budget <tokens>');
+    expect(() => createPolicy({ policy: 'headkv', budget: 8 }, stories)).toThrow('needs --importance <file>');
+    expect(() => createPolicy({ policy: 'duo-attention' }, stories)).toThrow('needs --gates');
+    expect(() => createPolicy({ policy: 'full', budget: 8 }, stories)).toThrow(
+      '--budget does not apply to --policy full',
+    );
+    expect(() => createPolicy({ policy: 'h2o', window: 8 }, stories)).toThrow(UsageError);
+    expect(() => createPolicy({ policy: 'streaming-llm', budget: 3 }, stories)).toThrow(
+      /--budget 3: must exceed the 4 sink/,
+    );
+    const windowTooBig = (() => {
+      try {
+        createPolicy({ policy: 'snapkv', budget: 8, window: 16 }, stories);
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(exitCodeOf(windowTooBig)).toBe(2);
+    expect(String(windowTooBig)).toMatch(/--policy snapkv.*averageBudget/s);
+  });
+});
+
+describe('exit codes and messages', () => {
+  it('map error kinds to 1, 2 and 3', () => {
+    expect(exitCodeOf(new UsageError('x'))).toBe(1);
+    expect(exitCodeOf(new InputError('x'))).toBe(2);
+    expect(exitCodeOf(new ValidationError('x'))).toBe(2);
+    expect(exitCodeOf(new ConfigError('x'))).toBe(2);
+    expect(exitCodeOf(new FormatError('x'))).toBe(2);
+    expect(exitCodeOf(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe(2);
+    expect(exitCodeOf(new Error('boom'))).toBe(3);
+    expect(oneLineMessage(new ValidationError('invalid plan:\n  $.a: bad\n  $.b: worse'))).toBe(
+      'invalid plan:; $.a: bad; $.b: worse',
+    );
+  });
+});
+
+describe('runCli in-process', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  async function run(...args: string[]): Promise<{ code: number; stderr: string }> {
+    let stderr = '';
+    vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      stderr += String(chunk);
+      return true;
+    });
+    vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    const code = await runCli(['node', 'fairkv', ...args]);
+    vi.restoreAllMocks();
+    return { code, stderr };
+  }
+
+  it('usage errors exit 1 naming the flag, in one line', async () => {
+    const cases: [string[], RegExp][] = [
+      [['plan', '--profile', 'p.json'], /required option '--model <model>' not specified/],
+      [
+        ['plan', '--model', 'llama-3.1-8b', '--profile', 'p.json', '--devices', 'x'],
+        /'--devices <n>' argument 'x' is invalid/,
+      ],
+      [
+        ['plan', '--model', 'llama-3.1-8b', '--profile', 'p.json', '--solver', 'magic'],
+        /--solver <names>.*unknown "magic"/,
+      ],
+      [['plan', '--model', 'llama-3.1-8b', '--profile', 'p.json', '--batch', '0'], /--batch <n\|max>/],
+      [['generate', '--prompt', 'x', '--bogus'], /unknown option '--bogus'/],
+      [['generate', '--prompt', 'x', '--policy', 'nope'], /--policy <name>' argument 'nope' is invalid/],
+      [['demo', '--devices', '1'], /'--devices <n>' argument '1' is invalid.*>= 2/],
+      [
+        ['plan', '--model', 'llama-3.1-8b', '--profile', 'duo:g.tsv,width=2'],
+        /--profile duo:g.tsv,width=2: unknown option/,
+      ],
+    ];
+    for (const [args, pattern] of cases) {
+      const { code, stderr } = await run(...args);
+      expect(code, args.join(' ')).toBe(1);
+      expect(stderr, args.join(' ')).toMatch(pattern);
+      expect(stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+    }
+  });
+
+  it('input errors exit 2 naming the file or value', async () => {
+    const cases: [string[], RegExp][] = [
+      [['plan', '--model', 'llama-9000', '--profile', 'p.json'], /--model llama-9000: not a preset/],
+      [
+        ['plan', '--model', 'llama-3.1-8b', '--profile', '/nonexistent/p.json'],
+        /--profile \/nonexistent\/p.json: no such file/,
+      ],
+      [
+        ['plan', '--model', 'llama-3.1-8b', '--profile', 'duo:/nonexistent.tsv'],
+        /--profile \/nonexistent.tsv: no such file/,
+      ],
+      [
+        ['plan', '--model', 'llama-3.1-8b', '--profile', 'package.json'],
+        /--profile package.json: invalid head-load profile/,
+      ],
+      [
+        ['plan', '--model', 'llama-3.1-8b', '--profile', 'duo:package.json'],
+        /--profile package.json: invalid DuoAttention gate file: .*not a number/,
+      ],
+      [['inspect', 'plan', 'package.json'], /plan package.json: invalid/],
+      [['generate', '--prompt', 'x', '--model', '/nonexistent/m.gguf'], /--model \/nonexistent\/m.gguf: no such file/],
+      [['generate', '--prompt', 'x', '--model', 'package.json'], /--model package.json: .*magic/],
+      [
+        ['generate', '--prompt', 'x', '--backend', 'cuda'],
+        /--backend cuda: the runtime runs models on the cpu backend only/,
+      ],
+    ];
+    for (const [args, pattern] of cases) {
+      const { code, stderr } = await run(...args);
+      expect(code, args.join(' ')).toBe(2);
+      expect(stderr, args.join(' ')).toMatch(pattern);
+    }
+  });
+});
