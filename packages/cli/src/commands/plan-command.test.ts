@@ -36,7 +36,7 @@ describe.skipIf(!hasDuoGates)(
         '--plot',
         svgPath,
       ]);
-      expect(run.stderr).not.toMatch(/\u001b\[/);
+      expect(run.stderr + run.stdout).not.toContain(String.fromCharCode(27));
       expect(run.code, run.stderr).toBe(0);
       const output = JSON.parse(run.stdout) as { results: Record<string, unknown>[] };
       expect(Object.keys(output)).toEqual(['results']);
