@@ -10,6 +10,8 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import {
   CapacityError,
+  CLUSTER_PRESETS,
+  type ClusterSpec,
   createCluster,
   duoAttentionProfile,
   getModelPreset,
@@ -110,13 +112,29 @@ async function run(
   return solvePlacement({ ...request, solver });
 }
 
+/** A mixed node (4 x H100 + 4 x A100) for the 70B model: the heterogeneous group bound at 80 x 8 x 8. */
+function mixedCluster(): ClusterSpec {
+  const h100 = CLUSTER_PRESETS['h100-sxm-80g']!;
+  const a100 = CLUSTER_PRESETS['a100-80g']!;
+  return {
+    name: '4x-h100-sxm-80g+4x-a100-80g',
+    devices: [
+      ...Array.from({ length: 4 }, () => ({ ...h100.device })),
+      ...Array.from({ length: 4 }, () => ({ ...a100.device })),
+    ],
+    interconnect: { ...a100.interconnect },
+  };
+}
+
 const cases: Record<string, unknown>[] = [];
 const started = performance.now();
 for (const modelName of MODELS) {
   const model = getModelPreset(modelName);
   for (const { name: profileName, profile, note } of profilesFor(model)) {
-    for (const deviceCount of DEVICE_COUNTS) {
-      const cluster = createCluster('h100-sxm-80g', deviceCount);
+    const clusters = DEVICE_COUNTS.map((count) => createCluster('h100-sxm-80g', count));
+    if (modelName === 'llama-3.3-70b') clusters.push(mixedCluster());
+    for (const cluster of clusters) {
+      const deviceCount = cluster.devices.length;
       for (const batch of BATCHES) {
         const entry: Record<string, unknown> = {
           model: modelName,
@@ -153,7 +171,7 @@ for (const modelName of MODELS) {
         const fc = solvers['fair-copy'] as Record<string, number> | undefined;
         const ilp = solvers.ilp as Record<string, number> | undefined;
         console.log(
-          `${modelName.padEnd(22)} ${profileName.padEnd(45)} G=${deviceCount} batch=${String(batch).padEnd(3)} ` +
+          `${modelName.padEnd(22)} ${profileName.padEnd(45)} ${cluster.name === 'h100-sxm-80g' ? '' : `${cluster.name} `}G=${deviceCount} batch=${String(batch).padEnd(3)} ` +
             (fc?.speedupVsContiguous
               ? `fair-copy x${fc.speedupVsContiguous.toFixed(3)} ilp x${ilp?.speedupVsContiguous?.toFixed(3)} ` +
                 `ilp ${ilp?.solveSeconds?.toFixed(3)} s optimal=${ilp?.optimal} fc-gap ${(100 * (entry.fairCopyStepOverIlp as number)).toFixed(3)}%`
@@ -166,13 +184,17 @@ for (const modelName of MODELS) {
 
 type Case = {
   model: string;
+  cluster: string;
   deviceCount: number;
   batch: number | 'max';
   solvers: Record<string, Record<string, number | boolean>>;
   fairCopyStepOverIlp?: number;
 };
 const solved = (cases as Case[]).filter((entry) => typeof entry.solvers.ilp?.solveSeconds === 'number');
-const target = solved.filter((entry) => entry.model === 'llama-3.3-70b' && entry.deviceCount === 8);
+const target = solved.filter(
+  (entry) => entry.model === 'llama-3.3-70b' && entry.deviceCount === 8 && entry.cluster === 'h100-sxm-80g',
+);
+const mixed = solved.filter((entry) => entry.cluster !== 'h100-sxm-80g');
 const summary = {
   cases: cases.length,
   casesThatFit: solved.length,
@@ -184,6 +206,12 @@ const summary = {
     runs: target.length,
     proven: target.filter((entry) => entry.solvers.ilp!.optimal === true).length,
     maxSolveSeconds: Math.max(...target.map((entry) => entry.solvers.ilp!.solveSeconds as number)),
+  },
+  mixedCluster80x8x8: {
+    description: 'llama-3.3-70b on 4 x H100 + 4 x A100: the heterogeneous group bound',
+    runs: mixed.length,
+    proven: mixed.filter((entry) => entry.solvers.ilp!.optimal === true).length,
+    maxSolveSeconds: Math.max(...mixed.map((entry) => entry.solvers.ilp!.solveSeconds as number)),
   },
   fairCopyMaxStepGapOverIlpAtBatch16: Math.max(
     ...solved.filter((entry) => entry.batch === 16).map((entry) => entry.fairCopyStepOverIlp ?? 0),
@@ -201,7 +229,7 @@ const summary = {
           solver,
           Math.max(
             ...solved
-              .filter((entry) => entry.model === model && entry.batch === 'max')
+              .filter((entry) => entry.model === model && entry.batch === 'max' && entry.cluster === 'h100-sxm-80g')
               .map((entry) => (entry.solvers[solver]?.speedupVsContiguous as number) ?? 0),
           ),
         ]),

@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { deviceTimes, type LayerCosts } from '../solvers/layer-costs.js';
 import { solveLayerByGroups } from './group-bound.js';
+import { solveLayerByDeviceClasses } from './group-bound-classes.js';
 
 function costs(loads: number[], devices: number, weight: number, base = 0): LayerCosts {
   return {
@@ -47,5 +49,47 @@ describe('group bound (exact layer optimum on identical devices)', () => {
     mixed.kv[0]![1] = 0.5;
     expect(solveLayerByGroups(mixed, 2)).toBeNull();
     expect(solveLayerByGroups(costs(new Array(13).fill(1), 2, 1), 2)).toBeNull();
+  });
+});
+
+describe('group bound over device classes (devices of different bandwidth)', () => {
+  it('agrees with the identical-device form when all devices are alike (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 1_000_000 }), { minLength: 1, maxLength: 7 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 200_000 }),
+        fc.integer({ min: 0, max: 500_000 }),
+        (loads, devices, weightBytes, baseBytes) => {
+          const bandwidth = 1e9;
+          const overhead = 1e-6;
+          const byClass = solveLayerByDeviceClasses(
+            { loads, weightBytes, baseBytes, overheadSeconds: overhead, bandwidth: new Array(devices).fill(bandwidth) },
+            devices,
+          )!;
+          const identical = solveLayerByGroups(
+            {
+              base: new Array(devices).fill(baseBytes / bandwidth + overhead),
+              weight: new Array(devices).fill(weightBytes / bandwidth),
+              kv: loads.map((load) => new Array(devices).fill(load / bandwidth)),
+            },
+            devices,
+          )!;
+          expect(byClass.lowerBound).toBeCloseTo(identical.lowerBound, 12);
+          expect(byClass.shares).not.toBeNull();
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('puts more work on the faster device: loads [6, 6], two devices at 1 and 2 bytes/s, no weights', () => {
+    const solution = solveLayerByDeviceClasses(
+      { loads: [6, 6], weightBytes: 0, baseBytes: 0, overheadSeconds: 0, bandwidth: [1, 2] },
+      2,
+    )!;
+    expect(solution.lowerBound).toBeCloseTo(4, 12); // 12 bytes over 3 bytes/s
+    const onFast = solution.shares!.reduce((sum, replicas, head) => sum + (replicas.get(1) ?? 0) * [6, 6][head]!, 0);
+    expect(onFast).toBeCloseTo(8, 6);
   });
 });

@@ -8,6 +8,7 @@ import { deviceTimes, type LayerCosts, layerCosts, toLayerPlacement } from '../s
 import { balanceMemoryByRelabeling, identicalDeviceGroups } from '../solvers/relabel-devices.js';
 import { createGlpkRunner, type GlpkJob, type GlpkRunner } from './glpk-runner.js';
 import { solveLayerByGroups } from './group-bound.js';
+import { solveLayerByDeviceClasses } from './group-bound-classes.js';
 import { buildIlpModel, GLP_FEAS, GLP_OPT, type IlpLayer, objectiveSeconds, readLayerShares } from './ilp-model.js';
 import { repairToFit } from './repair-to-fit.js';
 
@@ -69,6 +70,21 @@ class LazyRunner {
   async close(): Promise<void> {
     if (this.runner) await (await this.runner).close();
   }
+}
+
+/** The group bound (exact layer optimum): the fast form on identical devices, the per-class DP otherwise. */
+function exactLayer(problem: PlacementProblem, costs: LayerCosts, loads: number[]) {
+  if (identicalDevices(problem)) return solveLayerByGroups(costs, problem.options.maxReplicasPerHead);
+  return solveLayerByDeviceClasses(
+    {
+      loads,
+      weightBytes: problem.headWeightBytes,
+      baseBytes: problem.layerBaseBytes,
+      overheadSeconds: problem.options.layerOverheadSeconds,
+      bandwidth: problem.bandwidth,
+    },
+    problem.options.maxReplicasPerHead,
+  );
 }
 
 /** Outcome of one layer. */
@@ -137,7 +153,14 @@ async function solveLayers(
     const order = orders[first]!;
     const costs: LayerCosts = { base: full.base, weight: full.weight, kv: order.map((head) => full.kv[head]!) };
     const upper = Math.max(...layerDeviceSeconds(problem, start[first]!, first, batch));
-    const exact = method === 'auto' ? solveLayerByGroups(costs, problem.options.maxReplicasPerHead) : null;
+    const exact =
+      method === 'auto'
+        ? exactLayer(
+            problem,
+            costs,
+            order.map((head) => batch * problem.kvReadBytes[first]![head]!),
+          )
+        : null;
     let lowerBound = exact ? exact.lowerBound : balancedBound(problem, costs);
     let canonical: Map<number, number>[] | null = null;
     let proven = false;
