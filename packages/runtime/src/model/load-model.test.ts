@@ -88,6 +88,7 @@ describe('loadModel errors', () => {
 
   it('names the metadata key of a wrong or inconsistent hyperparameter', async () => {
     const cases: [Record<string, GgufValue | undefined>, string][] = [
+      [{ 'tokenizer.ggml.model': { type: 'string', value: 'gpt2' } }, 'tokenizer.ggml.merges'],
       [{ 'llama.embedding_length': { type: 'string', value: '64' } }, 'llama.embedding_length'],
       [{ 'llama.attention.head_count_kv': { type: 'uint32', value: 3 } }, 'llama.attention.head_count_kv'],
       [{ 'llama.context_length': undefined }, 'llama.context_length'],
@@ -107,7 +108,15 @@ describe('loadModel errors', () => {
   it('says UnsupportedError for valid files of what fairkv does not run yet', async () => {
     const cases: [Record<string, GgufValue | undefined>, string[], RegExp][] = [
       [{ 'general.architecture': { type: 'string', value: 'gpt2' } }, [], /architecture "gpt2"/],
-      [{ 'tokenizer.ggml.model': { type: 'string', value: 'gpt2' } }, [], /tokenizer.ggml.model "gpt2"/],
+      [{ 'tokenizer.ggml.model': { type: 'string', value: 'bert' } }, [], /tokenizer.ggml.model "bert"/],
+      [
+        {
+          'tokenizer.ggml.model': { type: 'string', value: 'gpt2' },
+          'tokenizer.ggml.pre': { type: 'string', value: 'qwen2' },
+        },
+        [],
+        /tokenizer.ggml.pre "qwen2"/,
+      ],
       [{ 'llama.rope.dimension_count': { type: 'uint32', value: 32 } }, [], /partial rotary/],
       [{ 'llama.rope.scaling.type': { type: 'string', value: 'yarn' } }, [], /yarn/],
       [{}, ['rope_freqs.weight'], /rope_freqs/],

@@ -1,11 +1,14 @@
 /**
  * The tokenizer stored inside a GGUF file (`tokenizer.ggml.*` keys, ggml docs/gguf.md "Tokenizer").
- * `tokenizer.ggml.model = llama` is SentencePiece BPE and runs with llama2.c semantics.
+ * `tokenizer.ggml.model = llama` is SentencePiece BPE and runs with llama2.c semantics; `gpt2`
+ * (Llama 3) is byte-level BPE, run through @huggingface/tokenizers.
  *
  * @packageDocumentation
  */
 import { UnsupportedError } from '@fairkv/core';
 import type { GgufMetadata } from '../model/gguf-metadata.js';
+import { byteLevelTokenizerJsonFromGguf } from './gguf-byte-level-bpe.js';
+import { HuggingFaceTokenizer } from './huggingface-tokenizer.js';
 import { SentencePieceBpeTokenizer } from './sentencepiece-bpe.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -13,16 +16,20 @@ import type { Tokenizer } from './tokenizer.js';
  * Builds the tokenizer a GGUF file describes.
  * @throws FormatError when a tokenizer key has the wrong type, arrays disagree in length, or a special
  *   token id is out of range.
- * @throws UnsupportedError for tokenizer models other than `llama` (SentencePiece), or no tokenizer.
+ * @throws UnsupportedError for tokenizer models other than `llama` and `gpt2`, unknown `gpt2` pre-tokenizers, or no tokenizer.
  */
 export function tokenizerFromGguf(metadata: GgufMetadata): Tokenizer {
   const model = metadata.string('tokenizer.ggml.model');
   if (model === undefined) {
     throw new UnsupportedError(`${metadata.header.file}: no tokenizer inside (tokenizer.ggml.model is missing)`);
   }
+  if (model === 'gpt2') {
+    const { tokenizerJson, tokenizerConfig } = byteLevelTokenizerJsonFromGguf(metadata);
+    return new HuggingFaceTokenizer(tokenizerJson, tokenizerConfig, metadata.header.file);
+  }
   if (model !== 'llama') {
     throw new UnsupportedError(
-      `${metadata.header.file}: tokenizer.ggml.model "${model}" is not supported yet: expected "llama" (SentencePiece BPE)`,
+      `${metadata.header.file}: tokenizer.ggml.model "${model}" is not supported yet: expected "llama" (SentencePiece BPE) or "gpt2" (byte-level BPE)`,
     );
   }
   const tokens = metadata.stringArray('tokenizer.ggml.tokens');

@@ -6,6 +6,12 @@
  */
 
 export { createFixtureVocabulary, FIXTURE_TOKENIZER_CORPUS, type FixtureVocabulary } from './fixture-vocabulary.js';
+export {
+  byteLevelTokenizerJsonFromGguf,
+  GGUF_BPE_PRETOKENIZERS,
+  GPT2_PRETOKENIZER_REGEX,
+  LLAMA3_PRETOKENIZER_REGEX,
+} from './gguf-byte-level-bpe.js';
 export { tokenizerFromGguf } from './gguf-tokenizer.js';
 export { HuggingFaceTokenizer } from './huggingface-tokenizer.js';
 export {
