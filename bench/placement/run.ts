@@ -140,6 +140,7 @@ for (const modelName of MODELS) {
           model: modelName,
           profile: profileName,
           profileNote: note,
+          cluster: cluster.name,
           deviceCount,
           batch,
           solvers: {},
