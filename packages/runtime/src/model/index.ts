@@ -55,6 +55,7 @@ export {
 export { encodeGguf, type GgufTensorInput, type GgufWriteInput, writeGgufFile } from './gguf-writer.js';
 export { type KvHeadRanges, type KvHeadWeights, kvHeadRanges, readKvHeadWeights } from './kv-head-slice.js';
 export { LLAMA_GGUF_ARCHITECTURES, llamaConfigFromGguf } from './llama-gguf-config.js';
+export { LLAMA3_SCALING_CANDIDATES, llama3RopeFactors, recoverLlama3Scaling } from './llama3-rope-factors.js';
 export { loadGgufModel, loadGgufModelFromFile, sameStoredBytes } from './load-gguf-model.js';
 export { HF_FILES, loadHuggingFaceModel, readSafetensorsIndex } from './load-huggingface-model.js';
 export { loadModel } from './load-model.js';

@@ -15,6 +15,7 @@ import { READABLE_GGML_TYPES } from './ggml-types.js';
 import { GgufMetadata } from './gguf-metadata.js';
 import { GgufFile } from './gguf-reader.js';
 import { llamaConfigFromGguf } from './llama-gguf-config.js';
+import { recoverLlama3Scaling } from './llama3-rope-factors.js';
 import { type LoadedModel, type LoadModelOptions, RANDOM_WEIGHTS_KEY } from './loaded-model.js';
 import { createModelWeights } from './model-weights.js';
 import type { StoredTensor } from './stored-tensor.js';
@@ -54,11 +55,21 @@ export async function loadGgufModelFromFile(gguf: GgufFile, options: LoadModelOp
       `expected 2 dimensions, got [${embedding.shape.join(', ')}]`,
     );
   }
-  const config = llamaConfigFromGguf(metadata, embedding.shape[0]!, options.name);
-  if (gguf.tensor('rope_freqs.weight')) {
-    throw new UnsupportedError(
-      `${file}: per-dimension RoPE frequency factors (rope_freqs.weight, Llama 3.1 scaling) are not supported yet`,
-    );
+  const baseConfig = llamaConfigFromGguf(metadata, embedding.shape[0]!, options.name);
+  let config = baseConfig;
+  const ropeFrequencies = gguf.tensor('rope_freqs.weight');
+  if (ropeFrequencies) {
+    // Llama 3.1/3.2: llama.cpp stores the effect of rope_scaling, not its parameters
+    const stored = READABLE_GGML_TYPES.includes(ropeFrequencies.storedType)
+      ? await ropeFrequencies.read()
+      : new Float32Array(0);
+    const ropeScaling = recoverLlama3Scaling(stored, config.ropeTheta, config.headDim);
+    if (!ropeScaling || config.ropeScaling !== null) {
+      throw new UnsupportedError(
+        `${file}: rope_freqs.weight holds per-pair RoPE divisors that match no known Llama 3 scaling (factor, low 1, high 4, original context 8192)`,
+      );
+    }
+    config = { ...config, ropeScaling };
   }
   const tokenizer = tokenizerFromGguf(metadata);
   if (tokenizer.vocabSize > config.vocabSize) {

@@ -8,6 +8,7 @@ import { createFixtureModel, type FixtureModelFiles } from './fixture-model.js';
 import { GgufFile, parseGgufHeader } from './gguf-reader.js';
 import type { GgufValue } from './gguf-value.js';
 import { encodeGguf } from './gguf-writer.js';
+import { llama3RopeFactors } from './llama3-rope-factors.js';
 import { loadGgufModelFromFile } from './load-gguf-model.js';
 import { loadModel } from './load-model.js';
 
@@ -18,6 +19,7 @@ async function rewrite(
   path: string,
   replace: Record<string, GgufValue | undefined>,
   extraTensors: string[] = [],
+  extraData: ArrayLike<number> = new Float32Array(32),
 ): Promise<Uint8Array> {
   const file = GgufFile.open(path);
   const metadata = [...file.metadata.values()]
@@ -32,7 +34,8 @@ async function rewrite(
       data: await file.tensor(name)!.read(),
     })),
   );
-  for (const name of extraTensors) tensors.push({ name, shape: [32], type: 'f32', data: new Float32Array(32) });
+  for (const name of extraTensors)
+    tensors.push({ name, shape: [extraData.length], type: 'f32', data: Float32Array.from(extraData) });
   file.close();
   return encodeGguf({ version: 3, metadata, tensors });
 }
@@ -119,13 +122,30 @@ describe('loadModel errors', () => {
       ],
       [{ 'llama.rope.dimension_count': { type: 'uint32', value: 32 } }, [], /partial rotary/],
       [{ 'llama.rope.scaling.type': { type: 'string', value: 'yarn' } }, [], /yarn/],
-      [{}, ['rope_freqs.weight'], /rope_freqs/],
+      [{}, ['rope_freqs.weight'], /rope_freqs.weight holds/],
     ];
     for (const [replace, extra, message] of cases) {
       const error = await loadBytes(await rewrite(files.ggufPath!, replace, extra)).catch((caught: unknown) => caught);
       expect(error, String(message)).toBeInstanceOf(UnsupportedError);
       expect((error as Error).message).toMatch(message);
     }
+  });
+
+  it('recovers Llama 3.1 RoPE scaling from rope_freqs.weight', async () => {
+    const scaling = {
+      type: 'llama3',
+      factor: 8,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositionEmbeddings: 8192,
+    } as const;
+    const factors = llama3RopeFactors(scaling, 10000, 64);
+    // this head dimension and base cover all three regimes: unscaled, scaled and interpolated pairs
+    expect(factors[0]).toBe(1);
+    expect(factors[31]).toBe(8);
+    expect(factors.some((value) => value > 1 && value < 8)).toBe(true);
+    const model = await loadBytes(await rewrite(files.ggufPath!, {}, ['rope_freqs.weight'], factors));
+    expect(model.config.ropeScaling).toEqual(scaling);
   });
 
   it('reads linear RoPE scaling from GGUF', async () => {
