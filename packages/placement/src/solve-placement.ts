@@ -3,7 +3,7 @@ import { deviceMemoryTerms, maxBatchOf, type PlacementPrediction, predictLayers 
 import { type PlacementProblem, type PlacementRequest, resolvePlacementProblem } from './placement-request.js';
 import { contiguousSolver } from './solvers/contiguous.js';
 import { fairCopySolver } from './solvers/fair-copy.js';
-import { greedyLayers, greedySolver } from './solvers/greedy.js';
+import { greedySolver } from './solvers/greedy.js';
 import type { PlacementSolver, SolverName, SolveTarget } from './solvers/placement-solver.js';
 
 /** The solvers of the main entry, as data (`ilp` is in `@fairkv/placement/ilp`). */
@@ -59,7 +59,7 @@ export function solveTarget(problem: PlacementProblem, solver: SolverName): Solv
   if (batch !== 'max') return { batch, memoryBatch: batch };
   const ideal = idealBatch(problem);
   if (solver !== 'fair-copy') return { batch: ideal, memoryBatch: 0 };
-  const start = greedyLayers(problem, ideal);
+  const start = greedySolver.solve(problem, { batch: ideal, memoryBatch: 0 }).layers;
   const fitted = maxBatchOf(problem, start);
   return fitted >= 1 ? { batch: fitted, memoryBatch: fitted, start } : { batch: ideal, memoryBatch: 0, start };
 }

@@ -1,6 +1,7 @@
 import type { LayerPlacement } from '@fairkv/core';
+import { maxBatchOf, stepSeconds } from '../cost-model.js';
 import type { PlacementProblem } from '../placement-request.js';
-import { contiguousDevice } from './contiguous.js';
+import { contiguousDevice, contiguousLayer } from './contiguous.js';
 import { argMax, type LayerCosts, layerCosts, toLayerPlacement } from './layer-costs.js';
 import type { PlacementSolver } from './placement-solver.js';
 
@@ -122,13 +123,23 @@ export function greedyLayers(problem: PlacementProblem, batch: number): LayerPla
  * `greedy`: FairKV's best-effort assignment without copies (arXiv 2502.15804, section 4.1): per
  * layer, heads by decreasing load to the least loaded device, ties broken by memory accumulated
  * over layers; then whole-head moves and swaps off the slowest device, and the contiguous layout
- * where it is better, so greedy is never slower than standard TP.
+ * where it is better, so greedy is never slower than standard TP (at `batch: 'max'`: never lower throughput).
  */
 export const greedySolver: PlacementSolver = {
   name: 'greedy',
   description: 'best-effort assignment without copies: heaviest head to the least loaded device, then swaps',
   copies: false,
   solve(problem, target) {
-    return { layers: greedyLayers(problem, target.batch), warnings: [] };
+    const layers = greedyLayers(problem, target.batch);
+    if (problem.request.batch !== 'max' || problem.deviceCount > problem.kvHeadCount) return { layers, warnings: [] };
+    // at the largest batch, keep standard TP when it fits enough more requests to be faster overall
+    const contiguous = Array.from({ length: problem.layerCount }, () =>
+      contiguousLayer(problem.kvHeadCount, problem.deviceCount),
+    );
+    const throughput = (candidate: LayerPlacement[]) => {
+      const batch = maxBatchOf(problem, candidate);
+      return batch >= 1 ? batch / stepSeconds(problem, candidate, batch) : 0;
+    };
+    return { layers: throughput(contiguous) > throughput(layers) ? contiguous : layers, warnings: [] };
   },
 };

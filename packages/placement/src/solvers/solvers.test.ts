@@ -50,6 +50,14 @@ describe('every solver on every fixture yields a valid plan', () => {
             expect(plan.predicted.fits).toBe(true);
             if (batch === 'max') expect(plan.predicted.batch).toBe(plan.predicted.maxBatch);
             if (!SOLVERS[solver].copies) expect(plan.predicted.copyCount).toBe(0);
+            if (batch === 'max' && solver !== 'contiguous') {
+              // at each plan's largest batch: greedy never below standard TP, fair-copy never below greedy
+              const baseline = solver === 'greedy' ? 'contiguous' : 'greedy';
+              if (baseline === 'greedy' || deviceCount <= fixture.model.kvHeadCount) {
+                const other = solvePlacement({ ...request, solver: baseline }).predicted.throughputTokensPerSecond;
+                expect(plan.predicted.throughputTokensPerSecond).toBeGreaterThanOrEqual(other * (1 - 1e-12));
+              }
+            }
             plans++;
           }
         }
