@@ -146,6 +146,20 @@ describe('ilp worker thread', () => {
     );
   });
 
+  it('reports progress per distinct layer and stops when aborted mid-solve', async () => {
+    const calls: [number, number][] = [];
+    const result = await solveIlp({
+      ...request,
+      method: 'auto',
+      onProgress: (solved, total) => calls.push([solved, total]),
+    });
+    expect(calls.length).toBe(result.modelCount);
+    expect(calls.at(-1)).toEqual([result.modelCount, result.modelCount]);
+    const controller = new AbortController();
+    const aborted = solveIlp({ ...request, signal: controller.signal, onProgress: () => controller.abort() });
+    await expect(aborted).rejects.toBeInstanceOf(CancelledError);
+  });
+
   it('never loads glpk when the group bound proves every layer', async () => {
     const result = await solveIlp({ ...request, cluster: h100(3), method: 'auto' });
     expect(result.mode).toBe('none');

@@ -134,6 +134,7 @@ async function solveLayers(
   deadline: number,
   method: 'auto' | 'milp',
   onProgress?: (solved: number, total: number) => void,
+  signal?: AbortSignal,
 ): Promise<{ outcomes: LayerOutcome[]; modelCount: number; proofs: { groupBound: number; milp: number } }> {
   const groups = new Map<string, number[]>();
   const orders: number[][] = [];
@@ -148,6 +149,7 @@ async function solveLayers(
   const proofs = { groupBound: 0, milp: 0 };
   let solved = 0;
   for (const layers of groups.values()) {
+    if (signal?.aborted) throw new CancelledError('ILP solve cancelled');
     const first = layers[0]!;
     const full = layerCosts(problem, first, batch);
     const order = orders[first]!;
