@@ -119,8 +119,9 @@ describe('exit codes and messages', () => {
     expect(exitCodeOf(Object.assign(new Error('x'), { code: 'ENOENT' }))).toBe(2);
     expect(exitCodeOf(new Error('boom'))).toBe(3);
     expect(oneLineMessage(new ValidationError('invalid plan:\n  $.a: bad\n  $.b: worse'))).toBe(
-      'invalid plan:; $.a: bad; $.b: worse',
+      'invalid plan: $.a: bad; $.b: worse',
     );
+    expect(oneLineMessage(new Error('x\n1\n2\n3'), 2)).toBe('x; 1; 2 (and 1 more)');
   });
 });
 

@@ -9,13 +9,14 @@
  */
 import type { CompressionPolicy } from '@fairkv/compress';
 import { createCluster, type HeadLoadProfile, type Plan } from '@fairkv/core';
-import { type PlacementPrediction, predictPlan, solvePlacement } from '@fairkv/placement';
+import { predictPlan, solvePlacement } from '@fairkv/placement';
 import { createInferenceEngine, type LoadedModel } from '@fairkv/runtime';
 import type { Command } from 'commander';
 import { withContext } from '../cli-error.js';
 import { addExamples, printJson, printWarnings } from '../command-help.js';
 import { demoPrompts, syntheticGates } from '../demo-prompts.js';
-import { deviceTable, kvBalance } from '../device-report.js';
+import { type DemoRun, renderDemoReport } from '../demo-report.js';
+import { kvBalance } from '../device-report.js';
 import { uniformProfile } from '../engine-plan.js';
 import { profileFromResults } from '../measured-profile.js';
 import { describeModel, loadModelChoice } from '../model-source.js';
@@ -24,7 +25,7 @@ import { copyCount } from '../placement-run.js';
 import { addPolicyOptions } from '../policy-flags.js';
 import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.js';
 import { runWorkload, type WorkloadFigures } from '../run-workload.js';
-import { formatBytes, formatNumber, formatSeconds, renderTable, stylesFor } from '../terminal.js';
+import { stylesFor } from '../terminal.js';
 
 interface DemoFlags extends PolicyFlags {
   model?: string;
@@ -32,13 +33,6 @@ interface DemoFlags extends PolicyFlags {
   requests: number;
   maxTokens: number;
   json?: boolean;
-}
-
-interface DemoRun {
-  solver: 'contiguous' | 'fair-copy';
-  plan: Plan;
-  figures: WorkloadFigures;
-  predicted: PlacementPrediction;
 }
 
 /** Fills the demo's defaults: short-prompt DuoAttention (sink 4, budget 20) or a 24-token budget. */
@@ -81,37 +75,6 @@ async function runPlan(
   } finally {
     await engine.dispose();
   }
-}
-
-function printRun(run: DemoRun, scale: number): void {
-  const style = stylesFor();
-  const { figures } = run;
-  process.stdout.write(
-    `\n${style.bold(`${run.solver} plan`)} (${copyCount(run.plan)} head copies)\n${deviceTable(figures.devices, scale)}\n` +
-      `KV max/mean ${kvBalance(figures.devices).toFixed(2)}; ${style.bold(formatNumber(figures.decodeTokensPerSecond))} tokens/s decode ` +
-      `(${figures.generatedTokens} tokens in ${formatSeconds(figures.wallSeconds)} with prefill)\n`,
-  );
-}
-
-/** The two runs side by side: measured KV balance and speed, and the cost model at scale. */
-function summaryTable(runs: readonly DemoRun[]): string {
-  const cell = (run: DemoRun, pick: (run: DemoRun) => string) => pick(run);
-  const rows: [string, (run: DemoRun) => string][] = [
-    ['fullest device KV (measured)', (run) => formatBytes(Math.max(...run.figures.devices.map((d) => d.kvBytesPeak)))],
-    ['KV max/mean (measured)', (run) => kvBalance(run.figures.devices).toFixed(2)],
-    ['decode tokens/s (measured)', (run) => formatNumber(run.figures.decodeTokensPerSecond)],
-    ['max batch (cost model)', (run) => formatNumber(run.predicted.batch)],
-    ['tokens/s at max batch (cost model)', (run) => formatNumber(run.predicted.throughputTokensPerSecond)],
-    ['layer time max/mean (cost model)', (run) => layerImbalance(run.predicted).toFixed(2)],
-  ];
-  return renderTable(
-    ['', ...runs.map((run) => run.solver)],
-    rows.map(([label, pick]) => [label, ...runs.map((run) => cell(run, pick))]),
-  );
-}
-
-function layerImbalance(predicted: PlacementPrediction): number {
-  return predicted.layerImbalance.reduce((sum, value) => sum + value, 0) / Math.max(1, predicted.layerImbalance.length);
 }
 
 async function runDemo(flags: DemoFlags): Promise<void> {
@@ -213,18 +176,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       });
       return;
     }
-    out('\n');
-    const scale = Math.max(...runs.flatMap((run) => run.figures.devices.map((device) => device.kvBytesPeak)));
-    for (const run of runs) printRun(run, scale);
-    out(
-      `\n${style.bold('summary')} (cost model: the cpu cluster preset, each plan at the largest batch it fits)\n${summaryTable(runs)}\n` +
-        `${sameText ? 'both plans generated identical text' : style.yellow('the plans generated different text')}; ${formatSeconds(seconds)} in all\n`,
-    );
-    if (model.randomWeights) {
-      out(
-        `${style.dim('(random-weight model: the text is gibberish by design. Try FAIRKV_MODEL=../shared/models/stories260K.gguf npm start, or --model <gguf | folder>.)')}\n`,
-      );
-    }
+    out(`\n${renderDemoReport(runs, { sameText, seconds, randomWeights: model.randomWeights })}`);
   } finally {
     model.close();
   }

@@ -118,6 +118,7 @@ async function runGenerate(flags: GenerateFlags): Promise<void> {
           policy: { name: policy.name, settings: policy.settings },
           plan: chosen.plan ?? null,
           prompt: flags.prompt,
+          promptTokens: result.promptTokenIds.length,
           text: result.text,
           tokenIds: result.tokenIds,
           finishReason: result.finishReason,

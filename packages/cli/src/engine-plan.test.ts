@@ -1,0 +1,70 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { snapKvPolicy } from '@fairkv/compress';
+import { loadModel } from '@fairkv/runtime';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasStories260k, SHARED_SKIP_MESSAGE, STORIES_260K, temporaryFolder } from './__fixtures__/cli-process.js';
+import { exitCodeOf } from './cli-error.js';
+import { choosePlan } from './engine-plan.js';
+
+describe.skipIf(!hasStories260k)('choosing the plan of generate (stories260K, in-process)', () => {
+  let model: Awaited<ReturnType<typeof loadModel>>;
+  beforeAll(async () => {
+    model = await loadModel(STORIES_260K);
+  });
+  afterAll(() => model.close());
+  const policy = snapKvPolicy({ averageBudget: 6, windowSize: 2 });
+  const prompts = ['Once upon a time, there was a little girl named Lily. She loved to play'];
+  const base = { policy, prompts, maxTokens: 8, batch: 1 };
+
+  it('one device without flags; contiguous for --devices alone; --solver measures a profile on the prompt', async () => {
+    expect(await choosePlan({ ...base, model, flags: {} })).toMatchObject({ plan: undefined, deviceCount: 1 });
+    const contiguous = await choosePlan({ ...base, model, flags: { devices: 2 } });
+    expect(contiguous.plan).toMatchObject({ solver: 'contiguous', deviceCount: 2 });
+    expect(contiguous.description).toContain('uniform');
+    let measured = 0;
+    const fairCopy = await choosePlan({
+      ...base,
+      model,
+      flags: { devices: 2, solver: 'fair-copy' },
+      onProfileProgress: (done) => {
+        measured = done;
+      },
+    });
+    expect(measured).toBe(1);
+    expect(fairCopy.plan).toMatchObject({ solver: 'fair-copy', deviceCount: 2 });
+    // SnapKV keeps 6 tokens per head, plus the 8 generated ones
+    expect(new Set(fairCopy.profile!.mean.flat())).toEqual(new Set([14]));
+  });
+
+  it('reads --plan files and names conflicts and mismatches', async () => {
+    const folder = temporaryFolder('engine-plan');
+    const contiguous = (await choosePlan({ ...base, model, flags: { devices: 2 } })).plan!;
+    const planPath = join(folder, 'plan.json');
+    writeFileSync(planPath, JSON.stringify(contiguous));
+    const chosen = await choosePlan({ ...base, model, flags: { plan: planPath } });
+    expect(chosen.deviceCount).toBe(2);
+    const failure = async (flags: Parameters<typeof choosePlan>[0]['flags']) => {
+      try {
+        await choosePlan({ ...base, model, flags });
+      } catch (error) {
+        return { code: exitCodeOf(error), message: (error as Error).message };
+      }
+      throw new Error('expected a failure');
+    };
+    expect(await failure({ plan: planPath, devices: 4 })).toEqual({
+      code: 2,
+      message: `--devices 4: the plan ${planPath} has 2 devices`,
+    });
+    expect(await failure({ plan: planPath, solver: 'greedy' })).toMatchObject({ code: 1, message: /exclusive/ });
+    expect(await failure({ devices: 2, profile: 'p.json' })).toMatchObject({
+      code: 1,
+      message: /--profile needs --solver/,
+    });
+    const wrongModel = { ...contiguous, layers: contiguous.layers.slice(1) };
+    writeFileSync(planPath, JSON.stringify(wrongModel));
+    expect(await failure({ plan: planPath })).toMatchObject({ code: 2, message: /--plan .*expected 5 layers/ });
+    expect(await failure({ devices: 8, solver: 'contiguous' })).toMatchObject({ code: 2 });
+  });
+});
+if (!hasStories260k) it.skip(SHARED_SKIP_MESSAGE, () => {});
