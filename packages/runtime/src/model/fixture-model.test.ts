@@ -5,7 +5,7 @@ import { FormatError } from '@fairkv/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ReferenceLlama } from '../__fixtures__/reference-llama.js';
 import { createFixtureModel, type FixtureModelOptions } from './fixture-model.js';
-import { GgufFile } from './gguf-reader.js';
+import { GgufFile } from './gguf-file.js';
 import { loadModel } from './load-model.js';
 import type { LoadedModel } from './loaded-model.js';
 

@@ -5,7 +5,7 @@ import { memoryByteSource } from './byte-source.js';
 import { numberToFloat16Bits } from './float16.js';
 import { quantizeGgml } from './ggml-quantize.js';
 import { dequantizeGgml, ggmlTypeByName, READABLE_GGML_TYPES } from './ggml-types.js';
-import { GgufFile } from './gguf-reader.js';
+import { GgufFile } from './gguf-file.js';
 import { encodeGguf } from './gguf-writer.js';
 
 function fromHex(hex: string): Uint8Array {

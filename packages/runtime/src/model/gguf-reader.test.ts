@@ -2,7 +2,8 @@ import { FormatError } from '@fairkv/core';
 import { describe, expect, it } from 'vitest';
 import { ALL_VALUE_TYPES_METADATA, smallGgufInput, testValues } from '../__fixtures__/small-gguf.js';
 import { memoryByteSource } from './byte-source.js';
-import { GgufFile, parseGgufHeader } from './gguf-reader.js';
+import { GgufFile } from './gguf-file.js';
+import { parseGgufHeader } from './gguf-reader.js';
 import type { GgufValue } from './gguf-value.js';
 import { encodeGguf } from './gguf-writer.js';
 

@@ -10,8 +10,8 @@
  */
 
 import { ByteCursor } from './byte-cursor.js';
-import { type ByteSource, formatError, openFileByteSource } from './byte-source.js';
-import { dequantizeGgml, type GgmlTypeInfo, ggmlByteLength, ggmlTypeById } from './ggml-types.js';
+import { type ByteSource, formatError } from './byte-source.js';
+import { type GgmlTypeInfo, ggmlByteLength, ggmlTypeById } from './ggml-types.js';
 import {
   GGUF_VALUE_TYPES,
   type GgufArrayValue,
@@ -19,7 +19,6 @@ import {
   type GgufValueType,
   minimumValueBytes,
 } from './gguf-value.js';
-import { checkRowRange, type StoredTensor } from './stored-tensor.js';
 
 /** `GGUF` in ASCII, read as a little-endian uint32. */
 export const GGUF_MAGIC = 0x46554747;
@@ -320,79 +319,4 @@ export function parseGgufHeader(source: ByteSource): GgufHeader {
     }
   }
   return { file, version, metadata, tensors, alignment, dataStart };
-}
-
-/** A GGUF tensor as a lazily read {@link StoredTensor}. */
-export function ggufStoredTensor(source: ByteSource, info: GgufTensorInfo): StoredTensor {
-  const rowElements = info.shape.length === 0 ? 1 : info.elementCount / (info.shape[0] || 1);
-  const rowBytes = ggmlByteLength(info.type, rowElements);
-  const field = `tensor ${info.name} data`;
-  return {
-    name: info.name,
-    shape: info.shape,
-    storedType: info.type.name,
-    file: source.name,
-    offset: info.dataOffset,
-    byteLength: info.byteLength,
-    readBytes: () => source.read(info.dataOffset, info.byteLength, field),
-    async read() {
-      return dequantizeGgml(info.type, await source.read(info.dataOffset, info.byteLength, field), info.elementCount);
-    },
-    async readRows(firstRow, rowCount) {
-      checkRowRange(info, firstRow, rowCount);
-      const bytes = await source.read(info.dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
-      return dequantizeGgml(info.type, bytes, rowCount * rowElements);
-    },
-  };
-}
-
-/** An open GGUF file: its header, and its tensors read lazily by name. */
-export class GgufFile {
-  private readonly byName: Map<string, StoredTensor>;
-
-  private constructor(
-    readonly source: ByteSource,
-    readonly header: GgufHeader,
-  ) {
-    this.byName = new Map(header.tensors.map((info) => [info.name, ggufStoredTensor(source, info)]));
-  }
-
-  /** Opens and parses a GGUF file (header only; tensor data is read on demand). */
-  static open(path: string): GgufFile {
-    const source = openFileByteSource(path);
-    try {
-      return new GgufFile(source, parseGgufHeader(source));
-    } catch (error) {
-      source.close();
-      throw error;
-    }
-  }
-
-  /** Parses GGUF bytes from any ByteSource (the source stays owned by the caller until `close`). */
-  static fromSource(source: ByteSource): GgufFile {
-    return new GgufFile(source, parseGgufHeader(source));
-  }
-
-  get version(): GgufVersion {
-    return this.header.version;
-  }
-
-  get metadata(): ReadonlyMap<string, GgufMetadataEntry> {
-    return this.header.metadata;
-  }
-
-  /** Tensor names in file order. */
-  tensorNames(): string[] {
-    return this.header.tensors.map((info) => info.name);
-  }
-
-  /** A tensor by its GGUF name, or undefined. */
-  tensor(name: string): StoredTensor | undefined {
-    return this.byName.get(name);
-  }
-
-  /** Closes the file. */
-  close(): void {
-    this.source.close();
-  }
 }

@@ -30,18 +30,17 @@ export {
   ggmlTypeByName,
   READABLE_GGML_TYPES,
 } from './ggml-types.js';
+export { GgufFile, ggufStoredTensor } from './gguf-file.js';
 export { GgufMetadata, shortestFloat32Decimal } from './gguf-metadata.js';
 export {
   GGUF_DEFAULT_ALIGNMENT,
   GGUF_MAGIC,
   GGUF_MAX_ARRAY_NESTING,
   GGUF_MAX_DIMENSIONS,
-  GgufFile,
   type GgufHeader,
   type GgufMetadataEntry,
   type GgufTensorInfo,
   type GgufVersion,
-  ggufStoredTensor,
   parseGgufHeader,
 } from './gguf-reader.js';
 export {

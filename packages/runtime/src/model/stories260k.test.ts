@@ -9,8 +9,8 @@ import {
   STORIES_260K_SKIP_MESSAGE,
 } from '../__fixtures__/shared.js';
 import { memoryByteSource } from './byte-source.js';
+import { GgufFile } from './gguf-file.js';
 import { GgufMetadata } from './gguf-metadata.js';
-import { GgufFile } from './gguf-reader.js';
 import { encodeGguf } from './gguf-writer.js';
 import { readKvHeadWeights } from './kv-head-slice.js';
 import { loadGgufModelFromFile } from './load-gguf-model.js';
