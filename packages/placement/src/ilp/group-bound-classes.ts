@@ -30,7 +30,9 @@ interface Classes {
 
 function deviceClasses(bandwidth: number[]): Classes | null {
   const byBandwidth = new Map<number, number[]>();
-  bandwidth.forEach((bw, device) => byBandwidth.set(bw, [...(byBandwidth.get(bw) ?? []), device]));
+  bandwidth.forEach((bw, device) => {
+    byBandwidth.set(bw, [...(byBandwidth.get(bw) ?? []), device]);
+  });
   const classBandwidth = [...byBandwidth.keys()];
   const devices = [...byBandwidth.values()];
   const total = devices.reduce((product, group) => product * (group.length + 1), 1);
@@ -172,9 +174,11 @@ export function solveLayerByDeviceClasses(layer: ByteLayer, maxReplicasPerHead: 
   const nextInClass = classes.devices.map(() => 0);
   const target = optimum * (1 + 1e-9);
   for (const [mask, counts] of groups) {
-    const devices = counts.flatMap((count, c) =>
-      classes.devices[c]!.slice(nextInClass[c]!, (nextInClass[c]! += count)),
-    );
+    const devices = counts.flatMap((count, c) => {
+      const start = nextInClass[c]!;
+      nextInClass[c] = start + count;
+      return classes.devices[c]!.slice(start, start + count);
+    });
     const members = layer.loads.map((_, head) => head).filter((head) => mask & (1 << head));
     members.sort((a, b) => layer.loads[b]! - layer.loads[a]!);
     let slot = 0;
