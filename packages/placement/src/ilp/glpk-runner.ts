@@ -70,9 +70,9 @@ function inThreadRunner(glpk: Glpk, fallbackReason?: string): GlpkRunner {
   };
 }
 
-function startWorker(signal?: AbortSignal): Promise<GlpkRunner> {
+function startWorker(glpkUrl: string, signal?: AbortSignal): Promise<GlpkRunner> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { glpkUrl: glpkModuleUrl() } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { glpkUrl } });
     worker.unref();
     let pending: { resolve: (results: Result[]) => void; reject: (error: Error) => void } | null = null;
     let ready = false;
@@ -123,12 +123,17 @@ function startWorker(signal?: AbortSignal): Promise<GlpkRunner> {
  * Creates a glpk.js runner. With `useWorker`, solves run in a worker thread (glpk.js's `solve` is
  * synchronous: TOOLCHAIN.md) so callers (a server, a progress bar) do not block, and `signal`
  * terminates a running solve. When the worker cannot start, solves fall back to the calling thread
- * and `fallbackReason` says why.
+ * and `fallbackReason` says why. `workerGlpkUrl` overrides where the worker imports glpk.js from (the
+ * package's own `glpk.js/node` by default), e.g. for a bundled deployment.
  */
-export async function createGlpkRunner(useWorker: boolean, signal?: AbortSignal): Promise<GlpkRunner> {
+export async function createGlpkRunner(
+  useWorker: boolean,
+  signal?: AbortSignal,
+  workerGlpkUrl = glpkModuleUrl(),
+): Promise<GlpkRunner> {
   if (!useWorker) return inThreadRunner(await loadGlpkHere());
   try {
-    return await startWorker(signal);
+    return await startWorker(workerGlpkUrl, signal);
   } catch (error) {
     if (error instanceof CancelledError) throw error;
     const reason = `worker thread unavailable (${(error as Error).message}); glpk.js ran in the calling thread`;

@@ -6,7 +6,7 @@ import { h100, tinyModel } from '../__fixtures__/fixtures.js';
 import { resolvePlacementProblem } from '../placement-request.js';
 import { solvePlacement } from '../solve-placement.js';
 import { syntheticHeavyTailedProfile } from '../synthetic-profile.js';
-import { solveIlp } from './index.js';
+import { buildIlpModel, createGlpkRunner, GLP_OPT, solveIlp } from './index.js';
 
 function cluster(bandwidths: number[], memoryBytes = 1e12): ClusterSpec {
   return {
@@ -158,6 +158,30 @@ describe('ilp worker thread', () => {
     const controller = new AbortController();
     const aborted = solveIlp({ ...request, signal: controller.signal, onProgress: () => controller.abort() });
     await expect(aborted).rejects.toBeInstanceOf(CancelledError);
+  });
+
+  it('falls back to the calling thread, saying why, when the worker cannot start', async () => {
+    const runner = await createGlpkRunner(true, undefined, 'file:///nonexistent/glpk.js');
+    expect(runner.mode).toBe('in-thread');
+    expect(runner.fallbackReason).toMatch(
+      /worker thread unavailable \(glpk\.js worker.*nonexistent.*\); glpk\.js ran in the calling thread/s,
+    );
+    const model = buildIlpModel({
+      layers: [
+        {
+          costs: { base: [0, 0], weight: [1, 1], kv: [[10], [1]].map(([load]) => [load!, load!]) },
+          upperBound: 20,
+          lowerBound: 0,
+        },
+      ],
+      bandwidth: [1, 1],
+      maxReplicasPerHead: 2,
+      identicalDevices: true,
+    });
+    const [result] = await runner.solve([{ model, options: { msglev: 0 } }]);
+    expect(result!.result.status).toBe(GLP_OPT);
+    expect(result!.result.z / 1e6).toBeCloseTo(7, 9); // loads [10, 1], weight 1, 2 devices: split the heavy head
+    await runner.close();
   });
 
   it('never loads glpk when the group bound proves every layer', async () => {
