@@ -4,7 +4,8 @@
  */
 import { runCli } from './run-cli.js';
 
-const code = await runCli(process.argv);
-// Device worker threads, the glpk.js worker and open handles must not keep a finished command alive;
-// exiting after an empty write lets piped stdout drain first.
-process.stdout.write('', () => process.exit(code));
+void runCli(process.argv).then((code) => {
+  // Device worker threads, the glpk.js worker and open handles must not keep a finished command alive;
+  // exiting after an empty write lets piped stdout drain first.
+  process.stdout.write('', () => process.exit(code));
+});
