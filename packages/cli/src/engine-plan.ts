@@ -42,6 +42,7 @@ export function uniformProfile(model: ModelConfig, tokens: number): HeadLoadProf
     kvHeadCount: model.kvHeadCount,
     contextLength: Math.max(1, tokens),
     mean,
+    max: mean.map((row) => [...row]),
     sampleCount: 1,
     policy: { name: 'full', settings: {} },
     source: `uniform: every head keeps ${tokens} tokens`,
