@@ -89,6 +89,64 @@ function cover(subsets: Subsets, heads: number, time: number, base: number, weig
   return { devicesUsed: best[full]!, groups };
 }
 
+/**
+ * Like {@link cover} with at most `maxCopies` copies in the layer: a group of |S| heads on d devices
+ * has d - 1 copies, so the DP also tracks copies used.
+ */
+function coverWithCopies(
+  subsets: Subsets,
+  heads: number,
+  time: number,
+  base: number,
+  weight: number,
+  devices: number,
+  maxCopies: number,
+) {
+  const full = (1 << heads) - 1;
+  const width = maxCopies + 1;
+  const need = new Float64Array(full + 1);
+  for (let mask = 1; mask <= full; mask++)
+    need[mask] = devicesNeeded(subsets.load[mask]!, subsets.count[mask]!, time, base, weight, devices);
+  const best = new Float64Array((full + 1) * width).fill(Number.POSITIVE_INFINITY);
+  const choice = new Int32Array((full + 1) * width);
+  best[0] = 0;
+  for (let mask = 1; mask <= full; mask++) {
+    const low = mask & -mask;
+    const rest = mask ^ low;
+    for (let sub = rest; ; sub = (sub - 1) & rest) {
+      const group = sub | low;
+      const copies = need[group]! - 1;
+      if (copies <= maxCopies) {
+        for (let used = copies; used <= maxCopies; used++) {
+          const value = need[group]! + best[(mask ^ group) * width + used - copies]!;
+          if (value < best[mask * width + used]!) {
+            best[mask * width + used] = value;
+            choice[mask * width + used] = group;
+          }
+        }
+      }
+      if (sub === 0) break;
+    }
+  }
+  let used = -1;
+  for (let copies = 0; copies <= maxCopies; copies++) {
+    if (
+      best[full * width + copies]! <= devices &&
+      (used < 0 || best[full * width + copies]! < best[full * width + used]!)
+    )
+      used = copies;
+  }
+  const groups: [number, number][] = [];
+  if (used < 0) return { devicesUsed: Number.POSITIVE_INFINITY, groups };
+  for (let mask = full; mask; ) {
+    const group = choice[mask * width + used]!;
+    groups.push([group, need[group]!]);
+    used -= need[group]! - 1;
+    mask ^= group;
+  }
+  return { devicesUsed: groups.reduce((sum, [, count]) => sum + count, 0), groups };
+}
+
 /** McNaughton's wrap-around of a group's heads over `deviceIds` at layer time `time`. */
 function wrapAround(
   costs: LayerCosts,
@@ -107,7 +165,7 @@ function wrapAround(
     let first = true;
     while (first || left > total * 1e-12) {
       first = false;
-      if (room - weight <= time * 1e-12 && left > 0) {
+      if (room - weight <= time * 1e-12 && (left > 0 || room < weight)) {
         slot += 1;
         room = time - base;
       }
@@ -123,10 +181,15 @@ function wrapAround(
 }
 
 /**
- * Exact optimum of one layer on identical devices (see {@link GroupSolution}); null when the layer has
- * more than {@link GROUP_BOUND_MAX_HEADS} heads or the devices differ.
+ * Exact optimum of one layer on identical devices (see {@link GroupSolution}), with at most `maxCopies`
+ * copies in the layer when given; null when the layer has more than {@link GROUP_BOUND_MAX_HEADS} heads or
+ * the devices differ.
  */
-export function solveLayerByGroups(costs: LayerCosts, maxReplicasPerHead: number): GroupSolution | null {
+export function solveLayerByGroups(
+  costs: LayerCosts,
+  maxReplicasPerHead: number,
+  maxCopies = Number.POSITIVE_INFINITY,
+): GroupSolution | null {
   const heads = costs.kv.length;
   const devices = costs.base.length;
   const identical =
@@ -139,20 +202,23 @@ export function solveLayerByGroups(costs: LayerCosts, maxReplicasPerHead: number
   const subsets = subsetSums(loads);
   const candidates: number[] = [];
   for (let mask = 1; mask < 1 << heads; mask++) {
-    for (let d = 1; d <= devices; d++)
+    for (let d = 1; d <= Math.min(devices, maxCopies + 1); d++)
       candidates.push(base + (subsets.load[mask]! + weight * (subsets.count[mask]! + d - 1)) / d);
   }
   candidates.sort((a, b) => a - b);
+  const coverAt = (time: number) =>
+    Number.isFinite(maxCopies)
+      ? coverWithCopies(subsets, heads, time, base, weight, devices, maxCopies)
+      : cover(subsets, heads, time, base, weight, devices);
   let low = 0;
   let high = candidates.length - 1;
   while (low < high) {
     const middle = (low + high) >> 1;
-    if (cover(subsets, heads, candidates[middle]! * (1 + RELATIVE), base, weight, devices).devicesUsed <= devices)
-      high = middle;
+    if (coverAt(candidates[middle]! * (1 + RELATIVE)).devicesUsed <= devices) high = middle;
     else low = middle + 1;
   }
   const optimum = candidates[low]!;
-  const { groups } = cover(subsets, heads, optimum * (1 + RELATIVE), base, weight, devices);
+  const { groups } = coverAt(optimum * (1 + RELATIVE));
   const shares = Array.from({ length: heads }, () => new Map<number, number>());
   let nextDevice = 0;
   for (const [mask, count] of groups) {

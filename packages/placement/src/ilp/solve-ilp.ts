@@ -6,6 +6,8 @@ import { assertFits, finishPlan, type PlacementResult, solveTarget } from '../so
 import { fairCopySolver } from '../solvers/fair-copy.js';
 import { deviceTimes, type LayerCosts, layerCosts, toLayerPlacement } from '../solvers/layer-costs.js';
 import { balanceMemoryByRelabeling, identicalDeviceGroups } from '../solvers/relabel-devices.js';
+import { copyBudgetSolver, memoryCopyBudget } from './copy-budget.js';
+import { canonicalCosts, distinctLayers, fromCanonical } from './distinct-layers.js';
 import { createGlpkRunner, type GlpkJob, type GlpkRunner } from './glpk-runner.js';
 import { solveLayerByGroups } from './group-bound.js';
 import { solveLayerByDeviceClasses } from './group-bound-classes.js';
@@ -136,24 +138,16 @@ async function solveLayers(
   onProgress?: (solved: number, total: number) => void,
   signal?: AbortSignal,
 ): Promise<{ outcomes: LayerOutcome[]; modelCount: number; proofs: { groupBound: number; milp: number } }> {
-  const groups = new Map<string, number[]>();
-  const orders: number[][] = [];
-  for (let layer = 0; layer < problem.layerCount; layer++) {
-    const row = problem.kvReadBytes[layer]!;
-    const order = row.map((_, head) => head).sort((a, b) => row[b]! - row[a]! || a - b);
-    orders.push(order);
-    const key = order.map((head) => row[head]).join(',');
-    groups.set(key, [...(groups.get(key) ?? []), layer]);
-  }
+  const { groups, orders } = distinctLayers(problem);
   const outcomes: LayerOutcome[] = [];
   const proofs = { groupBound: 0, milp: 0 };
   let solved = 0;
-  for (const layers of groups.values()) {
+  for (const layers of groups) {
     if (signal?.aborted) throw new CancelledError('ILP solve cancelled');
     const first = layers[0]!;
     const full = layerCosts(problem, first, batch);
     const order = orders[first]!;
-    const costs: LayerCosts = { base: full.base, weight: full.weight, kv: order.map((head) => full.kv[head]!) };
+    const costs = canonicalCosts(full, order);
     const upper = Math.max(...layerDeviceSeconds(problem, start[first]!, first, batch));
     const exact =
       method === 'auto'
@@ -179,7 +173,7 @@ async function solveLayers(
         identicalDevices: identicalDevices(problem),
         deviceGroups: identicalDeviceGroups(problem),
       });
-      const tmlim = Math.max(0.05, (deadline - performance.now()) / 1000 / (groups.size - solved));
+      const tmlim = Math.max(0.05, (deadline - performance.now()) / 1000 / (groups.length - solved));
       const [result] = await runner.solve([{ model, options: { msglev: 0, tmlim, mipgap: problem.options.mipGap } }]);
       const status = result?.result.status;
       if (result && (status === GLP_OPT || status === GLP_FEAS)) {
@@ -193,11 +187,7 @@ async function solveLayers(
     for (const layer of layers) {
       let placement = start[layer]!;
       if (canonical) {
-        const shares = new Array<Map<number, number>>(problem.kvHeadCount);
-        orders[layer]!.forEach((head, rank) => {
-          shares[head] = canonical![rank]!;
-        });
-        const candidate = toLayerPlacement(shares);
+        const candidate = toLayerPlacement(fromCanonical(canonical, orders[layer]!));
         const time = (layerPlacement: LayerPlacement) =>
           Math.max(...layerDeviceSeconds(problem, layerPlacement, layer, batch));
         if (time(candidate) <= time(placement)) placement = candidate;
@@ -205,9 +195,9 @@ async function solveLayers(
       outcomes[layer] = { layer: placement, proven, lowerBound };
     }
     solved += 1;
-    onProgress?.(solved, groups.size);
+    onProgress?.(solved, groups.length);
   }
-  return { outcomes, modelCount: groups.size, proofs };
+  return { outcomes, modelCount: groups.length, proofs };
 }
 
 function fitsWithin(problem: PlacementProblem, layers: LayerPlacement[], batch: number): boolean {
@@ -293,6 +283,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
   let lowerBounds: number[];
   let modelCount: number;
   let layerProofs = { groupBound: 0, milp: 0 };
+  let budgetBound = 0;
   try {
     const decomposed = await solveLayers(
       problem,
@@ -314,6 +305,30 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
     proven = decomposed.outcomes.every((outcome) => outcome.proven);
     if (!fitsWithin(problem, layers, batch) || copiesOf(layers) > problem.options.copyBudget) {
       coupled = true;
+      proven = false;
+      // the coupling is (at least) a total copy budget: memory summed over devices only depends on the replica count
+      const budget = Math.min(problem.options.copyBudget, memoryCopyBudget(problem, batch));
+      const solveBudget =
+        (request.method ?? 'auto') === 'auto' && identicalDevices(problem) ? copyBudgetSolver(problem, batch) : null;
+      const budgeted = solveBudget?.(budget);
+      if (budgeted) {
+        // a bound on the sum only (the knapsack trades copies between layers), not on each layer
+        budgetBound = budgeted.lowerBounds.reduce((sum, value) => sum + value, 0);
+        // optimal for the relaxation (total memory, copy budget); optimal outright when every device fits.
+        // Otherwise fewer copies leave the room per-device balance needs: the first that fits is the incumbent.
+        for (let fewer = 0; budgeted.reached && fewer <= 4 * problem.deviceCount; fewer = fewer === 0 ? 1 : fewer * 2) {
+          const attempt = fewer === 0 ? budgeted : solveBudget!(budget - fewer);
+          if (!attempt?.reached) break;
+          const balanced = balanceMemoryByRelabeling(problem, attempt.layers, batch);
+          if (fitsWithin(problem, balanced, batch) && copiesOf(balanced) <= problem.options.copyBudget) {
+            layers = balanced;
+            proven = fewer === 0;
+            break;
+          }
+        }
+      }
+    }
+    if (coupled && !proven) {
       const repaired = repairToFit(problem, layers, warm.layers, batch);
       const incumbent =
         repaired && stepSeconds(problem, repaired, batch) < stepSeconds(problem, warm.layers, batch)
@@ -339,7 +354,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
       } else {
         warnings.push(
           `ilp: memory or the copy budget binds across layers; the ${binaries}-binary coupled MILP is beyond glpk.js, so ` +
-            'per-layer optima were swapped back to fair-copy layers until the plan fits (see gap)',
+            'the best plan found that fits is returned (budgeted per-layer optima, or layers swapped back to fair-copy; see gap)',
         );
       }
     }
@@ -347,8 +362,9 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
     await runner.close();
   }
   if (stepSeconds(problem, layers, batch) > stepSeconds(problem, warm.layers, batch) * (1 + 1e-12)) {
+    // fair-copy is better (by rounding: the wrap-around aims 1e-9 above the bound): it fits and keeps the
+    // budget, and if the incumbent was proven within tolerance of the bound, so is fair-copy's plan
     layers = warm.layers;
-    proven = false;
   }
   if (!proven && !coupled) {
     warnings.push(
@@ -364,7 +380,10 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
   );
   const boundTotal = Math.min(
     layerTotal,
-    lowerBounds.reduce((sum, value) => sum + value, 0),
+    Math.max(
+      budgetBound,
+      lowerBounds.reduce((sum, value) => sum + value, 0),
+    ),
   );
   const gap = proven ? 0 : Math.max(0, (layerTotal - boundTotal) / layerTotal);
   return {

@@ -37,7 +37,8 @@ export function balanceMemoryByRelabeling(
 ): LayerPlacement[] {
   const groups = identicalDeviceGroups(problem);
   const memory = new Array<number>(problem.deviceCount).fill(problem.baseWeightBytes);
-  return layers.map((layer, layerIndex) => {
+  const contributions: number[][] = [];
+  const mappings = layers.map((layer, layerIndex) => {
     const contribution = new Array<number>(problem.deviceCount).fill(0);
     for (const head of layer.heads) {
       for (const replica of head.replicas) {
@@ -45,6 +46,7 @@ export function balanceMemoryByRelabeling(
           problem.headWeightBytes + replica.share * batch * problem.kvMemoryBytes[layerIndex]![head.kvHead]!;
       }
     }
+    contributions.push(contribution);
     const mapping = Array.from({ length: problem.deviceCount }, (_, device) => device);
     for (const group of groups) {
       const roles = [...group].sort((a, b) => contribution[b]! - contribution[a]! || a - b);
@@ -58,6 +60,49 @@ export function balanceMemoryByRelabeling(
         memory[device]! += contribution[role]!;
       }
     }
-    return relabelLayer(layer, mapping);
+    return mapping;
   });
+  for (const group of groups) improveBySwappingRoles(group, mappings, contributions, memory);
+  return layers.map((layer, index) => relabelLayer(layer, mappings[index]!));
+}
+
+/**
+ * Local search after the greedy pass: while some layer's roles on the fullest and the emptiest device of a
+ * group can be exchanged to lower the fuller of the two, exchange the pair that levels them best.
+ */
+function improveBySwappingRoles(
+  group: number[],
+  mappings: number[][],
+  contributions: number[][],
+  memory: number[],
+): void {
+  if (group.length < 2) return;
+  for (let round = 0; round < 16 * mappings.length; round++) {
+    let full = group[0]!;
+    let empty = group[0]!;
+    for (const device of group) {
+      if (memory[device]! > memory[full]!) full = device;
+      if (memory[device]! < memory[empty]!) empty = device;
+    }
+    const gap = memory[full]! - memory[empty]!;
+    let best = -1;
+    let bestValue = memory[full]!;
+    let bestDelta = 0;
+    mappings.forEach((mapping, layer) => {
+      const roleOnFull = mapping.indexOf(full);
+      const roleOnEmpty = mapping.indexOf(empty);
+      const delta = contributions[layer]![roleOnFull]! - contributions[layer]![roleOnEmpty]!;
+      if (delta <= 0 || delta >= gap) return;
+      const value = Math.max(memory[full]! - delta, memory[empty]! + delta);
+      if (value < bestValue) [best, bestValue, bestDelta] = [layer, value, delta];
+    });
+    if (best < 0) return;
+    const mapping = mappings[best]!;
+    const roleOnFull = mapping.indexOf(full);
+    const roleOnEmpty = mapping.indexOf(empty);
+    mapping[roleOnFull] = empty;
+    mapping[roleOnEmpty] = full;
+    memory[full]! -= bestDelta;
+    memory[empty]! += bestDelta;
+  }
 }
