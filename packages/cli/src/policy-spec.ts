@@ -177,7 +177,7 @@ export function createPolicy(flags: PolicyFlags, model: ModelConfig, suppliedGat
           gates,
           sinkSize,
           recentSize: budget !== undefined ? budget - sinkSize : 256,
-          gatesSource: flags.gates ?? 'synthetic gates',
+          gatesSource: flags.gates ?? 'SYNTHETIC seeded, not trained',
         });
       }
       case 'h2o': {

@@ -35,7 +35,7 @@ export interface CliRun {
 
 /**
  * Runs `node packages/cli/bin/fairkv.js ...args` from the repository root, from the TypeScript
- * sources (never a stale dist/), with a private default-model cache and no FAIRKV_MODEL from outside.
+ * sources (what the bin runs in a checkout), with a private default-model cache and no FAIRKV_MODEL from outside.
  */
 export function runFairkv(args: string[], env: Record<string, string | undefined> = {}): Promise<CliRun> {
   const childEnv: Record<string, string> = {};
@@ -43,7 +43,7 @@ export function runFairkv(args: string[], env: Record<string, string | undefined
     ...process.env,
     FAIRKV_MODEL: undefined,
     FAIRKV_CACHE_DIR: TEST_CACHE_DIR,
-    FAIRKV_CLI_FROM_SOURCE: '1',
+    FAIRKV_CLI_FROM_DIST: undefined,
     NO_COLOR: '1',
     ...env,
   })) {

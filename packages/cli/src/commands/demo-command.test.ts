@@ -34,15 +34,13 @@ describe('fairkv demo and the embedded default model (subprocess)', () => {
     expect([...kept].some((tokens) => tokens > 26)).toBe(true);
   });
 
-  it('generate on the default model labels it as random weights', async () => {
-    const generated = await runFairkv(['generate', '--prompt', 'Once upon a time', '--max-tokens', '5', '--json']);
-    expect(generated.code, generated.stderr).toBe(0);
-    const result = JSON.parse(generated.stdout);
-    expect(result).toMatchObject({ model: 'fairkv-default-random', randomWeights: true, finishReason: 'length' });
-    expect(result.tokenIds).toHaveLength(5);
-    const streamed = await runFairkv(['generate', '--prompt', 'Once upon a time', '--max-tokens', '3']);
+  it('generate on the default model streams the prompt and continuation and labels the model as random weights', async () => {
+    const streamed = await runFairkv(['generate', '--prompt', 'Once upon a time', '--max-tokens', '5']);
     expect(streamed.code, streamed.stderr).toBe(0);
     expect(streamed.stdout.startsWith('Once upon a time')).toBe(true);
+    expect(streamed.stdout.length).toBeGreaterThan('Once upon a time'.length);
+    expect(streamed.stderr).toContain('fairkv-default-random');
     expect(streamed.stderr).toContain('RANDOM WEIGHTS');
+    expect(streamed.stderr).toMatch(/5 tokens \(length\), [\d.,]+ tokens\/s decode/);
   });
 });

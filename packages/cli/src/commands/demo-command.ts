@@ -104,7 +104,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     out(`${style.bold('fairkv demo')}: FairKV head placement on ${flags.devices} CPU devices (worker threads)\n`);
     out(`${describeModel(choice)}\n`);
     out(
-      `policy: ${describePolicy(policy)}${gates ? ' -- SYNTHETIC seeded gates, not trained ones (--gates <full_attention_heads.tsv> takes real ones)' : ''}\n`,
+      `policy: ${describePolicy(policy)}${gates ? ' -- pass --gates <full_attention_heads.tsv> for trained gates' : ''}\n`,
     );
     out(`workload: ${prompts.length} requests at once, ${flags.maxTokens} new tokens each, greedy\n`);
     // Plans are balanced for serving at scale: the largest batch each fits in the cpu preset's memory per
@@ -120,7 +120,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       ...request(uniformProfile(config, Math.min(config.maxContext, flags.maxTokens + 1))),
       solver: 'contiguous',
     });
-    out(`\n${style.cyan('1/2 contiguous plan')} (standard tensor parallelism: kv heads split in index order)\n> `);
+    out(`\n${style.cyan('1/2 contiguous plan')} (standard tensor parallelism: kv heads split in index order)\n`);
+    out(style.dim(`> ${prompts[0]}`));
     const first = await runPlan(model, policy, contiguous.plan, prompts, flags, quiet ? undefined : out);
     const profile = profileFromResults(first.results, {
       policy,
@@ -135,8 +136,9 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     const fairCopy = solvePlacement({ ...request(profile), solver: 'fair-copy' });
     printWarnings(fairCopy.warnings);
     out(
-      `\n\n${style.cyan('2/2 fair-copy plan')} (heads re-placed and heavy heads copied, from the loads run 1 measured)\n> `,
+      `\n\n${style.cyan('2/2 fair-copy plan')} (heads re-placed and heavy heads copied, from the loads run 1 measured)\n`,
     );
+    out(style.dim(`> ${prompts[0]}`));
     const second = await runPlan(model, policy, fairCopy.plan, prompts, flags, quiet ? undefined : out);
     const runs: DemoRun[] = [
       {
