@@ -1,5 +1,4 @@
 import { CancelledError, type LayerPlacement } from '@fairkv/core';
-import type { Result } from 'glpk.js/node';
 import { deviceMemoryTerms, layerDeviceSeconds, maxBatchOf, stepSeconds } from '../cost-model.js';
 import { type PlacementProblem, type PlacementRequest, resolvePlacementProblem } from '../placement-request.js';
 import { assertFits, finishPlan, type PlacementResult, solveTarget } from '../solve-placement.js';
@@ -8,10 +7,11 @@ import { deviceTimes, type LayerCosts, layerCosts, toLayerPlacement } from '../s
 import { balanceMemoryByRelabeling, identicalDeviceGroups } from '../solvers/relabel-devices.js';
 import { copyBudgetSolver, memoryCopyBudget } from './copy-budget.js';
 import { canonicalCosts, distinctLayers, fromCanonical } from './distinct-layers.js';
-import { createGlpkRunner, type GlpkJob, type GlpkRunner } from './glpk-runner.js';
+import type { GlpkRunner } from './glpk-runner.js';
 import { solveLayerByGroups } from './group-bound.js';
 import { solveLayerByDeviceClasses } from './group-bound-classes.js';
 import { buildIlpModel, GLP_FEAS, GLP_OPT, type IlpLayer, objectiveSeconds, readLayerShares } from './ilp-model.js';
+import { LazyRunner } from './lazy-glpk-runner.js';
 import { repairToFit } from './repair-to-fit.js';
 
 /** A request for {@link solveIlp}: the same as `solvePlacement`'s, plus cancellation and progress. */
@@ -43,35 +43,6 @@ export interface IlpResult extends PlacementResult {
   modelCount: number;
   /** How many distinct layers were proven by the group bound and how many went to the glpk.js MILP. */
   layerProofs: { groupBound: number; milp: number };
-}
-
-/** Starts glpk.js (worker or not) on the first MILP only: layers the group bound proves never load WASM. */
-class LazyRunner {
-  private runner: Promise<GlpkRunner> | undefined;
-  private started: GlpkRunner | undefined;
-
-  constructor(
-    private readonly useWorker: boolean,
-    private readonly warnings: string[],
-    private readonly signal?: AbortSignal,
-  ) {}
-
-  async solve(jobs: GlpkJob[]): Promise<Result[]> {
-    this.runner ??= createGlpkRunner(this.useWorker, this.signal).then((runner) => {
-      this.started = runner;
-      if (runner.fallbackReason) this.warnings.push(runner.fallbackReason);
-      return runner;
-    });
-    return (await this.runner).solve(jobs);
-  }
-
-  get mode(): 'worker' | 'in-thread' | 'none' {
-    return this.started?.mode ?? 'none';
-  }
-
-  async close(): Promise<void> {
-    if (this.runner) await (await this.runner).close();
-  }
 }
 
 /** The group bound (exact layer optimum): the fast form on identical devices, the per-class DP otherwise. */
