@@ -233,7 +233,8 @@ async function solveCoupled(
 /**
  * The exact placement (FairKV, arXiv 2502.15804, with Fair-Copying) as glpk.js MILPs, warm-started from
  * fair-copy (its layer times bound the MILPs from above, so the ILP is never worse). Per layer when
- * layers are independent; one coupled MILP when memory or the copy budget binds across layers.
+ * layers are independent; when memory or the copy budget binds across layers, as a total copy budget
+ * (exact knapsack over per-layer optima), else a repair and, for small models, one coupled MILP.
  * Runs glpk.js in a worker thread unless `options.worker` is false. On time-out returns the best
  * incumbent with a warning.
  * @throws ValidationError, CapacityError as `solvePlacement`; CancelledError when `signal` aborts.
@@ -264,6 +265,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
       deadline,
       request.method ?? 'auto',
       request.onProgress,
+      request.signal,
     );
     layerProofs = decomposed.proofs;
     modelCount = decomposed.modelCount;
@@ -307,8 +309,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
           : warm.layers;
       layers = incumbent;
       proven = false;
-      const binaries = problem.layerCount * problem.kvHeadCount * problem.deviceCount;
-      if (binaries <= COUPLED_MILP_MAX_BINARIES) {
+      if (problem.layerCount * problem.kvHeadCount * problem.deviceCount <= COUPLED_MILP_MAX_BINARIES) {
         modelCount += 1;
         const result = await solveCoupled(problem, runner, batch, incumbent, lowerBounds, deadline);
         request.onProgress?.(modelCount, modelCount);
@@ -323,6 +324,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
           }
         }
       } else {
+        const binaries = problem.layerCount * problem.kvHeadCount * problem.deviceCount;
         warnings.push(
           `ilp: memory or the copy budget binds across layers; the ${binaries}-binary coupled MILP is beyond glpk.js, so ` +
             'the best plan found that fits is returned (budgeted per-layer optima, or layers swapped back to fair-copy; see gap)',
@@ -337,7 +339,8 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
     // budget, and if the incumbent was proven within tolerance of the bound, so is fair-copy's plan
     layers = warm.layers;
   }
-  if (!proven && !coupled) {
+  const binaries = problem.layerCount * problem.kvHeadCount * problem.deviceCount;
+  if (!proven && (!coupled || binaries <= COUPLED_MILP_MAX_BINARIES)) {
     warnings.push(
       `ilp: optimality not proven within ${problem.options.timeLimitSeconds} s (mipGap ${problem.options.mipGap}); returning the best incumbent`,
     );
