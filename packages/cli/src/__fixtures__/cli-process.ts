@@ -23,8 +23,8 @@ export function temporaryFolder(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `fairkv-cli-${prefix}-`));
 }
 
-/** A private cache for the default model, shared by the CLI tests of one run. */
-export const TEST_CACHE_DIR = join(tmpdir(), `fairkv-cli-test-cache-${process.ppid}`);
+/** A cache for the default model used by the CLI tests only (generated once, reused by later runs). */
+export const TEST_CACHE_DIR = join(tmpdir(), 'fairkv-cli-test-cache');
 
 /** What one `fairkv` run produced. */
 export interface CliRun {

@@ -68,7 +68,7 @@ async function runGenerate(flags: GenerateFlags): Promise<void> {
       maxTokens: flags.maxTokens,
       batch: 1,
       onProfileProgress: (done, total) => {
-        progress.start(total, 'profile');
+        if (done === 1) progress.start(total, 'profile');
         progress.update(done);
       },
     });

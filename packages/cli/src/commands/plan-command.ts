@@ -109,9 +109,10 @@ async function runPlan(flags: PlanFlags): Promise<void> {
   const solvers = expandSolvers(flags.solver);
   const { request, warnings } = await buildRequest(flags);
   const progress = createProgress(flags.json === true);
+  let started = false;
   const outcomes = await runSolvers(solvers, request, (solved, total) => {
-    if (solved === 0 || total === 0) return;
-    progress.start(total, 'ilp');
+    if (!started) progress.start(total, 'ilp');
+    started = true;
     progress.update(solved);
   });
   progress.stop();
