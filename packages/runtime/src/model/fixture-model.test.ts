@@ -119,6 +119,8 @@ describe('createFixtureModel', () => {
         const model = await loadModel(files.ggufPath!);
         expect(model.weights.info('layers.1.attention.wv').storedType).toBe(tensorType);
         expect(model.weights.info('layers.1.attentionNorm').storedType).toBe('f32');
+        const stored = await model.weights.readStoredBytes('layers.1.attention.wv');
+        expect(stored.length).toBe(model.weights.info('layers.1.attention.wv').byteLength);
         const read = await model.weights.read('layers.1.attention.wv');
         let worst = 0;
         for (let index = 0; index < read.length; index++)

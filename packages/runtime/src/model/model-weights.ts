@@ -36,6 +36,11 @@ export interface ModelWeights {
   info(name: string): WeightInfo;
   /** The whole weight as float32, row-major. */
   read(name: string): Promise<Float32Array>;
+  /**
+   * The weight's bytes exactly as stored (`info(name).storedType`, little-endian), for backends that
+   * upload f16/bf16 or quantised blocks without a float32 detour.
+   */
+  readStoredBytes(name: string): Promise<Uint8Array>;
   /** Rows `firstRow ..` of a weight (`[rowCount, inFeatures]`): reads only those bytes. */
   readRows(name: string, firstRow: number, rowCount: number): Promise<Float32Array>;
   /**
@@ -77,6 +82,7 @@ export function createModelWeights(tensors: ReadonlyMap<string, StoredTensor>, t
       };
     },
     read: (name) => resolve(name).read(),
+    readStoredBytes: (name) => resolve(name).readBytes(),
     readRows: (name, firstRow, rowCount) => resolve(name).readRows(firstRow, rowCount),
     async readColumns(name, firstColumn, columnCount) {
       const tensor = resolve(name);
