@@ -155,9 +155,11 @@ describe('ilp worker thread', () => {
     });
     expect(calls.length).toBe(result.modelCount);
     expect(calls.at(-1)).toEqual([result.modelCount, result.modelCount]);
-    const controller = new AbortController();
-    const aborted = solveIlp({ ...request, signal: controller.signal, onProgress: () => controller.abort() });
-    await expect(aborted).rejects.toBeInstanceOf(CancelledError);
+    for (const method of ['milp', 'auto'] as const) {
+      const controller = new AbortController();
+      const aborted = solveIlp({ ...request, method, signal: controller.signal, onProgress: () => controller.abort() });
+      await expect(aborted).rejects.toBeInstanceOf(CancelledError);
+    }
   });
 
   it('falls back to the calling thread, saying why, when the worker cannot start', async () => {
