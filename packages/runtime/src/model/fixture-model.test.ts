@@ -148,6 +148,14 @@ describe('createFixtureModel', () => {
     const block = await model.weights.readColumns('layers.0.feedForward.down', 64, 32);
     for (let row = 0; row < rows; row++)
       expect(block.subarray(row * 32, row * 32 + 32)).toEqual(whole.subarray(row * columns + 64, row * columns + 96));
+    const [left, right] = await model.weights.readColumnRanges('layers.0.feedForward.down', [
+      { first: 0, count: 8 },
+      { first: 200, count: 56 },
+    ]);
+    expect(left).toEqual(await model.weights.readColumns('layers.0.feedForward.down', 0, 8));
+    expect(right).toEqual(await model.weights.readColumns('layers.0.feedForward.down', 200, 56));
+    await expect(model.weights.readColumns('layers.0.feedForward.down', 250, 8)).rejects.toThrow(RangeError);
+    await expect(model.weights.readColumns('outputNorm', 0, 1)).rejects.toThrow(/needs? a matrix/);
     expect(() => model.weights.info('layers.9.attention.wq')).toThrow(/unknown weight/);
     model.close();
   });

@@ -48,9 +48,40 @@ export interface ModelWeights {
    * columns of one head). Reads the matrix in bounded chunks of rows.
    */
   readColumns(name: string, firstColumn: number, columnCount: number): Promise<Float32Array>;
+  /**
+   * Several column ranges of a matrix from one pass over it (a device's `wo` columns of all its kv
+   * heads), each as a `[rows, count]` row-major array, in the order given.
+   */
+  readColumnRanges(name: string, ranges: readonly { first: number; count: number }[]): Promise<Float32Array[]>;
 }
 
 const COLUMN_CHUNK_BYTES = 8 << 20;
+
+/** Reads a matrix once, in bounded chunks of rows, and copies out each column range as `[rows, count]`. */
+async function readColumnRanges(
+  tensor: StoredTensor,
+  name: string,
+  ranges: readonly { first: number; count: number }[],
+): Promise<Float32Array[]> {
+  if (tensor.shape.length !== 2)
+    throw new RangeError(`${name}: column reads need a matrix, shape is [${tensor.shape.join(', ')}]`);
+  const [rows, columns] = tensor.shape as [number, number];
+  for (const range of ranges) checkRowRange({ name: `${name} columns`, shape: [columns] }, range.first, range.count);
+  const outputs = ranges.map((range) => new Float32Array(rows * range.count));
+  const bytesPerRow = Math.max(1, tensor.byteLength / Math.max(1, rows));
+  const chunkRows = Math.max(1, Math.floor(COLUMN_CHUNK_BYTES / bytesPerRow));
+  for (let first = 0; first < rows; first += chunkRows) {
+    const count = Math.min(chunkRows, rows - first);
+    const chunk = await tensor.readRows(first, count);
+    ranges.forEach((range, index) => {
+      for (let row = 0; row < count; row++) {
+        const start = row * columns + range.first;
+        outputs[index]!.set(chunk.subarray(start, start + range.count), (first + row) * range.count);
+      }
+    });
+  }
+  return outputs;
+}
 
 /** Builds {@link ModelWeights} over stored tensors keyed by canonical name. */
 export function createModelWeights(tensors: ReadonlyMap<string, StoredTensor>, tiedOutput: boolean): ModelWeights {
@@ -85,23 +116,9 @@ export function createModelWeights(tensors: ReadonlyMap<string, StoredTensor>, t
     readStoredBytes: (name) => resolve(name).readBytes(),
     readRows: (name, firstRow, rowCount) => resolve(name).readRows(firstRow, rowCount),
     async readColumns(name, firstColumn, columnCount) {
-      const tensor = resolve(name);
-      if (tensor.shape.length !== 2)
-        throw new RangeError(`${name}: readColumns needs a matrix, shape is [${tensor.shape.join(', ')}]`);
-      const [rows, columns] = tensor.shape as [number, number];
-      checkRowRange({ name: `${name} columns`, shape: [columns] }, firstColumn, columnCount);
-      const output = new Float32Array(rows * columnCount);
-      const bytesPerRow = Math.max(1, tensor.byteLength / Math.max(1, rows));
-      const chunkRows = Math.max(1, Math.floor(COLUMN_CHUNK_BYTES / bytesPerRow));
-      for (let first = 0; first < rows; first += chunkRows) {
-        const count = Math.min(chunkRows, rows - first);
-        const chunk = await tensor.readRows(first, count);
-        for (let row = 0; row < count; row++) {
-          const start = row * columns + firstColumn;
-          output.set(chunk.subarray(start, start + columnCount), (first + row) * columnCount);
-        }
-      }
-      return output;
+      const [block] = await readColumnRanges(resolve(name), name, [{ first: firstColumn, count: columnCount }]);
+      return block!;
     },
+    readColumnRanges: (name, ranges) => readColumnRanges(resolve(name), name, ranges),
   };
 }
