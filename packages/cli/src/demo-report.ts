@@ -59,9 +59,9 @@ export function renderDemoReport(
   );
   parts.push(
     style.dim(
-      "At this size weights and per-step overheads dominate each device's work and every copy adds a weight slice, " +
-        'so expect no measured speed-up here; what Fair-Copying changes is the KV spread. The cost model shows the ' +
-        'gain where KV dominates: batches that fill device memory.',
+      "At this size each device's work is mostly weights and per-step overheads (and a copy adds a weight slice), " +
+        'so the measured tokens/s say little about placement and vary from run to run; what Fair-Copying changes here ' +
+        'is the KV spread. The cost model shows the gain where KV dominates: batches that fill device memory.',
     ) + '\n',
   );
   if (summary.randomWeights) {
