@@ -4,6 +4,6 @@
  * @packageDocumentation
  */
 
+export * from './engine/index.js';
 export * from './model/index.js';
 export * from './tokenizer/index.js';
-export * from './engine/index.js';
