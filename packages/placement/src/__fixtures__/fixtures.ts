@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import {
   type ClusterSpec,
   createCluster,
@@ -9,10 +10,25 @@ import {
   parseDuoAttentionGates,
   tileProfileLayers,
 } from '@fairkv/core';
-import { DUO_ATTENTION_MODELS, duoAttentionFile, hasSharedProfiles } from '../../../core/src/__fixtures__/shared.js';
+
 import { syntheticHeavyTailedProfile } from '../synthetic-profile.js';
 
-export { hasSharedProfiles };
+/** `../shared` beside the checkout (DESIGN.md): real DuoAttention gate files; tests skip when it is missing. */
+const SHARED_DIR = fileURLToPath(new URL('../../../../../shared/', import.meta.url));
+
+/** The three DuoAttention gate files shipped in ../shared, by model folder name. */
+export const DUO_ATTENTION_MODELS = [
+  'Llama-3-8B-Instruct-Gradient-1048k',
+  'Meta-Llama-3.1-8B-Instruct',
+  'Mistral-7B-Instruct-v0.2',
+] as const;
+
+function duoAttentionFile(model: string): string {
+  return `${SHARED_DIR}profiles/duo-attention/${model}/full_attention_heads.tsv`;
+}
+
+/** Whether ../shared/profiles is present. */
+export const hasSharedProfiles = DUO_ATTENTION_MODELS.every((model) => existsSync(duoAttentionFile(model)));
 
 export const PRESETS = [
   'llama-3.1-8b',
