@@ -13,11 +13,9 @@ import {
   solvePlacement,
 } from '@fairkv/placement';
 
-/** Every solver name `--solver` accepts (besides `all`). */
-export const SOLVER_NAMES = ['contiguous', 'greedy', 'fair-copy', 'ilp'] as const;
+import type { CliSolverName } from './cli-names.js';
 
-/** A name from {@link SOLVER_NAMES}. */
-export type CliSolverName = (typeof SOLVER_NAMES)[number];
+export { type CliSolverName, SOLVER_NAMES } from './cli-names.js';
 
 /** One solver's outcome: a result, or the error it stopped with. */
 export interface SolverOutcome {

@@ -4,8 +4,8 @@
  * @packageDocumentation
  */
 import { type Command, Option } from 'commander';
+import { POLICY_NAMES } from './cli-names.js';
 import { integerAtLeast } from './option-parsers.js';
-import { POLICY_NAMES } from './policy-spec.js';
 
 /** Adds `--policy`, `--budget`, `--window`, `--sink`, `--gates` and `--importance` to a command. */
 export function addPolicyOptions(command: Command, defaultPolicy?: string): Command {

@@ -21,22 +21,10 @@ import {
 } from '@fairkv/compress';
 import { type ModelConfig, parseDuoAttentionGates, parseHeadLoadProfile } from '@fairkv/core';
 import { InputError, UsageError, withContext } from './cli-error.js';
+import { POLICY_NAMES, type PolicyName } from './cli-names.js';
 import { readTextFile } from './files.js';
 
-/** Policy names `--policy` accepts. */
-export const POLICY_NAMES = [
-  'full',
-  'streaming-llm',
-  'snapkv',
-  'pyramidkv',
-  'ada-kv',
-  'headkv',
-  'duo-attention',
-  'h2o',
-] as const;
-
-/** A name from {@link POLICY_NAMES}. */
-export type PolicyName = (typeof POLICY_NAMES)[number];
+export { POLICY_NAMES, type PolicyName } from './cli-names.js';
 
 /** The policy flags as commander parsed them. */
 export interface PolicyFlags {

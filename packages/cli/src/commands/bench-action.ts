@@ -1,0 +1,184 @@
+/**
+ * The work behind `fairkv bench`: runs the runtime under a synthetic load (N requests, C at a time) with the plan of
+ * each solver, and prints measured throughput beside the cost model's prediction; writes JSON.
+ *
+ * @packageDocumentation
+ */
+import { cpus } from 'node:os';
+import { createCluster, type HeadLoadProfile } from '@fairkv/core';
+import { predictPlan } from '@fairkv/placement';
+import { createInferenceEngine } from '@fairkv/runtime';
+import { withContext } from '../cli-error.js';
+import { printJson, printWarnings } from '../command-help.js';
+import { demoPrompts } from '../demo-prompts.js';
+import { kvBalance } from '../device-report.js';
+import { measureProfile } from '../engine-plan.js';
+import { writeTextFile } from '../files.js';
+import { describeModel, loadModelChoice } from '../model-source.js';
+import { type CliSolverName, copyCount, runSolver } from '../placement-run.js';
+import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.js';
+import { fitProfile, loadProfile } from '../profile-source.js';
+import { readPrompts } from '../prompts-file.js';
+import { runWorkload } from '../run-workload.js';
+import { createProgress, formatBytes, formatNumber, renderTable, stylesFor } from '../terminal.js';
+import { version } from '../version.js';
+
+export interface BenchFlags extends PolicyFlags {
+  model?: string;
+  devices: number;
+  solvers: CliSolverName[];
+  requests: number;
+  concurrency: number;
+  maxTokens: number;
+  prompts?: string;
+  profile?: string;
+  out: string;
+  json?: boolean;
+}
+
+/** The action of the command (loaded on demand). */
+export async function runBench(flags: BenchFlags): Promise<void> {
+  const quiet = flags.json === true;
+  const pool = flags.prompts ? readPrompts(flags.prompts) : undefined;
+  const prompts = pool
+    ? Array.from({ length: flags.requests }, (_, index) => pool[index % pool.length]!)
+    : demoPrompts(flags.requests);
+  const choice = await loadModelChoice(flags.model);
+  const { model } = choice;
+  const style = stylesFor();
+  try {
+    const config = model.config;
+    const policy = createPolicy(flags, config);
+    let cluster: ReturnType<typeof createCluster>;
+    try {
+      cluster = createCluster('cpu', flags.devices);
+    } catch (error) {
+      throw withContext(error, `--devices ${flags.devices}`);
+    }
+    if (!quiet) process.stderr.write(`${describeModel(choice)}\n${describePolicy(policy)}\n`);
+    const progress = createProgress(quiet);
+    let profile: HeadLoadProfile;
+    const warnings: string[] = [];
+    if (flags.profile) {
+      const loaded = loadProfile(flags.profile, config);
+      profile = loaded.profile;
+      warnings.push(...loaded.warnings);
+    } else {
+      progress.start(prompts.length, 'profile');
+      profile = fitProfile(
+        await measureProfile({
+          model,
+          flags: {},
+          policy,
+          prompts,
+          maxTokens: flags.maxTokens,
+          batch: flags.concurrency,
+          onProfileProgress: (done) => progress.update(done),
+        }),
+        config,
+        'measured',
+      ).profile;
+      progress.stop();
+    }
+    const request = { model: config, profile, cluster, batch: flags.concurrency, dtype: 'f32' as const };
+    const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
+    const results = [];
+    for (const solver of flags.solvers) {
+      const solved = await runSolver(solver, request);
+      warnings.push(...solved.warnings);
+      const engine = await createInferenceEngine({
+        model,
+        plan: solved.plan,
+        policy,
+        execution: 'workers',
+        maxBatch: flags.concurrency,
+        maxPositions: Math.min(config.maxContext, longest + flags.maxTokens + 1),
+      });
+      try {
+        progress.start(prompts.length, solver);
+        const figures = await runWorkload({
+          engine,
+          prompts,
+          generate: { maxTokens: flags.maxTokens, stopAtEos: false },
+          onRequestDone: (done) => progress.update(done),
+        });
+        progress.stop();
+        const predicted = predictPlan(solved.plan, request);
+        results.push({
+          solver,
+          plan: solved.plan,
+          copies: copyCount(solved.plan),
+          measured: {
+            decodeTokensPerSecond: figures.decodeTokensPerSecond,
+            tokensPerSecond: figures.tokensPerSecond,
+            generatedTokens: figures.generatedTokens,
+            wallSeconds: figures.wallSeconds,
+            prefillSeconds: figures.prefillSeconds,
+            decodeSeconds: figures.decodeSeconds,
+            kvBalance: kvBalance(figures.devices),
+            devices: figures.devices,
+          },
+          predicted: {
+            throughputTokensPerSecond: predicted.throughputTokensPerSecond,
+            stepTimeSeconds: predicted.stepTimeSeconds,
+            batch: predicted.batch,
+            efficiency: predicted.efficiency,
+            devices: predicted.devices.map((device) => ({ memoryBytes: device.memoryBytes, kvBytes: device.kvBytes })),
+          },
+        });
+      } finally {
+        progress.stop();
+        await engine.dispose();
+      }
+    }
+    const document = {
+      fairkv: version,
+      model: config.name,
+      modelPath: model.path,
+      randomWeights: model.randomWeights,
+      policy: { name: policy.name, settings: policy.settings },
+      devices: flags.devices,
+      requests: flags.requests,
+      concurrency: flags.concurrency,
+      maxTokens: flags.maxTokens,
+      profileSource: profile.source,
+      machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
+      results,
+    };
+    writeTextFile(flags.out, `${JSON.stringify(document, null, 2)}\n`, '--out');
+    printWarnings(warnings);
+    if (quiet) {
+      printJson(document);
+      return;
+    }
+    const base = results[0]!;
+    const rows = results.map((result) => [
+      result.solver,
+      formatNumber(result.measured.decodeTokensPerSecond),
+      formatNumber(result.predicted.throughputTokensPerSecond),
+      `${(result.measured.decodeTokensPerSecond / base.measured.decodeTokensPerSecond).toFixed(2)}x`,
+      `${(result.predicted.throughputTokensPerSecond / base.predicted.throughputTokensPerSecond).toFixed(2)}x`,
+      result.measured.kvBalance.toFixed(2),
+      formatBytes(Math.max(...result.measured.devices.map((device) => device.kvBytesPeak))),
+      String(result.copies),
+    ]);
+    process.stdout.write(
+      `${style.bold(`${flags.requests} requests, ${flags.concurrency} at a time, ${flags.maxTokens} tokens each, ${flags.devices} CPU devices`)}\n\n` +
+        `${renderTable(
+          [
+            'solver',
+            'measured tok/s',
+            'predicted tok/s',
+            `measured vs ${base.solver}`,
+            `predicted vs ${base.solver}`,
+            'KV max/mean',
+            'KV peak',
+            'copies',
+          ],
+          rows,
+        )}\n\nmeasured: decode tokens/s of the CPU workers; predicted: cost model for the cpu cluster preset\nwrote ${flags.out}\n`,
+    );
+  } finally {
+    model.close();
+  }
+}
