@@ -11,7 +11,7 @@ import type { CompressionPolicy } from '@fairkv/compress';
 import { createCluster, type HeadLoadProfile, type Plan } from '@fairkv/core';
 import { predictPlan, solvePlacement } from '@fairkv/placement';
 import { createInferenceEngine, type LoadedModel } from '@fairkv/runtime';
-import { withContext } from '../cli-error.js';
+import { InputError, withContext } from '../cli-error.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { demoPrompts, syntheticGates } from '../demo-prompts.js';
 import { type DemoRun, renderDemoReport } from '../demo-report.js';
@@ -98,6 +98,11 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
       cluster = createCluster('cpu', flags.devices);
     } catch (error) {
       throw withContext(error, `--devices ${flags.devices}`);
+    }
+    if (flags.devices > config.kvHeadCount) {
+      throw new InputError(
+        `--devices ${flags.devices}: the contiguous plan puts whole kv heads on devices, and ${config.name} has ${config.kvHeadCount} per layer; use at most ${config.kvHeadCount}`,
+      );
     }
     out(`${style.bold('fairkv demo')}: FairKV head placement on ${flags.devices} CPU devices (worker threads)\n`);
     out(`${describeModel(choice)}\n`);
