@@ -109,7 +109,9 @@ export async function runDemo(flags: DemoFlags): Promise<void> {
     out(
       `policy: ${describePolicy(policy)}${gates ? ' -- pass --gates <full_attention_heads.tsv> for trained gates' : ''}\n`,
     );
-    out(`workload: ${prompts.length} requests at once, ${flags.maxTokens} new tokens each, greedy\n`);
+    out(
+      `workload: ${prompts.length} request${prompts.length === 1 ? '' : 's'} at once, ${flags.maxTokens} new tokens each, greedy\n`,
+    );
     // Plans are balanced for serving at scale: the largest batch each fits in the cpu preset's memory per
     // device, where KV dominates (FairKV's regime). The demo then runs a few requests with them.
     const request = (profile: HeadLoadProfile) => ({
