@@ -23,6 +23,7 @@ import { runWorkload } from '../run-workload.js';
 import { createProgress, formatBytes, formatNumber, renderTable, stylesFor } from '../terminal.js';
 import { version } from '../version.js';
 
+/** The flags of `fairkv bench`, as commander parsed them. */
 export interface BenchFlags extends PolicyFlags {
   model?: string;
   devices: number;

@@ -24,6 +24,7 @@ import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.j
 import { runWorkload, type WorkloadFigures } from '../run-workload.js';
 import { stylesFor } from '../terminal.js';
 
+/** The flags of `fairkv demo`, as commander parsed them. */
 export interface DemoFlags extends PolicyFlags {
   model?: string;
   devices: number;

@@ -17,6 +17,7 @@ import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.j
 import { runWorkload } from '../run-workload.js';
 import { createProgress, formatNumber, stylesFor } from '../terminal.js';
 
+/** The flags of `fairkv generate`, as commander parsed them. */
 export interface GenerateFlags extends PolicyFlags {
   model?: string;
   prompt: string;

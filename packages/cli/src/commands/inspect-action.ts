@@ -155,6 +155,7 @@ export async function inspectModel(spec: string, flags: { json?: boolean }): Pro
   }
 }
 
+/** The flags of `fairkv inspect plan`, as commander parsed them. */
 export interface InspectPlanFlags {
   model?: string;
   cluster?: string;

@@ -24,6 +24,7 @@ import {
 import { loadProfile } from '../profile-source.js';
 import { createProgress, formatBytes, formatNumber, formatSeconds, renderTable, stylesFor } from '../terminal.js';
 
+/** The flags of `fairkv plan`, as commander parsed them. */
 export interface PlanFlags {
   model: string;
   profile: string;

@@ -15,6 +15,7 @@ import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.j
 import { readPrompts } from '../prompts-file.js';
 import { createProgress, formatNumber, renderTable } from '../terminal.js';
 
+/** The flags of `fairkv profile`, as commander parsed them. */
 export interface ProfileFlags extends PolicyFlags {
   model?: string;
   prompts: string;
