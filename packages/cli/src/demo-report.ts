@@ -57,13 +57,12 @@ export function renderDemoReport(
     `\n${style.bold('summary')} (cost model: the cpu cluster preset, each plan at the largest batch it fits)\n${summaryTable(runs)}\n` +
       `${summary.sameText ? 'both plans generated identical text' : style.yellow('the plans generated different text')}; ${formatSeconds(summary.seconds)} in all\n`,
   );
-  parts.push(
-    style.dim(
-      "At this size each device's work is mostly weights and per-step overheads (and a copy adds a weight slice), " +
-        'so the measured tokens/s say little about placement and vary from run to run; what Fair-Copying changes here ' +
-        'is the KV spread. The cost model shows the gain where KV dominates: batches that fill device memory.',
-    ) + '\n',
-  );
+  const note =
+    "At this size each device's work is mostly weights and per-step overheads (and a copy adds a weight slice), " +
+    'so the measured tokens/s say little about placement and vary from run to run; what Fair-Copying changes here ' +
+    'is the KV spread. The cost model shows the gain where KV dominates: batches that fill device memory.';
+  parts.push(`${style.dim(note)}\n`);
+
   if (summary.randomWeights) {
     parts.push(
       `${style.dim('(random-weight model: the text is gibberish by design. Try FAIRKV_MODEL=../shared/models/stories260K.gguf npm start, or --model <gguf | folder>.)')}\n`,
