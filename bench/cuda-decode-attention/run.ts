@@ -28,6 +28,8 @@ const blockSize = 16;
 const longLength = 32768;
 const shortLength = 384;
 const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
+/** FAIRKV_BENCH_QUICK=1: one mix, no PyTorch (for profiling runs under ncu). */
+const quick = process.env.FAIRKV_BENCH_QUICK === '1';
 
 interface Mix {
   name: string;
@@ -191,7 +193,7 @@ function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
   backend.upload(pairs, layout.pairs);
   backend.upload(blockTable, layout.blockTable);
   backend.fill(output, Number.NaN);
-  const run = () =>
+  const run = (itemsPerMultiprocessor?: number) =>
     backend.run('ragged-decode-attention', {
       query,
       output,
@@ -207,8 +209,20 @@ function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
       groupSize,
       pairCount: layout.lengths.length,
       scale: 1 / Math.sqrt(headDim),
+      // Not part of the contract: the CUDA kernel's work-split knob (default 4 items per SM).
+      ...(itemsPerMultiprocessor === undefined ? {} : { itemsPerMultiprocessor }),
     });
-  const milliseconds = timeMs(backend, run);
+  const sweep: Record<string, number> = {};
+  for (const items of [4, 6, 8, 12, 16]) sweep[items] = timeMs(backend, () => run(items));
+  const milliseconds = timeMs(backend, () => run());
+  // Host cost of one enqueue (validation + N-API + three launches), measured without waiting.
+  backend.native.synchronizeNow(backend.nativeContext);
+  const hostStarted = performance.now();
+  for (let i = 0; i < 10; i++) run();
+  const hostEnqueueMs = (performance.now() - hostStarted) / 10;
+  backend.native.synchronizeNow(backend.nativeContext);
+  backend.fill(output, Number.NaN);
+  run();
   return {
     layout,
     pool,
@@ -220,6 +234,8 @@ function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
     chunk,
     chunkElements,
     milliseconds,
+    sweep,
+    hostEnqueueMs,
     copyGbPerSecond,
   };
 }
@@ -231,12 +247,14 @@ async function main(): Promise<void> {
   const copy = copyBandwidth(backend);
   console.log(`device-to-device copy: ${copy.gbPerSecond.toFixed(0)} GB/s (read + written)`);
   const mixes = [];
-  for (const mix of MIXES) {
+  for (const mix of quick ? MIXES.slice(0, 1) : MIXES) {
     const measured = measureMix(backend, mix, copy.gbPerSecond);
     const { layout } = measured;
     const ours = {
       milliseconds: measured.milliseconds,
       gbPerSecond: layout.bytesNeeded / (measured.milliseconds * 1e6),
+      hostEnqueueMs: measured.hostEnqueueMs,
+      itemsPerMultiprocessorSweepMs: measured.sweep,
     };
     // Correctness on sampled pairs (one long, one short) of the very data timed.
     const result = (await backend.download(measured.output)) as Float32Array;
@@ -264,7 +282,7 @@ async function main(): Promise<void> {
     ] as DeviceBuffer[]) {
       backend.disposeBuffer(buffer);
     }
-    const torch = runTorch(mix);
+    const torch: TorchResult = quick ? { available: false, reason: 'quick run' } : runTorch(mix);
     const floorMs = layout.bytesNeeded / (copy.gbPerSecond * 1e6);
     const entry = {
       mix: mix.name,
@@ -281,7 +299,7 @@ async function main(): Promise<void> {
     };
     mixes.push(entry);
     console.log(
-      `${mix.name}: ours ${ours.milliseconds.toFixed(3)} ms = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
+      `${mix.name}: ours ${ours.milliseconds.toFixed(3)} ms (host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
         (torch.available
           ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s)`
           : `torch skipped: ${torch.reason}`),

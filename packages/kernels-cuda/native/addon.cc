@@ -262,28 +262,42 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
   });
 }
 
-/** Waits for a context's stream off the JavaScript thread, then optionally copies bytes back. */
+/**
+ * Completes a download or a synchronize off the JavaScript thread. The device-to-host copy (into
+ * pinned memory) and an event are enqueued on the stream by the caller, in call order; the worker
+ * only waits for that event, so work enqueued later (a fill, another kernel) never overtakes it.
+ */
 class StreamWorker : public Napi::AsyncWorker {
  public:
-  StreamWorker(Napi::Env env, DeviceContext& context, const unsigned char* source, size_t elementCount, DType dtype)
+  StreamWorker(Napi::Env env, DeviceContext& context, size_t elementCount, DType dtype)
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         device_(context.device),
-        stream_(context.stream),
-        source_(source),
         elementCount_(elementCount),
         dtype_(dtype) {}
+  ~StreamWorker() override { releaseResources(); }
   Napi::Promise promise() { return deferred_.Promise(); }
+
+  /** Enqueues the copy of `source` (when not null) and the completion event on `stream`. */
+  void enqueue(const unsigned char* source, cudaStream_t stream) {
+    if (source != nullptr && elementCount_ > 0) {
+      bytes_ = elementCount_ * dtypeBytes(dtype_);
+      checkCuda(cudaHostAlloc(&pinned_, bytes_, cudaHostAllocDefault), "cudaHostAlloc(download)");
+      checkCuda(cudaMemcpyAsync(pinned_, source, bytes_, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(download)");
+    }
+    checkCuda(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
+    checkCuda(cudaEventRecord(event_, stream), "cudaEventRecord");
+  }
 
   void Execute() override {
     try {
       checkCuda(cudaSetDevice(device_), "cudaSetDevice");
-      if (source_ != nullptr) {
-        bytes_.resize(elementCount_ * dtypeBytes(dtype_));
-        checkCuda(cudaMemcpyAsync(bytes_.data(), source_, bytes_.size(), cudaMemcpyDeviceToHost, stream_),
-                  "cudaMemcpyAsync(download)");
+      checkCuda(cudaEventSynchronize(event_), "cudaEventSynchronize");
+      if (pinned_ != nullptr) {
+        host_.resize(bytes_);
+        std::memcpy(host_.data(), pinned_, bytes_);
       }
-      checkCuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+      releaseResources();
     } catch (const CudaError& error) {
       cudaCode_ = error.code;
       SetError(error.what());
@@ -294,22 +308,22 @@ class StreamWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (source_ == nullptr) {
+    if (!isDownload_) {
       deferred_.Resolve(env.Undefined());
       return;
     }
     if (dtype_ == DType::I32) {
       Napi::Int32Array result = Napi::Int32Array::New(env, elementCount_);
-      std::memcpy(result.Data(), bytes_.data(), bytes_.size());
+      if (bytes_ > 0) std::memcpy(result.Data(), host_.data(), bytes_);
       deferred_.Resolve(result);
       return;
     }
     Napi::Float32Array result = Napi::Float32Array::New(env, elementCount_);
     float* out = result.Data();
     if (dtype_ == DType::F32) {
-      std::memcpy(out, bytes_.data(), bytes_.size());
+      if (bytes_ > 0) std::memcpy(out, host_.data(), bytes_);
     } else {
-      const uint16_t* bits = reinterpret_cast<const uint16_t*>(bytes_.data());
+      const uint16_t* bits = reinterpret_cast<const uint16_t*>(host_.data());
       for (size_t i = 0; i < elementCount_; ++i) {
         if (dtype_ == DType::F16) {
           __half h;
@@ -330,14 +344,24 @@ class StreamWorker : public Napi::AsyncWorker {
     deferred_.Reject(rejected.Value());
   }
 
+  bool isDownload_ = false;
+
  private:
+  void releaseResources() {
+    if (pinned_ != nullptr) cudaFreeHost(pinned_);
+    pinned_ = nullptr;
+    if (event_ != nullptr) cudaEventDestroy(event_);
+    event_ = nullptr;
+  }
+
   Napi::Promise::Deferred deferred_;
   int device_;
-  cudaStream_t stream_;
-  const unsigned char* source_;
   size_t elementCount_;
   DType dtype_;
-  std::vector<unsigned char> bytes_;
+  void* pinned_ = nullptr;
+  size_t bytes_ = 0;
+  cudaEvent_t event_ = nullptr;
+  std::vector<unsigned char> host_;
   int cudaCode_ = 0;
 };
 
@@ -348,7 +372,14 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
     const size_t byteOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
     const size_t elementCount = static_cast<size_t>(info[3].As<Napi::Number>().DoubleValue());
     const DType dtype = static_cast<DType>(info[4].As<Napi::Number>().Int32Value());
-    auto* worker = new StreamWorker(info.Env(), context, base + byteOffset, elementCount, dtype);
+    auto* worker = new StreamWorker(info.Env(), context, elementCount, dtype);
+    worker->isDownload_ = true;
+    try {
+      worker->enqueue(base + byteOffset, context.stream);
+    } catch (...) {
+      delete worker;
+      throw;
+    }
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -358,7 +389,13 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     DeviceContext& context = contextOf(info[0]);
-    auto* worker = new StreamWorker(info.Env(), context, nullptr, 0, DType::F32);
+    auto* worker = new StreamWorker(info.Env(), context, 0, DType::F32);
+    try {
+      worker->enqueue(nullptr, context.stream);
+    } catch (...) {
+      delete worker;
+      throw;
+    }
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
@@ -496,7 +533,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                                     intField(a, "blockSize"),
                                     static_cast<float>(numberField(a, "scale")),
                                     context.multiprocessorCount *
-                                        (itemsPerSm.IsNumber() ? itemsPerSm.As<Napi::Number>().Int32Value() : 16),
+                                        (itemsPerSm.IsNumber() ? itemsPerSm.As<Napi::Number>().Int32Value() : 4),
                                     64};
       void* workspace = ensureWorkspace(context, raggedDecodeAttentionWorkspaceBytes(p));
       raggedDecodeAttention(p, workspace, stream);

@@ -12,7 +12,7 @@
 // --probe-only compiles only the host code (no kernels) into build/probe-only/: the same loading,
 // probing and error paths in seconds, which is what CI (no GPU) checks.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { dirname, join, relative } from 'node:path';
@@ -54,12 +54,12 @@ function nodeIncludeDir() {
   throw new Error(`node_api.h not found in ${candidates.join(', ')}: install the Node.js headers`);
 }
 
-function sources(dir) {
+function sources(dir, pattern = /\.(cu|cc)$/) {
   const found = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...sources(path));
-    else if (/\.(cu|cc)$/.test(entry.name)) found.push(path);
+    if (entry.isDirectory()) found.push(...sources(path, pattern));
+    else if (pattern.test(entry.name)) found.push(path);
   }
   return found;
 }
@@ -122,7 +122,24 @@ async function main() {
   const files = sources(nativeRoot).filter((file) => !probeOnly || file.endsWith('.cc'));
   const objects = files.map((file) => join(objectRoot, `${relative(nativeRoot, file).replace(/[/\\]/g, '_')}.o`));
   const started = Date.now();
-  const queue = files.map((file, index) => () => {
+  // Incremental: an object is rebuilt when its source or a header it includes (transitively) is newer.
+  const includeTime = new Map();
+  const newestInclude = (file, seen = new Set()) => {
+    if (seen.has(file)) return 0;
+    seen.add(file);
+    let newest = statSync(file).mtimeMs;
+    for (const match of readFileSync(file, 'utf8').matchAll(/#include "([^"]+)"/g)) {
+      const header = join(dirname(file), match[1]);
+      if (existsSync(header)) newest = Math.max(newest, newestInclude(header, seen));
+    }
+    return newest;
+  };
+  const stale = (file, object) => {
+    if (!includeTime.has(file)) includeTime.set(file, newestInclude(file));
+    return force || !existsSync(object) || statSync(object).mtimeMs < includeTime.get(file);
+  };
+  const queue = files.map((file, index) => async () => {
+    if (!stale(file, objects[index])) return;
     const isCuda = file.endsWith('.cu');
     const args = [
       '-c',

@@ -9,8 +9,8 @@ namespace fairkv {
 namespace {
 unsigned int gridFor(long long count) { return min(ceilDiv(count, 256), 8192u); }
 
-__global__ void swigluKernel(const float* __restrict__ gate, const float* __restrict__ up, float* __restrict__ output,
-                             long long count) {
+// No __restrict__: the contract allows output to be gate or up (in place).
+__global__ void swigluKernel(const float* gate, const float* up, float* output, long long count) {
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const float g = gate[i];

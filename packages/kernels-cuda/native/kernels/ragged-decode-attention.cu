@@ -11,6 +11,7 @@
 // 3. a combine kernel merges the partials of pairs split over several items.
 // Long pairs therefore spread over many SMs while short pairs cost one small block each.
 #include <cub/block/block_reduce.cuh>
+#include <type_traits>
 #include <cub/block/block_scan.cuh>
 
 #include "../common.h"
@@ -23,16 +24,20 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kSubChunk = 256;
 constexpr int kScheduleThreads = 1024;
-constexpr int kUnroll = 4;
 constexpr float kLog2e = 1.4426950408889634f;
+
+struct MaxOf {
+  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
+};
 
 struct Schedule {
   int chunkTokens;
   int itemCount;
 };
 
-__global__ void scheduleKernel(const int* __restrict__ pairs, int pairCount, int targetItems, int minChunk,
-                               int* __restrict__ itemStart, Schedule* __restrict__ schedule) {
+__global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __restrict__ pairs, int pairCount, int targetItems, int minChunk,
+                               int* __restrict__ itemStart, int2* __restrict__ items,
+                               Schedule* __restrict__ schedule) {
   using Reduce = cub::BlockReduce<long long, kScheduleThreads>;
   using Scan = cub::BlockScan<long long, kScheduleThreads>;
   __shared__ union {
@@ -54,21 +59,36 @@ __global__ void scheduleKernel(const int* __restrict__ pairs, int pairCount, int
   __syncthreads();
   const int chunk = sharedChunk;
 
+  // Slots (partials) are numbered contiguously per pair; the execution order puts every full chunk
+  // first and the shorter tail chunks (and short pairs) last, so they fill the final wave.
   const int perThread = (pairCount + kScheduleThreads - 1) / kScheduleThreads;
   const int begin = min(pairCount, threadIdx.x * perThread);
   const int end = min(pairCount, begin + perThread);
-  long long localItems = 0;
+  long long localItems = 0, localFull = 0, localPartial = 0;
   for (int p = begin; p < end; ++p) {
     const int length = max(pairs[p * 4 + 2], 0);
-    localItems += length == 0 ? 1 : (length + chunk - 1) / chunk;
+    const int full = length / chunk;
+    const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
+    localItems += full + partial;
+    localFull += full;
+    localPartial += partial;
   }
-  long long offset = 0;
-  long long total = 0;
-  Scan(temp.scan).ExclusiveSum(localItems, offset, total);
+  long long slot = 0, total = 0, fullOffset = 0, fullTotal = 0, partialOffset = 0, partialTotal = 0;
+  Scan(temp.scan).ExclusiveSum(localItems, slot, total);
+  __syncthreads();
+  Scan(temp.scan).ExclusiveSum(localFull, fullOffset, fullTotal);
+  __syncthreads();
+  Scan(temp.scan).ExclusiveSum(localPartial, partialOffset, partialTotal);
   for (int p = begin; p < end; ++p) {
-    itemStart[p] = static_cast<int>(offset);
+    itemStart[p] = static_cast<int>(slot);
     const int length = max(pairs[p * 4 + 2], 0);
-    offset += length == 0 ? 1 : (length + chunk - 1) / chunk;
+    const int full = length / chunk;
+    const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
+    for (int c = 0; c < full; ++c) items[fullOffset + c] = make_int2(p, c);
+    if (partial) items[fullTotal + partialOffset] = make_int2(p, full);
+    slot += full + partial;
+    fullOffset += full;
+    partialOffset += partial;
   }
   if (threadIdx.x == 0) {
     itemStart[pairCount] = static_cast<int>(total);
@@ -77,26 +97,50 @@ __global__ void scheduleKernel(const int* __restrict__ pairs, int pairCount, int
   }
 }
 
-/** Loads `E` elements of a row starting at element `d0` (elements at or past `D` read as 0). */
-template <typename T, int E>
-__device__ __forceinline__ void loadRow(const T* __restrict__ row, int d0, int D, bool vectorized, float (&out)[E]) {
-  if (vectorized) {
-    constexpr int W = VectorWidth<T>::value;
+/** 16-byte vector of T built element by element (unaligned rows, or the tail past `D`). */
+template <typename T>
+__device__ __forceinline__ uint4 packScalar(const T* __restrict__ row, int d, int D) {
+  constexpr int W = VectorWidth<T>::value;
+  unsigned int words[4];
+  if constexpr (W == 4) {
 #pragma unroll
-    for (int j = 0; j < E / W; ++j) {
-      if (d0 + j * W < D) {
-        const uint4 raw = __ldg(reinterpret_cast<const uint4*>(row + d0 + j * W));
-        unpack16<T>(raw, out + j * W);
-      } else {
-#pragma unroll
-        for (int e = 0; e < W; ++e) out[j * W + e] = 0.f;
-      }
-    }
+    for (int i = 0; i < 4; ++i) words[i] = d + i < D ? __float_as_uint(toFloat<T>(row[d + i])) : 0u;
   } else {
+    const unsigned short* bits = reinterpret_cast<const unsigned short*>(row);
 #pragma unroll
-    for (int e = 0; e < E; ++e) out[e] = (d0 + e < D) ? toFloat<T>(row[d0 + e]) : 0.f;
+    for (int i = 0; i < 4; ++i) {
+      const unsigned int low = d + 2 * i < D ? bits[d + 2 * i] : 0u;
+      const unsigned int high = d + 2 * i + 1 < D ? bits[d + 2 * i + 1] : 0u;
+      words[i] = low | (high << 16);
+    }
   }
+  return make_uint4(words[0], words[1], words[2], words[3]);
 }
+
+/** `E` elements of one K or V row held as raw 16-byte vectors until they are used. */
+template <typename T, int E>
+struct Fragment {
+  static constexpr int W = VectorWidth<T>::value;
+  static constexpr int N = E / W;
+  uint4 raw[N];
+
+  __device__ __forceinline__ void clear() {
+#pragma unroll
+    for (int j = 0; j < N; ++j) raw[j] = make_uint4(0u, 0u, 0u, 0u);
+  }
+  __device__ __forceinline__ void load(const T* __restrict__ row, int d0, int D, bool vectorized) {
+#pragma unroll
+    for (int j = 0; j < N; ++j) {
+      const int d = d0 + j * W;
+      if (vectorized) raw[j] = d < D ? __ldg(reinterpret_cast<const uint4*>(row + d)) : make_uint4(0u, 0u, 0u, 0u);
+      else raw[j] = packScalar<T>(row, d, D);
+    }
+  }
+  __device__ __forceinline__ void unpack(float (&out)[E]) const {
+#pragma unroll
+    for (int j = 0; j < N; ++j) unpack16<T>(raw[j], out + j * W);
+  }
+};
 
 struct DecodeArgs {
   const float* query;
@@ -105,6 +149,7 @@ struct DecodeArgs {
   const int* blockTable;
   const int* pairs;
   const int* itemStart;
+  const int2* items;
   const Schedule* schedule;
   float* partialAcc;  // [maxItems][subgroups][8][D]
   float* partialMaxSum;  // [maxItems][subgroups][8][2]
@@ -120,22 +165,19 @@ struct DecodeArgs {
 
 template <typename T, int GT, int E>
 __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
+  // Tokens each group of lanes keeps in flight: 16-byte loads issued together before first use.
+  constexpr int kUnroll = E == VectorWidth<T>::value ? 8 : 4;
   const int item = blockIdx.x;
   const int itemCount = args.schedule->itemCount;
   if (item >= itemCount) return;
   const int D = args.headDim;
   const int subgroup = blockIdx.y;
 
-  // The pair owning this item: the largest p with itemStart[p] <= item.
-  int low = 0;
-  int high = args.pairCount - 1;
-  while (low < high) {
-    const int mid = (low + high + 1) >> 1;
-    if (args.itemStart[mid] <= item) low = mid; else high = mid - 1;
-  }
-  const int pair = low;
-  const int chunkIndex = item - args.itemStart[pair];
+  const int2 owner = args.items[item];
+  const int pair = owner.x;
+  const int chunkIndex = owner.y;
   const int chunkCount = args.itemStart[pair + 1] - args.itemStart[pair];
+  const int slotItem = args.itemStart[pair] + chunkIndex;  // partial slot: contiguous per pair
   const int queryRow = args.pairs[pair * 4 + 0];
   const int kvHead = args.pairs[pair * 4 + 1];
   const int kvLength = max(args.pairs[pair * 4 + 2], 0);
@@ -197,26 +239,24 @@ __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
         for (int e = 0; e < E; ++e) q[g][e] = (laneActive && d0 + e < D) ? sQuery[g * D + d0 + e] : 0.f;
 
       for (int base = 0; base < n; base += tokenGroups * kUnroll) {
-        float k[kUnroll][E];
+        Fragment<T, E> k[kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
           const int index = base + u * tokenGroups + tokenGroup;
-          if (index < n && laneActive) {
-            loadRow<T, E>(pool + sRow[index], d0, D, args.vectorized, k[u]);
-          } else {
-#pragma unroll
-            for (int e = 0; e < E; ++e) k[u][e] = 0.f;
-          }
+          if (index < n && laneActive) k[u].load(pool + sRow[index], d0, D, args.vectorized);
+          else k[u].clear();
         }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
           const int index = base + u * tokenGroups + tokenGroup;
+          float key[E];
+          k[u].unpack(key);
           float s[GT];
 #pragma unroll
           for (int g = 0; g < GT; ++g) {
             float dot = 0.f;
 #pragma unroll
-            for (int e = 0; e < E; ++e) dot = fmaf(q[g][e], k[u][e], dot);
+            for (int e = 0; e < E; ++e) dot = fmaf(q[g][e], key[e], dot);
             s[g] = dot;
           }
           if (L >= GT) {
@@ -286,26 +326,24 @@ __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
 #pragma unroll
         for (int e = 0; e < E; ++e) acc[g][e] = 0.f;
       for (int base = 0; base < n; base += tokenGroups * kUnroll) {
-        float v[kUnroll][E];
+        Fragment<T, E> v[kUnroll];
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
           const int index = base + u * tokenGroups + tokenGroup;
-          if (index < n && laneActive) {
-            loadRow<T, E>(pool + sRow[index] + valueOffset, d0, D, args.vectorized, v[u]);
-          } else {
-#pragma unroll
-            for (int e = 0; e < E; ++e) v[u][e] = 0.f;
-          }
+          if (index < n && laneActive) v[u].load(pool + sRow[index] + valueOffset, d0, D, args.vectorized);
+          else v[u].clear();
         }
 #pragma unroll
         for (int u = 0; u < kUnroll; ++u) {
           const int index = base + u * tokenGroups + tokenGroup;
           if (index < n) {
+            float value[E];
+            v[u].unpack(value);
 #pragma unroll
             for (int g = 0; g < GT; ++g) {
               const float p = sScores[g * kSubChunk + index];
 #pragma unroll
-              for (int e = 0; e < E; ++e) acc[g][e] = fmaf(p, v[u][e], acc[g][e]);
+              for (int e = 0; e < E; ++e) acc[g][e] = fmaf(p, value[e], acc[g][e]);
             }
           }
         }
@@ -334,7 +372,7 @@ __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
       args.output[queryBase + i] = sum > 0.f ? sAcc[i] / sum : 0.f;
     }
   } else {
-    const long long slot = static_cast<long long>(item) * args.subgroups + subgroup;
+    const long long slot = static_cast<long long>(slotItem) * args.subgroups + subgroup;
     float* partial = args.partialAcc + slot * 8 * D;
     for (int i = threadIdx.x; i < headCount * D; i += kThreads) partial[i] = sAcc[i];
     if (threadIdx.x < headCount) {
@@ -344,36 +382,64 @@ __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
   }
 }
 
-__global__ void combineKernel(DecodeArgs args) {
+#include "ragged-decode-attention-mma.cuh"
+
+constexpr int kCombineThreads = 128;
+
+/** Merges the partials of one (pair, query head) split over several items: one block each. */
+__global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args) {
   const int pair = blockIdx.x;
-  const int subgroup = blockIdx.y;
+  const int subgroup = blockIdx.y >> 3;
+  const int g = blockIdx.y & 7;
   const int firstItem = args.itemStart[pair];
   const int chunkCount = args.itemStart[pair + 1] - firstItem;
-  if (chunkCount <= 1) return;
-  const int D = args.headDim;
-  const int queryRow = args.pairs[pair * 4 + 0];
-  const int kvHead = args.pairs[pair * 4 + 1];
   const int firstHead = subgroup * 8;
-  const int headCount = min(8, args.groupSize - firstHead);
-  const long long queryBase =
-      ((static_cast<long long>(queryRow) * args.kvHeadCount + kvHead) * args.groupSize + firstHead) * D;
-  for (int i = threadIdx.x; i < headCount * D; i += blockDim.x) {
-    const int g = i / D;
-    float maximum = -INFINITY;
-    for (int c = 0; c < chunkCount; ++c) {
-      const long long slot = static_cast<long long>(firstItem + c) * args.subgroups + subgroup;
-      maximum = fmaxf(maximum, args.partialMaxSum[(slot * 8 + g) * 2]);
-    }
+  if (chunkCount <= 1 || g >= min(8, args.groupSize - firstHead)) return;
+  const int D = args.headDim;
+  using Reduce = cub::BlockReduce<float, kCombineThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  __shared__ float sMaximum, sDenominator;
+  __shared__ float sWeight[kCombineThreads];
+  __shared__ long long sSlot[kCombineThreads];
+  const auto slotOf = [&](int c) { return static_cast<long long>(firstItem + c) * args.subgroups + subgroup; };
+
+  float localMax = -INFINITY;
+  for (int c = threadIdx.x; c < chunkCount; c += kCombineThreads)
+    localMax = fmaxf(localMax, args.partialMaxSum[(slotOf(c) * 8 + g) * 2]);
+  const float maximum = Reduce(temp).Reduce(localMax, MaxOf());
+  if (threadIdx.x == 0) sMaximum = maximum;
+  __syncthreads();
+  float localSum = 0.f;
+  for (int c = threadIdx.x; c < chunkCount; c += kCombineThreads) {
+    const float chunkMax = args.partialMaxSum[(slotOf(c) * 8 + g) * 2];
+    if (chunkMax != -INFINITY) localSum += exp2f(chunkMax - sMaximum) * args.partialMaxSum[(slotOf(c) * 8 + g) * 2 + 1];
+  }
+  const float denominator = Reduce(temp).Sum(localSum);
+  if (threadIdx.x == 0) sDenominator = denominator;
+  __syncthreads();
+
+  const long long queryRowBase =
+      (static_cast<long long>(args.pairs[pair * 4 + 0]) * args.kvHeadCount + args.pairs[pair * 4 + 1]) * args.groupSize;
+  float* out = args.output + (queryRowBase + firstHead + g) * D;
+  for (int dBase = 0; dBase < D; dBase += kCombineThreads) {
+    const int d = dBase + threadIdx.x;
     float numerator = 0.f;
-    float denominator = 0.f;
-    for (int c = 0; c < chunkCount; ++c) {
-      const long long slot = static_cast<long long>(firstItem + c) * args.subgroups + subgroup;
-      const float chunkMax = args.partialMaxSum[(slot * 8 + g) * 2];
-      const float weight = chunkMax == -INFINITY ? 0.f : exp2f(chunkMax - maximum);
-      numerator += weight * args.partialAcc[slot * 8 * D + i];
-      denominator += weight * args.partialMaxSum[(slot * 8 + g) * 2 + 1];
+    for (int tile = 0; tile < chunkCount; tile += kCombineThreads) {
+      __syncthreads();
+      const int c = tile + threadIdx.x;
+      if (c < chunkCount) {
+        const float chunkMax = args.partialMaxSum[(slotOf(c) * 8 + g) * 2];
+        sWeight[threadIdx.x] = chunkMax == -INFINITY ? 0.f : exp2f(chunkMax - sMaximum);
+        sSlot[threadIdx.x] = slotOf(c);
+      }
+      __syncthreads();
+      const int count = min(kCombineThreads, chunkCount - tile);
+      if (d < D) {
+#pragma unroll 8
+        for (int j = 0; j < count; ++j) numerator += sWeight[j] * args.partialAcc[(sSlot[j] * 8 + g) * D + d];
+      }
     }
-    args.output[queryBase + i] = denominator > 0.f ? numerator / denominator : 0.f;
+    if (d < D) out[d] = sDenominator > 0.f ? numerator / sDenominator : 0.f;
   }
 }
 
@@ -403,6 +469,26 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t str
   const size_t sharedPerHead = sizeof(float) * (2 * static_cast<size_t>(D) + kSubChunk);
   const size_t sharedFixed = sizeof(long long) * kSubChunk;
   args.vectorized = aligned && D % W == 0;
+  if constexpr (!std::is_same_v<T, float>) {
+    // Tensor-core path: f16/bf16 pools, head dim 64 or 128, aligned rows.
+    if (args.vectorized && (D == 64 || D == 128)) {
+      if (D == 64) {
+        const size_t shared = mmaSharedBytes<1>();
+        checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(shared)),
+                  "cudaFuncSetAttribute(ragged-decode-attention mma)");
+        decodeMmaKernel<T, 1><<<dim3(maxItems, args.subgroups), kMmaThreads, shared, stream>>>(args);
+      } else {
+        const size_t shared = mmaSharedBytes<2>();
+        checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(shared)),
+                  "cudaFuncSetAttribute(ragged-decode-attention mma)");
+        decodeMmaKernel<T, 2><<<dim3(maxItems, args.subgroups), kMmaThreads, shared, stream>>>(args);
+      }
+      checkLaunch("ragged-decode-attention mma kernel");
+      return;
+    }
+  }
   if ((D + W - 1) / W <= 32) dispatchGroup<T, W>(args, maxItems, sharedPerHead, sharedFixed, stream);
   else dispatchGroup<T, 2 * W>(args, maxItems, sharedPerHead, sharedFixed, stream);
 }
@@ -414,6 +500,7 @@ size_t raggedDecodeAttentionWorkspaceBytes(const RaggedDecodeAttentionParams& pa
   const long long maxItems = static_cast<long long>(params.pairCount) + params.targetItems;
   size_t bytes = 256;  // schedule
   bytes += ((static_cast<size_t>(params.pairCount) + 1) * sizeof(int) + 255) / 256 * 256;
+  bytes += (static_cast<size_t>(maxItems) * sizeof(int2) + 255) / 256 * 256;
   bytes += static_cast<size_t>(maxItems) * subgroups * 8 * params.headDim * sizeof(float);
   bytes += static_cast<size_t>(maxItems) * subgroups * 8 * 2 * sizeof(float);
   return bytes;
@@ -434,12 +521,14 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   cursor += 256;
   int* itemStart = reinterpret_cast<int*>(cursor);
   cursor += ((static_cast<size_t>(params.pairCount) + 1) * sizeof(int) + 255) / 256 * 256;
+  int2* items = reinterpret_cast<int2*>(cursor);
+  cursor += (static_cast<size_t>(maxItems) * sizeof(int2) + 255) / 256 * 256;
   float* partialAcc = reinterpret_cast<float*>(cursor);
   cursor += static_cast<size_t>(maxItems) * subgroups * 8 * params.headDim * sizeof(float);
   float* partialMaxSum = reinterpret_cast<float*>(cursor);
 
   scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(params.pairs, params.pairCount, params.targetItems,
-                                                      params.minChunkTokens, itemStart, schedule);
+                                                      params.minChunkTokens, itemStart, items, schedule);
   checkLaunch("ragged-decode-attention schedule kernel");
 
   DecodeArgs args{};
@@ -449,6 +538,7 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.blockTable = params.blockTable;
   args.pairs = params.pairs;
   args.itemStart = itemStart;
+  args.items = items;
   args.schedule = schedule;
   args.partialAcc = partialAcc;
   args.partialMaxSum = partialMaxSum;
@@ -467,7 +557,7 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
     case DType::BF16: dispatchWidth<__nv_bfloat16>(args, maxItems, aligned, stream); break;
     default: throw std::invalid_argument("ragged-decode-attention: pool dtype must be f32, f16 or bf16");
   }
-  combineKernel<<<dim3(params.pairCount, subgroups), 128, 0, stream>>>(args);
+  combineKernel<<<dim3(params.pairCount, subgroups * 8), kCombineThreads, 0, stream>>>(args);
   checkLaunch("ragged-decode-attention combine kernel");
 }
 

@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
 # points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
-# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|bench]...
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|profile|bench]...
 set -uo pipefail
 xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -19,6 +19,11 @@ for step in "${steps[@]}"; do
   case $step in
     conformance) node .device/conformance.mjs 2>&1 | tee "$OUT/conformance.log" || status=1 ;;
     nccl) node .device/nccl-check.mjs 2>&1 | tee "$OUT/nccl.log" || status=1 ;;
+    profile) FAIRKV_BENCH_QUICK=1 FAIRKV_BENCH_REPEATS=1 FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention \
+      ncu --target-processes all -k regex:'decode' --launch-skip 2 --launch-count 2 \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
+      node .device/bench-decode.mjs > "$OUT/ncu.txt" 2>&1 || status=1
+      grep -E "decode|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Theoretical Occ|Compute \(SM\)" "$OUT/ncu.txt" | head -60 ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
   esac
 done

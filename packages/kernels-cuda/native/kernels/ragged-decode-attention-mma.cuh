@@ -1,0 +1,318 @@
+// Tensor-core body of ragged decode attention for f16/bf16 pools with head dim 64 or 128 (H = D/64):
+// the GQA group (up to 8 query heads) is the M dimension of mma.sync.m16n8k16, so every K and V row is
+// read once per group and the f32 multiply-adds run on tensor cores, leaving the kernel bound by
+// memory. Included by ragged-decode-attention.cu (shares its schedule, shared memory layout, online
+// softmax and combine kernel).
+//
+// Precision: K and V enter the MMA exactly (they are stored in f16/bf16). The f32 query and the f32
+// probabilities are split into hi + lo halves of the stored type (x = hi + lo, |x - hi - lo| about
+// 2^-16 |x|): rows 0-7 of the A operand carry the hi parts of the 8 heads, rows 8-15 the lo parts, and
+// the two result rows of a head are summed. Accumulation is f32 throughout.
+//
+// Fragment layouts follow the PTX ISA (mma.m16n8k16, .bf16/.f16): lane = 4 * group + tig.
+// QK^T: A = Q (rows = heads), B = K^T (8 tokens); thread tig holds the 16-byte chunks 4i + tig of each
+// K row it loads (coalesced 64-byte runs), and the same permutation of d is applied to Q.
+// P V: A = P (16 tokens), B = V (8 dims per n-tile); thread (group, tig) loads tokens 2 tig, 2 tig + 1,
+// 2 tig + 8, 2 tig + 9 at chunk group + 8h and pairs them with byte permutes (no shared memory).
+// Included inside the anonymous namespace of ragged-decode-attention.cu, after DecodeArgs.
+#pragma once
+
+template <typename T>
+struct MmaOps;
+template <>
+struct MmaOps<__nv_bfloat16> {
+  static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  /** Packs (x, y) rounded to bf16, x in the low half; `lo` receives the packed rounding remainders. */
+  static __device__ __forceinline__ unsigned split(float x, float y, unsigned& lo) {
+    const __nv_bfloat162 hi = __floats2bfloat162_rn(x, y);
+    const float2 back = __bfloat1622float2(hi);
+    const __nv_bfloat162 rest = __floats2bfloat162_rn(x - back.x, y - back.y);
+    lo = *reinterpret_cast<const unsigned*>(&rest);
+    return *reinterpret_cast<const unsigned*>(&hi);
+  }
+};
+template <>
+struct MmaOps<__half> {
+  static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%0,%1,%2,%3};\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ unsigned split(float x, float y, unsigned& lo) {
+    const __half2 hi = __floats2half2_rn(x, y);
+    const float2 back = __half22float2(hi);
+    const __half2 rest = __floats2half2_rn(x - back.x, y - back.y);
+    lo = *reinterpret_cast<const unsigned*>(&rest);
+    return *reinterpret_cast<const unsigned*>(&hi);
+  }
+};
+
+__device__ __forceinline__ void copyAsync16(void* shared, const void* global, bool valid) {
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void commitAsync() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int Pending>
+__device__ __forceinline__ void waitAsync() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
+}
+
+/**
+ * Geometry of the warp-level pipeline: each of the 4 warps of a block streams its own 16-token
+ * stages (tokens 16 (w + 4k) .. of the item) through 3 shared-memory buffers with cp.async, two in
+ * flight while it computes on the third, and keeps its own online softmax; warps meet only at the
+ * end of the item. Rows are XOR-swizzled in 16-byte units so the fragment reads are conflict-free.
+ */
+template <int H>
+struct MmaStage {
+  static constexpr int kWarps = 4;
+  static constexpr int kStages = 3;
+  static constexpr int kTokens = 16;
+  static constexpr int kRowUnits = 8 * H;                                 // 16-byte units per K or V row
+  static constexpr int kStageUnits = 2 * kTokens * kRowUnits;             // K then V of one stage
+  static constexpr int kWarpUnits = kStages * kStageUnits;
+};
+constexpr int kMmaThreads = 128;
+
+/** Physical 16-byte unit of K row `row`, logical unit `unit`. */
+__device__ __forceinline__ int keyUnit(int row, int unit) { return unit ^ ((row & 1) << 2); }
+/** Physical 16-byte unit of V row `row`, logical unit `unit`. */
+__device__ __forceinline__ int valueUnit(int row, int unit) { return unit ^ (((row >> 1) & 3) << 1); }
+
+/** Shared memory of the tensor-core kernel. */
+template <int H>
+constexpr size_t mmaSharedBytes() {
+  using S = MmaStage<H>;
+  return S::kWarps * S::kWarpUnits * 16 + 2 * 8 * 64 * H * sizeof(float);
+}
+
+template <typename T, int H>
+__global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs args) {
+  constexpr int D = 64 * H;
+  constexpr int kSteps = D / 16;   // k-steps of QK^T
+  constexpr int kChunks = D / 32;  // 16-byte units per thread per K row
+  using Stage = MmaStage<H>;
+  constexpr int S = Stage::kTokens;
+  const int item = blockIdx.x;
+  if (item >= args.schedule->itemCount) return;
+  const int subgroup = blockIdx.y;
+  const int2 owner = args.items[item];
+  const int pair = owner.x;
+  const int chunkCount = args.itemStart[pair + 1] - args.itemStart[pair];
+  const int slotItem = args.itemStart[pair] + owner.y;  // partial slot: contiguous per pair
+  const int queryRow = args.pairs[pair * 4 + 0];
+  const int kvHead = args.pairs[pair * 4 + 1];
+  const int kvLength = max(args.pairs[pair * 4 + 2], 0);
+  const int tableOffset = args.pairs[pair * 4 + 3];
+  const int chunk = args.schedule->chunkTokens;
+  const int tokenBegin = owner.y * chunk;
+  const int tokenEnd = min(kvLength, tokenBegin + chunk);
+  const int itemStages = (max(tokenEnd - tokenBegin, 0) + S - 1) / S;
+  const int firstHead = subgroup * 8;
+  const int headCount = min(8, args.groupSize - firstHead);
+  const long long queryBase =
+      ((static_cast<long long>(queryRow) * args.kvHeadCount + kvHead) * args.groupSize + firstHead) * D;
+
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int group = lane >> 2;
+  const int tig = lane & 3;
+
+  extern __shared__ __align__(16) unsigned char sharedBytes[];
+  uint4* sWarp = reinterpret_cast<uint4*>(sharedBytes) + warp * Stage::kWarpUnits;
+  float* sQuery = reinterpret_cast<float*>(reinterpret_cast<uint4*>(sharedBytes) + Stage::kWarps * Stage::kWarpUnits);
+  float* sAcc = sQuery + 8 * D;  // [8][D]
+  __shared__ float sWarpMax[Stage::kWarps][8], sWarpSum[Stage::kWarps][8], sMax[8], sSum[8];
+
+  const T* pool = static_cast<const T*>(args.pool);
+  const long long valueOffset = static_cast<long long>(args.blockSize) * D;
+  // This warp's k-th stage is item stage warp + 4 k. Copies are coalesced: in copy step c, lanes
+  // take consecutive 16-byte units of rows c * kRowsPerStep + lane / kRowUnits.
+  constexpr int kRowsPerStep = 32 / Stage::kRowUnits;
+  constexpr int kCopySteps = S / kRowsPerStep;
+  const int copyUnit = lane % Stage::kRowUnits;
+  const int copyRow = lane / Stage::kRowUnits;
+  // A stage lies inside one pool block when the block size is a multiple of 16 (stages start at
+  // multiples of 16): then its rows are contiguous and one table entry locates them all.
+  const bool contiguous = args.blockSize % S == 0;
+  const auto tokenRow = [&](int t) -> long long {
+    const int block = args.blockTable[tableOffset + t / args.blockSize];
+    return (static_cast<long long>(block) * 2 * args.blockSize + t % args.blockSize) * D;
+  };
+  const auto rowOf = [&](int k) -> long long {  // first row of this warp's stage k, -1 past the end
+    const int stage = warp + Stage::kWarps * k;
+    return stage < itemStages ? tokenRow(tokenBegin + stage * S) : -1;
+  };
+  const auto issue = [&](int k, long long firstRow) {
+    uint4* keys = sWarp + (k % Stage::kStages) * Stage::kStageUnits;
+    uint4* values = keys + S * Stage::kRowUnits;
+    const int stageBegin = tokenBegin + (warp + Stage::kWarps * k) * S;
+    const int valid = firstRow < 0 ? 0 : min(S, tokenEnd - stageBegin);
+#pragma unroll
+    for (int c = 0; c < kCopySteps; ++c) {
+      const int token = c * kRowsPerStep + copyRow;
+      const bool ok = token < valid;
+      const long long row = !ok ? 0 : (contiguous ? firstRow + static_cast<long long>(token) * D : tokenRow(stageBegin + token));
+      const T* key = pool + (ok ? row + copyUnit * 8 : 0);
+      copyAsync16(keys + token * Stage::kRowUnits + keyUnit(token, copyUnit), key, ok);
+      copyAsync16(values + token * Stage::kRowUnits + valueUnit(token, copyUnit), key + (ok ? valueOffset : 0), ok);
+    }
+    commitAsync();
+  };
+  const int myStages = itemStages > warp ? (itemStages - warp + Stage::kWarps - 1) / Stage::kWarps : 0;
+  // Prologue: stages 0 and 1 of this warp in flight, the row of stage 2 in a register.
+  issue(0, rowOf(0));
+  issue(1, rowOf(1));
+  long long nextRow = rowOf(2);
+
+  for (int i = threadIdx.x; i < 8 * D; i += kMmaThreads) {
+    sQuery[i] = i / D < headCount ? args.query[queryBase + i] * args.scaleLog2 : 0.f;
+    sAcc[i] = 0.f;
+  }
+  __syncthreads();
+
+  unsigned queryHi[kSteps][2], queryLo[kSteps][2];
+#pragma unroll
+  for (int s = 0; s < kSteps; ++s) {
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      const int word = 2 * s + half;
+      const int d = (4 * (word / 4) + tig) * 8 + 2 * (word % 4);
+      queryHi[s][half] = MmaOps<T>::split(sQuery[group * D + d], sQuery[group * D + d + 1], queryLo[s][half]);
+    }
+  }
+  float acc[H][8][4];
+#pragma unroll
+  for (int h = 0; h < H; ++h)
+#pragma unroll
+    for (int m = 0; m < 8; ++m)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[h][m][r] = 0.f;
+  float runningMax = -INFINITY;  // of head `group`, identical across its 4 lanes
+  float runningSum = 0.f;        // this lane's share
+
+  for (int k = 0; k < myStages; ++k) {
+    issue(k + 2, nextRow);
+    nextRow = rowOf(k + 3);
+    waitAsync<2>();
+    __syncwarp();
+    const uint4* keys = sWarp + (k % Stage::kStages) * Stage::kStageUnits;
+    const uint4* values = keys + S * Stage::kRowUnits;
+    const int valid = min(S, tokenEnd - tokenBegin - (warp + Stage::kWarps * k) * S);
+
+    // Scores of 16 tokens: tile u covers tokens 8 u .. 8 u + 7; this lane gets tokens 8 u + 2 tig (+1).
+    float score[2][2];
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int row = 8 * u + group;
+      uint4 key[kChunks];
+#pragma unroll
+      for (int i = 0; i < kChunks; ++i) key[i] = keys[row * Stage::kRowUnits + keyUnit(row, 4 * i + tig)];
+      float c[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int s = 0; s < kSteps; ++s) {
+        const unsigned* words = reinterpret_cast<const unsigned*>(&key[(2 * s) / 4]);
+        const unsigned a[4] = {queryHi[s][0], queryLo[s][0], queryHi[s][1], queryLo[s][1]};
+        MmaOps<T>::mma(c, a, words[(2 * s) % 4], words[(2 * s) % 4 + 1]);
+      }
+      score[u][0] = 8 * u + 2 * tig < valid ? c[0] + c[2] : -INFINITY;
+      score[u][1] = 8 * u + 2 * tig + 1 < valid ? c[1] + c[3] : -INFINITY;
+    }
+    // Online softmax of head `group` over the 4 lanes that hold its 16 scores.
+    float stageMax = fmaxf(fmaxf(score[0][0], score[0][1]), fmaxf(score[1][0], score[1][1]));
+    stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 1));
+    stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 2));
+    const float newMax = fmaxf(runningMax, stageMax);
+    const float rescale = runningMax == -INFINITY ? 0.f : exp2f(runningMax - newMax);
+    float p[2][2];
+#pragma unroll
+    for (int u = 0; u < 2; ++u)
+#pragma unroll
+      for (int j = 0; j < 2; ++j) p[u][j] = score[u][j] == -INFINITY ? 0.f : exp2f(score[u][j] - newMax);
+    runningSum = runningSum * rescale + p[0][0] + p[0][1] + p[1][0] + p[1][1];
+    runningMax = newMax;
+#pragma unroll
+    for (int h = 0; h < H; ++h)
+#pragma unroll
+      for (int m = 0; m < 8; ++m)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) acc[h][m][r] *= rescale;
+
+    // P V: the score layout is exactly the A fragment (tokens 2 tig, 2 tig + 1 | 8 + 2 tig, 9 + 2 tig).
+    unsigned a[4];
+    a[0] = MmaOps<T>::split(p[0][0], p[0][1], a[1]);
+    a[2] = MmaOps<T>::split(p[1][0], p[1][1], a[3]);
+    const int rows[4] = {2 * tig, 2 * tig + 1, 2 * tig + 8, 2 * tig + 9};
+#pragma unroll
+    for (int h = 0; h < H; ++h) {
+      uint4 value[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) value[j] = values[rows[j] * Stage::kRowUnits + valueUnit(rows[j], group + 8 * h)];
+      const unsigned* w0 = reinterpret_cast<const unsigned*>(&value[0]);
+      const unsigned* w1 = reinterpret_cast<const unsigned*>(&value[1]);
+      const unsigned* w2 = reinterpret_cast<const unsigned*>(&value[2]);
+      const unsigned* w3 = reinterpret_cast<const unsigned*>(&value[3]);
+#pragma unroll
+      for (int m = 0; m < 8; ++m) {
+        const unsigned selector = (m & 1) ? 0x7632u : 0x5410u;
+        MmaOps<T>::mma(acc[h][m], a, __byte_perm(w0[m / 2], w1[m / 2], selector),
+                       __byte_perm(w2[m / 2], w3[m / 2], selector));
+      }
+    }
+    __syncwarp();  // done reading buffer k % 3 before stage k + 3 is issued into it
+  }
+  waitAsync<0>();
+
+  // Merge the warps: per head, the largest running max, each warp's sum and accumulator rescaled to it.
+  runningSum += __shfl_xor_sync(0xffffffffu, runningSum, 1);
+  runningSum += __shfl_xor_sync(0xffffffffu, runningSum, 2);
+  if (tig == 0) {
+    sWarpMax[warp][group] = runningMax;
+    sWarpSum[warp][group] = runningSum;
+  }
+  __syncthreads();
+  if (threadIdx.x < 8) {
+    float maximum = -INFINITY;
+    for (int w = 0; w < Stage::kWarps; ++w) maximum = fmaxf(maximum, sWarpMax[w][threadIdx.x]);
+    float sum = 0.f;
+    for (int w = 0; w < Stage::kWarps; ++w)
+      if (sWarpMax[w][threadIdx.x] != -INFINITY) sum += sWarpSum[w][threadIdx.x] * exp2f(sWarpMax[w][threadIdx.x] - maximum);
+    sMax[threadIdx.x] = maximum;
+    sSum[threadIdx.x] = sum;
+  }
+  __syncthreads();
+  const float weight = runningMax == -INFINITY ? 0.f : exp2f(runningMax - sMax[group]);
+  if (weight != 0.f) {
+#pragma unroll
+    for (int h = 0; h < H; ++h)
+#pragma unroll
+      for (int m = 0; m < 8; ++m) {
+        atomicAdd(&sAcc[group * D + (2 * tig + 8 * h) * 8 + m], weight * (acc[h][m][0] + acc[h][m][2]));
+        atomicAdd(&sAcc[group * D + (2 * tig + 1 + 8 * h) * 8 + m], weight * (acc[h][m][1] + acc[h][m][3]));
+      }
+  }
+  __syncthreads();
+
+  if (chunkCount == 1) {
+    for (int i = threadIdx.x; i < headCount * D; i += kMmaThreads) {
+      const float sum = sSum[i / D];
+      args.output[queryBase + i] = sum > 0.f ? sAcc[i] / sum : 0.f;
+    }
+  } else {
+    const long long slot = static_cast<long long>(slotItem) * args.subgroups + subgroup;
+    float* partial = args.partialAcc + slot * 8 * D;
+    for (int i = threadIdx.x; i < headCount * D; i += kMmaThreads) partial[i] = sAcc[i];
+    if (threadIdx.x < headCount) {
+      args.partialMaxSum[(slot * 8 + threadIdx.x) * 2 + 0] = sMax[threadIdx.x];
+      args.partialMaxSum[(slot * 8 + threadIdx.x) * 2 + 1] = sSum[threadIdx.x];
+    }
+  }
+}
