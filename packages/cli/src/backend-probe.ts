@@ -4,6 +4,9 @@
  *
  * @packageDocumentation
  */
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 
 /** One backend's status. */
 export interface BackendStatus {
@@ -45,24 +48,78 @@ export async function probeBackends(): Promise<BackendStatus[]> {
       detail: `@fairkv/kernels-cuda failed to load: ${(error as Error).message}`,
     });
   }
+  statuses.push((await probeWebGpuInChild()) ?? (await probeWebGpuHere()));
+  return statuses;
+}
+
+type WebGpuProbeResult =
+  | {
+      available: true;
+      provider: string;
+      adapter: { description: string; device: string; vendor: string; isFallbackAdapter: boolean };
+    }
+  | { available: false; reason: string };
+
+function webGpuStatus(probe: WebGpuProbeResult): BackendStatus {
+  return {
+    name: 'webgpu',
+    available: probe.available,
+    runtimeSupported: false,
+    detail: probe.available
+      ? `${probe.provider}: ${probe.adapter.description || probe.adapter.device || probe.adapter.vendor}${probe.adapter.isFallbackAdapter ? ' (fallback adapter)' : ''}`
+      : probe.reason,
+  };
+}
+
+async function probeWebGpuHere(): Promise<BackendStatus> {
   try {
     const { probeWebGpu } = await import('@fairkv/kernels-webgpu');
-    const probe = await probeWebGpu();
-    statuses.push({
-      name: 'webgpu',
-      available: probe.available,
-      runtimeSupported: false,
-      detail: probe.available
-        ? `${probe.provider}: ${probe.adapter.description || probe.adapter.device || probe.adapter.vendor}${probe.adapter.isFallbackAdapter ? ' (fallback adapter)' : ''}`
-        : probe.reason,
-    });
+    return webGpuStatus(await probeWebGpu());
   } catch (error) {
-    statuses.push({
+    return {
       name: 'webgpu',
       available: false,
       runtimeSupported: false,
       detail: `@fairkv/kernels-webgpu failed to load: ${(error as Error).message}`,
-    });
+    };
   }
-  return statuses;
+}
+
+/**
+ * Probes WebGPU in a child Node process, because Dawn writes its Vulkan loader warnings straight to the
+ * process's stderr. Returns undefined when the child cannot be run (the caller then probes here).
+ */
+async function probeWebGpuInChild(timeoutMs = 60_000): Promise<BackendStatus | undefined> {
+  let moduleUrl: string;
+  const loader: string[] = [];
+  try {
+    moduleUrl = import.meta.resolve('@fairkv/kernels-webgpu');
+    // from the TypeScript sources (a checkout), the child needs tsx as well
+    if (/\.[cm]?ts$/.test(new URL(moduleUrl).pathname)) {
+      loader.push('--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href);
+    }
+  } catch {
+    return undefined;
+  }
+  const script =
+    `import(${JSON.stringify(moduleUrl)}).then(async (m) => process.stdout.write(JSON.stringify(await m.probeWebGpu())))` +
+    '.then(() => process.exit(0), (e) => { process.stdout.write(JSON.stringify({ available: false, reason: String((e && e.message) || e) })); process.exit(0); });';
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...loader, '--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: timeoutMs,
+    });
+    let stdout = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.on('error', () => resolve(undefined));
+    child.on('close', () => {
+      try {
+        resolve(webGpuStatus(JSON.parse(stdout) as WebGpuProbeResult));
+      } catch {
+        resolve(undefined);
+      }
+    });
+  });
 }
