@@ -1,5 +1,7 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BackendError, type DType, FairkvError, type ModelConfig } from '@fairkv/core';
 import type { LoadedModel } from '../model/loaded-model.js';
@@ -23,6 +25,15 @@ export interface WorkerDevicesOptions {
   onProgress?: (event: { device: number; deviceCount: number; phase: 'slicing' | 'ready' }) => void;
 }
 
+/** The ESM entry of `tsx/esm/api`, found from `from` (its package.json `exports`), as a file URL. */
+function tsxEsmApiUrl(from: string): string {
+  const packageJson = createRequire(from).resolve('tsx/package.json');
+  const manifest = JSON.parse(readFileSync(packageJson, 'utf8')) as {
+    exports: Record<string, { import: { default: string } }>;
+  };
+  return pathToFileURL(join(dirname(packageJson), manifest.exports['./esm/api']!.import.default)).href;
+}
+
 /**
  * Where the device worker script is: the built `device-worker.js` beside this module (the published
  * package), else — when running from TypeScript sources in this repository (vitest, tsx) — the
@@ -33,7 +44,9 @@ export function defaultWorkerScript(): { script: URL | string; eval: boolean } {
   const js = new URL('./device-worker.js', here);
   if (existsSync(fileURLToPath(js))) return { script: js, eval: false };
   const source = new URL('./device-worker.ts', here).href;
-  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(source)}); });`;
+  // resolve tsx from this package, not from the caller's working directory
+  const tsx = tsxEsmApiUrl(here);
+  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(source)}); });`;
   return { script: bootstrap, eval: true };
 }
 
