@@ -11,20 +11,8 @@ export const SOLVER_NAMES = ['contiguous', 'greedy', 'fair-copy', 'ilp'] as cons
 /** A name from {@link SOLVER_NAMES}. */
 export type CliSolverName = (typeof SOLVER_NAMES)[number];
 
-/** Policy names `--policy` accepts (@fairkv/compress's policy factories). */
-export const POLICY_NAMES = [
-  'full',
-  'streaming-llm',
-  'snapkv',
-  'pyramidkv',
-  'ada-kv',
-  'headkv',
-  'duo-attention',
-  'h2o',
-] as const;
-
-/** A name from {@link POLICY_NAMES}. */
-export type PolicyName = (typeof POLICY_NAMES)[number];
+/** Policy names `--policy` accepts: @fairkv/compress's catalog (a small module with no heavy imports). */
+export { POLICY_NAMES, type PolicyName } from '@fairkv/compress';
 
 /** Backends `--backend` names; the runtime drives `cpu` today (`auto` picks it). */
 export const BACKEND_CHOICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
