@@ -209,11 +209,11 @@ function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
       groupSize,
       pairCount: layout.lengths.length,
       scale: 1 / Math.sqrt(headDim),
-      // Not part of the contract: the CUDA kernel's work-split knob (default 4 items per SM).
+      // Not part of the contract: the CUDA kernel's work-split knob (default 8 items per SM).
       ...(itemsPerMultiprocessor === undefined ? {} : { itemsPerMultiprocessor }),
     });
   const sweep: Record<string, number> = {};
-  for (const items of [4, 6, 8, 12, 16]) sweep[items] = timeMs(backend, () => run(items));
+  for (const items of [4, 6, 8, 12, 16, 32]) sweep[items] = timeMs(backend, () => run(items));
   const milliseconds = timeMs(backend, () => run());
   // Host cost of one enqueue (validation + N-API + three launches), measured without waiting.
   backend.native.synchronizeNow(backend.nativeContext);

@@ -533,7 +533,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                                     intField(a, "blockSize"),
                                     static_cast<float>(numberField(a, "scale")),
                                     context.multiprocessorCount *
-                                        (itemsPerSm.IsNumber() ? itemsPerSm.As<Napi::Number>().Int32Value() : 4),
+                                        (itemsPerSm.IsNumber() ? itemsPerSm.As<Napi::Number>().Int32Value() : 8),
                                     64};
       void* workspace = ensureWorkspace(context, raggedDecodeAttentionWorkspaceBytes(p));
       raggedDecodeAttention(p, workspace, stream);

@@ -97,7 +97,7 @@ struct RaggedDecodeAttentionParams {
   const int* pairs;
   int pairCount, kvHeadCount, groupSize, headDim, blockSize;
   float scale;
-  /** Work items the schedule aims at (4 per SM by default: measured best on H100); bounds the workspace. */
+  /** Work items the schedule aims at (8 per SM by default: measured best on H100); bounds the workspace. */
   int targetItems;
   /** Shortest chunk a pair is split into. */
   int minChunkTokens;

@@ -87,12 +87,25 @@ __device__ __forceinline__ int keyUnit(int row, int unit) { return unit ^ ((row 
 /** Physical 16-byte unit of V row `row`, logical unit `unit`. */
 __device__ __forceinline__ int valueUnit(int row, int unit) { return unit ^ (((row >> 1) & 3) << 1); }
 
-/** Shared memory of the tensor-core kernel. */
+/** Shared memory of the tensor-core kernel (the warps' stage buffers). */
 template <int H>
 constexpr size_t mmaSharedBytes() {
   using S = MmaStage<H>;
-  return S::kWarps * S::kWarpUnits * 16 + 2 * 8 * 64 * H * sizeof(float);
+  return S::kWarps * S::kWarpUnits * 16;
 }
+
+/** One work unit of a persistent warp: an item (chunk of a pair) for one group of up to 8 query heads. */
+struct MmaWork {
+  int work;        // index into the (item, subgroup) space; >= the end means "no more work"
+  int pair;
+  int slotItem;    // partial slot (contiguous per pair)
+  int chunkCount;  // items of this pair
+  int tokenBegin;
+  int tokenEnd;
+  int tableOffset;
+  int stages;      // 16-token stages; at least 1 (an empty stage for zero-length pairs and the end)
+  int subgroup;
+};
 
 template <typename T, int H>
 __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs args) {
@@ -101,26 +114,9 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
   constexpr int kChunks = D / 32;  // 16-byte units per thread per K row
   using Stage = MmaStage<H>;
   constexpr int S = Stage::kTokens;
-  const int item = blockIdx.x;
-  if (item >= args.schedule->itemCount) return;
-  const int subgroup = blockIdx.y;
-  const int2 owner = args.items[item];
-  const int pair = owner.x;
-  const int chunkCount = args.itemStart[pair + 1] - args.itemStart[pair];
-  const int slotItem = args.itemStart[pair] + owner.y;  // partial slot: contiguous per pair
-  const int queryRow = args.pairs[pair * 4 + 0];
-  const int kvHead = args.pairs[pair * 4 + 1];
-  const int kvLength = max(args.pairs[pair * 4 + 2], 0);
-  const int tableOffset = args.pairs[pair * 4 + 3];
+  const int itemCount = args.schedule->itemCount;
+  const int workCount = itemCount * args.subgroups;
   const int chunk = args.schedule->chunkTokens;
-  const int tokenBegin = owner.y * chunk;
-  const int tokenEnd = min(kvLength, tokenBegin + chunk);
-  const int itemStages = (max(tokenEnd - tokenBegin, 0) + S - 1) / S;
-  const int firstHead = subgroup * 8;
-  const int headCount = min(8, args.groupSize - firstHead);
-  const long long queryBase =
-      ((static_cast<long long>(queryRow) * args.kvHeadCount + kvHead) * args.groupSize + firstHead) * D;
-
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
   const int group = lane >> 2;
@@ -128,191 +124,211 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
 
   extern __shared__ __align__(16) unsigned char sharedBytes[];
   uint4* sWarp = reinterpret_cast<uint4*>(sharedBytes) + warp * Stage::kWarpUnits;
-  float* sQuery = reinterpret_cast<float*>(reinterpret_cast<uint4*>(sharedBytes) + Stage::kWarps * Stage::kWarpUnits);
-  float* sAcc = sQuery + 8 * D;  // [8][D]
-  __shared__ float sWarpMax[Stage::kWarps][8], sWarpSum[Stage::kWarps][8], sMax[8], sSum[8];
+  __shared__ int sQueue[Stage::kWarps][4];  // work indices taken by the issue cursor, read by the compute cursor
 
   const T* pool = static_cast<const T*>(args.pool);
   const long long valueOffset = static_cast<long long>(args.blockSize) * D;
-  // This warp's k-th stage is item stage warp + 4 k. Copies are coalesced: in copy step c, lanes
-  // take consecutive 16-byte units of rows c * kRowsPerStep + lane / kRowUnits.
+  const bool contiguous = args.blockSize % S == 0;
+  const auto describe = [&](int work) {
+    MmaWork w{};
+    w.work = work;
+    w.stages = 1;
+    if (work >= workCount) return w;
+    const int item = work / args.subgroups;
+    w.subgroup = work % args.subgroups;
+    const int2 owner = args.items[item];
+    w.pair = owner.x;
+    const int first = args.itemStart[w.pair];
+    w.slotItem = first + owner.y;
+    w.chunkCount = args.itemStart[w.pair + 1] - first;
+    const int kvLength = max(args.pairs[w.pair * 4 + 2], 0);
+    w.tableOffset = args.pairs[w.pair * 4 + 3];
+    w.tokenBegin = owner.y * chunk;
+    w.tokenEnd = min(kvLength, w.tokenBegin + chunk);
+    w.stages = max(1, (w.tokenEnd - w.tokenBegin + S - 1) / S);
+    return w;
+  };
+  const auto take = [&]() {
+    int work = 0;
+    if (lane == 0) work = atomicAdd(args.workCounter, 1);
+    return __shfl_sync(0xffffffffu, work, 0);
+  };
+  const auto tokenRow = [&](const MmaWork& w, int t) -> long long {
+    const int block = args.blockTable[w.tableOffset + t / args.blockSize];
+    return (static_cast<long long>(block) * 2 * args.blockSize + t % args.blockSize) * D;
+  };
+
+  // Issue cursor: two stages ahead of the compute cursor, crossing into the next work unit early.
   constexpr int kRowsPerStep = 32 / Stage::kRowUnits;
   constexpr int kCopySteps = S / kRowsPerStep;
   const int copyUnit = lane % Stage::kRowUnits;
   const int copyRow = lane / Stage::kRowUnits;
-  // A stage lies inside one pool block when the block size is a multiple of 16 (stages start at
-  // multiples of 16): then its rows are contiguous and one table entry locates them all.
-  const bool contiguous = args.blockSize % S == 0;
-  const auto tokenRow = [&](int t) -> long long {
-    const int block = args.blockTable[tableOffset + t / args.blockSize];
-    return (static_cast<long long>(block) * 2 * args.blockSize + t % args.blockSize) * D;
-  };
-  const auto rowOf = [&](int k) -> long long {  // first row of this warp's stage k, -1 past the end
-    const int stage = warp + Stage::kWarps * k;
-    return stage < itemStages ? tokenRow(tokenBegin + stage * S) : -1;
-  };
-  const auto issue = [&](int k, long long firstRow) {
-    uint4* keys = sWarp + (k % Stage::kStages) * Stage::kStageUnits;
+  int issued = 0;
+  int queued = 0;
+  MmaWork issueWork = describe(take());
+  if (lane == 0) sQueue[warp][0] = issueWork.work;
+  queued = 1;
+  int issueStage = 0;
+  const auto issueNext = [&]() {
+    uint4* keys = sWarp + (issued % Stage::kStages) * Stage::kStageUnits;
     uint4* values = keys + S * Stage::kRowUnits;
-    const int stageBegin = tokenBegin + (warp + Stage::kWarps * k) * S;
-    const int valid = firstRow < 0 ? 0 : min(S, tokenEnd - stageBegin);
+    const int stageBegin = issueWork.tokenBegin + issueStage * S;
+    const int valid = issueWork.work >= workCount ? 0 : max(0, min(S, issueWork.tokenEnd - stageBegin));
+    const long long firstRow = valid > 0 && contiguous ? tokenRow(issueWork, stageBegin) : 0;
 #pragma unroll
     for (int c = 0; c < kCopySteps; ++c) {
       const int token = c * kRowsPerStep + copyRow;
       const bool ok = token < valid;
-      const long long row = !ok ? 0 : (contiguous ? firstRow + static_cast<long long>(token) * D : tokenRow(stageBegin + token));
+      const long long row =
+          !ok ? 0 : (contiguous ? firstRow + static_cast<long long>(token) * D : tokenRow(issueWork, stageBegin + token));
       const T* key = pool + (ok ? row + copyUnit * 8 : 0);
       copyAsync16(keys + token * Stage::kRowUnits + keyUnit(token, copyUnit), key, ok);
       copyAsync16(values + token * Stage::kRowUnits + valueUnit(token, copyUnit), key + (ok ? valueOffset : 0), ok);
     }
     commitAsync();
+    ++issued;
+    if (++issueStage == issueWork.stages && issueWork.work < workCount) {
+      issueWork = describe(take());
+      if (lane == 0) sQueue[warp][queued % 4] = issueWork.work;
+      ++queued;
+      issueStage = 0;
+    } else if (issueStage == issueWork.stages) {
+      issueStage = 0;  // past the end: keep issuing empty stages
+    }
   };
-  const int myStages = itemStages > warp ? (itemStages - warp + Stage::kWarps - 1) / Stage::kWarps : 0;
-  // Prologue: stages 0 and 1 of this warp in flight, the row of stage 2 in a register.
-  issue(0, rowOf(0));
-  issue(1, rowOf(1));
-  long long nextRow = rowOf(2);
+  issueNext();
+  issueNext();
 
-  for (int i = threadIdx.x; i < 8 * D; i += kMmaThreads) {
-    sQuery[i] = i / D < headCount ? args.query[queryBase + i] * args.scaleLog2 : 0.f;
-    sAcc[i] = 0.f;
-  }
-  __syncthreads();
-
-  unsigned queryHi[kSteps][2], queryLo[kSteps][2];
-#pragma unroll
-  for (int s = 0; s < kSteps; ++s) {
-#pragma unroll
-    for (int half = 0; half < 2; ++half) {
-      const int word = 2 * s + half;
-      const int d = (4 * (word / 4) + tig) * 8 + 2 * (word % 4);
-      queryHi[s][half] = MmaOps<T>::split(sQuery[group * D + d], sQuery[group * D + d + 1], queryLo[s][half]);
-    }
-  }
-  float acc[H][8][4];
-#pragma unroll
-  for (int h = 0; h < H; ++h)
-#pragma unroll
-    for (int m = 0; m < 8; ++m)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) acc[h][m][r] = 0.f;
-  float runningMax = -INFINITY;  // of head `group`, identical across its 4 lanes
-  float runningSum = 0.f;        // this lane's share
-
-  for (int k = 0; k < myStages; ++k) {
-    issue(k + 2, nextRow);
-    nextRow = rowOf(k + 3);
-    waitAsync<2>();
+  int computed = 0;
+  for (int ordinal = 0;; ++ordinal) {
     __syncwarp();
-    const uint4* keys = sWarp + (k % Stage::kStages) * Stage::kStageUnits;
-    const uint4* values = keys + S * Stage::kRowUnits;
-    const int valid = min(S, tokenEnd - tokenBegin - (warp + Stage::kWarps * k) * S);
-
-    // Scores of 16 tokens: tile u covers tokens 8 u .. 8 u + 7; this lane gets tokens 8 u + 2 tig (+1).
-    float score[2][2];
+    const MmaWork work = describe(sQueue[warp][ordinal % 4]);
+    if (work.work >= workCount) break;
+    const int firstHead = work.subgroup * 8;
+    const int headCount = min(8, args.groupSize - firstHead);
+    const long long queryBase =
+        ((static_cast<long long>(args.pairs[work.pair * 4 + 0]) * args.kvHeadCount + args.pairs[work.pair * 4 + 1]) *
+             args.groupSize + firstHead) * D;
+    unsigned queryHi[kSteps][2], queryLo[kSteps][2];
 #pragma unroll
-    for (int u = 0; u < 2; ++u) {
-      const int row = 8 * u + group;
-      uint4 key[kChunks];
+    for (int s = 0; s < kSteps; ++s) {
 #pragma unroll
-      for (int i = 0; i < kChunks; ++i) key[i] = keys[row * Stage::kRowUnits + keyUnit(row, 4 * i + tig)];
-      float c[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-      for (int s = 0; s < kSteps; ++s) {
-        const unsigned* words = reinterpret_cast<const unsigned*>(&key[(2 * s) / 4]);
-        const unsigned a[4] = {queryHi[s][0], queryLo[s][0], queryHi[s][1], queryLo[s][1]};
-        MmaOps<T>::mma(c, a, words[(2 * s) % 4], words[(2 * s) % 4 + 1]);
+      for (int half = 0; half < 2; ++half) {
+        const int word = 2 * s + half;
+        const int d = (4 * (word / 4) + tig) * 8 + 2 * (word % 4);
+        float2 q = make_float2(0.f, 0.f);
+        if (group < headCount) q = *reinterpret_cast<const float2*>(args.query + queryBase + group * D + d);
+        queryHi[s][half] = MmaOps<T>::split(q.x * args.scaleLog2, q.y * args.scaleLog2, queryLo[s][half]);
       }
-      score[u][0] = 8 * u + 2 * tig < valid ? c[0] + c[2] : -INFINITY;
-      score[u][1] = 8 * u + 2 * tig + 1 < valid ? c[1] + c[3] : -INFINITY;
     }
-    // Online softmax of head `group` over the 4 lanes that hold its 16 scores.
-    float stageMax = fmaxf(fmaxf(score[0][0], score[0][1]), fmaxf(score[1][0], score[1][1]));
-    stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 1));
-    stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 2));
-    const float newMax = fmaxf(runningMax, stageMax);
-    const float rescale = runningMax == -INFINITY ? 0.f : exp2f(runningMax - newMax);
-    float p[2][2];
-#pragma unroll
-    for (int u = 0; u < 2; ++u)
-#pragma unroll
-      for (int j = 0; j < 2; ++j) p[u][j] = score[u][j] == -INFINITY ? 0.f : exp2f(score[u][j] - newMax);
-    runningSum = runningSum * rescale + p[0][0] + p[0][1] + p[1][0] + p[1][1];
-    runningMax = newMax;
+    float acc[H][8][4];
 #pragma unroll
     for (int h = 0; h < H; ++h)
 #pragma unroll
       for (int m = 0; m < 8; ++m)
 #pragma unroll
-        for (int r = 0; r < 4; ++r) acc[h][m][r] *= rescale;
+        for (int r = 0; r < 4; ++r) acc[h][m][r] = 0.f;
+    float runningMax = -INFINITY;  // of head `group`, identical across its 4 lanes
+    float runningSum = 0.f;        // this lane's share
 
-    // P V: the score layout is exactly the A fragment (tokens 2 tig, 2 tig + 1 | 8 + 2 tig, 9 + 2 tig).
-    unsigned a[4];
-    a[0] = MmaOps<T>::split(p[0][0], p[0][1], a[1]);
-    a[2] = MmaOps<T>::split(p[1][0], p[1][1], a[3]);
-    const int rows[4] = {2 * tig, 2 * tig + 1, 2 * tig + 8, 2 * tig + 9};
+    for (int k = 0; k < work.stages; ++k) {
+      issueNext();
+      waitAsync<2>();
+      __syncwarp();
+      const uint4* keys = sWarp + (computed % Stage::kStages) * Stage::kStageUnits;
+      const uint4* values = keys + S * Stage::kRowUnits;
+      const int valid = max(0, min(S, work.tokenEnd - work.tokenBegin - k * S));
+
+      float score[2][2];
 #pragma unroll
-    for (int h = 0; h < H; ++h) {
-      uint4 value[4];
+      for (int u = 0; u < 2; ++u) {
+        const int row = 8 * u + group;
+        uint4 key[kChunks];
 #pragma unroll
-      for (int j = 0; j < 4; ++j) value[j] = values[rows[j] * Stage::kRowUnits + valueUnit(rows[j], group + 8 * h)];
-      const unsigned* w0 = reinterpret_cast<const unsigned*>(&value[0]);
-      const unsigned* w1 = reinterpret_cast<const unsigned*>(&value[1]);
-      const unsigned* w2 = reinterpret_cast<const unsigned*>(&value[2]);
-      const unsigned* w3 = reinterpret_cast<const unsigned*>(&value[3]);
+        for (int i = 0; i < kChunks; ++i) key[i] = keys[row * Stage::kRowUnits + keyUnit(row, 4 * i + tig)];
+        float c[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
-      for (int m = 0; m < 8; ++m) {
-        const unsigned selector = (m & 1) ? 0x7632u : 0x5410u;
-        MmaOps<T>::mma(acc[h][m], a, __byte_perm(w0[m / 2], w1[m / 2], selector),
-                       __byte_perm(w2[m / 2], w3[m / 2], selector));
+        for (int s = 0; s < kSteps; ++s) {
+          const unsigned* words = reinterpret_cast<const unsigned*>(&key[(2 * s) / 4]);
+          const unsigned a[4] = {queryHi[s][0], queryLo[s][0], queryHi[s][1], queryLo[s][1]};
+          MmaOps<T>::mma(c, a, words[(2 * s) % 4], words[(2 * s) % 4 + 1]);
+        }
+        score[u][0] = 8 * u + 2 * tig < valid ? c[0] + c[2] : -INFINITY;
+        score[u][1] = 8 * u + 2 * tig + 1 < valid ? c[1] + c[3] : -INFINITY;
+      }
+      float stageMax = fmaxf(fmaxf(score[0][0], score[0][1]), fmaxf(score[1][0], score[1][1]));
+      stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 1));
+      stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 2));
+      const float newMax = fmaxf(runningMax, stageMax);
+      const float rescale = runningMax == -INFINITY ? 0.f : exp2f(runningMax - newMax);
+      float p[2][2];
+#pragma unroll
+      for (int u = 0; u < 2; ++u)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) p[u][j] = score[u][j] == -INFINITY ? 0.f : exp2f(score[u][j] - newMax);
+      runningSum = runningSum * rescale + p[0][0] + p[0][1] + p[1][0] + p[1][1];
+      runningMax = newMax;
+#pragma unroll
+      for (int h = 0; h < H; ++h)
+#pragma unroll
+        for (int m = 0; m < 8; ++m)
+#pragma unroll
+          for (int r = 0; r < 4; ++r) acc[h][m][r] *= rescale;
+
+      unsigned a[4];
+      a[0] = MmaOps<T>::split(p[0][0], p[0][1], a[1]);
+      a[2] = MmaOps<T>::split(p[1][0], p[1][1], a[3]);
+      const int rows[4] = {2 * tig, 2 * tig + 1, 2 * tig + 8, 2 * tig + 9};
+#pragma unroll
+      for (int h = 0; h < H; ++h) {
+        uint4 value[4];
+#pragma unroll
+        for (int j = 0; j < 4; ++j) value[j] = values[rows[j] * Stage::kRowUnits + valueUnit(rows[j], group + 8 * h)];
+        const unsigned* w0 = reinterpret_cast<const unsigned*>(&value[0]);
+        const unsigned* w1 = reinterpret_cast<const unsigned*>(&value[1]);
+        const unsigned* w2 = reinterpret_cast<const unsigned*>(&value[2]);
+        const unsigned* w3 = reinterpret_cast<const unsigned*>(&value[3]);
+#pragma unroll
+        for (int m = 0; m < 8; ++m) {
+          const unsigned selector = (m & 1) ? 0x7632u : 0x5410u;
+          MmaOps<T>::mma(acc[h][m], a, __byte_perm(w0[m / 2], w1[m / 2], selector),
+                         __byte_perm(w2[m / 2], w3[m / 2], selector));
+        }
+      }
+      ++computed;
+      __syncwarp();  // done reading this buffer before a later stage is issued into it
+    }
+
+    // The work unit is done: this warp alone holds it, so it writes straight from registers.
+    runningSum += __shfl_xor_sync(0xffffffffu, runningSum, 1);
+    runningSum += __shfl_xor_sync(0xffffffffu, runningSum, 2);
+    if (group < headCount) {
+      if (work.chunkCount == 1) {
+        float* out = args.output + queryBase + group * D;
+        const float inverse = runningSum > 0.f ? 1.f / runningSum : 0.f;
+#pragma unroll
+        for (int h = 0; h < H; ++h)
+#pragma unroll
+          for (int m = 0; m < 8; ++m) {
+            out[(2 * tig + 8 * h) * 8 + m] = (acc[h][m][0] + acc[h][m][2]) * inverse;
+            out[(2 * tig + 1 + 8 * h) * 8 + m] = (acc[h][m][1] + acc[h][m][3]) * inverse;
+          }
+      } else {
+        const long long slot = static_cast<long long>(work.slotItem) * args.subgroups + work.subgroup;
+        float* partial = args.partialAcc + (slot * 8 + group) * D;
+#pragma unroll
+        for (int h = 0; h < H; ++h)
+#pragma unroll
+          for (int m = 0; m < 8; ++m) {
+            partial[(2 * tig + 8 * h) * 8 + m] = acc[h][m][0] + acc[h][m][2];
+            partial[(2 * tig + 1 + 8 * h) * 8 + m] = acc[h][m][1] + acc[h][m][3];
+          }
+        if (tig == 0) {
+          args.partialMaxSum[(slot * 8 + group) * 2 + 0] = runningMax;
+          args.partialMaxSum[(slot * 8 + group) * 2 + 1] = runningSum;
+        }
       }
     }
-    __syncwarp();  // done reading buffer k % 3 before stage k + 3 is issued into it
   }
   waitAsync<0>();
-
-  // Merge the warps: per head, the largest running max, each warp's sum and accumulator rescaled to it.
-  runningSum += __shfl_xor_sync(0xffffffffu, runningSum, 1);
-  runningSum += __shfl_xor_sync(0xffffffffu, runningSum, 2);
-  if (tig == 0) {
-    sWarpMax[warp][group] = runningMax;
-    sWarpSum[warp][group] = runningSum;
-  }
-  __syncthreads();
-  if (threadIdx.x < 8) {
-    float maximum = -INFINITY;
-    for (int w = 0; w < Stage::kWarps; ++w) maximum = fmaxf(maximum, sWarpMax[w][threadIdx.x]);
-    float sum = 0.f;
-    for (int w = 0; w < Stage::kWarps; ++w)
-      if (sWarpMax[w][threadIdx.x] != -INFINITY) sum += sWarpSum[w][threadIdx.x] * exp2f(sWarpMax[w][threadIdx.x] - maximum);
-    sMax[threadIdx.x] = maximum;
-    sSum[threadIdx.x] = sum;
-  }
-  __syncthreads();
-  const float weight = runningMax == -INFINITY ? 0.f : exp2f(runningMax - sMax[group]);
-  if (weight != 0.f) {
-#pragma unroll
-    for (int h = 0; h < H; ++h)
-#pragma unroll
-      for (int m = 0; m < 8; ++m) {
-        atomicAdd(&sAcc[group * D + (2 * tig + 8 * h) * 8 + m], weight * (acc[h][m][0] + acc[h][m][2]));
-        atomicAdd(&sAcc[group * D + (2 * tig + 1 + 8 * h) * 8 + m], weight * (acc[h][m][1] + acc[h][m][3]));
-      }
-  }
-  __syncthreads();
-
-  if (chunkCount == 1) {
-    for (int i = threadIdx.x; i < headCount * D; i += kMmaThreads) {
-      const float sum = sSum[i / D];
-      args.output[queryBase + i] = sum > 0.f ? sAcc[i] / sum : 0.f;
-    }
-  } else {
-    const long long slot = static_cast<long long>(slotItem) * args.subgroups + subgroup;
-    float* partial = args.partialAcc + slot * 8 * D;
-    for (int i = threadIdx.x; i < headCount * D; i += kMmaThreads) partial[i] = sAcc[i];
-    if (threadIdx.x < headCount) {
-      args.partialMaxSum[(slot * 8 + threadIdx.x) * 2 + 0] = sMax[threadIdx.x];
-      args.partialMaxSum[(slot * 8 + threadIdx.x) * 2 + 1] = sSum[threadIdx.x];
-    }
-  }
 }

@@ -11,6 +11,7 @@
 // 3. a combine kernel merges the partials of pairs split over several items.
 // Long pairs therefore spread over many SMs while short pairs cost one small block each.
 #include <cub/block/block_reduce.cuh>
+#include <algorithm>
 #include <type_traits>
 #include <cub/block/block_scan.cuh>
 
@@ -33,6 +34,7 @@ struct MaxOf {
 struct Schedule {
   int chunkTokens;
   int itemCount;
+  int workCounter;  // next (item, subgroup) a persistent warp takes (tensor-core kernel)
 };
 
 __global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __restrict__ pairs, int pairCount, int targetItems, int minChunk,
@@ -93,6 +95,7 @@ __global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __
   if (threadIdx.x == 0) {
     itemStart[pairCount] = static_cast<int>(total);
     schedule->chunkTokens = chunk;
+    schedule->workCounter = 0;
     schedule->itemCount = static_cast<int>(total);
   }
 }
@@ -151,6 +154,7 @@ struct DecodeArgs {
   const int* itemStart;
   const int2* items;
   const Schedule* schedule;
+  int* workCounter;
   float* partialAcc;  // [maxItems][subgroups][8][D]
   float* partialMaxSum;  // [maxItems][subgroups][8][2]
   int pairCount;
@@ -462,6 +466,16 @@ void dispatchGroup(const DecodeArgs& args, int maxItems, size_t sharedPerHead, s
   else launchDecode<T, 8, E>(args, maxItems, sharedFixed + sharedPerHead * 8, stream);
 }
 
+/** Blocks of the persistent tensor-core kernel: two per SM (its occupancy), never more than the work. */
+unsigned int persistentMmaBlocks(long long work) {
+  int device = 0;
+  int multiprocessors = 0;
+  checkCuda(cudaGetDevice(&device), "cudaGetDevice");
+  checkCuda(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+  const long long warpsNeeded = (work + MmaStage<1>::kWarps - 1) / MmaStage<1>::kWarps;
+  return static_cast<unsigned int>(std::max(1LL, std::min<long long>(2LL * multiprocessors, warpsNeeded)));
+}
+
 template <typename T>
 void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t stream) {
   constexpr int W = VectorWidth<T>::value;
@@ -477,13 +491,13 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t str
         checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(shared)),
                   "cudaFuncSetAttribute(ragged-decode-attention mma)");
-        decodeMmaKernel<T, 1><<<dim3(maxItems, args.subgroups), kMmaThreads, shared, stream>>>(args);
+        decodeMmaKernel<T, 1><<<persistentMmaBlocks(maxItems * args.subgroups), kMmaThreads, shared, stream>>>(args);
       } else {
         const size_t shared = mmaSharedBytes<2>();
         checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(shared)),
                   "cudaFuncSetAttribute(ragged-decode-attention mma)");
-        decodeMmaKernel<T, 2><<<dim3(maxItems, args.subgroups), kMmaThreads, shared, stream>>>(args);
+        decodeMmaKernel<T, 2><<<persistentMmaBlocks(maxItems * args.subgroups), kMmaThreads, shared, stream>>>(args);
       }
       checkLaunch("ragged-decode-attention mma kernel");
       return;
@@ -540,6 +554,7 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.itemStart = itemStart;
   args.items = items;
   args.schedule = schedule;
+  args.workCounter = &schedule->workCounter;
   args.partialAcc = partialAcc;
   args.partialMaxSum = partialMaxSum;
   args.pairCount = params.pairCount;
