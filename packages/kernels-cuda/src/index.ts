@@ -28,4 +28,10 @@ export { CudaBuffer } from './cuda-buffer.js';
 export { loadNativeAddon } from './load-native.js';
 export * from './native.js';
 export { createNcclCommunicator, NcclCommunicator } from './nccl-communicator.js';
+export {
+  createNcclRankCommunicators,
+  createRankCommunicators,
+  type GroupAllReduce,
+  type NcclRankCommunicator,
+} from './nccl-rank-communicators.js';
 export { type CudaProbeResult, type ProbeOptions, probeCuda } from './probe.js';

@@ -169,12 +169,17 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
   if (lane == 0) sQueue[warp][0] = issueWork.work;
   queued = 1;
   int issueStage = 0;
+  // First row of the stage about to be issued, looked up one stage ahead (-1: not looked up yet), so
+  // the block-table latency stays off the copy path except at the first stage of a work unit.
+  long long pendingRow = -1;
   const auto issueNext = [&]() {
     uint4* keys = sWarp + (issued % Stage::kStages) * Stage::kStageUnits;
     uint4* values = keys + S * Stage::kRowUnits;
     const int stageBegin = issueWork.tokenBegin + issueStage * S;
     const int valid = issueWork.work >= workCount ? 0 : max(0, min(S, issueWork.tokenEnd - stageBegin));
-    const long long firstRow = valid > 0 && contiguous ? tokenRow(issueWork, stageBegin) : 0;
+    const long long firstRow =
+        valid > 0 && contiguous ? (pendingRow >= 0 ? pendingRow : tokenRow(issueWork, stageBegin)) : 0;
+    pendingRow = -1;
 #pragma unroll
     for (int c = 0; c < kCopySteps; ++c) {
       const int token = c * kRowsPerStep + copyRow;
@@ -187,6 +192,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
     }
     commitAsync();
     ++issued;
+    if (contiguous && issueWork.work < workCount && issueStage + 1 < issueWork.stages)
+      pendingRow = tokenRow(issueWork, stageBegin + S);  // used by the next call
     if (++issueStage == issueWork.stages && issueWork.work < workCount) {
       issueWork = describe(take());
       if (lane == 0) sQueue[warp][queued % 4] = issueWork.work;
