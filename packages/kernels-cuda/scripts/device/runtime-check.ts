@@ -1,0 +1,98 @@
+/**
+ * Issue 8 §4 on a GPU machine: the runtime on the CUDA backend.
+ * 1. stories260K greedy "Once upon a time" on one GPU gives the golden text;
+ * 2. a 2-GPU fair-copy plan (a copied head, NCCL all-reduce on the devices' streams) gives the tokens of
+ *    one GPU, with and without SnapKV compression, and logits close to the CPU backend's.
+ * Bundled by bundle-device.sh; run by run-device.sh `runtime <model.gguf>`. Writes $OUT/runtime-check.json.
+ */
+import { writeFileSync } from 'node:fs';
+import { createCluster, type Plan } from '@fairkv/core';
+import { type CompressionPolicy, fullPolicy, snapKvPolicy } from '@fairkv/compress';
+import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
+import { createInferenceEngine, type GenerationResult, loadModel, type LoadedModel } from '@fairkv/runtime';
+import { createCudaBackend, createNcclRankCommunicators, probeCuda } from '../../src/index.js';
+
+const GOLDEN =
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.';
+const PROMPT = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends';
+
+async function run(model: LoadedModel, backend: 'cpu' | 'cuda', plan: Plan | undefined, policy: CompressionPolicy, prompt: string, maxTokens: number) {
+  const deviceCount = plan?.deviceCount ?? 1;
+  const backends = backend === 'cuda' ? Array.from({ length: deviceCount }, (_, device) => createCudaBackend({ device })) : [];
+  const communicators = backend === 'cuda' && deviceCount > 1 ? createNcclRankCommunicators(backends) : undefined;
+  const engine = await createInferenceEngine({
+    model,
+    ...(plan ? { plan } : {}),
+    policy,
+    execution: 'inline',
+    ...(backend === 'cuda' ? { backend: (device: number) => backends[device]! } : {}),
+    ...(communicators ? { communicators } : {}),
+    maxPositions: 256,
+    kvTokensPerDevice: 8192,
+  });
+  try {
+    const started = performance.now();
+    const result = await engine.generate(prompt, { maxTokens, returnLogits: true, stopAtEos: false }).result;
+    return { result, seconds: (performance.now() - started) / 1000 };
+  } finally {
+    await engine.dispose();
+    for (const communicator of communicators ?? []) communicator.dispose();
+  }
+}
+
+function maxRelative(a: Float32Array[], b: Float32Array[]): number {
+  let worst = 0;
+  a.forEach((row, i) => {
+    const other = b[i]!;
+    let scale = 0;
+    let diff = 0;
+    for (let v = 0; v < row.length; v++) {
+      scale = Math.max(scale, Math.abs(other[v]!));
+      diff = Math.max(diff, Math.abs(row[v]! - other[v]!));
+    }
+    worst = Math.max(worst, diff / scale);
+  });
+  return worst;
+}
+
+const modelPath = process.argv[2] ?? '.device/stories260K.gguf';
+const probe = probeCuda();
+if (!probe.available) throw new Error(probe.reason);
+const model = await loadModel(modelPath);
+const checks: Record<string, unknown>[] = [];
+let failures = 0;
+const check = (name: string, ok: boolean, details: Record<string, unknown>) => {
+  checks.push({ name, ok, ...details });
+  if (!ok) failures++;
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${name} ${JSON.stringify(details)}`);
+};
+
+const golden = await run(model, 'cuda', undefined, fullPolicy(), 'Once upon a time', 60);
+const goldenText = `Once upon a time${golden.result.text}`;
+check('stories260K golden text on one GPU', goldenText.startsWith(GOLDEN), { text: goldenText.slice(0, GOLDEN.length + 20), seconds: golden.seconds });
+
+const deviceCount = Math.min(2, probe.devices.length);
+if (deviceCount < 2) {
+  check('2-GPU fair-copy run', false, { reason: `only ${probe.devices.length} GPU(s) here` });
+} else {
+  const profile = syntheticHeavyTailedProfile({ layerCount: 5, kvHeadCount: 4, contextLength: 512, sigma: 1.5, seed: 14 });
+  const plan = solvePlacement({ model: model.config, profile, cluster: createCluster('h100-sxm-80g', 2), batch: 4, solver: 'fair-copy' }).plan;
+  const copies = plan.layers.flatMap((layer) => layer.heads).filter((head) => head.replicas.length > 1).length;
+  for (const [name, policy] of [['full', () => fullPolicy()], ['snapkv', () => snapKvPolicy({ averageBudget: 10, windowSize: 4, kernelSize: 3 })]] as const) {
+    const one: GenerationResult = (await run(model, 'cuda', undefined, policy(), PROMPT, 24)).result;
+    const two: GenerationResult = (await run(model, 'cuda', plan, policy(), PROMPT, 24)).result;
+    const cpu: GenerationResult = (await run(model, 'cpu', undefined, policy(), PROMPT, 24)).result;
+    check(`2-GPU fair-copy (${copies} copied heads) equals 1 GPU, ${name}`, JSON.stringify(one.tokenIds) === JSON.stringify(two.tokenIds), {
+      tokens: two.tokenIds.length,
+      maxRelativeLogitDifference: maxRelative(two.logits!, one.logits!),
+      keptTokensEqual: JSON.stringify(one.keptTokens) === JSON.stringify(two.keptTokens),
+    });
+    check(`1 GPU equals the CPU backend, ${name}`, JSON.stringify(one.tokenIds) === JSON.stringify(cpu.tokenIds), {
+      maxRelativeLogitDifference: maxRelative(one.logits!, cpu.logits!),
+    });
+  }
+}
+model.close();
+const out = process.env.OUT ?? '/tmp';
+writeFileSync(`${out}/runtime-check.json`, `${JSON.stringify({ gpu: probe.devices.map((d) => d.name), checks, date: new Date().toISOString() }, null, 2)}\n`);
+process.exit(failures > 0 ? 1 : 0);
