@@ -10,5 +10,6 @@ npx esbuild packages/kernels-cuda/scripts/device/conformance-runner.ts "${common
   --alias:vitest=./packages/kernels-cuda/scripts/device/vitest-shim.ts
 npx esbuild packages/kernels-cuda/scripts/device/nccl-check.ts "${common[@]}" --outfile=.device/nccl-check.mjs
 npx esbuild bench/cuda-decode-attention/run.ts "${common[@]}" --outfile=.device/bench-decode.mjs
+npx esbuild bench/cuda-decode-e2e/run.ts "${common[@]}" --external:glpk.js --outfile=.device/e2e.mjs
 npx esbuild packages/kernels-cuda/scripts/device/runtime-check.ts "${common[@]}" --outfile=.device/runtime-check.mjs
 ls -la .device

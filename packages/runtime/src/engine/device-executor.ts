@@ -25,6 +25,8 @@ export interface DeviceExecutorOptions {
   kvBlockSize?: number;
   /** Positions the RoPE table covers (default: the model's max context). */
   maxPositions?: number;
+  /** Fill the KV pool with this value at creation (benchmarks that admit requests without prefill). */
+  kvFill?: number;
 }
 
 /** One row of a decode step. */
@@ -77,6 +79,7 @@ export class DeviceExecutor {
       elementCount: options.kvBlockCount * 2 * blockSize * config.headDim,
       label: 'kv-pool',
     });
+    if (options.kvFill !== undefined) backend.fill(this.#pool, options.kvFill);
     this.timer = new LayerTimer(config.layerCount);
   }
 
@@ -244,6 +247,28 @@ export class DeviceExecutor {
     } finally {
       for (const buffer of [...retained.key, ...retained.value]) b.disposeBuffer(buffer);
       this.#retained.delete(requestId);
+    }
+    this.#served.set(requestId, served);
+  }
+
+  /**
+   * Admits a request without a prefill, for decode benchmarks: `lengths[l][localHead]` tokens for each
+   * head this device serves (null for heads another replica serves), plus room for `reserveTokens`.
+   * The KV content is whatever the pool holds (see `kvFill`); only lengths and memory are real.
+   */
+  admitSynthetic(requestId: string, lengths: (number | null)[][], reserveTokens: number): void {
+    const served: boolean[][] = [];
+    try {
+      lengths.forEach((heads, l) => {
+        served.push(heads.map((length) => length !== null));
+        heads.forEach((length, head) => {
+          if (length === null) return;
+          this.kv.create(requestId, l, head, length + reserveTokens).length = length;
+        });
+      });
+    } catch (error) {
+      this.kv.release(requestId);
+      throw error;
     }
     this.#served.set(requestId, served);
   }

@@ -47,6 +47,7 @@ export { metricsToPrometheus } from './prometheus.js';
 export { ReplicaRouter } from './replica-router.js';
 export { ShardForward, type ShardForwardOptions } from './shard-forward.js';
 export {
+  type HostWeight,
   type LayerShardWeights,
   type ShardWeightSource,
   type ShardWeights,

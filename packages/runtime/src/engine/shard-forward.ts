@@ -2,7 +2,7 @@ import { type DType, type ModelConfig, queryGroupSize } from '@fairkv/core';
 import { type Backend, type BufferDType, buildRopeTable, type DeviceBuffer } from '@fairkv/kernels';
 import type { Communicator } from './communicator.js';
 import type { DeviceShard } from './device-shards.js';
-import type { ShardWeights } from './shard-weights.js';
+import type { HostWeight, ShardWeights } from './shard-weights.js';
 
 /** Per-step sampling settings of each row. */
 export interface RowSampling {
@@ -64,7 +64,7 @@ export class ShardForward {
     this.shard = shard;
     this.#comm = options.communicator;
     this.groupSize = queryGroupSize(config);
-    const upload = (data: Float32Array, label: string): DeviceBuffer => {
+    const upload = (data: HostWeight, label: string): DeviceBuffer => {
       const buffer = backend.createBuffer({ dtype, elementCount: Math.max(data.length, 1), label });
       if (data.length > 0) backend.upload(buffer, data);
       return buffer;

@@ -6,31 +6,37 @@ import type { DeviceShard } from './device-shards.js';
 /** What slicing reads from a loaded model (`ModelWeights` of the model loader satisfies it). */
 export type ShardWeightSource = Pick<ModelWeights, 'read' | 'readRows' | 'readColumns'>;
 
+/**
+ * A weight tensor on the host: f32 values, or raw IEEE binary16 / bfloat16 bit patterns matching the
+ * device dtype (uploaded as they are, without conversion; benchmarks use this for large random models).
+ */
+export type HostWeight = Float32Array | Uint16Array;
+
 /** One layer's weights as a device holds them: only its kv-head slices and its MLP rows. */
 export interface LayerShardWeights {
-  attentionNorm: Float32Array;
+  attentionNorm: HostWeight;
   /** `[localHeads*group*headDim][hidden]`: the Wq rows of each hosted head's query group. */
-  wq: Float32Array;
+  wq: HostWeight;
   /** `[localHeads*headDim][hidden]`. */
-  wk: Float32Array;
-  wv: Float32Array;
+  wk: HostWeight;
+  wv: HostWeight;
   /** `[hidden][localHeads*group*headDim]`: the Wo columns of the hosted query groups. */
-  wo: Float32Array;
-  ffnNorm: Float32Array;
+  wo: HostWeight;
+  ffnNorm: HostWeight;
   /** `[ffnEnd-ffnStart][hidden]`. */
-  wGate: Float32Array;
-  wUp: Float32Array;
+  wGate: HostWeight;
+  wUp: HostWeight;
   /** `[hidden][ffnEnd-ffnStart]`. */
-  wDown: Float32Array;
+  wDown: HostWeight;
 }
 
 /** Every weight one device holds. */
 export interface ShardWeights {
-  tokenEmbedding: Float32Array;
+  tokenEmbedding: HostWeight;
   layers: LayerShardWeights[];
   /** Only on the device that computes logits. */
-  outputNorm?: Float32Array;
-  output?: Float32Array;
+  outputNorm?: HostWeight;
+  output?: HostWeight;
 }
 
 /** Merges adjacent `[start, count]` blocks so contiguous hosted heads are read in one go. */
