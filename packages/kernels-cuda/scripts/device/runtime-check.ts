@@ -6,19 +6,28 @@
  * Bundled by bundle-device.sh; run by run-device.sh `runtime <model.gguf>`. Writes $OUT/runtime-check.json.
  */
 import { writeFileSync } from 'node:fs';
-import { createCluster, type Plan } from '@fairkv/core';
 import { type CompressionPolicy, fullPolicy, snapKvPolicy } from '@fairkv/compress';
+import { createCluster, type Plan } from '@fairkv/core';
 import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
-import { createInferenceEngine, type GenerationResult, loadModel, type LoadedModel } from '@fairkv/runtime';
+import { createInferenceEngine, type GenerationResult, type LoadedModel, loadModel } from '@fairkv/runtime';
 import { createCudaBackend, createNcclRankCommunicators, probeCuda } from '../../src/index.js';
 
 const GOLDEN =
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.';
-const PROMPT = 'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends';
+const PROMPT =
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park with her friends';
 
-async function run(model: LoadedModel, backend: 'cpu' | 'cuda', plan: Plan | undefined, policy: CompressionPolicy, prompt: string, maxTokens: number) {
+async function run(
+  model: LoadedModel,
+  backend: 'cpu' | 'cuda',
+  plan: Plan | undefined,
+  policy: CompressionPolicy,
+  prompt: string,
+  maxTokens: number,
+) {
   const deviceCount = plan?.deviceCount ?? 1;
-  const backends = backend === 'cuda' ? Array.from({ length: deviceCount }, (_, device) => createCudaBackend({ device })) : [];
+  const backends =
+    backend === 'cuda' ? Array.from({ length: deviceCount }, (_, device) => createCudaBackend({ device })) : [];
   const communicators = backend === 'cuda' && deviceCount > 1 ? createNcclRankCommunicators(backends) : undefined;
   const engine = await createInferenceEngine({
     model,
@@ -69,24 +78,46 @@ const check = (name: string, ok: boolean, details: Record<string, unknown>) => {
 
 const golden = await run(model, 'cuda', undefined, fullPolicy(), 'Once upon a time', 60);
 const goldenText = `Once upon a time${golden.result.text}`;
-check('stories260K golden text on one GPU', goldenText.startsWith(GOLDEN), { text: goldenText.slice(0, GOLDEN.length + 20), seconds: golden.seconds });
+check('stories260K golden text on one GPU', goldenText.startsWith(GOLDEN), {
+  text: goldenText.slice(0, GOLDEN.length + 20),
+  seconds: golden.seconds,
+});
 
 const deviceCount = Math.min(2, probe.devices.length);
 if (deviceCount < 2) {
   check('2-GPU fair-copy run', false, { reason: `only ${probe.devices.length} GPU(s) here` });
 } else {
-  const profile = syntheticHeavyTailedProfile({ layerCount: 5, kvHeadCount: 4, contextLength: 512, sigma: 1.5, seed: 14 });
-  const plan = solvePlacement({ model: model.config, profile, cluster: createCluster('h100-sxm-80g', 2), batch: 4, solver: 'fair-copy' }).plan;
+  const profile = syntheticHeavyTailedProfile({
+    layerCount: 5,
+    kvHeadCount: 4,
+    contextLength: 512,
+    sigma: 1.5,
+    seed: 14,
+  });
+  const plan = solvePlacement({
+    model: model.config,
+    profile,
+    cluster: createCluster('h100-sxm-80g', 2),
+    batch: 4,
+    solver: 'fair-copy',
+  }).plan;
   const copies = plan.layers.flatMap((layer) => layer.heads).filter((head) => head.replicas.length > 1).length;
-  for (const [name, policy] of [['full', () => fullPolicy()], ['snapkv', () => snapKvPolicy({ averageBudget: 10, windowSize: 4, kernelSize: 3 })]] as const) {
+  for (const [name, policy] of [
+    ['full', () => fullPolicy()],
+    ['snapkv', () => snapKvPolicy({ averageBudget: 10, windowSize: 4, kernelSize: 3 })],
+  ] as const) {
     const one: GenerationResult = (await run(model, 'cuda', undefined, policy(), PROMPT, 24)).result;
     const two: GenerationResult = (await run(model, 'cuda', plan, policy(), PROMPT, 24)).result;
     const cpu: GenerationResult = (await run(model, 'cpu', undefined, policy(), PROMPT, 24)).result;
-    check(`2-GPU fair-copy (${copies} copied heads) equals 1 GPU, ${name}`, JSON.stringify(one.tokenIds) === JSON.stringify(two.tokenIds), {
-      tokens: two.tokenIds.length,
-      maxRelativeLogitDifference: maxRelative(two.logits!, one.logits!),
-      keptTokensEqual: JSON.stringify(one.keptTokens) === JSON.stringify(two.keptTokens),
-    });
+    check(
+      `2-GPU fair-copy (${copies} copied heads) equals 1 GPU, ${name}`,
+      JSON.stringify(one.tokenIds) === JSON.stringify(two.tokenIds),
+      {
+        tokens: two.tokenIds.length,
+        maxRelativeLogitDifference: maxRelative(two.logits!, one.logits!),
+        keptTokensEqual: JSON.stringify(one.keptTokens) === JSON.stringify(two.keptTokens),
+      },
+    );
     check(`1 GPU equals the CPU backend, ${name}`, JSON.stringify(one.tokenIds) === JSON.stringify(cpu.tokenIds), {
       maxRelativeLogitDifference: maxRelative(one.logits!, cpu.logits!),
     });
@@ -94,5 +125,8 @@ if (deviceCount < 2) {
 }
 model.close();
 const out = process.env.OUT ?? '/tmp';
-writeFileSync(`${out}/runtime-check.json`, `${JSON.stringify({ gpu: probe.devices.map((d) => d.name), checks, date: new Date().toISOString() }, null, 2)}\n`);
+writeFileSync(
+  `${out}/runtime-check.json`,
+  `${JSON.stringify({ gpu: probe.devices.map((d) => d.name), checks, date: new Date().toISOString() }, null, 2)}\n`,
+);
 process.exit(failures > 0 ? 1 : 0);

@@ -13,7 +13,11 @@ describe('copy budget', () => {
   it('allocateCopies is the exact multiple-choice knapsack (fast-check against enumeration)', () => {
     const curve = fc
       .array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 4 })
-      .map((drops) => drops.reduce<number[]>((values, drop) => [...values, values.at(-1)! - drop], [10]));
+      .map((drops) => {
+        const values = [10];
+        for (const drop of drops) values.push(values.at(-1)! - drop);
+        return values;
+      });
     fc.assert(
       fc.property(fc.array(curve, { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 8 }), (curves, budget) => {
         const chosen = allocateCopies(curves, budget);
@@ -26,7 +30,7 @@ describe('copy budget', () => {
             best = Math.min(best, sum);
             return;
           }
-          curves[layer]!.forEach((value, copies) => visit(layer + 1, spent + copies, sum + value));
+          for (const [copies, value] of curves[layer]!.entries()) visit(layer + 1, spent + copies, sum + value);
         };
         visit(0, 0, 0);
         expect(total).toBeCloseTo(best, 12);
