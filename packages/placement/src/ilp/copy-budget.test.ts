@@ -11,13 +11,11 @@ import { solveIlp } from './solve-ilp.js';
 
 describe('copy budget', () => {
   it('allocateCopies is the exact multiple-choice knapsack (fast-check against enumeration)', () => {
-    const curve = fc
-      .array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 4 })
-      .map((drops) => {
-        const values = [10];
-        for (const drop of drops) values.push(values.at(-1)! - drop);
-        return values;
-      });
+    const curve = fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: 1, maxLength: 4 }).map((drops) => {
+      const values = [10];
+      for (const drop of drops) values.push(values.at(-1)! - drop);
+      return values;
+    });
     fc.assert(
       fc.property(fc.array(curve, { minLength: 1, maxLength: 4 }), fc.integer({ min: 0, max: 8 }), (curves, budget) => {
         const chosen = allocateCopies(curves, budget);
