@@ -72,8 +72,7 @@ port.on('message', (message: DeviceWorkerInit | DeviceWorkerCall) => {
     }
     try {
       const value = await call(message);
-      const transfer: ArrayBuffer[] = [];
-      port.postMessage({ id: message.id, ok: true, value } satisfies DeviceWorkerReply, transfer);
+      port.postMessage({ id: message.id, ok: true, value } satisfies DeviceWorkerReply);
     } catch (error) {
       port.postMessage(replyError(message.id, error));
     }

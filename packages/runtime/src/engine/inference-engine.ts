@@ -342,7 +342,8 @@ export class InferenceEngine {
     this.#active = this.#active.filter((other) => other !== request);
     const grown = request.keptTokens.map((row) => row.map((kept) => kept + request.tokenIds.length));
     this.#router.release(request.id, grown);
-    for (const device of this.#devices) void device.release(request.id);
+    // a failed release surfaces on the device's next call; do not leave an unhandled rejection here
+    for (const device of this.#devices) void Promise.resolve(device.release(request.id)).catch(() => {});
     this.#counters.completed++;
     const now = performance.now();
     request.stream.finish({

@@ -53,7 +53,6 @@ function mergeBlocks(blocks: [number, number][]): [number, number][] {
 async function readRowBlocks(
   source: ShardWeightSource,
   name: string,
-  _columns: number,
   blocks: [number, number][],
 ): Promise<Float32Array> {
   const parts = await Promise.all(mergeBlocks(blocks).map(([start, count]) => source.readRows(name, start, count)));
@@ -107,13 +106,13 @@ export async function sliceShardWeights(
     const name = (kind: LayerWeightKind) => layerWeightName(l, kind);
     layers.push({
       attentionNorm: await source.read(name('attentionNorm')),
-      wq: await readRowBlocks(source, name('attention.wq'), hidden, queryBlocks),
-      wk: await readRowBlocks(source, name('attention.wk'), hidden, kvBlocks),
-      wv: await readRowBlocks(source, name('attention.wv'), hidden, kvBlocks),
+      wq: await readRowBlocks(source, name('attention.wq'), queryBlocks),
+      wk: await readRowBlocks(source, name('attention.wk'), kvBlocks),
+      wv: await readRowBlocks(source, name('attention.wv'), kvBlocks),
       wo: await readColumnBlocks(source, name('attention.wo'), hidden, queryBlocks),
       ffnNorm: await source.read(name('feedForwardNorm')),
-      wGate: await readRowBlocks(source, name('feedForward.gate'), hidden, ffnBlock),
-      wUp: await readRowBlocks(source, name('feedForward.up'), hidden, ffnBlock),
+      wGate: await readRowBlocks(source, name('feedForward.gate'), ffnBlock),
+      wUp: await readRowBlocks(source, name('feedForward.up'), ffnBlock),
       wDown: await readColumnBlocks(source, name('feedForward.down'), hidden, ffnBlock),
     });
   }
