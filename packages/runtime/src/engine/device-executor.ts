@@ -1,30 +1,19 @@
-import { type DType, type ModelConfig, queryGroupSize } from '@fairkv/core';
+import { type ModelConfig, queryGroupSize } from '@fairkv/core';
 import { type Backend, DECODE_PAIR_FIELDS, type DeviceBuffer, KV_APPEND_ENTRY_FIELDS } from '@fairkv/kernels';
-import type { Communicator } from './communicator.js';
 import type { DeviceShard } from './device-shards.js';
 import { type DeviceStats, LayerTimer } from './device-stats.js';
 import { type KvSequence, KvSequences } from './kv-sequences.js';
 import { ownedHeadObservations, type PrefillObservation } from './prefill-observation.js';
-import { type RowSampling, ShardForward } from './shard-forward.js';
-import type { ShardWeights } from './shard-weights.js';
+import { type RowSampling, ShardForward, type ShardForwardOptions } from './shard-forward.js';
 
 export type { PrefillObservation } from './prefill-observation.js';
 export type { RowSampling } from './shard-forward.js';
 
-/** Settings of one device's executor. */
-export interface DeviceExecutorOptions {
-  backend: Backend;
-  config: ModelConfig;
-  shard: DeviceShard;
-  weights: ShardWeights;
-  communicator: Communicator;
-  /** Dtype weights and the KV pool are stored in on the device (default f32). */
-  dtype?: DType;
-  /** KV pool size in blocks and tokens per block. */
+/** Settings of one device's executor: its forward pass plus its KV pool. */
+export interface DeviceExecutorOptions extends ShardForwardOptions {
+  /** KV pool size in blocks and tokens per block (default 16). */
   kvBlockCount: number;
   kvBlockSize?: number;
-  /** Positions the RoPE table covers (default: the model's max context). */
-  maxPositions?: number;
   /** Fill the KV pool with this value at creation (benchmarks that admit requests without prefill). */
   kvFill?: number;
 }
