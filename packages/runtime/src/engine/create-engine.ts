@@ -3,8 +3,8 @@ import { BackendError, type DType, type Plan, ValidationError } from '@fairkv/co
 import { type Backend, createCpuBackend } from '@fairkv/kernels';
 import type { LoadedModel } from '../model/loaded-model.js';
 import { type Communicator, createLocalCommunicators, SoloCommunicator } from './communicator.js';
-import { DeviceExecutor, inlineDeviceHandle } from './device-executor.js';
-import type { DeviceHandle } from './device-handle.js';
+import { DeviceExecutor } from './device-executor.js';
+import { type DeviceHandle, inlineDeviceHandle } from './device-handle.js';
 import { deviceShardsFromPlan, singleDevicePlan } from './device-shards.js';
 import { InferenceEngine } from './inference-engine.js';
 import { sliceShardWeights } from './shard-weights.js';

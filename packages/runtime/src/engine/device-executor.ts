@@ -424,23 +424,3 @@ export class DeviceExecutor {
     this.#backend.dispose();
   }
 }
-
-/** Adapts an in-thread executor to the {@link DeviceHandle} the coordinator drives. */
-export function inlineDeviceHandle(executor: DeviceExecutor): import('./device-handle.js').DeviceHandle {
-  return {
-    device: executor.shard.device,
-    prefill: (requestId, tokens, needs) => executor.prefill(requestId, tokens, needs),
-    commit: (requestId, kept, reserveTokens) => executor.commit(requestId, kept, reserveTokens),
-    discard: (requestId) => executor.discard(requestId),
-    decode: (rows, sampling, returnLogits) => executor.decode(rows, sampling, returnLogits),
-    sampleLogits: (logits, sampling) => executor.sampleLogits(logits, sampling),
-    release: (requestId) => executor.release(requestId),
-    stats: () => executor.stats(),
-    kvBlocks: () => ({
-      free: executor.kv.allocator.freeBlockCount,
-      total: executor.kv.allocator.blockCount,
-      blockSize: executor.kv.allocator.blockSize,
-    }),
-    dispose: () => executor.dispose(),
-  };
-}

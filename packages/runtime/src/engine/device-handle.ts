@@ -1,4 +1,4 @@
-import type { DecodeRow, PrefillObservation, RowSampling } from './device-executor.js';
+import type { DecodeRow, DeviceExecutor, PrefillObservation, RowSampling } from './device-executor.js';
 import type { DeviceStats } from './device-stats.js';
 
 /** Observation inputs a prefill must produce for the policy. */
@@ -31,4 +31,24 @@ export interface DeviceHandle {
     | Promise<{ free: number; total: number; blockSize: number }>
     | { free: number; total: number; blockSize: number };
   dispose(): Promise<void> | void;
+}
+
+/** Adapts an in-thread executor to the {@link DeviceHandle} the coordinator drives. */
+export function inlineDeviceHandle(executor: DeviceExecutor): DeviceHandle {
+  return {
+    device: executor.shard.device,
+    prefill: (requestId, tokens, needs) => executor.prefill(requestId, tokens, needs),
+    commit: (requestId, kept, reserveTokens) => executor.commit(requestId, kept, reserveTokens),
+    discard: (requestId) => executor.discard(requestId),
+    decode: (rows, sampling, returnLogits) => executor.decode(rows, sampling, returnLogits),
+    sampleLogits: (logits, sampling) => executor.sampleLogits(logits, sampling),
+    release: (requestId) => executor.release(requestId),
+    stats: () => executor.stats(),
+    kvBlocks: () => ({
+      free: executor.kv.allocator.freeBlockCount,
+      total: executor.kv.allocator.blockCount,
+      blockSize: executor.kv.allocator.blockSize,
+    }),
+    dispose: () => executor.dispose(),
+  };
 }

@@ -7,8 +7,8 @@ import { parentPort } from 'node:worker_threads';
 import { createCpuBackend } from '@fairkv/kernels';
 import { loadModel } from '../model/load-model.js';
 import { SharedMemoryCommunicator } from './communicator.js';
-import { DeviceExecutor, inlineDeviceHandle } from './device-executor.js';
-import type { DeviceHandle } from './device-handle.js';
+import { DeviceExecutor } from './device-executor.js';
+import { type DeviceHandle, inlineDeviceHandle } from './device-handle.js';
 import { sliceShardWeights } from './shard-weights.js';
 import type { DeviceWorkerCall, DeviceWorkerInit, DeviceWorkerReply } from './worker-protocol.js';
 

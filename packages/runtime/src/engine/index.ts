@@ -16,11 +16,10 @@ export {
   type DecodeRow,
   DeviceExecutor,
   type DeviceExecutorOptions,
-  inlineDeviceHandle,
   type PrefillObservation,
   type RowSampling,
 } from './device-executor.js';
-export type { DeviceHandle, PrefillNeeds } from './device-handle.js';
+export { type DeviceHandle, inlineDeviceHandle, type PrefillNeeds } from './device-handle.js';
 export {
   type DeviceShard,
   deviceShardsFromPlan,
