@@ -13,12 +13,14 @@ import {
   type BufferDType,
   type CopyOptions,
   type CreateBufferOptions,
+  checkElementRange,
   type DeviceBuffer,
   type ElementRange,
   encodeHalf,
   type HostArray,
   type HostArrayOf,
   type KernelArgsMap,
+  resolveElementRange,
   validateKernelArgs,
 } from '@fairkv/kernels';
 import { CudaBuffer } from './cuda-buffer.js';
@@ -125,7 +127,7 @@ export class CudaBackend implements Backend {
 
   upload(buffer: DeviceBuffer, data: HostArray, elementOffset = 0): void {
     const pointer = this.#pointerOf(buffer);
-    this.#checkRange(buffer, 'upload', elementOffset, data.length);
+    checkElementRange(buffer, 'upload', elementOffset, data.length);
     let bytes: HostArray = data;
     if (buffer.dtype === 'i32') {
       if (!(data instanceof Int32Array)) throw this.#hostArrayError(buffer, data, 'Int32Array');
@@ -149,9 +151,7 @@ export class CudaBackend implements Backend {
   download<D extends BufferDType>(buffer: DeviceBuffer<D>, range: ElementRange = {}): Promise<HostArrayOf<D>> {
     try {
       const pointer = this.#pointerOf(buffer);
-      const offset = range.elementOffset ?? 0;
-      const count = range.elementCount ?? buffer.elementCount - offset;
-      this.#checkRange(buffer, 'download', offset, count);
+      const { offset, count } = resolveElementRange(buffer, 'download', range);
       if (count === 0) {
         return Promise.resolve((buffer.dtype === 'i32' ? new Int32Array(0) : new Float32Array(0)) as HostArrayOf<D>);
       }
@@ -171,9 +171,7 @@ export class CudaBackend implements Backend {
 
   fill(buffer: DeviceBuffer, value: number, range: ElementRange = {}): void {
     const pointer = this.#pointerOf(buffer);
-    const offset = range.elementOffset ?? 0;
-    const count = range.elementCount ?? buffer.elementCount - offset;
-    this.#checkRange(buffer, 'fill', offset, count);
+    const { offset, count } = resolveElementRange(buffer, 'fill', range);
     if (buffer.dtype === 'i32' && (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31)) {
       throw new ValidationError(`fill: value ${value} is not a 32-bit integer for i32 buffer '${buffer.label}'`, [
         { path: '$.value', message: 'expected a 32-bit integer' },
@@ -196,8 +194,8 @@ export class CudaBackend implements Backend {
         [{ path: '$.destination', message: `expected dtype ${source.dtype}` }],
       );
     }
-    this.#checkRange(source, 'copy source', sourceOffset, elementCount);
-    this.#checkRange(destination, 'copy destination', destinationOffset, elementCount);
+    checkElementRange(source, 'copy source', sourceOffset, elementCount);
+    checkElementRange(destination, 'copy destination', destinationOffset, elementCount);
     const elementBytes = source.byteLength / source.elementCount;
     this.#call('copy', () =>
       this.#addon.copy(
@@ -293,21 +291,6 @@ export class CudaBackend implements Backend {
     const pointer = this.#own(buffer).pointer;
     if (pointer === undefined) throw new BackendError(`buffer '${buffer.label}' is disposed`);
     return pointer;
-  }
-
-  #checkRange(buffer: DeviceBuffer, operation: string, offset: number, count: number): void {
-    if (
-      !Number.isInteger(offset) ||
-      !Number.isInteger(count) ||
-      offset < 0 ||
-      count < 0 ||
-      offset + count > buffer.elementCount
-    ) {
-      throw new ValidationError(
-        `${operation}: range [${offset}, ${offset + count}) is outside buffer '${buffer.label}' of ${buffer.elementCount} elements`,
-        [{ path: '$.elementOffset', message: `expected a range inside [0, ${buffer.elementCount})` }],
-      );
-    }
   }
 
   #hostArrayError(buffer: DeviceBuffer, data: HostArray, expected: string): ValidationError {

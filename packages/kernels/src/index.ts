@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 export * from './backend.js';
+export * from './buffer-range.js';
 export { CpuBackend, type CpuBackendOptions, createCpuBackend } from './cpu/cpu-backend.js';
 export type { AnyCpuKernel, CpuKernel, CpuKernelContext } from './cpu/cpu-kernel.js';
 export { CPU_KERNELS } from './cpu/kernels/index.js';

@@ -18,6 +18,7 @@ import type {
   HostArray,
   HostArrayOf,
 } from '../backend.js';
+import { checkElementRange, resolveElementRange } from '../buffer-range.js';
 import { decodeHalf, encodeHalf, f32ToBf16Bits, f32ToF16Bits } from '../half-precision.js';
 import type { KernelArgsMap } from '../kernel-args.js';
 import { validateKernelArgs } from '../validate-kernel-args.js';
@@ -138,7 +139,7 @@ export class CpuBackend implements Backend {
 
   upload(buffer: DeviceBuffer, data: HostArray, elementOffset = 0): void {
     const storage = this.#storageOf(buffer);
-    this.#checkRange(buffer, 'upload', elementOffset, data.length);
+    checkElementRange(buffer, 'upload', elementOffset, data.length);
     if (buffer.dtype === 'i32') {
       if (!(data instanceof Int32Array)) throw this.#hostArrayError(buffer, data, 'Int32Array');
       storage.set(data, elementOffset);
@@ -157,9 +158,7 @@ export class CpuBackend implements Backend {
   download<D extends BufferDType>(buffer: DeviceBuffer<D>, range: ElementRange = {}): Promise<HostArrayOf<D>> {
     try {
       const storage = this.#storageOf(buffer);
-      const offset = range.elementOffset ?? 0;
-      const count = range.elementCount ?? buffer.elementCount - offset;
-      this.#checkRange(buffer, 'download', offset, count);
+      const { offset, count } = resolveElementRange(buffer, 'download', range);
       if (buffer.dtype === 'f16' || buffer.dtype === 'bf16') {
         const widened = new Float32Array(count);
         decodeHalf(buffer.dtype, storage as Uint16Array, offset, widened, 0, count);
@@ -173,9 +172,7 @@ export class CpuBackend implements Backend {
 
   fill(buffer: DeviceBuffer, value: number, range: ElementRange = {}): void {
     const storage = this.#storageOf(buffer);
-    const offset = range.elementOffset ?? 0;
-    const count = range.elementCount ?? buffer.elementCount - offset;
-    this.#checkRange(buffer, 'fill', offset, count);
+    const { offset, count } = resolveElementRange(buffer, 'fill', range);
     let stored = value;
     if (buffer.dtype === 'i32') {
       if (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) {
@@ -198,8 +195,8 @@ export class CpuBackend implements Backend {
         [{ path: '$.destination', message: `expected dtype ${source.dtype}` }],
       );
     }
-    this.#checkRange(source, 'copy source', sourceOffset, elementCount);
-    this.#checkRange(destination, 'copy destination', destinationOffset, elementCount);
+    checkElementRange(source, 'copy source', sourceOffset, elementCount);
+    checkElementRange(destination, 'copy destination', destinationOffset, elementCount);
     to.set(from.subarray(sourceOffset, sourceOffset + elementCount), destinationOffset);
   }
 
@@ -262,21 +259,6 @@ export class CpuBackend implements Backend {
     const storage = this.#own(buffer).storage;
     if (storage === undefined) throw new BackendError(`buffer '${buffer.label}' is disposed`);
     return storage;
-  }
-
-  #checkRange(buffer: DeviceBuffer, operation: string, offset: number, count: number): void {
-    if (
-      !Number.isInteger(offset) ||
-      !Number.isInteger(count) ||
-      offset < 0 ||
-      count < 0 ||
-      offset + count > buffer.elementCount
-    ) {
-      throw new ValidationError(
-        `${operation}: range [${offset}, ${offset + count}) is outside buffer '${buffer.label}' of ${buffer.elementCount} elements`,
-        [{ path: '$.elementOffset', message: `expected a range inside [0, ${buffer.elementCount})` }],
-      );
-    }
   }
 
   #hostArrayError(buffer: DeviceBuffer, data: HostArray, expected: string): ValidationError {
