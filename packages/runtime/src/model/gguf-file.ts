@@ -8,30 +8,22 @@ import { type ByteSource, openFileByteSource } from './byte-source.js';
 import { dequantizeGgml, ggmlByteLength } from './ggml-types.js';
 import type { GgufMetadataEntry } from './gguf-reader.js';
 import { type GgufHeader, type GgufTensorInfo, type GgufVersion, parseGgufHeader } from './gguf-reader.js';
-import { checkRowRange, type StoredTensor } from './stored-tensor.js';
+import { lazyStoredTensor, type StoredTensor } from './stored-tensor.js';
 
 /** A GGUF tensor as a lazily read {@link StoredTensor}. */
 export function ggufStoredTensor(source: ByteSource, info: GgufTensorInfo): StoredTensor {
   const rowElements = info.shape.length === 0 ? 1 : info.elementCount / (info.shape[0] || 1);
-  const rowBytes = ggmlByteLength(info.type, rowElements);
-  const field = `tensor ${info.name} data`;
-  return {
+  return lazyStoredTensor(source, {
     name: info.name,
     shape: info.shape,
     storedType: info.type.name,
-    file: source.name,
-    offset: info.dataOffset,
+    dataOffset: info.dataOffset,
     byteLength: info.byteLength,
-    readBytes: () => source.read(info.dataOffset, info.byteLength, field),
-    async read() {
-      return dequantizeGgml(info.type, await source.read(info.dataOffset, info.byteLength, field), info.elementCount);
-    },
-    async readRows(firstRow, rowCount) {
-      checkRowRange(info, firstRow, rowCount);
-      const bytes = await source.read(info.dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
-      return dequantizeGgml(info.type, bytes, rowCount * rowElements);
-    },
-  };
+    elementCount: info.elementCount,
+    rowElements,
+    rowBytes: ggmlByteLength(info.type, rowElements),
+    decode: (bytes, count) => dequantizeGgml(info.type, bytes, count),
+  });
 }
 
 /** An open GGUF file: its header, and its tensors read lazily by name. */

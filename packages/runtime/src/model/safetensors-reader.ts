@@ -11,7 +11,7 @@
 import { UnsupportedError } from '@fairkv/core';
 import { type ByteSource, formatError, openFileByteSource } from './byte-source.js';
 import { decodeBfloat16Array, decodeFloat16Array } from './float16.js';
-import { checkRowRange, type StoredTensor } from './stored-tensor.js';
+import { lazyStoredTensor, type StoredTensor } from './stored-tensor.js';
 
 /** Largest JSON header accepted (the reference implementation's `MAX_HEADER_SIZE`). */
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
@@ -205,32 +205,19 @@ export function decodeSafetensorsData(dtype: string, bytes: Uint8Array, elementC
 
 /** A safetensors tensor as a lazily read {@link StoredTensor}. */
 export function safetensorsStoredTensor(source: ByteSource, info: SafetensorsTensorInfo): StoredTensor {
-  const elementBytes = SAFETENSORS_DTYPE_BYTES[info.dtype]!;
   const rows = info.shape.length === 0 ? 1 : info.shape[0]!;
   const rowElements = rows === 0 ? 0 : info.elementCount / rows;
-  const field = `tensor ${info.name} data`;
-  return {
+  return lazyStoredTensor(source, {
     name: info.name,
     shape: info.shape,
     storedType: info.dtype,
-    file: source.name,
-    offset: info.dataOffset,
+    dataOffset: info.dataOffset,
     byteLength: info.byteLength,
-    readBytes: () => source.read(info.dataOffset, info.byteLength, field),
-    async read() {
-      return decodeSafetensorsData(
-        info.dtype,
-        await source.read(info.dataOffset, info.byteLength, field),
-        info.elementCount,
-      );
-    },
-    async readRows(firstRow, rowCount) {
-      checkRowRange(info, firstRow, rowCount);
-      const rowBytes = rowElements * elementBytes;
-      const bytes = await source.read(info.dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
-      return decodeSafetensorsData(info.dtype, bytes, rowCount * rowElements);
-    },
-  };
+    elementCount: info.elementCount,
+    rowElements,
+    rowBytes: rowElements * SAFETENSORS_DTYPE_BYTES[info.dtype]!,
+    decode: (bytes, count) => decodeSafetensorsData(info.dtype, bytes, count),
+  });
 }
 
 /** An open safetensors file with its tensors read lazily by name. */

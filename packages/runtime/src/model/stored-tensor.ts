@@ -4,6 +4,7 @@
  *
  * @packageDocumentation
  */
+import type { ByteSource } from './byte-source.js';
 
 /** A lazily read tensor of a GGUF or safetensors file. */
 export interface StoredTensor {
@@ -52,4 +53,45 @@ export function checkRowRange(tensor: { name: string; shape: readonly number[] }
   ) {
     throw new RangeError(`${tensor.name}: rows ${firstRow}..${firstRow + rowCount - 1} are outside 0..${rows - 1}`);
   }
+}
+
+/** What {@link lazyStoredTensor} needs to know about one tensor of a file. */
+export interface LazyTensorLayout {
+  name: string;
+  shape: readonly number[];
+  storedType: string;
+  dataOffset: number;
+  byteLength: number;
+  elementCount: number;
+  /** Elements and bytes of one row of the outermost dimension. */
+  rowElements: number;
+  rowBytes: number;
+  /** Turns `count` elements of stored bytes into float32. */
+  decode(bytes: Uint8Array, count: number): Float32Array;
+}
+
+/**
+ * A {@link StoredTensor} over a byte source: positioned reads of exactly the bytes asked for, decoded
+ * by the format's `decode`. The GGUF and safetensors readers differ only in the layout they pass.
+ */
+export function lazyStoredTensor(source: ByteSource, layout: LazyTensorLayout): StoredTensor {
+  const field = `tensor ${layout.name} data`;
+  const { dataOffset, byteLength, rowElements, rowBytes } = layout;
+  return {
+    name: layout.name,
+    shape: layout.shape,
+    storedType: layout.storedType,
+    file: source.name,
+    offset: dataOffset,
+    byteLength,
+    readBytes: () => source.read(dataOffset, byteLength, field),
+    async read() {
+      return layout.decode(await source.read(dataOffset, byteLength, field), layout.elementCount);
+    },
+    async readRows(firstRow, rowCount) {
+      checkRowRange(layout, firstRow, rowCount);
+      const bytes = await source.read(dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
+      return layout.decode(bytes, rowCount * rowElements);
+    },
+  };
 }
