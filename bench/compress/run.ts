@@ -21,6 +21,7 @@ import {
   streamingLlmPolicy,
 } from '@fairkv/compress';
 import { parseDuoAttentionGates } from '@fairkv/core';
+import { seededRandom } from '@fairkv/placement';
 
 const seqLen = 32768;
 const kvHeadCount = 8;
@@ -32,20 +33,9 @@ const averageBudget = 2048;
 const argLayers = process.argv.indexOf('--layers');
 const timedLayers = argLayers > 0 ? Number(process.argv[argLayers + 1]) : 12;
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Peaked causal softmax rows (a few keys take most attention), heads of different concentration. */
 function syntheticObservation(seed: number): LayerObservation {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const windowScores = new Float32Array(queryHeadCount * windowSize * seqLen);
   for (let head = 0; head < queryHeadCount; head++) {
     const sharpness = 2 + (head % 7) * 3;
@@ -76,7 +66,7 @@ function duoGates(): { gates: number[][]; source: string } {
   );
   if (existsSync(file))
     return { gates: parseDuoAttentionGates(readFileSync(file, 'utf8')), source: 'Meta-Llama-3.1-8B-Instruct gates' };
-  const random = mulberry32(9);
+  const random = seededRandom(9);
   return {
     gates: Array.from({ length: layerCount }, () => Array.from({ length: kvHeadCount }, random)),
     source: 'synthetic gates',

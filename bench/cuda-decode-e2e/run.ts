@@ -20,6 +20,7 @@ import {
   type Plan,
   parseDuoAttentionGates,
 } from '@fairkv/core';
+import { seededRandom } from '@fairkv/placement';
 import {
   DeviceExecutor,
   deviceShardsFromPlan,
@@ -87,14 +88,7 @@ async function prepare(deviceCount: number): Promise<void> {
 
 /** Seeded random bf16 bit patterns, tiled from a 1M-entry table (values ~ N(0, 0.02)). */
 function randomWeights(seed: number): (count: number) => Uint16Array {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const table = new Uint16Array(1 << 20);
   const scratch = new Float32Array(1);
   const bits = new Uint32Array(scratch.buffer);

@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { seededRandom } from '@fairkv/placement';
 
 /** Story openings, 35 to 50 words each. */
 export const DEMO_PROMPTS: readonly string[] = [
@@ -30,13 +31,6 @@ export function demoPrompts(count: number): string[] {
  * models that have none. They are not trained gates, and the demo says so.
  */
 export function syntheticGates(layerCount: number, kvHeadCount: number, seed = 1): number[][] {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   return Array.from({ length: layerCount }, () => Array.from({ length: kvHeadCount }, () => next() ** 3));
 }
