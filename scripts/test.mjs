@@ -25,6 +25,15 @@ if (!existsSync(report)) {
   console.log('0 passed, 0 failed');
   process.exit(result.status || 1);
 }
-const { line, failed, total } = summarize(report);
-console.log(line);
-process.exit(result.status !== 0 ? result.status || 1 : failed > 0 || total === 0 ? 1 : 0);
+const summary = summarize(report);
+let { passed, failed } = summary;
+if (summary.unfinished > 0) console.log(`(${summary.unfinished} never finished: their test worker died)`);
+if (result.status !== 0 && failed === 0) {
+  // vitest failed the run without a failed test: an unhandled error or a worker that died after its tests
+  console.log(
+    `vitest exited with status ${result.status} without a failed test (see the errors above): counted as 1 failure`,
+  );
+  failed = 1;
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(result.status !== 0 ? result.status || 1 : failed > 0 || passed + failed === 0 ? 1 : 0);

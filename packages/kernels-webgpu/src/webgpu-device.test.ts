@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { probeWebGpu, requestWebGpuDevice } from './webgpu-device.js';
 
@@ -13,8 +15,14 @@ describe('WebGPU device', () => {
   });
 
   it.skipIf(!probe.available)(
-    "runs a real compute shader (not Dawn's null backend, which reads back zeros)",
+    "runs a real compute shader (not Dawn's null backend, which reads back zeros), surviving a garbage collection mid-flight",
     async () => {
+      // Regression: each probe used to create its own Dawn instance, and collecting one while another
+      // instance's device had work in flight crashed the process (std::system_error or a mutex assertion).
+      await probeWebGpu();
+      await probeWebGpu();
+      setFlagsFromString('--expose-gc');
+      const gc = runInNewContext('gc') as () => void;
       const { device, dispose } = await requestWebGpuDevice();
       try {
         const n = 1000;
@@ -54,6 +62,7 @@ describe('WebGPU device', () => {
         pass.end();
         encoder.copyBufferToBuffer(out, 0, readback, 0, n * 4);
         device.queue.submit([encoder.finish()]);
+        gc();
         await readback.mapAsync(GPUMapMode.READ);
         const result = new Float32Array(readback.getMappedRange().slice(0));
         readback.unmap();

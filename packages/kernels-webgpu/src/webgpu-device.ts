@@ -30,9 +30,20 @@ export interface RequestWebGpuOptions {
   dawnOptions?: string[];
 }
 
+/**
+ * Dawn instances, one per set of Dawn options, kept for the life of the process. Garbage-collecting a
+ * Dawn instance while another instance's device has work in flight crashes the process (measured with
+ * SwiftShader: a probe's instance collected during a later `mapAsync` aborted 20 of 20 runs), so every
+ * device of this process comes from one instance that is never released.
+ */
+const dawnInstances = new Map<string, GPU>();
+
 async function getGpu(options: RequestWebGpuOptions): Promise<{ gpu: GPU; provider: WebGpuContext['provider'] }> {
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav?.gpu) return { gpu: nav.gpu, provider: 'navigator.gpu' };
+  const key = JSON.stringify(options.dawnOptions ?? []);
+  const cached = dawnInstances.get(key);
+  if (cached) return { gpu: cached, provider: 'dawn' };
   let dawn: { create: (options: string[]) => GPU; globals: Record<string, unknown> };
   try {
     dawn = (await import('webgpu')) as unknown as typeof dawn;
@@ -48,7 +59,10 @@ async function getGpu(options: RequestWebGpuOptions): Promise<{ gpu: GPU; provid
   for (const [name, value] of Object.entries(dawn.globals)) {
     if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   }
-  return { gpu: dawn.create(options.dawnOptions ?? []), provider: 'dawn' };
+  // a concurrent caller may have created the instance while this one awaited the import
+  const gpu = dawnInstances.get(key) ?? dawn.create(options.dawnOptions ?? []);
+  dawnInstances.set(key, gpu);
+  return { gpu, provider: 'dawn' };
 }
 
 /**
