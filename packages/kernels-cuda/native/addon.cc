@@ -31,10 +31,14 @@ struct DeviceContext {
   size_t workspaceBytes = 0;
 };
 
-std::map<int, std::unique_ptr<DeviceContext>> contexts;
-std::map<int, std::unique_ptr<NcclGroup>> ncclGroups;
-int nextContextId = 1;
-int nextGroupId = 1;
+// One registry per JavaScript thread: the main thread and every worker thread (one per GPU when the
+// runtime drives each device from its own thread) create and use only their own contexts and NCCL
+// ranks, so no lookup races with another thread's insertions. The objects live on the heap, so async
+// work already queued keeps valid references.
+thread_local std::map<int, std::unique_ptr<DeviceContext>> contexts;
+thread_local std::map<int, std::unique_ptr<NcclGroup>> ncclGroups;
+thread_local int nextContextId = 1;
+thread_local int nextGroupId = 1;
 
 [[noreturn]] void throwJs(Napi::Env env, const std::string& message, int cudaCode = 0) {
   Napi::Error error = Napi::Error::New(env, message);

@@ -28,6 +28,7 @@ export { CudaBuffer } from './cuda-buffer.js';
 export { loadNativeAddon } from './load-native.js';
 export * from './native.js';
 export { createNcclCommunicator, NcclCommunicator } from './nccl-communicator.js';
+export { createNcclUniqueId, type JoinNcclRankOptions, joinNcclRank, NCCL_UNIQUE_ID_BYTES } from './nccl-rank.js';
 export {
   createNcclRankCommunicators,
   createRankCommunicators,
@@ -35,3 +36,11 @@ export {
   type NcclRankCommunicator,
 } from './nccl-rank-communicators.js';
 export { type CudaProbeResult, type ProbeOptions, probeCuda } from './probe.js';
+export {
+  type CudaWorkerBackendOptions,
+  type CudaWorkerBackendSpec,
+  type CudaWorkerDeviceSetup,
+  type CudaWorkerOptions,
+  createWorkerDevice,
+  cudaWorkerBackend,
+} from './worker-device.js';

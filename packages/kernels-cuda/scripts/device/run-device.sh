@@ -4,7 +4,8 @@
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
 # Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|runtime|e2e|profile|bench]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
-#  `e2e` needs .device/e2e-plans.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare 2`)
+#  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
+#  GPUs are here; FAIRKV_E2E_EXECUTIONS picks workers,inline)
 set -uo pipefail
 xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -27,7 +28,12 @@ for step in "${steps[@]}"; do
       node .device/bench-decode.mjs > "$OUT/ncu.txt" 2>&1 || status=1
       grep -E "decode|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Theoretical Occ|Compute \(SM\)" "$OUT/ncu.txt" | head -60 ;;
     runtime) node .device/runtime-check.mjs .device/stories260K.gguf 2>&1 | tee "$OUT/runtime.log" || status=1 ;;
-    e2e) node .device/e2e.mjs run .device/e2e-plans.json 2>&1 | tee "$OUT/e2e.log" || status=1 ;;
+    e2e) gpus=$(nvidia-smi -L | wc -l)
+      for plans in .device/e2e-plans-*.json; do
+        g=${plans##*-}; g=${g%.json}
+        [ "$g" -le "$gpus" ] || continue
+        node .device/e2e.mjs run "$plans" "${FAIRKV_E2E_EXECUTIONS:-workers,inline}" 2>&1 | tee -a "$OUT/e2e.log" || status=1
+      done ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
   esac
 done

@@ -5,9 +5,10 @@ import type { LoadedModel } from '../model/loaded-model.js';
 import { type Communicator, createLocalCommunicators, SoloCommunicator } from './communicator.js';
 import { DeviceExecutor } from './device-executor.js';
 import { type DeviceHandle, inlineDeviceHandle } from './device-handle.js';
-import { deviceShardsFromPlan, singleDevicePlan } from './device-shards.js';
+import { type DeviceShard, deviceShardsFromPlan, singleDevicePlan } from './device-shards.js';
 import { InferenceEngine } from './inference-engine.js';
 import { sliceShardWeights } from './shard-weights.js';
+import { isWorkerBackendModule, type WorkerBackendModule } from './worker-backend.js';
 import { createWorkerDevices } from './worker-devices.js';
 
 /** Backends the runtime can create by name (in this thread or in device workers). */
@@ -20,10 +21,12 @@ export interface CreateEngineOptions {
   /** Placement plan; default: every head on one device. */
   plan?: Plan;
   /**
-   * Backend of every device: a name, or a factory called with the device index (in-thread execution
-   * only; e.g. one CUDA backend per GPU driven from this thread). Default `cpu`.
+   * Backend of every device: a name; a factory called with the device index (in-thread execution
+   * only; e.g. one CUDA backend per GPU driven from this thread); or a module each device worker
+   * imports to create its own backend and communicator (worker execution only; e.g.
+   * `cudaWorkerBackend()` of `@fairkv/kernels-cuda`: a thread and an NCCL rank per GPU). Default `cpu`.
    */
-  backend?: BackendName | DeviceBackendFactory;
+  backend?: BackendName | DeviceBackendFactory | WorkerBackendModule;
   /**
    * Communicators of the devices, one per device in rank order (in-thread execution only), e.g. NCCL
    * over CUDA devices. Default: in-memory all-reduce between the in-thread devices.
@@ -77,7 +80,8 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
       { path: '$.maxPositions', message: 'expected an integer >= 2' },
     ]);
   }
-  const blocksFor = (shardHeads: number) => {
+  const blocksFor = (shard: DeviceShard) => {
+    const shardHeads = shard.layers.reduce((sum, heads) => sum + heads.length, 0);
     const tokens = options.kvTokensPerDevice ?? maxBatch * (maxPositions + blockSize) * Math.max(shardHeads, 1);
     return Math.max(1, Math.ceil(tokens / blockSize));
   };
@@ -93,17 +97,23 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
       );
     }
     devices = await createWorkerDevices({
-      model,
+      weights: { kind: 'file', path: model.path },
       config,
       shards,
       backend,
       dtype,
       blockSize,
-      blocksFor,
+      kvBlockCount: blocksFor,
       maxPositions,
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   } else {
+    if (isWorkerBackendModule(backend)) {
+      throw new ValidationError(
+        `backend: the module ${backend.module} creates devices in worker threads; use execution: 'workers'`,
+        [{ path: '$.backend', message: "a backend module needs execution: 'workers'" }],
+      );
+    }
     const factory = resolveFactory(backend);
     const communicators =
       options.communicators ??
@@ -119,7 +129,6 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
       options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'slicing' });
       const weights = await sliceShardWeights(model.weights, config, shard);
       const created: Backend = await factory(shard.device);
-      const hostedHeads = shard.layers.reduce((sum, heads) => sum + heads.length, 0);
       const executor = new DeviceExecutor({
         backend: created,
         config,
@@ -127,7 +136,7 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
         weights,
         communicator: communicators[shard.device]!,
         dtype,
-        kvBlockCount: blocksFor(hostedHeads),
+        kvBlockCount: blocksFor(shard),
         kvBlockSize: blockSize,
         maxPositions,
       });

@@ -17,6 +17,8 @@ export interface DeviceHandle {
   readonly device: number;
   prefill(requestId: string, tokens: Int32Array, needs: PrefillNeeds): Promise<PrefillObservation>;
   commit(requestId: string, kept: (Int32Array | null)[][], reserveTokens: number): Promise<void>;
+  /** Admits a request without a prefill (decode benchmarks): see {@link DeviceExecutor.admitSynthetic}. */
+  admitSynthetic(requestId: string, lengths: (number | null)[][], reserveTokens: number): Promise<void> | void;
   discard(requestId: string): Promise<void> | void;
   decode(
     rows: DecodeRow[],
@@ -39,6 +41,7 @@ export function inlineDeviceHandle(executor: DeviceExecutor): DeviceHandle {
     device: executor.shard.device,
     prefill: (requestId, tokens, needs) => executor.prefill(requestId, tokens, needs),
     commit: (requestId, kept, reserveTokens) => executor.commit(requestId, kept, reserveTokens),
+    admitSynthetic: (requestId, lengths, reserveTokens) => executor.admitSynthetic(requestId, lengths, reserveTokens),
     discard: (requestId) => executor.discard(requestId),
     decode: (rows, sampling, returnLogits) => executor.decode(rows, sampling, returnLogits),
     sampleLogits: (logits, sampling) => executor.sampleLogits(logits, sampling),

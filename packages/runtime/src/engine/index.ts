@@ -29,6 +29,7 @@ export {
   splitRange,
 } from './device-shards.js';
 export { type DeviceStats, LayerTimer } from './device-stats.js';
+export { dummyShardWeights } from './dummy-weights.js';
 export {
   type FinishReason,
   type GenerateOptions,
@@ -52,4 +53,16 @@ export {
   type ShardWeights,
   sliceShardWeights,
 } from './shard-weights.js';
-export { defaultWorkerScript } from './worker-devices.js';
+export {
+  type CreateWorkerDevice,
+  isWorkerBackendModule,
+  type WorkerBackendModule,
+  type WorkerDevice,
+  type WorkerDeviceSetup,
+} from './worker-backend.js';
+export {
+  createWorkerDevices,
+  defaultWorkerScript,
+  type WorkerDevicesOptions,
+  type WorkerWeightSource,
+} from './worker-devices.js';

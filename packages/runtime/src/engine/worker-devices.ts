@@ -3,22 +3,31 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { BackendError, type DType, FairkvError, type ModelConfig } from '@fairkv/core';
-import type { LoadedModel } from '../model/loaded-model.js';
+import { BackendError, type DType, FairkvError, type ModelConfig, ValidationError } from '@fairkv/core';
 import { createSharedCommunicatorState } from './communicator.js';
 import type { DeviceHandle } from './device-handle.js';
 import type { DeviceShard } from './device-shards.js';
-import type { DeviceWorkerCall, DeviceWorkerInit, DeviceWorkerReply } from './worker-protocol.js';
+import { isWorkerBackendModule, type WorkerBackendModule } from './worker-backend.js';
+import type { DeviceWorkerCall, DeviceWorkerInit, DeviceWorkerReply, WorkerWeightSource } from './worker-protocol.js';
+
+export type { WorkerWeightSource } from './worker-protocol.js';
 
 /** Options of {@link createWorkerDevices}. */
 export interface WorkerDevicesOptions {
-  model: LoadedModel;
+  /** Weights: slices of a model file (each worker reads only its own), or dummy weights from a seed. */
+  weights: WorkerWeightSource;
   config: ModelConfig;
+  /** One per device, from `deviceShardsFromPlan`. */
   shards: DeviceShard[];
-  backend: 'cpu';
+  /** `cpu`, or a module each worker imports to create its backend (e.g. `cudaWorkerBackend()`). */
+  backend: 'cpu' | WorkerBackendModule;
   dtype: DType;
+  /** Tokens per KV block. */
   blockSize: number;
-  blocksFor: (hostedHeads: number) => number;
+  /** KV pool size of each device, in blocks. */
+  kvBlockCount: (shard: DeviceShard) => number;
+  /** Fill every KV pool with this value at creation (benchmarks that admit without a prefill). */
+  kvFill?: number;
   maxPositions: number;
   /** The device worker script; default: `device-worker.js` beside this module (the built package). */
   workerScript?: string | URL;
@@ -65,11 +74,19 @@ function toError(error: { name: string; message: string; code?: string }, device
 }
 
 /**
- * Starts one worker thread per device. Each loads only its weight slices from the model file and
- * creates its own backend; they all-reduce through one SharedArrayBuffer.
+ * Starts one worker thread per device and returns the handles the coordinator drives. Each worker
+ * loads only its weight slices and creates its own backend; they all-reduce through one
+ * SharedArrayBuffer, or through the communicators their backend module creates (NCCL on CUDA).
+ * @throws BackendError when a worker fails to start (every worker is then stopped).
  */
 export async function createWorkerDevices(options: WorkerDevicesOptions): Promise<DeviceHandle[]> {
   const { shards, config } = options;
+  if (options.backend !== 'cpu' && !isWorkerBackendModule(options.backend)) {
+    throw new ValidationError(
+      `backend: expected "cpu" or a backend module { module, options } for worker devices, got ${JSON.stringify(options.backend)}`,
+      [{ path: '$.backend', message: 'expected "cpu" or { module: string, options? }' }],
+    );
+  }
   const communicator = createSharedCommunicatorState(shards.length, Math.max(1 << 14, config.hiddenSize * 64));
   const { script, eval: isEval } = options.workerScript
     ? { script: options.workerScript, eval: false }
@@ -100,15 +117,17 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
     worker.on('exit', (code) => {
       if (pending.size > 0) die(new Error(`exit code ${code}`));
     });
-    const hostedHeads = shard.layers.reduce((sum, heads) => sum + heads.length, 0);
     const init: DeviceWorkerInit = {
-      modelPath: options.model.path,
+      kind: 'init',
+      weights: options.weights,
       config,
       shard,
+      deviceCount: shards.length,
       backend: options.backend,
       dtype: options.dtype,
-      kvBlockCount: options.blocksFor(hostedHeads),
+      kvBlockCount: options.kvBlockCount(shard),
       kvBlockSize: options.blockSize,
+      ...(options.kvFill !== undefined ? { kvFill: options.kvFill } : {}),
       maxPositions: options.maxPositions,
       communicator,
     };
@@ -126,6 +145,7 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
       device: shard.device,
       prefill: (...args) => invoke('prefill', ...args),
       commit: (...args) => invoke('commit', ...args),
+      admitSynthetic: (...args) => invoke('admitSynthetic', ...args),
       discard: (...args) => invoke('discard', ...args),
       decode: (...args) => invoke('decode', ...args),
       sampleLogits: (...args) => invoke('sampleLogits', ...args),

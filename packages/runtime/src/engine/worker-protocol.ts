@@ -1,16 +1,23 @@
 import type { DType, ModelConfig } from '@fairkv/core';
 import type { SharedCommunicatorState } from './communicator.js';
 import type { DeviceShard } from './device-shards.js';
+import type { WorkerBackendModule } from './worker-backend.js';
+
+/** Where a device worker gets its weights: slices of a model file, or dummy weights from a seed. */
+export type WorkerWeightSource = { kind: 'file'; path: string } | { kind: 'dummy'; seed: number };
 
 /** First message to a device worker: what it loads and how it talks to the others. */
 export interface DeviceWorkerInit {
-  modelPath: string;
+  kind: 'init';
+  weights: WorkerWeightSource;
   config: ModelConfig;
   shard: DeviceShard;
-  backend: 'cpu';
+  deviceCount: number;
+  backend: 'cpu' | WorkerBackendModule;
   dtype: DType;
   kvBlockCount: number;
   kvBlockSize: number;
+  kvFill?: number;
   maxPositions: number;
   communicator: SharedCommunicatorState;
 }
@@ -18,7 +25,17 @@ export interface DeviceWorkerInit {
 /** A call from the coordinator. */
 export interface DeviceWorkerCall {
   id: number;
-  method: 'prefill' | 'commit' | 'discard' | 'decode' | 'sampleLogits' | 'release' | 'stats' | 'kvBlocks' | 'dispose';
+  method:
+    | 'prefill'
+    | 'commit'
+    | 'admitSynthetic'
+    | 'discard'
+    | 'decode'
+    | 'sampleLogits'
+    | 'release'
+    | 'stats'
+    | 'kvBlocks'
+    | 'dispose';
   args: unknown[];
 }
 

@@ -1,0 +1,132 @@
+/**
+ * One NCCL rank per thread or process, through `ncclCommInitRank` and a shared unique id: the way a
+ * worker thread per GPU (or a process per GPU, or per node) joins one group. The id comes from
+ * {@link createNcclUniqueId} in one place and travels to every rank (a worker message, or a TCP
+ * rendezvous between processes); every rank then calls {@link joinNcclRank} at the same time, since
+ * `ncclCommInitRank` blocks until all `size` ranks have joined.
+ *
+ * @packageDocumentation
+ */
+import { BackendError, ValidationError } from '@fairkv/core';
+import type { DeviceBuffer } from '@fairkv/kernels';
+import type { CudaBackend } from './cuda-backend.js';
+import { CudaBuffer } from './cuda-buffer.js';
+import { loadNativeAddon } from './load-native.js';
+import { NativeDTypeCode } from './native.js';
+import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
+
+/** Bytes of an `ncclUniqueId`. */
+export const NCCL_UNIQUE_ID_BYTES = 128;
+
+/** `ncclGetUniqueId`: the 128-byte id every rank of a new group joins with. Needs NCCL here. */
+export function createNcclUniqueId(): Uint8Array {
+  const { addon } = loadNativeAddon();
+  const nccl = addon.libraryInfo().nccl;
+  if (!nccl.available) throw new BackendError(`NCCL unavailable: ${nccl.error}`);
+  return addon.ncclUniqueId();
+}
+
+/** What {@link joinNcclRank} needs. */
+export interface JoinNcclRankOptions {
+  /** The backend of this rank's GPU; collectives run on its stream. */
+  backend: CudaBackend;
+  /** The group's id from {@link createNcclUniqueId}, the same bytes on every rank. */
+  uniqueId: Uint8Array;
+  /** This rank, `0 <= rank < size`. */
+  rank: number;
+  /** Ranks in the group. */
+  size: number;
+}
+
+/**
+ * Joins an NCCL group as one rank (`ncclCommInitRank`; blocks this thread until every rank joined) and
+ * returns its communicator: `allReduceDeviceSum` enqueues `ncclAllReduce` on the backend's stream and
+ * resolves at once (later work on the stream sees the sums); `allReduceSum` on host arrays goes through
+ * a device buffer. Every rank gets the same bits (NCCL's reduction result is identical on all ranks).
+ */
+export function joinNcclRank(options: JoinNcclRankOptions): NcclRankCommunicator {
+  const { backend, uniqueId, rank, size } = options;
+  if (!(uniqueId instanceof Uint8Array) || uniqueId.length !== NCCL_UNIQUE_ID_BYTES) {
+    throw new ValidationError(
+      `uniqueId: expected ${NCCL_UNIQUE_ID_BYTES} bytes from createNcclUniqueId(), got ${describe(uniqueId)}`,
+      [{ path: '$.uniqueId', message: `expected a Uint8Array of ${NCCL_UNIQUE_ID_BYTES} bytes` }],
+    );
+  }
+  if (!Number.isInteger(size) || size < 1) {
+    throw new ValidationError(`size: expected an integer >= 1, got ${size}`, [
+      { path: '$.size', message: 'expected an integer >= 1' },
+    ]);
+  }
+  if (!Number.isInteger(rank) || rank < 0 || rank >= size) {
+    throw new ValidationError(`rank: expected an integer in [0, ${size}), got ${rank}`, [
+      { path: '$.rank', message: `expected 0 <= rank < ${size}` },
+    ]);
+  }
+  const native = backend.native;
+  const nccl = native.libraryInfo().nccl;
+  if (!nccl.available) throw new BackendError(`NCCL unavailable: ${nccl.error}`);
+  let group: number;
+  try {
+    group = native.ncclCreateRank(uniqueId, size, rank, backend.nativeContext);
+  } catch (error) {
+    throw new BackendError(`ncclCommInitRank (rank ${rank} of ${size}) failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  let disposed = false;
+  let scratch: DeviceBuffer<'f32'> | undefined;
+  const allReduce = (buffer: DeviceBuffer<'f32'>, elementCount: number): void => {
+    if (disposed) throw new BackendError(`NCCL rank ${rank} is disposed`);
+    if (!(buffer instanceof CudaBuffer) || buffer.owner !== backend || buffer.pointer === undefined) {
+      throw new BackendError(`buffer '${buffer.label}' is not a live buffer of rank ${rank}'s backend`);
+    }
+    if (
+      buffer.dtype !== 'f32' ||
+      !Number.isInteger(elementCount) ||
+      elementCount < 0 ||
+      elementCount > buffer.elementCount
+    ) {
+      throw new ValidationError(
+        `elementCount: expected an integer in [0, ${buffer.elementCount}] of an f32 buffer, got ${elementCount} (${buffer.dtype})`,
+        [{ path: '$.elementCount', message: `expected 0..${buffer.elementCount}` }],
+      );
+    }
+    if (elementCount === 0) return;
+    try {
+      native.ncclAllReduce(group, [backend.nativeContext], [buffer.pointer], elementCount, NativeDTypeCode.f32);
+    } catch (error) {
+      throw new BackendError(`NCCL all-reduce on rank ${rank} failed: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  return {
+    rank,
+    size,
+    async allReduceDeviceSum(buffer, elementCount) {
+      allReduce(buffer, elementCount);
+    },
+    async allReduceSum(data) {
+      if (!scratch || scratch.elementCount < data.length) {
+        if (scratch) backend.disposeBuffer(scratch);
+        scratch = backend.createBuffer({
+          dtype: 'f32',
+          elementCount: Math.max(data.length, 1),
+          label: 'nccl-host-sum',
+        });
+      }
+      backend.upload(scratch, data);
+      allReduce(scratch, data.length);
+      data.set((await backend.download(scratch, { elementCount: data.length })) as Float32Array);
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      if (scratch) backend.disposeBuffer(scratch);
+      native.ncclDestroyGroup(group);
+    },
+  };
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  return value === null ? 'null' : typeof value;
+}

@@ -1,0 +1,40 @@
+import type { Backend } from '@fairkv/kernels';
+import type { Communicator } from './communicator.js';
+
+/**
+ * A backend that each device worker thread creates for itself: the module every worker imports (a
+ * package specifier or a file URL) and options passed to it (structured-cloned). The module exports
+ * {@link CreateWorkerDevice} as `createWorkerDevice`. `@fairkv/kernels-cuda`'s `cudaWorkerBackend()`
+ * returns one, so every GPU is driven from its own thread with its own NCCL rank.
+ */
+export interface WorkerBackendModule {
+  module: string;
+  options?: unknown;
+}
+
+/** What a device worker passes to its backend module. */
+export interface WorkerDeviceSetup {
+  /** The runtime device (the plan's device index and communicator rank). */
+  device: number;
+  /** Devices of the engine. */
+  deviceCount: number;
+  /** {@link WorkerBackendModule.options}. */
+  options: unknown;
+}
+
+/**
+ * A device as a backend module creates it: its backend and, optionally, its communicator (e.g. an
+ * NCCL rank with a device-side all-reduce). Without one the worker all-reduces through shared memory.
+ */
+export interface WorkerDevice {
+  backend: Backend;
+  communicator?: Communicator;
+}
+
+/** The `createWorkerDevice` export of a {@link WorkerBackendModule}. */
+export type CreateWorkerDevice = (setup: WorkerDeviceSetup) => WorkerDevice | Promise<WorkerDevice>;
+
+/** Whether `value` is a {@link WorkerBackendModule}. */
+export function isWorkerBackendModule(value: unknown): value is WorkerBackendModule {
+  return typeof value === 'object' && value !== null && typeof (value as WorkerBackendModule).module === 'string';
+}
