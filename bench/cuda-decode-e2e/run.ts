@@ -205,6 +205,9 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
         }
         const setupSeconds = (performance.now() - started) / 1000;
         const stepSeconds: number[] = [];
+        // seconds from the step's start until each device's decode call returned: with workers, a device
+        // that does not compute logits returns once it has enqueued its step, so this is its host time
+        const replySeconds: number[][] = devices.map(() => []);
         for (let step = 0; step < WARMUP_STEPS + MEASURED_STEPS; step++) {
           const rows = ids.map((requestId, r) => ({
             requestId,
@@ -212,11 +215,19 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
             position: CONTEXT + step,
           }));
           const t0 = performance.now();
-          await Promise.all(devices.map((device) => device.decode(rows, undefined, false)));
-          if (step >= WARMUP_STEPS) stepSeconds.push((performance.now() - t0) / 1000);
+          const replies = await Promise.all(
+            devices.map((device) =>
+              Promise.resolve(device.decode(rows, undefined, false)).then(() => performance.now() - t0),
+            ),
+          );
+          if (step >= WARMUP_STEPS) {
+            stepSeconds.push((performance.now() - t0) / 1000);
+            replies.forEach((ms, d) => replySeconds[d]!.push(ms / 1000));
+          }
         }
+        const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+        const median = medianOf(stepSeconds);
         stepSeconds.sort((a, b) => a - b);
-        const median = stepSeconds[Math.floor(stepSeconds.length / 2)]!;
         const stats = await Promise.all(devices.map((device) => device.stats()));
         results.push({
           execution,
@@ -230,10 +241,15 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
           },
           measuredOverPredictedStep: median / plan.predicted.stepTimeSeconds,
           copies: plan.layers.flatMap((layer) => layer.heads).filter((head) => head.replicas.length > 1).length,
-          devices: stats.map((s) => ({ device: s.device, kvBytes: s.kvBytes, allocatedBytes: s.allocatedBytes })),
+          devices: stats.map((s, d) => ({
+            device: s.device,
+            kvBytes: s.kvBytes,
+            allocatedBytes: s.allocatedBytes,
+            replySecondsMedian: medianOf(replySeconds[d]!),
+          })),
         });
         console.log(
-          `${execution} ${solver}: batch ${batch}, step ${(median * 1e3).toFixed(2)} ms (predicted ${(plan.predicted.stepTimeSeconds * 1e3).toFixed(2)} ms), ${(batch / median).toFixed(0)} tokens/s (predicted ${plan.predicted.throughputTokensPerSecond.toFixed(0)}), setup ${setupSeconds.toFixed(1)} s`,
+          `${execution} ${solver}: batch ${batch}, step ${(median * 1e3).toFixed(2)} ms (predicted ${(plan.predicted.stepTimeSeconds * 1e3).toFixed(2)} ms), ${(batch / median).toFixed(0)} tokens/s (predicted ${plan.predicted.throughputTokensPerSecond.toFixed(0)}), device replies ${replySeconds.map((r) => (medianOf(r) * 1e3).toFixed(1)).join('/')} ms, setup ${setupSeconds.toFixed(1)} s`,
         );
       } catch (error) {
         results.push({ execution, solver, batch, error: (error as Error).stack ?? (error as Error).message });

@@ -13,7 +13,7 @@ export interface BackendStatus {
   name: 'cpu' | 'cuda' | 'webgpu';
   /** Whether the backend's kernels can run on this machine. */
   available: boolean;
-  /** Whether `generate`, `bench` and `demo` can run models on it (the runtime's backend names). */
+  /** Whether `fairkv generate --backend` can run models on it. */
   runtimeSupported: boolean;
   /** Devices found, or why the backend is unavailable. */
   detail: string;
@@ -35,7 +35,7 @@ export async function probeBackends(): Promise<BackendStatus[]> {
     statuses.push({
       name: 'cuda',
       available: probe.available,
-      runtimeSupported: false,
+      runtimeSupported: true,
       detail: probe.available
         ? `${probe.devices.length} device(s): ${probe.devices.map((device) => device.name).join(', ')}`
         : probe.reason,
@@ -44,7 +44,7 @@ export async function probeBackends(): Promise<BackendStatus[]> {
     statuses.push({
       name: 'cuda',
       available: false,
-      runtimeSupported: false,
+      runtimeSupported: true,
       detail: `@fairkv/kernels-cuda failed to load: ${(error as Error).message}`,
     });
   }

@@ -191,8 +191,8 @@ describe('runCli in-process', () => {
       [['generate', '--prompt', 'x', '--model', '/nonexistent/m.gguf'], /--model \/nonexistent\/m.gguf: no such file/],
       [['generate', '--prompt', 'x', '--model', 'package.json'], /--model package.json: .*magic/],
       [
-        ['generate', '--prompt', 'x', '--backend', 'cuda'],
-        /--backend cuda: the runtime runs models on the cpu backend only/,
+        ['generate', '--prompt', 'x', '--backend', 'webgpu'],
+        /--backend webgpu: the runtime cannot run models on webgpu yet/,
       ],
     ];
     for (const [args, pattern] of cases) {
@@ -200,5 +200,26 @@ describe('runCli in-process', () => {
       expect(code, args.join(' ')).toBe(2);
       expect(stderr, args.join(' ')).toMatch(pattern);
     }
+  });
+});
+
+describe('--backend cuda without a usable GPU', () => {
+  it('resolves auto to cpu and refuses cuda with the probe reason', async () => {
+    const { probeCuda } = await import('@fairkv/kernels-cuda');
+    const probe = probeCuda();
+    const { resolveBackend } = await import('./commands/generate-action.js');
+    if (probe.available) {
+      // a GPU machine: cuda resolves, and asking for more GPUs than exist names both counts
+      const count = probe.devices.length;
+      await expect(resolveBackend('cuda', count + 1)).rejects.toThrow(
+        new RegExp(`--backend cuda: ${count + 1} devices need ${count + 1} GPUs, this machine has ${count}`),
+      );
+      expect((await resolveBackend('auto', count + 1)).name).toBe('cpu');
+      return;
+    }
+    expect(await resolveBackend('auto', 1)).toEqual({ name: 'cpu', backend: 'cpu' });
+    const refusal = resolveBackend('cuda', 1);
+    await expect(refusal).rejects.toThrow(InputError);
+    await expect(refusal).rejects.toThrow(/^--backend cuda: .+ \(see `fairkv inspect backends`\)$/);
   });
 });

@@ -26,6 +26,9 @@ describe('NCCL ranks and CUDA worker devices: bad input', () => {
       /options\.uniqueId: expected the 128-byte NCCL id from cudaWorkerBackend\(\)/,
     );
     expect(() =>
+      createWorkerDevice({ device: 0, deviceCount: 2, options: { ncclUnavailable: 'libnccl.so.2: not found' } }),
+    ).toThrow(/NCCL unavailable, needed for 2 devices: libnccl.so.2: not found/);
+    expect(() =>
       createWorkerDevice({ device: 0, deviceCount: 2, options: { uniqueId: new Uint8Array(128), gpus: [0] } }),
     ).toThrow(/options\.gpus: expected 2 CUDA device numbers/);
   });

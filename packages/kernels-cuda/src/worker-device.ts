@@ -6,9 +6,10 @@
  *
  * @packageDocumentation
  */
-import { ValidationError } from '@fairkv/core';
+import { BackendError, ValidationError } from '@fairkv/core';
 import { type CudaBackend, createCudaBackend } from './cuda-backend.js';
-import { createNcclUniqueId, joinNcclRank, NCCL_UNIQUE_ID_BYTES } from './nccl-rank.js';
+import { loadNativeAddon } from './load-native.js';
+import { joinNcclRank, NCCL_UNIQUE_ID_BYTES } from './nccl-rank.js';
 import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
 
 /** What a runtime worker passes to {@link createWorkerDevice}. */
@@ -23,8 +24,10 @@ export interface CudaWorkerDeviceSetup {
 
 /** Options the worker module receives (structured-cloned from the coordinator). */
 export interface CudaWorkerOptions {
-  /** The NCCL group's id (128 bytes); one per engine. */
-  uniqueId: Uint8Array;
+  /** The NCCL group's id (128 bytes); one per engine. Absent when NCCL did not load (one device only). */
+  uniqueId?: Uint8Array;
+  /** Why NCCL did not load, when `uniqueId` is absent. */
+  ncclUnavailable?: string;
   /** CUDA device of each runtime device (default: runtime device i on GPU i). */
   gpus?: number[];
 }
@@ -44,20 +47,32 @@ export interface CudaWorkerBackendOptions {
 /**
  * The `backend` option of `@fairkv/runtime`'s `createInferenceEngine({ execution: 'workers' })` for CUDA:
  * each device worker creates its own CUDA backend and joins one NCCL group (a fresh unique id per
- * call, so call it once per engine). Needs CUDA and NCCL in this process (the id comes from NCCL).
+ * call, so call it once per engine). Needs CUDA here, and NCCL for more than one device.
+ * @throws BackendError "CUDA backend unavailable: <reason>".
  */
 export function cudaWorkerBackend(options: CudaWorkerBackendOptions = {}): CudaWorkerBackendSpec {
   const here = import.meta.url;
   const module = new URL(here.endsWith('.ts') ? './worker-device.ts' : './worker-device.js', here).href;
+  const { addon } = loadNativeAddon();
+  const nccl = addon.libraryInfo().nccl;
   return {
     module,
-    options: { uniqueId: createNcclUniqueId(), ...(options.gpus ? { gpus: [...options.gpus] } : {}) },
+    options: {
+      ...(nccl.available ? { uniqueId: addon.ncclUniqueId() } : { ncclUnavailable: nccl.error }),
+      ...(options.gpus ? { gpus: [...options.gpus] } : {}),
+    },
   };
 }
 
 function parseOptions(options: unknown, deviceCount: number): CudaWorkerOptions {
-  const value = options as Partial<CudaWorkerOptions> | undefined;
-  if (!(value?.uniqueId instanceof Uint8Array) || value.uniqueId.length !== NCCL_UNIQUE_ID_BYTES) {
+  const value = (options ?? {}) as Partial<CudaWorkerOptions>;
+  if (deviceCount > 1 && value.uniqueId === undefined && value.ncclUnavailable !== undefined) {
+    throw new BackendError(`NCCL unavailable, needed for ${deviceCount} devices: ${value.ncclUnavailable}`);
+  }
+  if (
+    (deviceCount > 1 || value.uniqueId !== undefined) &&
+    (!(value.uniqueId instanceof Uint8Array) || value.uniqueId.length !== NCCL_UNIQUE_ID_BYTES)
+  ) {
     throw new ValidationError('options.uniqueId: expected the 128-byte NCCL id from cudaWorkerBackend()', [
       { path: '$.options.uniqueId', message: 'expected a Uint8Array of 128 bytes' },
     ]);
@@ -85,7 +100,7 @@ export function createWorkerDevice(setup: CudaWorkerDeviceSetup): {
   try {
     const communicator = joinNcclRank({
       backend,
-      uniqueId: options.uniqueId,
+      uniqueId: options.uniqueId!,
       rank: setup.device,
       size: setup.deviceCount,
     });

@@ -1,11 +1,12 @@
 /**
- * The work behind `fairkv generate`: generates text from a prompt on one or several CPU devices (worker threads),
+ * The work behind `fairkv generate`: generates text from a prompt on one or several devices (CPU worker
+ * threads, or a worker thread per GPU with `--backend cuda`),
  * under a compression policy and a placement plan, streaming the text; then reports per-device KV
  * memory and tokens per second.
  *
  * @packageDocumentation
  */
-import { createInferenceEngine } from '@fairkv/runtime';
+import { createInferenceEngine, type WorkerBackendModule } from '@fairkv/runtime';
 import { InputError } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
@@ -34,21 +35,46 @@ export interface GenerateFlags extends PolicyFlags {
   json?: boolean;
 }
 
+/** What `--backend` resolved to: the CPU backend, or a CUDA backend per device worker (an NCCL rank each). */
+export type ResolvedBackend =
+  | { name: 'cpu'; backend: 'cpu' }
+  | { name: 'cuda'; backend: WorkerBackendModule; gpus: string[] };
+
 /**
- * The backend the runtime will use for `--backend`.
- * @throws InputError for a backend the runtime cannot drive yet (exit 2).
+ * The backend the runtime will use for `--backend`: `cpu`; `cuda` (one worker thread, CUDA backend and
+ * NCCL rank per device; needs as many GPUs as devices); `auto` = cuda when CUDA works here and has
+ * enough GPUs, else cpu.
+ * @throws InputError for cuda without a usable GPU, and for webgpu (its kernels are not in the runtime yet).
  */
-export function resolveBackend(name: string): 'cpu' {
-  if (name === 'cpu' || name === 'auto') return 'cpu';
+export async function resolveBackend(name: string, deviceCount: number): Promise<ResolvedBackend> {
+  if (name === 'cpu') return { name: 'cpu', backend: 'cpu' };
+  if (name === 'cuda' || name === 'auto') {
+    const cuda = await import('@fairkv/kernels-cuda');
+    const probe = cuda.probeCuda();
+    const enough = probe.available && probe.devices.length >= deviceCount;
+    if (!enough && name === 'auto') return { name: 'cpu', backend: 'cpu' };
+    if (!probe.available) {
+      throw new InputError(`--backend cuda: ${probe.reason} (see \`fairkv inspect backends\`)`);
+    }
+    if (!enough) {
+      throw new InputError(
+        `--backend cuda: ${deviceCount} devices need ${deviceCount} GPUs, this machine has ${probe.devices.length}`,
+      );
+    }
+    return {
+      name: 'cuda',
+      backend: cuda.cudaWorkerBackend(),
+      gpus: probe.devices.slice(0, deviceCount).map((device) => device.name),
+    };
+  }
   throw new InputError(
-    `--backend ${name}: the runtime runs models on the cpu backend only so far (the ${name} kernels are not wired into it); ` +
-      'use --backend cpu or auto, and see `fairkv inspect backends`',
+    `--backend ${name}: the runtime cannot run models on ${name} yet (its kernels are not wired into it); ` +
+      'use --backend cpu, cuda or auto, and see `fairkv inspect backends`',
   );
 }
 
 /** The action of the command (loaded on demand). */
 export async function runGenerate(flags: GenerateFlags): Promise<void> {
-  const backend = resolveBackend(flags.backend);
   const choice = await loadModelChoice(flags.model);
   const { model } = choice;
   const quiet = flags.json === true;
@@ -79,13 +105,17 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
         `--max-tokens ${flags.maxTokens}: the prompt (${promptTokens} tokens) plus max tokens exceeds the model's context of ${model.config.maxContext}`,
       );
     }
+    const backend = await resolveBackend(flags.backend, chosen.deviceCount);
+    if (!quiet && backend.name === 'cuda') process.stderr.write(style.dim(`cuda: ${backend.gpus.join(', ')}\n`));
     progress.start(chosen.deviceCount, 'load');
     let ready = 0;
     const engine = await createInferenceEngine({
       model,
       ...(chosen.plan ? { plan: chosen.plan } : {}),
       policy,
-      backend,
+      backend: backend.backend,
+      // a backend module creates its devices in worker threads, even for one device
+      ...(backend.name === 'cuda' ? { execution: 'workers' as const } : {}),
       maxBatch: 1,
       maxPositions,
       onProgress: (event) => {

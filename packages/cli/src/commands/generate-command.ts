@@ -33,11 +33,22 @@ export function registerGenerateCommand(program: Command): Command {
     .option('--seed <s>', 'sampling seed', integer, 0)
     .option('--stop <text...>', 'stop when the text contains one of these');
   addPolicyOptions(command, 'full')
-    .option('--devices <n>', "CPU devices (worker threads); default 1, or the plan's", integerAtLeast(1))
+    .option(
+      '--devices <n>',
+      "devices (worker threads; GPUs with --backend cuda); default 1, or the plan's",
+      integerAtLeast(1),
+    )
     .option('--plan <plan.json>', 'placement plan to shard the model by')
     .addOption(new Option('--solver <name>', 'solve a plan for --devices with this solver').choices(SOLVER_NAMES))
     .option('--profile <spec>', 'head-load profile for --solver (default: measured on the prompt with the policy)')
-    .addOption(new Option('--backend <name>', 'compute backend').choices(BACKEND_CHOICES).default('auto'))
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'compute backend: cpu (a worker thread per device), cuda (a worker thread, CUDA backend and NCCL rank per GPU), or auto (cuda when enough GPUs work here, else cpu)',
+      )
+        .choices(BACKEND_CHOICES)
+        .default('auto'),
+    )
     .option('--json', 'print one JSON object (text, tokens, per-device figures) instead of streaming')
     .action(async (flags: GenerateFlags) => (await import('./generate-action.js')).runGenerate(flags));
   return addExamples(command, [

@@ -15,4 +15,9 @@ npx esbuild bench/cuda-decode-e2e/run.ts "${common[@]}" --external:glpk.js --out
 npx esbuild packages/runtime/src/engine/device-worker.ts "${common[@]}" --outfile=.device/device-worker.mjs
 npx esbuild packages/kernels-cuda/src/worker-device.ts "${common[@]}" --outfile=.device/cuda-worker-device.mjs
 npx esbuild packages/kernels-cuda/scripts/device/runtime-check.ts "${common[@]}" --outfile=.device/runtime-check.mjs
-ls -la .device
+# the CLI, with the two worker bundles where the built packages keep them (beside the entry, as .js)
+mkdir -p .device/cli && echo '{"type":"module"}' > .device/cli/package.json
+npx esbuild packages/cli/src/cli.ts "${common[@]}" --external:glpk.js --outfile=.device/cli/cli.mjs
+cp .device/device-worker.mjs .device/cli/device-worker.js
+cp .device/cuda-worker-device.mjs .device/cli/worker-device.js
+ls -la .device .device/cli

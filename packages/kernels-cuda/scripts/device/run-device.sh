@@ -29,11 +29,16 @@ for step in "${steps[@]}"; do
       grep -E "decode|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Theoretical Occ|Compute \(SM\)" "$OUT/ncu.txt" | head -60 ;;
     runtime) node .device/runtime-check.mjs .device/stories260K.gguf 2>&1 | tee "$OUT/runtime.log" || status=1 ;;
     e2e) gpus=$(nvidia-smi -L | wc -l)
-      for plans in .device/e2e-plans-*.json; do
+      for plans in $(ls -r .device/e2e-plans-*.json); do
         g=${plans##*-}; g=${g%.json}
         [ "$g" -le "$gpus" ] || continue
         node .device/e2e.mjs run "$plans" "${FAIRKV_E2E_EXECUTIONS:-workers,inline}" 2>&1 | tee -a "$OUT/e2e.log" || status=1
       done ;;
+    cli) for backend in cpu cuda; do for devices in 1 2; do
+        node .device/cli/cli.mjs generate --model .device/stories260K.gguf --prompt "Once upon a time" --max-tokens 60 \
+          --backend $backend --devices $devices --solver fair-copy --json > "$OUT/cli-$backend-$devices.json" || status=1
+        node -e "const r=JSON.parse(require('fs').readFileSync('$OUT/cli-$backend-$devices.json','utf8'));console.log('$backend x$devices', r.decodeTokensPerSecond.toFixed(0), 'tok/s:', JSON.stringify(r.text))" || status=1
+      done; done ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
   esac
 done
