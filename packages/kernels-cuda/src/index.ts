@@ -35,6 +35,12 @@ export {
   type GroupAllReduce,
   type NcclRankCommunicator,
 } from './nccl-rank-communicators.js';
+export {
+  type JoinNcclRankOverTcpOptions,
+  joinNcclRankOverTcp,
+  type NcclRendezvousOptions,
+  rendezvousNcclUniqueId,
+} from './nccl-rendezvous.js';
 export { type CudaProbeResult, type ProbeOptions, probeCuda } from './probe.js';
 export {
   type CudaWorkerBackendOptions,

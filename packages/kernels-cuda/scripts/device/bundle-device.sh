@@ -9,6 +9,7 @@ common=(--bundle --platform=node --format=esm --target=node20 --tsconfig=tsconfi
 npx esbuild packages/kernels-cuda/scripts/device/conformance-runner.ts "${common[@]}" --outfile=.device/conformance.mjs \
   --alias:vitest=./packages/kernels-cuda/scripts/device/vitest-shim.ts
 npx esbuild packages/kernels-cuda/scripts/device/nccl-check.ts "${common[@]}" --outfile=.device/nccl-check.mjs
+npx esbuild packages/kernels-cuda/scripts/device/nccl-multiprocess-check.ts "${common[@]}" --outfile=.device/nccl-multiprocess.mjs
 npx esbuild bench/cuda-decode-attention/run.ts "${common[@]}" --outfile=.device/bench-decode.mjs
 npx esbuild bench/cuda-decode-e2e/run.ts "${common[@]}" --external:glpk.js --outfile=.device/e2e.mjs
 # the e2e benchmark's worker threads load these two bundles (beside e2e.mjs)

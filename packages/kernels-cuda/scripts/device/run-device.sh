@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
 # points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
-# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|runtime|e2e|profile|bench]...
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|profile|bench]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
 #  GPUs are here; FAIRKV_E2E_EXECUTIONS picks workers,inline)
@@ -22,6 +22,7 @@ for step in "${steps[@]}"; do
   case $step in
     conformance) node .device/conformance.mjs 2>&1 | tee "$OUT/conformance.log" || status=1 ;;
     nccl) node .device/nccl-check.mjs 2>&1 | tee "$OUT/nccl.log" || status=1 ;;
+    nccl-mp) node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" 2>&1 | tee "$OUT/nccl-multiprocess.log" || status=1 ;;
     profile) FAIRKV_BENCH_QUICK=1 FAIRKV_BENCH_REPEATS=1 FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention \
       ncu --target-processes all -k regex:'decode' --launch-skip 2 --launch-count 2 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
