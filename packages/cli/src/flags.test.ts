@@ -194,6 +194,10 @@ describe('runCli in-process', () => {
         ['generate', '--prompt', 'x', '--backend', 'webgpu'],
         /--backend webgpu: the runtime cannot run models on webgpu yet/,
       ],
+      [
+        ['bench', '--backend', 'webgpu', '--requests', '1'],
+        /--backend webgpu: the runtime cannot run models on webgpu yet/,
+      ],
     ];
     for (const [args, pattern] of cases) {
       const { code, stderr } = await run(...args);
@@ -217,7 +221,7 @@ describe('--backend cuda without a usable GPU', () => {
       expect((await resolveBackend('auto', count + 1)).name).toBe('cpu');
       return;
     }
-    expect(await resolveBackend('auto', 1)).toEqual({ name: 'cpu', backend: 'cpu' });
+    expect(await resolveBackend('auto', 1)).toMatchObject({ name: 'cpu', backend: 'cpu' });
     const refusal = resolveBackend('cuda', 1);
     await expect(refusal).rejects.toThrow(InputError);
     await expect(refusal).rejects.toThrow(/^--backend cuda: .+ \(see `fairkv inspect backends`\)$/);

@@ -8,7 +8,8 @@ import { cpus } from 'node:os';
 import { createCluster, type HeadLoadProfile } from '@fairkv/core';
 import { predictPlan } from '@fairkv/placement';
 import { createInferenceEngine } from '@fairkv/runtime';
-import { withContext } from '../cli-error.js';
+import { InputError, withContext } from '../cli-error.js';
+import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { demoPrompts } from '../demo-prompts.js';
 import { kvBalance } from '../device-report.js';
@@ -22,6 +23,7 @@ import { readPrompts } from '../prompts-file.js';
 import { runWorkload } from '../run-workload.js';
 import { createProgress, formatBytes, formatNumber, renderTable, stylesFor } from '../terminal.js';
 import { version } from '../version.js';
+import { resolveBackend } from './generate-action.js';
 
 /** The flags of `fairkv bench`, as commander parsed them. */
 export interface BenchFlags extends PolicyFlags {
@@ -33,8 +35,18 @@ export interface BenchFlags extends PolicyFlags {
   maxTokens: number;
   prompts?: string;
   profile?: string;
+  backend: (typeof BACKEND_CHOICES)[number];
+  cluster?: string;
   out: string;
   json?: boolean;
+}
+
+/** The cluster preset of a GPU model name, for predictions on the GPUs the bench runs on. */
+function clusterOfGpu(name: string): string | undefined {
+  if (/H100/i.test(name)) return 'h100-sxm-80g';
+  if (/H200/i.test(name)) return 'h200-141g';
+  if (/A100/i.test(name)) return 'a100-80g';
+  return undefined;
 }
 
 /** The action of the command (loaded on demand). */
@@ -50,13 +62,26 @@ export async function runBench(flags: BenchFlags): Promise<void> {
   try {
     const config = model.config;
     const policy = createPolicy(flags, config);
+    const backend = await resolveBackend(flags.backend, flags.devices);
+    const clusterName = flags.cluster ?? (backend.name === 'cuda' ? clusterOfGpu(backend.gpus[0]!) : 'cpu');
+    if (!clusterName) {
+      throw new InputError(
+        `--backend cuda: no cluster preset matches ${backend.name === 'cuda' ? backend.gpus[0] : ''}; pass --cluster for the predictions`,
+      );
+    }
     let cluster: ReturnType<typeof createCluster>;
     try {
-      cluster = createCluster('cpu', flags.devices);
+      cluster = createCluster(clusterName, flags.devices);
     } catch (error) {
       throw withContext(error, `--devices ${flags.devices}`);
     }
-    if (!quiet) process.stderr.write(`${describeModel(choice)}\n${describePolicy(policy)}\n`);
+    if (!quiet) {
+      const devices =
+        backend.name === 'cuda' ? `cuda: ${backend.gpus.join(', ')}` : `cpu: ${flags.devices} worker threads`;
+      process.stderr.write(
+        `${describeModel(choice)}\n${describePolicy(policy)}\n${devices}; predictions for ${clusterName}\n`,
+      );
+    }
     const progress = createProgress(quiet);
     let profile: HeadLoadProfile;
     const warnings: string[] = [];
@@ -84,13 +109,15 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     const request = { model: config, profile, cluster, batch: flags.concurrency, dtype: 'f32' as const };
     const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
     const results = [];
-    for (const solver of flags.solvers) {
+    for (const [index, solver] of flags.solvers.entries()) {
       const solved = await runSolver(solver, request);
       warnings.push(...solved.warnings);
       const engine = await createInferenceEngine({
         model,
         plan: solved.plan,
         policy,
+        // each engine of a cuda run forms its own NCCL group
+        backend: index === 0 ? backend.backend : backend.next(),
         execution: 'workers',
         maxBatch: flags.concurrency,
         maxPositions: Math.min(config.maxContext, longest + flags.maxTokens + 1),
@@ -137,6 +164,8 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       model: config.name,
       modelPath: model.path,
       randomWeights: model.randomWeights,
+      backend: backend.name === 'cuda' ? { name: 'cuda', gpus: backend.gpus } : { name: 'cpu' },
+      cluster: clusterName,
       policy: { name: policy.name, settings: policy.settings },
       devices: flags.devices,
       requests: flags.requests,
@@ -177,7 +206,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
             'copies',
           ],
           rows,
-        )}\n\nmeasured: decode tokens/s of the CPU workers; predicted: cost model for the cpu cluster preset\nwrote ${flags.out}\n`,
+        )}\n\nmeasured: decode tokens/s of the ${backend.name === 'cuda' ? `${flags.devices} GPU workers` : 'CPU workers'}; predicted: cost model for the ${clusterName} cluster preset\nwrote ${flags.out}\n`,
     );
   } finally {
     model.close();

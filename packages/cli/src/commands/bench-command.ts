@@ -4,8 +4,9 @@
  *
  * @packageDocumentation
  */
+import { CLUSTER_PRESET_NAMES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
-import { SOLVER_NAMES } from '../cli-names.js';
+import { BACKEND_CHOICES, SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
 import { integerAtLeast, listOf } from '../option-parsers.js';
 import { addPolicyOptions } from '../policy-flags.js';
@@ -17,7 +18,7 @@ export function registerBenchCommand(program: Command): Command {
     .command('bench')
     .summary("measured against predicted throughput of each solver's plan on CPU devices")
     .description(
-      'Run the runtime on CPU devices (worker threads) under a synthetic load: --requests requests, ' +
+      'Run the runtime on CPU devices (worker threads) or GPUs under a synthetic load: --requests requests, ' +
         '--concurrency decoded together, with the plan of each solver (balanced on --profile, or on a profile ' +
         'measured on the prompts); print measured and predicted throughput side by side and write JSON.',
     )
@@ -25,7 +26,21 @@ export function registerBenchCommand(program: Command): Command {
       '--model <path>',
       'GGUF file or Hugging Face folder (default: $FAIRKV_MODEL, else the embedded random-weight model)',
     )
-    .option('--devices <n>', 'CPU devices (worker threads)', integerAtLeast(1), 2)
+    .option('--devices <n>', 'devices (worker threads; GPUs with --backend cuda)', integerAtLeast(1), 2)
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'compute backend: cpu (a worker thread per device), cuda (a worker thread, CUDA backend and NCCL rank per GPU), or auto (cuda when enough GPUs work here, else cpu)',
+      )
+        .choices(BACKEND_CHOICES)
+        .default('cpu'),
+    )
+    .addOption(
+      new Option(
+        '--cluster <preset>',
+        'device type the predictions assume (default: cpu on the cpu backend; the GPUs found with cuda)',
+      ).choices(CLUSTER_PRESET_NAMES),
+    )
     .addOption(
       new Option('--solvers <names>', `comma-separated: ${SOLVER_NAMES.join(', ')}`)
         .argParser(listOf(SOLVER_NAMES))

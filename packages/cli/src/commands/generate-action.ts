@@ -35,10 +35,13 @@ export interface GenerateFlags extends PolicyFlags {
   json?: boolean;
 }
 
-/** What `--backend` resolved to: the CPU backend, or a CUDA backend per device worker (an NCCL rank each). */
+/**
+ * What `--backend` resolved to: the CPU backend, or a CUDA backend per device worker (an NCCL rank each).
+ * `backend` serves one engine; `next()` gives the value for another engine (a fresh NCCL group id).
+ */
 export type ResolvedBackend =
-  | { name: 'cpu'; backend: 'cpu' }
-  | { name: 'cuda'; backend: WorkerBackendModule; gpus: string[] };
+  | { name: 'cpu'; backend: 'cpu'; next(): 'cpu' }
+  | { name: 'cuda'; backend: WorkerBackendModule; gpus: string[]; next(): WorkerBackendModule };
 
 /**
  * The backend the runtime will use for `--backend`: `cpu`; `cuda` (one worker thread, CUDA backend and
@@ -47,12 +50,13 @@ export type ResolvedBackend =
  * @throws InputError for cuda without a usable GPU, and for webgpu (its kernels are not in the runtime yet).
  */
 export async function resolveBackend(name: string, deviceCount: number): Promise<ResolvedBackend> {
-  if (name === 'cpu') return { name: 'cpu', backend: 'cpu' };
+  const cpu: ResolvedBackend = { name: 'cpu', backend: 'cpu', next: () => 'cpu' };
+  if (name === 'cpu') return cpu;
   if (name === 'cuda' || name === 'auto') {
     const cuda = await import('@fairkv/kernels-cuda');
     const probe = cuda.probeCuda();
     const enough = probe.available && probe.devices.length >= deviceCount;
-    if (!enough && name === 'auto') return { name: 'cpu', backend: 'cpu' };
+    if (!enough && name === 'auto') return cpu;
     if (!probe.available) {
       throw new InputError(`--backend cuda: ${probe.reason} (see \`fairkv inspect backends\`)`);
     }
@@ -65,6 +69,7 @@ export async function resolveBackend(name: string, deviceCount: number): Promise
       name: 'cuda',
       backend: cuda.cudaWorkerBackend(),
       gpus: probe.devices.slice(0, deviceCount).map((device) => device.name),
+      next: () => cuda.cudaWorkerBackend(),
     };
   }
   throw new InputError(

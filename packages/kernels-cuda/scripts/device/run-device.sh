@@ -39,7 +39,9 @@ for step in "${steps[@]}"; do
         node .device/cli/cli.mjs generate --model .device/stories260K.gguf --prompt "Once upon a time" --max-tokens 60 \
           --backend $backend --devices $devices --solver fair-copy --json > "$OUT/cli-$backend-$devices.json" || status=1
         node -e "const r=JSON.parse(require('fs').readFileSync('$OUT/cli-$backend-$devices.json','utf8'));console.log('$backend x$devices', r.decodeTokensPerSecond.toFixed(0), 'tok/s:', JSON.stringify(r.text))" || status=1
-      done; done ;;
+      done; done
+      node .device/cli/cli.mjs bench --model .device/stories260K.gguf --backend cuda --devices 2 --requests 8 \
+        --concurrency 8 --max-tokens 32 --policy snapkv --budget 16 --out "$OUT/cli-bench-cuda-2.json" || status=1 ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
   esac
 done
