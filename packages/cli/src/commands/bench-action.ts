@@ -193,7 +193,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       String(result.copies),
     ]);
     process.stdout.write(
-      `${style.bold(`${flags.requests} requests, ${flags.concurrency} at a time, ${flags.maxTokens} tokens each, ${flags.devices} CPU devices`)}\n\n` +
+      `${style.bold(`${flags.requests} requests, ${flags.concurrency} at a time, ${flags.maxTokens} tokens each, ${flags.devices} ${backend.name === 'cuda' ? 'GPUs' : 'CPU devices'}`)}\n\n` +
         `${renderTable(
           [
             'solver',

@@ -16,7 +16,7 @@ import type { BenchFlags } from './bench-action.js';
 export function registerBenchCommand(program: Command): Command {
   const command = program
     .command('bench')
-    .summary("measured against predicted throughput of each solver's plan on CPU devices")
+    .summary("measured against predicted throughput of each solver's plan on CPU devices or GPUs")
     .description(
       'Run the runtime on CPU devices (worker threads) or GPUs under a synthetic load: --requests requests, ' +
         '--concurrency decoded together, with the plan of each solver (balanced on --profile, or on a profile ' +

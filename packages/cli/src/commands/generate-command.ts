@@ -1,5 +1,5 @@
 /**
- * `fairkv generate`: generates text from a prompt on one or several CPU devices (worker threads),
+ * `fairkv generate`: generates text from a prompt on one or several CPU devices or GPUs (a worker thread each),
  * under a compression policy and a placement plan, streaming the text; then reports per-device KV
  * memory and tokens per second.
  *
@@ -16,7 +16,7 @@ import type { GenerateFlags } from './generate-action.js';
 export function registerGenerateCommand(program: Command): Command {
   const command = program
     .command('generate')
-    .summary('generate text on sharded CPU devices under a compression policy')
+    .summary('generate text on sharded CPU devices or GPUs under a compression policy')
     .description(
       'Generate text from a prompt, streaming it to stdout; with --devices the model is sharded over CPU ' +
         'worker threads by a placement plan (--plan file, or --solver with --profile or a profile measured ' +
