@@ -159,8 +159,11 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
   if (!probe.available) throw new Error(probe.reason);
   const { model: config, profile } = prepared;
   const results: Record<string, unknown>[] = [];
+  // FAIRKV_E2E_SOLVERS=fair-copy,ilp runs a subset (e.g. under a profiler)
+  const only = process.env.FAIRKV_E2E_SOLVERS?.split(',');
+  const plans = prepared.plans.filter(({ solver }) => !only || only.includes(solver));
   for (const execution of executions) {
-    for (const { solver, plan } of prepared.plans) {
+    for (const { solver, plan } of plans) {
       const batch = Math.floor(plan.predicted.maxBatch);
       const { shards, table } = deviceShardsFromPlan(plan, config);
       const router = new ReplicaRouter(table);
