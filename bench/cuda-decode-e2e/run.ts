@@ -39,6 +39,11 @@ const CONTEXT = 32768;
 const NEW_TOKENS = 64;
 const WARMUP_STEPS = 3;
 const MEASURED_STEPS = 12;
+/**
+ * KV length scales to run each plan at (FAIRKV_E2E_KV_SCALES, default 1): the step time against the
+ * KV bytes read separates the fixed part of a step (weights, launches, all-reduces) from KV reading.
+ */
+const KV_SCALES = (process.env.FAIRKV_E2E_KV_SCALES ?? '1').split(',').map(Number);
 
 interface Prepared {
   model: ModelConfig;
@@ -193,67 +198,93 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
       let devices: DeviceHandle[] = [];
       try {
         devices = await createDevices(execution, config, shards, blocks);
-        for (const [r, id] of ids.entries()) {
-          await Promise.all(
-            devices.map((device, d) =>
-              device.admitSynthetic(
-                id,
-                shards[d]!.layers.map((heads, l) =>
-                  heads.map((head) => (served(r, l, head) ? profile.mean[l]![head.kvHead]! : null)),
-                ),
-                NEW_TOKENS,
-              ),
-            ),
-          );
-        }
         const setupSeconds = (performance.now() - started) / 1000;
-        const stepSeconds: number[] = [];
-        // seconds from the step's start until each device's decode call returned: with workers, a device
-        // that does not compute logits returns once it has enqueued its step, so this is its host time
-        const replySeconds: number[][] = devices.map(() => []);
-        for (let step = 0; step < WARMUP_STEPS + MEASURED_STEPS; step++) {
-          const rows = ids.map((requestId, r) => ({
-            requestId,
-            token: (r * 31 + step) % config.vocabSize,
-            position: CONTEXT + step,
-          }));
-          const t0 = performance.now();
-          const replies = await Promise.all(
-            devices.map((device) =>
-              Promise.resolve(device.decode(rows, undefined, false)).then(() => performance.now() - t0),
-            ),
-          );
-          if (step >= WARMUP_STEPS) {
-            stepSeconds.push((performance.now() - t0) / 1000);
-            replies.forEach((ms, d) => replySeconds[d]!.push(ms / 1000));
+        for (const kvScale of KV_SCALES) {
+          // every pair keeps max(1, round(scale x its profile length)) tokens: the step's KV bytes scale,
+          // its weights, launches and all-reduces do not
+          const lengthOf = (l: number, kvHead: number) => Math.max(1, Math.round(profile.mean[l]![kvHead]! * kvScale));
+          for (const [r, id] of ids.entries()) {
+            await Promise.all(
+              devices.map((device, d) =>
+                device.admitSynthetic(
+                  id,
+                  shards[d]!.layers.map((heads, l) =>
+                    heads.map((head) => (served(r, l, head) ? lengthOf(l, head.kvHead) : null)),
+                  ),
+                  NEW_TOKENS,
+                ),
+              ),
+            );
           }
+          // bytes of K and V each device's attention reads in one step (bf16), and per layer its busiest device
+          const kvReadBytes = shards.map(
+            (shard) =>
+              ids.reduce(
+                (sum, _, r) =>
+                  sum +
+                  shard.layers.reduce(
+                    (layerSum, heads, l) =>
+                      layerSum +
+                      heads.reduce((headSum, head) => headSum + (served(r, l, head) ? lengthOf(l, head.kvHead) : 0), 0),
+                    0,
+                  ),
+                0,
+              ) *
+              4 *
+              config.headDim,
+          );
+          const stepSeconds: number[] = [];
+          // seconds from the step's start until each device's decode call returned: with workers, a device
+          // that does not compute logits returns once it has enqueued its step, so this is its host time
+          const replySeconds: number[][] = devices.map(() => []);
+          for (let step = 0; step < WARMUP_STEPS + MEASURED_STEPS; step++) {
+            const rows = ids.map((requestId, r) => ({
+              requestId,
+              token: (r * 31 + step) % config.vocabSize,
+              position: CONTEXT + step,
+            }));
+            const t0 = performance.now();
+            const replies = await Promise.all(
+              devices.map((device) =>
+                Promise.resolve(device.decode(rows, undefined, false)).then(() => performance.now() - t0),
+              ),
+            );
+            if (step >= WARMUP_STEPS) {
+              stepSeconds.push((performance.now() - t0) / 1000);
+              replies.forEach((ms, d) => replySeconds[d]!.push(ms / 1000));
+            }
+          }
+          const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+          const median = medianOf(stepSeconds);
+          stepSeconds.sort((a, b) => a - b);
+          const stats = await Promise.all(devices.map((device) => device.stats()));
+          results.push({
+            execution,
+            solver,
+            kvScale,
+            batch,
+            setupSeconds,
+            measured: { stepSecondsMedian: median, stepSecondsMin: stepSeconds[0], tokensPerSecond: batch / median },
+            predicted: {
+              stepSeconds: plan.predicted.stepTimeSeconds,
+              tokensPerSecond: plan.predicted.throughputTokensPerSecond,
+            },
+            measuredOverPredictedStep: median / plan.predicted.stepTimeSeconds,
+            copies: plan.layers.flatMap((layer) => layer.heads).filter((head) => head.replicas.length > 1).length,
+            kvReadBytesMax: Math.max(...kvReadBytes),
+            devices: stats.map((s, d) => ({
+              device: s.device,
+              kvBytes: s.kvBytes,
+              kvReadBytes: kvReadBytes[d],
+              allocatedBytes: s.allocatedBytes,
+              replySecondsMedian: medianOf(replySeconds[d]!),
+            })),
+          });
+          console.log(
+            `${execution} ${solver}${kvScale === 1 ? '' : ` (KV x${kvScale})`}: batch ${batch}, step ${(median * 1e3).toFixed(2)} ms (predicted ${(plan.predicted.stepTimeSeconds * 1e3).toFixed(2)} ms), ${(batch / median).toFixed(0)} tokens/s (predicted ${plan.predicted.throughputTokensPerSecond.toFixed(0)}), KV read ${kvReadBytes.map((bytes) => (bytes / 1e9).toFixed(1)).join('/')} GB, device replies ${replySeconds.map((r) => (medianOf(r) * 1e3).toFixed(1)).join('/')} ms, setup ${setupSeconds.toFixed(1)} s`,
+          );
+          for (const id of ids) await Promise.all(devices.map((device) => device.release(id)));
         }
-        const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-        const median = medianOf(stepSeconds);
-        stepSeconds.sort((a, b) => a - b);
-        const stats = await Promise.all(devices.map((device) => device.stats()));
-        results.push({
-          execution,
-          solver,
-          batch,
-          setupSeconds,
-          measured: { stepSecondsMedian: median, stepSecondsMin: stepSeconds[0], tokensPerSecond: batch / median },
-          predicted: {
-            stepSeconds: plan.predicted.stepTimeSeconds,
-            tokensPerSecond: plan.predicted.throughputTokensPerSecond,
-          },
-          measuredOverPredictedStep: median / plan.predicted.stepTimeSeconds,
-          copies: plan.layers.flatMap((layer) => layer.heads).filter((head) => head.replicas.length > 1).length,
-          devices: stats.map((s, d) => ({
-            device: s.device,
-            kvBytes: s.kvBytes,
-            allocatedBytes: s.allocatedBytes,
-            replySecondsMedian: medianOf(replySeconds[d]!),
-          })),
-        });
-        console.log(
-          `${execution} ${solver}: batch ${batch}, step ${(median * 1e3).toFixed(2)} ms (predicted ${(plan.predicted.stepTimeSeconds * 1e3).toFixed(2)} ms), ${(batch / median).toFixed(0)} tokens/s (predicted ${plan.predicted.throughputTokensPerSecond.toFixed(0)}), device replies ${replySeconds.map((r) => (medianOf(r) * 1e3).toFixed(1)).join('/')} ms, setup ${setupSeconds.toFixed(1)} s`,
-        );
       } catch (error) {
         results.push({ execution, solver, batch, error: (error as Error).stack ?? (error as Error).message });
         console.log(`${execution} ${solver}: FAILED ${(error as Error).stack ?? (error as Error).message}`);

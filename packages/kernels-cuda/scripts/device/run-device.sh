@@ -42,17 +42,6 @@ for step in "${steps[@]}"; do
       done; done
       node .device/cli/cli.mjs bench --model .device/stories260K.gguf --backend cuda --devices 2 --requests 8 \
         --concurrency 8 --max-tokens 32 --policy snapkv --budget 16 --out "$OUT/cli-bench-cuda-2.json" || status=1 ;;
-    nsys) # where a decode step spends GPU time: the 2-GPU fair-copy plan with workers under Nsight Systems
-      NSYS=$(command -v nsys || ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys 2>/dev/null | head -1)
-      if [ -z "$NSYS" ]; then echo "nsys not found"; status=1; else
-        FAIRKV_E2E_SOLVERS=${FAIRKV_E2E_SOLVERS:-fair-copy} "$NSYS" profile -t cuda --cuda-graph-trace=node -o /tmp/e2e-profile -f true \
-          node .device/e2e.mjs run .device/e2e-plans-2.json workers > "$OUT/nsys-run.log" 2>&1 || status=1
-        tail -3 "$OUT/nsys-run.log"
-        "$NSYS" stats -q -r cuda_gpu_kern_sum,cuda_gpu_mem_time_sum,cuda_api_sum --format csv -o "$OUT/nsys" /tmp/e2e-profile.nsys-rep > /dev/null 2>&1 || status=1
-        for f in "$OUT"/nsys_cuda_gpu_kern_sum.csv "$OUT"/nsys_cuda_gpu_mem_time_sum.csv; do
-          [ -f "$f" ] && cut -d, -f1-4,9 "$f" | head -25
-        done
-      fi ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
   esac
 done
