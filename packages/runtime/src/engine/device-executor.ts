@@ -46,6 +46,8 @@ export class DeviceExecutor {
   >();
   /** Local heads this device serves, per request and layer. */
   readonly #served = new Map<string, boolean[][]>();
+  /** The block table last uploaded, and where to. */
+  #uploaded: { table?: Int32Array; buffer?: DeviceBuffer<'i32'> } = {};
 
   constructor(options: DeviceExecutorOptions) {
     const { backend, config, shard } = options;
@@ -270,10 +272,18 @@ export class DeviceExecutor {
     this.#retained.delete(requestId);
   }
 
+  /**
+   * The block table on the device, uploaded only when it changed (a request admitted or released, a
+   * sequence grown by a block): in steady decode the blocks were reserved at admission, and the table
+   * (one entry per block of every sequence: tens of MB for long contexts) stays where it is.
+   */
   #uploadBlockTable(): DeviceBuffer<'i32'> {
     const table = this.kv.blockTable();
     const buffer = this.#forward.buffer('block-table', 'i32', table.length);
-    this.#backend.upload(buffer, table);
+    if (table !== this.#uploaded.table || buffer !== this.#uploaded.buffer) {
+      this.#backend.upload(buffer, table);
+      this.#uploaded = { table, buffer };
+    }
     return buffer;
   }
 

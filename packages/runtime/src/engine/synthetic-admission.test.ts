@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SoloCommunicator } from './communicator.js';
 import { DeviceExecutor } from './device-executor.js';
 import { deviceShardsFromPlan, singleDevicePlan } from './device-shards.js';
+import { dummyShardWeights } from './dummy-weights.js';
 import type { ShardWeights } from './shard-weights.js';
 
 describe('decode benchmarks without prefill', () => {
@@ -71,6 +72,55 @@ describe('decode benchmarks without prefill', () => {
       expect(executor.kv.sequencesOf('c')).toBeUndefined();
       executor.release('a');
       expect(executor.kv.allocator.usedBlockCount).toBe(40);
+    } finally {
+      executor.dispose();
+    }
+  });
+
+  it('uploads the block table only when it changed (admission, a sequence growing by a block)', async () => {
+    const config = getModelPreset('stories260k');
+    const { shards } = deviceShardsFromPlan(singleDevicePlan(config), config);
+    const shard = shards[0]!;
+    const cpu = createCpuBackend();
+    let tableUploads = 0;
+    const backend = new Proxy(cpu, {
+      get(target, property, receiver) {
+        if (property === 'upload') {
+          return (buffer: { label: string }, ...rest: unknown[]) => {
+            if (buffer.label === 'block-table') tableUploads++;
+            return (target.upload as (...args: unknown[]) => void)(buffer, ...rest);
+          };
+        }
+        const value = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const executor = new DeviceExecutor({
+      backend,
+      config,
+      shard,
+      weights: dummyShardWeights(config, shard, 2, 'f32'),
+      communicator: new SoloCommunicator(),
+      kvBlockCount: 200,
+      kvBlockSize: 16,
+      maxPositions: 128,
+      kvFill: 0.01,
+    });
+    try {
+      // 46 tokens + 1 reserved = 3 blocks = room for 48: steps 1 and 2 fit, step 3 needs a 4th block
+      executor.admitSynthetic(
+        'a',
+        shard.layers.map((heads) => heads.map(() => 46)),
+        1,
+      );
+      const uploadsPerStep: number[] = [];
+      for (let step = 0; step < 5; step++) {
+        const before = tableUploads;
+        await executor.decode([{ requestId: 'a', token: 3, position: 46 + step }], undefined, false);
+        uploadsPerStep.push(tableUploads - before);
+      }
+      expect(uploadsPerStep).toEqual([1, 0, 1, 0, 0]);
+      expect(executor.kv.get('a', 0, 0)!.length).toBe(51);
     } finally {
       executor.dispose();
     }
