@@ -175,24 +175,21 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
       const ids = Array.from({ length: batch }, (_, r) => `r${r}`);
       const routes = ids.map((id) => router.admit(id, profile.mean));
       const served = (r: number, l: number, head: HostedHead) => routes[r]![l]![head.kvHead] === head.replica;
+      // sum over the (request, layer, hosted head) pairs a shard serves
+      const sumServed = (shard: DeviceShard, perPair: (l: number, kvHead: number) => number) =>
+        ids.reduce(
+          (sum, _, r) =>
+            sum +
+            shard.layers.reduce(
+              (layerSum, heads, l) =>
+                layerSum +
+                heads.reduce((headSum, head) => headSum + (served(r, l, head) ? perPair(l, head.kvHead) : 0), 0),
+              0,
+            ),
+          0,
+        );
       const blocks = shards.map(
-        (shard) =>
-          ids.reduce(
-            (sum, _, r) =>
-              sum +
-              shard.layers.reduce(
-                (layerSum, heads, l) =>
-                  layerSum +
-                  heads.reduce(
-                    (headSum, head) =>
-                      headSum +
-                      (served(r, l, head) ? Math.ceil((profile.mean[l]![head.kvHead]! + NEW_TOKENS) / 16) : 0),
-                    0,
-                  ),
-                0,
-              ),
-            0,
-          ) + 64,
+        (shard) => sumServed(shard, (l, kvHead) => Math.ceil((profile.mean[l]![kvHead]! + NEW_TOKENS) / 16)) + 64,
       );
       const started = performance.now();
       let devices: DeviceHandle[] = [];
@@ -216,23 +213,8 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
               ),
             );
           }
-          // bytes of K and V each device's attention reads in one step (bf16), and per layer its busiest device
-          const kvReadBytes = shards.map(
-            (shard) =>
-              ids.reduce(
-                (sum, _, r) =>
-                  sum +
-                  shard.layers.reduce(
-                    (layerSum, heads, l) =>
-                      layerSum +
-                      heads.reduce((headSum, head) => headSum + (served(r, l, head) ? lengthOf(l, head.kvHead) : 0), 0),
-                    0,
-                  ),
-                0,
-              ) *
-              4 *
-              config.headDim,
-          );
+          // bytes of K and V each device's attention reads in one step (bf16)
+          const kvReadBytes = shards.map((shard) => sumServed(shard, lengthOf) * 4 * config.headDim);
           const stepSeconds: number[] = [];
           // seconds from the step's start until each device's decode call returned: with workers, a device
           // that does not compute logits returns once it has enqueued its step, so this is its host time

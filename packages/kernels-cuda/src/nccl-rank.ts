@@ -26,6 +26,23 @@ export function createNcclUniqueId(): Uint8Array {
   return addon.ncclUniqueId();
 }
 
+/**
+ * Checks a rank and group size: `size` an integer >= 1, `0 <= rank < size`.
+ * @throws ValidationError naming the field and the value.
+ */
+export function validateRank(rank: number, size: number): void {
+  if (!Number.isInteger(size) || size < 1) {
+    throw new ValidationError(`size: expected an integer >= 1, got ${size}`, [
+      { path: '$.size', message: 'expected an integer >= 1' },
+    ]);
+  }
+  if (!Number.isInteger(rank) || rank < 0 || rank >= size) {
+    throw new ValidationError(`rank: expected an integer in [0, ${size}), got ${rank}`, [
+      { path: '$.rank', message: `expected 0 <= rank < ${size}` },
+    ]);
+  }
+}
+
 /** What {@link joinNcclRank} needs. */
 export interface JoinNcclRankOptions {
   /** The backend of this rank's GPU; collectives run on its stream. */
@@ -52,16 +69,7 @@ export function joinNcclRank(options: JoinNcclRankOptions): NcclRankCommunicator
       [{ path: '$.uniqueId', message: `expected a Uint8Array of ${NCCL_UNIQUE_ID_BYTES} bytes` }],
     );
   }
-  if (!Number.isInteger(size) || size < 1) {
-    throw new ValidationError(`size: expected an integer >= 1, got ${size}`, [
-      { path: '$.size', message: 'expected an integer >= 1' },
-    ]);
-  }
-  if (!Number.isInteger(rank) || rank < 0 || rank >= size) {
-    throw new ValidationError(`rank: expected an integer in [0, ${size}), got ${rank}`, [
-      { path: '$.rank', message: `expected 0 <= rank < ${size}` },
-    ]);
-  }
+  validateRank(rank, size);
   const native = backend.native;
   const nccl = native.libraryInfo().nccl;
   if (!nccl.available) throw new BackendError(`NCCL unavailable: ${nccl.error}`);

@@ -9,7 +9,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { BackendError, ValidationError } from '@fairkv/core';
 import type { CudaBackend } from './cuda-backend.js';
-import { createNcclUniqueId, joinNcclRank, NCCL_UNIQUE_ID_BYTES } from './nccl-rank.js';
+import { createNcclUniqueId, joinNcclRank, NCCL_UNIQUE_ID_BYTES, validateRank } from './nccl-rank.js';
 import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
 
 const HELLO = Buffer.from('FKVNCCL1');
@@ -40,17 +40,7 @@ function parseAddress(address: string): { host: string; port: number } {
 }
 
 function validate(options: NcclRendezvousOptions): { host: string; port: number; timeoutMs: number } {
-  const { rank, size } = options;
-  if (!Number.isInteger(size) || size < 1) {
-    throw new ValidationError(`size: expected an integer >= 1, got ${size}`, [
-      { path: '$.size', message: 'expected an integer >= 1' },
-    ]);
-  }
-  if (!Number.isInteger(rank) || rank < 0 || rank >= size) {
-    throw new ValidationError(`rank: expected an integer in [0, ${size}), got ${rank}`, [
-      { path: '$.rank', message: `expected 0 <= rank < ${size}` },
-    ]);
-  }
+  validateRank(options.rank, options.size);
   const timeoutMs = options.timeoutMs ?? 60_000;
   if (!(timeoutMs > 0)) {
     throw new ValidationError(`timeoutMs: expected a positive number, got ${timeoutMs}`, [
