@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { cpus } from 'node:os';
-import { createCluster, type HeadLoadProfile } from '@fairkv/core';
+import { createCluster, type DType, type HeadLoadProfile } from '@fairkv/core';
 import { predictPlan } from '@fairkv/placement';
 import { createInferenceEngine } from '@fairkv/runtime';
 import { InputError, withContext } from '../cli-error.js';
@@ -37,6 +37,7 @@ export interface BenchFlags extends PolicyFlags {
   profile?: string;
   backend: (typeof BACKEND_CHOICES)[number];
   cluster?: string;
+  dtype: DType;
   out: string;
   json?: boolean;
 }
@@ -106,7 +107,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       ).profile;
       progress.stop();
     }
-    const request = { model: config, profile, cluster, batch: flags.concurrency, dtype: 'f32' as const };
+    const request = { model: config, profile, cluster, batch: flags.concurrency, dtype: flags.dtype };
     const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
     const results = [];
     for (const [index, solver] of flags.solvers.entries()) {
@@ -119,6 +120,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
         // each engine of a cuda run forms its own NCCL group
         backend: index === 0 ? backend.backend : backend.next(),
         execution: 'workers',
+        dtype: flags.dtype,
         maxBatch: flags.concurrency,
         maxPositions: Math.min(config.maxContext, longest + flags.maxTokens + 1),
       });
@@ -166,6 +168,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       randomWeights: model.randomWeights,
       backend: backend.name === 'cuda' ? { name: 'cuda', gpus: backend.gpus } : { name: 'cpu' },
       cluster: clusterName,
+      dtype: flags.dtype,
       policy: { name: policy.name, settings: policy.settings },
       devices: flags.devices,
       requests: flags.requests,

@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import { CLUSTER_PRESET_NAMES } from '@fairkv/core';
+import { CLUSTER_PRESET_NAMES, DTYPES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
 import { BACKEND_CHOICES, SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
@@ -52,6 +52,11 @@ export function registerBenchCommand(program: Command): Command {
     .option('--max-tokens <n>', 'tokens each request generates', integerAtLeast(1), 16)
     .option('--prompts <file>', 'prompts, one per line or JSON Lines (default: built-in story openings)')
     .option('--profile <spec>', 'head-load profile the solvers balance (default: measured on the prompts)')
+    .addOption(
+      new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')
+        .choices(DTYPES)
+        .default('f32'),
+    )
     .option('--out <bench.json>', 'where to write the JSON results', 'fairkv-bench.json')
     .option('--json', 'print the JSON results to stdout too, instead of the table')
     .action(async (flags: BenchFlags) => (await import('./bench-action.js')).runBench(flags));

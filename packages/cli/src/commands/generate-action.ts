@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import type { DType } from '@fairkv/core';
 import { createInferenceEngine, type WorkerBackendModule } from '@fairkv/runtime';
 import { InputError } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
@@ -32,6 +33,7 @@ export interface GenerateFlags extends PolicyFlags {
   solver?: CliSolverName;
   profile?: string;
   backend: (typeof BACKEND_CHOICES)[number];
+  dtype: DType;
   json?: boolean;
 }
 
@@ -119,6 +121,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       ...(chosen.plan ? { plan: chosen.plan } : {}),
       policy,
       backend: backend.backend,
+      dtype: flags.dtype,
       // a backend module creates its devices in worker threads, even for one device
       ...(backend.name === 'cuda' ? { execution: 'workers' as const } : {}),
       maxBatch: 1,
@@ -147,6 +150,8 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
         printJson({
           model: model.config.name,
           randomWeights: model.randomWeights,
+          backend: backend.name === 'cuda' ? { name: 'cuda', gpus: backend.gpus } : { name: 'cpu' },
+          dtype: flags.dtype,
           policy: { name: policy.name, settings: policy.settings },
           plan: chosen.plan ?? null,
           prompt: flags.prompt,

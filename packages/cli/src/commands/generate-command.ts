@@ -5,6 +5,7 @@
  *
  * @packageDocumentation
  */
+import { DTYPES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
 import { BACKEND_CHOICES, SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
@@ -48,6 +49,11 @@ export function registerGenerateCommand(program: Command): Command {
       )
         .choices(BACKEND_CHOICES)
         .default('auto'),
+    )
+    .addOption(
+      new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')
+        .choices(DTYPES)
+        .default('f32'),
     )
     .option('--json', 'print one JSON object (text, tokens, per-device figures) instead of streaming')
     .action(async (flags: GenerateFlags) => (await import('./generate-action.js')).runGenerate(flags));

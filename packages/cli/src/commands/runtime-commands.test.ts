@@ -135,6 +135,42 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     expect(result.devices).toHaveLength(2);
     for (const device of result.devices) expect(device.kvBytesPeak).toBeGreaterThan(0);
     expect(result.decodeTokensPerSecond).toBeGreaterThan(0);
+    expect(result).toMatchObject({ backend: { name: 'cpu' }, dtype: 'f32' });
+
+    // bf16 weights and KV: the same golden text here, half the KV pool bytes
+    const half = await runFairkv([
+      'generate',
+      '--model',
+      STORIES_260K,
+      '--prompt',
+      'Once upon a time',
+      '--max-tokens',
+      '40',
+      '--plan',
+      planPath,
+      '--dtype',
+      'bf16',
+      '--json',
+    ]);
+    expect(half.code, half.stderr).toBe(0);
+    const halfResult = JSON.parse(half.stdout);
+    expect(halfResult.dtype).toBe('bf16');
+    expect(`Once upon a time${halfResult.text}`).toBe(GOLDEN);
+    const full = await runFairkv([
+      'generate',
+      '--model',
+      STORIES_260K,
+      '--prompt',
+      'Once upon a time',
+      '--max-tokens',
+      '40',
+      '--plan',
+      planPath,
+      '--json',
+    ]);
+    const capacity = (run: { stdout: string }) =>
+      (JSON.parse(run.stdout).devices as { kvCapacityBytes: number }[]).map((device) => device.kvCapacityBytes);
+    expect(capacity(half)).toEqual(capacity(full).map((bytes) => bytes / 2));
   });
 
   it('bench prints measured beside predicted throughput per solver and writes JSON', async () => {
