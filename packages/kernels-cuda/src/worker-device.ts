@@ -87,26 +87,19 @@ function parseOptions(options: unknown, deviceCount: number): CudaWorkerOptions 
 
 /**
  * Called by the runtime in a device worker thread: creates the CUDA backend of `setup.device` (on
- * `options.gpus[device]`, default the same GPU number) and, with several devices, joins the NCCL group
- * as rank `device` (blocks until every worker joined). Structurally the runtime's `WorkerDevice`.
+ * `options.gpus[device]`, default the same GPU number) and, with several devices, a `connect` that joins
+ * the NCCL group as rank `device` (`ncclCommInitRank` blocks until every worker joined; the runtime
+ * calls it only once every device has created its backend). Structurally the runtime's `WorkerDevice`.
  */
 export function createWorkerDevice(setup: CudaWorkerDeviceSetup): {
   backend: CudaBackend;
-  communicator?: NcclRankCommunicator;
+  connect?: () => NcclRankCommunicator;
 } {
   const options = parseOptions(setup.options, setup.deviceCount);
   const backend = createCudaBackend({ device: options.gpus?.[setup.device] ?? setup.device });
   if (setup.deviceCount === 1) return { backend };
-  try {
-    const communicator = joinNcclRank({
-      backend,
-      uniqueId: options.uniqueId!,
-      rank: setup.device,
-      size: setup.deviceCount,
-    });
-    return { backend, communicator };
-  } catch (error) {
-    backend.dispose();
-    throw error;
-  }
+  return {
+    backend,
+    connect: () => joinNcclRank({ backend, uniqueId: options.uniqueId!, rank: setup.device, size: setup.deviceCount }),
+  };
 }

@@ -1,20 +1,28 @@
 /**
  * Entry point of a device worker thread: loads only this device's weight slices from the model file
  * (or makes dummy weights), creates its own backend (the CPU backend, or what a backend module such
- * as `@fairkv/kernels-cuda`'s worker device creates), and serves the coordinator's calls in order.
+ * as `@fairkv/kernels-cuda`'s worker device creates), connects its communicator once every device got
+ * that far (`init`, then `connect`), and serves the coordinator's calls in order.
  * All-reduces go through the module's communicator (e.g. an NCCL rank) or the shared-memory one, so
  * the workers of one engine run each layer in lockstep.
  */
 import { parentPort } from 'node:worker_threads';
-import { type Backend, createCpuBackend } from '@fairkv/kernels';
+import { createCpuBackend } from '@fairkv/kernels';
 import { loadModel } from '../model/load-model.js';
 import { type Communicator, SharedMemoryCommunicator } from './communicator.js';
 import { DeviceExecutor } from './device-executor.js';
 import { type DeviceHandle, inlineDeviceHandle } from './device-handle.js';
 import { dummyShardWeights } from './dummy-weights.js';
 import { type ShardWeights, sliceShardWeights } from './shard-weights.js';
-import type { CreateWorkerDevice } from './worker-backend.js';
-import type { DeviceWorkerCall, DeviceWorkerInit, DeviceWorkerReply } from './worker-protocol.js';
+import type { CreateWorkerDevice, WorkerDevice } from './worker-backend.js';
+import {
+  type DeviceWorkerCall,
+  type DeviceWorkerConnect,
+  type DeviceWorkerInit,
+  type DeviceWorkerReply,
+  WORKER_CONNECTED_ID,
+  WORKER_PREPARED_ID,
+} from './worker-protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('device-worker must run in a worker thread');
@@ -48,31 +56,45 @@ async function loadWeights(message: DeviceWorkerInit): Promise<ShardWeights> {
   }
 }
 
-async function createDevice(message: DeviceWorkerInit): Promise<{ backend: Backend; communicator: Communicator }> {
-  const shared = () => new SharedMemoryCommunicator(message.communicator, message.shard.device);
-  if (message.backend === 'cpu') return { backend: createCpuBackend(), communicator: shared() };
+async function createDevice(message: DeviceWorkerInit): Promise<WorkerDevice> {
+  if (message.backend === 'cpu') return { backend: createCpuBackend() };
   const { module, options } = message.backend;
   const loaded = (await import(module)) as { createWorkerDevice?: CreateWorkerDevice };
   if (typeof loaded.createWorkerDevice !== 'function') {
     throw new TypeError(`backend module ${module} does not export a createWorkerDevice function`);
   }
-  const device = await loaded.createWorkerDevice({
-    device: message.shard.device,
-    deviceCount: message.deviceCount,
-    options,
-  });
-  return { backend: device.backend, communicator: device.communicator ?? shared() };
+  return loaded.createWorkerDevice({ device: message.shard.device, deviceCount: message.deviceCount, options });
 }
 
+/** Between the two phases of start-up: what `init` prepared and `connect` completes. */
+let prepared: { message: DeviceWorkerInit; weights: ShardWeights; device: WorkerDevice } | undefined;
 let disposeCommunicator: (() => void) | undefined;
 
+/**
+ * Phase 1: loads the weights and creates the backend. Nothing here waits for the other devices, so a
+ * device that fails here fails alone and the coordinator can stop every worker.
+ */
 async function init(message: DeviceWorkerInit): Promise<void> {
-  // weights first: a backend module may block this thread until every device joined (NCCL)
   const weights = await loadWeights(message);
-  const { backend, communicator } = await createDevice(message);
+  prepared = { message, weights, device: await createDevice(message) };
+}
+
+/**
+ * Phase 2, once every device prepared: the communicator (a backend module's `connect` may block until
+ * every device connected, as NCCL's ncclCommInitRank does), then the executor uploads the weights.
+ */
+async function connect(): Promise<void> {
+  if (!prepared) throw new Error('device worker not prepared');
+  const { message, weights, device } = prepared;
+  prepared = undefined;
+  let communicator: Communicator | undefined;
   try {
+    communicator =
+      (await device.connect?.()) ??
+      device.communicator ??
+      new SharedMemoryCommunicator(message.communicator, message.shard.device);
     const executor = new DeviceExecutor({
-      backend,
+      backend: device.backend,
       config: message.config,
       shard: message.shard,
       weights,
@@ -84,10 +106,11 @@ async function init(message: DeviceWorkerInit): Promise<void> {
       ...(message.kvFill !== undefined ? { kvFill: message.kvFill } : {}),
     });
     handle = inlineDeviceHandle(executor);
-    disposeCommunicator = () => communicator.dispose();
+    const connected = communicator;
+    disposeCommunicator = () => connected.dispose();
   } catch (error) {
-    communicator.dispose();
-    backend.dispose();
+    communicator?.dispose();
+    device.backend.dispose();
     throw error;
   }
 }
@@ -100,14 +123,16 @@ async function call(message: DeviceWorkerCall): Promise<unknown> {
   return method(...message.args);
 }
 
-port.on('message', (message: DeviceWorkerInit | DeviceWorkerCall) => {
+port.on('message', (message: DeviceWorkerInit | DeviceWorkerConnect | DeviceWorkerCall) => {
   queue = queue.then(async () => {
     if (!('method' in message)) {
+      const id = message.kind === 'init' ? WORKER_PREPARED_ID : WORKER_CONNECTED_ID;
       try {
-        await init(message);
-        port.postMessage({ id: -1, ok: true, value: null } satisfies DeviceWorkerReply);
+        if (message.kind === 'init') await init(message);
+        else await connect();
+        port.postMessage({ id, ok: true, value: null } satisfies DeviceWorkerReply);
       } catch (error) {
-        port.postMessage(replyError(-1, error));
+        port.postMessage(replyError(id, error));
       }
       return;
     }

@@ -153,3 +153,77 @@ describe.skipIf(!hasStories260k)('engine with a backend module', () => {
   });
 });
 if (!hasStories260k) it.skip(STORIES_260K_SKIP_MESSAGE, () => {});
+
+describe('worker device start-up in two phases', () => {
+  const plan = fairCopyPlan(2);
+  const { shards } = deviceShardsFromPlan(plan, config);
+  const common = {
+    weights: { kind: 'dummy', seed: 1 } as const,
+    config,
+    shards,
+    dtype: 'f32' as const,
+    blockSize: 16,
+    kvBlockCount: () => 16,
+    maxPositions: 64,
+  };
+
+  it('connects every device only after all created their backends, through a blocking barrier', async () => {
+    const record = join(mkdtempSync(join(tmpdir(), 'fairkv-worker-module-')), 'setups.jsonl');
+    const barrier = new Int32Array(new SharedArrayBuffer(4));
+    const devices = await createWorkerDevices({
+      ...common,
+      backend: { module: fixtureModule, options: { threads: 1, record, barrier } },
+    });
+    try {
+      const lines = readFileSync(record, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      // both setups are written before either device connected
+      expect(
+        lines
+          .slice(0, 2)
+          .map((line) => line.device)
+          .sort(),
+      ).toEqual([0, 1]);
+      expect(
+        lines
+          .slice(2)
+          .map((line) => line.connected)
+          .sort(),
+      ).toEqual([0, 1]);
+      expect(Atomics.load(barrier, 0)).toBe(2);
+      // the connected devices decode together (each copied head served by its first replica)
+      await Promise.all(
+        devices.map((device, d) =>
+          device.admitSynthetic(
+            'a',
+            shards[d]!.layers.map((heads) => heads.map((head) => (head.replica === 0 ? 4 : null))),
+            2,
+          ),
+        ),
+      );
+      const outputs = await Promise.all(
+        devices.map((device) => device.decode([{ requestId: 'a', token: 7, position: 4 }], undefined, false)),
+      );
+      expect(outputs.find((output) => output.tokens)?.tokens).toHaveLength(1);
+    } finally {
+      await Promise.all(devices.map((device) => device.dispose()));
+    }
+  });
+
+  it('a device that fails to start fails the start-up at once, naming it, while the others never block', async () => {
+    const record = join(mkdtempSync(join(tmpdir(), 'fairkv-worker-module-')), 'setups.jsonl');
+    const barrier = new Int32Array(new SharedArrayBuffer(4));
+    const started = performance.now();
+    await expect(
+      createWorkerDevices({
+        ...common,
+        backend: { module: fixtureModule, options: { threads: 1, record, barrier, failDevice: 1 } },
+      }),
+    ).rejects.toThrow(/device 1: simulated start-up failure on device 1/);
+    // device 0 would wait at the barrier forever had it connected
+    expect(Atomics.load(barrier, 0)).toBe(0);
+    expect(performance.now() - started).toBeLessThan(30_000);
+  });
+});

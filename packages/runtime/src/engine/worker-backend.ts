@@ -28,7 +28,15 @@ export interface WorkerDeviceSetup {
  */
 export interface WorkerDevice {
   backend: Backend;
+  /** A communicator ready now. */
   communicator?: Communicator;
+  /**
+   * Creates the communicator once every device of the engine has created its backend; it may block
+   * until all devices connected (NCCL's ncclCommInitRank). Keeping such waits out of
+   * `createWorkerDevice` means a device that fails to start cannot leave the others waiting forever.
+   * Returning undefined keeps the worker's default (shared-memory all-reduce).
+   */
+  connect?: () => Communicator | undefined | Promise<Communicator | undefined>;
 }
 
 /** The `createWorkerDevice` export of a {@link WorkerBackendModule}. */

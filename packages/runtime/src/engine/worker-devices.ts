@@ -8,7 +8,15 @@ import { createSharedCommunicatorState } from './communicator.js';
 import type { DeviceHandle } from './device-handle.js';
 import type { DeviceShard } from './device-shards.js';
 import { isWorkerBackendModule, type WorkerBackendModule } from './worker-backend.js';
-import type { DeviceWorkerCall, DeviceWorkerInit, DeviceWorkerReply, WorkerWeightSource } from './worker-protocol.js';
+import {
+  type DeviceWorkerCall,
+  type DeviceWorkerConnect,
+  type DeviceWorkerInit,
+  type DeviceWorkerReply,
+  WORKER_CONNECTED_ID,
+  WORKER_PREPARED_ID,
+  type WorkerWeightSource,
+} from './worker-protocol.js';
 
 export type { WorkerWeightSource } from './worker-protocol.js';
 
@@ -96,26 +104,32 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
     const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
     let nextId = 0;
     let failed: Error | undefined;
-    let ready!: { resolve: (value: unknown) => void; reject: (error: Error) => void };
-    const readyPromise = new Promise((resolve, reject) => {
-      ready = { resolve, reject };
-    });
+    // the two start-up replies (prepared, connected) have negative ids
+    const startup = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+    const awaitStartup = (id: number) =>
+      failed
+        ? Promise.reject(failed)
+        : new Promise((resolve, reject) => {
+            startup.set(id, { resolve, reject });
+          });
+    const prepared = awaitStartup(WORKER_PREPARED_ID);
     worker.on('message', (reply: DeviceWorkerReply) => {
-      const waiter = reply.id === -1 ? ready : pending.get(reply.id);
-      pending.delete(reply.id);
+      const waiters = reply.id < 0 ? startup : pending;
+      const waiter = waiters.get(reply.id);
+      waiters.delete(reply.id);
       if (!waiter) return;
       if (reply.ok) waiter.resolve(reply.value);
       else waiter.reject(toError(reply.error, shard.device));
     });
     const die = (error: Error) => {
       failed = new BackendError(`device ${shard.device} worker stopped: ${error.message}`, { cause: error });
-      ready.reject(failed);
-      for (const waiter of pending.values()) waiter.reject(failed);
+      for (const waiter of [...startup.values(), ...pending.values()]) waiter.reject(failed);
+      startup.clear();
       pending.clear();
     };
     worker.on('error', die);
     worker.on('exit', (code) => {
-      if (pending.size > 0) die(new Error(`exit code ${code}`));
+      if (pending.size > 0 || startup.size > 0) die(new Error(`exit code ${code}`));
     });
     const init: DeviceWorkerInit = {
       kind: 'init',
@@ -160,16 +174,19 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
         }
       },
     };
-    return {
-      handle,
-      ready: readyPromise.then(() =>
-        options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'ready' }),
-      ),
-      worker,
+    const connect = async () => {
+      const connected = awaitStartup(WORKER_CONNECTED_ID);
+      worker.postMessage({ kind: 'connect' } satisfies DeviceWorkerConnect);
+      await connected;
+      options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'ready' });
     };
+    return { handle, prepared, connect, worker };
   });
   try {
-    await Promise.all(handles.map((entry) => entry.ready));
+    // every device loads its weights and creates its backend first; only then do they connect their
+    // communicators (which may wait for one another), so one failing device cannot leave others waiting
+    await Promise.all(handles.map((entry) => entry.prepared));
+    await Promise.all(handles.map((entry) => entry.connect()));
   } catch (error) {
     await Promise.all(handles.map((entry) => entry.worker.terminate()));
     throw error;

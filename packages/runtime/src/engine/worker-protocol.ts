@@ -22,6 +22,15 @@ export interface DeviceWorkerInit {
   communicator: SharedCommunicatorState;
 }
 
+/** Second message, sent once every device answered `init`: connect the communicator, upload the weights. */
+export interface DeviceWorkerConnect {
+  kind: 'connect';
+}
+
+/** Reply ids of the two start-up messages (calls use ids from 0). */
+export const WORKER_PREPARED_ID = -1;
+export const WORKER_CONNECTED_ID = -2;
+
 /** A call from the coordinator. */
 export interface DeviceWorkerCall {
   id: number;
@@ -39,7 +48,7 @@ export interface DeviceWorkerCall {
   args: unknown[];
 }
 
-/** A worker's answer to a call (or to init, id -1). */
+/** A worker's answer to a call (or to init, id -1, and connect, id -2). */
 export type DeviceWorkerReply =
   | { id: number; ok: true; value: unknown }
   | { id: number; ok: false; error: { name: string; message: string; code?: string; stack?: string } };
