@@ -20,8 +20,7 @@ import {
   snapKvScorer,
   streamingLlmPolicy,
 } from '@fairkv/compress';
-import { parseDuoAttentionGates } from '@fairkv/core';
-import { seededRandom } from '@fairkv/placement';
+import { parseDuoAttentionGates, seededRandom } from '@fairkv/core';
 
 const seqLen = 32768;
 const kvHeadCount = 8;

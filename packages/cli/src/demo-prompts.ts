@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { seededRandom } from '@fairkv/placement';
+import { seededRandom } from '@fairkv/core';
 
 /** Story openings, 35 to 50 words each. */
 export const DEMO_PROMPTS: readonly string[] = [

@@ -17,3 +17,4 @@ export * from './model-config.js';
 export * from './model-presets.js';
 export * from './model-sizes.js';
 export * from './plan.js';
+export { seededRandom } from './seeded-random.js';

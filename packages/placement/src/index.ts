@@ -45,4 +45,4 @@ export { fairCopyLayers, fairCopySolver } from './solvers/fair-copy.js';
 export { greedyLayer, greedyLayers, greedySolver } from './solvers/greedy.js';
 export { deviceTimes, type LayerCosts, layerCosts, toLayerPlacement } from './solvers/layer-costs.js';
 export type { PlacementSolver, SolverName, SolverOutput, SolveTarget } from './solvers/placement-solver.js';
-export { type SyntheticProfileOptions, seededRandom, syntheticHeavyTailedProfile } from './synthetic-profile.js';
+export { type SyntheticProfileOptions, syntheticHeavyTailedProfile } from './synthetic-profile.js';

@@ -1,4 +1,4 @@
-import { formatIssues, type HeadLoadProfile, ValidationError, type ValidationIssue } from '@fairkv/core';
+import { formatIssues, type HeadLoadProfile, seededRandom, ValidationError, type ValidationIssue } from '@fairkv/core';
 
 /** Options of {@link syntheticHeavyTailedProfile}. */
 export interface SyntheticProfileOptions {
@@ -11,18 +11,6 @@ export interface SyntheticProfileOptions {
   sigma?: number;
   /** Seed of the deterministic generator. Default 1. */
   seed?: number;
-}
-
-/** mulberry32: a small deterministic PRNG, uniform in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -109,22 +109,21 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     expect(single.stderr).toMatch(/40 tokens \(length\), [\d.,]+ tokens\/s decode/);
 
     // the plan `fairkv plan` wrote, on 2 worker devices, with a policy whose budget covers the prompt: same tokens
-    const sharded = await runFairkv([
-      'generate',
-      '--model',
-      STORIES_260K,
-      '--prompt',
-      'Once upon a time',
-      '--max-tokens',
-      '40',
-      '--plan',
-      planPath,
-      '--policy',
-      'snapkv',
-      '--budget',
-      '64',
-      '--json',
-    ]);
+    const onPlan = (...extra: string[]) =>
+      runFairkv([
+        'generate',
+        '--model',
+        STORIES_260K,
+        '--prompt',
+        'Once upon a time',
+        '--max-tokens',
+        '40',
+        '--plan',
+        planPath,
+        '--json',
+        ...extra,
+      ]);
+    const sharded = await onPlan('--policy', 'snapkv', '--budget', '64');
     expect(sharded.code, sharded.stderr).toBe(0);
     const result = JSON.parse(sharded.stdout);
     expect(`Once upon a time${result.text}`).toBe(GOLDEN);
@@ -138,36 +137,11 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     expect(result).toMatchObject({ backend: { name: 'cpu' }, dtype: 'f32' });
 
     // bf16 weights and KV: the same golden text here, half the KV pool bytes
-    const half = await runFairkv([
-      'generate',
-      '--model',
-      STORIES_260K,
-      '--prompt',
-      'Once upon a time',
-      '--max-tokens',
-      '40',
-      '--plan',
-      planPath,
-      '--dtype',
-      'bf16',
-      '--json',
-    ]);
+    const [half, full] = [await onPlan('--dtype', 'bf16'), await onPlan()];
     expect(half.code, half.stderr).toBe(0);
     const halfResult = JSON.parse(half.stdout);
     expect(halfResult.dtype).toBe('bf16');
     expect(`Once upon a time${halfResult.text}`).toBe(GOLDEN);
-    const full = await runFairkv([
-      'generate',
-      '--model',
-      STORIES_260K,
-      '--prompt',
-      'Once upon a time',
-      '--max-tokens',
-      '40',
-      '--plan',
-      planPath,
-      '--json',
-    ]);
     const capacity = (run: { stdout: string }) =>
       (JSON.parse(run.stdout).devices as { kvCapacityBytes: number }[]).map((device) => device.kvCapacityBytes);
     expect(capacity(half)).toEqual(capacity(full).map((bytes) => bytes / 2));

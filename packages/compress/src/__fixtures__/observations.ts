@@ -1,17 +1,9 @@
+import { seededRandom } from '@fairkv/core';
 import type { LayerObservation } from '../observation.js';
 import type { Scorer } from '../scorers/scorer.js';
 
 /** Deterministic 32-bit PRNG (mulberry32) so property tests draw seeds, not megabytes. */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const mulberry32 = seededRandom;
 
 /** Builds window scores `[queryHead][row][key]` from nested arrays (rows may be unnormalised in hand tests). */
 export function windowScoresFrom(rows: number[][][]): Float32Array {

@@ -27,6 +27,17 @@ const fairCopyPlan = (batch: number) =>
     solver: 'fair-copy',
   }).plan;
 
+/** createWorkerDevices options for 2 small dummy-weight devices of a fair-copy plan (backend to add). */
+const dummyDevices = (kvBlocks: number) => ({
+  weights: { kind: 'dummy', seed: 1 } as const,
+  config,
+  shards: deviceShardsFromPlan(fairCopyPlan(2), config).shards,
+  dtype: 'f32' as const,
+  blockSize: 16,
+  kvBlockCount: () => kvBlocks,
+  maxPositions: 64,
+});
+
 describe('worker devices from a backend module', () => {
   it('dummy weights, synthetic admission and decode in 2 workers match 2 in-thread executors token for token', async () => {
     const plan = fairCopyPlan(3);
@@ -107,16 +118,7 @@ describe('worker devices from a backend module', () => {
   });
 
   it('refuses a module without createWorkerDevice and an unknown backend name', async () => {
-    const { shards } = deviceShardsFromPlan(fairCopyPlan(2), config);
-    const options = {
-      weights: { kind: 'dummy', seed: 1 } as const,
-      config,
-      shards,
-      dtype: 'f32' as const,
-      blockSize: 16,
-      kvBlockCount: () => 8,
-      maxPositions: 64,
-    };
+    const options = dummyDevices(8);
     const noExport = new URL('../model/seeded-random.ts', import.meta.url).href;
     await expect(createWorkerDevices({ ...options, backend: { module: noExport } })).rejects.toThrow(
       /seeded-random\.ts does not export a createWorkerDevice function/,
@@ -155,17 +157,8 @@ describe.skipIf(!hasStories260k)('engine with a backend module', () => {
 if (!hasStories260k) it.skip(STORIES_260K_SKIP_MESSAGE, () => {});
 
 describe('worker device start-up in two phases', () => {
-  const plan = fairCopyPlan(2);
-  const { shards } = deviceShardsFromPlan(plan, config);
-  const common = {
-    weights: { kind: 'dummy', seed: 1 } as const,
-    config,
-    shards,
-    dtype: 'f32' as const,
-    blockSize: 16,
-    kvBlockCount: () => 16,
-    maxPositions: 64,
-  };
+  const common = dummyDevices(16);
+  const { shards } = common;
 
   it('connects every device only after all created their backends, through a blocking barrier', async () => {
     const record = join(mkdtempSync(join(tmpdir(), 'fairkv-worker-module-')), 'setups.jsonl');

@@ -1,27 +1,25 @@
 /**
- * A small deterministic random number generator for fixture models: mulberry32 (Tommy Ettinger's
- * 32-bit generator) for uniforms and Box-Muller for normals. Same seed, same model, on every
+ * A small deterministic random number generator for fixture models: `@fairkv/core`'s `seededRandom`
+ * (mulberry32) for uniforms and Box-Muller for normals. Same seed, same model, on every
  * platform.
  *
  * @packageDocumentation
  */
 
+import { seededRandom } from '@fairkv/core';
+
 /** Deterministic uniform and normal samples from a 32-bit seed. */
 export class SeededRandom {
-  private state: number;
+  private readonly next: () => number;
   private spare: number | undefined;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.next = seededRandom(seed);
   }
 
   /** A uniform sample in [0, 1). */
   uniform(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.next();
   }
 
   /** A standard normal sample. */
