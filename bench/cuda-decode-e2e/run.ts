@@ -278,18 +278,47 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
   type Row = {
     execution: string;
     solver: string;
-    measured?: { tokensPerSecond: number };
+    kvScale: number;
+    kvReadBytesMax: number;
+    measured?: { tokensPerSecond: number; stepSecondsMedian: number };
     speedupOverContiguous?: number;
   };
-  for (const result of results as Row[]) {
-    const contiguous = (results as Row[]).find((r) => r.solver === 'contiguous' && r.execution === result.execution);
+  const rows = results as Row[];
+  for (const result of rows) {
+    const contiguous = rows.find(
+      (r) => r.solver === 'contiguous' && r.execution === result.execution && r.kvScale === result.kvScale,
+    );
     if (result.measured && contiguous?.measured)
       result.speedupOverContiguous = result.measured.tokensPerSecond / contiguous.measured.tokensPerSecond;
+  }
+  // with several KV scales: the step's growth per KV byte between the two largest scales (the busiest
+  // device's reading rate once the GPU, not the host, sets the pace) and the step at the smallest scale
+  const kvSweep = [...new Set(rows.map((r) => `${r.execution} ${r.solver}`))].flatMap((key) => {
+    const points = rows
+      .filter((r) => `${r.execution} ${r.solver}` === key && r.measured)
+      .sort((a, b) => b.kvScale - a.kvScale);
+    if (points.length < 2) return [];
+    const [top, next] = points as [Row, Row];
+    const seconds = top.measured!.stepSecondsMedian - next.measured!.stepSecondsMedian;
+    return [
+      {
+        execution: top.execution,
+        solver: top.solver,
+        scales: points.map((p) => p.kvScale),
+        marginalKvBytesPerSecond: (top.kvReadBytesMax - next.kvReadBytesMax) / seconds,
+        stepSecondsAtSmallestScale: points.at(-1)!.measured!.stepSecondsMedian,
+      },
+    ];
+  });
+  for (const fit of kvSweep) {
+    console.log(
+      `${fit.execution} ${fit.solver}: KV read at ${(fit.marginalKvBytesPerSecond / 1e12).toFixed(2)} TB/s per GPU (scales ${fit.scales[0]}-${fit.scales[1]}); step ${(fit.stepSecondsAtSmallestScale * 1e3).toFixed(1)} ms at KV x${fit.scales.at(-1)}`,
+    );
   }
   const out = process.env.OUT ?? '.';
   writeFileSync(
     `${out}/cuda-decode-e2e-${prepared.deviceCount}.json`,
-    `${JSON.stringify({ benchmark: 'cuda-decode-e2e', gpus: probe.devices.map((d) => d.name), deviceCount: prepared.deviceCount, model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02))', profile: profile.source, context: CONTEXT, commit: prepared.commit, host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), results }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'cuda-decode-e2e', gpus: probe.devices.map((d) => d.name), deviceCount: prepared.deviceCount, model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02))', profile: profile.source, context: CONTEXT, commit: prepared.commit, host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), results, ...(kvSweep.length > 0 ? { kvSweep } : {}) }, null, 2)}\n`,
   );
 }
 
