@@ -8,6 +8,7 @@
  * createInferenceEngine runs CUDA devices) and `inline` (every GPU from this thread).
  *
  *   npx tsx bench/cuda-decode-e2e/run.ts prepare [G]   (here: solve the plans, write .device/e2e-plans-G.json)
+ *   npx tsx bench/cuda-decode-e2e/run.ts calibrate [G] [efficiency]   (here: measured vs re-predicted steps)
  *   node .device/e2e.mjs run .device/e2e-plans-G.json [workers,inline]   (on the GPU machine, bundled by
  *   bundle-device.sh; writes $OUT/cuda-decode-e2e-G.json)
  */
@@ -322,8 +323,52 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
   );
 }
 
+/**
+ * Measured steps against the cost model at a bandwidth efficiency (here, no GPU): each plan of
+ * `.device/e2e-plans-G.json` predicted again with `bandwidthEfficiency`, next to the step measured in
+ * `results/cuda-decode-e2e-Gxh100.json`. The default 0.793 is the decode attention kernel's own
+ * figure on a half-long DuoAttention-like mix (2658 GB/s of 3350, bench/cuda-decode-attention), not a
+ * fit to these steps.
+ */
+async function calibrate(deviceCount: number, efficiency: number): Promise<void> {
+  const { predictPlan } = await import('@fairkv/placement');
+  const prepared = JSON.parse(readFileSync(`.device/e2e-plans-${deviceCount}.json`, 'utf8')) as Prepared;
+  const measured = JSON.parse(
+    readFileSync(new URL(`./results/cuda-decode-e2e-${deviceCount}xh100.json`, import.meta.url), 'utf8'),
+  ) as { results: { solver: string; kvScale?: number; measured: { stepSecondsMedian: number } }[] };
+  const rows = prepared.plans.map(({ solver, plan }) => {
+    const batch = Math.floor(plan.predicted.maxBatch);
+    const request = {
+      model: prepared.model,
+      profile: prepared.profile,
+      cluster: createCluster('h100-sxm-80g', deviceCount),
+      batch,
+      newTokens: NEW_TOKENS,
+      dtype: 'bf16' as const,
+    };
+    const nominal = predictPlan(plan, request).stepTimeSeconds;
+    const calibrated = predictPlan(plan, { ...request, options: { bandwidthEfficiency: efficiency } }).stepTimeSeconds;
+    const step = measured.results.find((r) => r.solver === solver && (r.kvScale ?? 1) === 1)?.measured
+      .stepSecondsMedian;
+    return {
+      solver,
+      batch,
+      measured: step,
+      nominal,
+      calibrated,
+      ratio: step === undefined ? undefined : step / calibrated,
+    };
+  });
+  for (const row of rows) {
+    console.log(
+      `${deviceCount} GPUs ${row.solver}: measured ${((row.measured ?? Number.NaN) * 1e3).toFixed(1)} ms, predicted ${(row.nominal * 1e3).toFixed(1)} ms nominal, ${(row.calibrated * 1e3).toFixed(1)} ms at ${efficiency} of the bandwidth (measured / predicted ${row.ratio?.toFixed(3)})`,
+    );
+  }
+}
+
 const [mode, argument] = process.argv.slice(2);
 if (mode === 'prepare') await prepare(Number(argument ?? 2));
+else if (mode === 'calibrate') await calibrate(Number(argument ?? 4), Number(process.argv[4] ?? 0.793));
 else if (mode === 'run') {
   const executions = (process.argv[4] ?? 'workers,inline').split(',') as Execution[];
   for (const execution of executions) {

@@ -49,6 +49,24 @@ describe('cost model (docs/cost-model.md), by hand on a 1-layer 2-head model', (
     expect(predicted.layerMeanSeconds[0]).toBeCloseTo((base * 2 + 2 * slice + 4 * 400 * kvPerToken) / 2e12 + 1e-5, 15);
   });
 
+  it('bandwidthEfficiency divides every byte term by the bandwidth reached, not the fixed and link costs', () => {
+    const slower = resolvePlacementProblem({
+      model,
+      profile,
+      cluster: cluster(2),
+      batch: 4,
+      options: { bandwidthEfficiency: 0.5 },
+    });
+    const device1 = (base + slice + 4 * 300 * kvPerToken) / 0.5e12 + 1e-5;
+    const allReduce = (4 * 512 * 2) / 1e11 + 2e-6;
+    const output = (4 * 512 * 2 + (1000 * 512 * 2) / 2 + 512 * 2) / 0.5e12 + 1e-5 + (0.5 * 4 * 1000 * 4) / 1e11 + 1e-6;
+    expect(stepSeconds(slower, layers, 4)).toBeCloseTo(device1 + 2 * allReduce + output, 15);
+    // memory is unchanged
+    expect(predictLayers(slower, layers, 4).devices.map((d) => d.memoryBytes)).toEqual(
+      predictLayers(problem, layers, 4).devices.map((d) => d.memoryBytes),
+    );
+  });
+
   it('memory = weights (with copies) + batch x KV; max batch from the fullest device', () => {
     const weights = base + (2 * 1000 * 512 * 2) / 2 + 512 * 2 + slice;
     const predicted = predictLayers(problem, layers, 4);

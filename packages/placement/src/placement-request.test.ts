@@ -26,6 +26,8 @@ describe('placement options', () => {
     [{ copyBudget: 1.5 }, 'copyBudget', '1.5'],
     [{ memoryUtilization: 1.5 }, 'memoryUtilization', '1.5'],
     [{ layerOverheadSeconds: -1 }, 'layerOverheadSeconds', '-1'],
+    [{ bandwidthEfficiency: 0 }, 'bandwidthEfficiency', '0'],
+    [{ bandwidthEfficiency: 1.2 }, 'bandwidthEfficiency', '1.2'],
     [{ memoryLoad: 'p99' }, 'memoryLoad', 'p99'],
     [{ timeLimitSeconds: 0 }, 'timeLimitSeconds', '0'],
     [{ mipGap: 2 }, 'mipGap', '2'],

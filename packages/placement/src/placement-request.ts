@@ -26,6 +26,13 @@ export interface PlacementOptions {
   copyBudget?: number;
   /** Fixed cost of one layer on one device per decode step (launches, sync), in seconds. Default 10e-6. */
   layerOverheadSeconds?: number;
+  /**
+   * Fraction of each device's nominal memory bandwidth the decode kernels reach, in (0, 1]. Default 1
+   * (the paper's model: bytes over nominal bandwidth). fairkv's CUDA decode attention reads 0.79 of an
+   * H100's nominal 3.35 TB/s on a DuoAttention-like mix (bench/cuda-decode-attention), and with that
+   * figure the model predicts the measured 8B decode steps within 15% (bench/cuda-decode-e2e).
+   */
+  bandwidthEfficiency?: number;
   /** Fraction of each device's memory the plan may use (the rest is activations, fragmentation). Default 0.9. */
   memoryUtilization?: number;
   /** Which profile matrix sizes KV memory: `max` (default, falls back to p90 then mean when absent), `p90`, `mean`. */
@@ -96,6 +103,7 @@ export interface PlacementProblem {
 const DEFAULTS = {
   copyBudget: Number.POSITIVE_INFINITY,
   layerOverheadSeconds: 10e-6,
+  bandwidthEfficiency: 1,
   memoryUtilization: 0.9,
   memoryLoad: 'max' as MemoryLoad,
   timeLimitSeconds: 30,
@@ -107,6 +115,7 @@ const OPTION_NAMES = [
   'maxReplicasPerHead',
   'copyBudget',
   'layerOverheadSeconds',
+  'bandwidthEfficiency',
   'memoryUtilization',
   'memoryLoad',
   'timeLimitSeconds',
@@ -138,6 +147,7 @@ export function resolvePlacementOptions(options: PlacementOptions = {}, deviceCo
     maxReplicasPerHead,
     copyBudget,
     layerOverheadSeconds,
+    bandwidthEfficiency,
     memoryUtilization,
     memoryLoad,
     timeLimitSeconds,
@@ -152,6 +162,7 @@ export function resolvePlacementOptions(options: PlacementOptions = {}, deviceCo
   }
   if (!(Number.isFinite(layerOverheadSeconds) && layerOverheadSeconds >= 0))
     bad('layerOverheadSeconds', 'a finite number >= 0');
+  if (!(bandwidthEfficiency > 0 && bandwidthEfficiency <= 1)) bad('bandwidthEfficiency', 'a number in (0, 1]');
   if (!(memoryUtilization > 0 && memoryUtilization <= 1)) bad('memoryUtilization', 'a number in (0, 1]');
   if (!['mean', 'p90', 'max'].includes(memoryLoad)) bad('memoryLoad', '"mean", "p90" or "max"');
   if (!(Number.isFinite(timeLimitSeconds) && timeLimitSeconds > 0)) bad('timeLimitSeconds', 'a finite number > 0');
@@ -244,7 +255,7 @@ export function resolvePlacementProblem(request: PlacementRequest): PlacementPro
     contextLength,
     newTokens: request.newTokens ?? 256,
     sizes,
-    bandwidth: cluster.devices.map((device) => device.memoryBandwidthBytesPerSecond),
+    bandwidth: cluster.devices.map((device) => device.memoryBandwidthBytesPerSecond * options.bandwidthEfficiency),
     usableMemoryBytes: cluster.devices.map((device) => device.memoryBytes * options.memoryUtilization),
     kvReadBytes: toBytes(profile.mean),
     kvMemoryBytes: toBytes(memoryMatrix),

@@ -38,6 +38,7 @@ export interface BenchFlags extends PolicyFlags {
   backend: (typeof BACKEND_CHOICES)[number];
   cluster?: string;
   dtype: DType;
+  bandwidthEfficiency?: number;
   out: string;
   json?: boolean;
 }
@@ -107,7 +108,16 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       ).profile;
       progress.stop();
     }
-    const request = { model: config, profile, cluster, batch: flags.concurrency, dtype: flags.dtype };
+    const request = {
+      model: config,
+      profile,
+      cluster,
+      batch: flags.concurrency,
+      dtype: flags.dtype,
+      ...(flags.bandwidthEfficiency !== undefined
+        ? { options: { bandwidthEfficiency: flags.bandwidthEfficiency } }
+        : {}),
+    };
     const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
     const results = [];
     for (const [index, solver] of flags.solvers.entries()) {

@@ -8,7 +8,7 @@ import { CLUSTER_PRESET_NAMES, DTYPES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
 import { BACKEND_CHOICES, SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
-import { integerAtLeast, listOf } from '../option-parsers.js';
+import { integerAtLeast, listOf, numberInRange } from '../option-parsers.js';
 import { addPolicyOptions } from '../policy-flags.js';
 import type { BenchFlags } from './bench-action.js';
 

@@ -37,6 +37,7 @@ export interface PlanFlags {
   dtype: DType;
   maxReplicas?: number;
   copyBudget?: number;
+  bandwidthEfficiency?: number;
   timeLimit?: number;
   out?: string;
   plot?: string;
@@ -61,6 +62,7 @@ async function buildRequest(flags: PlanFlags): Promise<{ request: PlacementReque
   const options: PlacementOptions = {
     ...(flags.maxReplicas !== undefined ? { maxReplicasPerHead: flags.maxReplicas } : {}),
     ...(flags.copyBudget !== undefined ? { copyBudget: flags.copyBudget } : {}),
+    ...(flags.bandwidthEfficiency !== undefined ? { bandwidthEfficiency: flags.bandwidthEfficiency } : {}),
     ...(flags.timeLimit !== undefined ? { timeLimitSeconds: flags.timeLimit } : {}),
   };
   if (flags.maxReplicas !== undefined && flags.maxReplicas > flags.devices) {

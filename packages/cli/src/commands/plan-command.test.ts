@@ -109,6 +109,47 @@ describe.skipIf(!hasDuoGates)(
       );
       expect(errorLines(invalid)).toEqual([expect.stringContaining(`plan ${brokenPath}: invalid`)]);
     });
+
+    it('--bandwidth-efficiency stretches the predicted step (KV and weight reads) and keeps the batch', async () => {
+      const step = async (...extra: string[]) => {
+        const run = await runFairkv([
+          'plan',
+          '--model',
+          'llama-3.1-8b',
+          '--profile',
+          profile,
+          '--devices',
+          '4',
+          '--solver',
+          'fair-copy',
+          '--json',
+          ...extra,
+        ]);
+        expect(run.code, run.stderr).toBe(0);
+        const { predicted } = JSON.parse(run.stdout).results[0] as {
+          predicted: { stepTimeSeconds: number; maxBatch: number };
+        };
+        return predicted;
+      };
+      const [nominal, half] = [await step(), await step('--bandwidth-efficiency', '0.5')];
+      expect(half.maxBatch).toBe(nominal.maxBatch);
+      // bytes take twice as long; all-reduces and fixed costs do not
+      expect(half.stepTimeSeconds / nominal.stepTimeSeconds).toBeGreaterThan(1.8);
+      expect(half.stepTimeSeconds / nominal.stepTimeSeconds).toBeLessThan(2);
+      const refused = await runFairkv([
+        'plan',
+        '--model',
+        'llama-3.1-8b',
+        '--profile',
+        profile,
+        '--bandwidth-efficiency',
+        '1.5',
+      ]);
+      expect(refused.code).toBe(1);
+      expect(errorLines(refused)).toEqual([
+        expect.stringMatching(/--bandwidth-efficiency.*expected a number in \(0, 1\]/),
+      ]);
+    });
   },
 );
 if (!hasDuoGates) it.skip(SHARED_SKIP_MESSAGE, () => {});

@@ -46,6 +46,11 @@ export function registerPlanCommand(program: Command): Command {
     .option('--max-replicas <n>', 'most replicas of one head (1 forbids Fair-Copying)', integerAtLeast(1))
     .option('--copy-budget <n>', 'most extra replicas over the whole model', integerAtLeast(0))
     .option(
+      '--bandwidth-efficiency <f>',
+      "fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1; fairkv's CUDA decode attention: 0.79 on H100)",
+      numberInRange(0, 1, true),
+    )
+    .option(
       '--time-limit <seconds>',
       'ilp: wall-clock limit (default 30)',
       numberInRange(0, Number.POSITIVE_INFINITY, true),
