@@ -234,7 +234,9 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
             );
             if (step >= WARMUP_STEPS) {
               stepSeconds.push((performance.now() - t0) / 1000);
-              replies.forEach((ms, d) => replySeconds[d]!.push(ms / 1000));
+              replies.forEach((ms, d) => {
+                replySeconds[d]!.push(ms / 1000);
+              });
             }
           }
           const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;

@@ -57,6 +57,11 @@ export function registerBenchCommand(program: Command): Command {
         .choices(DTYPES)
         .default('f32'),
     )
+    .option(
+      '--bandwidth-efficiency <f>',
+      "predictions: fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1)",
+      numberInRange(0, 1, true),
+    )
     .option('--out <bench.json>', 'where to write the JSON results', 'fairkv-bench.json')
     .option('--json', 'print the JSON results to stdout too, instead of the table')
     .action(async (flags: BenchFlags) => (await import('./bench-action.js')).runBench(flags));
