@@ -19,6 +19,14 @@ export interface BackendStatus {
   detail: string;
 }
 
+/** NCCL's status for the cuda line: several GPUs need it. */
+export function ncclDetail(nccl: { available: boolean; version: number; error: string }): string {
+  if (!nccl.available) return `NCCL unavailable (one GPU only): ${nccl.error}`;
+  const major = Math.floor(nccl.version / 10000);
+  const minor = Math.floor((nccl.version % 10000) / 100);
+  return `NCCL ${major}.${minor}.${nccl.version % 100}`;
+}
+
 /** Probes every backend: cpu always works; cuda loads its addon in a child process; webgpu asks Dawn for an adapter. */
 export async function probeBackends(): Promise<BackendStatus[]> {
   const statuses: BackendStatus[] = [
@@ -37,7 +45,7 @@ export async function probeBackends(): Promise<BackendStatus[]> {
       available: probe.available,
       runtimeSupported: true,
       detail: probe.available
-        ? `${probe.devices.length} device(s): ${probe.devices.map((device) => device.name).join(', ')}`
+        ? `${probe.devices.length} device(s): ${probe.devices.map((device) => device.name).join(', ')}; ${ncclDetail(probe.libraries.nccl)}`
         : probe.reason,
     });
   } catch (error) {
