@@ -73,12 +73,18 @@ uint64_t pointerOf(const Napi::Value& value) {
   return value.As<Napi::BigInt>().Uint64Value(&lossless);
 }
 
+/** A device pointer (or CUDA handle such as cudaEvent_t) passed from JavaScript as a bigint. */
+template <typename P>
+P asPointer(const Napi::Value& value) {
+  return reinterpret_cast<P>(static_cast<uintptr_t>(pointerOf(value)));
+}
+
 template <typename T = void>
 T* field(const Napi::Object& args, const char* name) {
   const Napi::Value value = args.Get(name);
   if (value.IsUndefined() || value.IsNull()) return nullptr;
   if (!value.IsBigInt()) throw std::invalid_argument(std::string("argument ") + name + " must be a device pointer (bigint)");
-  return reinterpret_cast<T*>(static_cast<uintptr_t>(pointerOf(value)));
+  return asPointer<T*>(value);
 }
 
 int intField(const Napi::Object& args, const char* name) {
@@ -220,7 +226,7 @@ Napi::Value Release(const Napi::CallbackInfo& info) {
     DeviceContext& context = contextOf(info[0]);
     // Work already enqueued may still read the buffer: free it only once the stream is idle.
     checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize");
-    checkCuda(cudaFree(reinterpret_cast<void*>(static_cast<uintptr_t>(pointerOf(info[1])))), "cudaFree");
+    checkCuda(cudaFree(asPointer<void*>(info[1])), "cudaFree");
     return info.Env().Undefined();
   });
 }
@@ -241,7 +247,7 @@ uint16_t toBfloat16Bits(float value) {
 Napi::Value Upload(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     DeviceContext& context = contextOf(info[0]);
-    auto* base = reinterpret_cast<unsigned char*>(static_cast<uintptr_t>(pointerOf(info[1])));
+    auto* base = asPointer<unsigned char*>(info[1]);
     const size_t byteOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
     Napi::TypedArray data = info[3].As<Napi::TypedArray>();
     const DType dtype = static_cast<DType>(info[4].As<Napi::Number>().Int32Value());
@@ -369,40 +375,36 @@ class StreamWorker : public Napi::AsyncWorker {
   int cudaCode_ = 0;
 };
 
+/** Enqueues a worker's copy (when `source` is set) and event on `stream`, then queues it; frees it if that fails. */
+Napi::Promise startStreamWorker(StreamWorker* worker, const unsigned char* source, cudaStream_t stream) {
+  try {
+    worker->enqueue(source, stream);
+  } catch (...) {
+    delete worker;
+    throw;
+  }
+  Napi::Promise promise = worker->promise();
+  worker->Queue();
+  return promise;
+}
+
 Napi::Value Download(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     DeviceContext& context = contextOf(info[0]);
-    auto* base = reinterpret_cast<const unsigned char*>(static_cast<uintptr_t>(pointerOf(info[1])));
+    auto* base = asPointer<const unsigned char*>(info[1]);
     const size_t byteOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
     const size_t elementCount = static_cast<size_t>(info[3].As<Napi::Number>().DoubleValue());
     const DType dtype = static_cast<DType>(info[4].As<Napi::Number>().Int32Value());
     auto* worker = new StreamWorker(info.Env(), context, elementCount, dtype);
     worker->isDownload_ = true;
-    try {
-      worker->enqueue(base + byteOffset, context.stream);
-    } catch (...) {
-      delete worker;
-      throw;
-    }
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return startStreamWorker(worker, base + byteOffset, context.stream);
   });
 }
 
 Napi::Value Synchronize(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     DeviceContext& context = contextOf(info[0]);
-    auto* worker = new StreamWorker(info.Env(), context, 0, DType::F32);
-    try {
-      worker->enqueue(nullptr, context.stream);
-    } catch (...) {
-      delete worker;
-      throw;
-    }
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
+    return startStreamWorker(new StreamWorker(info.Env(), context, 0, DType::F32), nullptr, context.stream);
   });
 }
 
@@ -417,7 +419,7 @@ Napi::Value SynchronizeNow(const Napi::CallbackInfo& info) {
 Napi::Value Fill(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     DeviceContext& context = contextOf(info[0]);
-    auto* base = reinterpret_cast<unsigned char*>(static_cast<uintptr_t>(pointerOf(info[1])));
+    auto* base = asPointer<unsigned char*>(info[1]);
     const size_t byteOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
     const DType dtype = static_cast<DType>(info[3].As<Napi::Number>().Int32Value());
     const long long count = static_cast<long long>(info[4].As<Napi::Number>().DoubleValue());
@@ -435,9 +437,9 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     DeviceContext& context = contextOf(info[0]);
-    auto* destination = reinterpret_cast<unsigned char*>(static_cast<uintptr_t>(pointerOf(info[1])));
+    auto* destination = asPointer<unsigned char*>(info[1]);
     const size_t destinationOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
-    auto* source = reinterpret_cast<const unsigned char*>(static_cast<uintptr_t>(pointerOf(info[3])));
+    auto* source = asPointer<const unsigned char*>(info[3]);
     const size_t sourceOffset = static_cast<size_t>(info[4].As<Napi::Number>().DoubleValue());
     const size_t bytes = static_cast<size_t>(info[5].As<Napi::Number>().DoubleValue());
     if (bytes > 0)
@@ -571,7 +573,7 @@ Napi::Value EventCreate(const Napi::CallbackInfo& info) {
 Napi::Value EventRecord(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     DeviceContext& context = contextOf(info[0]);
-    checkCuda(cudaEventRecord(reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(pointerOf(info[1]))), context.stream),
+    checkCuda(cudaEventRecord(asPointer<cudaEvent_t>(info[1]), context.stream),
               "cudaEventRecord");
     return info.Env().Undefined();
   });
@@ -579,8 +581,8 @@ Napi::Value EventRecord(const Napi::CallbackInfo& info) {
 
 Napi::Value EventElapsedMs(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    auto start = reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(pointerOf(info[0])));
-    auto end = reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(pointerOf(info[1])));
+    auto start = asPointer<cudaEvent_t>(info[0]);
+    auto end = asPointer<cudaEvent_t>(info[1]);
     checkCuda(cudaEventSynchronize(end), "cudaEventSynchronize");
     float milliseconds = 0.f;
     checkCuda(cudaEventElapsedTime(&milliseconds, start, end), "cudaEventElapsedTime");
@@ -590,7 +592,7 @@ Napi::Value EventElapsedMs(const Napi::CallbackInfo& info) {
 
 Napi::Value EventDestroy(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    checkCuda(cudaEventDestroy(reinterpret_cast<cudaEvent_t>(static_cast<uintptr_t>(pointerOf(info[0])))),
+    checkCuda(cudaEventDestroy(asPointer<cudaEvent_t>(info[0])),
               "cudaEventDestroy");
     return info.Env().Undefined();
   });
@@ -642,7 +644,7 @@ Napi::Value NcclAllReduce(const Napi::CallbackInfo& info) {
     std::vector<cudaStream_t> streams;
     for (uint32_t i = 0; i < contextIds.Length(); ++i) {
       streams.push_back(contextOf(contextIds.Get(i)).stream);
-      buffers.push_back(reinterpret_cast<void*>(static_cast<uintptr_t>(pointerOf(pointers.Get(i)))));
+      buffers.push_back(asPointer<void*>(pointers.Get(i)));
     }
     found->second->allReduceSum(buffers, streams, count, dtype);
     return info.Env().Undefined();
