@@ -4,11 +4,11 @@
  *
  * @packageDocumentation
  */
-import { type ByteSource, openFileByteSource } from './byte-source.js';
+import type { ByteSource } from './byte-source.js';
 import { dequantizeGgml, ggmlByteLength } from './ggml-types.js';
 import type { GgufMetadataEntry } from './gguf-reader.js';
 import { type GgufHeader, type GgufTensorInfo, type GgufVersion, parseGgufHeader } from './gguf-reader.js';
-import { lazyStoredTensor, type StoredTensor } from './stored-tensor.js';
+import { lazyStoredTensor, parseOpenedFile, type StoredTensor, StoredTensorFile } from './stored-tensor.js';
 
 /** A GGUF tensor as a lazily read {@link StoredTensor}. */
 export function ggufStoredTensor(source: ByteSource, info: GgufTensorInfo): StoredTensor {
@@ -27,25 +27,14 @@ export function ggufStoredTensor(source: ByteSource, info: GgufTensorInfo): Stor
 }
 
 /** An open GGUF file: its header, and its tensors read lazily by name. */
-export class GgufFile {
-  private readonly byName: Map<string, StoredTensor>;
-
-  private constructor(
-    readonly source: ByteSource,
-    readonly header: GgufHeader,
-  ) {
-    this.byName = new Map(header.tensors.map((info) => [info.name, ggufStoredTensor(source, info)]));
+export class GgufFile extends StoredTensorFile<GgufHeader, GgufTensorInfo> {
+  private constructor(source: ByteSource, header: GgufHeader) {
+    super(source, header, ggufStoredTensor);
   }
 
   /** Opens and parses a GGUF file (header only; tensor data is read on demand). */
   static open(path: string): GgufFile {
-    const source = openFileByteSource(path);
-    try {
-      return new GgufFile(source, parseGgufHeader(source));
-    } catch (error) {
-      source.close();
-      throw error;
-    }
+    return parseOpenedFile(path, (source) => GgufFile.fromSource(source));
   }
 
   /** Parses GGUF bytes from any ByteSource (the source stays owned by the caller until `close`). */
@@ -59,20 +48,5 @@ export class GgufFile {
 
   get metadata(): ReadonlyMap<string, GgufMetadataEntry> {
     return this.header.metadata;
-  }
-
-  /** Tensor names in file order. */
-  tensorNames(): string[] {
-    return this.header.tensors.map((info) => info.name);
-  }
-
-  /** A tensor by its GGUF name, or undefined. */
-  tensor(name: string): StoredTensor | undefined {
-    return this.byName.get(name);
-  }
-
-  /** Closes the file. */
-  close(): void {
-    this.source.close();
   }
 }

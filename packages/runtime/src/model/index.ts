@@ -78,7 +78,7 @@ export {
   writeSafetensorsFile,
 } from './safetensors-writer.js';
 export { SeededRandom } from './seeded-random.js';
-export { elementCountOf, type StoredTensor } from './stored-tensor.js';
+export { elementCountOf, parseOpenedFile, type StoredTensor, StoredTensorFile } from './stored-tensor.js';
 export {
   canonicalWeightNames,
   expectedWeightShape,

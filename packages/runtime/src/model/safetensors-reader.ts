@@ -9,9 +9,9 @@
  * @packageDocumentation
  */
 import { UnsupportedError } from '@fairkv/core';
-import { type ByteSource, formatError, openFileByteSource } from './byte-source.js';
+import { type ByteSource, formatError } from './byte-source.js';
 import { decodeBfloat16Array, decodeFloat16Array } from './float16.js';
-import { lazyStoredTensor, type StoredTensor } from './stored-tensor.js';
+import { lazyStoredTensor, parseOpenedFile, type StoredTensor, StoredTensorFile } from './stored-tensor.js';
 
 /** Largest JSON header accepted (the reference implementation's `MAX_HEADER_SIZE`). */
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
@@ -221,43 +221,18 @@ export function safetensorsStoredTensor(source: ByteSource, info: SafetensorsTen
 }
 
 /** An open safetensors file with its tensors read lazily by name. */
-export class SafetensorsFile {
-  private readonly byName: Map<string, StoredTensor>;
-
-  private constructor(
-    readonly source: ByteSource,
-    readonly header: SafetensorsHeader,
-  ) {
-    this.byName = new Map(header.tensors.map((info) => [info.name, safetensorsStoredTensor(source, info)]));
+export class SafetensorsFile extends StoredTensorFile<SafetensorsHeader, SafetensorsTensorInfo> {
+  private constructor(source: ByteSource, header: SafetensorsHeader) {
+    super(source, header, safetensorsStoredTensor);
   }
 
   /** Opens a file and parses its header (tensor data is read on demand). */
   static open(path: string): SafetensorsFile {
-    const source = openFileByteSource(path);
-    try {
-      return new SafetensorsFile(source, parseSafetensorsHeader(source));
-    } catch (error) {
-      source.close();
-      throw error;
-    }
+    return parseOpenedFile(path, (source) => SafetensorsFile.fromSource(source));
   }
 
   /** Parses safetensors bytes from any ByteSource. */
   static fromSource(source: ByteSource): SafetensorsFile {
     return new SafetensorsFile(source, parseSafetensorsHeader(source));
-  }
-
-  /** Tensor names in header order. */
-  tensorNames(): string[] {
-    return this.header.tensors.map((info) => info.name);
-  }
-
-  /** A tensor by name, or undefined. */
-  tensor(name: string): StoredTensor | undefined {
-    return this.byName.get(name);
-  }
-
-  close(): void {
-    this.source.close();
   }
 }

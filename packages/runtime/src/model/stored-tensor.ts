@@ -4,7 +4,7 @@
  *
  * @packageDocumentation
  */
-import type { ByteSource } from './byte-source.js';
+import { type ByteSource, openFileByteSource } from './byte-source.js';
 
 /** A lazily read tensor of a GGUF or safetensors file. */
 export interface StoredTensor {
@@ -94,4 +94,49 @@ export function lazyStoredTensor(source: ByteSource, layout: LazyTensorLayout): 
       return layout.decode(bytes, rowCount * rowElements);
     },
   };
+}
+
+/**
+ * An open model file (GGUF or safetensors): its parsed header and its tensors as lazily read
+ * {@link StoredTensor}s, by name. Each format supplies how a header entry becomes a tensor.
+ */
+export abstract class StoredTensorFile<
+  Header extends { readonly tensors: readonly Info[] },
+  Info extends { name: string },
+> {
+  private readonly byName: Map<string, StoredTensor>;
+
+  protected constructor(
+    readonly source: ByteSource,
+    readonly header: Header,
+    toTensor: (source: ByteSource, info: Info) => StoredTensor,
+  ) {
+    this.byName = new Map(header.tensors.map((info) => [info.name, toTensor(source, info)]));
+  }
+
+  /** Tensor names in file order. */
+  tensorNames(): string[] {
+    return this.header.tensors.map((info) => info.name);
+  }
+
+  /** A tensor by its name in the file, or undefined. */
+  tensor(name: string): StoredTensor | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.source.close();
+  }
+}
+
+/** Opens `path` and parses it with `parse`; the file is closed again if parsing throws. */
+export function parseOpenedFile<T>(path: string, parse: (source: ByteSource) => T): T {
+  const source = openFileByteSource(path);
+  try {
+    return parse(source);
+  } catch (error) {
+    source.close();
+    throw error;
+  }
 }
