@@ -19,6 +19,7 @@ import {
   type GgufValueType,
   minimumValueBytes,
 } from './gguf-value.js';
+import { findDataOverlap } from './stored-tensor.js';
 
 /** `GGUF` in ASCII, read as a little-endian uint32. */
 export const GGUF_MAGIC = 0x46554747;
@@ -305,18 +306,15 @@ export function parseGgufHeader(source: ByteSource): GgufHeader {
       infoOffset: info.infoOffset,
     };
   });
-  const byOffset = [...tensors].sort((a, b) => a.dataOffset - b.dataOffset);
-  for (let index = 1; index < byOffset.length; index++) {
-    const previous = byOffset[index - 1]!;
-    const current = byOffset[index]!;
-    if (previous.dataOffset + previous.byteLength > current.dataOffset) {
-      throw formatError(
-        file,
-        `tensor ${current.name} offset`,
-        current.infoOffset,
-        `its data overlaps tensor ${previous.name}`,
-      );
-    }
+  const overlap = findDataOverlap(tensors);
+  if (overlap) {
+    const { previous, current } = overlap;
+    throw formatError(
+      file,
+      `tensor ${current.name} offset`,
+      current.infoOffset,
+      `its data overlaps tensor ${previous.name}`,
+    );
   }
   return { file, version, metadata, tensors, alignment, dataStart };
 }

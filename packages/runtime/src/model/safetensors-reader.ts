@@ -11,7 +11,13 @@
 import { UnsupportedError } from '@fairkv/core';
 import { type ByteSource, formatError } from './byte-source.js';
 import { decodeBfloat16Array, decodeFloat16Array } from './float16.js';
-import { lazyStoredTensor, parseOpenedFile, type StoredTensor, StoredTensorFile } from './stored-tensor.js';
+import {
+  findDataOverlap,
+  lazyStoredTensor,
+  parseOpenedFile,
+  type StoredTensor,
+  StoredTensorFile,
+} from './stored-tensor.js';
 
 /** Largest JSON header accepted (the reference implementation's `MAX_HEADER_SIZE`). */
 export const SAFETENSORS_MAX_HEADER_BYTES = 100_000_000;
@@ -163,18 +169,15 @@ export function parseSafetensorsHeader(source: ByteSource): SafetensorsHeader {
     }
     tensors.push({ name, dtype, shape: shape as number[], elementCount, dataOffset: dataStart + begin, byteLength });
   }
-  const byOffset = [...tensors].sort((a, b) => a.dataOffset - b.dataOffset);
-  for (let index = 1; index < byOffset.length; index++) {
-    const previous = byOffset[index - 1]!;
-    const current = byOffset[index]!;
-    if (previous.dataOffset + previous.byteLength > current.dataOffset) {
-      throw formatError(
-        file,
-        `$[${JSON.stringify(current.name)}].data_offsets`,
-        current.dataOffset,
-        `overlaps tensor ${previous.name}`,
-      );
-    }
+  const overlap = findDataOverlap(tensors);
+  if (overlap) {
+    const { previous, current } = overlap;
+    throw formatError(
+      file,
+      `$[${JSON.stringify(current.name)}].data_offsets`,
+      current.dataOffset,
+      `overlaps tensor ${previous.name}`,
+    );
   }
   return { file, dataStart, tensors, metadata };
 }

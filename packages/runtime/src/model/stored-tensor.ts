@@ -130,6 +130,22 @@ export abstract class StoredTensorFile<
   }
 }
 
+/**
+ * The first two tensors whose data ranges overlap (in file order of their data), or undefined; both
+ * readers reject such files.
+ */
+export function findDataOverlap<T extends { dataOffset: number; byteLength: number }>(
+  tensors: readonly T[],
+): { previous: T; current: T } | undefined {
+  const byOffset = [...tensors].sort((a, b) => a.dataOffset - b.dataOffset);
+  for (let index = 1; index < byOffset.length; index++) {
+    const previous = byOffset[index - 1]!;
+    const current = byOffset[index]!;
+    if (previous.dataOffset + previous.byteLength > current.dataOffset) return { previous, current };
+  }
+  return undefined;
+}
+
 /** Opens `path` and parses it with `parse`; the file is closed again if parsing throws. */
 export function parseOpenedFile<T>(path: string, parse: (source: ByteSource) => T): T {
   const source = openFileByteSource(path);
