@@ -1,8 +1,13 @@
 import { adaKvPolicy } from '@fairkv/compress';
 import { CapacityError, createCluster, ValidationError } from '@fairkv/core';
-import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
+import { solvePlacement } from '@fairkv/placement';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasStories260k, STORIES_260K_PATH, STORIES_260K_SKIP_MESSAGE } from '../__fixtures__/shared.js';
+import {
+  hasStories260k,
+  STORIES_260K_PATH,
+  STORIES_260K_SKIP_MESSAGE,
+  storiesShapedProfile,
+} from '../__fixtures__/shared.js';
 import { loadModel } from '../model/load-model.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import { createInferenceEngine } from './create-engine.js';
@@ -34,13 +39,7 @@ describe.skipIf(!hasStories260k)('continuous batching and Fair-Copying routing (
       solo.push(await engine.generate(prompt, { maxTokens: 10 + solo.length * 3, stopAtEos: false }).result);
       await engine.dispose();
     }
-    const profile = syntheticHeavyTailedProfile({
-      layerCount: 5,
-      kvHeadCount: 4,
-      contextLength: 512,
-      sigma: 1.5,
-      seed: 28,
-    });
+    const profile = storiesShapedProfile(28);
     const plan = solvePlacement({
       model: model.config,
       profile,

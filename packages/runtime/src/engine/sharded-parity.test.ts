@@ -1,9 +1,14 @@
 import { adaKvPolicy, type CompressionPolicy, duoAttentionPolicy, fullPolicy, snapKvPolicy } from '@fairkv/compress';
 import { createCluster, type Plan } from '@fairkv/core';
-import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
+import { solvePlacement } from '@fairkv/placement';
 import { solveIlp } from '@fairkv/placement/ilp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hasStories260k, STORIES_260K_PATH, STORIES_260K_SKIP_MESSAGE } from '../__fixtures__/shared.js';
+import {
+  hasStories260k,
+  STORIES_260K_PATH,
+  STORIES_260K_SKIP_MESSAGE,
+  storiesShapedProfile,
+} from '../__fixtures__/shared.js';
 import { loadModel } from '../model/load-model.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import { createInferenceEngine } from './create-engine.js';
@@ -34,13 +39,7 @@ const policies: Record<string, () => CompressionPolicy> = {
 type Solver = 'contiguous' | 'greedy' | 'fair-copy' | 'ilp';
 
 async function planFor(model: LoadedModel, solver: Solver, deviceCount: number): Promise<Plan> {
-  const profile = syntheticHeavyTailedProfile({
-    layerCount: 5,
-    kvHeadCount: 4,
-    contextLength: 512,
-    sigma: 1.5,
-    seed: deviceCount * 7,
-  });
+  const profile = storiesShapedProfile(deviceCount * 7);
   const request = { model: model.config, profile, cluster: createCluster('cpu', deviceCount), batch: 4 };
   if (solver === 'ilp') return (await solveIlp({ ...request, options: { worker: false } })).plan;
   return solvePlacement({ ...request, solver }).plan;

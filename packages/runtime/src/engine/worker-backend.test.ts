@@ -3,9 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCluster, getModelPreset, ValidationError } from '@fairkv/core';
 import { createCpuBackend } from '@fairkv/kernels';
-import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
+import { solvePlacement } from '@fairkv/placement';
 import { describe, expect, it } from 'vitest';
-import { hasStories260k, STORIES_260K_PATH, STORIES_260K_SKIP_MESSAGE } from '../__fixtures__/shared.js';
+import {
+  hasStories260k,
+  STORIES_260K_PATH,
+  STORIES_260K_SKIP_MESSAGE,
+  storiesShapedProfile,
+} from '../__fixtures__/shared.js';
 import { loadModel } from '../model/load-model.js';
 import { createLocalCommunicators } from './communicator.js';
 import { createInferenceEngine } from './create-engine.js';
@@ -21,7 +26,7 @@ const config = getModelPreset('stories260k');
 const fairCopyPlan = (batch: number) =>
   solvePlacement({
     model: config,
-    profile: syntheticHeavyTailedProfile({ layerCount: 5, kvHeadCount: 4, contextLength: 512, sigma: 1.5, seed: 14 }),
+    profile: storiesShapedProfile(14),
     cluster: createCluster('cpu', 2),
     batch,
     solver: 'fair-copy',

@@ -1,8 +1,13 @@
 import { snapKvPolicy } from '@fairkv/compress';
 import { createCluster } from '@fairkv/core';
-import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
+import { solvePlacement } from '@fairkv/placement';
 import { describe, expect, it } from 'vitest';
-import { hasStories260k, STORIES_260K_PATH, STORIES_260K_SKIP_MESSAGE } from '../__fixtures__/shared.js';
+import {
+  hasStories260k,
+  STORIES_260K_PATH,
+  STORIES_260K_SKIP_MESSAGE,
+  storiesShapedProfile,
+} from '../__fixtures__/shared.js';
 import { loadModel } from '../model/load-model.js';
 import { createInferenceEngine } from './create-engine.js';
 
@@ -10,13 +15,7 @@ describe.skipIf(!hasStories260k)('device worker threads', () => {
   it('a fair-copy plan on 2 worker devices gives the tokens and KV figures of in-thread execution', async () => {
     const model = await loadModel(STORIES_260K_PATH);
     try {
-      const profile = syntheticHeavyTailedProfile({
-        layerCount: 5,
-        kvHeadCount: 4,
-        contextLength: 512,
-        sigma: 1.5,
-        seed: 14,
-      });
+      const profile = storiesShapedProfile(14);
       const plan = solvePlacement({
         model: model.config,
         profile,
