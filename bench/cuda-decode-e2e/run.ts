@@ -24,6 +24,7 @@ import {
   type Plan,
   parseDuoAttentionGates,
 } from '@fairkv/core';
+import type { BackendProfile } from '@fairkv/kernels';
 import {
   createWorkerDevices,
   DeviceExecutor,
@@ -45,6 +46,11 @@ const MEASURED_STEPS = 12;
  * KV bytes read separates the fixed part of a step (weights, launches, all-reduces) from KV reading.
  */
 const KV_SCALES = (process.env.FAIRKV_E2E_KV_SCALES ?? '1').split(',').map(Number);
+/**
+ * Steps run with every device's operations timed (CUDA events), after the measured steps
+ * (FAIRKV_E2E_PROFILE_STEPS, default 0: off). Their times are not in the measured figures.
+ */
+const PROFILE_STEPS = Number(process.env.FAIRKV_E2E_PROFILE_STEPS ?? '0');
 
 interface Prepared {
   model: ModelConfig;
@@ -158,6 +164,21 @@ async function createDevices(
   });
 }
 
+/** A profile of `steps` decode steps as per-step figures (milliseconds and operation counts per step). */
+function perStep(profile: BackendProfile, steps: number, seconds: number) {
+  return {
+    stepMilliseconds: (seconds * 1e3) / steps,
+    busyMilliseconds: profile.busyMilliseconds / steps,
+    spanMilliseconds: profile.spanMilliseconds / steps,
+    operations: profile.operations.map((o) => ({
+      name: o.name,
+      count: o.count / steps,
+      milliseconds: o.milliseconds / steps,
+      ...(o.hostMilliseconds !== undefined ? { hostMilliseconds: o.hostMilliseconds / steps } : {}),
+    })),
+  };
+}
+
 async function runPlans(file: string, executions: Execution[]): Promise<void> {
   const { probeCuda } = await import('@fairkv/kernels-cuda');
   const prepared = JSON.parse(readFileSync(file, 'utf8')) as Prepared;
@@ -220,7 +241,7 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
           // seconds from the step's start until each device's decode call returned: with workers, a device
           // that does not compute logits returns once it has enqueued its step, so this is its host time
           const replySeconds: number[][] = devices.map(() => []);
-          for (let step = 0; step < WARMUP_STEPS + MEASURED_STEPS; step++) {
+          const decodeStep = async (step: number) => {
             const rows = ids.map((requestId, r) => ({
               requestId,
               token: (r * 31 + step) % config.vocabSize,
@@ -232,12 +253,37 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
                 Promise.resolve(device.decode(rows, undefined, false)).then(() => performance.now() - t0),
               ),
             );
+            return { seconds: (performance.now() - t0) / 1000, replies };
+          };
+          for (let step = 0; step < WARMUP_STEPS + MEASURED_STEPS; step++) {
+            const { seconds, replies } = await decodeStep(step);
             if (step >= WARMUP_STEPS) {
-              stepSeconds.push((performance.now() - t0) / 1000);
+              stepSeconds.push(seconds);
               replies.forEach((ms, d) => {
                 replySeconds[d]!.push(ms / 1000);
               });
             }
+          }
+          let profiles: ReturnType<typeof perStep>[] | undefined;
+          if (PROFILE_STEPS > 0) {
+            await Promise.all(devices.map((device) => device.startProfile()));
+            let profiledSeconds = 0;
+            for (let step = 0; step < PROFILE_STEPS; step++)
+              profiledSeconds += (await decodeStep(WARMUP_STEPS + MEASURED_STEPS + step)).seconds;
+            profiles = (await Promise.all(devices.map((device) => device.stopProfile()))).map((p) =>
+              perStep(p, PROFILE_STEPS, profiledSeconds),
+            );
+            profiles.forEach((p, d) => {
+              console.log(
+                `  device ${d}: step ${p.stepMilliseconds.toFixed(2)} ms (profiled), busy ${p.busyMilliseconds.toFixed(2)} ms, span ${p.spanMilliseconds.toFixed(2)} ms; ${p.operations
+                  .slice(0, 12)
+                  .map(
+                    (o) =>
+                      `${o.name} ${o.milliseconds.toFixed(2)} (${o.count}x, host ${(o.hostMilliseconds ?? 0).toFixed(2)})`,
+                  )
+                  .join(', ')}`,
+              );
+            });
           }
           const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
           const median = medianOf(stepSeconds);
@@ -263,6 +309,7 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
               kvReadBytes: kvReadBytes[d],
               allocatedBytes: s.allocatedBytes,
               replySecondsMedian: medianOf(replySeconds[d]!),
+              ...(profiles ? { profilePerStep: profiles[d] } : {}),
             })),
           });
           console.log(

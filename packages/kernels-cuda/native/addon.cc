@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -22,6 +23,45 @@
 namespace fairkv {
 namespace {
 
+/**
+ * Device time per operation while profiling is on: an event pair recorded around every enqueued
+ * operation (kernel, copy, fill, upload, download, all-reduce). Events are pooled and reused.
+ */
+struct OperationProfiler {
+  struct Record {
+    std::string name;
+    cudaEvent_t start;
+    cudaEvent_t end;
+    /** Host time inside the addon: argument reads, the launch or library call, the event records. */
+    double hostMilliseconds;
+  };
+  bool active = false;
+  std::vector<Record> records;
+  std::vector<cudaEvent_t> pool;
+
+  cudaEvent_t take() {
+    if (!pool.empty()) {
+      cudaEvent_t event = pool.back();
+      pool.pop_back();
+      return event;
+    }
+    cudaEvent_t event = nullptr;
+    checkCuda(cudaEventCreate(&event), "cudaEventCreate(profile)");
+    return event;
+  }
+  void recycle() {
+    for (const Record& record : records) {
+      pool.push_back(record.start);
+      pool.push_back(record.end);
+    }
+    records.clear();
+  }
+  ~OperationProfiler() {
+    recycle();
+    for (cudaEvent_t event : pool) cudaEventDestroy(event);
+  }
+};
+
 struct DeviceContext {
   int device = 0;
   cudaStream_t stream = nullptr;
@@ -29,6 +69,35 @@ struct DeviceContext {
   std::unique_ptr<CublasHandle> cublas;
   void* workspace = nullptr;
   size_t workspaceBytes = 0;
+  OperationProfiler profiler;
+};
+
+/** Records an event pair around one operation on the context's stream while its profiler is active. */
+class ProfiledOperation {
+ public:
+  ProfiledOperation(DeviceContext& context, const std::string& name) : context_(context) {
+    if (!context.profiler.active) return;
+    started_ = std::chrono::steady_clock::now();
+    record_ = {name, context.profiler.take(), context.profiler.take(), 0.0};
+    checkCuda(cudaEventRecord(record_.start, context.stream), "cudaEventRecord(profile)");
+    armed_ = true;
+  }
+  ~ProfiledOperation() {
+    if (!armed_) return;
+    // Recorded even when the operation threw: the pair then times nothing, and is still released.
+    cudaEventRecord(record_.end, context_.stream);
+    record_.hostMilliseconds =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started_).count();
+    context_.profiler.records.push_back(std::move(record_));
+  }
+  ProfiledOperation(const ProfiledOperation&) = delete;
+  ProfiledOperation& operator=(const ProfiledOperation&) = delete;
+
+ private:
+  DeviceContext& context_;
+  OperationProfiler::Record record_{};
+  std::chrono::steady_clock::time_point started_{};
+  bool armed_ = false;
 };
 
 // One registry per JavaScript thread: the main thread and every worker thread (one per GPU when the
@@ -254,6 +323,7 @@ Napi::Value Upload(const Napi::CallbackInfo& info) {
     Napi::ArrayBuffer buffer = data.ArrayBuffer();
     const unsigned char* source = static_cast<const unsigned char*>(buffer.Data()) + data.ByteOffset();
     const size_t count = data.ElementLength();
+    ProfiledOperation profiled(context, "upload");
     if (data.TypedArrayType() == napi_float32_array && (dtype == DType::F16 || dtype == DType::BF16)) {
       const float* values = reinterpret_cast<const float*>(source);
       std::vector<uint16_t> converted(count);
@@ -397,6 +467,7 @@ Napi::Value Download(const Napi::CallbackInfo& info) {
     const DType dtype = static_cast<DType>(info[4].As<Napi::Number>().Int32Value());
     auto* worker = new StreamWorker(info.Env(), context, elementCount, dtype);
     worker->isDownload_ = true;
+    ProfiledOperation profiled(context, "download");
     return startStreamWorker(worker, base + byteOffset, context.stream);
   });
 }
@@ -428,6 +499,7 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
     (void)base, (void)byteOffset, (void)dtype, (void)count, (void)value, (void)context;
     throw std::runtime_error("this addon is a probe-only build without kernels (scripts/build-native.mjs --probe-only)");
 #else
+    ProfiledOperation profiled(context, "fill");
     fillValue(base + byteOffset, dtype, count, value, context.stream);
 #endif
     return info.Env().Undefined();
@@ -442,6 +514,7 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
     auto* source = asPointer<const unsigned char*>(info[3]);
     const size_t sourceOffset = static_cast<size_t>(info[4].As<Napi::Number>().DoubleValue());
     const size_t bytes = static_cast<size_t>(info[5].As<Napi::Number>().DoubleValue());
+    ProfiledOperation profiled(context, "copy");
     if (bytes > 0)
       checkCuda(cudaMemcpyAsync(destination + destinationOffset, source + sourceOffset, bytes,
                                 cudaMemcpyDeviceToDevice, context.stream),
@@ -487,6 +560,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     const std::string kernel = info[1].As<Napi::String>().Utf8Value();
     const Napi::Object a = info[2].As<Napi::Object>();
     cudaStream_t stream = context.stream;
+    ProfiledOperation profiled(context, kernel);
     if (kernel == "embedding-gather") {
       embeddingGather({field<const void>(a, "table"), dtypeField(a, "tableDType"), field<const int>(a, "tokens"),
                        field<float>(a, "output"), intField(a, "rowCount"), intField(a, "vocabSize"),
@@ -558,6 +632,63 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
     }
     return info.Env().Undefined();
 #endif
+  });
+}
+
+Napi::Value ProfileStart(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    context.profiler.recycle();
+    context.profiler.active = true;
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    OperationProfiler& profiler = context.profiler;
+    profiler.active = false;
+    checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize(profile)");
+    struct Total {
+      int count = 0;
+      double milliseconds = 0;
+      double hostMilliseconds = 0;
+    };
+    std::map<std::string, Total> totals;
+    double busy = 0, span = 0;
+    for (const OperationProfiler::Record& record : profiler.records) {
+      float milliseconds = 0.f;
+      checkCuda(cudaEventElapsedTime(&milliseconds, record.start, record.end), "cudaEventElapsedTime(profile)");
+      Total& total = totals[record.name];
+      total.count += 1;
+      total.milliseconds += milliseconds;
+      total.hostMilliseconds += record.hostMilliseconds;
+      busy += milliseconds;
+    }
+    if (!profiler.records.empty()) {
+      float milliseconds = 0.f;
+      checkCuda(cudaEventElapsedTime(&milliseconds, profiler.records.front().start, profiler.records.back().end),
+                "cudaEventElapsedTime(profile)");
+      span = milliseconds;
+    }
+    profiler.recycle();
+    Napi::Env env = info.Env();
+    Napi::Object result = Napi::Object::New(env);
+    Napi::Array operations = Napi::Array::New(env, totals.size());
+    uint32_t index = 0;
+    for (const auto& [name, total] : totals) {
+      Napi::Object operation = Napi::Object::New(env);
+      operation.Set("name", name);
+      operation.Set("count", total.count);
+      operation.Set("milliseconds", total.milliseconds);
+      operation.Set("hostMilliseconds", total.hostMilliseconds);
+      operations.Set(index++, operation);
+    }
+    result.Set("operations", operations);
+    result.Set("busyMilliseconds", busy);
+    result.Set("spanMilliseconds", span);
+    return result;
   });
 }
 
@@ -642,11 +773,19 @@ Napi::Value NcclAllReduce(const Napi::CallbackInfo& info) {
     const DType dtype = static_cast<DType>(info[4].As<Napi::Number>().Int32Value());
     std::vector<void*> buffers;
     std::vector<cudaStream_t> streams;
+    std::vector<std::unique_ptr<ProfiledOperation>> profiled;
     for (uint32_t i = 0; i < contextIds.Length(); ++i) {
-      streams.push_back(contextOf(contextIds.Get(i)).stream);
+      DeviceContext& context = contextOf(contextIds.Get(i));
+      streams.push_back(context.stream);
       buffers.push_back(asPointer<void*>(pointers.Get(i)));
+      profiled.push_back(std::make_unique<ProfiledOperation>(context, "all-reduce"));
     }
     found->second->allReduceSum(buffers, streams, count, dtype);
+    // NCCL switched devices: the end events are recorded on each context's own device.
+    for (uint32_t i = 0; i < contextIds.Length(); ++i) {
+      contextOf(contextIds.Get(i));
+      profiled[i].reset();
+    }
     return info.Env().Undefined();
   });
 }
@@ -674,6 +813,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fill", Napi::Function::New(env, Fill));
   exports.Set("copy", Napi::Function::New(env, Copy));
   exports.Set("run", Napi::Function::New(env, Run));
+  exports.Set("profileStart", Napi::Function::New(env, ProfileStart));
+  exports.Set("profileStop", Napi::Function::New(env, ProfileStop));
   exports.Set("eventCreate", Napi::Function::New(env, EventCreate));
   exports.Set("eventRecord", Napi::Function::New(env, EventRecord));
   exports.Set("eventElapsedMs", Napi::Function::New(env, EventElapsedMs));

@@ -10,6 +10,7 @@ import {
   type Backend,
   type BackendCapabilities,
   type BackendMemoryStats,
+  type BackendProfile,
   type BufferDType,
   type CopyOptions,
   type CreateBufferOptions,
@@ -21,6 +22,7 @@ import {
   type HostArrayOf,
   type KernelArgsMap,
   resolveElementRange,
+  sortedProfile,
   validateKernelArgs,
 } from '@fairkv/kernels';
 import { CudaBuffer } from './cuda-buffer.js';
@@ -234,6 +236,21 @@ export class CudaBackend implements Backend {
     });
   }
 
+  /**
+   * Starts timing every operation enqueued from now on with CUDA events (all-reduces on this
+   * device's stream included). Costs two event records per operation while on.
+   */
+  startProfile(): void {
+    this.#assertLive();
+    this.#call('startProfile', () => this.#addon.profileStart(this.#context));
+  }
+
+  async stopProfile(): Promise<BackendProfile> {
+    await this.synchronize();
+    this.#assertLive();
+    return sortedProfile(this.#call('stopProfile', () => this.#addon.profileStop(this.#context)));
+  }
+
   memory(): BackendMemoryStats {
     return {
       allocatedBytes: this.#allocatedBytes,
@@ -261,9 +278,9 @@ export class CudaBackend implements Backend {
     this.#addon.destroyContext(this.#context);
   }
 
-  #call(operation: string, body: () => void): void {
+  #call<T>(operation: string, body: () => T): T {
     try {
-      body();
+      return body();
     } catch (error) {
       throw this.#backendError(operation, error);
     }

@@ -116,6 +116,15 @@ export interface NativeAddon {
   /** Enqueues one kernel of the Backend contract by its id (`'rms-norm'`, `'ragged-decode-attention'`...). */
   run(context: number, kernel: string, args: NativeKernelArgs): void;
 
+  /** Starts recording an event pair around every operation enqueued on the context (drops earlier records). */
+  profileStart(context: number): void;
+  /** Stops recording, waits for the stream, and returns device time per operation name (unsorted). */
+  profileStop(context: number): {
+    operations: { name: string; count: number; milliseconds: number; hostMilliseconds: number }[];
+    busyMilliseconds: number;
+    spanMilliseconds: number;
+  };
+
   eventCreate(context: number): bigint;
   /** Records the event on the context's stream. */
   eventRecord(context: number, event: bigint): void;

@@ -149,8 +149,47 @@ export interface Backend {
   synchronize(): Promise<void>;
   /** Exact bytes held in live buffers. */
   memory(): BackendMemoryStats;
+  /**
+   * Optional: starts timing every operation enqueued from now on (kernels, uploads, downloads,
+   * fills, copies, and collectives that run on this backend's queue). Restarting discards what was
+   * timed so far. Backends without it cannot be profiled (`fairkv bench --profile` says so).
+   */
+  startProfile?(): void;
+  /**
+   * Optional: stops timing and resolves, once every profiled operation has completed, with the
+   * device time per operation since {@link Backend.startProfile}.
+   */
+  stopProfile?(): Promise<BackendProfile>;
   /** Releases every buffer and the device; idempotent. Any later call throws a `BackendError`. */
   dispose(): void;
+}
+
+/** Device time of one kind of operation over a profile window. */
+export interface OperationTime {
+  /** A kernel id (`'matmul'`...), `'upload'`, `'download'`, `'fill'`, `'copy'` or `'all-reduce'`. */
+  name: string;
+  /** Operations of this kind timed. */
+  count: number;
+  /** Their summed device time. */
+  milliseconds: number;
+  /**
+   * Host time spent enqueuing them, where the backend measures it (the CUDA backend: inside its addon,
+   * launch or library call included; absent where operations run when called, as on the CPU).
+   */
+  hostMilliseconds?: number;
+}
+
+/** What {@link Backend.stopProfile} resolves with. */
+export interface BackendProfile {
+  /** One entry per operation name, longest total first. */
+  operations: OperationTime[];
+  /** Sum of the operations' times. */
+  busyMilliseconds: number;
+  /**
+   * From the start of the first profiled operation to the end of the last. The difference to
+   * `busyMilliseconds` is time the device sat idle between operations (waiting for the host).
+   */
+  spanMilliseconds: number;
 }
 
 /** Creates a backend; what `describeBackendConformance` and the runtime's backend resolution call. */

@@ -15,6 +15,7 @@ export * from './half-precision.js';
 export * from './kernel-args.js';
 export * from './kv-block-allocator.js';
 export * from './kv-layout.js';
+export * from './operation-profiler.js';
 export * from './pcg-hash.js';
 export * from './rope-table.js';
 export * from './validate-kernel-args.js';

@@ -10,6 +10,7 @@ import type {
   Backend,
   BackendCapabilities,
   BackendMemoryStats,
+  BackendProfile,
   BufferDType,
   CopyOptions,
   CreateBufferOptions,
@@ -21,6 +22,7 @@ import type {
 import { checkElementRange, resolveElementRange } from '../buffer-range.js';
 import { decodeHalf, encodeHalf, f32ToBf16Bits, f32ToF16Bits } from '../half-precision.js';
 import type { KernelArgsMap } from '../kernel-args.js';
+import { OperationProfiler } from '../operation-profiler.js';
 import { validateKernelArgs } from '../validate-kernel-args.js';
 import { CpuBuffer } from './cpu-buffer.js';
 import type { AnyCpuKernel, CpuKernel, CpuKernelContext } from './cpu-kernel.js';
@@ -66,6 +68,7 @@ export class CpuBackend implements Backend {
   readonly #scratchF32: Float32Array[] = [];
   readonly #scratchF64: Float64Array[] = [];
   readonly #pool: CpuThreadPool | undefined;
+  readonly #profiler = new OperationProfiler();
   #allocatedBytes = 0;
   #peakAllocatedBytes = 0;
   #disposed = false;
@@ -138,6 +141,10 @@ export class CpuBackend implements Backend {
   }
 
   upload(buffer: DeviceBuffer, data: HostArray, elementOffset = 0): void {
+    this.#profiler.time('upload', () => this.#upload(buffer, data, elementOffset));
+  }
+
+  #upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number): void {
     const storage = this.#storageOf(buffer);
     checkElementRange(buffer, 'upload', elementOffset, data.length);
     if (buffer.dtype === 'i32') {
@@ -157,20 +164,28 @@ export class CpuBackend implements Backend {
 
   download<D extends BufferDType>(buffer: DeviceBuffer<D>, range: ElementRange = {}): Promise<HostArrayOf<D>> {
     try {
-      const storage = this.#storageOf(buffer);
-      const { offset, count } = resolveElementRange(buffer, 'download', range);
-      if (buffer.dtype === 'f16' || buffer.dtype === 'bf16') {
-        const widened = new Float32Array(count);
-        decodeHalf(buffer.dtype, storage as Uint16Array, offset, widened, 0, count);
-        return Promise.resolve(widened as HostArrayOf<D>);
-      }
-      return Promise.resolve(storage.slice(offset, offset + count) as HostArrayOf<D>);
+      return Promise.resolve(this.#profiler.time('download', () => this.#download(buffer, range)));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
+  #download<D extends BufferDType>(buffer: DeviceBuffer<D>, range: ElementRange): HostArrayOf<D> {
+    const storage = this.#storageOf(buffer);
+    const { offset, count } = resolveElementRange(buffer, 'download', range);
+    if (buffer.dtype === 'f16' || buffer.dtype === 'bf16') {
+      const widened = new Float32Array(count);
+      decodeHalf(buffer.dtype, storage as Uint16Array, offset, widened, 0, count);
+      return widened as HostArrayOf<D>;
+    }
+    return storage.slice(offset, offset + count) as HostArrayOf<D>;
+  }
+
   fill(buffer: DeviceBuffer, value: number, range: ElementRange = {}): void {
+    this.#profiler.time('fill', () => this.#fill(buffer, value, range));
+  }
+
+  #fill(buffer: DeviceBuffer, value: number, range: ElementRange): void {
     const storage = this.#storageOf(buffer);
     const { offset, count } = resolveElementRange(buffer, 'fill', range);
     let stored = value;
@@ -186,6 +201,10 @@ export class CpuBackend implements Backend {
   }
 
   copy(options: CopyOptions): void {
+    this.#profiler.time('copy', () => this.#copy(options));
+  }
+
+  #copy(options: CopyOptions): void {
     const { source, destination, sourceOffset, destinationOffset, elementCount } = options;
     const from = this.#storageOf(source);
     const to = this.#storageOf(destination);
@@ -217,7 +236,19 @@ export class CpuBackend implements Backend {
     }
     const implementation = this.#kernels.get(kernel) as unknown as CpuKernel<K> | undefined;
     if (implementation === undefined) throw new UnsupportedError(`kernel '${kernel}' is not registered`);
-    implementation.run(args, this.#context);
+    this.#profiler.time(kernel, () => implementation.run(args, this.#context));
+  }
+
+  /** Times every operation from now on (host wall time: CPU operations complete when called). */
+  startProfile(): void {
+    this.#assertLive();
+    this.#profiler.start();
+  }
+
+  stopProfile(): Promise<BackendProfile> {
+    return this.#disposed
+      ? Promise.reject(new BackendError('the cpu backend is disposed'))
+      : Promise.resolve(this.#profiler.stop());
   }
 
   synchronize(): Promise<void> {

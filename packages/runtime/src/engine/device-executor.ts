@@ -1,5 +1,11 @@
-import { type ModelConfig, queryGroupSize } from '@fairkv/core';
-import { type Backend, DECODE_PAIR_FIELDS, type DeviceBuffer, KV_APPEND_ENTRY_FIELDS } from '@fairkv/kernels';
+import { type ModelConfig, queryGroupSize, UnsupportedError } from '@fairkv/core';
+import {
+  type Backend,
+  type BackendProfile,
+  DECODE_PAIR_FIELDS,
+  type DeviceBuffer,
+  KV_APPEND_ENTRY_FIELDS,
+} from '@fairkv/kernels';
 import type { DeviceShard } from './device-shards.js';
 import { type DeviceStats, LayerTimer } from './device-stats.js';
 import { type KvSequence, KvSequences } from './kv-sequences.js';
@@ -428,6 +434,27 @@ export class DeviceExecutor {
       allocatedBytes: this.#backend.memory().allocatedBytes,
       layerBusySeconds: this.timer.seconds(),
     };
+  }
+
+  /**
+   * Starts timing every operation this device enqueues (its backend's `startProfile`). Throws
+   * `UnsupportedError` when the backend cannot be profiled.
+   */
+  startProfile(): void {
+    if (!this.#backend.startProfile || !this.#backend.stopProfile) {
+      throw new UnsupportedError(`the ${this.#backend.name} backend of device ${this.shard.device} cannot be profiled`);
+    }
+    this.#backend.startProfile();
+  }
+
+  /** Device time per operation since {@link startProfile}, once it has all completed. */
+  stopProfile(): Promise<BackendProfile> {
+    if (!this.#backend.stopProfile) {
+      return Promise.reject(
+        new UnsupportedError(`the ${this.#backend.name} backend of device ${this.shard.device} cannot be profiled`),
+      );
+    }
+    return this.#backend.stopProfile();
   }
 
   dispose(): void {

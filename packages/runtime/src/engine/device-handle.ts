@@ -1,3 +1,4 @@
+import type { BackendProfile } from '@fairkv/kernels';
 import type { DecodeRow, DeviceExecutor, PrefillObservation, RowSampling } from './device-executor.js';
 import type { DeviceStats } from './device-stats.js';
 
@@ -32,6 +33,10 @@ export interface DeviceHandle {
   kvBlocks():
     | Promise<{ free: number; total: number; blockSize: number }>
     | { free: number; total: number; blockSize: number };
+  /** Starts timing this device's operations (see {@link DeviceExecutor.startProfile}). */
+  startProfile(): Promise<void> | void;
+  /** Stops timing and returns this device's profile (see {@link DeviceExecutor.stopProfile}). */
+  stopProfile(): Promise<BackendProfile>;
   dispose(): Promise<void> | void;
 }
 
@@ -52,6 +57,8 @@ export function inlineDeviceHandle(executor: DeviceExecutor): DeviceHandle {
       total: executor.kv.allocator.blockCount,
       blockSize: executor.kv.allocator.blockSize,
     }),
+    startProfile: () => executor.startProfile(),
+    stopProfile: () => executor.stopProfile(),
     dispose: () => executor.dispose(),
   };
 }

@@ -1,6 +1,6 @@
 import { type CompressionPolicy, fullPolicy, type LayerCompression, type PromptCompression } from '@fairkv/compress';
 import { CancelledError, CapacityError, type ModelConfig, type Plan, ValidationError } from '@fairkv/core';
-import { samplingSeed } from '@fairkv/kernels';
+import { type BackendProfile, samplingSeed } from '@fairkv/kernels';
 import type { Tokenizer, TokenStreamDecoder } from '../tokenizer/tokenizer.js';
 import type { DeviceHandle } from './device-handle.js';
 import { type DeviceShard, deviceShardsFromPlan } from './device-shards.js';
@@ -440,6 +440,19 @@ export class InferenceEngine {
       prefillSeconds: c.prefillSeconds,
       decodeTokensPerSecond: c.decodeSeconds > 0 ? c.decodeTokens / c.decodeSeconds : 0,
     };
+  }
+
+  /**
+   * Starts timing every device's operations (kernels, copies, all-reduces on the device queue) from
+   * the next one on. Throws `UnsupportedError` when a device's backend cannot be profiled.
+   */
+  async startProfile(): Promise<void> {
+    await this.#exclusive(() => this.#all((device) => device.startProfile()));
+  }
+
+  /** Stops timing and returns one profile per device (index = device), once its operations completed. */
+  async stopProfile(): Promise<BackendProfile[]> {
+    return this.#exclusive(() => this.#all((device) => device.stopProfile()));
   }
 
   /** Stops the engine: pending requests fail, devices are disposed. */

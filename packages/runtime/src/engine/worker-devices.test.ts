@@ -34,21 +34,35 @@ describe.skipIf(!hasStories260k)('device worker threads', () => {
           kvTokensPerDevice: 4096,
         });
         try {
+          await engine.startProfile();
           const streams = ['Once upon a time', 'The little dog was happy because'].map((prompt) =>
             engine.generate(prompt, { maxTokens: 10, stopAtEos: false }),
           );
           const tokens = (await Promise.all(streams.map((stream) => stream.result))).map((result) => result.tokenIds);
           const metrics = await engine.metrics();
+          const profiles = await engine.stopProfile();
+          for (const profile of profiles) {
+            expect(profile.spanMilliseconds).toBeGreaterThan(0);
+            expect(profile.busyMilliseconds).toBeLessThanOrEqual(profile.spanMilliseconds + 1e-6);
+          }
           results.push({
             tokens,
             allocated: metrics.devices.map((device) => device.kvCapacityBytes),
             heads: metrics.devices.map((device) => device.shard.kvHeadsPerLayer),
+            // the same operations, in the same numbers, whichever thread drives the device
+            operations: profiles.map((profile) =>
+              Object.fromEntries(profile.operations.map((operation) => [operation.name, operation.count])),
+            ),
           });
         } finally {
           await engine.dispose();
         }
       }
       expect(results[1]).toEqual(results[0]);
+      expect(results[0]!.operations[0]).toMatchObject({
+        'ragged-decode-attention': expect.any(Number),
+        matmul: expect.any(Number),
+      });
     } finally {
       model.close();
     }

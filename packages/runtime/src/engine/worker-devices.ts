@@ -166,6 +166,8 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
       release: (...args) => invoke('release', ...args),
       stats: () => invoke('stats'),
       kvBlocks: () => invoke('kvBlocks'),
+      startProfile: () => invoke('startProfile'),
+      stopProfile: () => invoke('stopProfile'),
       dispose: async () => {
         try {
           await invoke('dispose');

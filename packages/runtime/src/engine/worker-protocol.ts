@@ -44,6 +44,8 @@ export interface DeviceWorkerCall {
     | 'release'
     | 'stats'
     | 'kvBlocks'
+    | 'startProfile'
+    | 'stopProfile'
     | 'dispose';
   args: unknown[];
 }
