@@ -8,13 +8,15 @@
  * createInferenceEngine runs CUDA devices) and `inline` (every GPU from this thread).
  *
  *   npx tsx bench/cuda-decode-e2e/run.ts prepare [G]   (here: solve the plans, write .device/e2e-plans-G.json)
- *   npx tsx bench/cuda-decode-e2e/run.ts calibrate [G] [efficiency]   (here: measured vs re-predicted steps)
+ *   npx tsx bench/cuda-decode-e2e/run.ts calibrate [G] [results.json] [solver]   (here: fit the cost model's
+ *   bandwidth efficiency and per-layer overhead on one plan's KV sweep, predict the others)
  *   node .device/e2e.mjs run .device/e2e-plans-G.json [workers,inline]   (on the GPU machine, bundled by
  *   bundle-device.sh; writes $OUT/cuda-decode-e2e-G.json)
  */
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import {
   createCluster,
   duoAttentionProfile,
@@ -373,52 +375,114 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
 }
 
 /**
- * Measured steps against the cost model at a bandwidth efficiency (here, no GPU): each plan of
- * `.device/e2e-plans-G.json` predicted again with `bandwidthEfficiency`, next to the step measured in
- * `results/cuda-decode-e2e-Gxh100.json`. The default 0.793 is the decode attention kernel's own
- * figure on a half-long DuoAttention-like mix (2658 GB/s of 3350, bench/cuda-decode-attention), not a
- * fit to these steps.
+ * The cost model calibrated on measured steps (here, no GPU), as the FairKV paper calibrates its per-head
+ * latency model: from one plan's steps at two KV scales (a KV sweep, `FAIRKV_E2E_KV_SCALES=1,0.5`), solve
+ * the two constants the model takes from the hardware, the fraction of the nominal bandwidth the kernels
+ * reach (`bandwidthEfficiency`) and the fixed time per layer (`layerOverheadSeconds`: launches, norms,
+ * RoPE, the residual adds), then predict every other plan at every scale with them and compare. The
+ * predicted step is affine in 1/efficiency and in the overhead, so two points fix both.
+ *
+ *   npx tsx bench/cuda-decode-e2e/run.ts calibrate G [results.json] [plan solver to fit on]
  */
-async function calibrate(deviceCount: number, efficiency: number): Promise<void> {
+async function calibrate(deviceCount: number, file: string, fitSolver: string): Promise<void> {
   const { predictPlan } = await import('@fairkv/placement');
   const prepared = JSON.parse(readFileSync(`.device/e2e-plans-${deviceCount}.json`, 'utf8')) as Prepared;
-  const measured = JSON.parse(
-    readFileSync(new URL(`./results/cuda-decode-e2e-${deviceCount}xh100.json`, import.meta.url), 'utf8'),
-  ) as { results: { solver: string; kvScale?: number; measured: { stepSecondsMedian: number } }[] };
-  const rows = prepared.plans.map(({ solver, plan }) => {
-    const batch = Math.floor(plan.predicted.maxBatch);
-    const request = {
-      model: prepared.model,
-      profile: prepared.profile,
-      cluster: createCluster('h100-sxm-80g', deviceCount),
-      batch,
-      newTokens: NEW_TOKENS,
-      dtype: 'bf16' as const,
-    };
-    const nominal = predictPlan(plan, request).stepTimeSeconds;
-    const calibrated = predictPlan(plan, { ...request, options: { bandwidthEfficiency: efficiency } }).stepTimeSeconds;
-    const step = measured.results.find((r) => r.solver === solver && (r.kvScale ?? 1) === 1)?.measured
-      .stepSecondsMedian;
-    return {
-      solver,
-      batch,
-      measured: step,
-      nominal,
-      calibrated,
-      ratio: step === undefined ? undefined : step / calibrated,
-    };
+  const measured = JSON.parse(readFileSync(file, 'utf8')) as {
+    gpus: string[];
+    results: { solver: string; kvScale?: number; measured?: { stepSecondsMedian: number } }[];
+  };
+  const scaled = (scale: number): HeadLoadProfile => ({
+    ...prepared.profile,
+    mean: prepared.profile.mean.map((row) => row.map((length) => Math.max(1, Math.round(length * scale)))),
   });
+  const predict = (
+    plan: Plan,
+    scale: number,
+    options: { bandwidthEfficiency?: number; layerOverheadSeconds?: number },
+  ) =>
+    predictPlan(plan, {
+      model: prepared.model,
+      profile: scaled(scale),
+      cluster: createCluster('h100-sxm-80g', deviceCount),
+      batch: Math.floor(plan.predicted.maxBatch),
+      newTokens: NEW_TOKENS,
+      dtype: 'bf16',
+      options,
+    }).stepTimeSeconds;
+  /** step = bytes / efficiency + interconnect + overheads x layerOverheadSeconds, from three predictions. */
+  const terms = (plan: Plan, scale: number) => {
+    const nominal = predict(plan, scale, { layerOverheadSeconds: 0 });
+    const bytes = predict(plan, scale, { bandwidthEfficiency: 0.5, layerOverheadSeconds: 0 }) - nominal;
+    const overheads = (predict(plan, scale, { layerOverheadSeconds: 1e-3 }) - nominal) / 1e-3;
+    return { bytes, interconnect: nominal - bytes, overheads };
+  };
+  const stepOf = (solver: string, scale: number) =>
+    measured.results.find((r) => r.solver === solver && (r.kvScale ?? 1) === scale)?.measured?.stepSecondsMedian;
+  const scales = [...new Set(measured.results.map((r) => r.kvScale ?? 1))].sort((a, b) => b - a);
+  const fitPlan = prepared.plans.find((p) => p.solver === fitSolver)?.plan;
+  // FAIRKV_CALIBRATION=file: predict with the constants fitted earlier (e.g. on another GPU count)
+  const given = process.env.FAIRKV_CALIBRATION
+    ? (JSON.parse(readFileSync(process.env.FAIRKV_CALIBRATION, 'utf8')) as {
+        bandwidthEfficiency: number;
+        layerOverheadSeconds: number;
+      })
+    : undefined;
+  const [high, low = high] = scales;
+  const [m1 = Number.NaN, m2 = Number.NaN] = [stepOf(fitSolver, high!), stepOf(fitSolver, low!)];
+  if (!given && (!fitPlan || high === undefined || low === high || Number.isNaN(m1) || Number.isNaN(m2))) {
+    throw new Error(`${file} needs ${fitSolver} steps at two KV scales (FAIRKV_E2E_KV_SCALES=1,0.5)`);
+  }
+  const [t1, t2] = [terms(fitPlan!, high!), terms(fitPlan!, low!)];
+  let efficiency = (t1.bytes - t2.bytes) / (m1 - m2 - (t1.interconnect - t2.interconnect));
+  let layerOverheadSeconds = (m1 - t1.bytes / efficiency - t1.interconnect) / t1.overheads;
+  console.log(
+    `fitted on ${fitSolver} at KV x${high} and x${low}: bandwidthEfficiency ${efficiency.toFixed(3)}, layerOverheadSeconds ${(layerOverheadSeconds * 1e6).toFixed(0)} us`,
+  );
+  if (given) {
+    ({ bandwidthEfficiency: efficiency, layerOverheadSeconds } = given);
+    console.log(`predicting with the constants of ${process.env.FAIRKV_CALIBRATION} instead`);
+  }
+  const rows = prepared.plans.flatMap(({ solver, plan }) =>
+    scales.flatMap((scale) => {
+      const step = stepOf(solver, scale);
+      if (step === undefined) return [];
+      const nominal = predict(plan, scale, {});
+      const calibrated = predict(plan, scale, { bandwidthEfficiency: efficiency, layerOverheadSeconds });
+      return [
+        {
+          solver,
+          kvScale: scale,
+          measured: step,
+          nominal,
+          calibrated,
+          ratio: step / calibrated,
+          fitted: solver === fitSolver,
+        },
+      ];
+    }),
+  );
   for (const row of rows) {
     console.log(
-      `${deviceCount} GPUs ${row.solver}: measured ${((row.measured ?? Number.NaN) * 1e3).toFixed(1)} ms, predicted ${(row.nominal * 1e3).toFixed(1)} ms nominal, ${(row.calibrated * 1e3).toFixed(1)} ms at ${efficiency} of the bandwidth (measured / predicted ${row.ratio?.toFixed(3)})`,
+      `${deviceCount} GPUs ${row.solver} KV x${row.kvScale}${row.fitted ? ' (fitted)' : ''}: measured ${(row.measured * 1e3).toFixed(1)} ms, predicted ${(row.nominal * 1e3).toFixed(1)} ms nominal, ${(row.calibrated * 1e3).toFixed(1)} ms calibrated (measured / predicted ${row.ratio.toFixed(3)})`,
     );
   }
+  const out = new URL(`./results/cuda-decode-e2e-calibration-${deviceCount}.json`, import.meta.url);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ benchmark: 'cuda-decode-e2e calibration', measuredFile: file, gpus: measured.gpus, fitSolver, scales: [high, low], bandwidthEfficiency: efficiency, layerOverheadSeconds, rows }, null, 2)}\n`,
+  );
 }
 
 const [mode, argument] = process.argv.slice(2);
 if (mode === 'prepare') await prepare(Number(argument ?? 2));
-else if (mode === 'calibrate') await calibrate(Number(argument ?? 4), Number(process.argv[4] ?? 0.793));
-else if (mode === 'run') {
+else if (mode === 'calibrate') {
+  const deviceCount = Number(argument ?? 2);
+  await calibrate(
+    deviceCount,
+    process.argv[4] ?? fileURLToPath(new URL(`./results/cuda-decode-e2e-${deviceCount}xh100.json`, import.meta.url)),
+    process.argv[5] ?? 'contiguous',
+  );
+} else if (mode === 'run') {
   const executions = (process.argv[4] ?? 'workers,inline').split(',') as Execution[];
   for (const execution of executions) {
     if (execution !== 'inline' && execution !== 'workers')

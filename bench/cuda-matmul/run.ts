@@ -1,9 +1,12 @@
 /**
  * Decode-time matmuls of the CUDA backend (issue 8 §5b: where a decode step's non-attention time goes):
  * the weight shapes one GPU holds of llama-3.1-8b at 2- and 4-way tensor parallelism, bf16 weights,
- * f32 activations of 1 to 128 rows, timed with CUDA events (median of back-to-back launches) against the
- * device-to-device copy bandwidth measured in the same run. Also the host time of one `run('matmul')`
- * call, and the fused shapes (q|k|v, gate|up) a fused projection would run instead.
+ * f32 activations of 1 to 128 rows, timed with CUDA events around each call (the backend's operation
+ * profile: device time only, mean of back-to-back calls) against the
+ * device-to-device copy bandwidth measured in the same run, each shape both ways the backend can run it:
+ * its tensor-core decode kernel (f16/bf16 weights, up to 128 rows; the backend picks it where it was the
+ * faster path here) and the earlier path (cuBLAS, or the CUDA-core streaming kernel up to 16 rows), with
+ * the largest difference between their outputs. Also the host time of one `run('matmul')` call, and the fused shapes (q|k|v, gate|up).
  *
  * Run on a GPU machine: `npx tsx bench/cuda-matmul/run.ts` (or `run-device.sh matmul` from the bundle).
  * Writes bench/cuda-matmul/results/cuda-matmul.json (and $OUT/ when set).
@@ -44,25 +47,23 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
-/** Median device milliseconds of one `body` call, timed with events around each of `repeats` calls. */
-function timeMs(backend: CudaBackend, body: () => void): { device: number; host: number } {
-  const native = backend.native;
-  const context = backend.nativeContext;
-  const events = Array.from({ length: repeats + 1 }, () => native.eventCreate(context));
+/**
+ * Device time of one `body` call: the backend's operation profile (an event pair around each enqueued
+ * operation, so host time between calls does not count: small matmuls are faster on the GPU than the host
+ * can enqueue them) averaged over `repeats` calls, and the median host time of a call.
+ */
+async function timeMs(backend: CudaBackend, body: () => void): Promise<{ device: number; host: number }> {
   for (let i = 0; i < 3; i++) body();
-  native.synchronizeNow(context);
+  await backend.synchronize();
   const host: number[] = [];
-  native.eventRecord(context, events[0]!);
+  backend.startProfile();
   for (let i = 0; i < repeats; i++) {
     const started = performance.now();
     body();
     host.push(performance.now() - started);
-    native.eventRecord(context, events[i + 1]!);
   }
-  native.synchronizeNow(context);
-  const device = events.slice(1).map((event, i) => native.eventElapsedMs(events[i]!, event));
-  for (const event of events) native.eventDestroy(event);
-  return { device: median(device), host: median(host) };
+  const profile = await backend.stopProfile();
+  return { device: profile.busyMilliseconds / repeats, host: median(host) };
 }
 
 const backend = createCudaBackend();
@@ -70,7 +71,7 @@ const gpu = backend.deviceProperties;
 const copyBytes = 1 << 30;
 const from = backend.createBuffer({ dtype: 'f32', elementCount: copyBytes / 4 });
 const to = backend.createBuffer({ dtype: 'f32', elementCount: copyBytes / 4 });
-const copy = timeMs(backend, () =>
+const copy = await timeMs(backend, () =>
   backend.copy({ source: from, sourceOffset: 0, destination: to, destinationOffset: 0, elementCount: copyBytes / 4 }),
 );
 const copyGBs = (2 * copyBytes) / (copy.device * 1e6);
@@ -83,34 +84,50 @@ const maxRows = Math.max(...ROWS);
 for (const tp of [2, 4]) {
   for (const [name, outer, inner] of shapes(tp)) {
     const weight = backend.createBuffer({ dtype: 'bf16', elementCount: outer * inner });
-    backend.fill(weight, 0.01);
+    backend.upload(
+      weight,
+      Float32Array.from({ length: outer * inner }, (_, i) => Math.cos(i * 0.11) * 0.02),
+    );
     const input = backend.createBuffer({ dtype: 'f32', elementCount: maxRows * inner });
-    backend.fill(input, 0.5);
+    // inputs of both signs and several magnitudes (a constant input would hide row mix-ups)
+    backend.upload(
+      input,
+      Float32Array.from({ length: maxRows * inner }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7))),
+    );
     const output = backend.createBuffer({ dtype: 'f32', elementCount: maxRows * outer });
     const line: string[] = [];
     for (const rows of ROWS) {
-      const t = timeMs(backend, () =>
-        backend.run('matmul', { input, weight, output, rowCount: rows, innerSize: inner, outerSize: outer }),
+      const figures: Record<string, { deviceMs: number; hostMs: number; weightGBs: number; ofCopy: number }> = {};
+      const outputs: Float32Array[] = [];
+      for (const [path, matmulPath] of [
+        ['tensor-core', 2],
+        ['previous', 1],
+      ] as const) {
+        // matmulPath is read by the addon only (benchmarks): 2 = the tensor-core kernel, 1 = without it
+        const args = { input, weight, output, rowCount: rows, innerSize: inner, outerSize: outer, matmulPath };
+        const t = await timeMs(backend, () => backend.run('matmul', args as never));
+        outputs.push(await backend.download(output, { elementCount: rows * outer }));
+        const gbs = (outer * inner * 2) / (t.device * 1e6);
+        figures[path] = { deviceMs: t.device, hostMs: t.host, weightGBs: gbs, ofCopy: gbs / copyGBs };
+      }
+      let scale = 0;
+      let difference = 0;
+      for (let i = 0; i < outputs[0]!.length; i++) {
+        scale = Math.max(scale, Math.abs(outputs[1]![i]!));
+        difference = Math.max(difference, Math.abs(outputs[0]![i]! - outputs[1]![i]!));
+      }
+      const tc = figures['tensor-core']!;
+      const previous = figures.previous!;
+      results.push({ shape: name, outer, inner, rows, ...figures, maxDifferenceOverMaxAbs: difference / scale });
+      line.push(
+        `${rows}: ${(tc.deviceMs * 1e3).toFixed(1)} us ${(100 * tc.ofCopy).toFixed(0)}% (was ${(previous.deviceMs * 1e3).toFixed(1)} us ${(100 * previous.ofCopy).toFixed(0)}%; diff ${(difference / scale).toExponential(1)})`,
       );
-      const weightBytes = outer * inner * 2;
-      const gbs = weightBytes / (t.device * 1e6);
-      results.push({
-        shape: name,
-        outer,
-        inner,
-        rows,
-        deviceMs: t.device,
-        hostMs: t.host,
-        weightGBs: gbs,
-        ofCopy: gbs / copyGBs,
-      });
-      line.push(`${rows}: ${(t.device * 1e3).toFixed(1)} us ${((100 * gbs) / copyGBs).toFixed(0)}%`);
     }
     console.log(`${name} [${outer} x ${inner}]: ${line.join(', ')}`);
     for (const buffer of [weight, input, output]) backend.disposeBuffer(buffer);
   }
 }
-const hostMs = median(results.map((r) => r.hostMs as number));
+const hostMs = median(results.map((r) => (r['tensor-core'] as { hostMs: number }).hostMs));
 console.log(`host time of one run('matmul'): ${(hostMs * 1e3).toFixed(1)} us (median over shapes)`);
 let commit = 'unknown';
 try {

@@ -69,6 +69,8 @@ struct DeviceContext {
   std::unique_ptr<CublasHandle> cublas;
   void* workspace = nullptr;
   size_t workspaceBytes = 0;
+  /** Compute capability major version (9 = Hopper: thread-block clusters). */
+  int computeMajor = 0;
   OperationProfiler profiler;
 };
 
@@ -245,6 +247,8 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
     checkCuda(cudaDeviceGetAttribute(&context->multiprocessorCount, cudaDevAttrMultiProcessorCount, context->device),
               "cudaDeviceGetAttribute");
     if (cublasStatus().available) context->cublas = std::make_unique<CublasHandle>(context->device, context->stream);
+    checkCuda(cudaDeviceGetAttribute(&context->computeMajor, cudaDevAttrComputeCapabilityMajor, context->device),
+              "cudaDeviceGetAttribute");
     const int id = nextContextId++;
     contexts[id] = std::move(context);
     return Napi::Number::New(info.Env(), id);
@@ -527,6 +531,16 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
 void runMatmul(DeviceContext& context, const Napi::Object& a) {
   MatmulParams p{field<const float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
                  field<float>(a, "output"), intField(a, "rowCount"), intField(a, "innerSize"), intField(a, "outerSize")};
+  // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel,
+  // 2 = the tensor-core kernel wherever it is supported
+  const Napi::Value pathValue = a.Get("matmulPath");
+  const int path = pathValue.IsNumber() ? pathValue.As<Napi::Number>().Int32Value() : 0;
+  if (path != 1 && (path == 2 ? matmulTensorCoreSupports(p) : matmulTensorCorePreferred(p))) {
+    void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
+    matmulTensorCore(p, MatmulOutputs{{p.output}, {p.outerSize}, 1}, workspace, context.multiprocessorCount,
+                     context.computeMajor >= 9, context.stream);
+    return;
+  }
   if (p.rowCount <= kMatmulStreamingRows || !context.cublas) {
     for (int row = 0; row < p.rowCount; row += kMatmulStreamingRows) {
       MatmulParams slice = p;

@@ -39,6 +39,26 @@ struct MatmulParams {
   int rowCount, innerSize, outerSize;
 };
 void matmulStreaming(const MatmulParams& params, cudaStream_t stream);
+
+/** Rows the tensor-core decode matmul (matmul-mma.cu) takes at most, with f16/bf16 weights. */
+constexpr int kMatmulTensorCoreRows = 128;
+/** Output segments one tensor-core matmul may write (fused projections: q | k | v). */
+constexpr int kMatmulMaxOutputs = 3;
+/** Where output columns go: the first widths[0] to data[0] (row stride widths[0]), the next widths[1] to data[1]... */
+struct MatmulOutputs {
+  float* data[kMatmulMaxOutputs];
+  int widths[kMatmulMaxOutputs];
+  int count;
+};
+/** Whether the tensor-core matmul takes this call: f16/bf16 weights, 1..128 rows, inner a multiple of 8. */
+bool matmulTensorCoreSupports(const MatmulParams& params);
+/** Whether the tensor-core matmul is the faster path for this call (where it is supported). */
+bool matmulTensorCorePreferred(const MatmulParams& params);
+/** Workspace the tensor-core matmul needs: the input rounded to the weight dtype. */
+size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& params);
+/** `clusters`: the device has thread-block clusters (compute capability 9.0+), so the inner dimension may split. */
+void matmulTensorCore(const MatmulParams& params, const MatmulOutputs& outputs, void* workspace, int multiprocessorCount,
+                      bool clusters, cudaStream_t stream);
 /** Rounds `count` f32 values to `dtype` (f16 or bf16) for a cuBLAS call whose operands share a dtype. */
 void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream);
 

@@ -14,56 +14,9 @@
 // K row it loads (coalesced 64-byte runs), and the same permutation of d is applied to Q.
 // P V: A = P (16 tokens), B = V (8 dims per n-tile); thread (group, tig) loads tokens 2 tig, 2 tig + 1,
 // 2 tig + 8, 2 tig + 9 at chunk group + 8h and pairs them with byte permutes (no shared memory).
-// Included inside the anonymous namespace of ragged-decode-attention.cu, after DecodeArgs.
+// Included inside the anonymous namespace of ragged-decode-attention.cu, after DecodeArgs; the mma and
+// cp.async helpers come from tensor-core.cuh.
 #pragma once
-
-template <typename T>
-struct MmaOps;
-template <>
-struct MmaOps<__nv_bfloat16> {
-  static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  /** Packs (x, y) rounded to bf16, x in the low half; `lo` receives the packed rounding remainders. */
-  static __device__ __forceinline__ unsigned split(float x, float y, unsigned& lo) {
-    const __nv_bfloat162 hi = __floats2bfloat162_rn(x, y);
-    const float2 back = __bfloat1622float2(hi);
-    const __nv_bfloat162 rest = __floats2bfloat162_rn(x - back.x, y - back.y);
-    lo = *reinterpret_cast<const unsigned*>(&rest);
-    return *reinterpret_cast<const unsigned*>(&hi);
-  }
-};
-template <>
-struct MmaOps<__half> {
-  static __device__ __forceinline__ void mma(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  static __device__ __forceinline__ unsigned split(float x, float y, unsigned& lo) {
-    const __half2 hi = __floats2half2_rn(x, y);
-    const float2 back = __half22float2(hi);
-    const __half2 rest = __floats2half2_rn(x - back.x, y - back.y);
-    lo = *reinterpret_cast<const unsigned*>(&rest);
-    return *reinterpret_cast<const unsigned*>(&hi);
-  }
-};
-
-__device__ __forceinline__ void copyAsync16(void* shared, const void* global, bool valid) {
-  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void commitAsync() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int Pending>
-__device__ __forceinline__ void waitAsync() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
-}
 
 /**
  * Geometry of the warp-level pipeline: each of the 4 warps of a block streams its own 16-token

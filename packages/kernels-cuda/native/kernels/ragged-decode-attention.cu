@@ -18,6 +18,7 @@
 #include "../common.h"
 #include "dtype-convert.cuh"
 #include "kernels.h"
+#include "tensor-core.cuh"
 
 namespace fairkv {
 namespace {
