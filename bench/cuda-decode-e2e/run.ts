@@ -16,6 +16,7 @@
 import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   createCluster,
@@ -432,15 +433,20 @@ async function calibrate(deviceCount: number, file: string, fitSolver: string): 
   if (!given && (!fitPlan || high === undefined || low === high || Number.isNaN(m1) || Number.isNaN(m2))) {
     throw new Error(`${file} needs ${fitSolver} steps at two KV scales (FAIRKV_E2E_KV_SCALES=1,0.5)`);
   }
-  const [t1, t2] = [terms(fitPlan!, high!), terms(fitPlan!, low!)];
-  let efficiency = (t1.bytes - t2.bytes) / (m1 - m2 - (t1.interconnect - t2.interconnect));
-  let layerOverheadSeconds = (m1 - t1.bytes / efficiency - t1.interconnect) / t1.overheads;
-  console.log(
-    `fitted on ${fitSolver} at KV x${high} and x${low}: bandwidthEfficiency ${efficiency.toFixed(3)}, layerOverheadSeconds ${(layerOverheadSeconds * 1e6).toFixed(0)} us`,
-  );
+  let efficiency: number;
+  let layerOverheadSeconds: number;
   if (given) {
     ({ bandwidthEfficiency: efficiency, layerOverheadSeconds } = given);
-    console.log(`predicting with the constants of ${process.env.FAIRKV_CALIBRATION} instead`);
+    console.log(
+      `constants of ${process.env.FAIRKV_CALIBRATION}: bandwidthEfficiency ${efficiency.toFixed(3)}, layerOverheadSeconds ${(layerOverheadSeconds * 1e6).toFixed(0)} us`,
+    );
+  } else {
+    const [t1, t2] = [terms(fitPlan!, high!), terms(fitPlan!, low!)];
+    efficiency = (t1.bytes - t2.bytes) / (m1 - m2 - (t1.interconnect - t2.interconnect));
+    layerOverheadSeconds = (m1 - t1.bytes / efficiency - t1.interconnect) / t1.overheads;
+    console.log(
+      `fitted on ${fitSolver} at KV x${high} and x${low}: bandwidthEfficiency ${efficiency.toFixed(3)}, layerOverheadSeconds ${(layerOverheadSeconds * 1e6).toFixed(0)} us`,
+    );
   }
   const rows = prepared.plans.flatMap(({ solver, plan }) =>
     scales.flatMap((scale) => {
@@ -456,7 +462,7 @@ async function calibrate(deviceCount: number, file: string, fitSolver: string): 
           nominal,
           calibrated,
           ratio: step / calibrated,
-          fitted: solver === fitSolver,
+          fitted: !given && solver === fitSolver,
         },
       ];
     }),
@@ -469,7 +475,7 @@ async function calibrate(deviceCount: number, file: string, fitSolver: string): 
   const out = new URL(`./results/cuda-decode-e2e-calibration-${deviceCount}.json`, import.meta.url);
   writeFileSync(
     out,
-    `${JSON.stringify({ benchmark: 'cuda-decode-e2e calibration', measuredFile: file, gpus: measured.gpus, fitSolver, scales: [high, low], bandwidthEfficiency: efficiency, layerOverheadSeconds, rows }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'cuda-decode-e2e calibration', measuredFile: relative(process.cwd(), file), gpus: measured.gpus, ...(given ? { constantsFrom: process.env.FAIRKV_CALIBRATION } : { fitSolver, scales: [high, low] }), bandwidthEfficiency: efficiency, layerOverheadSeconds, rows }, null, 2)}\n`,
   );
 }
 
