@@ -39,6 +39,8 @@ export interface BenchFlags extends PolicyFlags {
   cluster?: string;
   dtype: DType;
   bandwidthEfficiency?: number;
+  /** Microseconds. */
+  layerOverhead?: number;
   out: string;
   json?: boolean;
 }
@@ -114,9 +116,10 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       cluster,
       batch: flags.concurrency,
       dtype: flags.dtype,
-      ...(flags.bandwidthEfficiency !== undefined
-        ? { options: { bandwidthEfficiency: flags.bandwidthEfficiency } }
-        : {}),
+      options: {
+        ...(flags.bandwidthEfficiency !== undefined ? { bandwidthEfficiency: flags.bandwidthEfficiency } : {}),
+        ...(flags.layerOverhead !== undefined ? { layerOverheadSeconds: flags.layerOverhead * 1e-6 } : {}),
+      },
     };
     const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
     const results = [];

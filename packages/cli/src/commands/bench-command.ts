@@ -62,6 +62,11 @@ export function registerBenchCommand(program: Command): Command {
       "predictions: fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1)",
       numberInRange(0, 1, true),
     )
+    .option(
+      '--layer-overhead <us>',
+      'predictions: fixed time per layer and device in microseconds (default 10)',
+      numberInRange(0, Number.POSITIVE_INFINITY),
+    )
     .option('--out <bench.json>', 'where to write the JSON results', 'fairkv-bench.json')
     .option('--json', 'print the JSON results to stdout too, instead of the table')
     .action(async (flags: BenchFlags) => (await import('./bench-action.js')).runBench(flags));

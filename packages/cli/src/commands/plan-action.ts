@@ -38,6 +38,8 @@ export interface PlanFlags {
   maxReplicas?: number;
   copyBudget?: number;
   bandwidthEfficiency?: number;
+  /** Microseconds. */
+  layerOverhead?: number;
   timeLimit?: number;
   out?: string;
   plot?: string;
@@ -63,6 +65,7 @@ async function buildRequest(flags: PlanFlags): Promise<{ request: PlacementReque
     ...(flags.maxReplicas !== undefined ? { maxReplicasPerHead: flags.maxReplicas } : {}),
     ...(flags.copyBudget !== undefined ? { copyBudget: flags.copyBudget } : {}),
     ...(flags.bandwidthEfficiency !== undefined ? { bandwidthEfficiency: flags.bandwidthEfficiency } : {}),
+    ...(flags.layerOverhead !== undefined ? { layerOverheadSeconds: flags.layerOverhead * 1e-6 } : {}),
     ...(flags.timeLimit !== undefined ? { timeLimitSeconds: flags.timeLimit } : {}),
   };
   if (flags.maxReplicas !== undefined && flags.maxReplicas > flags.devices) {

@@ -150,6 +150,42 @@ describe.skipIf(!hasDuoGates)(
         expect.stringMatching(/--bandwidth-efficiency.*expected a number in \(0, 1\]/),
       ]);
     });
+
+    it('--layer-overhead adds its microseconds once per layer and once for the output, and refuses negatives', async () => {
+      const step = async (...extra: string[]) => {
+        const run = await runFairkv([
+          'plan',
+          '--model',
+          'llama-3.1-8b',
+          '--profile',
+          profile,
+          '--devices',
+          '2',
+          '--solver',
+          'contiguous',
+          '--batch',
+          '16',
+          '--json',
+          ...extra,
+        ]);
+        expect(run.code, run.stderr).toBe(0);
+        return (JSON.parse(run.stdout).results[0] as { predicted: { stepTimeSeconds: number } }).predicted
+          .stepTimeSeconds;
+      };
+      const [none, calibrated] = [await step('--layer-overhead', '0'), await step('--layer-overhead', '185')];
+      expect(calibrated - none).toBeCloseTo((32 + 1) * 185e-6, 9);
+      const refused = await runFairkv([
+        'plan',
+        '--model',
+        'llama-3.1-8b',
+        '--profile',
+        profile,
+        '--layer-overhead',
+        '-5',
+      ]);
+      expect(refused.code).toBe(1);
+      expect(errorLines(refused)).toEqual([expect.stringMatching(/--layer-overhead.*-5/)]);
+    });
   },
 );
 if (!hasDuoGates) it.skip(SHARED_SKIP_MESSAGE, () => {});
