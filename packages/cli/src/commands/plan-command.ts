@@ -47,7 +47,7 @@ export function registerPlanCommand(program: Command): Command {
     .option('--copy-budget <n>', 'most extra replicas over the whole model', integerAtLeast(0))
     .option(
       '--bandwidth-efficiency <f>',
-      "fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1; fairkv's CUDA backend on H100: 0.84)",
+      "fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1; fairkv's CUDA backend on H100 measured 0.84-0.90)",
       numberInRange(0, 1, true),
     )
     .option(

@@ -117,10 +117,19 @@ struct RaggedDecodeAttentionParams {
   const int* pairs;
   int pairCount, kvHeadCount, groupSize, headDim, blockSize;
   float scale;
-  /** Work items the schedule aims at (8 per SM by default: measured best on H100); bounds the workspace. */
+  /**
+   * Work items the schedule makes: at least `targetItems` (8 per SM by default) and at most
+   * `mostItems` (16 per SM; 0 = targetItems), as many as keep chunks of about `preferredChunkTokens`
+   * (measured on H100: small calls run best with 8 items per SM, calls of millions of tokens with 16,
+   * where one more item per warp evens out the end of the work queue). Bounds the workspace.
+   */
   int targetItems;
+  int mostItems;
+  int preferredChunkTokens;
   /** Shortest chunk a pair is split into. */
   int minChunkTokens;
+  /** Programmatic dependent launch of the attention and combine kernels where the device has it. */
+  bool dependentLaunch = true;
 };
 size_t raggedDecodeAttentionWorkspaceBytes(const RaggedDecodeAttentionParams& params);
 int maxRaggedDecodeHeadDim(DType poolDType);

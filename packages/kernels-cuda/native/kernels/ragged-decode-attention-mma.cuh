@@ -67,6 +67,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
   constexpr int kChunks = D / 32;  // 16-byte units per thread per K row
   using Stage = MmaStage<H>;
   constexpr int S = Stage::kTokens;
+  waitForPrerequisiteGrid();  // the schedule kernel's items and work counter
+  allowDependentLaunch();     // the combine blocks may be placed while the work queue drains
   const int itemCount = args.schedule->itemCount;
   const int workCount = itemCount * args.subgroups;
   const int chunk = args.schedule->chunkTokens;

@@ -2,7 +2,8 @@
 // flash-decoding style (Dao et al., "Flash-Decoding for long-context inference", 2023):
 //
 // 1. a one-block schedule kernel reads the pair lengths on the device, picks a chunk length so the
-//    whole call makes about `targetItems` work items, and writes each pair's first item index
+//    whole call makes between `targetItems` and `mostItems` work items (chunks near
+//    `preferredChunkTokens` where that range allows), and writes each pair's first item index
 //    (an exclusive prefix sum of its chunk counts);
 // 2. the main kernel runs one thread block per (work item, group of up to 8 query heads): the whole
 //    GQA group of a kv head lives in one block, so each K and V row is read once per group, with
@@ -38,7 +39,7 @@ struct Schedule {
   int workCounter;  // next (item, subgroup) a persistent warp takes (tensor-core kernel)
 };
 
-__global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __restrict__ pairs, int pairCount, int targetItems, int minChunk,
+__global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __restrict__ pairs, int pairCount, int fewestItems, int mostItems, int preferredChunk, int minChunk,
                                int* __restrict__ itemStart, int2* __restrict__ items,
                                Schedule* __restrict__ schedule) {
   using Reduce = cub::BlockReduce<long long, kScheduleThreads>;
@@ -48,12 +49,16 @@ __global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __
     typename Scan::TempStorage scan;
   } temp;
   __shared__ int sharedChunk;
+  allowDependentLaunch();  // the attention blocks may take their SMs while the schedule is computed
 
   long long localTokens = 0;
   for (int p = threadIdx.x; p < pairCount; p += kScheduleThreads) localTokens += max(pairs[p * 4 + 2], 0);
   const long long totalTokens = Reduce(temp.reduce).Sum(localTokens);
   if (threadIdx.x == 0) {
-    long long chunk = (totalTokens + targetItems - 1) / targetItems;
+    // chunks of about preferredChunk tokens, as long as that makes between fewestItems and mostItems
+    const long long longest = (totalTokens + fewestItems - 1) / fewestItems;
+    const long long shortest = (totalTokens + mostItems - 1) / mostItems;
+    long long chunk = max(shortest, min(static_cast<long long>(preferredChunk), longest));
     chunk = ((chunk + 63) / 64) * 64;
     if (chunk < minChunk) chunk = minChunk;
     if (chunk > (1LL << 30)) chunk = 1LL << 30;
@@ -165,6 +170,7 @@ struct DecodeArgs {
   int headDim;
   int blockSize;
   float scaleLog2;  // scale * log2(e)
+  bool dependentLaunch;  // host only: launch the attention and combine kernels as programmatic dependents
   bool vectorized;  // 16-byte loads are aligned (headDim a multiple of the vector width)
 };
 
@@ -396,6 +402,7 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   const int pair = blockIdx.x;
   const int subgroup = blockIdx.y >> 3;
   const int g = blockIdx.y & 7;
+  waitForPrerequisiteGrid();  // the attention kernel's partials
   const int firstItem = args.itemStart[pair];
   const int chunkCount = args.itemStart[pair + 1] - firstItem;
   const int firstHead = subgroup * 8;
@@ -467,6 +474,15 @@ void dispatchGroup(const DecodeArgs& args, int maxItems, size_t sharedPerHead, s
   else launchDecode<T, 8, E>(args, maxItems, sharedFixed + sharedPerHead * 8, stream);
 }
 
+/** Whether the current device has programmatic dependent launch (compute capability 9.0+). */
+bool deviceHasDependentLaunch() {
+  int device = 0;
+  int major = 0;
+  checkCuda(cudaGetDevice(&device), "cudaGetDevice");
+  checkCuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
+  return major >= 9;
+}
+
 /** Blocks of the persistent tensor-core kernel: two per SM (its occupancy), never more than the work. */
 unsigned int persistentMmaBlocks(long long work) {
   int device = 0;
@@ -492,13 +508,15 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t str
         checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(shared)),
                   "cudaFuncSetAttribute(ragged-decode-attention mma)");
-        decodeMmaKernel<T, 1><<<persistentMmaBlocks(maxItems * args.subgroups), kMmaThreads, shared, stream>>>(args);
+        launchDependent(decodeMmaKernel<T, 1>, dim3(persistentMmaBlocks(maxItems * args.subgroups)), dim3(kMmaThreads),
+                        shared, stream, args.dependentLaunch, args);
       } else {
         const size_t shared = mmaSharedBytes<2>();
         checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(shared)),
                   "cudaFuncSetAttribute(ragged-decode-attention mma)");
-        decodeMmaKernel<T, 2><<<persistentMmaBlocks(maxItems * args.subgroups), kMmaThreads, shared, stream>>>(args);
+        launchDependent(decodeMmaKernel<T, 2>, dim3(persistentMmaBlocks(maxItems * args.subgroups)), dim3(kMmaThreads),
+                        shared, stream, args.dependentLaunch, args);
       }
       checkLaunch("ragged-decode-attention mma kernel");
       return;
@@ -512,7 +530,7 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t str
 
 size_t raggedDecodeAttentionWorkspaceBytes(const RaggedDecodeAttentionParams& params) {
   const int subgroups = (params.groupSize + 7) / 8;
-  const long long maxItems = static_cast<long long>(params.pairCount) + params.targetItems;
+  const long long maxItems = static_cast<long long>(params.pairCount) + std::max(params.targetItems, params.mostItems);
   size_t bytes = 256;  // schedule
   bytes += ((static_cast<size_t>(params.pairCount) + 1) * sizeof(int) + 255) / 256 * 256;
   bytes += (static_cast<size_t>(maxItems) * sizeof(int2) + 255) / 256 * 256;
@@ -530,7 +548,8 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
                                 " exceeds the largest supported (" +
                                 std::to_string(maxRaggedDecodeHeadDim(params.poolDType)) + ")");
   const int subgroups = (params.groupSize + 7) / 8;
-  const int maxItems = params.pairCount + params.targetItems;
+  const int mostItems = std::max(params.targetItems, params.mostItems);
+  const int maxItems = params.pairCount + mostItems;
   unsigned char* cursor = static_cast<unsigned char*>(workspace);
   Schedule* schedule = reinterpret_cast<Schedule*>(cursor);
   cursor += 256;
@@ -542,8 +561,9 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   cursor += static_cast<size_t>(maxItems) * subgroups * 8 * params.headDim * sizeof(float);
   float* partialMaxSum = reinterpret_cast<float*>(cursor);
 
-  scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(params.pairs, params.pairCount, params.targetItems,
-                                                      params.minChunkTokens, itemStart, items, schedule);
+  scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(params.pairs, params.pairCount, params.targetItems, mostItems,
+                                                      params.preferredChunkTokens, params.minChunkTokens, itemStart,
+                                                      items, schedule);
   checkLaunch("ragged-decode-attention schedule kernel");
 
   DecodeArgs args{};
@@ -565,6 +585,7 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.headDim = params.headDim;
   args.blockSize = params.blockSize;
   args.scaleLog2 = params.scale * kLog2e;
+  args.dependentLaunch = params.dependentLaunch && deviceHasDependentLaunch();
 
   const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
   switch (params.poolDType) {
@@ -573,8 +594,8 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
     case DType::BF16: dispatchWidth<__nv_bfloat16>(args, maxItems, aligned, stream); break;
     default: throw std::invalid_argument("ragged-decode-attention: pool dtype must be f32, f16 or bf16");
   }
-  combineKernel<<<dim3(params.pairCount, subgroups * 8), kCombineThreads, 0, stream>>>(args);
-  checkLaunch("ragged-decode-attention combine kernel");
+  launchDependent(combineKernel, dim3(params.pairCount, subgroups * 8), dim3(kCombineThreads), 0, stream,
+                  args.dependentLaunch, args);
 }
 
 }  // namespace fairkv

@@ -6,6 +6,10 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include <utility>
+
+#include "../common.h"
+
 namespace fairkv {
 
 template <typename T>
@@ -68,6 +72,40 @@ __device__ __forceinline__ void loadMatrixX4(unsigned (&r)[4], const void* share
 __device__ __forceinline__ void loadMatrixX2(unsigned (&r)[2], const void* shared) {
   const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
   asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(address));
+}
+
+/**
+ * Programmatic dependent launch (Hopper+): a kernel launched with programmatic stream serialization
+ * may start while the kernel before it still runs; it must call waitForPrerequisiteGrid() before it
+ * reads anything that kernel writes. allowDependentLaunch() lets the next such kernel start early.
+ * Both are no-ops before compute capability 9.0 (where the launch attribute is not set either).
+ */
+__device__ __forceinline__ void waitForPrerequisiteGrid() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void allowDependentLaunch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" :::);
+#endif
+}
+
+/** Launches `kernel` on `stream`, as a programmatic dependent launch where the device supports it. */
+template <typename... Params, typename... Args>
+void launchDependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t sharedBytes, cudaStream_t stream,
+                     bool programmatic, Args&&... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = sharedBytes;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  config.attrs = &attribute;
+  config.numAttrs = programmatic ? 1 : 0;
+  checkCuda(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), "cudaLaunchKernelEx");
 }
 
 }  // namespace fairkv

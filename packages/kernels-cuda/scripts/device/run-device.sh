@@ -24,10 +24,10 @@ for step in "${steps[@]}"; do
     nccl) node .device/nccl-check.mjs 2>&1 | tee "$OUT/nccl.log" || status=1 ;;
     nccl-mp) node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" 2>&1 | tee "$OUT/nccl-multiprocess.log" || status=1 ;;
     profile) FAIRKV_BENCH_QUICK=1 FAIRKV_BENCH_REPEATS=1 FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention \
-      ncu --target-processes all -k regex:'decode' --launch-skip 2 --launch-count 2 \
+      ncu --target-processes all -k regex:'decodeMma|scheduleKernel|combineKernel' --launch-skip 6 --launch-count 6 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
       node .device/bench-decode.mjs > "$OUT/ncu.txt" 2>&1 || status=1
-      grep -E "decode|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Stall|Theoretical Occ|Compute \(SM\)" "$OUT/ncu.txt" | head -60 ;;
+      grep -E "decodeMma|scheduleKernel|combineKernel|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Theoretical Occ|Grid Size" "$OUT/ncu.txt" | head -80 ;;
     runtime) node .device/runtime-check.mjs .device/stories260K.gguf 2>&1 | tee "$OUT/runtime.log" || status=1 ;;
     e2e) gpus=$(nvidia-smi -L | wc -l)
       for plans in $(ls -r .device/e2e-plans-*.json); do
