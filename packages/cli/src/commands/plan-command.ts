@@ -52,7 +52,7 @@ export function registerPlanCommand(program: Command): Command {
     )
     .option(
       '--layer-overhead <us>',
-      "fixed time per layer and device in microseconds: launches, norms, RoPE, residual adds (default 10; fairkv's CUDA backend on H100: 185)",
+      "fixed time per layer and device in microseconds: launches, norms, RoPE, residual adds (default 10; fairkv's CUDA backend on H100 measured 185-242)",
       numberInRange(0, Number.POSITIVE_INFINITY),
     )
     .option(
