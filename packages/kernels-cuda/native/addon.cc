@@ -529,32 +529,56 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
 
 #ifndef FAIRKV_PROBE_ONLY
 void runMatmul(DeviceContext& context, const Napi::Object& a) {
+  // Split outputs (a fused projection): output, then output2 and output3 take the next weight rows.
+  MatmulOutputs outputs{{field<float>(a, "output")}, {intField(a, "outerSize")}, 1};
+  for (const auto& [output, size] : {std::pair{"output2", "outerSize2"}, std::pair{"output3", "outerSize3"}}) {
+    float* data = field<float>(a, output);
+    if (data == nullptr) break;
+    outputs.data[outputs.count] = data;
+    outputs.widths[outputs.count] = intField(a, size);
+    ++outputs.count;
+  }
+  int total = 0;
+  for (int s = 0; s < outputs.count; ++s) total += outputs.widths[s];
+  // p covers the whole projection; its output is the first segment's (used as is when there is one)
   MatmulParams p{field<const float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
-                 field<float>(a, "output"), intField(a, "rowCount"), intField(a, "innerSize"), intField(a, "outerSize")};
+                 outputs.data[0], intField(a, "rowCount"), intField(a, "innerSize"), total};
   // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel,
   // 2 = the tensor-core kernel wherever it is supported
   const Napi::Value pathValue = a.Get("matmulPath");
   const int path = pathValue.IsNumber() ? pathValue.As<Napi::Number>().Int32Value() : 0;
   if (path != 1 && (path == 2 ? matmulTensorCoreSupports(p) : matmulTensorCorePreferred(p))) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
-    matmulTensorCore(p, MatmulOutputs{{p.output}, {p.outerSize}, 1}, workspace, context.multiprocessorCount,
-                     context.computeMajor >= 9, context.stream);
+    matmulTensorCore(p, outputs, workspace, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
     return;
   }
   if (p.rowCount <= kMatmulStreamingRows || !context.cublas) {
-    for (int row = 0; row < p.rowCount; row += kMatmulStreamingRows) {
-      MatmulParams slice = p;
-      slice.input = p.input + static_cast<long long>(row) * p.innerSize;
-      slice.output = p.output + static_cast<long long>(row) * p.outerSize;
-      slice.rowCount = std::min(kMatmulStreamingRows, p.rowCount - row);
-      matmulStreaming(slice, context.stream);
+    // one streaming pass per segment, each over its own weight rows
+    long long firstRow = 0;
+    for (int s = 0; s < outputs.count; ++s) {
+      MatmulParams segment = p;
+      segment.weight = static_cast<const unsigned char*>(p.weight) + firstRow * p.innerSize * dtypeBytes(p.weightDType);
+      segment.output = outputs.data[s];
+      segment.outerSize = outputs.widths[s];
+      firstRow += outputs.widths[s];
+      for (int row = 0; row < p.rowCount; row += kMatmulStreamingRows) {
+        MatmulParams slice = segment;
+        slice.input = p.input + static_cast<long long>(row) * p.innerSize;
+        slice.output = segment.output + static_cast<long long>(row) * segment.outerSize;
+        slice.rowCount = std::min(kMatmulStreamingRows, p.rowCount - row);
+        matmulStreaming(slice, context.stream);
+      }
     }
     return;
   }
-  void* converted = p.weightDType == DType::F32
-                        ? nullptr
-                        : ensureWorkspace(context, static_cast<size_t>(p.rowCount) * p.innerSize * 2);
-  context.cublas->matmul(p, converted, context.stream);
+  // cuBLAS: one GEMM over the whole projection (into the workspace when it is split), then the split
+  const size_t convertedBytes =
+      p.weightDType == DType::F32 ? 0 : (static_cast<size_t>(p.rowCount) * p.innerSize * 2 + 255) / 256 * 256;
+  const size_t wholeBytes = outputs.count > 1 ? static_cast<size_t>(p.rowCount) * total * sizeof(float) : 0;
+  auto* workspace = static_cast<unsigned char*>(ensureWorkspace(context, std::max<size_t>(1, convertedBytes + wholeBytes)));
+  if (outputs.count > 1) p.output = reinterpret_cast<float*>(workspace + convertedBytes);
+  context.cublas->matmul(p, convertedBytes > 0 ? workspace : nullptr, context.stream);
+  if (outputs.count > 1) splitColumns(p.output, p.rowCount, total, outputs, context.stream);
 }
 
 KvPoolParams kvPoolOf(const Napi::Object& a) {

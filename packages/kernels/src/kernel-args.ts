@@ -47,13 +47,22 @@ export interface RmsNormArgs {
 export interface MatmulArgs {
   /** f32 `[rowCount][innerSize]`. */
   input: DeviceBuffer<'f32'>;
-  /** stored `[outerSize][innerSize]`. */
+  /**
+   * stored `[outerSize + outerSize2 + outerSize3][innerSize]`: with `output2` (and `output3`) one matmul
+   * is a fused projection (q | k | v, gate | up) whose output is split by weight rows.
+   */
   weight: DeviceBuffer;
-  /** f32 `[rowCount][outerSize]`. */
+  /** f32 `[rowCount][outerSize]`: weight rows `[0, outerSize)`. */
   output: DeviceBuffer<'f32'>;
   rowCount: number;
   innerSize: number;
   outerSize: number;
+  /** Optional f32 `[rowCount][outerSize2]`: the next `outerSize2` weight rows. */
+  output2?: DeviceBuffer<'f32'>;
+  outerSize2?: number;
+  /** Optional (with `output2`) f32 `[rowCount][outerSize3]`: the `outerSize3` weight rows after those. */
+  output3?: DeviceBuffer<'f32'>;
+  outerSize3?: number;
 }
 
 /**

@@ -35,6 +35,12 @@ const product =
   (args: Record<string, unknown>): number =>
     fields.reduce((total, field) => total * n(args, field), 1);
 
+/** An optional split width (0 when absent or not a positive integer: its own check reports that). */
+const splitSize = (args: Record<string, unknown>, field: string): number => {
+  const value = args[field];
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : 0;
+};
+
 const headDimCheck = (args: Record<string, unknown>, capabilities: BackendCapabilities): ValidationIssue[] => {
   const headDim = n(args, 'headDim');
   if (capabilities.headDims !== 'any' && !capabilities.headDims.includes(headDim)) {
@@ -90,14 +96,50 @@ const RULES: { [K in KernelName]: KernelRule } = {
     check: (a) => finite(a, 'epsilon'),
   },
   matmul: {
-    outputs: ['output'],
+    outputs: ['output', 'output2', 'output3'],
     counts: ['rowCount'],
     dims: ['innerSize', 'outerSize'],
     buffers: [
       { field: 'input', kind: 'f32', elements: product('rowCount', 'innerSize') },
-      { field: 'weight', kind: 'stored', elements: product('outerSize', 'innerSize') },
+      {
+        field: 'weight',
+        kind: 'stored',
+        elements: (a) =>
+          (n(a, 'outerSize') + splitSize(a, 'outerSize2') + splitSize(a, 'outerSize3')) * n(a, 'innerSize'),
+      },
       { field: 'output', kind: 'f32', elements: product('rowCount', 'outerSize') },
+      {
+        field: 'output2',
+        kind: 'f32',
+        elements: (a) => n(a, 'rowCount') * splitSize(a, 'outerSize2'),
+        required: (a) => a.outerSize2 !== undefined,
+      },
+      {
+        field: 'output3',
+        kind: 'f32',
+        elements: (a) => n(a, 'rowCount') * splitSize(a, 'outerSize3'),
+        required: (a) => a.outerSize3 !== undefined,
+      },
     ],
+    check: (a) => {
+      const issues: ValidationIssue[] = [];
+      for (const [output, size] of [
+        ['output2', 'outerSize2'],
+        ['output3', 'outerSize3'],
+      ] as const) {
+        const value = a[size];
+        if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value <= 0)) {
+          issues.push({ path: `$.${size}`, message: `expected a positive integer, got ${describeValue(value)}` });
+        }
+        if (a[output] !== undefined && value === undefined) {
+          issues.push({ path: `$.${size}`, message: `expected the width of ${output}, got undefined` });
+        }
+      }
+      if (a.output3 !== undefined && a.output2 === undefined) {
+        issues.push({ path: '$.output3', message: 'expected output2 as well (outputs fill in order)' });
+      }
+      return issues;
+    },
   },
   rope: {
     outputs: ['data'],

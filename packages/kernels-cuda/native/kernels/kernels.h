@@ -50,6 +50,8 @@ struct MatmulOutputs {
   int widths[kMatmulMaxOutputs];
   int count;
 };
+/** Copies the columns of `source` `[rows][total]` into the outputs' segments (a split projection). */
+void splitColumns(const float* source, int rows, int total, const MatmulOutputs& outputs, cudaStream_t stream);
 /** Whether the tensor-core matmul takes this call: f16/bf16 weights, 1..128 rows, inner a multiple of 8. */
 bool matmulTensorCoreSupports(const MatmulParams& params);
 /** Whether the tensor-core matmul is the faster path for this call (where it is supported). */

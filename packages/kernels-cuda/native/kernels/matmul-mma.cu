@@ -1,4 +1,4 @@
-// Decode matmul on tensor cores: output = input x weight^T for up to kMatmulTensorCoreRows rows with
+// Decode matmul on tensor cores (and the column split of fused projections): output = input x weight^T for up to kMatmulTensorCoreRows rows with
 // f16/bf16 weights in nn.Linear layout [outer][inner]. Bandwidth-bound on the weight, which is read
 // exactly once: each block owns 128 outputs (8 warps x 16, the M dimension of mma.m16n8k16) and streams
 // their weight rows through a 3-stage cp.async pipeline of 64-element slices, together with the same
@@ -188,6 +188,13 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
 #endif
 }
 
+__global__ void splitColumnsKernel(const float* __restrict__ source, long long count, int total, MatmulOutputs outputs) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    store(outputs, static_cast<int>(i / total), static_cast<int>(i % total), source[i]);
+  }
+}
+
 int paddedTiles(int rows) { return rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 32 ? 4 : rows <= 64 ? 8 : 16; }
 
 struct Geometry {
@@ -238,6 +245,14 @@ void launch(const TensorCoreArgs& args, const Geometry& g, cudaStream_t stream) 
 }
 }  // namespace
 
+void splitColumns(const float* source, int rows, int total, const MatmulOutputs& outputs, cudaStream_t stream) {
+  const long long count = static_cast<long long>(rows) * total;
+  if (count <= 0) return;
+  const unsigned int blocks = static_cast<unsigned int>(std::min<long long>((count + 255) / 256, 4096));
+  splitColumnsKernel<<<blocks, 256, 0, stream>>>(source, count, total, outputs);
+  checkLaunch("split columns kernel");
+}
+
 bool matmulTensorCoreSupports(const MatmulParams& p) {
   return (p.weightDType == DType::BF16 || p.weightDType == DType::F16) && p.rowCount >= 1 &&
          p.rowCount <= kMatmulTensorCoreRows && p.innerSize % 8 == 0 &&
@@ -248,11 +263,11 @@ bool matmulTensorCorePreferred(const MatmulParams& p) {
   if (!matmulTensorCoreSupports(p)) return false;
   // From bench/cuda-matmul on an H100 (device time of each call): up to 16 rows this kernel is 1.1-6x
   // faster than the CUDA-core streaming kernel on every llama-3.1-8b shard shape; up to 64 rows it beats
-  // cuBLAS on projections of at most 4M weights (a 4-way shard's q, k, v, o), where cuBLAS leaves most
-  // SMs idle; with more rows or larger weights cuBLAS is faster (each warp here reloads every input
-  // fragment, which costs more as rows grow).
+  // cuBLAS on projections of at most 2048 outputs or 4M weights (a 4-way shard's q | k | v and o),
+  // where cuBLAS leaves most SMs idle; with more rows or larger weights cuBLAS is faster (each warp here
+  // reloads every input fragment, which costs more as rows grow).
   if (p.rowCount <= 16) return true;
-  return p.rowCount <= 64 && static_cast<long long>(p.outerSize) * p.innerSize <= (4LL << 20);
+  return p.rowCount <= 64 && (p.outerSize <= 2048 || static_cast<long long>(p.outerSize) * p.innerSize <= (4LL << 20));
 }
 
 size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& p) { return static_cast<size_t>(p.rowCount) * p.innerSize * 2; }

@@ -132,6 +132,35 @@ export function describeBufferContract(
     )) as { issues: { path: string }[] };
     // a wrong dtype, and an output that is also an input
     expect(error.issues.map((issue) => issue.path)).toEqual(['$.weight', '$.output']);
+    // split outputs: a width without its output, an output without its width, output3 without output2
+    const other = backend().createBuffer({ dtype: 'f32', elementCount: 4 });
+    const weights = backend().createBuffer({ dtype: 'f32', elementCount: 16 });
+    const split = (extra: object) =>
+      expectCode(
+        () =>
+          backend().run('matmul', {
+            input: small,
+            weight: weights,
+            output: other,
+            rowCount: 1,
+            innerSize: 2,
+            outerSize: 2,
+            ...extra,
+          }),
+        'FAIRKV_VALIDATION',
+      ) as Promise<{ issues: { path: string; message: string }[] }>;
+    expect((await split({ outerSize2: 2 })).issues.map((issue) => issue.path)).toEqual(['$.output2']);
+    expect((await split({ output2: small })).issues.map((issue) => issue.path)).toEqual(['$.output2', '$.outerSize2']);
+    expect((await split({ output3: small, outerSize3: 2 })).issues.map((issue) => issue.path)).toEqual([
+      '$.output3',
+      '$.output3',
+    ]);
+    // the weight must hold every output's rows
+    const wide = backend().createBuffer({ dtype: 'f32', elementCount: 8 });
+    const tooFew = (await split({ output2: wide, outerSize2: 8 })).issues;
+    expect(tooFew.map((issue) => issue.path)).toEqual(['$.weight']);
+    expect(/at least 20 elements/.test(tooFew[0]!.message)).toBe(true);
+    for (const buffer of [other, weights, wide]) backend().disposeBuffer(buffer);
     const error2 = (await expectCode(
       () => backend().run('swiglu', { gate: small, up: small, output: small, elementCount: 5 }),
       'FAIRKV_VALIDATION',

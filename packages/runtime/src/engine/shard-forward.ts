@@ -24,16 +24,28 @@ export interface ShardForwardOptions {
   maxPositions?: number;
 }
 
+/** One layer's weights on the device; q | k | v and gate | up are each one fused projection. */
 interface LayerBuffers {
   attentionNorm: DeviceBuffer;
-  wq: DeviceBuffer;
-  wk: DeviceBuffer;
-  wv: DeviceBuffer;
+  /** `[q width + 2 kv width][hidden]`: wq, wk and wv rows one after another. */
+  wQkv: DeviceBuffer;
   wo: DeviceBuffer;
   ffnNorm: DeviceBuffer;
-  wGate: DeviceBuffer;
-  wUp: DeviceBuffer;
+  /** `[2 ffn width][hidden]`: w-gate rows, then w-up rows. */
+  wGateUp: DeviceBuffer;
   wDown: DeviceBuffer;
+}
+
+/** The arrays one after another, in a new array of their type. */
+function concatenated(parts: HostWeight[]): HostWeight {
+  const length = parts.reduce((sum, part) => sum + part.length, 0);
+  const out = parts[0] instanceof Float32Array ? new Float32Array(length) : new Uint16Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part as never, offset);
+    offset += part.length;
+  }
+  return out;
 }
 
 /**
@@ -70,15 +82,14 @@ export class ShardForward {
       return buffer;
     };
     this.#embedding = upload(weights.tokenEmbedding, 'token-embedding');
+    // fused projections (vLLM's QKVParallelLinear / MergedColumnParallelLinear): one matmul reads
+    // q | k | v and one gate | up, and splits its output by weight rows
     this.#layers = weights.layers.map((layer, l) => ({
       attentionNorm: upload(layer.attentionNorm, `layers.${l}.attention-norm`),
-      wq: upload(layer.wq, `layers.${l}.wq`),
-      wk: upload(layer.wk, `layers.${l}.wk`),
-      wv: upload(layer.wv, `layers.${l}.wv`),
+      wQkv: upload(concatenated([layer.wq, layer.wk, layer.wv]), `layers.${l}.wqkv`),
       wo: upload(layer.wo, `layers.${l}.wo`),
       ffnNorm: upload(layer.ffnNorm, `layers.${l}.ffn-norm`),
-      wGate: upload(layer.wGate, `layers.${l}.w-gate`),
-      wUp: upload(layer.wUp, `layers.${l}.w-up`),
+      wGateUp: upload(concatenated([layer.wGate, layer.wUp]), `layers.${l}.w-gate-up`),
       wDown: upload(layer.wDown, `layers.${l}.w-down`),
     }));
     this.#outputNorm = weights.outputNorm ? upload(weights.outputNorm, 'output-norm') : undefined;
@@ -146,22 +157,18 @@ export class ShardForward {
     const q = this.buffer('q', 'f32', rows * qWidth);
     const k = this.buffer('k', 'f32', rows * local * headDim);
     const v = this.buffer('v', 'f32', rows * local * headDim);
-    b.run('matmul', { input: h, weight: w.wq, output: q, rowCount: rows, innerSize: hidden, outerSize: qWidth });
+    if (local === 0) return { q, k, v, qWidth, local };
     b.run('matmul', {
       input: h,
-      weight: w.wk,
-      output: k,
+      weight: w.wQkv,
+      output: q,
       rowCount: rows,
       innerSize: hidden,
-      outerSize: local * headDim,
-    });
-    b.run('matmul', {
-      input: h,
-      weight: w.wv,
-      output: v,
-      rowCount: rows,
-      innerSize: hidden,
-      outerSize: local * headDim,
+      outerSize: qWidth,
+      output2: k,
+      outerSize2: local * headDim,
+      output3: v,
+      outerSize3: local * headDim,
     });
     const rope = {
       positions,
@@ -186,8 +193,16 @@ export class ShardForward {
     b.run('rms-norm', { input: x, weight: w.ffnNorm, output: h, rowCount: rows, size: hidden, epsilon: rmsNormEps });
     const gate = this.buffer('gate', 'f32', rows * width);
     const up = this.buffer('up', 'f32', rows * width);
-    b.run('matmul', { input: h, weight: w.wGate, output: gate, rowCount: rows, innerSize: hidden, outerSize: width });
-    b.run('matmul', { input: h, weight: w.wUp, output: up, rowCount: rows, innerSize: hidden, outerSize: width });
+    b.run('matmul', {
+      input: h,
+      weight: w.wGateUp,
+      output: gate,
+      rowCount: rows,
+      innerSize: hidden,
+      outerSize: width,
+      output2: up,
+      outerSize2: width,
+    });
     b.run('swiglu', { gate, up, output: gate, elementCount: rows * width });
     const partial = this.buffer('partial', 'f32', rows * hidden);
     b.run('matmul', {

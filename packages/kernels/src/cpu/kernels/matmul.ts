@@ -1,3 +1,4 @@
+import type { DeviceBuffer } from '../../backend.js';
 import { f16DecodeTable } from '../../half-precision.js';
 import type { CpuKernel } from '../cpu-kernel.js';
 
@@ -182,23 +183,36 @@ const PARALLEL_MIN_MULTIPLY_ADDS = 1 << 20;
 export const matmulKernel: CpuKernel<'matmul'> = {
   name: 'matmul',
   run(args, context) {
-    const { rowCount, innerSize, outerSize } = args;
+    const { rowCount, innerSize } = args;
     const input = context.f32(args.input);
-    const output = context.f32(args.output);
     const weight = context.stored(args.weight);
     const kind = WEIGHT_KIND[weight.dtype];
     const table = weight.dtype === 'f16' ? (context.parallel?.f16Table ?? f16DecodeTable()) : null;
     const parallel = context.parallel;
-    if (parallel === undefined || parallel.size < 2 || rowCount * innerSize * outerSize < PARALLEL_MIN_MULTIPLY_ADDS) {
-      matmulRange(input, weight.data, kind, table, output, rowCount, innerSize, outerSize, 0, outerSize);
-      return;
+    // a fused projection: each output takes the next block of weight rows
+    const segments: [DeviceBuffer<'f32'>, number][] = [[args.output, args.outerSize]];
+    if (args.output2 && args.outerSize2) segments.push([args.output2, args.outerSize2]);
+    if (args.output3 && args.outerSize3) segments.push([args.output3, args.outerSize3]);
+    let firstRow = 0;
+    for (const [buffer, outerSize] of segments) {
+      const output = context.f32(buffer);
+      const rows = weight.data.subarray(firstRow * innerSize, (firstRow + outerSize) * innerSize);
+      firstRow += outerSize;
+      if (
+        parallel === undefined ||
+        parallel.size < 2 ||
+        rowCount * innerSize * outerSize < PARALLEL_MIN_MULTIPLY_ADDS
+      ) {
+        matmulRange(input, rows, kind, table, output, rowCount, innerSize, outerSize, 0, outerSize);
+        continue;
+      }
+      const step = Math.ceil(outerSize / parallel.size / 4) * 4;
+      const parts: unknown[][] = [];
+      for (let start = 0; start < outerSize; start += step) {
+        const end = Math.min(outerSize, start + step);
+        parts.push([input, rows, kind, table, output, rowCount, innerSize, outerSize, start, end]);
+      }
+      parallel.run('matmulRange', parts);
     }
-    const step = Math.ceil(outerSize / parallel.size / 4) * 4;
-    const parts: unknown[][] = [];
-    for (let start = 0; start < outerSize; start += step) {
-      const end = Math.min(outerSize, start + step);
-      parts.push([input, weight.data, kind, table, output, rowCount, innerSize, outerSize, start, end]);
-    }
-    parallel.run('matmulRange', parts);
   },
 };

@@ -4,7 +4,7 @@ import { addInPlaceCases, swigluCases } from './elementwise.js';
 import { embeddingGatherCases } from './embedding-gather.js';
 import { kvAppendCases } from './kv-append.js';
 import { kvCompactCases } from './kv-compact.js';
-import { matmulCases } from './matmul.js';
+import { matmulCases, matmulSplitCases } from './matmul.js';
 import { prefillAttentionCases } from './prefill-attention.js';
 import { raggedDecodeAttentionCases } from './ragged-decode-attention.js';
 import { rmsNormCases } from './rms-norm.js';
@@ -16,6 +16,7 @@ export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
   ...embeddingGatherCases,
   ...rmsNormCases,
   ...matmulCases,
+  ...matmulSplitCases,
   ...ropeCases,
   ...swigluCases,
   ...addInPlaceCases,

@@ -50,3 +50,68 @@ export const matmulCases: ConformanceCase[] = product({
     context.expectClose('output', await context.read(output), expected, tolerance);
   },
 }));
+
+/** Widths of a fused projection's outputs: q | k | v of a GQA shard, gate | up, and odd splits. */
+const splits: { rows: SizeSpec; inner: SizeSpec; widths: SizeSpec[] }[] = [
+  { rows: 1, inner: 256, widths: [64, 16, 16] },
+  {
+    rows: [2, 9],
+    inner: [1, 200],
+    widths: [
+      [1, 40],
+      [1, 40],
+    ],
+  },
+  { rows: 58, inner: 512, widths: [256, 64, 64] },
+  {
+    rows: [100, 140],
+    inner: [60, 130],
+    widths: [
+      [1, 150],
+      [1, 150],
+      [1, 150],
+    ],
+  },
+];
+
+/** `matmul` with `output2` / `output3`: one weight, its rows split over two or three outputs. */
+export const matmulSplitCases: ConformanceCase[] = product({
+  shape: splits,
+  dtype: ['f32', 'bf16'] as const,
+}).map(({ shape, dtype }) => ({
+  kernel: 'matmul',
+  name: `split rows=${formatSize(shape.rows)} inner=${formatSize(shape.inner)} outer=${shape.widths.map(formatSize).join('+')} ${dtype}`,
+  storageDType: dtype,
+  async execute(context, random, tolerance) {
+    const rowCount = drawSize(random, shape.rows);
+    const innerSize = drawSize(random, shape.inner);
+    const widths = shape.widths.map((width) => drawSize(random, width));
+    const total = widths.reduce((a, b) => a + b, 0);
+    const inputValues = random.floats(rowCount * innerSize);
+    const weightValues = random.floats(total * innerSize);
+    const input = context.input('f32', inputValues, 'input');
+    const weight = context.input(dtype, weightValues, 'weight');
+    const outputs = widths.map((width, i) => context.output('f32', rowCount * width, `output${i + 1}`));
+    context.backend.run('matmul', {
+      input,
+      weight,
+      output: outputs[0]!,
+      rowCount,
+      innerSize,
+      outerSize: widths[0]!,
+      output2: outputs[1]!,
+      outerSize2: widths[1]!,
+      ...(outputs[2] ? { output3: outputs[2], outerSize3: widths[2]! } : {}),
+    });
+    // the reference of the whole projection, cut into the outputs' columns
+    const whole = referenceMatmul(inputValues, roundedCopy(dtype, weightValues), rowCount, innerSize, total);
+    let first = 0;
+    for (const [i, width] of widths.entries()) {
+      const expected = new Float64Array(rowCount * width);
+      for (let r = 0; r < rowCount; r++)
+        for (let c = 0; c < width; c++) expected[r * width + c] = whole[r * total + first + c]!;
+      context.expectClose(`output${i + 1}`, await context.read(outputs[i]!), expected, tolerance);
+      first += width;
+    }
+  },
+}));
