@@ -7,7 +7,7 @@
 import { cpus } from 'node:os';
 import { createCluster, type DType, type HeadLoadProfile } from '@fairkv/core';
 import { predictPlan } from '@fairkv/placement';
-import { createInferenceEngine } from '@fairkv/runtime';
+import { createInferenceEngine, type InferenceEngine } from '@fairkv/runtime';
 import { InputError, withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
@@ -41,6 +41,7 @@ export interface BenchFlags extends PolicyFlags {
   bandwidthEfficiency?: number;
   /** Microseconds. */
   layerOverhead?: number;
+  kernelProfile?: boolean;
   out: string;
   json?: boolean;
 }
@@ -139,12 +140,14 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       });
       try {
         progress.start(prompts.length, solver);
+        if (flags.kernelProfile) await engine.startProfile();
         const figures = await runWorkload({
           engine,
           prompts,
           generate: { maxTokens: flags.maxTokens, stopAtEos: false },
           onRequestDone: (done) => progress.update(done),
         });
+        const operationProfiles = flags.kernelProfile ? await engine.stopProfile() : undefined;
         progress.stop();
         const predicted = predictPlan(solved.plan, request);
         results.push({
@@ -160,6 +163,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
             decodeSeconds: figures.decodeSeconds,
             kvBalance: kvBalance(figures.devices),
             devices: figures.devices,
+            ...(operationProfiles ? { operationProfiles } : {}),
           },
           predicted: {
             throughputTokensPerSecond: predicted.throughputTokensPerSecond,
@@ -224,7 +228,41 @@ export async function runBench(flags: BenchFlags): Promise<void> {
           rows,
         )}\n\nmeasured: decode tokens/s of the ${backend.name === 'cuda' ? `${flags.devices} GPU workers` : 'CPU workers'}; predicted: cost model for the ${clusterName} cluster preset\nwrote ${flags.out}\n`,
     );
+    for (const result of results) {
+      const profiles = result.measured.operationProfiles;
+      if (profiles)
+        process.stdout.write(
+          `\n${style.bold(`${result.solver}: device time per operation`)}\n${renderOperationProfiles(profiles)}\n`,
+        );
+    }
   } finally {
     model.close();
   }
+}
+
+/** One device's operation profile, as `InferenceEngine.stopProfile` returns it. */
+type OperationProfile = Awaited<ReturnType<InferenceEngine['stopProfile']>>[number];
+
+/**
+ * One row per device: its busy share of the profiled span and its longest operations with their share of
+ * the busy time and call counts (`--kernel-profile`).
+ */
+export function renderOperationProfiles(profiles: readonly OperationProfile[], top = 5): string {
+  const rows = profiles.map((profile, device) => {
+    const busy = profile.busyMilliseconds;
+    const operations = profile.operations
+      .slice(0, top)
+      .map(
+        (operation) =>
+          `${operation.name} ${busy > 0 ? ((100 * operation.milliseconds) / busy).toFixed(0) : '0'}% (${operation.count})`,
+      )
+      .join(', ');
+    return [
+      String(device),
+      `${busy.toFixed(1)} ms`,
+      profile.spanMilliseconds > 0 ? `${((100 * busy) / profile.spanMilliseconds).toFixed(0)}%` : '-',
+      operations,
+    ];
+  });
+  return renderTable(['device', 'busy', 'busy / span', 'longest operations (share of busy, calls)'], rows);
 }

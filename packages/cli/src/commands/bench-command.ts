@@ -67,6 +67,10 @@ export function registerBenchCommand(program: Command): Command {
       'predictions: fixed time per layer and device in microseconds (default 10)',
       numberInRange(0, Number.POSITIVE_INFINITY),
     )
+    .option(
+      '--kernel-profile',
+      "time every operation on every device (the backend's profiler: device time per kernel, copy and all-reduce); slows the run",
+    )
     .option('--out <bench.json>', 'where to write the JSON results', 'fairkv-bench.json')
     .option('--json', 'print the JSON results to stdout too, instead of the table')
     .action(async (flags: BenchFlags) => (await import('./bench-action.js')).runBench(flags));

@@ -183,6 +183,42 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
       expect(result.predicted.batch).toBe(2);
     }
   });
+
+  it('bench --kernel-profile reports the time of each operation on every device', async () => {
+    const out = join(folder, 'bench-profile.json');
+    const run = await runFairkv([
+      'bench',
+      '--model',
+      STORIES_260K,
+      '--devices',
+      '2',
+      '--solvers',
+      'fair-copy',
+      '--requests',
+      '2',
+      '--concurrency',
+      '2',
+      '--max-tokens',
+      '3',
+      '--kernel-profile',
+      '--out',
+      out,
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/fair-copy: device time per operation/);
+    expect(run.stdout).toMatch(/longest operations/);
+    const [result] = JSON.parse(readFileSync(out, 'utf8')).results as {
+      measured: { operationProfiles: { operations: { name: string; count: number }[]; busyMilliseconds: number }[] };
+    }[];
+    const profiles = result!.measured.operationProfiles;
+    expect(profiles).toHaveLength(2);
+    const counts = profiles.map((profile) => Object.fromEntries(profile.operations.map((o) => [o.name, o.count])));
+    // every device runs every layer's attention and both fused projections in each step
+    expect(counts[0]!['ragged-decode-attention']).toBeGreaterThan(0);
+    expect(counts[1]!['ragged-decode-attention']).toBe(counts[0]!['ragged-decode-attention']);
+    expect(counts[0]!.matmul).toBeGreaterThan(counts[1]!.matmul!); // device 0 also runs the LM head
+    for (const profile of profiles) expect(profile.busyMilliseconds).toBeGreaterThan(0);
+  });
 });
 if (!hasStories260k) it.skip(SHARED_SKIP_MESSAGE, () => {});
 
