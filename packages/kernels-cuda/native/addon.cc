@@ -605,9 +605,9 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                        intField(a, "hiddenSize")},
                       stream);
     } else if (kernel == "rms-norm") {
-      rmsNorm({field<const float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
+      rmsNorm({field<float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
                field<float>(a, "output"), intField(a, "rowCount"), intField(a, "size"),
-               static_cast<float>(numberField(a, "epsilon"))},
+               static_cast<float>(numberField(a, "epsilon")), field<const float>(a, "addend")},
               stream);
     } else if (kernel == "matmul") {
       runMatmul(context, a);

@@ -28,7 +28,7 @@ export interface EmbeddingGatherArgs {
  * `output[r][i] = input[r][i] / sqrt(mean_j(input[r][j]^2) + epsilon) * weight[i]`.
  */
 export interface RmsNormArgs {
-  /** f32 `[rowCount][size]`. */
+  /** f32 `[rowCount][size]`; with `addend`, also written: it receives `input + addend` (the residual stream). */
   input: DeviceBuffer<'f32'>;
   /** stored `[size]`. */
   weight: DeviceBuffer;
@@ -37,6 +37,12 @@ export interface RmsNormArgs {
   rowCount: number;
   size: number;
   epsilon: number;
+  /**
+   * Optional f32 `[rowCount][size]`, added into `input` (rounded to f32, as `add-in-place` does) before
+   * the norm, which then normalises the sum: the residual add and the next RMSNorm in one kernel (vLLM's
+   * `fused_add_rms_norm`).
+   */
+  addend?: DeviceBuffer<'f32'>;
 }
 
 /**

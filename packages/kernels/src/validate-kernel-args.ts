@@ -92,8 +92,19 @@ const RULES: { [K in KernelName]: KernelRule } = {
       { field: 'input', kind: 'f32', elements: product('rowCount', 'size') },
       { field: 'weight', kind: 'stored', elements: product('size') },
       { field: 'output', kind: 'f32', elements: product('rowCount', 'size') },
+      { field: 'addend', kind: 'f32', elements: product('rowCount', 'size'), required: () => false },
     ],
-    check: (a) => finite(a, 'epsilon'),
+    check: (a) => {
+      const issues = finite(a, 'epsilon');
+      // with an addend the input is written too: the addend must be neither it nor the output
+      if (a.addend !== undefined && (a.addend === a.input || a.addend === a.output)) {
+        issues.push({
+          path: '$.addend',
+          message: `must not be the same buffer as ${a.addend === a.input ? 'input' : 'output'}`,
+        });
+      }
+      return issues;
+    },
   },
   matmul: {
     outputs: ['output', 'output2', 'output3'],

@@ -20,12 +20,15 @@ struct EmbeddingGatherParams {
 void embeddingGather(const EmbeddingGatherParams& params, cudaStream_t stream);
 
 struct RmsNormParams {
-  const float* input;
+  /** Written when `addend` is set (input += addend). */
+  float* input;
   const void* weight;
   DType weightDType;
   float* output;
   int rowCount, size;
   float epsilon;
+  /** Optional: added into `input` before the norm (nullptr: none). */
+  const float* addend = nullptr;
 };
 void rmsNorm(const RmsNormParams& params, cudaStream_t stream);
 

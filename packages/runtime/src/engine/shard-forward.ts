@@ -67,6 +67,8 @@ export class ShardForward {
   readonly #output: DeviceBuffer | undefined;
   readonly #ropeTable: DeviceBuffer<'f32'>;
   readonly #scratch = new Map<string, DeviceBuffer>();
+  /** A reduced partial sum not yet added to the residual stream: the next RMSNorm adds it (fused). */
+  #pending: { addend: DeviceBuffer<'f32'>; residual: DeviceBuffer<'f32'>; count: number } | undefined;
 
   constructor(options: ShardForwardOptions) {
     const { backend, config, shard, weights } = options;
@@ -126,7 +128,11 @@ export class ShardForward {
     return this.shard.layers[layer]!.length;
   }
 
-  /** All-reduces a partial sum over the devices and adds it to the residual stream. */
+  /**
+   * All-reduces a partial sum over the devices and adds it to the residual stream. The add is deferred
+   * into the next RMSNorm of `residual` (one fused kernel, as vLLM's `fused_add_rms_norm`); anything else
+   * that reads the residual first calls {@link flushResidual}.
+   */
   async allReduceAdd(partial: DeviceBuffer<'f32'>, residual: DeviceBuffer<'f32'>, count: number): Promise<void> {
     if (this.#comm.size > 1 && this.#comm.allReduceDeviceSum) {
       await this.#comm.allReduceDeviceSum(partial, count);
@@ -135,24 +141,48 @@ export class ShardForward {
       await this.#comm.allReduceSum(host);
       this.backend.upload(partial, host);
     }
-    this.backend.run('add-in-place', { target: residual, addend: partial, elementCount: count });
+    this.flushResidual();
+    this.#pending = { addend: partial, residual, count };
+  }
+
+  /** Adds a deferred partial sum to the residual stream now (before it is read other than by a norm). */
+  flushResidual(): void {
+    const pending = this.#pending;
+    if (!pending) return;
+    this.#pending = undefined;
+    this.backend.run('add-in-place', { target: pending.residual, addend: pending.addend, elementCount: pending.count });
+  }
+
+  /** RMSNorm of `rows` rows of `input`, adding a deferred partial sum of `input` first (in the same kernel). */
+  #norm(input: DeviceBuffer<'f32'>, weight: DeviceBuffer, output: DeviceBuffer<'f32'>, rows: number): void {
+    const { hiddenSize: size, rmsNormEps: epsilon } = this.config;
+    const pending = this.#pending;
+    let addend: DeviceBuffer<'f32'> | undefined;
+    if (pending && pending.residual === input && pending.count === rows * size) {
+      addend = pending.addend;
+      this.#pending = undefined;
+    } else {
+      this.flushResidual();
+    }
+    this.backend.run('rms-norm', {
+      input,
+      weight,
+      output,
+      rowCount: rows,
+      size,
+      epsilon,
+      ...(addend ? { addend } : {}),
+    });
   }
 
   /** Attention input projections for `rows` rows of layer `l`; returns q, k, v with RoPE applied. */
   projectQkv(l: number, x: DeviceBuffer<'f32'>, positions: DeviceBuffer<'i32'>, rows: number) {
     const b = this.backend;
-    const { hiddenSize: hidden, headDim, rmsNormEps } = this.config;
+    const { hiddenSize: hidden, headDim } = this.config;
     const local = this.localHeads(l);
     const w = this.#layers[l]!;
     const h = this.buffer('norm', 'f32', rows * hidden);
-    b.run('rms-norm', {
-      input: x,
-      weight: w.attentionNorm,
-      output: h,
-      rowCount: rows,
-      size: hidden,
-      epsilon: rmsNormEps,
-    });
+    this.#norm(x, w.attentionNorm, h, rows);
     const qWidth = local * this.groupSize * headDim;
     const q = this.buffer('q', 'f32', rows * qWidth);
     const k = this.buffer('k', 'f32', rows * local * headDim);
@@ -186,11 +216,11 @@ export class ShardForward {
   /** The MLP slice of layer `l` and its all-reduce. */
   async mlp(l: number, x: DeviceBuffer<'f32'>, rows: number): Promise<void> {
     const b = this.backend;
-    const { hiddenSize: hidden, rmsNormEps } = this.config;
+    const { hiddenSize: hidden } = this.config;
     const w = this.#layers[l]!;
     const width = this.shard.ffnEnd - this.shard.ffnStart;
     const h = this.buffer('norm', 'f32', rows * hidden);
-    b.run('rms-norm', { input: x, weight: w.ffnNorm, output: h, rowCount: rows, size: hidden, epsilon: rmsNormEps });
+    this.#norm(x, w.ffnNorm, h, rows);
     const gate = this.buffer('gate', 'f32', rows * width);
     const up = this.buffer('up', 'f32', rows * width);
     b.run('matmul', {
@@ -244,6 +274,8 @@ export class ShardForward {
   /** Uploads the rows' tokens and gathers their embeddings into the residual buffer. */
   embed(tokens: Int32Array): { x: DeviceBuffer<'f32'>; positions: DeviceBuffer<'i32'> } {
     const rows = tokens.length;
+    // the residual buffer is about to be overwritten: a sum still deferred into it is moot
+    this.#pending = undefined;
     const ids = this.buffer('tokens', 'i32', rows);
     this.backend.upload(ids, tokens);
     const x = this.buffer('residual', 'f32', rows * this.config.hiddenSize);
@@ -262,9 +294,10 @@ export class ShardForward {
   logits(x: DeviceBuffer<'f32'>, rows: number, firstRow = 0): DeviceBuffer<'f32'> | undefined {
     if (!this.#output || !this.#outputNorm) return undefined;
     const b = this.backend;
-    const { hiddenSize: hidden, vocabSize, rmsNormEps } = this.config;
+    const { hiddenSize: hidden, vocabSize } = this.config;
     let input = x;
     if (firstRow > 0) {
+      this.flushResidual();
       input = this.buffer('last-rows', 'f32', rows * hidden);
       b.copy({
         source: x,
@@ -275,14 +308,7 @@ export class ShardForward {
       });
     }
     const h = this.buffer('final-norm', 'f32', rows * hidden);
-    b.run('rms-norm', {
-      input,
-      weight: this.#outputNorm,
-      output: h,
-      rowCount: rows,
-      size: hidden,
-      epsilon: rmsNormEps,
-    });
+    this.#norm(input, this.#outputNorm, h, rows);
     const logits = this.buffer('logits', 'f32', rows * vocabSize);
     b.run('matmul', {
       input: h,

@@ -7,7 +7,7 @@ import { kvCompactCases } from './kv-compact.js';
 import { matmulCases, matmulSplitCases } from './matmul.js';
 import { prefillAttentionCases } from './prefill-attention.js';
 import { raggedDecodeAttentionCases } from './ragged-decode-attention.js';
-import { rmsNormCases } from './rms-norm.js';
+import { rmsNormAddCases, rmsNormCases } from './rms-norm.js';
 import { ropeCases } from './rope.js';
 import { topPSampleCases } from './top-p-sample.js';
 
@@ -15,6 +15,7 @@ import { topPSampleCases } from './top-p-sample.js';
 export const CONFORMANCE_CASES: readonly ConformanceCase[] = [
   ...embeddingGatherCases,
   ...rmsNormCases,
+  ...rmsNormAddCases,
   ...matmulCases,
   ...matmulSplitCases,
   ...ropeCases,
