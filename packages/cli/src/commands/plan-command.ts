@@ -47,12 +47,12 @@ export function registerPlanCommand(program: Command): Command {
     .option('--copy-budget <n>', 'most extra replicas over the whole model', integerAtLeast(0))
     .option(
       '--bandwidth-efficiency <f>',
-      "fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1; fairkv's CUDA backend on H100 measured 0.84-0.90)",
+      "fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1; fairkv's CUDA backend on H100 measured 0.84-0.96)",
       numberInRange(0, 1, true),
     )
     .option(
       '--layer-overhead <us>',
-      "fixed time per layer and device in microseconds: launches, norms, RoPE, residual adds (default 10; fairkv's CUDA backend on H100 measured 185-242)",
+      "fixed time per layer and device in microseconds: launches, norms, RoPE, residual adds (default 10; fairkv's CUDA backend on H100 measured 185-243)",
       numberInRange(0, Number.POSITIVE_INFINITY),
     )
     .option(
