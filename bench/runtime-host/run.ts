@@ -15,7 +15,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { HeadLoadProfile, ModelConfig, Plan } from '@fairkv/core';
 import { CudaBackend, type NativeAddon } from '@fairkv/kernels-cuda';
-import { type Communicator, DeviceExecutor, deviceShardsFromPlan, ReplicaRouter } from '@fairkv/runtime';
+import {
+  type Communicator,
+  DeviceExecutor,
+  deviceShardsFromPlan,
+  ReplicaRouter,
+  shapedShardWeights,
+} from '@fairkv/runtime';
 
 const file = process.argv[2] ?? '.device/e2e-plans-2.json';
 const solver = process.argv[3] ?? 'fair-copy';
@@ -78,10 +84,6 @@ const { shards, table } = deviceShardsFromPlan(plan, config);
 const shard = shards.find((s) => !s.computesLogits) ?? shards[0]!;
 const batch = Math.floor(plan.predicted.maxBatch);
 // zero-filled host weights: never touched (the addon copies nothing), so they cost address space only
-const zeros = (n: number) => new Uint16Array(n);
-const group = config.queryHeadCount / config.kvHeadCount;
-const ffn = shard.ffnEnd - shard.ffnStart;
-const { hiddenSize: hidden, headDim, vocabSize } = config;
 const executor = new DeviceExecutor({
   backend,
   config,
@@ -90,20 +92,7 @@ const executor = new DeviceExecutor({
   dtype: 'bf16',
   kvBlockCount: 8_000_000,
   maxPositions: 32768 + 128,
-  weights: {
-    tokenEmbedding: zeros(vocabSize * hidden),
-    layers: shard.layers.map((heads) => ({
-      attentionNorm: zeros(hidden),
-      wq: zeros(heads.length * group * headDim * hidden),
-      wk: zeros(heads.length * headDim * hidden),
-      wv: zeros(heads.length * headDim * hidden),
-      wo: zeros(hidden * heads.length * group * headDim),
-      ffnNorm: zeros(hidden),
-      wGate: zeros(ffn * hidden),
-      wUp: zeros(ffn * hidden),
-      wDown: zeros(hidden * ffn),
-    })),
-  },
+  weights: shapedShardWeights(config, shard, (count) => new Uint16Array(count)),
 });
 const router = new ReplicaRouter(table);
 const ids = Array.from({ length: batch }, (_, r) => `r${r}`);

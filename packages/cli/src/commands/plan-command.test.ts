@@ -110,81 +110,40 @@ describe.skipIf(!hasDuoGates)(
       expect(errorLines(invalid)).toEqual([expect.stringContaining(`plan ${brokenPath}: invalid`)]);
     });
 
+    /** `fairkv plan --model llama-3.1-8b --profile <duo> --json ...args`: the first result's prediction. */
+    const predicted = async (...args: string[]) => {
+      const run = await runFairkv(['plan', '--model', 'llama-3.1-8b', '--profile', profile, '--json', ...args]);
+      expect(run.code, run.stderr).toBe(0);
+      return (JSON.parse(run.stdout).results[0] as { predicted: { stepTimeSeconds: number; maxBatch: number } })
+        .predicted;
+    };
+    /** The one error line of a plan refused for `flag value`. */
+    const refusal = async (flag: string, value: string) => {
+      const run = await runFairkv(['plan', '--model', 'llama-3.1-8b', '--profile', profile, flag, value]);
+      expect(run.code).toBe(1);
+      return errorLines(run);
+    };
+
     it('--bandwidth-efficiency stretches the predicted step (KV and weight reads) and keeps the batch', async () => {
-      const step = async (...extra: string[]) => {
-        const run = await runFairkv([
-          'plan',
-          '--model',
-          'llama-3.1-8b',
-          '--profile',
-          profile,
-          '--devices',
-          '4',
-          '--solver',
-          'fair-copy',
-          '--json',
-          ...extra,
-        ]);
-        expect(run.code, run.stderr).toBe(0);
-        const { predicted } = JSON.parse(run.stdout).results[0] as {
-          predicted: { stepTimeSeconds: number; maxBatch: number };
-        };
-        return predicted;
-      };
-      const [nominal, half] = [await step(), await step('--bandwidth-efficiency', '0.5')];
+      const plan = ['--devices', '4', '--solver', 'fair-copy'];
+      const [nominal, half] = [await predicted(...plan), await predicted(...plan, '--bandwidth-efficiency', '0.5')];
       expect(half.maxBatch).toBe(nominal.maxBatch);
       // bytes take twice as long; all-reduces and fixed costs do not
       expect(half.stepTimeSeconds / nominal.stepTimeSeconds).toBeGreaterThan(1.8);
       expect(half.stepTimeSeconds / nominal.stepTimeSeconds).toBeLessThan(2);
-      const refused = await runFairkv([
-        'plan',
-        '--model',
-        'llama-3.1-8b',
-        '--profile',
-        profile,
-        '--bandwidth-efficiency',
-        '1.5',
-      ]);
-      expect(refused.code).toBe(1);
-      expect(errorLines(refused)).toEqual([
+      expect(await refusal('--bandwidth-efficiency', '1.5')).toEqual([
         expect.stringMatching(/--bandwidth-efficiency.*expected a number in \(0, 1\]/),
       ]);
     });
 
     it('--layer-overhead adds its microseconds once per layer and once for the output, and refuses negatives', async () => {
-      const step = async (...extra: string[]) => {
-        const run = await runFairkv([
-          'plan',
-          '--model',
-          'llama-3.1-8b',
-          '--profile',
-          profile,
-          '--devices',
-          '2',
-          '--solver',
-          'contiguous',
-          '--batch',
-          '16',
-          '--json',
-          ...extra,
-        ]);
-        expect(run.code, run.stderr).toBe(0);
-        return (JSON.parse(run.stdout).results[0] as { predicted: { stepTimeSeconds: number } }).predicted
-          .stepTimeSeconds;
-      };
-      const [none, calibrated] = [await step('--layer-overhead', '0'), await step('--layer-overhead', '185')];
-      expect(calibrated - none).toBeCloseTo((32 + 1) * 185e-6, 9);
-      const refused = await runFairkv([
-        'plan',
-        '--model',
-        'llama-3.1-8b',
-        '--profile',
-        profile,
-        '--layer-overhead',
-        '-5',
-      ]);
-      expect(refused.code).toBe(1);
-      expect(errorLines(refused)).toEqual([expect.stringMatching(/--layer-overhead.*-5/)]);
+      const plan = ['--devices', '2', '--solver', 'contiguous', '--batch', '16'];
+      const [none, calibrated] = [
+        await predicted(...plan, '--layer-overhead', '0'),
+        await predicted(...plan, '--layer-overhead', '185'),
+      ];
+      expect(calibrated.stepTimeSeconds - none.stepTimeSeconds).toBeCloseTo((32 + 1) * 185e-6, 9);
+      expect(await refusal('--layer-overhead', '-5')).toEqual([expect.stringMatching(/--layer-overhead.*-5/)]);
     });
   },
 );

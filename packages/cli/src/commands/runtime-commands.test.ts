@@ -147,14 +147,14 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     expect(capacity(half)).toEqual(capacity(full).map((bytes) => bytes / 2));
   });
 
+  /** `fairkv bench` on stories260K over 2 devices, 2 requests at a time, writing `out`. */
+  const bench = (out: string, ...args: string[]) =>
+    runFairkv(['bench', '--model', STORIES_260K, '--devices', '2', '--concurrency', '2', '--out', out, ...args]);
+
   it('bench prints measured beside predicted throughput per solver and writes JSON', async () => {
     const out = join(folder, 'bench.json');
-    const run = await runFairkv([
-      'bench',
-      '--model',
-      STORIES_260K,
-      '--devices',
-      '2',
+    const run = await bench(
+      out,
       '--solvers',
       'contiguous,fair-copy',
       '--policy',
@@ -163,13 +163,9 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
       '8',
       '--requests',
       '4',
-      '--concurrency',
-      '2',
       '--max-tokens',
       '4',
-      '--out',
-      out,
-    ]);
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/solver\s+measured tok\/s\s+predicted tok\/s/);
     const document = JSON.parse(readFileSync(out, 'utf8'));
@@ -186,24 +182,7 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
 
   it('bench --kernel-profile reports the time of each operation on every device', async () => {
     const out = join(folder, 'bench-profile.json');
-    const run = await runFairkv([
-      'bench',
-      '--model',
-      STORIES_260K,
-      '--devices',
-      '2',
-      '--solvers',
-      'fair-copy',
-      '--requests',
-      '2',
-      '--concurrency',
-      '2',
-      '--max-tokens',
-      '3',
-      '--kernel-profile',
-      '--out',
-      out,
-    ]);
+    const run = await bench(out, '--solvers', 'fair-copy', '--requests', '2', '--max-tokens', '3', '--kernel-profile');
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/fair-copy: device time per operation/);
     expect(run.stdout).toMatch(/longest operations/);

@@ -36,22 +36,37 @@ export function dummyShardWeights(config: ModelConfig, shard: DeviceShard, seed:
   const one = dtype === 'f32' ? 1 : dtype === 'bf16' ? 0x3f80 : 0x3c00;
   const ones = (count: number): HostWeight =>
     dtype === 'f32' ? new Float32Array(count).fill(one) : new Uint16Array(count).fill(one);
+  return shapedShardWeights(config, shard, (count, kind) => (kind === 'norm' ? ones(count) : random(count)));
+}
+
+/**
+ * A shard's weights with every tensor made by `tensor(elementCount, kind)`: the shapes
+ * {@link dummyShardWeights} fills with random values, for benchmarks and tests that need other contents
+ * (zero-filled arrays, say, which cost address space only until written).
+ */
+export function shapedShardWeights(
+  config: ModelConfig,
+  shard: DeviceShard,
+  tensor: (elementCount: number, kind: 'matrix' | 'norm') => HostWeight,
+): ShardWeights {
   const { hiddenSize: hidden, headDim, vocabSize } = config;
   const group = queryGroupSize(config);
   const ffn = shard.ffnEnd - shard.ffnStart;
+  const matrix = (count: number) => tensor(count, 'matrix');
+  const norm = (count: number) => tensor(count, 'norm');
   return {
-    tokenEmbedding: random(vocabSize * hidden),
+    tokenEmbedding: matrix(vocabSize * hidden),
     layers: shard.layers.map((heads) => ({
-      attentionNorm: ones(hidden),
-      wq: random(heads.length * group * headDim * hidden),
-      wk: random(heads.length * headDim * hidden),
-      wv: random(heads.length * headDim * hidden),
-      wo: random(hidden * heads.length * group * headDim),
-      ffnNorm: ones(hidden),
-      wGate: random(ffn * hidden),
-      wUp: random(ffn * hidden),
-      wDown: random(hidden * ffn),
+      attentionNorm: norm(hidden),
+      wq: matrix(heads.length * group * headDim * hidden),
+      wk: matrix(heads.length * headDim * hidden),
+      wv: matrix(heads.length * headDim * hidden),
+      wo: matrix(hidden * heads.length * group * headDim),
+      ffnNorm: norm(hidden),
+      wGate: matrix(ffn * hidden),
+      wUp: matrix(ffn * hidden),
+      wDown: matrix(hidden * ffn),
     })),
-    ...(shard.computesLogits ? { outputNorm: ones(hidden), output: random(vocabSize * hidden) } : {}),
+    ...(shard.computesLogits ? { outputNorm: norm(hidden), output: matrix(vocabSize * hidden) } : {}),
   };
 }

@@ -29,7 +29,7 @@ export {
   splitRange,
 } from './device-shards.js';
 export { type DeviceStats, LayerTimer } from './device-stats.js';
-export { dummyShardWeights } from './dummy-weights.js';
+export { dummyShardWeights, shapedShardWeights } from './dummy-weights.js';
 export {
   type FinishReason,
   type GenerateOptions,
