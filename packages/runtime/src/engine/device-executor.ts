@@ -364,7 +364,9 @@ export class DeviceExecutor {
             pairs.push(r, head, sequence.length + 1, sequence.tableOffset);
           }
         });
-        b.fill(attention, 0, { elementCount: count * qWidth });
+        // rows of heads another replica serves stay zero; when this device serves every (row, head) the
+        // attention writes all of them and the fill is skipped
+        if (pairs.length / DECODE_PAIR_FIELDS < count * local) b.fill(attention, 0, { elementCount: count * qWidth });
         if (pairs.length > 0) {
           const entryBuffer = this.#forward.buffer('kv-entries', 'i32', entries.length);
           b.upload(entryBuffer, Int32Array.from(entries));
