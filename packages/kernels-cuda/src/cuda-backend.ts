@@ -238,7 +238,8 @@ export class CudaBackend implements Backend {
 
   /**
    * Starts timing every operation enqueued from now on with CUDA events (all-reduces on this
-   * device's stream included). Costs two event records per operation while on.
+   * device's stream included). Costs two event records per operation while on, and keeps those events
+   * until {@link stopProfile}: profile windows, not whole runs.
    */
   startProfile(): void {
     this.#assertLive();
