@@ -1,13 +1,13 @@
 import { type ConformanceCase, drawSize, formatSize, product, roundedCopy } from '../conformance-case.js';
 import { referenceRmsNorm } from '../reference/dense.js';
 
-/** `rms-norm` cases: batches 1 and 7, odd sizes up to 1031, every stored dtype for the weight. */
+/**
+ * `rms-norm` cases: batches 1 and 7, odd sizes up to 1031 and a Llama hidden size (4096, which GPU
+ * backends may hold in registers), every stored dtype for the weight.
+ */
 export const rmsNormCases: ConformanceCase[] = product({
   rows: [1, 7] as const,
-  size: [
-    [1, 9],
-    [10, 1031],
-  ] as const,
+  size: [[1, 9], [10, 1031], 4096] as const,
   dtype: ['f32', 'f16', 'bf16'] as const,
 }).map(({ rows, size, dtype }) => ({
   kernel: 'rms-norm',
