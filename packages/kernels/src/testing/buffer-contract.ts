@@ -120,6 +120,29 @@ export function describeBufferContract(
     backend().disposeBuffer(addend);
   });
 
+  it('profiles the operations enqueued between startProfile and stopProfile, where it can', async () => {
+    const b = backend();
+    if (!b.startProfile || !b.stopProfile) return; // optional in the contract
+    const input = b.createBuffer({ dtype: 'f32', elementCount: 2 * 64 });
+    const weight = b.createBuffer({ dtype: 'f32', elementCount: 32 * 64 });
+    const output = b.createBuffer({ dtype: 'f32', elementCount: 2 * 32 });
+    b.upload(input, new Float32Array(2 * 64).fill(1)); // before the window
+    b.startProfile();
+    b.upload(weight, new Float32Array(32 * 64).fill(0.5));
+    b.fill(output, 0);
+    for (let i = 0; i < 3; i++) b.run('matmul', { input, weight, output, rowCount: 2, innerSize: 64, outerSize: 32 });
+    const profile = await b.stopProfile();
+    b.fill(output, 1); // after the window
+    const counts = Object.fromEntries(profile.operations.map((operation) => [operation.name, operation.count]));
+    expect(counts).toEqual({ upload: 1, fill: 1, matmul: 3 });
+    const times = profile.operations.map((operation) => operation.milliseconds);
+    expect(times).toEqual([...times].sort((x, y) => y - x));
+    expect(profile.busyMilliseconds).toBeGreaterThanOrEqual(0);
+    expect(profile.spanMilliseconds + 1e-6).toBeGreaterThanOrEqual(profile.busyMilliseconds);
+    expect((await b.stopProfile()).operations).toEqual([]);
+    for (const buffer of [input, weight, output]) b.disposeBuffer(buffer);
+  });
+
   it('rejects bad arguments with ValidationErrors that name the field', async () => {
     await expectCode(() => backend().createBuffer({ dtype: 'f32', elementCount: 0 }), 'FAIRKV_VALIDATION');
     const small = backend().createBuffer({ dtype: 'f32', elementCount: 4 });
