@@ -141,8 +141,16 @@ export class ShardForward {
       await this.#comm.allReduceSum(host);
       this.backend.upload(partial, host);
     }
-    this.flushResidual();
     this.#pending = { addend: partial, residual, count };
+  }
+
+  /**
+   * The scratch buffer a partial sum is computed into. A sum still deferred from it is added first, so a
+   * new partial never overwrites one that has not reached the residual stream.
+   */
+  #partial(count: number): DeviceBuffer<'f32'> {
+    this.flushResidual();
+    return this.buffer('partial', 'f32', count);
   }
 
   /** Adds a deferred partial sum to the residual stream now (before it is read other than by a norm). */
@@ -234,7 +242,7 @@ export class ShardForward {
       outerSize2: width,
     });
     b.run('swiglu', { gate, up, output: gate, elementCount: rows * width });
-    const partial = this.buffer('partial', 'f32', rows * hidden);
+    const partial = this.#partial(rows * hidden);
     b.run('matmul', {
       input: gate,
       weight: w.wDown,
@@ -255,7 +263,7 @@ export class ShardForward {
     qWidth: number,
   ): Promise<void> {
     const hidden = this.config.hiddenSize;
-    const partial = this.buffer('partial', 'f32', rows * hidden);
+    const partial = this.#partial(rows * hidden);
     if (qWidth > 0) {
       this.backend.run('matmul', {
         input: attention,
