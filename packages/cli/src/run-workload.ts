@@ -56,11 +56,13 @@ export interface RunWorkloadOptions {
 
 /**
  * Submits every prompt at once (the engine batches up to its `maxBatch` and queues the rest), streams
- * one of them, and samples device KV memory until all are done.
+ * one of them, and samples device KV memory until all are done. Throughput and seconds count this
+ * workload only (the engine's counters are read before and after), so an earlier warm-up is left out.
  * @throws the first request's error (a refused request: CapacityError).
  */
 export async function runWorkload(options: RunWorkloadOptions): Promise<WorkloadFigures> {
   const { engine, prompts } = options;
+  const before = await engine.metrics();
   const started = performance.now();
   const peak = new Array<number>(engine.deviceCount).fill(0);
   let finished = false;
@@ -99,6 +101,10 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
     const metrics = await engine.metrics();
     sample(metrics);
     const generatedTokens = all.reduce((sum, result) => sum + result.tokenIds.length, 0);
+    // this workload's share of the engine's cumulative counters
+    const decodeSeconds = metrics.decodeSeconds - before.decodeSeconds;
+    const decodeTokens =
+      metrics.decodeTokensPerSecond * metrics.decodeSeconds - before.decodeTokensPerSecond * before.decodeSeconds;
     return {
       results: all,
       devices: metrics.devices.map((device, index) => ({
@@ -110,11 +116,11 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
         kvHeadsPerLayer: device.shard.kvHeadsPerLayer,
       })),
       tokensPerSecond: wallSeconds > 0 ? generatedTokens / wallSeconds : 0,
-      decodeTokensPerSecond: metrics.decodeTokensPerSecond,
+      decodeTokensPerSecond: decodeSeconds > 0 ? decodeTokens / decodeSeconds : 0,
       generatedTokens,
       wallSeconds,
-      prefillSeconds: metrics.prefillSeconds,
-      decodeSeconds: metrics.decodeSeconds,
+      prefillSeconds: metrics.prefillSeconds - before.prefillSeconds,
+      decodeSeconds,
     };
   } finally {
     finished = true;

@@ -42,9 +42,14 @@ export interface BenchFlags extends PolicyFlags {
   /** Microseconds. */
   layerOverhead?: number;
   kernelProfile?: boolean;
+  /** False with `--no-warmup`. */
+  warmup: boolean;
   out: string;
   json?: boolean;
 }
+
+/** What each engine generates before it is measured (unless `--no-warmup`). */
+const WARMUP = { maxTokens: 2, stopAtEos: false } as const;
 
 /** The cluster preset of a GPU model name, for predictions on the GPUs the bench runs on. */
 function clusterOfGpu(name: string): string | undefined {
@@ -139,6 +144,11 @@ export async function runBench(flags: BenchFlags): Promise<void> {
         maxPositions: Math.min(config.maxContext, longest + flags.maxTokens + 1),
       });
       try {
+        if (flags.warmup) {
+          // one batch of short requests first: lazy kernel loading, library heuristics and workspace
+          // growth happen there, not in the first solver's measured figures
+          await runWorkload({ engine, prompts: prompts.slice(0, flags.concurrency), generate: WARMUP });
+        }
         progress.start(prompts.length, solver);
         if (flags.kernelProfile) await engine.startProfile();
         const figures = await runWorkload({
@@ -191,6 +201,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       requests: flags.requests,
       concurrency: flags.concurrency,
       maxTokens: flags.maxTokens,
+      warmup: flags.warmup ? { requests: Math.min(flags.concurrency, prompts.length), ...WARMUP } : false,
       profileSource: profile.source,
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
       results,

@@ -68,6 +68,10 @@ export function registerBenchCommand(program: Command): Command {
       numberInRange(0, Number.POSITIVE_INFINITY),
     )
     .option(
+      '--no-warmup',
+      'measure from the first request (default: one batch of 2-token requests runs first, unmeasured)',
+    )
+    .option(
       '--kernel-profile',
       "time every operation on every device (the backend's profiler: device time per kernel, copy and all-reduce); slows the run",
     )

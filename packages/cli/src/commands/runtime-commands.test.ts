@@ -170,6 +170,8 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     expect(run.stdout).toMatch(/solver\s+measured tok\/s\s+predicted tok\/s/);
     const document = JSON.parse(readFileSync(out, 'utf8'));
     expect(document).toMatchObject({ model: 'tinyllamas-stories-260k', devices: 2, requests: 4, concurrency: 2 });
+    // one unmeasured batch first: the measured figures count the 4 requests only
+    expect(document.warmup).toEqual({ requests: 2, maxTokens: 2, stopAtEos: false });
     expect(document.machine.cores).toBeGreaterThan(0);
     expect(document.results.map((result: { solver: string }) => result.solver)).toEqual(['contiguous', 'fair-copy']);
     for (const result of document.results) {
@@ -182,11 +184,23 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
 
   it('bench --kernel-profile reports the time of each operation on every device', async () => {
     const out = join(folder, 'bench-profile.json');
-    const run = await bench(out, '--solvers', 'fair-copy', '--requests', '2', '--max-tokens', '3', '--kernel-profile');
+    const run = await bench(
+      out,
+      '--solvers',
+      'fair-copy',
+      '--requests',
+      '2',
+      '--max-tokens',
+      '3',
+      '--kernel-profile',
+      '--no-warmup',
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/fair-copy: device time per operation/);
     expect(run.stdout).toMatch(/longest operations/);
-    const [result] = JSON.parse(readFileSync(out, 'utf8')).results as {
+    const written = JSON.parse(readFileSync(out, 'utf8'));
+    expect(written.warmup).toBe(false);
+    const [result] = written.results as {
       measured: { operationProfiles: { operations: { name: string; count: number }[]; busyMilliseconds: number }[] };
     }[];
     const profiles = result!.measured.operationProfiles;
