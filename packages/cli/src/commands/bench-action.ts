@@ -11,6 +11,7 @@ import { createInferenceEngine, type InferenceEngine } from '@fairkv/runtime';
 import { InputError, withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
+import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
 import { demoPrompts } from '../demo-prompts.js';
 import { kvBalance } from '../device-report.js';
 import { measureProfile } from '../engine-plan.js';
@@ -26,7 +27,7 @@ import { version } from '../version.js';
 import { resolveBackend } from './generate-action.js';
 
 /** The flags of `fairkv bench`, as commander parsed them. */
-export interface BenchFlags extends PolicyFlags {
+export interface BenchFlags extends PolicyFlags, CostModelFlags {
   model?: string;
   devices: number;
   solvers: CliSolverName[];
@@ -38,9 +39,6 @@ export interface BenchFlags extends PolicyFlags {
   backend: (typeof BACKEND_CHOICES)[number];
   cluster?: string;
   dtype: DType;
-  bandwidthEfficiency?: number;
-  /** Microseconds. */
-  layerOverhead?: number;
   kernelProfile?: boolean;
   /** False with `--no-warmup`. */
   warmup: boolean;
@@ -122,10 +120,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       cluster,
       batch: flags.concurrency,
       dtype: flags.dtype,
-      options: {
-        ...(flags.bandwidthEfficiency !== undefined ? { bandwidthEfficiency: flags.bandwidthEfficiency } : {}),
-        ...(flags.layerOverhead !== undefined ? { layerOverheadSeconds: flags.layerOverhead * 1e-6 } : {}),
-      },
+      options: costModelOptions(flags),
     };
     const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
     const results = [];

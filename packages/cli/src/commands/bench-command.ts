@@ -8,7 +8,8 @@ import { CLUSTER_PRESET_NAMES, DTYPES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
 import { BACKEND_CHOICES, SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
-import { integerAtLeast, listOf, numberInRange } from '../option-parsers.js';
+import { addCostModelOptions } from '../cost-model-flags.js';
+import { integerAtLeast, listOf } from '../option-parsers.js';
 import { addPolicyOptions } from '../policy-flags.js';
 import type { BenchFlags } from './bench-action.js';
 
@@ -56,17 +57,8 @@ export function registerBenchCommand(program: Command): Command {
       new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')
         .choices(DTYPES)
         .default('f32'),
-    )
-    .option(
-      '--bandwidth-efficiency <f>',
-      "predictions: fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1)",
-      numberInRange(0, 1, true),
-    )
-    .option(
-      '--layer-overhead <us>',
-      'predictions: fixed time per layer and device in microseconds (default 10)',
-      numberInRange(0, Number.POSITIVE_INFINITY),
-    )
+    );
+  addCostModelOptions(command, 'predictions: ')
     .option(
       '--no-warmup',
       'measure from the first request (default: one batch of 2-token requests runs first, unmeasured)',

@@ -9,6 +9,7 @@ import { createCluster, type DType } from '@fairkv/core';
 import type { PlacementOptions, PlacementRequest } from '@fairkv/placement';
 import { InputError, oneLineMessage, withContext } from '../cli-error.js';
 import { printJson, printWarnings } from '../command-help.js';
+import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
 import { writeTextFile } from '../files.js';
 import { loadCells, loadChartSpec, renderSvg } from '../load-chart.js';
 import { resolveModelConfig } from '../model-source.js';
@@ -25,7 +26,7 @@ import { loadProfile } from '../profile-source.js';
 import { createProgress, formatBytes, formatNumber, formatSeconds, renderTable, stylesFor } from '../terminal.js';
 
 /** The flags of `fairkv plan`, as commander parsed them. */
-export interface PlanFlags {
+export interface PlanFlags extends CostModelFlags {
   model: string;
   profile: string;
   devices: number;
@@ -37,9 +38,6 @@ export interface PlanFlags {
   dtype: DType;
   maxReplicas?: number;
   copyBudget?: number;
-  bandwidthEfficiency?: number;
-  /** Microseconds. */
-  layerOverhead?: number;
   timeLimit?: number;
   out?: string;
   plot?: string;
@@ -64,8 +62,7 @@ async function buildRequest(flags: PlanFlags): Promise<{ request: PlacementReque
   const options: PlacementOptions = {
     ...(flags.maxReplicas !== undefined ? { maxReplicasPerHead: flags.maxReplicas } : {}),
     ...(flags.copyBudget !== undefined ? { copyBudget: flags.copyBudget } : {}),
-    ...(flags.bandwidthEfficiency !== undefined ? { bandwidthEfficiency: flags.bandwidthEfficiency } : {}),
-    ...(flags.layerOverhead !== undefined ? { layerOverheadSeconds: flags.layerOverhead * 1e-6 } : {}),
+    ...costModelOptions(flags),
     ...(flags.timeLimit !== undefined ? { timeLimitSeconds: flags.timeLimit } : {}),
   };
   if (flags.maxReplicas !== undefined && flags.maxReplicas > flags.devices) {

@@ -10,6 +10,7 @@ import { type Command, Option } from 'commander';
 import { UsageError } from '../cli-error.js';
 import { SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
+import { addCostModelOptions } from '../cost-model-flags.js';
 import { batchSize, integerAtLeast, listOf, numberInRange } from '../option-parsers.js';
 import type { PlanFlags } from './plan-action.js';
 
@@ -44,17 +45,8 @@ export function registerPlanCommand(program: Command): Command {
     .option('--new-tokens <n>', 'tokens generated per request (default 256)', integerAtLeast(1))
     .addOption(new Option('--dtype <dtype>', 'weight and KV dtype').choices(DTYPES).default('bf16'))
     .option('--max-replicas <n>', 'most replicas of one head (1 forbids Fair-Copying)', integerAtLeast(1))
-    .option('--copy-budget <n>', 'most extra replicas over the whole model', integerAtLeast(0))
-    .option(
-      '--bandwidth-efficiency <f>',
-      "fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1; fairkv's CUDA backend on H100 measured 0.84-0.96)",
-      numberInRange(0, 1, true),
-    )
-    .option(
-      '--layer-overhead <us>',
-      "fixed time per layer and device in microseconds: launches, norms, RoPE, residual adds (default 10; fairkv's CUDA backend on H100 measured 185-243)",
-      numberInRange(0, Number.POSITIVE_INFINITY),
-    )
+    .option('--copy-budget <n>', 'most extra replicas over the whole model', integerAtLeast(0));
+  addCostModelOptions(command)
     .option(
       '--time-limit <seconds>',
       'ilp: wall-clock limit (default 30)',

@@ -94,35 +94,17 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
   });
 
   it('generate streams the golden text on one device, and the same tokens sharded by a plan on 2 worker devices', async () => {
-    const single = await runFairkv([
-      'generate',
-      '--model',
-      STORIES_260K,
-      '--prompt',
-      'Once upon a time',
-      '--max-tokens',
-      '40',
-    ]);
+    /** `fairkv generate` of 40 tokens after "Once upon a time" on stories260K. */
+    const generate = (...extra: string[]) =>
+      runFairkv(['generate', '--model', STORIES_260K, '--prompt', 'Once upon a time', '--max-tokens', '40', ...extra]);
+    const single = await generate();
     expect(single.code, single.stderr).toBe(0);
     expect(single.stdout.trim()).toBe(GOLDEN);
     expect(single.stderr).toMatch(/device\s+kv heads\s+KV peak/);
     expect(single.stderr).toMatch(/40 tokens \(length\), [\d.,]+ tokens\/s decode/);
 
     // the plan `fairkv plan` wrote, on 2 worker devices, with a policy whose budget covers the prompt: same tokens
-    const onPlan = (...extra: string[]) =>
-      runFairkv([
-        'generate',
-        '--model',
-        STORIES_260K,
-        '--prompt',
-        'Once upon a time',
-        '--max-tokens',
-        '40',
-        '--plan',
-        planPath,
-        '--json',
-        ...extra,
-      ]);
+    const onPlan = (...extra: string[]) => generate('--plan', planPath, '--json', ...extra);
     const sharded = await onPlan('--policy', 'snapkv', '--budget', '64');
     expect(sharded.code, sharded.stderr).toBe(0);
     const result = JSON.parse(sharded.stdout);
