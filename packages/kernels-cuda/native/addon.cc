@@ -655,10 +655,12 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                                     context.multiprocessorCount *
                                         (itemsPerSm.IsNumber() ? itemsPerSm.As<Napi::Number>().Int32Value() : 16),
                                     2048,
-                                    64};
+                                    64,
+                                    context.multiprocessorCount};
       // dependentLaunch (benchmarks; not part of the contract): 0 = plain launches
       const Napi::Value dependent = a.Get("dependentLaunch");
-      p.dependentLaunch = !(dependent.IsNumber() && dependent.As<Napi::Number>().Int32Value() == 0);
+      p.dependentLaunch = context.computeMajor >= 9 &&
+                          !(dependent.IsNumber() && dependent.As<Napi::Number>().Int32Value() == 0);
       void* workspace = ensureWorkspace(context, raggedDecodeAttentionWorkspaceBytes(p));
       raggedDecodeAttention(p, workspace, stream);
     } else if (kernel == "argmax") {

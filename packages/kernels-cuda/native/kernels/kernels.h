@@ -133,8 +133,13 @@ struct RaggedDecodeAttentionParams {
   int preferredChunkTokens;
   /** Shortest chunk a pair is split into. */
   int minChunkTokens;
-  /** Programmatic dependent launch of the attention and combine kernels where the device has it. */
-  bool dependentLaunch = true;
+  /** SMs of the device (its context knows them): the persistent kernel runs two blocks on each. */
+  int multiprocessorCount;
+  /**
+   * Programmatic dependent launch of the attention and combine kernels; only where the device has it
+   * (compute capability 9.0+, which its context knows).
+   */
+  bool dependentLaunch = false;
 };
 size_t raggedDecodeAttentionWorkspaceBytes(const RaggedDecodeAttentionParams& params);
 int maxRaggedDecodeHeadDim(DType poolDType);

@@ -170,7 +170,8 @@ struct DecodeArgs {
   int headDim;
   int blockSize;
   float scaleLog2;  // scale * log2(e)
-  bool dependentLaunch;  // host only: launch the attention and combine kernels as programmatic dependents
+  bool dependentLaunch;     // host only: launch the attention and combine kernels as programmatic dependents
+  int multiprocessorCount;  // host only: sizes the persistent tensor-core grid
   bool vectorized;  // 16-byte loads are aligned (headDim a multiple of the vector width)
 };
 
@@ -474,21 +475,8 @@ void dispatchGroup(const DecodeArgs& args, int maxItems, size_t sharedPerHead, s
   else launchDecode<T, 8, E>(args, maxItems, sharedFixed + sharedPerHead * 8, stream);
 }
 
-/** Whether the current device has programmatic dependent launch (compute capability 9.0+). */
-bool deviceHasDependentLaunch() {
-  int device = 0;
-  int major = 0;
-  checkCuda(cudaGetDevice(&device), "cudaGetDevice");
-  checkCuda(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device), "cudaDeviceGetAttribute");
-  return major >= 9;
-}
-
 /** Blocks of the persistent tensor-core kernel: two per SM (its occupancy), never more than the work. */
-unsigned int persistentMmaBlocks(long long work) {
-  int device = 0;
-  int multiprocessors = 0;
-  checkCuda(cudaGetDevice(&device), "cudaGetDevice");
-  checkCuda(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute");
+unsigned int persistentMmaBlocks(long long work, int multiprocessors) {
   const long long warpsNeeded = (work + MmaStage<1>::kWarps - 1) / MmaStage<1>::kWarps;
   return static_cast<unsigned int>(std::max(1LL, std::min<long long>(2LL * multiprocessors, warpsNeeded)));
 }
@@ -508,15 +496,15 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t str
         checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(shared)),
                   "cudaFuncSetAttribute(ragged-decode-attention mma)");
-        launchDependent(decodeMmaKernel<T, 1>, dim3(persistentMmaBlocks(maxItems * args.subgroups)), dim3(kMmaThreads),
-                        shared, stream, args.dependentLaunch, args);
+        launchDependent(decodeMmaKernel<T, 1>, dim3(persistentMmaBlocks(maxItems * args.subgroups, args.multiprocessorCount)),
+                        dim3(kMmaThreads), shared, stream, args.dependentLaunch, args);
       } else {
         const size_t shared = mmaSharedBytes<2>();
         checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                        static_cast<int>(shared)),
                   "cudaFuncSetAttribute(ragged-decode-attention mma)");
-        launchDependent(decodeMmaKernel<T, 2>, dim3(persistentMmaBlocks(maxItems * args.subgroups)), dim3(kMmaThreads),
-                        shared, stream, args.dependentLaunch, args);
+        launchDependent(decodeMmaKernel<T, 2>, dim3(persistentMmaBlocks(maxItems * args.subgroups, args.multiprocessorCount)),
+                        dim3(kMmaThreads), shared, stream, args.dependentLaunch, args);
       }
       checkLaunch("ragged-decode-attention mma kernel");
       return;
@@ -585,7 +573,8 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.headDim = params.headDim;
   args.blockSize = params.blockSize;
   args.scaleLog2 = params.scale * kLog2e;
-  args.dependentLaunch = params.dependentLaunch && deviceHasDependentLaunch();
+  args.dependentLaunch = params.dependentLaunch;
+  args.multiprocessorCount = params.multiprocessorCount;
 
   const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
   switch (params.poolDType) {
