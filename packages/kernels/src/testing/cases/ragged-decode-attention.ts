@@ -1,3 +1,4 @@
+import type { DType } from '@fairkv/core';
 import { kvBlockElementCount } from '../../kv-layout.js';
 import { type ConformanceCase, product, roundedCopy } from '../conformance-case.js';
 import { randomPagedLayout, tokenOffset } from '../paged-layout.js';
@@ -7,24 +8,19 @@ import { referenceAttend } from '../reference/attention.js';
  * `ragged-decode-attention` cases: batches 1 and 7, GQA groups 1, 2 and 8, head dims 8, 64 and 128,
  * every (request, kv head) pair with its own length (0, 1 or up to 70), blocks of 1, 5 or 16 shuffled
  * across the pool, and only a random subset of pairs listed: listed pairs must match float64, unlisted
- * rows must stay poisoned, and poisoned (NaN) slots past each length must never be read.
+ * rows must stay poisoned, and poisoned (NaN) slots past each length must never be read. Two more
+ * cases take lengths up to 2500 and groups of 8 and 16 (two query-head subgroups per kv head), so a
+ * backend that splits long pairs over several workers and merges the parts is checked on real splits.
  */
-export const raggedDecodeAttentionCases: ConformanceCase[] = [
-  ...product({
-    rows: [1, 7] as const,
-    group: [1, 2, 8] as const,
-    headDim: [8, 64, 128] as const,
-    dtype: ['f32'] as const,
-  }),
-  ...product({
-    rows: [7] as const,
-    group: [2, 8] as const,
-    headDim: [64, 128] as const,
-    dtype: ['f16', 'bf16'] as const,
-  }),
-].map(({ rows, group, headDim, dtype }) => ({
+const shapes: { rows: number; group: number; headDim: number; dtype: DType; longest: number }[] = [
+  ...product({ rows: [1, 7], group: [1, 2, 8], headDim: [8, 64, 128], dtype: ['f32' as const], longest: [70] }),
+  ...product({ rows: [7], group: [2, 8], headDim: [64, 128], dtype: ['f16' as const, 'bf16' as const], longest: [70] }),
+  ...product({ rows: [3], group: [8, 16], headDim: [128], dtype: ['bf16' as const], longest: [2500] }),
+];
+
+export const raggedDecodeAttentionCases: ConformanceCase[] = shapes.map(({ rows, group, headDim, dtype, longest }) => ({
   kernel: 'ragged-decode-attention',
-  name: `rows=${rows} group=${group} kvHeads=1..3 headDim=${headDim} lengths=0|1|2..70 ${dtype}`,
+  name: `rows=${rows} group=${group} kvHeads=1..3 headDim=${headDim} lengths=0|1|2..${longest} ${dtype}`,
   storageDType: dtype,
   headDim,
   async execute(context, random, tolerance) {
@@ -33,7 +29,7 @@ export const raggedDecodeAttentionCases: ConformanceCase[] = [
     const queryHeadCount = kvHeadCount * group;
     const blockSize = random.pick([1, 5, 16]);
     const pairCountAll = rowCount * kvHeadCount;
-    const lengths = Array.from({ length: pairCountAll }, () => random.pick([0, 1, random.integer(2, 70)]));
+    const lengths = Array.from({ length: pairCountAll }, () => random.pick([0, 1, random.integer(2, longest)]));
     const layout = randomPagedLayout(random, blockSize, lengths, random.integer(0, 3));
     const blockElements = kvBlockElementCount(blockSize, headDim);
     // real K/V for every token, NaN in slots past each length and in spare blocks
