@@ -69,6 +69,66 @@ function timeMs(backend: CudaBackend, body: () => void, count = repeats): number
   return median(times);
 }
 
+/**
+ * One call with the kernels' timeline (the benchmark-only `trace` argument, see kernels.h): when the
+ * schedule kernel ran, when each attention warp started (after its dependency wait) and ended, on which
+ * SM and with how many 16-token stages, and when the combine blocks ran; microseconds from the first
+ * stamp. Shows where a call's fixed cost goes, and whether warps that end late are slow SMs (the
+ * spread of SM means) or slow warps within an SM (the spread inside each SM).
+ */
+async function traceCall(backend: CudaBackend, pairCount: number, call: (trace: DeviceBuffer) => void) {
+  const warpCount = backend.deviceProperties.multiprocessorCount * 8;
+  const words = 2 + 4 * warpCount + 2 * pairCount * 8;
+  const buffer = backend.createBuffer({ dtype: 'i32', elementCount: 2 * words, label: 'trace' });
+  backend.fill(buffer, 0);
+  call(buffer);
+  const raw = (await backend.download(buffer)) as Int32Array;
+  backend.disposeBuffer(buffer);
+  const stamps = new BigUint64Array(raw.buffer, raw.byteOffset, words);
+  const warps = Array.from({ length: warpCount }, (_, w) => ({
+    index: w,
+    start: stamps[2 + 4 * w]!,
+    end: stamps[3 + 4 * w]!,
+    sm: Number(stamps[4 + 4 * w]!),
+    stages: Number(stamps[5 + 4 * w]!),
+  })).filter((warp) => warp.end !== 0n);
+  const combine = Array.from({ length: pairCount * 8 }, (_, b) => ({
+    start: stamps[2 + 4 * warpCount + 2 * b]!,
+    end: stamps[3 + 4 * warpCount + 2 * b]!,
+  })).filter((block) => block.end !== 0n);
+  const all = [stamps[0]!, ...warps.map((warp) => warp.start), ...combine.map((block) => block.start)];
+  // the earliest stamp (bigints: Math.min does not take them)
+  const origin = all.filter((time) => time !== 0n).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))[0]!;
+  const us = (time: bigint) => Number(((time - origin) / 10n) * 10n) / 1000;
+  const round = (value: number) => Number(value.toFixed(1));
+  const percentiles = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN);
+    return { min: at(0), p10: at(0.1), p50: at(0.5), p90: at(0.9), max: at(1) };
+  };
+  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+  const bySm = new Map<number, number[]>();
+  for (const warp of warps) bySm.set(warp.sm, [...(bySm.get(warp.sm) ?? []), us(warp.end)]);
+  const smMeans = [...bySm.values()].map(mean);
+  const withinSm = [...bySm.values()].map((ends) => Math.max(...ends) - Math.min(...ends));
+  return {
+    scheduleUs: stamps[0] === 0n ? null : [us(stamps[0]!), us(stamps[1]!)],
+    warps: warps.length,
+    warpStartUs: percentiles(warps.map((warp) => us(warp.start))),
+    warpEndUs: percentiles(warps.map((warp) => us(warp.end))),
+    stagesPerWarp: percentiles(warps.map((warp) => warp.stages)),
+    meanEndByWarpInBlockUs: [0, 1, 2, 3].map((w) =>
+      round(mean(warps.filter((warp) => warp.index % 4 === w).map((warp) => us(warp.end)))),
+    ),
+    endSpreadAcrossSmMeansUs: percentiles(smMeans),
+    endSpreadWithinSmUs: percentiles(withinSm),
+    combineUs:
+      combine.length === 0
+        ? null
+        : [Math.min(...combine.map((block) => us(block.start))), Math.max(...combine.map((block) => us(block.end)))],
+  };
+}
+
 function copyBandwidth(backend: CudaBackend): { bytes: number; milliseconds: number; gbPerSecond: number } {
   const elements = 512 * 1024 * 1024; // 1 GiB of f16 each way
   const source = backend.createBuffer({ dtype: 'f16', elementCount: elements, label: 'copy source' });
@@ -172,7 +232,7 @@ function referencePair(
   return out;
 }
 
-function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
+async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
   const layout = buildLayout(mix);
   const poolElements = layout.blockCount * 2 * blockSize * headDim;
   const pool = backend.createBuffer({ dtype: 'bf16', elementCount: poolElements, label: 'kv pool' });
@@ -198,14 +258,33 @@ function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
   backend.upload(query, queryHost);
   backend.upload(pairs, layout.pairs);
   backend.upload(blockTable, layout.blockTable);
+  // The same blocks in pool order (an unfragmented pool): what reading through a shuffled table costs.
+  const inOrderTable = backend.createBuffer({
+    dtype: 'i32',
+    elementCount: layout.blockTable.length,
+    label: 'in order',
+  });
+  backend.upload(
+    inOrderTable,
+    Int32Array.from(layout.blockTable, (_, i) => i),
+  );
   backend.fill(output, Number.NaN);
-  const run = (itemsPerMultiprocessor?: number, dependentLaunch?: 0) =>
+  interface Variant {
+    /** Not part of the contract: the CUDA kernel's work-split knob (default 8-16 items per SM). */
+    itemsPerMultiprocessor?: number;
+    /** Not part of the contract either: 0 launches the three kernels plainly (no programmatic dependent launch). */
+    dependentLaunch?: 0;
+    /** Not part of the contract: a buffer for the kernels' timeline (see traceCall). */
+    trace?: DeviceBuffer;
+    inOrder?: true;
+  }
+  const run = ({ inOrder, ...knobs }: Variant = {}) =>
     backend.run('ragged-decode-attention', {
       query,
       output,
       pairs,
       pool,
-      blockTable,
+      blockTable: inOrder ? inOrderTable : blockTable,
       blockCount: layout.blockCount,
       blockSize,
       headDim,
@@ -215,21 +294,21 @@ function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
       groupSize,
       pairCount: layout.lengths.length,
       scale: 1 / Math.sqrt(headDim),
-      // Not part of the contract: the CUDA kernel's work-split knob (default 8 items per SM).
-      ...(itemsPerMultiprocessor === undefined ? {} : { itemsPerMultiprocessor }),
-      // Not part of the contract either: 0 launches the three kernels plainly (no programmatic dependent launch).
-      ...(dependentLaunch === undefined ? {} : { dependentLaunch }),
+      ...knobs,
     });
   const sweep: Record<string, number> = {};
-  for (const items of [4, 6, 8, 12, 16, 32]) sweep[items] = timeMs(backend, () => run(items));
+  for (const items of [4, 8, 16, 32]) sweep[items] = timeMs(backend, () => run({ itemsPerMultiprocessor: items }));
   const milliseconds = timeMs(backend, () => run());
-  const plainLaunchMs = timeMs(backend, () => run(undefined, 0));
+  const plainLaunchMs = timeMs(backend, () => run({ dependentLaunch: 0 }));
+  const inOrderMs = timeMs(backend, () => run({ inOrder: true }));
+  const timeline = await traceCall(backend, layout.lengths.length, (buffer) => run({ trace: buffer }));
   // Host cost of one enqueue (validation + N-API + three launches), measured without waiting.
   backend.native.synchronizeNow(backend.nativeContext);
   const hostStarted = performance.now();
   for (let i = 0; i < 10; i++) run();
   const hostEnqueueMs = (performance.now() - hostStarted) / 10;
   backend.native.synchronizeNow(backend.nativeContext);
+  backend.disposeBuffer(inOrderTable);
   backend.fill(output, Number.NaN);
   run();
   return {
@@ -244,6 +323,8 @@ function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
     chunkElements,
     milliseconds,
     plainLaunchMs,
+    inOrderMs,
+    timeline,
     sweep,
     hostEnqueueMs,
     copyGbPerSecond,
@@ -258,13 +339,15 @@ async function main(): Promise<void> {
   console.log(`device-to-device copy: ${copy.gbPerSecond.toFixed(0)} GB/s (read + written)`);
   const mixes = [];
   for (const mix of quick ? MIXES.slice(0, 1) : MIXES) {
-    const measured = measureMix(backend, mix, copy.gbPerSecond);
+    const measured = await measureMix(backend, mix, copy.gbPerSecond);
     const { layout } = measured;
     const ours = {
       milliseconds: measured.milliseconds,
       gbPerSecond: layout.bytesNeeded / (measured.milliseconds * 1e6),
       hostEnqueueMs: measured.hostEnqueueMs,
       withoutDependentLaunchMs: measured.plainLaunchMs,
+      blocksInPoolOrderMs: measured.inOrderMs,
+      timeline: measured.timeline,
       itemsPerMultiprocessorSweepMs: measured.sweep,
     };
     // Correctness on sampled pairs (one long, one short) of the very data timed.
@@ -310,8 +393,9 @@ async function main(): Promise<void> {
       torch,
     };
     mixes.push(entry);
+    console.log(`${mix.name}, batch ${mix.batch} timeline (us): ${JSON.stringify(measured.timeline)}`);
     console.log(
-      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
+      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
         (torch.available
           ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s)`
           : `torch skipped: ${torch.reason}`),

@@ -661,6 +661,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       const Napi::Value dependent = a.Get("dependentLaunch");
       p.dependentLaunch = context.computeMajor >= 9 &&
                           !(dependent.IsNumber() && dependent.As<Napi::Number>().Int32Value() == 0);
+      p.trace = field<unsigned long long>(a, "trace");  // benchmarks only: the call's timeline
       void* workspace = ensureWorkspace(context, raggedDecodeAttentionWorkspaceBytes(p));
       raggedDecodeAttention(p, workspace, stream);
     } else if (kernel == "argmax") {

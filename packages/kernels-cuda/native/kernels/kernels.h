@@ -140,6 +140,13 @@ struct RaggedDecodeAttentionParams {
    * (compute capability 9.0+, which its context knows).
    */
   bool dependentLaunch = false;
+  /**
+   * Benchmarks only (null otherwise): a timeline of the call in %globaltimer nanoseconds: [0], [1] the
+   * schedule kernel's start and end; then 4 words per tensor-core warp w < 8 x SMs at 2 + 4 w (start
+   * after its dependency wait, end after its last write, its SM, the stages it streamed); then 2 per
+   * combine block that merges (start, end), at 2 + 32 x SMs + 2 (pair x gridDim.y + head).
+   */
+  unsigned long long* trace = nullptr;
 };
 size_t raggedDecodeAttentionWorkspaceBytes(const RaggedDecodeAttentionParams& params);
 int maxRaggedDecodeHeadDim(DType poolDType);

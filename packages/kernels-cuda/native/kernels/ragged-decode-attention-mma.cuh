@@ -76,6 +76,10 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
   const int lane = threadIdx.x & 31;
   const int group = lane >> 2;
   const int tig = lane & 3;
+  // Benchmark timeline: start, end, SM and stages streamed of this warp (RaggedDecodeAttentionParams::trace).
+  unsigned long long* trace = args.trace == nullptr ? nullptr : args.trace + 2 + 4 * (blockIdx.x * Stage::kWarps + warp);
+  if (trace != nullptr && lane == 0) trace[0] = globalNanoseconds();
+  long long streamedStages = 0;
 
   extern __shared__ __align__(16) unsigned char sharedBytes[];
   uint4* sWarp = reinterpret_cast<uint4*>(sharedBytes) + warp * Stage::kWarpUnits;
@@ -193,6 +197,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
     float runningMax = -INFINITY;  // of head `group`, identical across its 4 lanes
     float runningSum = 0.f;        // this lane's share
 
+    streamedStages += work.stages;
     for (int k = 0; k < work.stages; ++k) {
       issueNext();
       waitAsync<2>();
@@ -293,4 +298,9 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
     }
   }
   waitAsync<0>();
+  if (trace != nullptr && lane == 0) {
+    trace[1] = globalNanoseconds();
+    trace[2] = multiprocessorId();
+    trace[3] = streamedStages;
+  }
 }

@@ -33,6 +33,20 @@ struct MaxOf {
   __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
 };
 
+/** Nanoseconds of the GPU's global timer (the benchmark's timeline). */
+__device__ __forceinline__ unsigned long long globalNanoseconds() {
+  unsigned long long time;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(time));
+  return time;
+}
+
+/** The SM this thread runs on (the benchmark's timeline). */
+__device__ __forceinline__ unsigned int multiprocessorId() {
+  unsigned int id;
+  asm volatile("mov.u32 %0, %smid;" : "=r"(id));
+  return id;
+}
+
 struct Schedule {
   int chunkTokens;
   int itemCount;
@@ -41,7 +55,7 @@ struct Schedule {
 
 __global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __restrict__ pairs, int pairCount, int fewestItems, int mostItems, int preferredChunk, int minChunk,
                                int* __restrict__ itemStart, int2* __restrict__ items,
-                               Schedule* __restrict__ schedule) {
+                               Schedule* __restrict__ schedule, unsigned long long* __restrict__ trace) {
   using Reduce = cub::BlockReduce<long long, kScheduleThreads>;
   using Scan = cub::BlockScan<long long, kScheduleThreads>;
   __shared__ union {
@@ -49,6 +63,7 @@ __global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __
     typename Scan::TempStorage scan;
   } temp;
   __shared__ int sharedChunk;
+  if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
   allowDependentLaunch();  // the attention blocks may take their SMs while the schedule is computed
 
   long long localTokens = 0;
@@ -103,6 +118,10 @@ __global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __
     schedule->chunkTokens = chunk;
     schedule->workCounter = 0;
     schedule->itemCount = static_cast<int>(total);
+  }
+  if (trace != nullptr) {
+    __syncthreads();
+    if (threadIdx.x == 0) trace[1] = globalNanoseconds();
   }
 }
 
@@ -170,6 +189,7 @@ struct DecodeArgs {
   int headDim;
   int blockSize;
   float scaleLog2;  // scale * log2(e)
+  unsigned long long* trace;  // benchmarks only: the call's timeline (RaggedDecodeAttentionParams::trace)
   bool dependentLaunch;     // host only: launch the attention and combine kernels as programmatic dependents
   int multiprocessorCount;  // host only: sizes the persistent tensor-core grid
   bool vectorized;  // 16-byte loads are aligned (headDim a multiple of the vector width)
@@ -408,6 +428,10 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   const int chunkCount = args.itemStart[pair + 1] - firstItem;
   const int firstHead = subgroup * 8;
   if (chunkCount <= 1 || g >= min(8, args.groupSize - firstHead)) return;
+  unsigned long long* trace =
+      args.trace == nullptr ? nullptr
+                            : args.trace + 2 + 32LL * args.multiprocessorCount + 2LL * (blockIdx.x * gridDim.y + blockIdx.y);
+  if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
   const int D = args.headDim;
   using Reduce = cub::BlockReduce<float, kCombineThreads>;
   __shared__ typename Reduce::TempStorage temp;
@@ -454,6 +478,7 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
     }
     if (d < D) out[d] = sDenominator > 0.f ? numerator / sDenominator : 0.f;
   }
+  if (trace != nullptr && threadIdx.x == 0) trace[1] = globalNanoseconds();
 }
 
 template <typename T, int GT, int E>
@@ -551,7 +576,7 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
 
   scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(params.pairs, params.pairCount, params.targetItems, mostItems,
                                                       params.preferredChunkTokens, params.minChunkTokens, itemStart,
-                                                      items, schedule);
+                                                      items, schedule, params.trace);
   checkLaunch("ragged-decode-attention schedule kernel");
 
   DecodeArgs args{};
@@ -574,6 +599,7 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.blockSize = params.blockSize;
   args.scaleLog2 = params.scale * kLog2e;
   args.dependentLaunch = params.dependentLaunch;
+  args.trace = params.trace;
   args.multiprocessorCount = params.multiprocessorCount;
 
   const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
