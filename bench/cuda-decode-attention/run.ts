@@ -276,6 +276,8 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
     dependentLaunch?: 0;
     /** Not part of the contract: a buffer for the kernels' timeline (see traceCall). */
     trace?: DeviceBuffer;
+    /** Not part of the contract: 0 runs the schedule as its own kernel before the tensor-core kernel. */
+    fusedSchedule?: 0;
     inOrder?: true;
   }
   const run = ({ inOrder, ...knobs }: Variant = {}) =>
@@ -301,6 +303,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
   const milliseconds = timeMs(backend, () => run());
   const plainLaunchMs = timeMs(backend, () => run({ dependentLaunch: 0 }));
   const inOrderMs = timeMs(backend, () => run({ inOrder: true }));
+  const scheduleKernelMs = timeMs(backend, () => run({ fusedSchedule: 0 }));
   const timeline = await traceCall(backend, layout.lengths.length, (buffer) => run({ trace: buffer }));
   // Host cost of one enqueue (validation + N-API + three launches), measured without waiting.
   backend.native.synchronizeNow(backend.nativeContext);
@@ -324,6 +327,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
     milliseconds,
     plainLaunchMs,
     inOrderMs,
+    scheduleKernelMs,
     timeline,
     sweep,
     hostEnqueueMs,
@@ -347,6 +351,7 @@ async function main(): Promise<void> {
       hostEnqueueMs: measured.hostEnqueueMs,
       withoutDependentLaunchMs: measured.plainLaunchMs,
       blocksInPoolOrderMs: measured.inOrderMs,
+      withScheduleKernelMs: measured.scheduleKernelMs,
       timeline: measured.timeline,
       itemsPerMultiprocessorSweepMs: measured.sweep,
     };
@@ -395,7 +400,7 @@ async function main(): Promise<void> {
     mixes.push(entry);
     console.log(`${mix.name}, batch ${mix.batch} timeline (us): ${JSON.stringify(measured.timeline)}`);
     console.log(
-      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
+      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
         (torch.available
           ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s)`
           : `torch skipped: ${torch.reason}`),

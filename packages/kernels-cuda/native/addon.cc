@@ -72,6 +72,9 @@ struct DeviceContext {
   /** Compute capability major version (9 = Hopper: thread-block clusters). */
   int computeMajor = 0;
   OperationProfiler profiler;
+  /** Ragged decode attention's schedule flag (allocated on first use, zeroed) and the last call's number. */
+  unsigned int* attentionScheduleReady = nullptr;
+  unsigned int attentionScheduleEpoch = 0;
 };
 
 /** Records an event pair around one operation on the context's stream while its profiler is active. */
@@ -265,6 +268,7 @@ Napi::Value DestroyContext(const Napi::CallbackInfo& info) {
       cudaStreamSynchronize(context.stream);
       context.cublas.reset();
       if (context.workspace != nullptr) cudaFree(context.workspace);
+      if (context.attentionScheduleReady != nullptr) cudaFree(context.attentionScheduleReady);
       cudaStreamDestroy(context.stream);
       contexts.erase(found);
     }
@@ -662,6 +666,18 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       p.dependentLaunch = context.computeMajor >= 9 &&
                           !(dependent.IsNumber() && dependent.As<Napi::Number>().Int32Value() == 0);
       p.trace = field<unsigned long long>(a, "trace");  // benchmarks only: the call's timeline
+      // fusedSchedule (benchmarks; not part of the contract): 0 = run the schedule kernel first
+      const Napi::Value fusedSchedule = a.Get("fusedSchedule");
+      if (!(fusedSchedule.IsNumber() && fusedSchedule.As<Napi::Number>().Int32Value() == 0)) {
+        if (context.attentionScheduleReady == nullptr) {
+          checkCuda(cudaMalloc(&context.attentionScheduleReady, sizeof(unsigned int)), "cudaMalloc(schedule flag)");
+          checkCuda(cudaMemsetAsync(context.attentionScheduleReady, 0, sizeof(unsigned int), stream),
+                    "cudaMemsetAsync(schedule flag)");
+        }
+        if (++context.attentionScheduleEpoch == 0) ++context.attentionScheduleEpoch;  // 0 is the zeroed flag
+        p.scheduleReady = context.attentionScheduleReady;
+        p.scheduleEpoch = context.attentionScheduleEpoch;
+      }
       void* workspace = ensureWorkspace(context, raggedDecodeAttentionWorkspaceBytes(p));
       raggedDecodeAttention(p, workspace, stream);
     } else if (kernel == "argmax") {

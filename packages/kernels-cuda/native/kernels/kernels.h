@@ -147,6 +147,13 @@ struct RaggedDecodeAttentionParams {
    * combine block that merges (start, end), at 2 + 32 x SMs + 2 (pair x gridDim.y + head).
    */
   unsigned long long* trace = nullptr;
+  /**
+   * A device word only this context's attention calls use, and a number new for each call (never 0):
+   * the tensor-core kernel then builds its own schedule in its first block and publishes it there,
+   * instead of a schedule kernel running first. Null: the schedule kernel runs.
+   */
+  unsigned int* scheduleReady = nullptr;
+  unsigned int scheduleEpoch = 0;
 };
 size_t raggedDecodeAttentionWorkspaceBytes(const RaggedDecodeAttentionParams& params);
 int maxRaggedDecodeHeadDim(DType poolDType);

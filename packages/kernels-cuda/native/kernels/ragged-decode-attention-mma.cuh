@@ -67,8 +67,24 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
   constexpr int kChunks = D / 32;  // 16-byte units per thread per K row
   using Stage = MmaStage<H>;
   constexpr int S = Stage::kTokens;
-  waitForPrerequisiteGrid();  // the schedule kernel's items and work counter
+  waitForPrerequisiteGrid();  // the kernel before (the schedule kernel, or what wrote the pairs and pool)
   allowDependentLaunch();     // the combine blocks may be placed while the work queue drains
+  if (args.scheduleReady != nullptr) {
+    // Block 0 builds the schedule; every warp (block 0's too) waits until it is published. Block 0 is
+    // placed first, so the waiting blocks never hold it out.
+    __shared__ ScheduleStorage<kMmaThreads> scheduleStorage;
+    if (blockIdx.x == 0) {
+      if (args.trace != nullptr && threadIdx.x == 0) args.trace[0] = globalNanoseconds();
+      buildSchedule<kMmaThreads>(args.build, scheduleStorage);
+      __threadfence();
+      __syncthreads();
+      if (threadIdx.x == 0) {
+        storeRelease(args.scheduleReady, args.scheduleEpoch);
+        if (args.trace != nullptr) args.trace[1] = globalNanoseconds();
+      }
+    }
+    while (loadAcquire(args.scheduleReady) != args.scheduleEpoch) __nanosleep(64);
+  }
   const int itemCount = args.schedule->itemCount;
   const int workCount = itemCount * args.subgroups;
   const int chunk = args.schedule->chunkTokens;

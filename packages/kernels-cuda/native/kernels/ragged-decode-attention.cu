@@ -53,43 +53,58 @@ struct Schedule {
   int workCounter;  // next (item, subgroup) a persistent warp takes (tensor-core kernel)
 };
 
-__global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __restrict__ pairs, int pairCount, int fewestItems, int mostItems, int preferredChunk, int minChunk,
-                               int* __restrict__ itemStart, int2* __restrict__ items,
-                               Schedule* __restrict__ schedule, unsigned long long* __restrict__ trace) {
-  using Reduce = cub::BlockReduce<long long, kScheduleThreads>;
-  using Scan = cub::BlockScan<long long, kScheduleThreads>;
-  __shared__ union {
-    typename Reduce::TempStorage reduce;
-    typename Scan::TempStorage scan;
-  } temp;
-  __shared__ int sharedChunk;
-  if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
-  allowDependentLaunch();  // the attention blocks may take their SMs while the schedule is computed
+/** What the schedule reads and writes (see buildSchedule). */
+struct ScheduleArgs {
+  const int* pairs;
+  int pairCount, fewestItems, mostItems, preferredChunk, minChunk;
+  int* itemStart;
+  int2* items;
+  Schedule* schedule;
+};
 
+template <int Threads>
+struct ScheduleStorage {
+  union {
+    typename cub::BlockReduce<long long, Threads>::TempStorage reduce;
+    typename cub::BlockScan<long long, Threads>::TempStorage scan;
+  } temp;
+  int chunk;
+};
+
+/**
+ * The schedule, computed by one block of `Threads` threads: reads the pair lengths on the device,
+ * picks a chunk length so the call makes between `fewestItems` and `mostItems` work items (chunks of
+ * about `preferredChunk` tokens where that range allows), and writes each pair's first item index (an
+ * exclusive prefix sum of its chunk counts), the item table and the work counter.
+ */
+template <int Threads>
+__device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& storage) {
+  using Reduce = cub::BlockReduce<long long, Threads>;
+  using Scan = cub::BlockScan<long long, Threads>;
   long long localTokens = 0;
-  for (int p = threadIdx.x; p < pairCount; p += kScheduleThreads) localTokens += max(pairs[p * 4 + 2], 0);
-  const long long totalTokens = Reduce(temp.reduce).Sum(localTokens);
+  for (int p = threadIdx.x; p < a.pairCount; p += Threads) localTokens += max(a.pairs[p * 4 + 2], 0);
+  const long long totalTokens = Reduce(storage.temp.reduce).Sum(localTokens);
   if (threadIdx.x == 0) {
     // chunks of about preferredChunk tokens, as long as that makes between fewestItems and mostItems
-    const long long longest = (totalTokens + fewestItems - 1) / fewestItems;
-    const long long shortest = (totalTokens + mostItems - 1) / mostItems;
-    long long chunk = max(shortest, min(static_cast<long long>(preferredChunk), longest));
+    const long long longest = (totalTokens + a.fewestItems - 1) / a.fewestItems;
+    const long long shortest = (totalTokens + a.mostItems - 1) / a.mostItems;
+    long long chunk = max(shortest, min(static_cast<long long>(a.preferredChunk), longest));
     chunk = ((chunk + 63) / 64) * 64;
-    if (chunk < minChunk) chunk = minChunk;
+    if (chunk < a.minChunk) chunk = a.minChunk;
     if (chunk > (1LL << 30)) chunk = 1LL << 30;
-    sharedChunk = static_cast<int>(chunk);
+    storage.chunk = static_cast<int>(chunk);
   }
   __syncthreads();
-  const int chunk = sharedChunk;
+  const int chunk = storage.chunk;
 
   // Slots (partials) are numbered contiguously per pair; the execution order puts every full chunk
   // first and the shorter tail chunks (and short pairs) last, so they fill the final wave.
-  const int perThread = (pairCount + kScheduleThreads - 1) / kScheduleThreads;
-  const int begin = min(pairCount, threadIdx.x * perThread);
-  const int end = min(pairCount, begin + perThread);
+  const int perThread = (a.pairCount + Threads - 1) / Threads;
+  const int begin = min(a.pairCount, static_cast<int>(threadIdx.x) * perThread);
+  const int end = min(a.pairCount, begin + perThread);
   long long localItems = 0, localFull = 0, localPartial = 0;
   for (int p = begin; p < end; ++p) {
-    const int length = max(pairs[p * 4 + 2], 0);
+    const int length = max(a.pairs[p * 4 + 2], 0);
     const int full = length / chunk;
     const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
     localItems += full + partial;
@@ -97,32 +112,47 @@ __global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(const int* __
     localPartial += partial;
   }
   long long slot = 0, total = 0, fullOffset = 0, fullTotal = 0, partialOffset = 0, partialTotal = 0;
-  Scan(temp.scan).ExclusiveSum(localItems, slot, total);
+  Scan(storage.temp.scan).ExclusiveSum(localItems, slot, total);
   __syncthreads();
-  Scan(temp.scan).ExclusiveSum(localFull, fullOffset, fullTotal);
+  Scan(storage.temp.scan).ExclusiveSum(localFull, fullOffset, fullTotal);
   __syncthreads();
-  Scan(temp.scan).ExclusiveSum(localPartial, partialOffset, partialTotal);
+  Scan(storage.temp.scan).ExclusiveSum(localPartial, partialOffset, partialTotal);
   for (int p = begin; p < end; ++p) {
-    itemStart[p] = static_cast<int>(slot);
-    const int length = max(pairs[p * 4 + 2], 0);
+    a.itemStart[p] = static_cast<int>(slot);
+    const int length = max(a.pairs[p * 4 + 2], 0);
     const int full = length / chunk;
     const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
-    for (int c = 0; c < full; ++c) items[fullOffset + c] = make_int2(p, c);
-    if (partial) items[fullTotal + partialOffset] = make_int2(p, full);
+    for (int c = 0; c < full; ++c) a.items[fullOffset + c] = make_int2(p, c);
+    if (partial) a.items[fullTotal + partialOffset] = make_int2(p, full);
     slot += full + partial;
     fullOffset += full;
     partialOffset += partial;
   }
   if (threadIdx.x == 0) {
-    itemStart[pairCount] = static_cast<int>(total);
-    schedule->chunkTokens = chunk;
-    schedule->workCounter = 0;
-    schedule->itemCount = static_cast<int>(total);
+    a.itemStart[a.pairCount] = static_cast<int>(total);
+    a.schedule->chunkTokens = chunk;
+    a.schedule->workCounter = 0;
+    a.schedule->itemCount = static_cast<int>(total);
   }
-  if (trace != nullptr) {
-    __syncthreads();
-    if (threadIdx.x == 0) trace[1] = globalNanoseconds();
-  }
+  __syncthreads();
+}
+
+/** The schedule as its own one-block kernel (the CUDA-core attention kernel's path). */
+__global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(ScheduleArgs a, unsigned long long* __restrict__ trace) {
+  __shared__ ScheduleStorage<kScheduleThreads> storage;
+  if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
+  allowDependentLaunch();  // the attention blocks may take their SMs while the schedule is computed
+  buildSchedule<kScheduleThreads>(a, storage);
+  if (trace != nullptr && threadIdx.x == 0) trace[1] = globalNanoseconds();
+}
+
+__device__ __forceinline__ unsigned int loadAcquire(const unsigned int* address) {
+  unsigned int value;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(value) : "l"(address) : "memory");
+  return value;
+}
+__device__ __forceinline__ void storeRelease(unsigned int* address, unsigned int value) {
+  asm volatile("st.release.gpu.global.u32 [%0], %1;" ::"l"(address), "r"(value) : "memory");
 }
 
 /** 16-byte vector of T built element by element (unaligned rows, or the tail past `D`). */
@@ -190,6 +220,11 @@ struct DecodeArgs {
   int blockSize;
   float scaleLog2;  // scale * log2(e)
   unsigned long long* trace;  // benchmarks only: the call's timeline (RaggedDecodeAttentionParams::trace)
+  // Tensor-core kernel: its block 0 builds the schedule (no schedule kernel before it), then publishes
+  // `scheduleEpoch` in `scheduleReady`; every warp waits for that before it reads the schedule.
+  ScheduleArgs build;
+  unsigned int* scheduleReady;  // null: a schedule kernel ran before
+  unsigned int scheduleEpoch;
   bool dependentLaunch;     // host only: launch the attention and combine kernels as programmatic dependents
   int multiprocessorCount;  // host only: sizes the persistent tensor-core grid
   bool vectorized;  // 16-byte loads are aligned (headDim a multiple of the vector width)
@@ -574,10 +609,16 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   cursor += static_cast<size_t>(maxItems) * subgroups * 8 * params.headDim * sizeof(float);
   float* partialMaxSum = reinterpret_cast<float*>(cursor);
 
-  scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(params.pairs, params.pairCount, params.targetItems, mostItems,
-                                                      params.preferredChunkTokens, params.minChunkTokens, itemStart,
-                                                      items, schedule, params.trace);
-  checkLaunch("ragged-decode-attention schedule kernel");
+  const ScheduleArgs build{params.pairs,         params.pairCount, params.targetItems, mostItems,
+                           params.preferredChunkTokens, params.minChunkTokens, itemStart, items, schedule};
+  const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
+  // The tensor-core kernel builds its own schedule (its block 0) where the caller gave it a flag.
+  const bool fused = params.scheduleReady != nullptr && params.poolDType != DType::F32 && aligned &&
+                     (params.headDim == 64 || params.headDim == 128);
+  if (!fused) {
+    scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(build, params.trace);
+    checkLaunch("ragged-decode-attention schedule kernel");
+  }
 
   DecodeArgs args{};
   args.query = params.query;
@@ -600,9 +641,11 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.scaleLog2 = params.scale * kLog2e;
   args.dependentLaunch = params.dependentLaunch;
   args.trace = params.trace;
+  args.build = build;
+  args.scheduleReady = fused ? params.scheduleReady : nullptr;
+  args.scheduleEpoch = params.scheduleEpoch;
   args.multiprocessorCount = params.multiprocessorCount;
 
-  const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
   switch (params.poolDType) {
     case DType::F32: dispatchWidth<float>(args, maxItems, aligned, stream); break;
     case DType::F16: dispatchWidth<__half>(args, maxItems, aligned, stream); break;
