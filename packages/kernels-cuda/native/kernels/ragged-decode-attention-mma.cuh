@@ -162,8 +162,9 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
       const long long row =
           !ok ? 0 : (contiguous ? firstRow + static_cast<long long>(token) * D : tokenRow(issueWork, stageBegin + token));
       const T* key = pool + (ok ? row + copyUnit * 8 : 0);
-      copyAsync16(keys + token * Stage::kRowUnits + keyUnit(token, copyUnit), key, ok);
-      copyAsync16(values + token * Stage::kRowUnits + valueUnit(token, copyUnit), key + (ok ? valueOffset : 0), ok);
+      copyAsync16ThroughL1(keys + token * Stage::kRowUnits + keyUnit(token, copyUnit), key, ok);
+      copyAsync16ThroughL1(values + token * Stage::kRowUnits + valueUnit(token, copyUnit), key + (ok ? valueOffset : 0),
+                           ok);
     }
     commitAsync();
     ++issued;

@@ -52,11 +52,24 @@ struct MmaOps<__half> {
 
 /**
  * 16 bytes global -> shared, bypassing L1, zero-filled when `valid` is false; the L2 prefetches the
- * 256-byte sector group around it (measured on an H100: decode attention and matmul streams 1-2% faster).
+ * 256-byte sector group around it (measured on an H100: the decode matmul streams 1-2% faster; it
+ * also beat `.ca` by up to 20% on the large 8B shard weights, bench/cuda-matmul).
  */
 __device__ __forceinline__ void copyAsync16(void* shared, const void* global, bool valid) {
   const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
   asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0));
+}
+/**
+ * The same through L1 (`.ca`). For the decode attention's per-warp streams of 2 K or V rows per copy,
+ * the L1-bypassing form made the L2 send every sector to the SM twice on an H100 (Nsight Compute:
+ * 35.0 M L2 sectors read for 17.4 M sectors of data, 13.1 M requests for 1.1 M copies; this form 17.6 M
+ * and 4.4 M, as cuDNN's flash kernel), whatever the prefetch hint, lane layout or zero-fill operand:
+ * attention calls ran 2-7% faster (bench/cuda-decode-attention/NOTES.md). A prefetch hint changes
+ * nothing here.
+ */
+__device__ __forceinline__ void copyAsync16ThroughL1(void* shared, const void* global, bool valid) {
+  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0));
 }
 __device__ __forceinline__ void commitAsync() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int Pending>
