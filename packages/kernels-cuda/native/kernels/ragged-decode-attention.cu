@@ -229,6 +229,7 @@ struct DecodeArgs {
   bool dependentLaunch;     // host only: launch the attention and combine kernels as programmatic dependents
   int multiprocessorCount;  // host only: sizes the persistent tensor-core grid
   bool vectorized;  // 16-byte loads are aligned (headDim a multiple of the vector width)
+  bool tensorCores;  // host only: the tensor-core kernel serves the call (usesTensorCores)
 };
 
 template <typename T, int GT, int E>
@@ -536,6 +537,15 @@ void dispatchGroup(const DecodeArgs& args, int maxItems, size_t sharedPerHead, s
   else launchDecode<T, 8, E>(args, maxItems, sharedFixed + sharedPerHead * 8, stream);
 }
 
+/**
+ * Whether the tensor-core kernel serves a call: f16/bf16 pool, head dim 64 or 128 (a multiple of the
+ * 8-element vectors), 16-byte aligned pool. The one place that decides it: the schedule is then built
+ * inside that kernel.
+ */
+bool usesTensorCores(DType poolDType, int headDim, bool aligned) {
+  return (poolDType == DType::F16 || poolDType == DType::BF16) && aligned && (headDim == 64 || headDim == 128);
+}
+
 /** Blocks of the persistent tensor-core kernel: two per SM (its occupancy), never more than the work. */
 unsigned int persistentMmaBlocks(long long work, int multiprocessors) {
   const long long warpsNeeded = (work + MmaStage<1>::kWarps - 1) / MmaStage<1>::kWarps;
@@ -551,7 +561,7 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t str
   args.vectorized = aligned && D % W == 0;
   if constexpr (!std::is_same_v<T, float>) {
     // Tensor-core path: f16/bf16 pools, head dim 64 or 128, aligned rows.
-    if (args.vectorized && (D == 64 || D == 128)) {
+    if (args.tensorCores) {
       if (D == 64) {
         const size_t shared = mmaSharedBytes<1>();
         checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -613,9 +623,9 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   const ScheduleArgs build{params.pairs,         params.pairCount, params.targetItems, mostItems,
                            params.preferredChunkTokens, params.minChunkTokens, itemStart, items, schedule};
   const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
+  const bool tensorCores = usesTensorCores(params.poolDType, params.headDim, aligned);
   // The tensor-core kernel builds its own schedule (its block 0) where the caller gave it a flag.
-  const bool fused = params.scheduleReady != nullptr && params.poolDType != DType::F32 && aligned &&
-                     (params.headDim == 64 || params.headDim == 128);
+  const bool fused = tensorCores && params.scheduleReady != nullptr;
   if (!fused) {
     scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(build, params.trace);
     checkLaunch("ragged-decode-attention schedule kernel");
@@ -646,6 +656,7 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.scheduleReady = fused ? params.scheduleReady : nullptr;
   args.scheduleEpoch = params.scheduleEpoch;
   args.multiprocessorCount = params.multiprocessorCount;
+  args.tensorCores = tensorCores;
 
   switch (params.poolDType) {
     case DType::F32: dispatchWidth<float>(args, maxItems, aligned, stream); break;
