@@ -71,7 +71,7 @@ function timeMs(backend: CudaBackend, body: () => void, count = repeats): number
 
 /**
  * One call with the kernels' timeline (the benchmark-only `trace` argument, see kernels.h): when the
- * schedule kernel ran, when each attention warp started (after its dependency wait) and ended, on which
+ * schedule was built (by the tensor-core kernel's first block), when each attention warp started (after its dependency wait) and ended, on which
  * SM and with how many 16-token stages, and when the combine blocks ran; microseconds from the first
  * stamp. Shows where a call's fixed cost goes, and whether warps that end late are slow SMs (the
  * spread of SM means) or slow warps within an SM (the spread inside each SM).
@@ -305,7 +305,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
   const inOrderMs = timeMs(backend, () => run({ inOrder: true }));
   const scheduleKernelMs = timeMs(backend, () => run({ fusedSchedule: 0 }));
   const timeline = await traceCall(backend, layout.lengths.length, (buffer) => run({ trace: buffer }));
-  // Host cost of one enqueue (validation + N-API + three launches), measured without waiting.
+  // Host cost of one enqueue (validation + N-API + the launches), measured without waiting.
   backend.native.synchronizeNow(backend.nativeContext);
   const hostStarted = performance.now();
   for (let i = 0; i < 10; i++) run();
