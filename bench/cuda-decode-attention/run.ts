@@ -10,13 +10,14 @@
  * Run on a GPU machine: `npx tsx bench/cuda-decode-attention/run.ts` (or the esbuild bundle).
  * Writes bench/cuda-decode-attention/results/cuda-decode-attention.json (and $OUT/ when set).
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bf16BitsToF32, type DeviceBuffer, f32ToBf16Bits } from '@fairkv/kernels';
 import { type CudaBackend, createCudaBackend } from '@fairkv/kernels-cuda';
+import { gitCommit } from '../git-commit.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
@@ -470,15 +471,6 @@ function runTorch(mix: Mix): TorchResult {
       reason: `${python} exited ${child.status}: ${(child.stderr ?? '').trim().split('\n').pop()}`,
     };
   return { available: true, ...JSON.parse(child.stdout.trim().split('\n').pop()!) };
-}
-
-function gitCommit(): string {
-  if (process.env.FAIRKV_GIT_COMMIT) return process.env.FAIRKV_GIT_COMMIT;
-  try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 await main();

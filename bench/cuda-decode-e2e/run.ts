@@ -13,7 +13,6 @@
  *   node .device/e2e.mjs run .device/e2e-plans-G.json [workers,inline]   (on the GPU machine, bundled by
  *   bundle-device.sh; writes $OUT/cuda-decode-e2e-G.json)
  */
-import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { relative } from 'node:path';
@@ -39,6 +38,7 @@ import {
   inlineDeviceHandle,
   ReplicaRouter,
 } from '@fairkv/runtime';
+import { gitCommit } from '../git-commit.js';
 
 const CONTEXT = 32768;
 const NEW_TOKENS = 64;
@@ -94,7 +94,7 @@ async function prepare(deviceCount: number): Promise<void> {
   }
   const ilp = await solveIlp(request);
   plans.push({ solver: 'ilp', plan: ilp.plan, optimal: ilp.optimal, solveSeconds: ilp.solveSeconds });
-  const commit = execSync('git rev-parse HEAD').toString().trim();
+  const commit = gitCommit();
   mkdirSync('.device', { recursive: true });
   writeFileSync(
     `.device/e2e-plans-${deviceCount}.json`,
@@ -371,7 +371,7 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
   const out = process.env.OUT ?? '.';
   writeFileSync(
     `${out}/cuda-decode-e2e-${prepared.deviceCount}.json`,
-    `${JSON.stringify({ benchmark: 'cuda-decode-e2e', gpus: probe.devices.map((d) => d.name), deviceCount: prepared.deviceCount, model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02))', profile: profile.source, context: CONTEXT, commit: prepared.commit, host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), results, ...(kvSweep.length > 0 ? { kvSweep } : {}) }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'cuda-decode-e2e', gpus: probe.devices.map((d) => d.name), deviceCount: prepared.deviceCount, model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02))', profile: profile.source, context: CONTEXT, commit: gitCommit(), plansCommit: prepared.commit, host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), results, ...(kvSweep.length > 0 ? { kvSweep } : {}) }, null, 2)}\n`,
   );
 }
 

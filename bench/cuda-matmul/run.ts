@@ -11,12 +11,12 @@
  * Run on a GPU machine: `npx tsx bench/cuda-matmul/run.ts` (or `run-device.sh matmul` from the bundle).
  * Writes bench/cuda-matmul/results/cuda-matmul.json (and $OUT/ when set).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type CudaBackend, createCudaBackend } from '@fairkv/kernels-cuda';
+import { gitCommit } from '../git-commit.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
@@ -129,12 +129,7 @@ for (const tp of [2, 4]) {
 }
 const hostMs = median(results.map((r) => (r['tensor-core'] as { hostMs: number }).hostMs));
 console.log(`host time of one run('matmul'): ${(hostMs * 1e3).toFixed(1)} us (median over shapes)`);
-let commit = 'unknown';
-try {
-  commit = execFileSync('git', ['rev-parse', 'HEAD']).toString().trim();
-} catch {
-  // the GPU machine's copy may not be a git checkout
-}
+const commit = gitCommit();
 const report = {
   benchmark: 'cuda-matmul',
   gpu: gpu.name,

@@ -22,4 +22,9 @@ mkdir -p .device/cli && echo '{"type":"module"}' > .device/cli/package.json
 npx esbuild packages/cli/src/cli.ts "${common[@]}" --external:glpk.js --outfile=.device/cli/cli.mjs
 cp .device/device-worker.mjs .device/cli/device-worker.js
 cp .device/cuda-worker-device.mjs .device/cli/worker-device.js
+# the commit the bundles are built from (-dirty: tracked files differ from it); run-device.sh hands it
+# to the benchmarks as FAIRKV_GIT_COMMIT, since the GPU machine's copy of the tree may carry stale git data
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- 2>/dev/null || commit="$commit-dirty"
+echo "$commit" > .device/commit.txt
 ls -la .device .device/cli
