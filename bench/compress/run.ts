@@ -3,7 +3,6 @@
  * observation window 32: the work `@fairkv/compress` adds after each layer's prefill, once per request.
  * Writes bench/compress/results/compress.json. Run: `npx tsx bench/compress/run.ts [--layers N]`.
  */
-import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import {
   streamingLlmPolicy,
 } from '@fairkv/compress';
 import { parseDuoAttentionGates, seededRandom } from '@fairkv/core';
+import { gitCommit } from '../git-commit.js';
 
 const seqLen = 32768;
 const kvHeadCount = 8;
@@ -204,10 +204,7 @@ for (const [label, policy] of reducedRuns) {
 }
 report('snapkv scorer alone', scoreOnly);
 
-let commit = 'unknown';
-try {
-  commit = execSync('git rev-parse HEAD', { encoding: 'utf8' }).trim();
-} catch {}
+const commit = gitCommit();
 const output = {
   benchmark: 'compress',
   description: 'CompressionPolicy.compressLayer wall time per layer, one 32K prompt, synthetic peaked attention',

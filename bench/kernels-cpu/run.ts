@@ -3,12 +3,12 @@
  * ragged decode attention GB/s (KV bytes read per second over ragged per-head lengths, GQA).
  * Writes bench/kernels-cpu/results/kernels-cpu.json. Run: `npx tsx bench/kernels-cpu/run.ts`.
  */
-import { execSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { bytesPerElement, type DType } from '@fairkv/core';
 import { type Backend, createCpuBackend, kvBlockElementCount, kvBlocksFor } from '@fairkv/kernels';
+import { gitCommit } from '../git-commit.js';
 
 /**
  * Times `run` after one warm-up, for at least `minSeconds` and 5 repetitions: the median, and the
@@ -184,7 +184,7 @@ const result = {
     platform: `${os.platform()} ${os.arch()}`,
   },
   node: process.version,
-  commit: execSync('git rev-parse HEAD', { cwd: root }).toString().trim(),
+  commit: gitCommit(root),
   backend: 'cpu (f64 accumulation; threads = calling thread + workers)',
   matmul,
   decodeAttention,

@@ -4,7 +4,6 @@
  * Run: `npx tsx bench/placement/run.ts`. Writes bench/placement/results/placement.json.
  * See bench/placement/NOTES.md for what the figures mean.
  */
-import { execSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +26,7 @@ import {
   syntheticHeavyTailedProfile,
 } from '@fairkv/placement';
 import { type IlpResult, solveIlp } from '@fairkv/placement/ilp';
+import { gitCommit } from '../git-commit.js';
 
 const CONTEXT = 32768;
 const MODELS = ['llama-3.1-8b', 'mistral-small-24b-2501', 'llama-3.3-70b'];
@@ -238,20 +238,14 @@ const summary = {
     ]),
   ),
 };
-const gitCommit = (() => {
-  try {
-    return execSync('git rev-parse HEAD', { cwd: here }).toString().trim();
-  } catch {
-    return 'unknown';
-  }
-})();
+const commit = gitCommit(here);
 const output = {
   benchmark: 'placement',
   description:
     'Predicted (cost model, docs/cost-model.md) throughput of each solver relative to contiguous TP, balance, copies, solve time; ' +
     `h100-sxm-80g, bf16, ${CONTEXT}-token context, DuoAttention sparsity 0.5 (8B gate rows repeated to 40/80 layers for 24B/70B) and a synthetic Ada-KV-like profile`,
   machine: { cpu: os.cpus()[0]?.model, cores: os.cpus().length, loadAverage: os.loadavg(), node: process.version },
-  gitCommit,
+  gitCommit: commit,
   date: new Date().toISOString(),
   wallSeconds: (performance.now() - started) / 1000,
   summary,

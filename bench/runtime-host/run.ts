@@ -10,7 +10,6 @@
  * plan (default fair-copy), and runs the shard of device 1 (no logits) at the plan's batch with the
  * profile's KV lengths admitted without KV data. Writes bench/runtime-host/results/runtime-host.json.
  */
-import { execSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { HeadLoadProfile, ModelConfig, Plan } from '@fairkv/core';
@@ -22,6 +21,7 @@ import {
   ReplicaRouter,
   shapedShardWeights,
 } from '@fairkv/runtime';
+import { gitCommit } from '../git-commit.js';
 
 const file = process.argv[2] ?? '.device/e2e-plans-2.json';
 const solver = process.argv[3] ?? 'fair-copy';
@@ -134,7 +134,7 @@ writeFileSync(
       operationsPerStep: perStep,
       microsecondsPerOperation: (median * 1e3) / operations,
       host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version },
-      commit: execSync('git rev-parse HEAD').toString().trim(),
+      commit: gitCommit(),
       date: new Date().toISOString(),
     },
     null,
