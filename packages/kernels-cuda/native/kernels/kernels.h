@@ -142,7 +142,7 @@ struct RaggedDecodeAttentionParams {
   bool dependentLaunch = false;
   /**
    * Benchmarks only (null otherwise): a timeline of the call in %globaltimer nanoseconds: [0], [1] the
-   * schedule kernel's start and end; then 4 words per tensor-core warp w < 8 x SMs at 2 + 4 w (start
+   * schedule's start and end (the schedule kernel's, or the tensor-core kernel's block 0's); then 4 words per tensor-core warp w < 8 x SMs at 2 + 4 w (start
    * after its dependency wait, end after its last write, its SM, the stages it streamed); then 2 per
    * combine block that merges (start, end), at 2 + 32 x SMs + 2 (pair x gridDim.y + head).
    */
