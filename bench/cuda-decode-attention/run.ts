@@ -35,6 +35,8 @@ const shortLength = 384;
 const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
 /** FAIRKV_BENCH_QUICK=1: one mix, no PyTorch (for profiling runs under ncu). */
 const quick = process.env.FAIRKV_BENCH_QUICK === '1';
+/** FAIRKV_BENCH_TORCH=0: every mix, no PyTorch (A/B runs of addon builds; PyTorch timed once elsewhere). */
+const torchOff = process.env.FAIRKV_BENCH_TORCH === '0';
 
 interface Mix {
   name: string;
@@ -78,8 +80,12 @@ function timeMs(backend: CudaBackend, body: () => void, count = repeats): number
  * spread of SM means) or slow warps within an SM (the spread inside each SM).
  */
 async function traceCall(backend: CudaBackend, pairCount: number, call: (trace: DeviceBuffer) => void) {
-  const warpCount = backend.deviceProperties.multiprocessorCount * 8;
-  const words = 2 + 4 * warpCount + 2 * pairCount * 8;
+  // DecodeTraceLayout (kernels.h): 2 words of schedule, 4 per warp (room for 16 per SM), 2 per
+  // combine block (one per pair and query head).
+  const warpCount = backend.deviceProperties.multiprocessorCount * 16;
+  const warpWord = (warp: number) => 2 + 4 * warp;
+  const combineWord = (block: number) => warpWord(warpCount) + 2 * block;
+  const words = combineWord(pairCount * 8 * Math.ceil(groupSize / 8));
   const buffer = backend.createBuffer({ dtype: 'i32', elementCount: 2 * words, label: 'trace' });
   backend.fill(buffer, 0);
   call(buffer);
@@ -88,14 +94,14 @@ async function traceCall(backend: CudaBackend, pairCount: number, call: (trace: 
   const stamps = new BigUint64Array(raw.buffer, raw.byteOffset, words);
   const warps = Array.from({ length: warpCount }, (_, w) => ({
     index: w,
-    start: stamps[2 + 4 * w]!,
-    end: stamps[3 + 4 * w]!,
-    sm: Number(stamps[4 + 4 * w]!),
-    stages: Number(stamps[5 + 4 * w]!),
+    start: stamps[warpWord(w)]!,
+    end: stamps[warpWord(w) + 1]!,
+    sm: Number(stamps[warpWord(w) + 2]!),
+    stages: Number(stamps[warpWord(w) + 3]!),
   })).filter((warp) => warp.end !== 0n);
-  const combine = Array.from({ length: pairCount * 8 }, (_, b) => ({
-    start: stamps[2 + 4 * warpCount + 2 * b]!,
-    end: stamps[3 + 4 * warpCount + 2 * b]!,
+  const combine = Array.from({ length: pairCount * 8 * Math.ceil(groupSize / 8) }, (_, b) => ({
+    start: stamps[combineWord(b)]!,
+    end: stamps[combineWord(b) + 1]!,
   })).filter((block) => block.end !== 0n);
   const all = [stamps[0]!, ...warps.map((warp) => warp.start), ...combine.map((block) => block.start)];
   // the earliest stamp (bigints: Math.min does not take them)
@@ -279,6 +285,8 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
     trace?: DeviceBuffer;
     /** Not part of the contract: 0 runs the schedule as its own kernel before the tensor-core kernel. */
     fusedSchedule?: 0;
+    /** Not part of the contract: 0 streams the stages with per-lane cp.async instead of bulk copies. */
+    bulkCopies?: 0;
     inOrder?: true;
   }
   const run = ({ inOrder, ...knobs }: Variant = {}) =>
@@ -302,6 +310,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
   const sweep: Record<string, number> = {};
   for (const items of [4, 8, 16, 32]) sweep[items] = timeMs(backend, () => run({ itemsPerMultiprocessor: items }));
   const milliseconds = timeMs(backend, () => run());
+  const elementCopiesMs = timeMs(backend, () => run({ bulkCopies: 0 }));
   const plainLaunchMs = timeMs(backend, () => run({ dependentLaunch: 0 }));
   const inOrderMs = timeMs(backend, () => run({ inOrder: true }));
   const scheduleKernelMs = timeMs(backend, () => run({ fusedSchedule: 0 }));
@@ -329,6 +338,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
     plainLaunchMs,
     inOrderMs,
     scheduleKernelMs,
+    elementCopiesMs,
     timeline,
     sweep,
     hostEnqueueMs,
@@ -353,6 +363,7 @@ async function main(): Promise<void> {
       withoutDependentLaunchMs: measured.plainLaunchMs,
       blocksInPoolOrderMs: measured.inOrderMs,
       withScheduleKernelMs: measured.scheduleKernelMs,
+      withElementCopiesMs: measured.elementCopiesMs,
       timeline: measured.timeline,
       itemsPerMultiprocessorSweepMs: measured.sweep,
     };
@@ -382,7 +393,11 @@ async function main(): Promise<void> {
     ] as DeviceBuffer[]) {
       backend.disposeBuffer(buffer);
     }
-    const torch: TorchResult = quick ? { available: false, reason: 'quick run' } : runTorch(mix);
+    const torch: TorchResult = quick
+      ? { available: false, reason: 'quick run' }
+      : torchOff
+        ? { available: false, reason: 'FAIRKV_BENCH_TORCH=0' }
+        : runTorch(mix);
     const floorMs = layout.bytesNeeded / (copy.gbPerSecond * 1e6);
     const entry = {
       mix: mix.name,
@@ -401,7 +416,7 @@ async function main(): Promise<void> {
     mixes.push(entry);
     console.log(`${mix.name}, batch ${mix.batch} timeline (us): ${JSON.stringify(measured.timeline)}`);
     console.log(
-      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
+      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; element copies ${ours.withElementCopiesMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
         (torch.available
           ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s)`
           : `torch skipped: ${torch.reason}`),

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -75,6 +76,8 @@ struct DeviceContext {
   /** Ragged decode attention's schedule flag (allocated on first use, zeroed) and the last call's number. */
   unsigned int* attentionScheduleReady = nullptr;
   unsigned int attentionScheduleEpoch = 0;
+  /** Decode attention may stream its stages with bulk tensor copies (Hopper+; FAIRKV_CUDA_BULK_COPIES=0: never). */
+  bool bulkCopies = false;
 };
 
 /** Records an event pair around one operation on the context's stream while its profiler is active. */
@@ -252,6 +255,8 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
     if (cublasStatus().available) context->cublas = std::make_unique<CublasHandle>(context->device, context->stream);
     checkCuda(cudaDeviceGetAttribute(&context->computeMajor, cudaDevAttrComputeCapabilityMajor, context->device),
               "cudaDeviceGetAttribute");
+    const char* bulkCopies = std::getenv("FAIRKV_CUDA_BULK_COPIES");
+    context->bulkCopies = context->computeMajor >= 9 && !(bulkCopies != nullptr && std::string(bulkCopies) == "0");
     const int id = nextContextId++;
     contexts[id] = std::move(context);
     return Napi::Number::New(info.Env(), id);
@@ -666,6 +671,10 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       p.dependentLaunch = context.computeMajor >= 9 &&
                           !(dependent.IsNumber() && dependent.As<Napi::Number>().Int32Value() == 0);
       p.trace = field<unsigned long long>(a, "trace");  // benchmarks only: the call's timeline
+      p.blockCount = intField(a, "blockCount");
+      // bulkCopies (benchmarks; not part of the contract): 0 = per-lane cp.async stages, not TMA
+      const Napi::Value bulkCopies = a.Get("bulkCopies");
+      p.bulkCopies = context.bulkCopies && !(bulkCopies.IsNumber() && bulkCopies.As<Napi::Number>().Int32Value() == 0);
       // fusedSchedule (benchmarks; not part of the contract): 0 = run the schedule kernel first
       const Napi::Value fusedSchedule = a.Get("fusedSchedule");
       if (!(fusedSchedule.IsNumber() && fusedSchedule.As<Napi::Number>().Int32Value() == 0)) {

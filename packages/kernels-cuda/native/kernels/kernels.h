@@ -141,10 +141,10 @@ struct RaggedDecodeAttentionParams {
    */
   bool dependentLaunch = false;
   /**
-   * Benchmarks only (null otherwise): a timeline of the call in %globaltimer nanoseconds: [0], [1] the
-   * schedule's start and end (the schedule kernel's, or the tensor-core kernel's block 0's); then 4 words per tensor-core warp w < 8 x SMs at 2 + 4 w (start
-   * after its dependency wait, end after its last write, its SM, the stages it streamed); then 2 per
-   * combine block that merges (start, end), at 2 + 32 x SMs + 2 (pair x gridDim.y + head).
+   * Benchmarks only (null otherwise): a timeline of the call in %globaltimer nanoseconds, laid out as
+   * DecodeTraceLayout says: the schedule's start and end (the schedule kernel's, or the tensor-core
+   * kernel's block 0's); per tensor-core warp its start (after its dependency wait), end (after its
+   * last write), SM and the stages it streamed; per combine block that merges, its start and end.
    */
   unsigned long long* trace = nullptr;
   /**
@@ -154,6 +154,28 @@ struct RaggedDecodeAttentionParams {
    */
   unsigned int* scheduleReady = nullptr;
   unsigned int scheduleEpoch = 0;
+  /** Blocks of the pool (bounds the bulk copies' tensor map; 0: unknown, no bulk copies). */
+  int blockCount = 0;
+  /**
+   * The tensor-core kernel may bring its stages with bulk tensor copies (TMA) instead of per-lane
+   * `cp.async`: only on compute capability 9.0+, and used where the block size is a multiple of 16.
+   */
+  bool bulkCopies = false;
+};
+/**
+ * Word offsets in RaggedDecodeAttentionParams::trace (bench/cuda-decode-attention reads the same
+ * layout): words 0 and 1 the schedule, then kWordsPerWarp words per tensor-core warp (room for
+ * kWarpsPerMultiprocessor per SM; the kernel runs 8: two blocks of 4 warps), then 2 words per combine block (blockIdx.x x gridDim.y + blockIdx.y: pair x 8 subgroups + head).
+ */
+struct DecodeTraceLayout {
+  static constexpr int kWordsPerWarp = 4;
+  static constexpr int kWarpsPerMultiprocessor = 16;  // room for up to 16 tensor-core warps per SM
+  /** First word of tensor-core warp `warp` (start, end, SM, stages). */
+  static constexpr long long warp(long long warp) { return 2 + kWordsPerWarp * warp; }
+  /** First word of combine block `block` (start, end) on a device with `multiprocessors` SMs. */
+  static constexpr long long combine(int multiprocessors, long long block) {
+    return warp(static_cast<long long>(kWarpsPerMultiprocessor) * multiprocessors) + 2 * block;
+  }
 };
 size_t raggedDecodeAttentionWorkspaceBytes(const RaggedDecodeAttentionParams& params);
 int maxRaggedDecodeHeadDim(DType poolDType);

@@ -20,31 +20,75 @@
 
 /**
  * Geometry of the warp-level pipeline: each of the 4 warps of a block streams its own 16-token
- * stages (tokens 16 (w + 4k) .. of the item) through 3 shared-memory buffers with cp.async, two in
- * flight while it computes on the third, and keeps its own online softmax; warps meet only at the
- * end of the item. Rows are XOR-swizzled in 16-byte units so the fragment reads are conflict-free.
+ * stages through 3 shared-memory buffers with cp.async, two in flight while it computes on the
+ * third (kStages - 1 in flight), and keeps its own online softmax. Rows are XOR-swizzled in 16-byte
+ * units so the fragment reads are conflict-free.
  */
 template <int H>
 struct MmaStage {
+#ifdef FAIRKV_MMA_WARPS  // benchmark experiments only
+  static constexpr int kWarps = FAIRKV_MMA_WARPS;
+#else
   static constexpr int kWarps = 4;
+#endif
+#ifdef FAIRKV_MMA_STAGES  // benchmark experiments only
+  static constexpr int kStages = FAIRKV_MMA_STAGES;
+#else
   static constexpr int kStages = 3;
+#endif
   static constexpr int kTokens = 16;
   static constexpr int kRowUnits = 8 * H;                                 // 16-byte units per K or V row
   static constexpr int kStageUnits = 2 * kTokens * kRowUnits;             // K then V of one stage
   static constexpr int kWarpUnits = kStages * kStageUnits;
 };
-constexpr int kMmaThreads = 128;
+constexpr int kMmaThreads = 32 * MmaStage<1>::kWarps;
+/** Persistent blocks per SM (what the stage buffers and registers allow). */
+#ifdef FAIRKV_MMA_BLOCKS_PER_SM  // benchmark experiments only
+constexpr int kMmaBlocksPerMultiprocessor = FAIRKV_MMA_BLOCKS_PER_SM;
+#else
+constexpr int kMmaBlocksPerMultiprocessor = 2;
+#endif
+static_assert(kMmaBlocksPerMultiprocessor * MmaStage<1>::kWarps <= DecodeTraceLayout::kWarpsPerMultiprocessor,
+              "the timeline has room for this many warps per SM");
 
 /** Physical 16-byte unit of K row `row`, logical unit `unit`. */
 __device__ __forceinline__ int keyUnit(int row, int unit) { return unit ^ ((row & 1) << 2); }
 /** Physical 16-byte unit of V row `row`, logical unit `unit`. */
 __device__ __forceinline__ int valueUnit(int row, int unit) { return unit ^ (((row >> 1) & 3) << 1); }
 
-/** Shared memory of the tensor-core kernel (the warps' stage buffers). */
+/**
+ * Where the stages come from. Element copies: 16-byte `cp.async` per lane (any block size), rows
+ * swizzled by keyUnit / valueUnit. Bulk copies (compute capability 9.0+, block sizes a multiple of 16):
+ * one lane asks the TMA unit for 64-column boxes of the stage's 16 K and 16 V rows (a 2D tensor map
+ * over the pool's rows, 128-byte swizzle: 16-byte chunk c of row r lands at c ^ (r & 7) within its
+ * 128-byte line) and the warp waits on a transaction barrier.
+ */
+enum class StageCopy { Elements, Bulk };
+
+/** Index (16-byte units) of K or V row `row`, logical unit `unit`, within a stage's K or V half. */
+template <StageCopy Copy, int H>
+__device__ __forceinline__ int stageUnit(int row, int unit, bool key) {
+  if constexpr (Copy == StageCopy::Bulk) {
+    return (unit >> 3) * (MmaStage<H>::kTokens * 8) + row * 8 + ((unit & 7) ^ (row & 7));
+  } else {
+    return row * MmaStage<H>::kRowUnits + (key ? keyUnit(row, unit) : valueUnit(row, unit));
+  }
+}
+/**
+ * Logical 16-byte unit `i` of a K row that lane `tig` loads (the same permutation of d is applied to
+ * the query). Element copies: 4 i + tig (the copies' row layout). Bulk copies: 2 tig + (i & 1) + 8 (i >> 1),
+ * so rows r and r ^ 1, read by the same quarter-warp, use disjoint chunks of the 128-byte swizzle.
+ */
+template <StageCopy Copy>
+__device__ __forceinline__ int keyUnitOfLane(int tig, int i) {
+  return Copy == StageCopy::Bulk ? 2 * tig + (i & 1) + 8 * (i >> 1) : 4 * i + tig;
+}
+
+/** Shared memory of the tensor-core kernel (the warps' stage buffers; bulk copies align them to 1 KB). */
 template <int H>
-constexpr size_t mmaSharedBytes() {
+constexpr size_t mmaSharedBytes(StageCopy copy = StageCopy::Elements) {
   using S = MmaStage<H>;
-  return S::kWarps * S::kWarpUnits * 16;
+  return S::kWarps * S::kWarpUnits * 16 + (copy == StageCopy::Bulk ? 1024 : 0);
 }
 
 /** One work unit of a persistent warp: an item (chunk of a pair) for one group of up to 8 query heads. */
@@ -60,8 +104,10 @@ struct MmaWork {
   int subgroup;
 };
 
-template <typename T, int H>
-__global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs args) {
+template <typename T, int H, StageCopy Copy>
+__global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
+    decodeMmaKernel(DecodeArgs args, const __grid_constant__ CUtensorMap poolMap) {
+  constexpr bool kBulk = Copy == StageCopy::Bulk;
   constexpr int D = 64 * H;
   constexpr int kSteps = D / 16;   // k-steps of QK^T
   constexpr int kChunks = D / 32;  // 16-byte units per thread per K row
@@ -69,13 +115,16 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
   constexpr int S = Stage::kTokens;
   waitForPrerequisiteGrid();  // the kernel before (the schedule kernel, or what wrote the pairs and pool)
   allowDependentLaunch();     // the combine blocks may be placed while the work queue drains
+  extern __shared__ __align__(16) unsigned char sharedBytes[];
   if (args.scheduleReady != nullptr) {
     // Block 0 builds the schedule; every warp (block 0's too) waits until it is published. Block 0 is
-    // placed first, so the waiting blocks never hold it out.
+    // placed first, so the waiting blocks never hold it out. Its stage buffers are free until then:
+    // they cache the pair lengths.
     __shared__ ScheduleStorage<kMmaThreads> scheduleStorage;
     if (blockIdx.x == 0) {
       if (args.trace != nullptr && threadIdx.x == 0) args.trace[0] = globalNanoseconds();
-      buildSchedule<kMmaThreads>(args.build, scheduleStorage);
+      buildSchedule<kMmaThreads>(args.plan, scheduleStorage, reinterpret_cast<int*>(sharedBytes),
+                                 static_cast<int>(mmaSharedBytes<H>() / sizeof(int)));
       __threadfence();
       __syncthreads();
       if (threadIdx.x == 0) {
@@ -85,21 +134,32 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
     }
     while (loadAcquire(args.scheduleReady) != args.scheduleEpoch) __nanosleep(64);
   }
-  const int itemCount = args.schedule->itemCount;
+  const int itemCount = args.plan.schedule->itemCount;
   const int workCount = itemCount * args.subgroups;
-  const int chunk = args.schedule->chunkTokens;
+  const int chunk = args.plan.schedule->chunkTokens;
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
   const int group = lane >> 2;
   const int tig = lane & 3;
   // Benchmark timeline: start, end, SM and stages streamed of this warp (RaggedDecodeAttentionParams::trace).
-  unsigned long long* trace = args.trace == nullptr ? nullptr : args.trace + 2 + 4 * (blockIdx.x * Stage::kWarps + warp);
+  unsigned long long* trace =
+      args.trace == nullptr ? nullptr : args.trace + DecodeTraceLayout::warp(blockIdx.x * Stage::kWarps + warp);
   if (trace != nullptr && lane == 0) trace[0] = globalNanoseconds();
   long long streamedStages = 0;
 
-  extern __shared__ __align__(16) unsigned char sharedBytes[];
-  uint4* sWarp = reinterpret_cast<uint4*>(sharedBytes) + warp * Stage::kWarpUnits;
-  __shared__ int sQueue[Stage::kWarps][4];  // work indices taken by the issue cursor, read by the compute cursor
+  unsigned char* stageBytes = sharedBytes;
+  if constexpr (kBulk) stageBytes += (1024 - (sharedAddress(sharedBytes) & 1023)) & 1023;  // the swizzle's alignment
+  uint4* sWarp = reinterpret_cast<uint4*>(stageBytes) + warp * Stage::kWarpUnits;
+  // Bulk copies: one transaction barrier per stage buffer of each warp (a phase per use).
+  __shared__ unsigned long long sBarrier[Stage::kWarps][Stage::kStages];
+  if constexpr (kBulk) {
+    if (lane == 0)
+      for (int b = 0; b < Stage::kStages; ++b) barrierInit(&sBarrier[warp][b], 1);
+    __syncwarp();
+  }
+  // Work indices taken by the issue cursor, read by the compute cursor (at most kStages ahead).
+  constexpr int kQueue = Stage::kStages + 1;
+  __shared__ int sQueue[Stage::kWarps][kQueue];
 
   const T* pool = static_cast<const T*>(args.pool);
   const long long valueOffset = static_cast<long long>(args.blockSize) * D;
@@ -111,13 +171,13 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
     if (work >= workCount) return w;
     const int item = work / args.subgroups;
     w.subgroup = work % args.subgroups;
-    const int2 owner = args.items[item];
+    const int2 owner = args.plan.items[item];
     w.pair = owner.x;
-    const int first = args.itemStart[w.pair];
+    const int first = args.plan.itemStart[w.pair];
     w.slotItem = first + owner.y;
-    w.chunkCount = args.itemStart[w.pair + 1] - first;
-    const int kvLength = max(args.pairs[w.pair * 4 + 2], 0);
-    w.tableOffset = args.pairs[w.pair * 4 + 3];
+    w.chunkCount = args.plan.itemStart[w.pair + 1] - first;
+    const int kvLength = max(args.plan.pairs[w.pair * 4 + 2], 0);
+    w.tableOffset = args.plan.pairs[w.pair * 4 + 3];
     w.tokenBegin = owner.y * chunk;
     w.tokenEnd = min(kvLength, w.tokenBegin + chunk);
     w.stages = max(1, (w.tokenEnd - w.tokenBegin + S - 1) / S);
@@ -125,7 +185,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
   };
   const auto take = [&]() {
     int work = 0;
-    if (lane == 0) work = atomicAdd(args.workCounter, 1);
+    if (lane == 0) work = atomicAdd(&args.plan.schedule->workCounter, 1);
     return __shfl_sync(0xffffffffu, work, 0);
   };
   const auto tokenRow = [&](const MmaWork& w, int t) -> long long {
@@ -155,6 +215,22 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
     const long long firstRow =
         valid > 0 && contiguous ? (pendingRow >= 0 ? pendingRow : tokenRow(issueWork, stageBegin)) : 0;
     pendingRow = -1;
+    if constexpr (kBulk) {
+      unsigned long long* barrier = &sBarrier[warp][issued % Stage::kStages];
+      if (lane == 0) {
+        if (valid > 0) {
+          const int row = static_cast<int>(firstRow / D);  // the stage's first K row; its V rows follow the block's K
+          barrierArriveExpecting(barrier, 2 * S * D * sizeof(T));
+#pragma unroll
+          for (int h = 0; h < H; ++h) {
+            tileLoad2d(keys + h * S * 8, &poolMap, 64 * h, row, barrier);
+            tileLoad2d(values + h * S * 8, &poolMap, 64 * h, row + args.blockSize, barrier);
+          }
+        } else {
+          barrierArrive(barrier);  // nothing to copy: complete the phase
+        }
+      }
+    } else {
 #pragma unroll
     for (int c = 0; c < kCopySteps; ++c) {
       const int token = c * kRowsPerStep + copyRow;
@@ -167,30 +243,30 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
                            ok);
     }
     commitAsync();
+    }
     ++issued;
     if (contiguous && issueWork.work < workCount && issueStage + 1 < issueWork.stages)
       pendingRow = tokenRow(issueWork, stageBegin + S);  // used by the next call
     if (++issueStage == issueWork.stages && issueWork.work < workCount) {
       issueWork = describe(take());
-      if (lane == 0) sQueue[warp][queued % 4] = issueWork.work;
+      if (lane == 0) sQueue[warp][queued % kQueue] = issueWork.work;
       ++queued;
       issueStage = 0;
     } else if (issueStage == issueWork.stages) {
       issueStage = 0;  // past the end: keep issuing empty stages
     }
   };
-  issueNext();
-  issueNext();
+  for (int i = 0; i < Stage::kStages - 1; ++i) issueNext();
 
   int computed = 0;
   for (int ordinal = 0;; ++ordinal) {
     __syncwarp();
-    const MmaWork work = describe(sQueue[warp][ordinal % 4]);
+    const MmaWork work = describe(sQueue[warp][ordinal % kQueue]);
     if (work.work >= workCount) break;
     const int firstHead = work.subgroup * 8;
     const int headCount = min(8, args.groupSize - firstHead);
     const long long queryBase =
-        ((static_cast<long long>(args.pairs[work.pair * 4 + 0]) * args.kvHeadCount + args.pairs[work.pair * 4 + 1]) *
+        ((static_cast<long long>(args.plan.pairs[work.pair * 4 + 0]) * args.kvHeadCount + args.plan.pairs[work.pair * 4 + 1]) *
              args.groupSize + firstHead) * D;
     unsigned queryHi[kSteps][2], queryLo[kSteps][2];
 #pragma unroll
@@ -198,7 +274,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
 #pragma unroll
       for (int half = 0; half < 2; ++half) {
         const int word = 2 * s + half;
-        const int d = (4 * (word / 4) + tig) * 8 + 2 * (word % 4);
+        const int d = keyUnitOfLane<Copy>(tig, word / 4) * 8 + 2 * (word % 4);
         float2 q = make_float2(0.f, 0.f);
         if (group < headCount) q = *reinterpret_cast<const float2*>(args.query + queryBase + group * D + d);
         queryHi[s][half] = MmaOps<T>::split(q.x * args.scaleLog2, q.y * args.scaleLog2, queryLo[s][half]);
@@ -217,7 +293,11 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
     streamedStages += work.stages;
     for (int k = 0; k < work.stages; ++k) {
       issueNext();
-      waitAsync<2>();
+      if constexpr (kBulk) {
+        barrierWait(&sBarrier[warp][computed % Stage::kStages], (computed / Stage::kStages) & 1);
+      } else {
+        waitAsync<Stage::kStages - 1>();
+      }
       __syncwarp();
       const uint4* keys = sWarp + (computed % Stage::kStages) * Stage::kStageUnits;
       const uint4* values = keys + S * Stage::kRowUnits;
@@ -229,7 +309,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
         const int row = 8 * u + group;
         uint4 key[kChunks];
 #pragma unroll
-        for (int i = 0; i < kChunks; ++i) key[i] = keys[row * Stage::kRowUnits + keyUnit(row, 4 * i + tig)];
+        for (int i = 0; i < kChunks; ++i) key[i] = keys[stageUnit<Copy, H>(row, keyUnitOfLane<Copy>(tig, i), true)];
         float c[4] = {0.f, 0.f, 0.f, 0.f};
 #pragma unroll
         for (int s = 0; s < kSteps; ++s) {
@@ -267,7 +347,14 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
       for (int h = 0; h < H; ++h) {
         uint4 value[4];
 #pragma unroll
-        for (int j = 0; j < 4; ++j) value[j] = values[rows[j] * Stage::kRowUnits + valueUnit(rows[j], group + 8 * h)];
+        for (int j = 0; j < 4; ++j) value[j] = values[stageUnit<Copy, H>(rows[j], group + 8 * h, false)];
+        if (kBulk && valid < S) {
+          // Bulk copies load whole stages: rows past the pair's end hold other data, perhaps NaN, which a
+          // zero probability would not cancel. (Element copies zero-fill them.)
+#pragma unroll
+          for (int j = 0; j < 4; ++j)
+            if (rows[j] >= valid) value[j] = make_uint4(0u, 0u, 0u, 0u);
+        }
         const unsigned* w0 = reinterpret_cast<const unsigned*>(&value[0]);
         const unsigned* w1 = reinterpret_cast<const unsigned*>(&value[1]);
         const unsigned* w2 = reinterpret_cast<const unsigned*>(&value[2]);
@@ -314,7 +401,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) decodeMmaKernel(DecodeArgs arg
       }
     }
   }
-  waitAsync<0>();
+  if constexpr (!kBulk) waitAsync<0>();
   if (trace != nullptr && lane == 0) {
     trace[1] = globalNanoseconds();
     trace[2] = multiprocessorId();

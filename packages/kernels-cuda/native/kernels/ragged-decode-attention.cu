@@ -13,9 +13,13 @@
 // 3. a combine kernel merges the partials of pairs split over several items.
 // Long pairs therefore spread over many SMs while short pairs cost one small block each.
 #include <cub/block/block_reduce.cuh>
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
+
 #include <algorithm>
-#include <type_traits>
 #include <cub/block/block_scan.cuh>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
 
 #include "../common.h"
 #include "dtype-convert.cuh"
@@ -76,14 +80,24 @@ struct ScheduleStorage {
  * The schedule, computed by one block of `Threads` threads: reads the pair lengths on the device,
  * picks a chunk length so the call makes between `fewestItems` and `mostItems` work items (chunks of
  * about `preferredChunk` tokens where that range allows), and writes each pair's first item index (an
- * exclusive prefix sum of its chunk counts), the item table and the work counter.
+ * exclusive prefix sum of its chunk counts), the item table and the work counter. Where the pairs fit
+ * in `lengthCache` (shared memory, `cacheCapacity` ints), their lengths are read from global memory
+ * once, all loads in flight together, instead of once per pass.
  */
 template <int Threads>
-__device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& storage) {
+__device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& storage, int* lengthCache,
+                              int cacheCapacity) {
   using Reduce = cub::BlockReduce<long long, Threads>;
   using Scan = cub::BlockScan<long long, Threads>;
+  const bool cached = a.pairCount <= cacheCapacity;
   long long localTokens = 0;
-  for (int p = threadIdx.x; p < a.pairCount; p += Threads) localTokens += max(a.pairs[p * 4 + 2], 0);
+#pragma unroll 4
+  for (int p = threadIdx.x; p < a.pairCount; p += Threads) {
+    const int length = max(a.pairs[p * 4 + 2], 0);
+    if (cached) lengthCache[p] = length;
+    localTokens += length;
+  }
+  const auto lengthOf = [&](int p) { return cached ? lengthCache[p] : max(a.pairs[p * 4 + 2], 0); };
   const long long totalTokens = Reduce(storage.temp.reduce).Sum(localTokens);
   if (threadIdx.x == 0) {
     // chunks of about preferredChunk tokens, as long as that makes between fewestItems and mostItems
@@ -105,7 +119,7 @@ __device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& s
   const int end = min(a.pairCount, begin + perThread);
   long long localItems = 0, localFull = 0, localPartial = 0;
   for (int p = begin; p < end; ++p) {
-    const int length = max(a.pairs[p * 4 + 2], 0);
+    const int length = lengthOf(p);
     const int full = length / chunk;
     const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
     localItems += full + partial;
@@ -120,7 +134,7 @@ __device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& s
   Scan(storage.temp.scan).ExclusiveSum(localPartial, partialOffset, partialTotal);
   for (int p = begin; p < end; ++p) {
     a.itemStart[p] = static_cast<int>(slot);
-    const int length = max(a.pairs[p * 4 + 2], 0);
+    const int length = lengthOf(p);
     const int full = length / chunk;
     const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
     for (int c = 0; c < full; ++c) a.items[fullOffset + c] = make_int2(p, c);
@@ -143,7 +157,7 @@ __global__ void __launch_bounds__(kScheduleThreads) scheduleKernel(ScheduleArgs 
   __shared__ ScheduleStorage<kScheduleThreads> storage;
   if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
   allowDependentLaunch();  // the attention blocks may take their SMs while the schedule is computed
-  buildSchedule<kScheduleThreads>(a, storage);
+  buildSchedule<kScheduleThreads>(a, storage, nullptr, 0);  // a pair per thread: nothing to cache
   if (trace != nullptr && threadIdx.x == 0) trace[1] = globalNanoseconds();
 }
 
@@ -206,14 +220,12 @@ struct DecodeArgs {
   float* output;
   const void* pool;
   const int* blockTable;
-  const int* pairs;
-  const int* itemStart;
-  const int2* items;
-  const Schedule* schedule;
-  int* workCounter;
+  // The pairs and the schedule built from them (item table, each pair's first item, chunk length,
+  // work counter): the tensor-core kernel's block 0 or the schedule kernel writes it, the attention
+  // and combine kernels read it.
+  ScheduleArgs plan;
   float* partialAcc;  // [maxItems][subgroups][8][D]
   float* partialMaxSum;  // [maxItems][subgroups][8][2]
-  int pairCount;
   int kvHeadCount;
   int groupSize;
   int subgroups;
@@ -223,13 +235,14 @@ struct DecodeArgs {
   unsigned long long* trace;  // benchmarks only: the call's timeline (RaggedDecodeAttentionParams::trace)
   // Tensor-core kernel: its block 0 builds the schedule (no schedule kernel before it), then publishes
   // `scheduleEpoch` in `scheduleReady`; every warp waits for that before it reads the schedule.
-  ScheduleArgs build;
   unsigned int* scheduleReady;  // null: a schedule kernel ran before
   unsigned int scheduleEpoch;
   bool dependentLaunch;     // host only: launch the attention and combine kernels as programmatic dependents
   int multiprocessorCount;  // host only: sizes the persistent tensor-core grid
   bool vectorized;  // 16-byte loads are aligned (headDim a multiple of the vector width)
   bool tensorCores;  // host only: the tensor-core kernel serves the call (usesTensorCores)
+  bool bulkCopies;   // host only: the tensor-core kernel's stages come by bulk copies (usesBulkCopies)
+  long long poolRows;  // host only: K and V rows of the pool (blockCount x 2 x blockSize), for the tensor map
 };
 
 template <typename T, int GT, int E>
@@ -237,21 +250,21 @@ __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
   // Tokens each group of lanes keeps in flight: 16-byte loads issued together before first use.
   constexpr int kUnroll = E == VectorWidth<T>::value ? 8 : 4;
   const int item = blockIdx.x;
-  const int itemCount = args.schedule->itemCount;
+  const int itemCount = args.plan.schedule->itemCount;
   if (item >= itemCount) return;
   const int D = args.headDim;
   const int subgroup = blockIdx.y;
 
-  const int2 owner = args.items[item];
+  const int2 owner = args.plan.items[item];
   const int pair = owner.x;
   const int chunkIndex = owner.y;
-  const int chunkCount = args.itemStart[pair + 1] - args.itemStart[pair];
-  const int slotItem = args.itemStart[pair] + chunkIndex;  // partial slot: contiguous per pair
-  const int queryRow = args.pairs[pair * 4 + 0];
-  const int kvHead = args.pairs[pair * 4 + 1];
-  const int kvLength = max(args.pairs[pair * 4 + 2], 0);
-  const int tableOffset = args.pairs[pair * 4 + 3];
-  const int chunk = args.schedule->chunkTokens;
+  const int chunkCount = args.plan.itemStart[pair + 1] - args.plan.itemStart[pair];
+  const int slotItem = args.plan.itemStart[pair] + chunkIndex;  // partial slot: contiguous per pair
+  const int queryRow = args.plan.pairs[pair * 4 + 0];
+  const int kvHead = args.plan.pairs[pair * 4 + 1];
+  const int kvLength = max(args.plan.pairs[pair * 4 + 2], 0);
+  const int tableOffset = args.plan.pairs[pair * 4 + 3];
+  const int chunk = args.plan.schedule->chunkTokens;
   const int tokenBegin = chunkIndex * chunk;
   const int tokenEnd = min(kvLength, tokenBegin + chunk);
   const int firstHead = subgroup * 8;
@@ -461,13 +474,14 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   const int subgroup = blockIdx.y >> 3;
   const int g = blockIdx.y & 7;
   waitForPrerequisiteGrid();  // the attention kernel's partials
-  const int firstItem = args.itemStart[pair];
-  const int chunkCount = args.itemStart[pair + 1] - firstItem;
+  const int firstItem = args.plan.itemStart[pair];
+  const int chunkCount = args.plan.itemStart[pair + 1] - firstItem;
   const int firstHead = subgroup * 8;
   if (chunkCount <= 1 || g >= min(8, args.groupSize - firstHead)) return;
   unsigned long long* trace =
-      args.trace == nullptr ? nullptr
-                            : args.trace + 2 + 32LL * args.multiprocessorCount + 2LL * (blockIdx.x * gridDim.y + blockIdx.y);
+      args.trace == nullptr
+          ? nullptr
+          : args.trace + DecodeTraceLayout::combine(args.multiprocessorCount, blockIdx.x * gridDim.y + blockIdx.y);
   if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
   const int D = args.headDim;
   using Reduce = cub::BlockReduce<float, kCombineThreads>;
@@ -493,7 +507,7 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   __syncthreads();
 
   const long long queryRowBase =
-      (static_cast<long long>(args.pairs[pair * 4 + 0]) * args.kvHeadCount + args.pairs[pair * 4 + 1]) * args.groupSize;
+      (static_cast<long long>(args.plan.pairs[pair * 4 + 0]) * args.kvHeadCount + args.plan.pairs[pair * 4 + 1]) * args.groupSize;
   float* out = args.output + (queryRowBase + firstHead + g) * D;
   for (int dBase = 0; dBase < D; dBase += kCombineThreads) {
     const int d = dBase + threadIdx.x;
@@ -546,14 +560,60 @@ bool usesTensorCores(DType poolDType, int headDim, bool aligned) {
   return (poolDType == DType::F16 || poolDType == DType::BF16) && aligned && (headDim == 64 || headDim == 128);
 }
 
-/** Blocks of the persistent tensor-core kernel: two per SM (its occupancy), never more than the work. */
+/** Blocks of the persistent tensor-core kernel: as many per SM as fit (its occupancy), never more than the work. */
 unsigned int persistentMmaBlocks(long long work, int multiprocessors) {
   const long long warpsNeeded = (work + MmaStage<1>::kWarps - 1) / MmaStage<1>::kWarps;
-  return static_cast<unsigned int>(std::max(1LL, std::min<long long>(2LL * multiprocessors, warpsNeeded)));
+  return static_cast<unsigned int>(std::max(
+      1LL, std::min<long long>(static_cast<long long>(kMmaBlocksPerMultiprocessor) * multiprocessors, warpsNeeded)));
+}
+
+/**
+ * Whether the tensor-core kernel's stages come by bulk copies (StageCopy::Bulk): compute capability
+ * 9.0+, the caller allowed them, stages that never straddle a pool block, and a known pool size.
+ */
+bool usesBulkCopies(const RaggedDecodeAttentionParams& params) {
+  return params.bulkCopies && params.blockSize % MmaStage<1>::kTokens == 0 && params.blockCount > 0;
+}
+
+/** A 2D tensor map over the pool's K and V rows (`headDim` elements each), 64 x 16 boxes, 128-byte swizzle. */
+CUtensorMap poolTensorMap(const void* pool, DType dtype, int headDim, long long rows) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* entry = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    checkCuda(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &entry, 12000, cudaEnableDefault, &found),
+              "cudaGetDriverEntryPointByVersion(cuTensorMapEncodeTiled)");
+    if (found != cudaDriverEntryPointSuccess || entry == nullptr)
+      throw std::runtime_error("ragged-decode-attention: the driver has no cuTensorMapEncodeTiled");
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(entry);
+  }();
+  CUtensorMap map{};
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(headDim), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(headDim) * 2};  // bytes between rows
+  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(MmaStage<1>::kTokens)};
+  const cuuint32_t elementStrides[2] = {1, 1};
+  const CUresult result =
+      encode(&map, dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
+             const_cast<void*>(pool), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  if (result != CUDA_SUCCESS)
+    throw std::runtime_error("ragged-decode-attention: cuTensorMapEncodeTiled failed (" + std::to_string(result) + ")");
+  return map;
+}
+
+template <typename T, int H, StageCopy Copy>
+void launchMma(const DecodeArgs& args, int maxItems, const CUtensorMap& poolMap, cudaStream_t stream) {
+  const size_t shared = mmaSharedBytes<H>(Copy);
+  checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, H, Copy>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(shared)),
+            "cudaFuncSetAttribute(ragged-decode-attention mma)");
+  launchDependent(decodeMmaKernel<T, H, Copy>,
+                  dim3(persistentMmaBlocks(static_cast<long long>(maxItems) * args.subgroups, args.multiprocessorCount)),
+                  dim3(kMmaThreads), shared, stream, args.dependentLaunch, args, poolMap);
+  checkLaunch("ragged-decode-attention mma kernel");
 }
 
 template <typename T>
-void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t stream) {
+void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, DType poolDType, cudaStream_t stream) {
   constexpr int W = VectorWidth<T>::value;
   const int D = args.headDim;
   const size_t sharedPerHead = sizeof(float) * (2 * static_cast<size_t>(D) + kSubChunk);
@@ -562,22 +622,15 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t str
   if constexpr (!std::is_same_v<T, float>) {
     // Tensor-core path: f16/bf16 pools, head dim 64 or 128, aligned rows.
     if (args.tensorCores) {
-      if (D == 64) {
-        const size_t shared = mmaSharedBytes<1>();
-        checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(shared)),
-                  "cudaFuncSetAttribute(ragged-decode-attention mma)");
-        launchDependent(decodeMmaKernel<T, 1>, dim3(persistentMmaBlocks(maxItems * args.subgroups, args.multiprocessorCount)),
-                        dim3(kMmaThreads), shared, stream, args.dependentLaunch, args);
+      const CUtensorMap poolMap =
+          args.bulkCopies ? poolTensorMap(args.pool, poolDType, D, args.poolRows) : CUtensorMap{};
+      if (args.bulkCopies) {
+        if (D == 64) launchMma<T, 1, StageCopy::Bulk>(args, maxItems, poolMap, stream);
+        else launchMma<T, 2, StageCopy::Bulk>(args, maxItems, poolMap, stream);
       } else {
-        const size_t shared = mmaSharedBytes<2>();
-        checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       static_cast<int>(shared)),
-                  "cudaFuncSetAttribute(ragged-decode-attention mma)");
-        launchDependent(decodeMmaKernel<T, 2>, dim3(persistentMmaBlocks(maxItems * args.subgroups, args.multiprocessorCount)),
-                        dim3(kMmaThreads), shared, stream, args.dependentLaunch, args);
+        if (D == 64) launchMma<T, 1, StageCopy::Elements>(args, maxItems, poolMap, stream);
+        else launchMma<T, 2, StageCopy::Elements>(args, maxItems, poolMap, stream);
       }
-      checkLaunch("ragged-decode-attention mma kernel");
       return;
     }
   }
@@ -620,14 +673,14 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   cursor += static_cast<size_t>(maxItems) * subgroups * 8 * params.headDim * sizeof(float);
   float* partialMaxSum = reinterpret_cast<float*>(cursor);
 
-  const ScheduleArgs build{params.pairs,         params.pairCount, params.targetItems, mostItems,
+  const ScheduleArgs plan{params.pairs,         params.pairCount, params.targetItems, mostItems,
                            params.preferredChunkTokens, params.minChunkTokens, itemStart, items, schedule};
   const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
   const bool tensorCores = usesTensorCores(params.poolDType, params.headDim, aligned);
   // The tensor-core kernel builds its own schedule (its block 0) where the caller gave it a flag.
   const bool fused = tensorCores && params.scheduleReady != nullptr;
   if (!fused) {
-    scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(build, params.trace);
+    scheduleKernel<<<1, kScheduleThreads, 0, stream>>>(plan, params.trace);
     checkLaunch("ragged-decode-attention schedule kernel");
   }
 
@@ -636,14 +689,9 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.output = params.output;
   args.pool = params.pool;
   args.blockTable = params.blockTable;
-  args.pairs = params.pairs;
-  args.itemStart = itemStart;
-  args.items = items;
-  args.schedule = schedule;
-  args.workCounter = &schedule->workCounter;
+  args.plan = plan;
   args.partialAcc = partialAcc;
   args.partialMaxSum = partialMaxSum;
-  args.pairCount = params.pairCount;
   args.kvHeadCount = params.kvHeadCount;
   args.groupSize = params.groupSize;
   args.subgroups = subgroups;
@@ -652,16 +700,17 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.scaleLog2 = params.scale * kLog2e;
   args.dependentLaunch = params.dependentLaunch;
   args.trace = params.trace;
-  args.build = build;
   args.scheduleReady = fused ? params.scheduleReady : nullptr;
   args.scheduleEpoch = params.scheduleEpoch;
   args.multiprocessorCount = params.multiprocessorCount;
   args.tensorCores = tensorCores;
+  args.bulkCopies = tensorCores && usesBulkCopies(params);
+  args.poolRows = static_cast<long long>(params.blockCount) * 2 * params.blockSize;
 
   switch (params.poolDType) {
-    case DType::F32: dispatchWidth<float>(args, maxItems, aligned, stream); break;
-    case DType::F16: dispatchWidth<__half>(args, maxItems, aligned, stream); break;
-    case DType::BF16: dispatchWidth<__nv_bfloat16>(args, maxItems, aligned, stream); break;
+    case DType::F32: dispatchWidth<float>(args, maxItems, aligned, params.poolDType, stream); break;
+    case DType::F16: dispatchWidth<__half>(args, maxItems, aligned, params.poolDType, stream); break;
+    case DType::BF16: dispatchWidth<__nv_bfloat16>(args, maxItems, aligned, params.poolDType, stream); break;
     default: throw std::invalid_argument("ragged-decode-attention: pool dtype must be f32, f16 or bf16");
   }
   launchDependent(combineKernel, dim3(params.pairCount, subgroups * 8), dim3(kCombineThreads), 0, stream,

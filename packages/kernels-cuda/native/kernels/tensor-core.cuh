@@ -3,6 +3,7 @@
 // pairs, ldmatrix, and cp.async with zero fill. Fragment layouts follow the PTX ISA.
 #pragma once
 
+#include <cuda.h>  // CUtensorMap (the type only: the driver is reached through the runtime)
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -75,6 +76,78 @@ __device__ __forceinline__ void commitAsync() { asm volatile("cp.async.commit_gr
 template <int Pending>
 __device__ __forceinline__ void waitAsync() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
+}
+
+/** Shared-memory address of a shared pointer, as PTX takes it. */
+__device__ __forceinline__ unsigned sharedAddress(const void* shared) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(shared));
+}
+
+// Transaction barriers (mbarrier) and bulk tensor copies (TMA): compute capability 9.0+ only. The host
+// launches the kernels that use them only there; compiled for older targets they trap.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define FAIRKV_HAS_TMA 1
+#else
+#define FAIRKV_HAS_TMA 0
+#endif
+
+/** Initialises a transaction barrier that completes a phase after `count` arrivals and its bytes. */
+__device__ __forceinline__ void barrierInit(unsigned long long* barrier, unsigned count) {
+#if FAIRKV_HAS_TMA
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(sharedAddress(barrier)), "r"(count) : "memory");
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+#else
+  __trap();
+#endif
+}
+/** Arrives on `barrier` and tells it `bytes` more will land (the bulk copies that complete on it). */
+__device__ __forceinline__ void barrierArriveExpecting(unsigned long long* barrier, unsigned bytes) {
+#if FAIRKV_HAS_TMA
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(sharedAddress(barrier)), "r"(bytes)
+               : "memory");
+#else
+  __trap();
+#endif
+}
+/** Arrives on `barrier` with no bytes to wait for. */
+__device__ __forceinline__ void barrierArrive(unsigned long long* barrier) {
+#if FAIRKV_HAS_TMA
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(sharedAddress(barrier)) : "memory");
+#else
+  __trap();
+#endif
+}
+/** Waits until the phase of `barrier` with parity `parity` has completed. */
+__device__ __forceinline__ void barrierWait(unsigned long long* barrier, unsigned parity) {
+#if FAIRKV_HAS_TMA
+  unsigned done = 0;
+  do {
+    asm volatile(
+        "{\n .reg .pred ready;\n mbarrier.try_wait.parity.shared::cta.b64 ready, [%1], %2;\n"
+        " selp.u32 %0, 1, 0, ready;\n}\n"
+        : "=r"(done)
+        : "r"(sharedAddress(barrier)), "r"(parity)
+        : "memory");
+  } while (done == 0);
+#else
+  __trap();
+#endif
+}
+/**
+ * Bulk tensor copy (TMA) of the 2D box at element (`x`, `y`) of `map` into shared memory (aligned as
+ * the map's swizzle needs), completing on `barrier`. `map` must be a __grid_constant__ kernel parameter.
+ */
+__device__ __forceinline__ void tileLoad2d(void* shared, const CUtensorMap* map, int x, int y,
+                                           unsigned long long* barrier) {
+#if FAIRKV_HAS_TMA
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::
+          "r"(sharedAddress(shared)),
+      "l"(reinterpret_cast<unsigned long long>(map)), "r"(x), "r"(y), "r"(sharedAddress(barrier))
+      : "memory");
+#else
+  __trap();
+#endif
 }
 
 /** ldmatrix.x4: four 8x8 b16 matrices; lanes 8j..8j+7 address the rows of matrix j, register j holds it. */

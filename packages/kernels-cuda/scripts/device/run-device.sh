@@ -15,7 +15,7 @@ CUBLAS=$(ls /usr/local/cuda/lib64/libcublas.so.1* 2>/dev/null | head -1)
 [ -z "$CUBLAS" ] && CUBLAS=$(find / \( -path /proc -o -path /sys \) -prune -o -name 'libcublas.so.1[0-9]' -print 2>/dev/null | head -1)
 echo "cuBLAS: ${CUBLAS:-none}"
 if [ -n "$CUBLAS" ]; then export FAIRKV_CUBLAS_LIBRARY=$CUBLAS LD_LIBRARY_PATH=$(dirname "$CUBLAS"):${LD_LIBRARY_PATH:-}; fi
-export FAIRKV_CUDA_ADDON=$PWD/packages/kernels-cuda/build/Release/fairkv_cuda.node
+export FAIRKV_CUDA_ADDON=${FAIRKV_CUDA_ADDON:-$PWD/packages/kernels-cuda/build/Release/fairkv_cuda.node}
 # the commit bundle-device.sh recorded (the benchmarks write it into their JSON)
 [ -z "${FAIRKV_GIT_COMMIT:-}" ] && [ -f .device/commit.txt ] && export FAIRKV_GIT_COMMIT=$(cat .device/commit.txt)
 status=0
