@@ -575,6 +575,9 @@ bool usesBulkCopies(const RaggedDecodeAttentionParams& params) {
   return params.bulkCopies && params.blockSize % MmaStage<1>::kTokens == 0 && params.blockCount > 0;
 }
 
+#ifndef FAIRKV_TMA_L2_PROMOTION  // benchmark experiments only
+#define FAIRKV_TMA_L2_PROMOTION CU_TENSOR_MAP_L2_PROMOTION_L2_256B
+#endif
 /** A 2D tensor map over the pool's K and V rows (`headDim` elements each), 64 x 16 boxes, 128-byte swizzle. */
 CUtensorMap poolTensorMap(const void* pool, DType dtype, int headDim, long long rows) {
   static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
@@ -594,7 +597,7 @@ CUtensorMap poolTensorMap(const void* pool, DType dtype, int headDim, long long 
   const CUresult result =
       encode(&map, dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
              const_cast<void*>(pool), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+             CU_TENSOR_MAP_SWIZZLE_128B, FAIRKV_TMA_L2_PROMOTION, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
   if (result != CUDA_SUCCESS)
     throw std::runtime_error("ragged-decode-attention: cuTensorMapEncodeTiled failed (" + std::to_string(result) + ")");
   return map;
