@@ -19,12 +19,21 @@
 #pragma once
 
 /**
- * Geometry of the warp-level pipeline: each of the 4 warps of a block streams its own 16-token
- * stages through 3 shared-memory buffers with cp.async, two in flight while it computes on the
- * third (kStages - 1 in flight), and keeps its own online softmax. Rows are XOR-swizzled in 16-byte
- * units so the fragment reads are conflict-free.
+ * Where the stages come from. Element copies: 16-byte `cp.async` per lane (any block size), rows
+ * swizzled by keyUnit / valueUnit. Bulk copies (compute capability 9.0+, block sizes a multiple of 16):
+ * one lane asks the TMA unit for 64-column boxes of the stage's 16 K and 16 V rows (a 2D tensor map
+ * over the pool's rows, 128-byte swizzle: 16-byte chunk c of row r lands at c ^ (r & 7) within its
+ * 128-byte line) and the warp waits on a transaction barrier.
  */
-template <int H>
+enum class StageCopy { Elements, Bulk };
+
+/**
+ * Geometry of the warp-level pipeline: each of the 4 warps of a block streams its own 16-token
+ * stages through kStages shared-memory buffers, kStages - 1 in flight while it computes on one, and
+ * keeps its own online softmax. Element copies: 3 buffers; bulk copies: 2 (one in flight was 0.5-1%
+ * faster there than two on an H100, same run; bench/cuda-decode-attention/NOTES.md).
+ */
+template <int H, StageCopy Copy = StageCopy::Elements>
 struct MmaStage {
 #ifdef FAIRKV_MMA_WARPS  // benchmark experiments only
   static constexpr int kWarps = FAIRKV_MMA_WARPS;
@@ -34,7 +43,7 @@ struct MmaStage {
 #ifdef FAIRKV_MMA_STAGES  // benchmark experiments only
   static constexpr int kStages = FAIRKV_MMA_STAGES;
 #else
-  static constexpr int kStages = 3;
+  static constexpr int kStages = Copy == StageCopy::Bulk ? 2 : 3;
 #endif
   static constexpr int kTokens = 16;
   static constexpr int kRowUnits = 8 * H;                                 // 16-byte units per K or V row
@@ -55,15 +64,6 @@ static_assert(kMmaBlocksPerMultiprocessor * MmaStage<1>::kWarps <= DecodeTraceLa
 __device__ __forceinline__ int keyUnit(int row, int unit) { return unit ^ ((row & 1) << 2); }
 /** Physical 16-byte unit of V row `row`, logical unit `unit`. */
 __device__ __forceinline__ int valueUnit(int row, int unit) { return unit ^ (((row >> 1) & 3) << 1); }
-
-/**
- * Where the stages come from. Element copies: 16-byte `cp.async` per lane (any block size), rows
- * swizzled by keyUnit / valueUnit. Bulk copies (compute capability 9.0+, block sizes a multiple of 16):
- * one lane asks the TMA unit for 64-column boxes of the stage's 16 K and 16 V rows (a 2D tensor map
- * over the pool's rows, 128-byte swizzle: 16-byte chunk c of row r lands at c ^ (r & 7) within its
- * 128-byte line) and the warp waits on a transaction barrier.
- */
-enum class StageCopy { Elements, Bulk };
 
 /** Index (16-byte units) of K or V row `row`, logical unit `unit`, within a stage's K or V half. */
 template <StageCopy Copy, int H>
@@ -87,8 +87,9 @@ __device__ __forceinline__ int keyUnitOfLane(int tig, int i) {
 /** Shared memory of the tensor-core kernel (the warps' stage buffers; bulk copies align them to 1 KB). */
 template <int H>
 constexpr size_t mmaSharedBytes(StageCopy copy = StageCopy::Elements) {
-  using S = MmaStage<H>;
-  return S::kWarps * S::kWarpUnits * 16 + (copy == StageCopy::Bulk ? 1024 : 0);
+  using Bulk = MmaStage<H, StageCopy::Bulk>;
+  using Elements = MmaStage<H, StageCopy::Elements>;
+  return copy == StageCopy::Bulk ? Bulk::kWarps * Bulk::kWarpUnits * 16 + 1024 : Elements::kWarps * Elements::kWarpUnits * 16;
 }
 
 /** One work unit of a persistent warp: an item (chunk of a pair) for one group of up to 8 query heads. */
@@ -111,7 +112,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
   constexpr int D = 64 * H;
   constexpr int kSteps = D / 16;   // k-steps of QK^T
   constexpr int kChunks = D / 32;  // 16-byte units per thread per K row
-  using Stage = MmaStage<H>;
+  using Stage = MmaStage<H, Copy>;
   constexpr int S = Stage::kTokens;
   waitForPrerequisiteGrid();  // the kernel before (the schedule kernel, or what wrote the pairs and pool)
   allowDependentLaunch();     // the combine blocks may be placed while the work queue drains
@@ -124,7 +125,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     if (blockIdx.x == 0) {
       if (args.trace != nullptr && threadIdx.x == 0) args.trace[0] = globalNanoseconds();
       buildSchedule<kMmaThreads>(args.plan, scheduleStorage, reinterpret_cast<int*>(sharedBytes),
-                                 static_cast<int>(mmaSharedBytes<H>() / sizeof(int)));
+                                 static_cast<int>(mmaSharedBytes<H>(Copy) / sizeof(int)));
       __threadfence();
       __syncthreads();
       if (threadIdx.x == 0) {
