@@ -10,12 +10,13 @@
 // the two result rows of a head are summed. Accumulation is f32 throughout.
 //
 // Fragment layouts follow the PTX ISA (mma.m16n8k16, .bf16/.f16): lane = 4 * group + tig.
-// QK^T: A = Q (rows = heads), B = K^T (8 tokens); thread tig holds the 16-byte chunks 4i + tig of each
-// K row it loads (coalesced 64-byte runs), and the same permutation of d is applied to Q.
+// QK^T: A = Q (rows = heads), B = K^T (8 tokens); thread tig holds 16-byte chunks of each K row it
+// loads (keyUnitOfLane: 4i + tig after per-lane copies, 2 tig + (i & 1) + 8 (i >> 1) after bulk copies),
+// and the same permutation of d is applied to Q.
 // P V: A = P (16 tokens), B = V (8 dims per n-tile); thread (group, tig) loads tokens 2 tig, 2 tig + 1,
 // 2 tig + 8, 2 tig + 9 at chunk group + 8h and pairs them with byte permutes (no shared memory).
-// Included inside the anonymous namespace of ragged-decode-attention.cu, after DecodeArgs; the mma and
-// cp.async helpers come from tensor-core.cuh.
+// Included inside the anonymous namespace of ragged-decode-attention.cu, after DecodeArgs; the mma,
+// cp.async, transaction-barrier and bulk-copy helpers come from tensor-core.cuh.
 #pragma once
 
 /**
@@ -233,17 +234,18 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
       }
     } else {
 #pragma unroll
-    for (int c = 0; c < kCopySteps; ++c) {
-      const int token = c * kRowsPerStep + copyRow;
-      const bool ok = token < valid;
-      const long long row =
-          !ok ? 0 : (contiguous ? firstRow + static_cast<long long>(token) * D : tokenRow(issueWork, stageBegin + token));
-      const T* key = pool + (ok ? row + copyUnit * 8 : 0);
-      copyAsync16ThroughL1(keys + token * Stage::kRowUnits + keyUnit(token, copyUnit), key, ok);
-      copyAsync16ThroughL1(values + token * Stage::kRowUnits + valueUnit(token, copyUnit), key + (ok ? valueOffset : 0),
-                           ok);
-    }
-    commitAsync();
+      for (int c = 0; c < kCopySteps; ++c) {
+        const int token = c * kRowsPerStep + copyRow;
+        const bool ok = token < valid;
+        const long long row = !ok ? 0
+                                  : (contiguous ? firstRow + static_cast<long long>(token) * D
+                                                : tokenRow(issueWork, stageBegin + token));
+        const T* key = pool + (ok ? row + copyUnit * 8 : 0);
+        copyAsync16ThroughL1(keys + token * Stage::kRowUnits + keyUnit(token, copyUnit), key, ok);
+        copyAsync16ThroughL1(values + token * Stage::kRowUnits + valueUnit(token, copyUnit),
+                             key + (ok ? valueOffset : 0), ok);
+      }
+      commitAsync();
     }
     ++issued;
     if (contiguous && issueWork.work < workCount && issueStage + 1 < issueWork.stages)

@@ -1,6 +1,7 @@
 // Tensor-core and asynchronous-copy helpers shared by the mma kernels (ragged decode attention, the
 // decode matmul): mma.sync.m16n8k16 for bf16 and f16 with f32 accumulation, hi/lo splitting of f32
-// pairs, ldmatrix, and cp.async with zero fill. Fragment layouts follow the PTX ISA.
+// pairs, ldmatrix, cp.async with zero fill, and (Hopper) transaction barriers with bulk tensor copies.
+// Fragment layouts follow the PTX ISA.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap (the type only: the driver is reached through the runtime)
