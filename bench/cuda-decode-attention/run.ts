@@ -35,6 +35,8 @@ const shortLength = 384;
 const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
 /** FAIRKV_BENCH_QUICK=1: one mix, no PyTorch (for profiling runs under ncu). */
 const quick = process.env.FAIRKV_BENCH_QUICK === '1';
+/** Work items per SM the sweep tries (FAIRKV_BENCH_SWEEP, comma-separated; the kernel's default is 8-16). */
+const SWEEP = (process.env.FAIRKV_BENCH_SWEEP ?? '4,8,16,32').split(',').map(Number);
 /** FAIRKV_BENCH_TORCH=0: every mix, no PyTorch (A/B runs of addon builds; PyTorch timed once elsewhere). */
 const torchOff = process.env.FAIRKV_BENCH_TORCH === '0';
 
@@ -308,7 +310,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
       ...knobs,
     });
   const sweep: Record<string, number> = {};
-  for (const items of [4, 8, 16, 32]) sweep[items] = timeMs(backend, () => run({ itemsPerMultiprocessor: items }));
+  for (const items of SWEEP) sweep[items] = timeMs(backend, () => run({ itemsPerMultiprocessor: items }));
   const milliseconds = timeMs(backend, () => run());
   const elementCopiesMs = timeMs(backend, () => run({ bulkCopies: 0 }));
   const plainLaunchMs = timeMs(backend, () => run({ dependentLaunch: 0 }));
