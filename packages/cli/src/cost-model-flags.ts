@@ -23,12 +23,12 @@ export function addCostModelOptions(command: Command, prefix = ''): Command {
   return command
     .option(
       '--bandwidth-efficiency <f>',
-      `${prefix}fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1; fairkv's CUDA backend on H100 measured 0.84-0.96)`,
+      `${prefix}fraction of the devices' nominal memory bandwidth the kernels reach, in (0, 1] (default 1; fairkv's CUDA backend on H100 measured 0.84-0.99)`,
       numberInRange(0, 1, true),
     )
     .option(
       '--layer-overhead <us>',
-      `${prefix}fixed time per layer and device in microseconds: launches, norms, RoPE, residual adds (default 10; fairkv's CUDA backend on H100 measured 185-243)`,
+      `${prefix}fixed time per layer and device in microseconds: launches, norms, RoPE, residual adds (default 10; fairkv's CUDA backend on H100 measured 146-243)`,
       numberInRange(0, Number.POSITIVE_INFINITY),
     );
 }

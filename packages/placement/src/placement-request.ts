@@ -28,9 +28,9 @@ export interface PlacementOptions {
   layerOverheadSeconds?: number;
   /**
    * Fraction of each device's nominal memory bandwidth the decode kernels reach, in (0, 1]. Default 1
-   * (the paper's model: bytes over nominal bandwidth). fairkv's CUDA decode attention reads 0.79 of an
-   * H100's nominal 3.35 TB/s on a DuoAttention-like mix (bench/cuda-decode-attention), and with that
-   * figure the model predicts the measured 8B decode steps within 15% (bench/cuda-decode-e2e).
+   * (the paper's model: bytes over nominal bandwidth). Fitted together with `layerOverheadSeconds` on
+   * measured steps of fairkv's CUDA backend (8B shape on 2 H100s, bench/cuda-decode-e2e): 0.985 with
+   * 232 µs per layer, which then predict the other plans on 2 and 4 H100s within 3% at full KV.
    */
   bandwidthEfficiency?: number;
   /** Fraction of each device's memory the plan may use (the rest is activations, fragmentation). Default 0.9. */
