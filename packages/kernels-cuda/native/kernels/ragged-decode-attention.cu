@@ -578,29 +578,31 @@ bool usesBulkCopies(const RaggedDecodeAttentionParams& params) {
 #ifndef FAIRKV_TMA_L2_PROMOTION  // benchmark experiments only
 #define FAIRKV_TMA_L2_PROMOTION CU_TENSOR_MAP_L2_PROMOTION_L2_256B
 #endif
-/** A 2D tensor map over the pool's K and V rows (`headDim` elements each), 64 x 16 boxes, 128-byte swizzle. */
-CUtensorMap poolTensorMap(const void* pool, DType dtype, int headDim, long long rows) {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+/**
+ * A 2D tensor map over the pool's K and V rows (`headDim` elements each), 64 x 16 boxes, 128-byte
+ * swizzle. False where the driver has no cuTensorMapEncodeTiled or refuses the map: the caller then
+ * streams with per-lane copies.
+ */
+bool poolTensorMap(const void* pool, DType dtype, int headDim, long long rows, CUtensorMap& map) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = []() -> PFN_cuTensorMapEncodeTiled_v12000 {
     void* entry = nullptr;
     cudaDriverEntryPointQueryResult found{};
-    checkCuda(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &entry, 12000, cudaEnableDefault, &found),
-              "cudaGetDriverEntryPointByVersion(cuTensorMapEncodeTiled)");
-    if (found != cudaDriverEntryPointSuccess || entry == nullptr)
-      throw std::runtime_error("ragged-decode-attention: the driver has no cuTensorMapEncodeTiled");
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &entry, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();  // not sticky: clear it
+      return nullptr;
+    }
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(entry);
   }();
-  CUtensorMap map{};
+  if (encode == nullptr) return false;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(headDim), static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(headDim) * 2};  // bytes between rows
   const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(MmaStage<1>::kTokens)};
   const cuuint32_t elementStrides[2] = {1, 1};
-  const CUresult result =
-      encode(&map, dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
-             const_cast<void*>(pool), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-             CU_TENSOR_MAP_SWIZZLE_128B, FAIRKV_TMA_L2_PROMOTION, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  if (result != CUDA_SUCCESS)
-    throw std::runtime_error("ragged-decode-attention: cuTensorMapEncodeTiled failed (" + std::to_string(result) + ")");
-  return map;
+  return encode(&map, dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
+                const_cast<void*>(pool), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, FAIRKV_TMA_L2_PROMOTION, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 template <typename T, int H, StageCopy Copy>
@@ -625,9 +627,8 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, DType poolDType,
   if constexpr (!std::is_same_v<T, float>) {
     // Tensor-core path: f16/bf16 pools, head dim 64 or 128, aligned rows.
     if (args.tensorCores) {
-      const CUtensorMap poolMap =
-          args.bulkCopies ? poolTensorMap(args.pool, poolDType, D, args.poolRows) : CUtensorMap{};
-      if (args.bulkCopies) {
+      CUtensorMap poolMap{};
+      if (args.bulkCopies && poolTensorMap(args.pool, poolDType, D, args.poolRows, poolMap)) {
         if (D == 64) launchMma<T, 1, StageCopy::Bulk>(args, maxItems, poolMap, stream);
         else launchMma<T, 2, StageCopy::Bulk>(args, maxItems, poolMap, stream);
       } else {
