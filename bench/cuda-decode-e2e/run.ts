@@ -54,6 +54,10 @@ const KV_SCALES = (process.env.FAIRKV_E2E_KV_SCALES ?? '1').split(',').map(Numbe
  * (FAIRKV_E2E_PROFILE_STEPS, default 0: off). Their times are not in the measured figures.
  */
 const PROFILE_STEPS = Number(process.env.FAIRKV_E2E_PROFILE_STEPS ?? '0');
+/** DuoAttention sparsity of the profile `prepare` solves for (FAIRKV_E2E_SPARSITY; the issue's workload: 0.5). */
+const SPARSITY = Number(process.env.FAIRKV_E2E_SPARSITY ?? '0.5');
+if (!(SPARSITY > 0 && SPARSITY < 1))
+  throw new Error(`FAIRKV_E2E_SPARSITY: expected a number in (0, 1), got ${process.env.FAIRKV_E2E_SPARSITY}`);
 
 interface Prepared {
   model: ModelConfig;
@@ -76,8 +80,8 @@ async function prepare(deviceCount: number): Promise<void> {
   );
   const profile = duoAttentionProfile(parseDuoAttentionGates(tsv), {
     contextLength: CONTEXT,
-    selection: { sparsity: 0.5 },
-    source: 'DuoAttention Meta-Llama-3.1-8B-Instruct',
+    selection: { sparsity: SPARSITY },
+    source: `DuoAttention Meta-Llama-3.1-8B-Instruct, sparsity ${SPARSITY}`,
   });
   const request = {
     model,
