@@ -1,7 +1,7 @@
 /**
  * Issue 8 §5b: end-to-end decode on several GPUs with each placement plan, measured next to predicted.
  * llama-3.1-8b shape with random bf16 weights, the DuoAttention Llama-3.1-8B head profile at sparsity
- * 0.5 (retrieval heads 32,768 tokens, streaming heads 384), each plan at the largest batch the cost model
+ * 0.5 (FAIRKV_E2E_SPARSITY; retrieval heads 32,768 tokens, streaming heads 384), each plan at the largest batch the cost model
  * says it fits. Requests are admitted without a prefill (their KV lengths come from the profile), then
  * decode steps run through the runtime's DeviceExecutor on CUDA backends with NCCL all-reduce, each
  * plan driven two ways in the same run: `workers` (a runtime worker thread and an NCCL rank per GPU, as
