@@ -37,6 +37,10 @@ const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
 const quick = process.env.FAIRKV_BENCH_QUICK === '1';
 /** Work items per SM the sweep tries (FAIRKV_BENCH_SWEEP, comma-separated; the kernel's default is 8-16). */
 const SWEEP = (process.env.FAIRKV_BENCH_SWEEP ?? '4,8,16,32').split(',').map(Number);
+if (SWEEP.some((items) => !Number.isInteger(items) || items < 1))
+  throw new Error(
+    `FAIRKV_BENCH_SWEEP: expected comma-separated positive integers, got ${process.env.FAIRKV_BENCH_SWEEP}`,
+  );
 /** FAIRKV_BENCH_TORCH=0: every mix, no PyTorch (A/B runs of addon builds; PyTorch timed once elsewhere). */
 const torchOff = process.env.FAIRKV_BENCH_TORCH === '0';
 
