@@ -91,7 +91,8 @@ async function traceCall(backend: CudaBackend, pairCount: number, call: (trace: 
   const warpCount = backend.deviceProperties.multiprocessorCount * 16;
   const warpWord = (warp: number) => 2 + 4 * warp;
   const combineWord = (block: number) => warpWord(warpCount) + 2 * block;
-  const words = combineWord(pairCount * 8 * Math.ceil(groupSize / 8));
+  const combineBlocks = pairCount * 8 * Math.ceil(groupSize / 8);
+  const words = combineWord(combineBlocks);
   const buffer = backend.createBuffer({ dtype: 'i32', elementCount: 2 * words, label: 'trace' });
   backend.fill(buffer, 0);
   call(buffer);
@@ -105,7 +106,7 @@ async function traceCall(backend: CudaBackend, pairCount: number, call: (trace: 
     sm: Number(stamps[warpWord(w) + 2]!),
     stages: Number(stamps[warpWord(w) + 3]!),
   })).filter((warp) => warp.end !== 0n);
-  const combine = Array.from({ length: pairCount * 8 * Math.ceil(groupSize / 8) }, (_, b) => ({
+  const combine = Array.from({ length: combineBlocks }, (_, b) => ({
     start: stamps[combineWord(b)]!,
     end: stamps[combineWord(b) + 1]!,
   })).filter((block) => block.end !== 0n);

@@ -176,6 +176,12 @@ double numberField(const Napi::Object& args, const char* name) {
   return value.As<Napi::Number>().DoubleValue();
 }
 
+/** An optional number argument (the benchmarks' knobs, not part of the contract): `fallback` when absent. */
+int optionalIntField(const Napi::Object& args, const char* name, int fallback) {
+  const Napi::Value value = args.Get(name);
+  return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : fallback;
+}
+
 DType dtypeField(const Napi::Object& args, const char* name) { return static_cast<DType>(intField(args, name)); }
 
 void* ensureWorkspace(DeviceContext& context, size_t bytes) {
@@ -554,8 +560,7 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
                  outputs.data[0], intField(a, "rowCount"), intField(a, "innerSize"), total};
   // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel,
   // 2 = the tensor-core kernel wherever it is supported
-  const Napi::Value pathValue = a.Get("matmulPath");
-  const int path = pathValue.IsNumber() ? pathValue.As<Napi::Number>().Int32Value() : 0;
+  const int path = optionalIntField(a, "matmulPath", 0);
   if (path != 1 && (path == 2 ? matmulTensorCoreSupports(p) : matmulTensorCorePreferred(p))) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
     matmulTensorCore(p, outputs, workspace, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
@@ -646,7 +651,6 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                  intField(a, "sequenceCount"), intField(a, "keptIndexCount")},
                 stream);
     } else if (kernel == "ragged-decode-attention") {
-      const Napi::Value itemsPerSm = a.Get("itemsPerMultiprocessor");
       RaggedDecodeAttentionParams p{field<const float>(a, "query"),
                                     field<float>(a, "output"),
                                     field<const void>(a, "pool"),
@@ -659,25 +663,19 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                                     intField(a, "headDim"),
                                     intField(a, "blockSize"),
                                     static_cast<float>(numberField(a, "scale")),
-                                    context.multiprocessorCount *
-                                        (itemsPerSm.IsNumber() ? itemsPerSm.As<Napi::Number>().Int32Value() : 8),
-                                    context.multiprocessorCount *
-                                        (itemsPerSm.IsNumber() ? itemsPerSm.As<Napi::Number>().Int32Value() : 16),
+                                    context.multiprocessorCount * optionalIntField(a, "itemsPerMultiprocessor", 8),
+                                    context.multiprocessorCount * optionalIntField(a, "itemsPerMultiprocessor", 16),
                                     2048,
                                     64,
                                     context.multiprocessorCount};
       // dependentLaunch (benchmarks; not part of the contract): 0 = plain launches
-      const Napi::Value dependent = a.Get("dependentLaunch");
-      p.dependentLaunch = context.computeMajor >= 9 &&
-                          !(dependent.IsNumber() && dependent.As<Napi::Number>().Int32Value() == 0);
+      p.dependentLaunch = context.computeMajor >= 9 && optionalIntField(a, "dependentLaunch", 1) != 0;
       p.trace = field<unsigned long long>(a, "trace");  // benchmarks only: the call's timeline
       p.blockCount = intField(a, "blockCount");
       // bulkCopies (benchmarks; not part of the contract): 0 = per-lane cp.async stages, not TMA
-      const Napi::Value bulkCopies = a.Get("bulkCopies");
-      p.bulkCopies = context.bulkCopies && !(bulkCopies.IsNumber() && bulkCopies.As<Napi::Number>().Int32Value() == 0);
+      p.bulkCopies = context.bulkCopies && optionalIntField(a, "bulkCopies", 1) != 0;
       // fusedSchedule (benchmarks; not part of the contract): 0 = run the schedule kernel first
-      const Napi::Value fusedSchedule = a.Get("fusedSchedule");
-      if (!(fusedSchedule.IsNumber() && fusedSchedule.As<Napi::Number>().Int32Value() == 0)) {
+      if (optionalIntField(a, "fusedSchedule", 1) != 0) {
         if (context.attentionScheduleReady == nullptr) {
           checkCuda(cudaMalloc(&context.attentionScheduleReady, sizeof(unsigned int)), "cudaMalloc(schedule flag)");
           checkCuda(cudaMemsetAsync(context.attentionScheduleReady, 0, sizeof(unsigned int), stream),

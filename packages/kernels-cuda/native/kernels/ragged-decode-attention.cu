@@ -618,7 +618,7 @@ void launchMma(const DecodeArgs& args, int maxItems, const CUtensorMap& poolMap,
 }
 
 template <typename T>
-void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, DType poolDType, cudaStream_t stream) {
+void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t stream) {
   constexpr int W = VectorWidth<T>::value;
   const int D = args.headDim;
   const size_t sharedPerHead = sizeof(float) * (2 * static_cast<size_t>(D) + kSubChunk);
@@ -628,6 +628,7 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, DType poolDType,
     // Tensor-core path: f16/bf16 pools, head dim 64 or 128, aligned rows.
     if (args.tensorCores) {
       CUtensorMap poolMap{};
+      const DType poolDType = std::is_same_v<T, __nv_bfloat16> ? DType::BF16 : DType::F16;
       if (args.bulkCopies && poolTensorMap(args.pool, poolDType, D, args.poolRows, poolMap)) {
         if (D == 64) launchMma<T, 1, StageCopy::Bulk>(args, maxItems, poolMap, stream);
         else launchMma<T, 2, StageCopy::Bulk>(args, maxItems, poolMap, stream);
@@ -712,9 +713,9 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.poolRows = static_cast<long long>(params.blockCount) * 2 * params.blockSize;
 
   switch (params.poolDType) {
-    case DType::F32: dispatchWidth<float>(args, maxItems, aligned, params.poolDType, stream); break;
-    case DType::F16: dispatchWidth<__half>(args, maxItems, aligned, params.poolDType, stream); break;
-    case DType::BF16: dispatchWidth<__nv_bfloat16>(args, maxItems, aligned, params.poolDType, stream); break;
+    case DType::F32: dispatchWidth<float>(args, maxItems, aligned, stream); break;
+    case DType::F16: dispatchWidth<__half>(args, maxItems, aligned, stream); break;
+    case DType::BF16: dispatchWidth<__nv_bfloat16>(args, maxItems, aligned, stream); break;
     default: throw std::invalid_argument("ragged-decode-attention: pool dtype must be f32, f16 or bf16");
   }
   launchDependent(combineKernel, dim3(params.pairCount, subgroups * 8), dim3(kCombineThreads), 0, stream,

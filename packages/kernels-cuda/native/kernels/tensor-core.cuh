@@ -52,14 +52,19 @@ struct MmaOps<__half> {
   }
 };
 
+/** Shared-memory address of a shared pointer, as PTX takes it. */
+__device__ __forceinline__ unsigned sharedAddress(const void* shared) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(shared));
+}
+
 /**
  * 16 bytes global -> shared, bypassing L1, zero-filled when `valid` is false; the L2 prefetches the
  * 256-byte sector group around it (measured on an H100: the decode matmul streams 1-2% faster; it
  * also beat `.ca` by up to 20% on the large 8B shard weights, bench/cuda-matmul).
  */
 __device__ __forceinline__ void copyAsync16(void* shared, const void* global, bool valid) {
-  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0));
+  asm volatile("cp.async.cg.shared.global.L2::256B [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(shared)), "l"(global),
+               "r"(valid ? 16 : 0));
 }
 /**
  * The same through L1 (`.ca`). For the decode attention's per-warp streams of 2 K or V rows per copy,
@@ -70,18 +75,13 @@ __device__ __forceinline__ void copyAsync16(void* shared, const void* global, bo
  * nothing here.
  */
 __device__ __forceinline__ void copyAsync16ThroughL1(void* shared, const void* global, bool valid) {
-  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(address), "l"(global), "r"(valid ? 16 : 0));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(sharedAddress(shared)), "l"(global),
+               "r"(valid ? 16 : 0));
 }
 __device__ __forceinline__ void commitAsync() { asm volatile("cp.async.commit_group;\n" ::); }
 template <int Pending>
 __device__ __forceinline__ void waitAsync() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(Pending));
-}
-
-/** Shared-memory address of a shared pointer, as PTX takes it. */
-__device__ __forceinline__ unsigned sharedAddress(const void* shared) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(shared));
 }
 
 // Transaction barriers (mbarrier) and bulk tensor copies (TMA): compute capability 9.0+ only. The host
@@ -153,16 +153,16 @@ __device__ __forceinline__ void tileLoad2d(void* shared, const CUtensorMap* map,
 
 /** ldmatrix.x4: four 8x8 b16 matrices; lanes 8j..8j+7 address the rows of matrix j, register j holds it. */
 __device__ __forceinline__ void loadMatrixX4(unsigned (&r)[4], const void* shared) {
-  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(address));
+               : "r"(sharedAddress(shared)));
 }
 
 /** ldmatrix.x2: two 8x8 b16 matrices addressed by lanes 0-15. */
 __device__ __forceinline__ void loadMatrixX2(unsigned (&r)[2], const void* shared) {
-  const unsigned address = static_cast<unsigned>(__cvta_generic_to_shared(shared));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(address));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n"
+               : "=r"(r[0]), "=r"(r[1])
+               : "r"(sharedAddress(shared)));
 }
 
 /**
