@@ -7,6 +7,9 @@
  * its tensor-core decode kernel (f16/bf16 weights, up to 128 rows; the backend picks it where it was the
  * faster path here) and the earlier path (cuBLAS, or the CUDA-core streaming kernel up to 16 rows), with
  * the largest difference between their outputs. Also the host time of one `run('matmul')` call, and the fused shapes (q|k|v, gate|up).
+ * Third, the backend's **tuned** choice (what it runs by default: above 16 rows it times the tensor-core
+ * kernel, `cublasGemmEx` and cuBLASLt's first heuristic algorithms on a shape's first call and keeps
+ * the fastest), with the tuner's table (every candidate's time) in the JSON.
  *
  * Run on a GPU machine: `npx tsx bench/cuda-matmul/run.ts` (or `run-device.sh matmul` from the bundle).
  * Writes bench/cuda-matmul/results/cuda-matmul.json (and $OUT/ when set).
@@ -21,7 +24,7 @@ import { gitCommit } from '../git-commit.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
 const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '50');
-const ROWS = (process.env.FAIRKV_MATMUL_ROWS ?? '1,16,32,58,124').split(',').map(Number);
+const ROWS = (process.env.FAIRKV_MATMUL_ROWS ?? '1,16,32,58,124,244').split(',').map(Number);
 const hidden = 4096;
 const ffn = 14336;
 const headDim = 128;
@@ -102,25 +105,46 @@ for (const tp of [2, 4]) {
       for (const [path, matmulPath] of [
         ['tensor-core', 2],
         ['previous', 1],
+        ['tuned', 0],
       ] as const) {
         // matmulPath is read by the addon only (benchmarks): 2 = the tensor-core kernel, 1 = without it
+        // (cublasGemmEx, or the streaming kernel up to 16 rows), 0 = the backend's default (tuned)
         const args = { input, weight, output, rowCount: rows, innerSize: inner, outerSize: outer, matmulPath };
         const t = await timeMs(backend, () => backend.run('matmul', args as never));
         outputs.push(await backend.download(output, { elementCount: rows * outer }));
         const gbs = (outer * inner * 2) / (t.device * 1e6);
         figures[path] = { deviceMs: t.device, hostMs: t.host, weightGBs: gbs, ofCopy: gbs / copyGBs };
       }
-      let scale = 0;
-      let difference = 0;
-      for (let i = 0; i < outputs[0]!.length; i++) {
-        scale = Math.max(scale, Math.abs(outputs[1]![i]!));
-        difference = Math.max(difference, Math.abs(outputs[0]![i]! - outputs[1]![i]!));
-      }
+      /** Largest difference between outputs a and b over the largest |b|. */
+      const relativeDifference = (a: Float32Array, b: Float32Array): number => {
+        let scale = 0;
+        let difference = 0;
+        for (let i = 0; i < a.length; i++) {
+          scale = Math.max(scale, Math.abs(b[i]!));
+          difference = Math.max(difference, Math.abs(a[i]! - b[i]!));
+        }
+        return difference / scale;
+      };
+      const difference = relativeDifference(outputs[0]!, outputs[1]!);
+      const tunedDifference = relativeDifference(outputs[2]!, outputs[1]!);
       const tc = figures['tensor-core']!;
       const previous = figures.previous!;
-      results.push({ shape: name, outer, inner, rows, ...figures, maxDifferenceOverMaxAbs: difference / scale });
+      const tuned = figures.tuned!;
+      const chosen = backend
+        .matmulChoices()
+        .find((c) => c.innerSize === inner && c.outerSize === outer && c.maxRows >= rows && c.maxRows - 16 < rows);
+      results.push({
+        shape: name,
+        outer,
+        inner,
+        rows,
+        ...figures,
+        tunedChoice: chosen?.chosen ?? 'fixed rule (16 rows or fewer)',
+        maxDifferenceOverMaxAbs: difference,
+        tunedMaxDifferenceOverMaxAbs: tunedDifference,
+      });
       line.push(
-        `${rows}: ${(tc.deviceMs * 1e3).toFixed(1)} us ${(100 * tc.ofCopy).toFixed(0)}% (was ${(previous.deviceMs * 1e3).toFixed(1)} us ${(100 * previous.ofCopy).toFixed(0)}%; diff ${(difference / scale).toExponential(1)})`,
+        `${rows}: TC ${(tc.deviceMs * 1e3).toFixed(1)} us ${(100 * tc.ofCopy).toFixed(0)}%, cuBLAS ${(previous.deviceMs * 1e3).toFixed(1)} us ${(100 * previous.ofCopy).toFixed(0)}%, tuned ${(tuned.deviceMs * 1e3).toFixed(1)} us ${(100 * tuned.ofCopy).toFixed(0)}% [${chosen?.chosen ?? 'rule'}] (diff ${difference.toExponential(1)}, tuned ${tunedDifference.toExponential(1)})`,
       );
     }
     console.log(`${name} [${outer} x ${inner}]: ${line.join(', ')}`);
@@ -137,6 +161,7 @@ const report = {
   rows: ROWS,
   repeats,
   results,
+  matmulChoices: backend.matmulChoices(),
   host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version },
   commit,
   date: new Date().toISOString(),
