@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -623,15 +624,18 @@ MatmulMethod ruleMethod(const DeviceContext& context, const MatmulParams& p) {
 
 /** cuBLASLt algorithms the tuner tries per shape (its heuristic's first ones; split-K variants among them). */
 constexpr int kMatmulLtCandidates = 8;
-/** Timed runs per candidate, after one untimed run. */
-constexpr int kMatmulTuningRuns = 3;
+/** Timed runs per candidate (the median counts), after one untimed run. */
+constexpr int kMatmulTuningRuns = 7;
+/** How long the stream waits before a candidate's timed runs: longer than the host takes to enqueue them. */
+constexpr long long kMatmulTuningSpinNanoseconds = 400000;
 
 /**
  * The tuned method for this call's shape: on the first call of a (row bucket, weight) key, every
  * candidate (the tensor-core kernel where it applies, cublasGemmEx, cuBLASLt's first algorithms) runs
- * the call itself 1 + kMatmulTuningRuns times on the context's stream and the fastest is kept. Every
- * candidate writes the same outputs (beta 0), and the caller then runs the choice, so the call's output
- * is the choice's. The host waits for the stream once per candidate, on a key's first call only.
+ * the call itself on the context's stream, once untimed and kMatmulTuningRuns times timed, and the
+ * lowest median is kept. Every candidate writes the same outputs (beta 0), and the caller then runs the
+ * choice, so the call's output is the choice's. The host waits for the stream twice per candidate, on
+ * a key's first call only (about 0.5 ms per candidate).
  */
 const MatmulChoice& tunedChoice(DeviceContext& context, const MatmulParams& p, const MatmulOutputs& outputs) {
   const MatmulKey key{(p.rowCount + kMatmulRowBucket - 1) / kMatmulRowBucket, p.innerSize, p.outerSize, outputs.count,
@@ -644,23 +648,38 @@ const MatmulChoice& tunedChoice(DeviceContext& context, const MatmulParams& p, c
   const std::vector<GemmAlgorithm> algorithms = context.cublas->algorithms(p, kMatmulLtCandidates);
   for (size_t i = 0; i < algorithms.size(); ++i)
     candidates.push_back({MatmulMethod::Lt, algorithms[i], "cublasLt #" + std::to_string(i), p.rowCount, {}});
-  cudaEvent_t start = nullptr, end = nullptr;
-  checkCuda(cudaEventCreate(&start), "cudaEventCreate(matmul tuning)");
-  checkCuda(cudaEventCreate(&end), "cudaEventCreate(matmul tuning)");
+  // Device time only: each candidate runs once untimed (first use may load its kernels), then the
+  // stream spins while the host enqueues the timed runs, each between its own event pair, so host
+  // enqueue time (more than a small GEMM's device time) never counts.
+  std::vector<cudaEvent_t> events(2 * kMatmulTuningRuns, nullptr);
+  const auto destroyEvents = [&events] {
+    for (cudaEvent_t event : events)
+      if (event != nullptr) cudaEventDestroy(event);
+  };
   MatmulChoice best;
   double bestMicroseconds = 0;
   std::vector<std::pair<std::string, double>> times;
   try {
+    for (cudaEvent_t& event : events) checkCuda(cudaEventCreate(&event), "cudaEventCreate(matmul tuning)");
     for (const MatmulChoice& candidate : candidates) {
       if (!runMatmulWith(context, p, outputs, candidate.method, candidate.algorithm)) continue;  // refused
-      checkCuda(cudaEventRecord(start, context.stream), "cudaEventRecord(matmul tuning)");
-      for (int run = 0; run < kMatmulTuningRuns; ++run)
+      checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize(matmul tuning)");
+      spinStream(kMatmulTuningSpinNanoseconds, context.stream);
+      for (int run = 0; run < kMatmulTuningRuns; ++run) {
+        checkCuda(cudaEventRecord(events[2 * run], context.stream), "cudaEventRecord(matmul tuning)");
         runMatmulWith(context, p, outputs, candidate.method, candidate.algorithm);
-      checkCuda(cudaEventRecord(end, context.stream), "cudaEventRecord(matmul tuning)");
-      checkCuda(cudaEventSynchronize(end), "cudaEventSynchronize(matmul tuning)");
-      float milliseconds = 0;
-      checkCuda(cudaEventElapsedTime(&milliseconds, start, end), "cudaEventElapsedTime(matmul tuning)");
-      const double microseconds = 1e3 * milliseconds / kMatmulTuningRuns;
+        checkCuda(cudaEventRecord(events[2 * run + 1], context.stream), "cudaEventRecord(matmul tuning)");
+      }
+      checkCuda(cudaEventSynchronize(events.back()), "cudaEventSynchronize(matmul tuning)");
+      std::vector<double> runs;
+      for (int run = 0; run < kMatmulTuningRuns; ++run) {
+        float milliseconds = 0;
+        checkCuda(cudaEventElapsedTime(&milliseconds, events[2 * run], events[2 * run + 1]),
+                  "cudaEventElapsedTime(matmul tuning)");
+        runs.push_back(1e3 * milliseconds);
+      }
+      std::sort(runs.begin(), runs.end());
+      const double microseconds = runs[runs.size() / 2];  // median: one slow run must not decide
       times.emplace_back(candidate.name, microseconds);
       if (best.name.empty() || microseconds < bestMicroseconds) {
         best = candidate;
@@ -668,12 +687,10 @@ const MatmulChoice& tunedChoice(DeviceContext& context, const MatmulParams& p, c
       }
     }
   } catch (...) {
-    cudaEventDestroy(start);
-    cudaEventDestroy(end);
+    destroyEvents();
     throw;
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(end);
+  destroyEvents();
   best.candidates = std::move(times);
   return context.matmulChoices.emplace(key, std::move(best)).first->second;
 }
