@@ -623,7 +623,7 @@ MatmulMethod ruleMethod(const DeviceContext& context, const MatmulParams& p) {
 }
 
 /** cuBLASLt algorithms the tuner tries per shape (its heuristic's first ones; split-K variants among them). */
-constexpr int kMatmulLtCandidates = 8;
+constexpr int kMatmulLtCandidates = 16;
 /** Timed runs per candidate (the median counts), after one untimed run. */
 constexpr int kMatmulTuningRuns = 7;
 /** How long the stream waits before a candidate's timed runs: longer than the host takes to enqueue them. */

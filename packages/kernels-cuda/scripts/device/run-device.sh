@@ -5,7 +5,7 @@
 # Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|profile|bench|matmul|matmul-l2]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
-#  GPUs are here; FAIRKV_E2E_EXECUTIONS picks workers,inline)
+#  GPUs are here, or the files FAIRKV_E2E_PLANS lists; FAIRKV_E2E_EXECUTIONS picks workers,inline)
 set -uo pipefail
 xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
@@ -32,7 +32,7 @@ for step in "${steps[@]}"; do
       grep -E "decodeMma|scheduleKernel|combineKernel|Duration|DRAM Throughput|Memory Throughput|Achieved Occupancy|Registers Per|Theoretical Occ|Grid Size" "$OUT/ncu.txt" | head -80 ;;
     runtime) node .device/runtime-check.mjs .device/stories260K.gguf 2>&1 | tee "$OUT/runtime.log" || status=1 ;;
     e2e) gpus=$(nvidia-smi -L | wc -l)
-      for plans in $(ls -r .device/e2e-plans-*.json); do
+      for plans in ${FAIRKV_E2E_PLANS:-$(ls -r .device/e2e-plans-*.json)}; do
         g=${plans##*-}; g=${g%.json}
         [ "$g" -le "$gpus" ] || continue
         node .device/e2e.mjs run "$plans" "${FAIRKV_E2E_EXECUTIONS:-workers,inline}" 2>&1 | tee -a "$OUT/e2e.log" || status=1
