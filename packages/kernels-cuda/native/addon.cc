@@ -626,46 +626,70 @@ MatmulMethod ruleMethod(const DeviceContext& context, const MatmulParams& p) {
 constexpr int kMatmulLtCandidates = 16;
 /** Timed runs per candidate (the median counts), after one untimed run. */
 constexpr int kMatmulTuningRuns = 7;
+/** A candidate replaces the fixed rule's choice only if its median is this much lower. */
+constexpr double kMatmulTuningMargin = 0.03;
 /** How long the stream waits before a candidate's timed runs: longer than the host takes to enqueue them. */
 constexpr long long kMatmulTuningSpinNanoseconds = 400000;
 
 /**
- * The tuned method for this call's shape: on the first call of a (row bucket, weight) key, every
- * candidate (the tensor-core kernel where it applies, cublasGemmEx, cuBLASLt's first algorithms) runs
- * the call itself on the context's stream, once untimed and kMatmulTuningRuns times timed, and the
- * lowest median is kept. Every candidate writes the same outputs (beta 0), and the caller then runs the
- * choice, so the call's output is the choice's. The host waits for the stream twice per candidate, on
- * a key's first call only (about 0.5 ms per candidate).
+ * The tuned method for this call's shape. On the first call of a (row bucket, weight) key, every
+ * candidate (the fixed rule's choice first, then the tensor-core kernel where it applies, cublasGemmEx
+ * and cuBLASLt's first algorithms) runs the call itself on the context's stream, once untimed and
+ * kMatmulTuningRuns times timed, each timed run after the L2 was overwritten (in a decode step the
+ * weights come from DRAM: a weight that stays in L2 between back-to-back runs would favour the wrong
+ * kernel). The lowest median wins if it beats the rule's by kMatmulTuningMargin; otherwise the rule
+ * stays (timing noise must not replace it). Every candidate writes the same outputs (beta 0) and the
+ * caller then runs the choice, so the call's output is the choice's. The host waits for the stream
+ * twice per candidate, on a key's first call only (about 1 ms per candidate).
  */
 const MatmulChoice& tunedChoice(DeviceContext& context, const MatmulParams& p, const MatmulOutputs& outputs) {
   const MatmulKey key{(p.rowCount + kMatmulRowBucket - 1) / kMatmulRowBucket, p.innerSize, p.outerSize, outputs.count,
                       static_cast<int>(p.weightDType)};
   auto found = context.matmulChoices.find(key);
   if (found != context.matmulChoices.end()) return found->second;
+  const MatmulMethod rule = ruleMethod(context, p);
   std::vector<MatmulChoice> candidates;
-  if (matmulTensorCoreSupports(p)) candidates.push_back({MatmulMethod::TensorCore, {}, "tensor-core", p.rowCount, {}});
-  candidates.push_back({MatmulMethod::GemmEx, {}, "cublasGemmEx", p.rowCount, {}});
+  const auto add = [&](MatmulMethod method, const GemmAlgorithm& algorithm, const std::string& name) {
+    candidates.push_back({method, algorithm, name, p.rowCount, {}});
+  };
+  add(rule, {}, rule == MatmulMethod::TensorCore ? "tensor-core" : "cublasGemmEx");
+  if (rule != MatmulMethod::TensorCore && matmulTensorCoreSupports(p)) add(MatmulMethod::TensorCore, {}, "tensor-core");
+  if (rule != MatmulMethod::GemmEx) add(MatmulMethod::GemmEx, {}, "cublasGemmEx");
   const std::vector<GemmAlgorithm> algorithms = context.cublas->algorithms(p, kMatmulLtCandidates);
-  for (size_t i = 0; i < algorithms.size(); ++i)
-    candidates.push_back({MatmulMethod::Lt, algorithms[i], "cublasLt #" + std::to_string(i), p.rowCount, {}});
-  // Device time only: each candidate runs once untimed (first use may load its kernels), then the
-  // stream spins while the host enqueues the timed runs, each between its own event pair, so host
-  // enqueue time (more than a small GEMM's device time) never counts.
+  for (size_t i = 0; i < algorithms.size(); ++i) add(MatmulMethod::Lt, algorithms[i], "cublasLt #" + std::to_string(i));
+
+  // Device time only: after the untimed run the stream spins while the host enqueues the timed runs
+  // (each behind an L2 overwrite, between its own event pair), so host enqueue time never counts.
+  int l2Bytes = 0;
+  checkCuda(cudaDeviceGetAttribute(&l2Bytes, cudaDevAttrL2CacheSize, context.device), "cudaDeviceGetAttribute");
+  const size_t flushBytes = 2 * static_cast<size_t>(l2Bytes);
+  void* flush = nullptr;
+  if (cudaMalloc(&flush, flushBytes) != cudaSuccess) {
+    cudaGetLastError();  // no room: time with whatever the L2 holds
+    flush = nullptr;
+  }
   std::vector<cudaEvent_t> events(2 * kMatmulTuningRuns, nullptr);
-  const auto destroyEvents = [&events] {
+  const auto release = [&] {
     for (cudaEvent_t event : events)
       if (event != nullptr) cudaEventDestroy(event);
+    if (flush != nullptr) {
+      cudaStreamSynchronize(context.stream);
+      cudaFree(flush);
+    }
   };
-  MatmulChoice best;
-  double bestMicroseconds = 0;
   std::vector<std::pair<std::string, double>> times;
+  size_t best = 0;
+  double ruleMicroseconds = 0, bestMicroseconds = 0;
   try {
     for (cudaEvent_t& event : events) checkCuda(cudaEventCreate(&event), "cudaEventCreate(matmul tuning)");
-    for (const MatmulChoice& candidate : candidates) {
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      const MatmulChoice& candidate = candidates[c];
       if (!runMatmulWith(context, p, outputs, candidate.method, candidate.algorithm)) continue;  // refused
       checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize(matmul tuning)");
       spinStream(kMatmulTuningSpinNanoseconds, context.stream);
       for (int run = 0; run < kMatmulTuningRuns; ++run) {
+        if (flush != nullptr)
+          checkCuda(cudaMemsetAsync(flush, run, flushBytes, context.stream), "cudaMemsetAsync(matmul tuning)");
         checkCuda(cudaEventRecord(events[2 * run], context.stream), "cudaEventRecord(matmul tuning)");
         runMatmulWith(context, p, outputs, candidate.method, candidate.algorithm);
         checkCuda(cudaEventRecord(events[2 * run + 1], context.stream), "cudaEventRecord(matmul tuning)");
@@ -681,18 +705,21 @@ const MatmulChoice& tunedChoice(DeviceContext& context, const MatmulParams& p, c
       std::sort(runs.begin(), runs.end());
       const double microseconds = runs[runs.size() / 2];  // median: one slow run must not decide
       times.emplace_back(candidate.name, microseconds);
-      if (best.name.empty() || microseconds < bestMicroseconds) {
-        best = candidate;
+      if (c == 0) ruleMicroseconds = bestMicroseconds = microseconds;
+      if (microseconds < bestMicroseconds) {
+        best = c;
         bestMicroseconds = microseconds;
       }
     }
   } catch (...) {
-    destroyEvents();
+    release();
     throw;
   }
-  destroyEvents();
-  best.candidates = std::move(times);
-  return context.matmulChoices.emplace(key, std::move(best)).first->second;
+  release();
+  if (bestMicroseconds > ruleMicroseconds * (1 - kMatmulTuningMargin)) best = 0;
+  MatmulChoice choice = candidates[best];
+  choice.candidates = std::move(times);
+  return context.matmulChoices.emplace(key, std::move(choice)).first->second;
 }
 
 void runMatmul(DeviceContext& context, const Napi::Object& a) {
