@@ -8,14 +8,12 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "common.h"
@@ -65,25 +63,6 @@ struct OperationProfiler {
   }
 };
 
-/** How one matmul call runs. */
-enum class MatmulMethod { TensorCore, Streaming, GemmEx, Lt };
-
-/**
- * What the matmul tuner keys its choice on: the weight (inner, outer, dtype, output segments) and the
- * row count rounded up to kMatmulRowBucket (a choice holds for every row count of its bucket).
- */
-using MatmulKey = std::tuple<int, int, int, int, int>;
-constexpr int kMatmulRowBucket = 16;
-
-/** The tuner's choice for one key, with every candidate's time (for matmulChoices). */
-struct MatmulChoice {
-  MatmulMethod method = MatmulMethod::GemmEx;
-  GemmAlgorithm algorithm{};
-  std::string name;
-  int tunedRows = 0;
-  std::vector<std::pair<std::string, double>> candidates;
-};
-
 struct DeviceContext {
   int device = 0;
   cudaStream_t stream = nullptr;
@@ -99,9 +78,6 @@ struct DeviceContext {
   unsigned int attentionScheduleEpoch = 0;
   /** Decode attention may stream its stages with bulk tensor copies (Hopper+; FAIRKV_CUDA_BULK_COPIES=0: never). */
   bool bulkCopies = false;
-  /** Matmuls of more than kMatmulStreamingRows rows are timed per shape (FAIRKV_CUDA_MATMUL_TUNING=0: never). */
-  bool matmulTuning = true;
-  std::map<MatmulKey, MatmulChoice> matmulChoices;
 };
 
 /** Records an event pair around one operation on the context's stream while its profiler is active. */
@@ -264,12 +240,6 @@ Napi::Value LibraryInfo(const Napi::CallbackInfo& info) {
   cublasInfo.Set("path", cublas.path);
   cublasInfo.Set("error", cublas.error);
   result.Set("cublas", cublasInfo);
-  const CublasStatus& cublasLt = cublasLtStatus();
-  Napi::Object cublasLtInfo = Napi::Object::New(env);
-  cublasLtInfo.Set("available", cublasLt.available);
-  cublasLtInfo.Set("path", cublasLt.path);
-  cublasLtInfo.Set("error", cublasLt.error);
-  result.Set("cublasLt", cublasLtInfo);
   const NcclStatus& nccl = ncclStatus();
   Napi::Object ncclInfo = Napi::Object::New(env);
   ncclInfo.Set("available", nccl.available);
@@ -293,8 +263,6 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
               "cudaDeviceGetAttribute");
     const char* bulkCopies = std::getenv("FAIRKV_CUDA_BULK_COPIES");
     context->bulkCopies = context->computeMajor >= 9 && !(bulkCopies != nullptr && std::string(bulkCopies) == "0");
-    const char* matmulTuning = std::getenv("FAIRKV_CUDA_MATMUL_TUNING");
-    context->matmulTuning = !(matmulTuning != nullptr && std::string(matmulTuning) == "0");
     const int id = nextContextId++;
     contexts[id] = std::move(context);
     return Napi::Number::New(info.Env(), id);
@@ -575,15 +543,30 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
 }
 
 #ifndef FAIRKV_PROBE_ONLY
-/** Runs one matmul call with `method` (cuBLASLt with `algorithm`; cublasGemmEx if cuBLASLt refuses it). Returns false when it did. */
-bool runMatmulWith(DeviceContext& context, MatmulParams p, const MatmulOutputs& outputs, MatmulMethod method,
-                   const GemmAlgorithm& algorithm) {
-  if (method == MatmulMethod::TensorCore) {
+void runMatmul(DeviceContext& context, const Napi::Object& a) {
+  // Split outputs (a fused projection): output, then output2 and output3 take the next weight rows.
+  MatmulOutputs outputs{{field<float>(a, "output")}, {intField(a, "outerSize")}, 1};
+  for (const auto& [output, size] : {std::pair{"output2", "outerSize2"}, std::pair{"output3", "outerSize3"}}) {
+    float* data = field<float>(a, output);
+    if (data == nullptr) break;
+    outputs.data[outputs.count] = data;
+    outputs.widths[outputs.count] = intField(a, size);
+    ++outputs.count;
+  }
+  int total = 0;
+  for (int s = 0; s < outputs.count; ++s) total += outputs.widths[s];
+  // p covers the whole projection; its output is the first segment's (used as is when there is one)
+  MatmulParams p{field<const float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
+                 outputs.data[0], intField(a, "rowCount"), intField(a, "innerSize"), total};
+  // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel,
+  // 2 = the tensor-core kernel wherever it is supported, 3 = cuBLAS at any row count
+  const int path = optionalIntField(a, "matmulPath", 0);
+  if (path != 1 && path != 3 && (path == 2 ? matmulTensorCoreSupports(p) : matmulTensorCorePreferred(p))) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
     matmulTensorCore(p, outputs, workspace, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
-    return true;
+    return;
   }
-  if (method == MatmulMethod::Streaming) {
+  if ((p.rowCount <= kMatmulStreamingRows && path != 3) || !context.cublas) {
     // one streaming pass per segment, each over its own weight rows
     long long firstRow = 0;
     for (int s = 0; s < outputs.count; ++s) {
@@ -600,160 +583,16 @@ bool runMatmulWith(DeviceContext& context, MatmulParams p, const MatmulOutputs& 
         matmulStreaming(slice, context.stream);
       }
     }
-    return true;
+    return;
   }
   // cuBLAS: one GEMM over the whole projection (into the workspace when it is split), then the split
   const size_t convertedBytes =
       p.weightDType == DType::F32 ? 0 : (static_cast<size_t>(p.rowCount) * p.innerSize * 2 + 255) / 256 * 256;
-  const size_t wholeBytes = outputs.count > 1 ? static_cast<size_t>(p.rowCount) * p.outerSize * sizeof(float) : 0;
+  const size_t wholeBytes = outputs.count > 1 ? static_cast<size_t>(p.rowCount) * total * sizeof(float) : 0;
   auto* workspace = static_cast<unsigned char*>(ensureWorkspace(context, std::max<size_t>(1, convertedBytes + wholeBytes)));
   if (outputs.count > 1) p.output = reinterpret_cast<float*>(workspace + convertedBytes);
-  void* converted = convertedBytes > 0 ? workspace : nullptr;
-  const bool taken = method == MatmulMethod::Lt && context.cublas->matmul(p, converted, algorithm, context.stream);
-  if (!taken) context.cublas->matmul(p, converted, context.stream);
-  if (outputs.count > 1) splitColumns(p.output, p.rowCount, p.outerSize, outputs, context.stream);
-  return method != MatmulMethod::Lt || taken;
-}
-
-/** The fixed rule (no timing): the tensor-core kernel where bench/cuda-matmul found it faster, else cuBLAS. */
-MatmulMethod ruleMethod(const DeviceContext& context, const MatmulParams& p) {
-  if (matmulTensorCorePreferred(p)) return MatmulMethod::TensorCore;
-  if (p.rowCount <= kMatmulStreamingRows || !context.cublas) return MatmulMethod::Streaming;
-  return MatmulMethod::GemmEx;
-}
-
-/** cuBLASLt algorithms the tuner tries per shape (its heuristic's first ones; split-K variants among them). */
-constexpr int kMatmulLtCandidates = 16;
-/** Timed runs per candidate (the median counts), after one untimed run. */
-constexpr int kMatmulTuningRuns = 7;
-/** A candidate replaces the fixed rule's choice only if its median is this much lower. */
-constexpr double kMatmulTuningMargin = 0.03;
-/** How long the stream waits before a candidate's timed runs: longer than the host takes to enqueue them. */
-constexpr long long kMatmulTuningSpinNanoseconds = 400000;
-
-/**
- * The tuned method for this call's shape. On the first call of a (row bucket, weight) key, every
- * candidate (the fixed rule's choice first, then the tensor-core kernel where it applies, cublasGemmEx
- * and cuBLASLt's first algorithms) runs the call itself on the context's stream, once untimed and
- * kMatmulTuningRuns times timed, each timed run after the L2 was overwritten (in a decode step the
- * weights come from DRAM: a weight that stays in L2 between back-to-back runs would favour the wrong
- * kernel). The lowest median wins if it beats the rule's by kMatmulTuningMargin; otherwise the rule
- * stays (timing noise must not replace it). Every candidate writes the same outputs (beta 0) and the
- * caller then runs the choice, so the call's output is the choice's. The host waits for the stream
- * twice per candidate, on a key's first call only (about 1 ms per candidate).
- */
-const MatmulChoice& tunedChoice(DeviceContext& context, const MatmulParams& p, const MatmulOutputs& outputs) {
-  const MatmulKey key{(p.rowCount + kMatmulRowBucket - 1) / kMatmulRowBucket, p.innerSize, p.outerSize, outputs.count,
-                      static_cast<int>(p.weightDType)};
-  auto found = context.matmulChoices.find(key);
-  if (found != context.matmulChoices.end()) return found->second;
-  const MatmulMethod rule = ruleMethod(context, p);
-  std::vector<MatmulChoice> candidates;
-  const auto add = [&](MatmulMethod method, const GemmAlgorithm& algorithm, const std::string& name) {
-    candidates.push_back({method, algorithm, name, p.rowCount, {}});
-  };
-  add(rule, {}, rule == MatmulMethod::TensorCore ? "tensor-core" : "cublasGemmEx");
-  if (rule != MatmulMethod::TensorCore && matmulTensorCoreSupports(p)) add(MatmulMethod::TensorCore, {}, "tensor-core");
-  if (rule != MatmulMethod::GemmEx) add(MatmulMethod::GemmEx, {}, "cublasGemmEx");
-  const std::vector<GemmAlgorithm> algorithms = context.cublas->algorithms(p, kMatmulLtCandidates);
-  for (size_t i = 0; i < algorithms.size(); ++i) add(MatmulMethod::Lt, algorithms[i], "cublasLt #" + std::to_string(i));
-
-  // Device time only: after the untimed run the stream spins while the host enqueues the timed runs
-  // (each behind an L2 overwrite, between its own event pair), so host enqueue time never counts.
-  int l2Bytes = 0;
-  checkCuda(cudaDeviceGetAttribute(&l2Bytes, cudaDevAttrL2CacheSize, context.device), "cudaDeviceGetAttribute");
-  const size_t flushBytes = 2 * static_cast<size_t>(l2Bytes);
-  void* flush = nullptr;
-  if (cudaMalloc(&flush, flushBytes) != cudaSuccess) {
-    cudaGetLastError();  // no room: time with whatever the L2 holds
-    flush = nullptr;
-  }
-  std::vector<cudaEvent_t> events(2 * kMatmulTuningRuns, nullptr);
-  const auto release = [&] {
-    for (cudaEvent_t event : events)
-      if (event != nullptr) cudaEventDestroy(event);
-    if (flush != nullptr) {
-      cudaStreamSynchronize(context.stream);
-      cudaFree(flush);
-    }
-  };
-  std::vector<std::pair<std::string, double>> times;
-  size_t best = 0;
-  double ruleMicroseconds = 0, bestMicroseconds = 0;
-  try {
-    for (cudaEvent_t& event : events) checkCuda(cudaEventCreate(&event), "cudaEventCreate(matmul tuning)");
-    for (size_t c = 0; c < candidates.size(); ++c) {
-      const MatmulChoice& candidate = candidates[c];
-      if (!runMatmulWith(context, p, outputs, candidate.method, candidate.algorithm)) continue;  // refused
-      checkCuda(cudaStreamSynchronize(context.stream), "cudaStreamSynchronize(matmul tuning)");
-      spinStream(kMatmulTuningSpinNanoseconds, context.stream);
-      for (int run = 0; run < kMatmulTuningRuns; ++run) {
-        if (flush != nullptr)
-          checkCuda(cudaMemsetAsync(flush, run, flushBytes, context.stream), "cudaMemsetAsync(matmul tuning)");
-        checkCuda(cudaEventRecord(events[2 * run], context.stream), "cudaEventRecord(matmul tuning)");
-        runMatmulWith(context, p, outputs, candidate.method, candidate.algorithm);
-        checkCuda(cudaEventRecord(events[2 * run + 1], context.stream), "cudaEventRecord(matmul tuning)");
-      }
-      checkCuda(cudaEventSynchronize(events.back()), "cudaEventSynchronize(matmul tuning)");
-      std::vector<double> runs;
-      for (int run = 0; run < kMatmulTuningRuns; ++run) {
-        float milliseconds = 0;
-        checkCuda(cudaEventElapsedTime(&milliseconds, events[2 * run], events[2 * run + 1]),
-                  "cudaEventElapsedTime(matmul tuning)");
-        runs.push_back(1e3 * milliseconds);
-      }
-      std::sort(runs.begin(), runs.end());
-      const double microseconds = runs[runs.size() / 2];  // median: one slow run must not decide
-      times.emplace_back(candidate.name, microseconds);
-      if (c == 0) ruleMicroseconds = bestMicroseconds = microseconds;
-      if (microseconds < bestMicroseconds) {
-        best = c;
-        bestMicroseconds = microseconds;
-      }
-    }
-  } catch (...) {
-    release();
-    throw;
-  }
-  release();
-  if (bestMicroseconds > ruleMicroseconds * (1 - kMatmulTuningMargin)) best = 0;
-  MatmulChoice choice = candidates[best];
-  choice.candidates = std::move(times);
-  return context.matmulChoices.emplace(key, std::move(choice)).first->second;
-}
-
-void runMatmul(DeviceContext& context, const Napi::Object& a) {
-  // Split outputs (a fused projection): output, then output2 and output3 take the next weight rows.
-  MatmulOutputs outputs{{field<float>(a, "output")}, {intField(a, "outerSize")}, 1};
-  for (const auto& [output, size] : {std::pair{"output2", "outerSize2"}, std::pair{"output3", "outerSize3"}}) {
-    float* data = field<float>(a, output);
-    if (data == nullptr) break;
-    outputs.data[outputs.count] = data;
-    outputs.widths[outputs.count] = intField(a, size);
-    ++outputs.count;
-  }
-  int total = 0;
-  for (int s = 0; s < outputs.count; ++s) total += outputs.widths[s];
-  // p covers the whole projection; its output is the first segment's (used as is when there is one)
-  const MatmulParams p{field<const float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
-                       outputs.data[0], intField(a, "rowCount"), intField(a, "innerSize"), total};
-  if (p.rowCount <= 0 || p.outerSize <= 0) return;
-  // matmulPath (benchmarks; not part of the contract): 0 = automatic (tuned), 1 = never the tensor-core
-  // kernel (cublasGemmEx, or the streaming kernel up to kMatmulStreamingRows), 2 = the tensor-core kernel
-  // wherever it is supported, 3 = automatic without tuning (the fixed rule)
-  const int path = optionalIntField(a, "matmulPath", 0);
-  MatmulMethod method = ruleMethod(context, p);
-  if (path == 1) {
-    method = p.rowCount <= kMatmulStreamingRows || !context.cublas ? MatmulMethod::Streaming : MatmulMethod::GemmEx;
-  } else if (path == 2 && matmulTensorCoreSupports(p)) {
-    method = MatmulMethod::TensorCore;
-  } else if (path == 0 && context.matmulTuning && context.cublas && p.weightDType != DType::F32 &&
-             p.rowCount > kMatmulStreamingRows) {
-    const MatmulChoice& choice = tunedChoice(context, p, outputs);
-    runMatmulWith(context, p, outputs, choice.method, choice.algorithm);
-    return;
-  }
-  runMatmulWith(context, p, outputs, method, GemmAlgorithm{});
+  context.cublas->matmul(p, convertedBytes > 0 ? workspace : nullptr, context.stream);
+  if (outputs.count > 1) splitColumns(p.output, p.rowCount, total, outputs, context.stream);
 }
 
 KvPoolParams kvPoolOf(const Napi::Object& a) {
@@ -762,37 +601,6 @@ KvPoolParams kvPoolOf(const Napi::Object& a) {
                       intField(a, "blockTableLength")};
 }
 #endif
-
-/** matmulChoices(context): the matmul tuner's table (benchmarks and diagnostics). */
-Napi::Value MatmulChoices(const Napi::CallbackInfo& info) {
-  return guarded(info, [&]() -> Napi::Value {
-    DeviceContext& context = contextOf(info[0]);
-    Napi::Env env = info.Env();
-    Napi::Array result = Napi::Array::New(env);
-    uint32_t index = 0;
-    for (const auto& [key, choice] : context.matmulChoices) {
-      Napi::Object entry = Napi::Object::New(env);
-      entry.Set("maxRows", std::get<0>(key) * kMatmulRowBucket);
-      entry.Set("tunedRows", choice.tunedRows);
-      entry.Set("innerSize", std::get<1>(key));
-      entry.Set("outerSize", std::get<2>(key));
-      entry.Set("outputCount", std::get<3>(key));
-      entry.Set("weightDType", std::get<4>(key));
-      entry.Set("chosen", choice.name);
-      Napi::Array candidates = Napi::Array::New(env);
-      uint32_t c = 0;
-      for (const auto& [name, microseconds] : choice.candidates) {
-        Napi::Object candidate = Napi::Object::New(env);
-        candidate.Set("name", name);
-        candidate.Set("microseconds", microseconds);
-        candidates.Set(c++, candidate);
-      }
-      entry.Set("candidates", candidates);
-      result.Set(index++, entry);
-    }
-    return result;
-  });
-}
 
 Napi::Value Run(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
@@ -1064,7 +872,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceProperties", Napi::Function::New(env, DeviceProperties));
   exports.Set("libraryInfo", Napi::Function::New(env, LibraryInfo));
   exports.Set("createContext", Napi::Function::New(env, CreateContext));
-  exports.Set("matmulChoices", Napi::Function::New(env, MatmulChoices));
   exports.Set("destroyContext", Napi::Function::New(env, DestroyContext));
   exports.Set("memoryInfo", Napi::Function::New(env, MemoryInfo));
   exports.Set("allocate", Napi::Function::New(env, Allocate));

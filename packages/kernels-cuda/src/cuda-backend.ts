@@ -33,7 +33,6 @@ import {
   type NativeAddon,
   type NativeDeviceProperties,
   NativeDTypeCode,
-  type NativeMatmulChoice,
 } from './native.js';
 import { toNativeKernelArgs } from './native-kernel-args.js';
 
@@ -228,18 +227,6 @@ export class CudaBackend implements Backend {
     validateKernelArgs(kernel, args, this.capabilities);
     const native = toNativeKernelArgs(args, (buffer) => this.#pointerOf(buffer));
     this.#call(kernel, () => this.#addon.run(this.#context, kernel, native));
-  }
-
-  /**
-   * The matmul tuner's choices so far: on the first matmul of more than 16 rows with f16/bf16 weights
-   * for a weight shape and row bucket, the backend times the call with every candidate kernel (its
-   * tensor-core kernel, `cublasGemmEx`, cuBLASLt's first heuristic algorithms) and keeps the fastest.
-   * `FAIRKV_CUDA_MATMUL_TUNING=0` (read when the backend is created) turns tuning off: a fixed rule
-   * then picks between the tensor-core kernel and `cublasGemmEx`.
-   */
-  matmulChoices(): NativeMatmulChoice[] {
-    this.#assertLive();
-    return this.#call('matmulChoices', () => this.#addon.matmulChoices(this.#context));
   }
 
   synchronize(): Promise<void> {

@@ -47,35 +47,10 @@ export interface NativeLibraryStatus {
   error: string;
 }
 
-/** `libraryInfo()`: cuBLAS, cuBLASLt and NCCL are opened with dlopen on first use of this call or a context. */
+/** `libraryInfo()`: cuBLAS and NCCL are opened with dlopen on first use of this call or a context. */
 export interface NativeLibraryInfo {
   cublas: NativeLibraryStatus;
-  /** Optional: without it the matmul tuner has only cublasGemmEx and the tensor-core kernel to choose from. */
-  cublasLt: NativeLibraryStatus;
   nccl: NativeLibraryStatus & { version: number };
-}
-
-/**
- * One entry of the matmul tuner's table: a matmul of more than 16 rows with f16/bf16 weights is timed
- * on its first call with every candidate (the tensor-core kernel where it applies, `cublasGemmEx`,
- * cuBLASLt's first heuristic algorithms), and the fastest serves every row count up to `maxRows`
- * (buckets of 16 rows) for that weight shape.
- */
-export interface NativeMatmulChoice {
-  /** The bucket's largest row count (the choice holds from `maxRows - 15`). */
-  maxRows: number;
-  /** The row count of the call that was timed. */
-  tunedRows: number;
-  innerSize: number;
-  /** Total output width (all segments of a fused projection). */
-  outerSize: number;
-  /** Output segments (3 for a fused q | k | v). */
-  outputCount: number;
-  weightDType: NativeDTypeCode;
-  /** `'tensor-core'`, `'cublasGemmEx'` or `'cublasLt #i'` (rank i in cuBLASLt's heuristic). */
-  chosen: string;
-  /** Every candidate that ran, with its mean device time per call. */
-  candidates: { name: string; microseconds: number }[];
 }
 
 /** A kernel's arguments as the addon reads them: device pointers, dtype codes and numbers by name. */
@@ -140,8 +115,6 @@ export interface NativeAddon {
   ): void;
   /** Enqueues one kernel of the Backend contract by its id (`'rms-norm'`, `'ragged-decode-attention'`...). */
   run(context: number, kernel: string, args: NativeKernelArgs): void;
-  /** The matmul tuner's choices so far on this context, one per (row bucket, weight shape). */
-  matmulChoices(context: number): NativeMatmulChoice[];
 
   /** Starts recording an event pair around every operation enqueued on the context (drops earlier records). */
   profileStart(context: number): void;

@@ -1,6 +1,5 @@
 // Element-wise kernels: swiglu (Shazeer 2020), add-in-place (residual add), fill and the f32 ->
-// f16/bf16 rounding used before a cuBLAS call. Grid-stride loops, f32 arithmetic. Also a one-thread
-// spin that holds a stream (timing: work enqueued behind it runs back to back once it ends).
+// f16/bf16 rounding used before a cuBLAS call. Grid-stride loops, f32 arithmetic.
 #include "../common.h"
 #include "dispatch.cuh"
 #include "dtype-convert.cuh"
@@ -30,15 +29,6 @@ __global__ void fillKernel(T* __restrict__ data, long long count, T value) {
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x)
     data[i] = value;
-}
-
-__global__ void spinKernel(long long nanoseconds) {
-  unsigned long long start, now;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
-  do {
-    __nanosleep(1000);
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
-  } while (static_cast<long long>(now - start) < nanoseconds);
 }
 
 template <typename T>
@@ -87,9 +77,5 @@ void convertFloatTo(const float* input, void* output, DType dtype, long long cou
     throw std::invalid_argument("convertFloatTo: expected f16 or bf16");
   }
   checkLaunch("convert kernel");
-}
-void spinStream(long long nanoseconds, cudaStream_t stream) {
-  spinKernel<<<1, 1, 0, stream>>>(nanoseconds);
-  checkLaunch("spin kernel");
 }
 }  // namespace fairkv

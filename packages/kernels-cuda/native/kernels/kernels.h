@@ -78,8 +78,6 @@ void rope(const RopeParams& params, cudaStream_t stream);
 
 void swiglu(const float* gate, const float* up, float* output, long long count, cudaStream_t stream);
 void addInPlace(float* target, const float* addend, long long count, cudaStream_t stream);
-/** Holds the stream for `nanoseconds` (one thread): work the host enqueues meanwhile then runs back to back. */
-void spinStream(long long nanoseconds, cudaStream_t stream);
 /** Fills `count` elements of `dtype` at `data` with `value` converted to that dtype. */
 void fillValue(void* data, DType dtype, long long count, double value, cudaStream_t stream);
 
