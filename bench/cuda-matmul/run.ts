@@ -35,19 +35,25 @@ const hidden = 4096;
 const ffn = 14336;
 const headDim = 128;
 
-/** [name, outer, inner] of one GPU's weights at tensor parallelism `tp` (32 query, 8 kv heads). */
-function shapes(tp: number): [string, number, number][] {
+/**
+ * [name, outer, inner, segments] of one GPU's weights at tensor parallelism `tp` (32 query, 8 kv
+ * heads); a fused projection appears twice: into one output, and split into its segments' outputs as
+ * the runtime calls it (q | k | v, gate | up).
+ */
+function shapes(tp: number): [string, number, number, number[]][] {
   const q = (32 / tp) * headDim;
   const kv = (8 / tp) * headDim;
   const f = ffn / tp;
   return [
-    [`tp${tp} wq`, q, hidden],
-    [`tp${tp} wk|wv`, kv, hidden],
-    [`tp${tp} wo`, hidden, q],
-    [`tp${tp} w-gate|w-up`, f, hidden],
-    [`tp${tp} w-down`, hidden, f],
-    [`tp${tp} fused q|k|v`, q + 2 * kv, hidden],
-    [`tp${tp} fused gate|up`, 2 * f, hidden],
+    [`tp${tp} wq`, q, hidden, [q]],
+    [`tp${tp} wk|wv`, kv, hidden, [kv]],
+    [`tp${tp} wo`, hidden, q, [hidden]],
+    [`tp${tp} w-gate|w-up`, f, hidden, [f]],
+    [`tp${tp} w-down`, hidden, f, [hidden]],
+    [`tp${tp} fused q|k|v`, q + 2 * kv, hidden, [q + 2 * kv]],
+    [`tp${tp} fused q|k|v split`, q + 2 * kv, hidden, [q, kv, kv]],
+    [`tp${tp} fused gate|up`, 2 * f, hidden, [2 * f]],
+    [`tp${tp} fused gate|up split`, 2 * f, hidden, [f, f]],
   ];
 }
 
@@ -116,7 +122,7 @@ type PathName = (typeof PATHS)[number][0];
 const results: Record<string, unknown>[] = [];
 const maxRows = Math.max(...ROWS);
 for (const tp of [2, 4]) {
-  for (const [name, outer, inner] of shapes(tp)) {
+  for (const [name, outer, inner, segments] of shapes(tp)) {
     const weight = backend.createBuffer({ dtype: 'bf16', elementCount: outer * inner });
     backend.upload(
       weight,
@@ -128,7 +134,28 @@ for (const tp of [2, 4]) {
       input,
       Float32Array.from({ length: maxRows * inner }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7))),
     );
-    const output = backend.createBuffer({ dtype: 'f32', elementCount: maxRows * outer });
+    // one buffer per output segment; a split projection's segments are compared joined
+    const outputs = segments.map((width) => backend.createBuffer({ dtype: 'f32', elementCount: maxRows * width }));
+    const outputArgs = Object.fromEntries(
+      outputs.flatMap((buffer, s) => [
+        [s === 0 ? 'output' : `output${s + 1}`, buffer],
+        [s === 0 ? 'outerSize' : `outerSize${s + 1}`, segments[s]!],
+      ]),
+    );
+    const download = async (rows: number): Promise<Float32Array> => {
+      const parts = await Promise.all(
+        outputs.map((buffer, s) => backend.download(buffer, { elementCount: rows * segments[s]! })),
+      );
+      const joined = new Float32Array(rows * outer);
+      for (let r = 0; r < rows; r++) {
+        let column = 0;
+        parts.forEach((part, s) => {
+          joined.set(part.subarray(r * segments[s]!, (r + 1) * segments[s]!), r * outer + column);
+          column += segments[s]!;
+        });
+      }
+      return joined;
+    };
     const line: string[] = [];
     for (const rows of ROWS) {
       const figures: Partial<
@@ -138,9 +165,9 @@ for (const tp of [2, 4]) {
       for (const [path, matmulPath] of PATHS) {
         if (path === 'tensor-core' && rows > 128) continue; // the kernel takes up to 128 rows
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
-        const args = { input, weight, output, rowCount: rows, innerSize: inner, outerSize: outer, matmulPath };
+        const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, matmulPath };
         const t = await timeCold(backend, 'matmul', () => backend.run('matmul', args as never));
-        const result = await backend.download(output, { elementCount: rows * outer });
+        const result = await download(rows);
         reference ??= result;
         let scale = 0;
         let difference = 0;
@@ -157,14 +184,14 @@ for (const tp of [2, 4]) {
           maxDifference: difference / scale,
         };
       }
-      results.push({ shape: name, outer, inner, rows, ...figures });
+      results.push({ shape: name, outer, inner, segments, rows, ...figures });
       const cells = Object.entries(figures).map(
         ([path, f]) => `${path} ${(f.deviceMs * 1e3).toFixed(1)} us ${(100 * f.ofCopy).toFixed(0)}%`,
       );
       line.push(`${rows}: ${cells.join(', ')}`);
     }
     console.log(`${name} [${outer} x ${inner}]: ${line.join('; ')}`);
-    for (const buffer of [weight, input, output]) backend.disposeBuffer(buffer);
+    for (const buffer of [weight, input, ...outputs]) backend.disposeBuffer(buffer);
   }
 }
 const hostMs = median(results.map((r) => (r.automatic as { hostMs: number }).hostMs));

@@ -558,15 +558,21 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // p covers the whole projection; its output is the first segment's (used as is when there is one)
   MatmulParams p{field<const float>(a, "input"), field<const void>(a, "weight"), dtypeField(a, "weightDType"),
                  outputs.data[0], intField(a, "rowCount"), intField(a, "innerSize"), total};
-  // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel,
-  // 2 = the tensor-core kernel wherever it is supported, 3 = cuBLAS at any row count
+  // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel
+  // (the streaming kernel up to kMatmulStreamingRows rows, cuBLAS above), 2 = the tensor-core kernel
+  // wherever it is supported, 3 = cuBLAS at any row count. Automatic is cuBLAS wherever it loaded: with
+  // a cold L2 (a decode step reads every weight from DRAM), back to back, it was as fast as the
+  // tensor-core kernel or faster at every row count from 1 to 128 on llama-3.1-8b shard shapes on an
+  // H100 (bench/cuda-matmul); without cuBLAS the tensor-core kernel, then the streaming kernel.
   const int path = optionalIntField(a, "matmulPath", 0);
-  if (path != 1 && path != 3 && (path == 2 ? matmulTensorCoreSupports(p) : matmulTensorCorePreferred(p))) {
+  const bool tensorCore = matmulTensorCoreSupports(p);
+  const bool useTensorCore = path == 2 ? tensorCore : path != 1 && !context.cublas && tensorCore;
+  if (useTensorCore) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
     matmulTensorCore(p, outputs, workspace, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
     return;
   }
-  if ((p.rowCount <= kMatmulStreamingRows && path != 3) || !context.cublas) {
+  if (!context.cublas || (path == 1 && p.rowCount <= kMatmulStreamingRows)) {
     // one streaming pass per segment, each over its own weight rows
     long long firstRow = 0;
     for (int s = 0; s < outputs.count; ++s) {

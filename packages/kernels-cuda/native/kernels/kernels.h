@@ -32,7 +32,7 @@ struct RmsNormParams {
 };
 void rmsNorm(const RmsNormParams& params, cudaStream_t stream);
 
-/** Rows at or below this count use the weight-streaming kernel; more rows go to cuBLAS. */
+/** Rows the CUDA-core weight-streaming kernel (matmul.cu) takes per pass: the last resort, without cuBLAS or tensor cores. */
 constexpr int kMatmulStreamingRows = 16;
 struct MatmulParams {
   const float* input;
@@ -57,8 +57,6 @@ struct MatmulOutputs {
 void splitColumns(const float* source, int rows, int total, const MatmulOutputs& outputs, cudaStream_t stream);
 /** Whether the tensor-core matmul takes this call: f16/bf16 weights, 1..128 rows, inner a multiple of 8. */
 bool matmulTensorCoreSupports(const MatmulParams& params);
-/** Whether the tensor-core matmul is the faster path for this call (where it is supported). */
-bool matmulTensorCorePreferred(const MatmulParams& params);
 /** Workspace the tensor-core matmul needs: the input rounded to the weight dtype. */
 size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& params);
 /** `clusters`: the device has thread-block clusters (compute capability 9.0+), so the inner dimension may split. */

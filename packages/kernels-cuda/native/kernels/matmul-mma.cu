@@ -1,5 +1,6 @@
 // Decode matmul on tensor cores (and the column split of fused projections): output = input x weight^T for up to kMatmulTensorCoreRows rows with
-// f16/bf16 weights in nn.Linear layout [outer][inner]. Bandwidth-bound on the weight, which is read
+// f16/bf16 weights in nn.Linear layout [outer][inner]. The backend runs it where cuBLAS is missing (cuBLAS
+// was as fast or faster at every row count, cold L2: bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read
 // exactly once: each block owns 128 outputs (8 warps x 16, the M dimension of mma.m16n8k16) and streams
 // their weight rows through a 3-stage cp.async pipeline of 64-element slices, together with the same
 // slice of every input row (the N dimension, rows padded to a multiple of 8 with zeros). The f32 input
@@ -257,17 +258,6 @@ bool matmulTensorCoreSupports(const MatmulParams& p) {
   return (p.weightDType == DType::BF16 || p.weightDType == DType::F16) && p.rowCount >= 1 &&
          p.rowCount <= kMatmulTensorCoreRows && p.innerSize % 8 == 0 &&
          reinterpret_cast<uintptr_t>(p.weight) % 16 == 0;
-}
-
-bool matmulTensorCorePreferred(const MatmulParams& p) {
-  if (!matmulTensorCoreSupports(p)) return false;
-  // From bench/cuda-matmul on an H100 (device time of each call): up to 16 rows this kernel is 1.1-6x
-  // faster than the CUDA-core streaming kernel on every llama-3.1-8b shard shape; up to 64 rows it beats
-  // cuBLAS on projections of at most 2048 outputs or 4M weights (a 4-way shard's q | k | v and o),
-  // where cuBLAS leaves most SMs idle; with more rows or larger weights cuBLAS is faster (each warp here
-  // reloads every input fragment, which costs more as rows grow).
-  if (p.rowCount <= 16) return true;
-  return p.rowCount <= 64 && (p.outerSize <= 2048 || static_cast<long long>(p.outerSize) * p.innerSize <= (4LL << 20));
 }
 
 size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& p) { return static_cast<size_t>(p.rowCount) * p.innerSize * 2; }
