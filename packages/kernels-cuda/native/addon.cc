@@ -543,6 +543,9 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
 }
 
 #ifndef FAIRKV_PROBE_ONLY
+/** Projections split into several outputs take the tensor-core kernel up to this many rows (it writes each output in place). */
+constexpr int kMatmulSplitTensorCoreRows = 32;
+
 void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // Split outputs (a fused projection): output, then output2 and output3 take the next weight rows.
   MatmulOutputs outputs{{field<float>(a, "output")}, {intField(a, "outerSize")}, 1};
@@ -563,10 +566,14 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // wherever it is supported, 3 = cuBLAS at any row count. Automatic is cuBLAS wherever it loaded: with
   // a cold L2 (a decode step reads every weight from DRAM), back to back, it was as fast as the
   // tensor-core kernel or faster at every row count from 1 to 128 on llama-3.1-8b shard shapes on an
-  // H100 (bench/cuda-matmul); without cuBLAS the tensor-core kernel, then the streaming kernel.
+  // H100 (bench/cuda-matmul), except for projections split into several outputs up to
+  // kMatmulSplitTensorCoreRows rows, which the tensor-core kernel writes in place; without cuBLAS the
+  // tensor-core kernel, then the streaming kernel.
   const int path = optionalIntField(a, "matmulPath", 0);
   const bool tensorCore = matmulTensorCoreSupports(p);
-  const bool useTensorCore = path == 2 ? tensorCore : path != 1 && !context.cublas && tensorCore;
+  const bool splitFewRows = outputs.count > 1 && p.rowCount <= kMatmulSplitTensorCoreRows;
+  const bool useTensorCore =
+      path == 2 ? tensorCore : path != 1 && tensorCore && (!context.cublas || (path == 0 && splitFewRows));
   if (useTensorCore) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
     matmulTensorCore(p, outputs, workspace, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
@@ -591,9 +598,14 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
     }
     return;
   }
-  // cuBLAS: one GEMM over the whole projection (into the workspace when it is split), then the split
+  // cuBLAS: segments of equal width (gate | up) in one strided batched GEMM, in place; otherwise one
+  // GEMM over the whole projection (into the workspace when it is split), then the split
   const size_t convertedBytes =
       p.weightDType == DType::F32 ? 0 : (static_cast<size_t>(p.rowCount) * p.innerSize * 2 + 255) / 256 * 256;
+  if (outputs.count > 1) {
+    void* converted = convertedBytes > 0 ? ensureWorkspace(context, convertedBytes) : nullptr;
+    if (context.cublas->matmulEqualSegments(p, outputs, converted, context.stream)) return;
+  }
   const size_t wholeBytes = outputs.count > 1 ? static_cast<size_t>(p.rowCount) * total * sizeof(float) : 0;
   auto* workspace = static_cast<unsigned char*>(ensureWorkspace(context, std::max<size_t>(1, convertedBytes + wholeBytes)));
   if (outputs.count > 1) p.output = reinterpret_cast<float*>(workspace + convertedBytes);

@@ -22,6 +22,10 @@ struct CublasApi {
   cublasStatus_t (*getVersion)(cublasHandle_t, int*) = nullptr;
   cublasStatus_t (*gemmEx)(cublasHandle_t, int, int, int, int, int, const void*, const void*, int, int, const void*,
                            int, int, const void*, void*, int, int, int, int) = nullptr;
+  /** Optional (null where the library lacks it): split projections then take the GEMM + split path. */
+  cublasStatus_t (*gemmStridedBatchedEx)(cublasHandle_t, int, int, int, int, int, const void*, const void*, int, int,
+                                         long long, const void*, int, int, long long, const void*, void*, int, int,
+                                         long long, int, int, int) = nullptr;
 };
 
 CublasApi& api() {
@@ -44,6 +48,9 @@ CublasApi& api() {
       loaded.status.error = "cuBLAS at " + loaded.status.path + " is unusable: " + error;
       return loaded;
     }
+    std::string optional;
+    if (!loadSymbol(library, "cublasGemmStridedBatchedEx", loaded.gemmStridedBatchedEx, optional))
+      loaded.gemmStridedBatchedEx = nullptr;
     loaded.status.available = true;
     return loaded;
   }();
@@ -70,6 +77,16 @@ CublasHandle::~CublasHandle() {
   if (handle_ != nullptr) api().destroy(handle_);
 }
 
+namespace {
+int cudaTypeOf(DType dtype) { return dtype == DType::F32 ? kR32F : dtype == DType::F16 ? kR16F : kR16BF; }
+}  // namespace
+
+const void* CublasHandle::convertedInputOf(const MatmulParams& p, void* convertedInput, cudaStream_t stream) {
+  if (p.weightDType == DType::F32) return p.input;
+  convertFloatTo(p.input, convertedInput, p.weightDType, static_cast<long long>(p.rowCount) * p.innerSize, stream);
+  return convertedInput;
+}
+
 void CublasHandle::matmul(const MatmulParams& p, void* convertedInput, cudaStream_t stream) {
 #ifdef FAIRKV_PROBE_ONLY
   (void)p, (void)convertedInput, (void)stream;
@@ -77,16 +94,36 @@ void CublasHandle::matmul(const MatmulParams& p, void* convertedInput, cudaStrea
 #else
   // Row-major output[rows][outer] is column-major outer x rows: C = op(W) * X^T with W^T stored.
   const float one = 1.f, zero = 0.f;
-  int type = kR32F;
-  const void* input = p.input;
-  if (p.weightDType != DType::F32) {
-    type = p.weightDType == DType::F16 ? kR16F : kR16BF;
-    convertFloatTo(p.input, convertedInput, p.weightDType, static_cast<long long>(p.rowCount) * p.innerSize, stream);
-    input = convertedInput;
-  }
+  const int type = cudaTypeOf(p.weightDType);
+  const void* input = convertedInputOf(p, convertedInput, stream);
   checkCublas(api().gemmEx(handle_, kOpT, kOpN, p.outerSize, p.rowCount, p.innerSize, &one, p.weight, type, p.innerSize,
                            input, type, p.innerSize, &zero, p.output, kR32F, p.outerSize, kCompute32F, kGemmDefault),
               "cublasGemmEx");
+#endif
+}
+
+bool CublasHandle::matmulEqualSegments(const MatmulParams& p, const MatmulOutputs& outputs, void* convertedInput,
+                                       cudaStream_t stream) {
+#ifdef FAIRKV_PROBE_ONLY
+  (void)p, (void)outputs, (void)convertedInput, (void)stream;
+  throw std::runtime_error("probe-only build: no matmul");
+#else
+  if (api().gemmStridedBatchedEx == nullptr || outputs.count < 2) return false;
+  const int width = outputs.widths[0];
+  const long long stride = outputs.data[1] - outputs.data[0];
+  if (stride <= 0) return false;
+  for (int s = 1; s < outputs.count; ++s)
+    if (outputs.widths[s] != width || outputs.data[s] - outputs.data[s - 1] != stride) return false;
+  // batch s: weight rows [s * width, (s + 1) * width) into outputs.data[s]; every batch reads the same input
+  const float one = 1.f, zero = 0.f;
+  const int type = cudaTypeOf(p.weightDType);
+  const void* input = convertedInputOf(p, convertedInput, stream);
+  checkCublas(api().gemmStridedBatchedEx(handle_, kOpT, kOpN, width, p.rowCount, p.innerSize, &one, p.weight, type,
+                                         p.innerSize, static_cast<long long>(width) * p.innerSize, input, type,
+                                         p.innerSize, 0, &zero, outputs.data[0], kR32F, width, stride, outputs.count,
+                                         kCompute32F, kGemmDefault),
+              "cublasGemmStridedBatchedEx");
+  return true;
 #endif
 }
 

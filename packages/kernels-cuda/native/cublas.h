@@ -29,8 +29,16 @@ class CublasHandle {
   CublasHandle& operator=(const CublasHandle&) = delete;
   /** output[r][o] = sum_i input[r][i] * weight[o][i]; f16/bf16 weights take `convertedInput` (rowCount*innerSize of that dtype). */
   void matmul(const MatmulParams& params, void* convertedInput, cudaStream_t stream);
+  /**
+   * A fused projection split into `outputs` of equal width whose buffers lie one stride apart (gate |
+   * up): one strided batched GEMM writes each segment in place, with no GEMM into scratch and no split
+   * kernel after it. Returns false, having enqueued nothing, where that does not apply.
+   */
+  bool matmulEqualSegments(const MatmulParams& params, const MatmulOutputs& outputs, void* convertedInput,
+                           cudaStream_t stream);
 
  private:
+  static const void* convertedInputOf(const MatmulParams& params, void* convertedInput, cudaStream_t stream);
   void* handle_;
 };
 
