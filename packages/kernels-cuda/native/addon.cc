@@ -543,7 +543,7 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
 }
 
 #ifndef FAIRKV_PROBE_ONLY
-/** Projections split into several outputs take the tensor-core kernel up to this many rows (it writes each output in place). */
+/** Projections split into outputs of unequal widths take the tensor-core kernel up to this many rows (it writes each output in place). */
 constexpr int kMatmulSplitTensorCoreRows = 32;
 
 void runMatmul(DeviceContext& context, const Napi::Object& a) {
@@ -566,12 +566,13 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // wherever it is supported, 3 = cuBLAS at any row count. Automatic is cuBLAS wherever it loaded: with
   // a cold L2 (a decode step reads every weight from DRAM), back to back, it was as fast as the
   // tensor-core kernel or faster at every row count from 1 to 128 on llama-3.1-8b shard shapes on an
-  // H100 (bench/cuda-matmul), except for projections split into several outputs up to
-  // kMatmulSplitTensorCoreRows rows, which the tensor-core kernel writes in place; without cuBLAS the
-  // tensor-core kernel, then the streaming kernel.
+  // H100 (bench/cuda-matmul), except for projections split into outputs of unequal widths (q | k | v)
+  // up to kMatmulSplitTensorCoreRows rows, which the tensor-core kernel writes in place while cuBLAS
+  // needs a split kernel after its GEMM; without cuBLAS the tensor-core kernel, then the streaming kernel.
   const int path = optionalIntField(a, "matmulPath", 0);
   const bool tensorCore = matmulTensorCoreSupports(p);
-  const bool splitFewRows = outputs.count > 1 && p.rowCount <= kMatmulSplitTensorCoreRows;
+  const bool splitFewRows = outputs.count > 1 && p.rowCount <= kMatmulSplitTensorCoreRows &&
+                            !CublasHandle::takesEqualSegments(outputs);
   const bool useTensorCore =
       path == 2 ? tensorCore : path != 1 && tensorCore && (!context.cublas || (path == 0 && splitFewRows));
   if (useTensorCore) {

@@ -102,18 +102,24 @@ void CublasHandle::matmul(const MatmulParams& p, void* convertedInput, cudaStrea
 #endif
 }
 
+bool CublasHandle::takesEqualSegments(const MatmulOutputs& outputs) {
+  if (api().gemmStridedBatchedEx == nullptr || outputs.count < 2) return false;
+  const long long stride = outputs.data[1] - outputs.data[0];
+  if (stride <= 0) return false;
+  for (int s = 1; s < outputs.count; ++s)
+    if (outputs.widths[s] != outputs.widths[0] || outputs.data[s] - outputs.data[s - 1] != stride) return false;
+  return true;
+}
+
 bool CublasHandle::matmulEqualSegments(const MatmulParams& p, const MatmulOutputs& outputs, void* convertedInput,
                                        cudaStream_t stream) {
 #ifdef FAIRKV_PROBE_ONLY
   (void)p, (void)outputs, (void)convertedInput, (void)stream;
   throw std::runtime_error("probe-only build: no matmul");
 #else
-  if (api().gemmStridedBatchedEx == nullptr || outputs.count < 2) return false;
+  if (!takesEqualSegments(outputs)) return false;
   const int width = outputs.widths[0];
   const long long stride = outputs.data[1] - outputs.data[0];
-  if (stride <= 0) return false;
-  for (int s = 1; s < outputs.count; ++s)
-    if (outputs.widths[s] != width || outputs.data[s] - outputs.data[s - 1] != stride) return false;
   // batch s: weight rows [s * width, (s + 1) * width) into outputs.data[s]; every batch reads the same input
   const float one = 1.f, zero = 0.f;
   const int type = cudaTypeOf(p.weightDType);

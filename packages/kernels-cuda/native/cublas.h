@@ -36,6 +36,8 @@ class CublasHandle {
    */
   bool matmulEqualSegments(const MatmulParams& params, const MatmulOutputs& outputs, void* convertedInput,
                            cudaStream_t stream);
+  /** Whether `matmulEqualSegments` takes these outputs (equal widths, one positive stride apart). */
+  static bool takesEqualSegments(const MatmulOutputs& outputs);
 
  private:
   static const void* convertedInputOf(const MatmulParams& params, void* convertedInput, cudaStream_t stream);
