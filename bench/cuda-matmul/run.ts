@@ -109,17 +109,13 @@ console.log(`GPU: ${gpu.name}; device-to-device copy ${copyGBs.toFixed(0)} GB/s 
 /**
  * `matmulPath` is read by the addon only (benchmarks): 0 = the backend's automatic choice, 1 = never
  * the tensor-core kernel (the streaming kernel up to 16 rows, cuBLAS above), 2 = the tensor-core kernel
- * wherever it applies, 3 = cublasGemmEx at any row count, 4 = cuBLAS split over `splitK` slices of the
- * inner dimension (one strided batched GEMM into partials, then a kernel sums them into the outputs).
+ * wherever it applies, 3 = cublasGemmEx at any row count.
  */
 const PATHS = [
-  ['cublas', { matmulPath: 3 }],
-  ['tensor-core', { matmulPath: 2 }],
-  ['streaming', { matmulPath: 1 }],
-  ['split-inner 2', { matmulPath: 4, splitK: 2 }],
-  ['split-inner 4', { matmulPath: 4, splitK: 4 }],
-  ['split-inner 8', { matmulPath: 4, splitK: 8 }],
-  ['automatic', { matmulPath: 0 }],
+  ['cublas', 3],
+  ['tensor-core', 2],
+  ['streaming', 1],
+  ['automatic', 0],
 ] as const;
 type PathName = (typeof PATHS)[number][0];
 
@@ -166,10 +162,10 @@ for (const tp of [2, 4]) {
         Record<PathName, { deviceMs: number; hostMs: number; weightGBs: number; ofCopy: number; maxDifference: number }>
       > = {};
       let reference: Float32Array | undefined;
-      for (const [path, knobs] of PATHS) {
+      for (const [path, matmulPath] of PATHS) {
         if (path === 'tensor-core' && rows > 128) continue; // the kernel takes up to 128 rows
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
-        const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, ...knobs };
+        const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, matmulPath };
         const t = await timeCold(backend, 'matmul', () => backend.run('matmul', args as never));
         const result = await download(rows);
         reference ??= result;

@@ -563,8 +563,7 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
                  outputs.data[0], intField(a, "rowCount"), intField(a, "innerSize"), total};
   // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel
   // (the streaming kernel up to kMatmulStreamingRows rows, cuBLAS above), 2 = the tensor-core kernel
-  // wherever it is supported, 3 = cuBLAS at any row count, 4 = cuBLAS split over `splitK` slices of the
-  // inner dimension (one strided batched GEMM, then a kernel sums the slices). Automatic is cuBLAS wherever it loaded: with
+  // wherever it is supported, 3 = cuBLAS at any row count. Automatic is cuBLAS wherever it loaded: with
   // a cold L2 (a decode step reads every weight from DRAM), back to back, it was as fast as the
   // tensor-core kernel or faster at every row count from 1 to 128 on llama-3.1-8b shard shapes on an
   // H100 (bench/cuda-matmul), except for projections split into outputs of unequal widths (q | k | v)
@@ -604,17 +603,6 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // GEMM over the whole projection (into the workspace when it is split), then the split
   const size_t convertedBytes =
       p.weightDType == DType::F32 ? 0 : (static_cast<size_t>(p.rowCount) * p.innerSize * 2 + 255) / 256 * 256;
-  // matmulPath 4 (benchmarks): the GEMM split over `splitK` slices of the inner dimension, summed after
-  const int splits = path == 4 ? optionalIntField(a, "splitK", 2) : 1;
-  if (splits > 1) {
-    const size_t partialBytes = static_cast<size_t>(splits) * p.rowCount * total * sizeof(float);
-    auto* bytes = static_cast<unsigned char*>(ensureWorkspace(context, convertedBytes + partialBytes));
-    auto* partials = reinterpret_cast<float*>(bytes + convertedBytes);
-    if (context.cublas->matmulSplitInner(p, splits, partials, convertedBytes > 0 ? bytes : nullptr, context.stream)) {
-      splitColumns(partials, p.rowCount, total, outputs, context.stream, splits);
-      return;
-    }
-  }
   if (outputs.count > 1) {
     void* converted = convertedBytes > 0 ? ensureWorkspace(context, convertedBytes) : nullptr;
     if (context.cublas->matmulEqualSegments(p, outputs, converted, context.stream)) return;

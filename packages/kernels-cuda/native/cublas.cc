@@ -102,29 +102,6 @@ void CublasHandle::matmul(const MatmulParams& p, void* convertedInput, cudaStrea
 #endif
 }
 
-bool CublasHandle::matmulSplitInner(const MatmulParams& p, int splits, float* partials, void* convertedInput,
-                                    cudaStream_t stream) {
-#ifdef FAIRKV_PROBE_ONLY
-  (void)p, (void)splits, (void)partials, (void)convertedInput, (void)stream;
-  throw std::runtime_error("probe-only build: no matmul");
-#else
-  if (api().gemmStridedBatchedEx == nullptr || splits < 1 || p.innerSize % splits != 0 ||
-      (p.innerSize / splits) % 8 != 0)
-    return false;
-  // batch s: inner columns [s * slice, (s + 1) * slice) of the weight and the input into partial s
-  const int slice = p.innerSize / splits;
-  const float one = 1.f, zero = 0.f;
-  const int type = cudaTypeOf(p.weightDType);
-  const void* input = convertedInputOf(p, convertedInput, stream);
-  checkCublas(api().gemmStridedBatchedEx(handle_, kOpT, kOpN, p.outerSize, p.rowCount, slice, &one, p.weight, type,
-                                         p.innerSize, slice, input, type, p.innerSize, slice, &zero, partials, kR32F,
-                                         p.outerSize, static_cast<long long>(p.rowCount) * p.outerSize, splits,
-                                         kCompute32F, kGemmDefault),
-              "cublasGemmStridedBatchedEx(split inner)");
-  return true;
-#endif
-}
-
 bool CublasHandle::takesEqualSegments(const MatmulOutputs& outputs) {
   if (api().gemmStridedBatchedEx == nullptr || outputs.count < 2) return false;
   const long long stride = outputs.data[1] - outputs.data[0];

@@ -36,14 +36,6 @@ class CublasHandle {
    */
   bool matmulEqualSegments(const MatmulParams& params, const MatmulOutputs& outputs, void* convertedInput,
                            cudaStream_t stream);
-  /**
-   * The GEMM as `splits` GEMMs over equal slices of the inner dimension, one strided batched call, into
-   * `partials` (`[splits][rowCount][outerSize]` f32) for the caller to sum (`splitColumns`): more blocks
-   * than one GEMM gets where the output is narrow and the rows few. Returns false, having enqueued
-   * nothing, where strided batched GEMMs are missing or the slices would not be multiples of 8.
-   */
-  bool matmulSplitInner(const MatmulParams& params, int splits, float* partials, void* convertedInput,
-                        cudaStream_t stream);
   /** Whether `matmulEqualSegments` takes these outputs (equal widths, one positive stride apart). */
   static bool takesEqualSegments(const MatmulOutputs& outputs);
 

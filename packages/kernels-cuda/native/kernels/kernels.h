@@ -53,13 +53,8 @@ struct MatmulOutputs {
   int widths[kMatmulMaxOutputs];
   int count;
 };
-/**
- * Copies the columns of `source` `[rows][total]` into the outputs' segments (a split projection); with
- * `partials` > 1, `source` holds that many `[rows][total]` slices one after another (a GEMM split over
- * the inner dimension) and each output is their sum, added in slice order.
- */
-void splitColumns(const float* source, int rows, int total, const MatmulOutputs& outputs, cudaStream_t stream,
-                  int partials = 1);
+/** Copies the columns of `source` `[rows][total]` into the outputs' segments (a split projection). */
+void splitColumns(const float* source, int rows, int total, const MatmulOutputs& outputs, cudaStream_t stream);
 /** Whether the tensor-core matmul takes this call: f16/bf16 weights, 1..128 rows, inner a multiple of 8. */
 bool matmulTensorCoreSupports(const MatmulParams& params);
 /** Workspace the tensor-core matmul needs: the input rounded to the weight dtype. */

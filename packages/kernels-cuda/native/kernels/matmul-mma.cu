@@ -189,13 +189,10 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
 #endif
 }
 
-__global__ void splitColumnsKernel(const float* __restrict__ source, long long count, int total, int partials,
-                                   MatmulOutputs outputs) {
+__global__ void splitColumnsKernel(const float* __restrict__ source, long long count, int total, MatmulOutputs outputs) {
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    float sum = source[i];
-    for (int p = 1; p < partials; ++p) sum += source[i + p * count];  // in partial order: deterministic
-    store(outputs, static_cast<int>(i / total), static_cast<int>(i % total), sum);
+    store(outputs, static_cast<int>(i / total), static_cast<int>(i % total), source[i]);
   }
 }
 
@@ -249,12 +246,11 @@ void launch(const TensorCoreArgs& args, const Geometry& g, cudaStream_t stream) 
 }
 }  // namespace
 
-void splitColumns(const float* source, int rows, int total, const MatmulOutputs& outputs, cudaStream_t stream,
-                  int partials) {
+void splitColumns(const float* source, int rows, int total, const MatmulOutputs& outputs, cudaStream_t stream) {
   const long long count = static_cast<long long>(rows) * total;
   if (count <= 0) return;
   const unsigned int blocks = static_cast<unsigned int>(std::min<long long>((count + 255) / 256, 4096));
-  splitColumnsKernel<<<blocks, 256, 0, stream>>>(source, count, total, partials, outputs);
+  splitColumnsKernel<<<blocks, 256, 0, stream>>>(source, count, total, outputs);
   checkLaunch("split columns kernel");
 }
 
