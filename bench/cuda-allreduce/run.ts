@@ -17,16 +17,13 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCudaBackend, createNcclCommunicator, probeCuda } from '@fairkv/kernels-cuda';
+import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
 const iterations = Number(process.env.FAIRKV_BENCH_REPEATS ?? '200');
-const ROWS = (process.env.FAIRKV_ALLREDUCE_ROWS ?? '1,16,58,124,244').split(',').map(Number);
-for (const rows of ROWS) {
-  if (!Number.isInteger(rows) || rows < 1)
-    throw new Error(`FAIRKV_ALLREDUCE_ROWS: expected positive integers, got ${rows}`);
-}
+const ROWS = positiveIntegersFromEnv('FAIRKV_ALLREDUCE_ROWS', '1,16,58,124,244');
 const hidden = 4096;
 
 const probe = probeCuda();

@@ -17,6 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bf16BitsToF32, type DeviceBuffer, f32ToBf16Bits } from '@fairkv/kernels';
 import { type CudaBackend, createCudaBackend } from '@fairkv/kernels-cuda';
+import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,7 +29,7 @@ const kvHeadCount = 8;
  * Requests per run (FAIRKV_BENCH_BATCHES, default 16 and 64): 16 is the issue's mix (128 pairs, about
  * 0.2-0.4 ms, where the kernel's fixed costs show), 64 a serving-sized batch of the same mix.
  */
-const BATCHES = (process.env.FAIRKV_BENCH_BATCHES ?? '16,64').split(',').map(Number);
+const BATCHES = positiveIntegersFromEnv('FAIRKV_BENCH_BATCHES', '16,64');
 const blockSize = 16;
 const longLength = 32768;
 const shortLength = 384;
@@ -36,11 +37,7 @@ const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
 /** FAIRKV_BENCH_QUICK=1: one mix, no PyTorch (for profiling runs under ncu). */
 const quick = process.env.FAIRKV_BENCH_QUICK === '1';
 /** Work items per SM the sweep tries (FAIRKV_BENCH_SWEEP, comma-separated; the kernel's default is 8-16). */
-const SWEEP = (process.env.FAIRKV_BENCH_SWEEP ?? '4,8,16,32').split(',').map(Number);
-if (SWEEP.some((items) => !Number.isInteger(items) || items < 1))
-  throw new Error(
-    `FAIRKV_BENCH_SWEEP: expected comma-separated positive integers, got ${process.env.FAIRKV_BENCH_SWEEP}`,
-  );
+const SWEEP = positiveIntegersFromEnv('FAIRKV_BENCH_SWEEP', '4,8,16,32');
 /** FAIRKV_BENCH_TORCH=0: every mix, no PyTorch (A/B runs of addon builds; PyTorch timed once elsewhere). */
 const torchOff = process.env.FAIRKV_BENCH_TORCH === '0';
 

@@ -21,16 +21,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DeviceBuffer } from '@fairkv/kernels';
 import { type CudaBackend, createCudaBackend } from '@fairkv/kernels-cuda';
+import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
 const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
-const ROWS = (process.env.FAIRKV_MATMUL_ROWS ?? '1,16,32,58,124,244').split(',').map(Number);
-for (const rows of ROWS) {
-  if (!Number.isInteger(rows) || rows < 1)
-    throw new Error(`FAIRKV_MATMUL_ROWS: expected positive integers, got ${rows}`);
-}
+const ROWS = positiveIntegersFromEnv('FAIRKV_MATMUL_ROWS', '1,16,32,58,124,244');
 const hidden = 4096;
 const ffn = 14336;
 const headDim = 128;
