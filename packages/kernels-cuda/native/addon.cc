@@ -564,9 +564,9 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel
   // (the streaming kernel up to kMatmulStreamingRows rows, cuBLAS above), 2 = the tensor-core kernel
   // wherever it is supported, 3 = cuBLAS at any row count. Automatic is cuBLAS wherever it loaded: with
-  // a cold L2 (a decode step reads every weight from DRAM), back to back, it was as fast as the
-  // tensor-core kernel or faster at every row count from 1 to 128 on llama-3.1-8b shard shapes on an
-  // H100 (bench/cuda-matmul), except for projections split into outputs of unequal widths (q | k | v)
+  // a cold L2 (a decode step reads every weight from DRAM), back to back, it beat the tensor-core kernel
+  // from 16 to 128 rows on every llama-3.1-8b shard shape on an H100 and was within 9% of it either way
+  // at 1 row (bench/cuda-matmul), except for projections split into outputs of unequal widths (q | k | v)
   // up to kMatmulSplitTensorCoreRows rows, which the tensor-core kernel writes in place while cuBLAS
   // needs a split kernel after its GEMM; without cuBLAS the tensor-core kernel, then the streaming kernel.
   const int path = optionalIntField(a, "matmulPath", 0);

@@ -1,7 +1,7 @@
 // Decode matmul on tensor cores (and the column split of fused projections): output = input x weight^T for up to kMatmulTensorCoreRows rows with
 // f16/bf16 weights in nn.Linear layout [outer][inner]. The backend runs it where cuBLAS is missing, and
 // for projections split into outputs of unequal widths up to 32 rows (it writes them in place); cuBLAS
-// was as fast or faster elsewhere, cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read
+// was faster from 16 rows and within 9% either way at 1 row, cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read
 // exactly once: each block owns 128 outputs (8 warps x 16, the M dimension of mma.m16n8k16) and streams
 // their weight rows through a 3-stage cp.async pipeline of 64-element slices, together with the same
 // slice of every input row (the N dimension, rows padded to a multiple of 8 with zeros). The f32 input
