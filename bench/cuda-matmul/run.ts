@@ -19,8 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DeviceBuffer } from '@fairkv/kernels';
-import { type CudaBackend, createCudaBackend } from '@fairkv/kernels-cuda';
+import { createCudaBackend } from '@fairkv/kernels-cuda';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 
@@ -69,11 +68,7 @@ const flush = backend.createBuffer({ dtype: 'f32', elementCount: Math.ceil((2 * 
  * Device time of one `body` call with a cold L2 (mean over `repeats` calls, each after a fill of
  * `flush`; only the operation named `name` counts), and the median host time of a call.
  */
-async function timeCold(
-  backend: CudaBackend,
-  name: string,
-  body: () => void,
-): Promise<{ device: number; host: number }> {
+async function timeCold(name: string, body: () => void): Promise<{ device: number; host: number }> {
   for (let i = 0; i < 3; i++) body();
   await backend.synchronize();
   const host: number[] = [];
@@ -92,12 +87,11 @@ async function timeCold(
   return { device: operation.milliseconds / repeats, host: median(host) };
 }
 
-function copyOnce(from: DeviceBuffer, to: DeviceBuffer): void {
-  backend.copy({ source: from, sourceOffset: 0, destination: to, destinationOffset: 0, elementCount: copyBytes / 4 });
-}
 const from = backend.createBuffer({ dtype: 'f32', elementCount: copyBytes / 4 });
 const to = backend.createBuffer({ dtype: 'f32', elementCount: copyBytes / 4 });
-const copy = await timeCold(backend, 'copy', () => copyOnce(from, to));
+const copy = await timeCold('copy', () =>
+  backend.copy({ source: from, sourceOffset: 0, destination: to, destinationOffset: 0, elementCount: copyBytes / 4 }),
+);
 const copyGBs = (2 * copyBytes) / (copy.device * 1e6);
 backend.disposeBuffer(from);
 backend.disposeBuffer(to);
@@ -163,7 +157,7 @@ for (const tp of [2, 4]) {
         if (path === 'tensor-core' && rows > 128) continue; // the kernel takes up to 128 rows
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
         const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, matmulPath };
-        const t = await timeCold(backend, 'matmul', () => backend.run('matmul', args as never));
+        const t = await timeCold('matmul', () => backend.run('matmul', args as never));
         const result = await download(rows);
         reference ??= result;
         let scale = 0;
