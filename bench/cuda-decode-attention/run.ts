@@ -137,6 +137,9 @@ async function traceCall(backend: CudaBackend, pairCount: number, call: (trace: 
       combine.length === 0
         ? null
         : [Math.min(...combine.map((block) => us(block.start))), Math.max(...combine.map((block) => us(block.end)))],
+    // whether the combine's span is blocks starting late (placement) or each block's own merge
+    combineStartUs: combine.length === 0 ? null : percentiles(combine.map((block) => us(block.start))),
+    combineBlockUs: combine.length === 0 ? null : percentiles(combine.map((block) => us(block.end) - us(block.start))),
   };
 }
 

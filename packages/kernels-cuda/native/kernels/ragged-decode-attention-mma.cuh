@@ -185,9 +185,12 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     w.stages = max(1, (w.tokenEnd - w.tokenBegin + S - 1) / S);
     return w;
   };
+  // Every warp's first unit is its own index (no atomic on the start's critical path); the work
+  // counter then hands out the units past the first wave.
+  const int firstWave = static_cast<int>(gridDim.x) * Stage::kWarps;
   const auto take = [&]() {
     int work = 0;
-    if (lane == 0) work = atomicAdd(&args.plan.schedule->workCounter, 1);
+    if (lane == 0) work = firstWave + atomicAdd(&args.plan.schedule->workCounter, 1);
     return __shfl_sync(0xffffffffu, work, 0);
   };
   const auto tokenRow = [&](const MmaWork& w, int t) -> long long {
@@ -202,7 +205,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
   const int copyRow = lane / Stage::kRowUnits;
   int issued = 0;
   int queued = 0;
-  MmaWork issueWork = describe(take());
+  MmaWork issueWork = describe(static_cast<int>(blockIdx.x) * Stage::kWarps + warp);
   if (lane == 0) sQueue[warp][0] = issueWork.work;
   queued = 1;
   int issueStage = 0;

@@ -34,10 +34,6 @@ constexpr int kSubChunk = 256;
 constexpr int kScheduleThreads = 1024;
 constexpr float kLog2e = 1.4426950408889634f;
 
-struct MaxOf {
-  __device__ __forceinline__ float operator()(float a, float b) const { return fmaxf(a, b); }
-};
-
 /** Nanoseconds of the GPU's global timer (the benchmark's timeline). */
 __device__ __forceinline__ unsigned long long globalNanoseconds() {
   unsigned long long time;
@@ -55,7 +51,7 @@ __device__ __forceinline__ unsigned int multiprocessorId() {
 struct Schedule {
   int chunkTokens;
   int itemCount;
-  int workCounter;  // next (item, subgroup) a persistent warp takes (tensor-core kernel)
+  int workCounter;  // units handed out past the first wave (tensor-core kernel: a warp's first unit is its index)
 };
 
 /** What the schedule reads and writes (see buildSchedule). */
@@ -117,29 +113,26 @@ __device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& s
   const int perThread = (a.pairCount + Threads - 1) / Threads;
   const int begin = min(a.pairCount, static_cast<int>(threadIdx.x) * perThread);
   const int end = min(a.pairCount, begin + perThread);
-  long long localItems = 0, localFull = 0, localPartial = 0;
+  // One scan of both counts: full chunks in the high 32 bits, tail chunks in the low (an item count
+  // is an int, so neither carries into the other).
+  long long localCounts = 0;
   for (int p = begin; p < end; ++p) {
     const int length = lengthOf(p);
-    const int full = length / chunk;
     const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
-    localItems += full + partial;
-    localFull += full;
-    localPartial += partial;
+    localCounts += (static_cast<long long>(length / chunk) << 32) + partial;
   }
-  long long slot = 0, total = 0, fullOffset = 0, fullTotal = 0, partialOffset = 0, partialTotal = 0;
-  Scan(storage.temp.scan).ExclusiveSum(localItems, slot, total);
-  __syncthreads();
-  Scan(storage.temp.scan).ExclusiveSum(localFull, fullOffset, fullTotal);
-  __syncthreads();
-  Scan(storage.temp.scan).ExclusiveSum(localPartial, partialOffset, partialTotal);
+  long long offsets = 0, totals = 0;
+  Scan(storage.temp.scan).ExclusiveSum(localCounts, offsets, totals);
+  long long fullOffset = offsets >> 32, partialOffset = offsets & 0xffffffffLL;
+  const long long fullTotal = totals >> 32;
+  const long long total = fullTotal + (totals & 0xffffffffLL);
   for (int p = begin; p < end; ++p) {
-    a.itemStart[p] = static_cast<int>(slot);
+    a.itemStart[p] = static_cast<int>(fullOffset + partialOffset);  // slots are numbered per pair
     const int length = lengthOf(p);
     const int full = length / chunk;
     const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
     for (int c = 0; c < full; ++c) a.items[fullOffset + c] = make_int2(p, c);
     if (partial) a.items[fullTotal + partialOffset] = make_int2(p, full);
-    slot += full + partial;
     fullOffset += full;
     partialOffset += partial;
   }
@@ -467,8 +460,16 @@ __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
 #include "ragged-decode-attention-mma.cuh"
 
 constexpr int kCombineThreads = 128;
+// Chunks merged per round: each thread loads its dimension of this many partials into registers, and
+// the first threads their (max, sum), all before the round's one barrier.
+constexpr int kCombineTile = 32;
 
-/** Merges the partials of one (pair, query head) split over several items: one block each. */
+/**
+ * Merges the partials of one (pair, query head) split over several items: one block each, a thread
+ * per output dimension. A pair of up to kCombineTile items costs one round of loads (its partials are
+ * independent of each other and of the maxima, so they are all in flight together); longer pairs take
+ * a round per kCombineTile items, folded online (running maximum, rescaled numerator and denominator).
+ */
 __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args) {
   const int pair = blockIdx.x;
   const int subgroup = blockIdx.y >> 3;
@@ -484,50 +485,46 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
           : args.trace + DecodeTraceLayout::combine(args.multiprocessorCount, blockIdx.x * gridDim.y + blockIdx.y);
   if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
   const int D = args.headDim;
-  using Reduce = cub::BlockReduce<float, kCombineThreads>;
-  __shared__ typename Reduce::TempStorage temp;
-  __shared__ float sMaximum, sDenominator;
-  __shared__ float sWeight[kCombineThreads];
-  __shared__ long long sSlot[kCombineThreads];
+  const int dimensionRounds = (D + kCombineThreads - 1) / kCombineThreads;  // 1 up to head dim 128
+  __shared__ float2 sMaxSum[kCombineTile];
   const auto slotOf = [&](int c) { return static_cast<long long>(firstItem + c) * args.subgroups + subgroup; };
-
-  float localMax = -INFINITY;
-  for (int c = threadIdx.x; c < chunkCount; c += kCombineThreads)
-    localMax = fmaxf(localMax, args.partialMaxSum[(slotOf(c) * 8 + g) * 2]);
-  const float maximum = Reduce(temp).Reduce(localMax, MaxOf());
-  if (threadIdx.x == 0) sMaximum = maximum;
-  __syncthreads();
-  float localSum = 0.f;
-  for (int c = threadIdx.x; c < chunkCount; c += kCombineThreads) {
-    const float chunkMax = args.partialMaxSum[(slotOf(c) * 8 + g) * 2];
-    if (chunkMax != -INFINITY) localSum += exp2f(chunkMax - sMaximum) * args.partialMaxSum[(slotOf(c) * 8 + g) * 2 + 1];
-  }
-  const float denominator = Reduce(temp).Sum(localSum);
-  if (threadIdx.x == 0) sDenominator = denominator;
-  __syncthreads();
-
   const long long queryRowBase =
       (static_cast<long long>(args.plan.pairs[pair * 4 + 0]) * args.kvHeadCount + args.plan.pairs[pair * 4 + 1]) * args.groupSize;
   float* out = args.output + (queryRowBase + firstHead + g) * D;
-  for (int dBase = 0; dBase < D; dBase += kCombineThreads) {
-    const int d = dBase + threadIdx.x;
-    float numerator = 0.f;
-    for (int tile = 0; tile < chunkCount; tile += kCombineThreads) {
+
+  for (int dRound = 0; dRound < dimensionRounds; ++dRound) {
+    const int d = dRound * kCombineThreads + threadIdx.x;
+    float maximum = -INFINITY, denominator = 0.f, numerator = 0.f;
+    for (int tile = 0; tile < chunkCount; tile += kCombineTile) {
+      const int count = min(kCombineTile, chunkCount - tile);
+      if (tile > 0) __syncthreads();  // the previous round's (max, sum) are read
+      if (threadIdx.x < count)
+        sMaxSum[threadIdx.x] = reinterpret_cast<const float2*>(args.partialMaxSum)[slotOf(tile + threadIdx.x) * 8 + g];
+      float value[kCombineTile];
+#pragma unroll
+      for (int j = 0; j < kCombineTile; ++j)
+        value[j] = j < count && d < D ? args.partialAcc[(slotOf(tile + j) * 8 + g) * D + d] : 0.f;
       __syncthreads();
-      const int c = tile + threadIdx.x;
-      if (c < chunkCount) {
-        const float chunkMax = args.partialMaxSum[(slotOf(c) * 8 + g) * 2];
-        sWeight[threadIdx.x] = chunkMax == -INFINITY ? 0.f : exp2f(chunkMax - sMaximum);
-        sSlot[threadIdx.x] = slotOf(c);
-      }
-      __syncthreads();
-      const int count = min(kCombineThreads, chunkCount - tile);
-      if (d < D) {
-#pragma unroll 8
-        for (int j = 0; j < count; ++j) numerator += sWeight[j] * args.partialAcc[(sSlot[j] * 8 + g) * D + d];
+      float tileMax = -INFINITY;
+      for (int j = 0; j < count; ++j) tileMax = fmaxf(tileMax, sMaxSum[j].x);
+      const float next = fmaxf(maximum, tileMax);
+      if (next == -INFINITY) continue;  // no scores yet (empty chunks)
+      const float rescale = maximum == -INFINITY ? 0.f : exp2f(maximum - next);
+      numerator *= rescale;
+      denominator *= rescale;
+      maximum = next;
+#pragma unroll
+      for (int j = 0; j < kCombineTile; ++j) {
+        if (j < count) {
+          const float2 maxSum = sMaxSum[j];
+          const float weight = maxSum.x == -INFINITY ? 0.f : exp2f(maxSum.x - maximum);
+          denominator += weight * maxSum.y;
+          numerator += weight * value[j];
+        }
       }
     }
-    if (d < D) out[d] = sDenominator > 0.f ? numerator / sDenominator : 0.f;
+    if (d < D) out[d] = denominator > 0.f ? numerator / denominator : 0.f;
+    if (dRound + 1 < dimensionRounds) __syncthreads();  // sMaxSum is reloaded
   }
   if (trace != nullptr && threadIdx.x == 0) trace[1] = globalNanoseconds();
 }
