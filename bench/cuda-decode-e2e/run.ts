@@ -12,6 +12,8 @@
  *   bandwidth efficiency and per-layer overhead on one plan's KV sweep, predict the others)
  *   node .device/e2e.mjs run .device/e2e-plans-G.json [workers,inline]   (on the GPU machine, bundled by
  *   bundle-device.sh; writes $OUT/cuda-decode-e2e-G.json)
+ *   npx tsx bench/cuda-decode-e2e/run.ts ceiling   (here: what the cost model allows fair-copy over
+ *   contiguous for this workload, by GPU count, sparsity and constants; writes results/cuda-decode-e2e-ceiling.json)
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -38,6 +40,7 @@ import {
   inlineDeviceHandle,
   ReplicaRouter,
 } from '@fairkv/runtime';
+import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 
 const CONTEXT = 32768;
@@ -67,9 +70,8 @@ interface Prepared {
   commit: string;
 }
 
-async function prepare(deviceCount: number): Promise<void> {
-  const { solvePlacement } = await import('@fairkv/placement');
-  const { solveIlp } = await import('@fairkv/placement/ilp');
+/** The issue's workload on `deviceCount` H100s: llama-3.1-8b, the DuoAttention 8B profile at `sparsity`. */
+function workload(deviceCount: number, sparsity: number) {
   const model = getModelPreset('llama-3.1-8b');
   const tsv = readFileSync(
     new URL(
@@ -80,10 +82,10 @@ async function prepare(deviceCount: number): Promise<void> {
   );
   const profile = duoAttentionProfile(parseDuoAttentionGates(tsv), {
     contextLength: CONTEXT,
-    selection: { sparsity: SPARSITY },
-    source: `DuoAttention Meta-Llama-3.1-8B-Instruct, sparsity ${SPARSITY}`,
+    selection: { sparsity },
+    source: `DuoAttention Meta-Llama-3.1-8B-Instruct, sparsity ${sparsity}`,
   });
-  const request = {
+  return {
     model,
     profile,
     cluster: createCluster('h100-sxm-80g', deviceCount),
@@ -91,6 +93,13 @@ async function prepare(deviceCount: number): Promise<void> {
     newTokens: NEW_TOKENS,
     dtype: 'bf16' as const,
   };
+}
+
+async function prepare(deviceCount: number): Promise<void> {
+  const { solvePlacement } = await import('@fairkv/placement');
+  const { solveIlp } = await import('@fairkv/placement/ilp');
+  const request = workload(deviceCount, SPARSITY);
+  const { model, profile } = request;
   const plans: Prepared['plans'] = [];
   for (const solver of ['contiguous', 'greedy', 'fair-copy'] as const) {
     const result = solvePlacement({ ...request, solver });
@@ -109,6 +118,62 @@ async function prepare(deviceCount: number): Promise<void> {
       `${solver}: max batch ${plan.predicted.maxBatch}, predicted ${plan.predicted.throughputTokensPerSecond.toFixed(0)} tokens/s, step ${(plan.predicted.stepTimeSeconds * 1e3).toFixed(2)} ms`,
     );
   }
+}
+
+/**
+ * What the cost model allows fair-copy over contiguous (standard TP) for this workload: tokens/s of
+ * each at its largest batch, by GPU count (FAIRKV_E2E_CEILING_DEVICES, default 2,4,8), DuoAttention
+ * sparsity (FAIRKV_E2E_CEILING_SPARSITIES, default 0.25,0.5,0.75) and three sets of constants: the
+ * paper's model (nominal bandwidth, 10 µs per layer), no fixed cost per layer (only bytes and the
+ * all-reduces: what balancing alone could give) and the constants fitted on 2 H100s (η 0.985, 232 µs per
+ * layer), which predicted every measured 4-GPU plan within 3-4%.
+ */
+async function ceiling(): Promise<void> {
+  const { solvePlacement } = await import('@fairkv/placement');
+  const deviceCounts = positiveIntegersFromEnv('FAIRKV_E2E_CEILING_DEVICES', '2,4,8');
+  const sparsities = (process.env.FAIRKV_E2E_CEILING_SPARSITIES ?? '0.25,0.5,0.75').split(',').map(Number);
+  for (const sparsity of sparsities)
+    if (!(sparsity > 0 && sparsity < 1))
+      throw new Error(
+        `FAIRKV_E2E_CEILING_SPARSITIES: expected numbers in (0, 1), got ${process.env.FAIRKV_E2E_CEILING_SPARSITIES}`,
+      );
+  const constants = [
+    { name: 'paper model (nominal bandwidth, 10 us per layer)', options: {} },
+    { name: 'no fixed cost per layer', options: { layerOverheadSeconds: 0 } },
+    {
+      name: 'fitted on 2 H100s (efficiency 0.985, 232 us per layer)',
+      options: { bandwidthEfficiency: 0.985, layerOverheadSeconds: 232e-6 },
+    },
+  ];
+  const rows: Record<string, unknown>[] = [];
+  for (const sparsity of sparsities) {
+    for (const deviceCount of deviceCounts) {
+      const request = workload(deviceCount, sparsity);
+      for (const { name, options } of constants) {
+        const [contiguous, fairCopy] = (['contiguous', 'fair-copy'] as const).map(
+          (solver) => solvePlacement({ ...request, solver, options }).plan.predicted,
+        );
+        const ratio = fairCopy!.throughputTokensPerSecond / contiguous!.throughputTokensPerSecond;
+        rows.push({
+          sparsity,
+          deviceCount,
+          constants: name,
+          contiguous: { batch: contiguous!.batch, tokensPerSecond: contiguous!.throughputTokensPerSecond },
+          fairCopy: { batch: fairCopy!.batch, tokensPerSecond: fairCopy!.throughputTokensPerSecond },
+          ratio,
+        });
+        console.log(
+          `sparsity ${sparsity}, ${deviceCount} GPUs, ${name}: fair-copy ${ratio.toFixed(2)}x contiguous (batch ${fairCopy!.batch} vs ${contiguous!.batch}, ${fairCopy!.throughputTokensPerSecond.toFixed(0)} vs ${contiguous!.throughputTokensPerSecond.toFixed(0)} tokens/s)`,
+        );
+      }
+    }
+  }
+  const out = new URL('./results/cuda-decode-e2e-ceiling.json', import.meta.url);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ benchmark: 'cuda-decode-e2e ceiling', model: 'llama-3.1-8b', cluster: 'h100-sxm-80g', contextLength: CONTEXT, commit: gitCommit(), rows }, null, 2)}\n`,
+  );
+  console.log(`wrote ${relative(process.cwd(), fileURLToPath(out))}`);
 }
 
 type Execution = 'inline' | 'workers';
@@ -485,6 +550,7 @@ async function calibrate(deviceCount: number, file: string, fitSolver: string): 
 
 const [mode, argument] = process.argv.slice(2);
 if (mode === 'prepare') await prepare(Number(argument ?? 2));
+else if (mode === 'ceiling') await ceiling();
 else if (mode === 'calibrate') {
   const deviceCount = Number(argument ?? 2);
   await calibrate(
