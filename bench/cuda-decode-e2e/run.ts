@@ -251,6 +251,51 @@ function perStep(profile: BackendProfile, steps: number, seconds: number) {
   };
 }
 
+/**
+ * Per layer and device, from the profiles' call-by-call lists (averaged over the profiled steps): the
+ * attention call, the all-reduce after the attention's output projection and the one after the MLP.
+ * An all-reduce lasts until the last device arrives, so the spread of one layer's attention across
+ * devices shows up as the first all-reduce of the devices that finished early. Undefined where a
+ * device's calls do not line up (a layer without attention on some device, or a truncated list).
+ */
+function layerTimeline(rawProfiles: BackendProfile[], layerCount: number, steps: number) {
+  const series = rawProfiles.map((profile) => {
+    const calls = profile.calls ?? [];
+    return {
+      attention: calls.filter((call) => call.name === 'ragged-decode-attention').map((call) => call.milliseconds),
+      allReduce: calls.filter((call) => call.name === 'all-reduce').map((call) => call.milliseconds),
+    };
+  });
+  if (series.some((s) => s.attention.length !== layerCount * steps || s.allReduce.length !== 2 * layerCount * steps))
+    return undefined;
+  const perLayer = (pick: (s: (typeof series)[number], index: number) => number) =>
+    Array.from({ length: layerCount }, (_, layer) =>
+      series.map((s) => {
+        let sum = 0;
+        for (let step = 0; step < steps; step++) sum += pick(s, step * layerCount + layer);
+        return sum / steps;
+      }),
+    );
+  const attentionMs = perLayer((s, i) => s.attention[i]!);
+  const allReduceAfterAttentionMs = perLayer((s, i) => s.allReduce[2 * i]!);
+  const allReduceAfterMlpMs = perLayer((s, i) => s.allReduce[2 * i + 1]!);
+  const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / values.length;
+  const us = (ms: number) => Number((ms * 1e3).toFixed(1));
+  return {
+    attentionMs,
+    allReduceAfterAttentionMs,
+    allReduceAfterMlpMs,
+    summary: {
+      /** mean over layers of (slowest device's attention - fastest's) */
+      attentionSpreadUs: us(mean(attentionMs.map((row) => Math.max(...row) - Math.min(...row)))),
+      /** per device, mean over layers */
+      attentionUs: series.map((_, d) => us(mean(attentionMs.map((row) => row[d]!)))),
+      allReduceAfterAttentionUs: series.map((_, d) => us(mean(allReduceAfterAttentionMs.map((row) => row[d]!)))),
+      allReduceAfterMlpUs: series.map((_, d) => us(mean(allReduceAfterMlpMs.map((row) => row[d]!)))),
+    },
+  };
+}
+
 async function runPlans(file: string, executions: Execution[]): Promise<void> {
   const { probeCuda } = await import('@fairkv/kernels-cuda');
   const prepared = JSON.parse(readFileSync(file, 'utf8')) as Prepared;
@@ -337,14 +382,16 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
             }
           }
           let profiles: ReturnType<typeof perStep>[] | undefined;
+          let layers: ReturnType<typeof layerTimeline>;
           if (PROFILE_STEPS > 0) {
             await Promise.all(devices.map((device) => device.startProfile()));
             let profiledSeconds = 0;
             for (let step = 0; step < PROFILE_STEPS; step++)
               profiledSeconds += (await decodeStep(WARMUP_STEPS + MEASURED_STEPS + step)).seconds;
-            profiles = (await Promise.all(devices.map((device) => device.stopProfile()))).map((p) =>
-              perStep(p, PROFILE_STEPS, profiledSeconds),
-            );
+            const rawProfiles = await Promise.all(devices.map((device) => device.stopProfile()));
+            profiles = rawProfiles.map((p) => perStep(p, PROFILE_STEPS, profiledSeconds));
+            layers = layerTimeline(rawProfiles, config.layerCount, PROFILE_STEPS);
+            if (layers) console.log(`  per layer (us): ${JSON.stringify(layers.summary)}`);
             profiles.forEach((p, d) => {
               console.log(
                 `  device ${d}: step ${p.stepMilliseconds.toFixed(2)} ms (profiled), busy ${p.busyMilliseconds.toFixed(2)} ms, span ${p.spanMilliseconds.toFixed(2)} ms; ${p.operations
@@ -375,6 +422,7 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
             measuredOverPredictedStep: median / plan.predicted.stepTimeSeconds,
             copies: plan.layers.flatMap((layer) => layer.heads).filter((head) => head.replicas.length > 1).length,
             kvReadBytesMax: Math.max(...kvReadBytes),
+            ...(layers ? { layerTimeline: layers } : {}),
             devices: stats.map((s, d) => ({
               device: s.device,
               kvBytes: s.kvBytes,

@@ -8,6 +8,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -746,9 +747,23 @@ Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
     };
     std::map<std::string, Total> totals;
     double busy = 0, span = 0;
+    // The first maxCalls operations one by one: name, start from the first operation's start, duration.
+    const size_t maxCalls = static_cast<size_t>(std::max(0.0, info[1].As<Napi::Number>().DoubleValue()));
+    Napi::Env env = info.Env();
+    Napi::Array calls = Napi::Array::New(env);
     for (const OperationProfiler::Record& record : profiler.records) {
       float milliseconds = 0.f;
       checkCuda(cudaEventElapsedTime(&milliseconds, record.start, record.end), "cudaEventElapsedTime(profile)");
+      if (calls.Length() < maxCalls) {
+        float start = 0.f;
+        checkCuda(cudaEventElapsedTime(&start, profiler.records.front().start, record.start),
+                  "cudaEventElapsedTime(profile)");
+        Napi::Object call = Napi::Object::New(env);
+        call.Set("name", record.name);
+        call.Set("startMilliseconds", start);
+        call.Set("milliseconds", milliseconds);
+        calls.Set(calls.Length(), call);
+      }
       Total& total = totals[record.name];
       total.count += 1;
       total.milliseconds += milliseconds;
@@ -762,7 +777,6 @@ Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
       span = milliseconds;
     }
     profiler.recycle();
-    Napi::Env env = info.Env();
     Napi::Object result = Napi::Object::New(env);
     Napi::Array operations = Napi::Array::New(env, totals.size());
     uint32_t index = 0;
@@ -777,6 +791,7 @@ Napi::Value ProfileStop(const Napi::CallbackInfo& info) {
     result.Set("operations", operations);
     result.Set("busyMilliseconds", busy);
     result.Set("spanMilliseconds", span);
+    result.Set("calls", calls);
     return result;
   });
 }

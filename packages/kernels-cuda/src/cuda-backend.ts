@@ -21,6 +21,7 @@ import {
   type HostArray,
   type HostArrayOf,
   type KernelArgsMap,
+  MAX_PROFILE_CALLS,
   resolveElementRange,
   sortedProfile,
   validateKernelArgs,
@@ -239,7 +240,8 @@ export class CudaBackend implements Backend {
   /**
    * Starts timing every operation enqueued from now on with CUDA events (all-reduces on this
    * device's stream included). Costs two event records per operation while on, and keeps those events
-   * until {@link stopProfile}: profile windows, not whole runs.
+   * until {@link stopProfile}: profile windows, not whole runs. The profile also lists the window's
+   * first `MAX_PROFILE_CALLS` operations one by one (`calls`).
    */
   startProfile(): void {
     this.#assertLive();
@@ -249,7 +251,7 @@ export class CudaBackend implements Backend {
   async stopProfile(): Promise<BackendProfile> {
     await this.synchronize();
     this.#assertLive();
-    return sortedProfile(this.#call('stopProfile', () => this.#addon.profileStop(this.#context)));
+    return sortedProfile(this.#call('stopProfile', () => this.#addon.profileStop(this.#context, MAX_PROFILE_CALLS)));
   }
 
   memory(): BackendMemoryStats {

@@ -118,11 +118,18 @@ export interface NativeAddon {
 
   /** Starts recording an event pair around every operation enqueued on the context (drops earlier records). */
   profileStart(context: number): void;
-  /** Stops recording, waits for the stream, and returns device time per operation name (unsorted). */
-  profileStop(context: number): {
+  /**
+   * Stops recording, waits for the stream, and returns device time per operation name (unsorted) and
+   * the first `maxCalls` operations one by one (start from the first operation's start, duration).
+   */
+  profileStop(
+    context: number,
+    maxCalls: number,
+  ): {
     operations: { name: string; count: number; milliseconds: number; hostMilliseconds: number }[];
     busyMilliseconds: number;
     spanMilliseconds: number;
+    calls: { name: string; startMilliseconds: number; milliseconds: number }[];
   };
 
   eventCreate(context: number): bigint;

@@ -190,6 +190,25 @@ export interface BackendProfile {
    * `busyMilliseconds` is time the device sat idle between operations (waiting for the host).
    */
   spanMilliseconds: number;
+  /**
+   * Where the backend times each operation on the device (the CUDA backend): the first
+   * {@link MAX_PROFILE_CALLS} operations of the window one by one, in enqueue order. Shows what
+   * totals hide, e.g. how one layer's attention or all-reduce differs from the next, or across devices.
+   */
+  calls?: OperationCall[];
+}
+
+/** Most operations a profile lists one by one in {@link BackendProfile.calls} (its totals count all). */
+export const MAX_PROFILE_CALLS = 20_000;
+
+/** One timed operation of a profile window. */
+export interface OperationCall {
+  /** As {@link OperationTime.name}. */
+  name: string;
+  /** Device time from the start of the window's first operation to this one's start. */
+  startMilliseconds: number;
+  /** Its device time. */
+  milliseconds: number;
 }
 
 /** Creates a backend; what `describeBackendConformance` and the runtime's backend resolution call. */

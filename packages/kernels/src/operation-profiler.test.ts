@@ -27,5 +27,24 @@ describe('operation profiles', () => {
     expect(profile.operations.map((o) => o.name)).toEqual(['c', 'a', 'b']);
     expect(profile.busyMilliseconds).toBe(5);
     expect(profile.spanMilliseconds).toBe(7);
+    expect(profile.calls).toBeUndefined();
+  });
+
+  it('sortedProfile keeps the call-by-call list in enqueue order', () => {
+    const calls = [
+      { name: 'b', startMilliseconds: 0, milliseconds: 1 },
+      { name: 'a', startMilliseconds: 1, milliseconds: 1 },
+    ];
+    const profile = sortedProfile({
+      operations: [
+        { name: 'b', count: 1, milliseconds: 1 },
+        { name: 'a', count: 1, milliseconds: 1 },
+      ],
+      busyMilliseconds: 0,
+      spanMilliseconds: 2,
+      calls,
+    });
+    expect(profile.operations.map((o) => o.name)).toEqual(['a', 'b']);
+    expect(profile.calls).toEqual(calls);
   });
 });

@@ -57,5 +57,6 @@ export function sortedProfile(profile: BackendProfile): BackendProfile {
     operations,
     busyMilliseconds: operations.reduce((sum, operation) => sum + operation.milliseconds, 0),
     spanMilliseconds: profile.spanMilliseconds,
+    ...(profile.calls !== undefined ? { calls: profile.calls } : {}),
   };
 }

@@ -152,7 +152,10 @@ export async function runBench(flags: BenchFlags): Promise<void> {
           generate: { maxTokens: flags.maxTokens, stopAtEos: false },
           onRequestDone: (done) => progress.update(done),
         });
-        const operationProfiles = flags.kernelProfile ? await engine.stopProfile() : undefined;
+        // totals per operation only: a whole benchmark's call-by-call list would swamp the JSON
+        const operationProfiles = flags.kernelProfile
+          ? (await engine.stopProfile()).map(({ calls: _calls, ...totals }) => totals)
+          : undefined;
         progress.stop();
         const predicted = predictPlan(solved.plan, request);
         results.push({

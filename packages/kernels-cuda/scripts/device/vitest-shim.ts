@@ -1,7 +1,7 @@
 /**
  * A minimal stand-in for the parts of vitest the conformance suite uses (describe, it, it.skipIf,
  * beforeAll, afterAll, expect with toBe / toEqual / toContain / toMatchObject /
- * toBeGreaterThanOrEqual), so `describeBackendConformance` runs on a GPU machine that has Node but
+ * toBeGreaterThanOrEqual / toBeLessThanOrEqual / toBeCloseTo / toBeUndefined), so `describeBackendConformance` runs on a GPU machine that has Node but
  * no node_modules: esbuild bundles the suite with `--alias:vitest=` pointing here. Not a test
  * framework for anything else.
  */
@@ -85,6 +85,14 @@ export function expect(actual: unknown, message?: string) {
     toContain: (item: unknown) => check(Array.isArray(actual) && actual.includes(item), `to contain ${show(item)}`),
     toMatchObject: (subset: unknown) => check(matches(actual, subset), `to match ${show(subset)}`),
     toBeGreaterThanOrEqual: (bound: number) => check((actual as number) >= bound, `to be >= ${bound}`),
+    toBeLessThanOrEqual: (bound: number) => check((actual as number) <= bound, `to be <= ${bound}`),
+    // as vitest: |actual - expected| < 10^-digits / 2
+    toBeCloseTo: (expected: number, digits = 2) =>
+      check(
+        Math.abs((actual as number) - expected) < 10 ** -digits / 2,
+        `to be close to ${expected} (${digits} digits)`,
+      ),
+    toBeUndefined: () => check(actual === undefined, 'to be undefined'),
   };
 }
 

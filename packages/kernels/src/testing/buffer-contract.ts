@@ -139,7 +139,24 @@ export function describeBufferContract(
     expect(times).toEqual([...times].sort((x, y) => y - x));
     expect(profile.busyMilliseconds).toBeGreaterThanOrEqual(0);
     expect(profile.spanMilliseconds + 1e-6).toBeGreaterThanOrEqual(profile.busyMilliseconds);
-    expect((await b.stopProfile()).operations).toEqual([]);
+    if (profile.calls !== undefined) {
+      // one by one, in enqueue order, each inside the window
+      expect(profile.calls.map((call) => call.name)).toEqual(['upload', 'fill', 'matmul', 'matmul', 'matmul']);
+      expect(profile.calls[0]!.startMilliseconds).toBe(0);
+      for (const [i, call] of profile.calls.entries()) {
+        expect(call.milliseconds).toBeGreaterThanOrEqual(0);
+        if (i > 0) expect(call.startMilliseconds).toBeGreaterThanOrEqual(profile.calls[i - 1]!.startMilliseconds);
+        expect(call.startMilliseconds + call.milliseconds).toBeLessThanOrEqual(profile.spanMilliseconds + 1e-3);
+      }
+      const matmulTotal = profile.calls
+        .filter((call) => call.name === 'matmul')
+        .reduce((t, c) => t + c.milliseconds, 0);
+      const matmul = profile.operations.find((operation) => operation.name === 'matmul')!;
+      expect(matmulTotal).toBeCloseTo(matmul.milliseconds, 3);
+    }
+    const empty = await b.stopProfile();
+    expect(empty.operations).toEqual([]);
+    expect(empty.calls ?? []).toEqual([]);
     for (const buffer of [input, weight, output]) b.disposeBuffer(buffer);
   });
 
