@@ -57,10 +57,14 @@ const KV_SCALES = (process.env.FAIRKV_E2E_KV_SCALES ?? '1').split(',').map(Numbe
  * (FAIRKV_E2E_PROFILE_STEPS, default 0: off). Their times are not in the measured figures.
  */
 const PROFILE_STEPS = Number(process.env.FAIRKV_E2E_PROFILE_STEPS ?? '0');
+/** A DuoAttention sparsity read from environment variable `name`: a number in (0, 1), else an error naming both. */
+function sparsityFrom(name: string, text: string): number {
+  const value = Number(text);
+  if (!(value > 0 && value < 1)) throw new Error(`${name}: expected a number in (0, 1), got ${JSON.stringify(text)}`);
+  return value;
+}
 /** DuoAttention sparsity of the profile `prepare` solves for (FAIRKV_E2E_SPARSITY; the issue's workload: 0.5). */
-const SPARSITY = Number(process.env.FAIRKV_E2E_SPARSITY ?? '0.5');
-if (!(SPARSITY > 0 && SPARSITY < 1))
-  throw new Error(`FAIRKV_E2E_SPARSITY: expected a number in (0, 1), got ${process.env.FAIRKV_E2E_SPARSITY}`);
+const SPARSITY = sparsityFrom('FAIRKV_E2E_SPARSITY', process.env.FAIRKV_E2E_SPARSITY ?? '0.5');
 
 interface Prepared {
   model: ModelConfig;
@@ -131,12 +135,9 @@ async function prepare(deviceCount: number): Promise<void> {
 async function ceiling(): Promise<void> {
   const { solvePlacement } = await import('@fairkv/placement');
   const deviceCounts = positiveIntegersFromEnv('FAIRKV_E2E_CEILING_DEVICES', '2,4,8');
-  const sparsities = (process.env.FAIRKV_E2E_CEILING_SPARSITIES ?? '0.25,0.5,0.75').split(',').map(Number);
-  for (const sparsity of sparsities)
-    if (!(sparsity > 0 && sparsity < 1))
-      throw new Error(
-        `FAIRKV_E2E_CEILING_SPARSITIES: expected numbers in (0, 1), got ${process.env.FAIRKV_E2E_CEILING_SPARSITIES}`,
-      );
+  const sparsities = (process.env.FAIRKV_E2E_CEILING_SPARSITIES ?? '0.25,0.5,0.75')
+    .split(',')
+    .map((text) => sparsityFrom('FAIRKV_E2E_CEILING_SPARSITIES', text));
   const constants = [
     { name: 'paper model (nominal bandwidth, 10 us per layer)', options: {} },
     { name: 'no fixed cost per layer', options: { layerOverheadSeconds: 0 } },
