@@ -100,13 +100,15 @@ console.log(`GPU: ${gpu.name}; device-to-device copy ${copyGBs.toFixed(0)} GB/s 
 /**
  * `matmulPath` is read by the addon only (benchmarks): 0 = the backend's automatic choice, 1 = never
  * the tensor-core kernel (the streaming kernel up to 16 rows, cuBLAS above), 2 = the tensor-core kernel
- * wherever it applies, 3 = cublasGemmEx at any row count.
+ * wherever it applies, 3 = cublasGemmEx at any row count. `bulkCopies: 0` (addon only too) makes the
+ * tensor-core kernel copy its weight thread by thread instead of by bulk tensor copies (Hopper).
  */
 const PATHS = [
-  ['cublas', 3],
-  ['tensor-core', 2],
-  ['streaming', 1],
-  ['automatic', 0],
+  ['cublas', 3, {}],
+  ['tensor-core', 2, {}],
+  ['tensor-core-element-copies', 2, { bulkCopies: 0 }],
+  ['streaming', 1, {}],
+  ['automatic', 0, {}],
 ] as const;
 type PathName = (typeof PATHS)[number][0];
 
@@ -153,10 +155,10 @@ for (const tp of [2, 4]) {
         Record<PathName, { deviceMs: number; hostMs: number; weightGBs: number; ofCopy: number; maxDifference: number }>
       > = {};
       let reference: Float32Array | undefined;
-      for (const [path, matmulPath] of PATHS) {
-        if (path === 'tensor-core' && rows > 128) continue; // the kernel takes up to 128 rows
+      for (const [path, matmulPath, knobs] of PATHS) {
+        if (path.startsWith('tensor-core') && rows > 128) continue; // the kernel takes up to 128 rows
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
-        const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, matmulPath };
+        const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, matmulPath, ...knobs };
         const t = await timeCold('matmul', () => backend.run('matmul', args as never));
         const result = await download(rows);
         reference ??= result;

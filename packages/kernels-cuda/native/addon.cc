@@ -77,8 +77,10 @@ struct DeviceContext {
   /** Ragged decode attention's schedule flag (allocated on first use, zeroed) and the last call's number. */
   unsigned int* attentionScheduleReady = nullptr;
   unsigned int attentionScheduleEpoch = 0;
-  /** Decode attention may stream its stages with bulk tensor copies (Hopper+; FAIRKV_CUDA_BULK_COPIES=0: never). */
+  /** Decode attention and the tensor-core matmul may stream with bulk tensor copies (Hopper+; FAIRKV_CUDA_BULK_COPIES=0: never). */
   bool bulkCopies = false;
+  /** runMatmul's path where a call names none (FAIRKV_CUDA_MATMUL_PATH; 0 = automatic). */
+  int matmulPath = 0;
 };
 
 /** Records an event pair around one operation on the context's stream while its profiler is active. */
@@ -264,6 +266,15 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
               "cudaDeviceGetAttribute");
     const char* bulkCopies = std::getenv("FAIRKV_CUDA_BULK_COPIES");
     context->bulkCopies = context->computeMajor >= 9 && !(bulkCopies != nullptr && std::string(bulkCopies) == "0");
+    // the matmul path when a call names none (tests and benchmarks: FAIRKV_CUDA_MATMUL_PATH=2 runs the
+    // conformance suite through the tensor-core kernel); see runMatmul
+    const char* matmulPath = std::getenv("FAIRKV_CUDA_MATMUL_PATH");
+    if (matmulPath != nullptr && *matmulPath != '\0') {
+      const std::string value(matmulPath);
+      if (value != "0" && value != "1" && value != "2" && value != "3")
+        throw std::invalid_argument("FAIRKV_CUDA_MATMUL_PATH must be 0, 1, 2 or 3, got \"" + value + "\"");
+      context->matmulPath = value[0] - '0';
+    }
     const int id = nextContextId++;
     contexts[id] = std::move(context);
     return Napi::Number::New(info.Env(), id);
@@ -570,7 +581,7 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // at 1 row (bench/cuda-matmul), except for projections split into outputs of unequal widths (q | k | v)
   // up to kMatmulSplitTensorCoreRows rows, which the tensor-core kernel writes in place while cuBLAS
   // needs a split kernel after its GEMM; without cuBLAS the tensor-core kernel, then the streaming kernel.
-  const int path = optionalIntField(a, "matmulPath", 0);
+  const int path = optionalIntField(a, "matmulPath", context.matmulPath);
   const bool tensorCore = matmulTensorCoreSupports(p);
   const bool splitFewRows = outputs.count > 1 && p.rowCount <= kMatmulSplitTensorCoreRows &&
                             !CublasHandle::takesEqualSegments(outputs);
@@ -578,7 +589,9 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
       path == 2 ? tensorCore : path != 1 && tensorCore && (!context.cublas || (path == 0 && splitFewRows));
   if (useTensorCore) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
-    matmulTensorCore(p, outputs, workspace, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
+    // bulkCopies (benchmarks; not part of the contract): 0 = the weight by per-thread cp.async, not TMA
+    matmulTensorCore(p, outputs, workspace, context.multiprocessorCount, context.computeMajor >= 9,
+                     context.bulkCopies && optionalIntField(a, "bulkCopies", 1) != 0, context.stream);
     return;
   }
   if (!context.cublas || (path == 1 && p.rowCount <= kMatmulStreamingRows)) {

@@ -4,6 +4,7 @@
 #include "dispatch.cuh"
 #include "dtype-convert.cuh"
 #include "kernels.h"
+#include "tensor-core.cuh"  // allowDependentLaunch
 
 namespace fairkv {
 namespace {
@@ -33,6 +34,7 @@ __global__ void fillKernel(T* __restrict__ data, long long count, T value) {
 
 template <typename T>
 __global__ void convertKernel(const float* __restrict__ input, T* __restrict__ output, long long count) {
+  allowDependentLaunch();  // the tensor-core matmul after it may start loading its weight
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x)
     output[i] = fromFloat<T>(input[i]);

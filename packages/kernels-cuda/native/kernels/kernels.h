@@ -59,9 +59,13 @@ void splitColumns(const float* source, int rows, int total, const MatmulOutputs&
 bool matmulTensorCoreSupports(const MatmulParams& params);
 /** Workspace the tensor-core matmul needs: the input rounded to the weight dtype. */
 size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& params);
-/** `clusters`: the device has thread-block clusters (compute capability 9.0+), so the inner dimension may split. */
+/**
+ * `clusters`: the device has thread-block clusters and programmatic dependent launch (compute
+ * capability 9.0+), so the inner dimension may split; `bulkCopies` (there too): the weight streams by
+ * bulk tensor copies (TMA) rather than per-thread copies.
+ */
 void matmulTensorCore(const MatmulParams& params, const MatmulOutputs& outputs, void* workspace, int multiprocessorCount,
-                      bool clusters, cudaStream_t stream);
+                      bool clusters, bool bulkCopies, cudaStream_t stream);
 /** Rounds `count` f32 values to `dtype` (f16 or bf16) for a cuBLAS call whose operands share a dtype. */
 void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream);
 

@@ -1,20 +1,22 @@
 // Decode matmul on tensor cores (and the column split of fused projections): output = input x weight^T for up to kMatmulTensorCoreRows rows with
 // f16/bf16 weights in nn.Linear layout [outer][inner]. The backend runs it where cuBLAS is missing, and
 // for projections split into outputs of unequal widths up to 32 rows (it writes them in place); cuBLAS
-// was faster from 16 rows and within 9% either way at 1 row, cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read
-// exactly once: each block owns 128 outputs (8 warps x 16, the M dimension of mma.m16n8k16) and streams
-// their weight rows through a 3-stage cp.async pipeline of 64-element slices, together with the same
-// slice of every input row (the N dimension, rows padded to a multiple of 8 with zeros). The f32 input
-// is first rounded to the weight's dtype (as a cuBLAS call with one operand type does); products
-// accumulate in f32.
+// was as fast up to 16 rows and faster from 32, cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read
+// exactly once: each block owns 128 outputs (the M dimension of mma.m16n8k16) and streams their weight
+// rows through a 3-stage pipeline of 64-element slices, together with the same slice of every input row
+// (the N dimension, rows padded to a multiple of 8 with zeros). On Hopper each stage's weight slice is
+// one bulk tensor copy (TMA) and the kernel is a programmatic dependent launch that asks for its first
+// weight stages while the kernel before it still runs. The f32 input is first rounded to the weight's
+// dtype (as a cuBLAS call with one operand type does); products accumulate in f32.
 //
 // Few output tiles (small projections, or fewer tiles than two per SM) split the inner dimension over
 // the blocks of a thread-block cluster (Hopper, up to 8 blocks): each block leaves its f32 partial tile
-// in its shared memory, and after a cluster barrier every block sums one slice of the tile over all the
+// in its shared memory, and after a cluster barrier every block sums a share of the tile over all the
 // blocks' partials through distributed shared memory, in block order, so the result does not depend on
 // timing and no partial goes through global memory. Before Hopper there is no split. Shared memory rows
 // are 128 bytes; 16-byte units are XOR-swizzled by row so ldmatrix reads are conflict-free.
 #include <cooperative_groups.h>
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -63,11 +65,38 @@ __device__ __forceinline__ void store(const MatmulOutputs& outputs, int row, int
   data[static_cast<long long>(row) * width + column] = value;
 }
 
-template <typename T, int NT>
-__global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArgs a) {
+#ifndef FAIRKV_MATMUL_WIDE_MIN_NT  // benchmark experiments only
+#define FAIRKV_MATMUL_WIDE_MIN_NT 8
+#endif
+/** How the 8 warps split a block's [128 outputs] x [NT x 8 rows] tile (see the kernel). */
+template <int NT>
+struct WarpTile {
+  static constexpr bool kWide = NT >= FAIRKV_MATMUL_WIDE_MIN_NT;
+  static constexpr int kM = kWide ? 2 : 1;        // 16-output MMA tiles per warp
+  static constexpr int kN = kWide ? NT / 2 : NT;  // 8-row MMA tiles per warp
+  /** First output (within the block's tile) of warp `warp`'s MMA tile `m`. */
+  static __device__ __forceinline__ int output(int warp, int m) { return (kWide ? (warp & 3) : warp) * 16 * kM + m * 16; }
+  /** First row of warp `warp`'s MMA tile `n`. */
+  static __device__ __forceinline__ int row(int warp, int n) { return ((kWide ? (warp >> 2) : 0) * kN + n) * 8; }
+};
+
+/**
+ * `Bulk` (Hopper): each stage's weight slice [128 outputs][64 inner] arrives as one bulk tensor copy
+ * (TMA, a 2D tensor map over the weight, 128-byte swizzle = the layout `swizzle` gives the element
+ * copies, 256-byte L2 promotion) on a transaction barrier per stage buffer, and the first stages'
+ * weights are asked for before the kernel waits on the one before it (programmatic dependent launch:
+ * the weight is constant, only the input comes from that kernel). Otherwise every thread copies its
+ * 16-byte units of weight and input with cp.async.
+ */
+template <typename T, int NT, bool Bulk>
+__global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArgs a, const __grid_constant__ CUtensorMap weightMap) {
   constexpr int kPaddedRows = NT * 8;
   constexpr int kStageBytes = kWeightStageBytes + kPaddedRows * kStageUnits * 16;
-  extern __shared__ __align__(128) unsigned char shared[];
+  static_assert(kStageBytes % 1024 == 0, "stage buffers keep the 1 KB alignment of the 128-byte swizzle");
+  extern __shared__ __align__(128) unsigned char sharedBytes[];
+  unsigned char* shared = sharedBytes;
+  if constexpr (Bulk) shared += (1024 - (sharedAddress(sharedBytes) & 1023)) & 1023;
+  __shared__ unsigned long long barriers[kStages];
   const int tile = blockIdx.x;
   const int split = blockIdx.y;
   const int warp = threadIdx.x >> 5;
@@ -78,19 +107,29 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
   const long long rowBytes = static_cast<long long>(a.inner) * 2;
   const int rowUnits = a.inner / 8;
 
-  auto load = [&](int stage, int buffer) {
+  auto loadWeights = [&](int stage, int buffer) {
     unsigned char* base = shared + buffer * kStageBytes;
     const int firstUnit = (stageBegin + stage) * kStageUnits;
+    if constexpr (Bulk) {
+      if (threadIdx.x == 0) {
+        barrierArriveExpecting(&barriers[buffer], kWeightStageBytes);  // the whole box, zeros past the edges included
+        tileLoad2d(base, &weightMap, firstUnit * 8, firstOutput, &barriers[buffer]);
+      }
+    } else {
 #pragma unroll
-    for (int i = threadIdx.x; i < kTileOutputs * kStageUnits; i += kThreads) {
-      const int row = i >> 3;
-      const int unit = i & 7;
-      const bool valid = firstOutput + row < a.outer && firstUnit + unit < rowUnits;
-      const unsigned char* source =
-          valid ? a.weight + (firstOutput + row) * rowBytes + (firstUnit + unit) * 16LL : a.weight;
-      copyAsync16(base + row * 128 + swizzle(row, unit) * 16, source, valid);
+      for (int i = threadIdx.x; i < kTileOutputs * kStageUnits; i += kThreads) {
+        const int row = i >> 3;
+        const int unit = i & 7;
+        const bool valid = firstOutput + row < a.outer && firstUnit + unit < rowUnits;
+        const unsigned char* source =
+            valid ? a.weight + (firstOutput + row) * rowBytes + (firstUnit + unit) * 16LL : a.weight;
+        copyAsync16(base + row * 128 + swizzle(row, unit) * 16, source, valid);
+      }
     }
-    unsigned char* inputs = base + kWeightStageBytes;
+  };
+  auto loadInputs = [&](int stage, int buffer) {
+    unsigned char* inputs = shared + buffer * kStageBytes + kWeightStageBytes;
+    const int firstUnit = (stageBegin + stage) * kStageUnits;
 #pragma unroll
     for (int i = threadIdx.x; i < kPaddedRows * kStageUnits; i += kThreads) {
       const int row = i >> 3;
@@ -101,88 +140,138 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
     }
   };
 
-  float acc[NT][4];
+  // Warp tiles: up to 32 rows, warp w owns outputs [16 w, 16 w + 16) for every row; from 33 rows
+  // (kWide) the 8 warps are 4 groups of 32 outputs x 2 halves of the rows, so each input fragment loaded
+  // from shared memory feeds two MMAs (6 ldmatrix per 16 MMAs instead of 9 at 128 rows): 1-3% faster at
+  // 58 rows, 4-7% at 124, 0-3% slower at 32 (bench/cuda-matmul/NOTES.md).
+  using Tile = WarpTile<NT>;
+  constexpr int kM = Tile::kM;
+  constexpr int kN = Tile::kN;
+  float acc[kM][kN][4];
 #pragma unroll
-  for (int n = 0; n < NT; ++n)
+  for (int m = 0; m < kM; ++m)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) acc[n][e] = 0.f;
+    for (int n = 0; n < kN; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) acc[m][n][e] = 0.f;
 
+  if constexpr (Bulk) {
+    if (threadIdx.x == 0)
+      for (int b = 0; b < kStages; ++b) barrierInit(&barriers[b], 1);
+    __syncthreads();
+#pragma unroll
+    for (int s = 0; s < kStages - 1; ++s)
+      if (s < count) loadWeights(s, s);
+  }
+  waitForPrerequisiteGrid();  // the input comes from the kernel before (the rounding)
 #pragma unroll
   for (int s = 0; s < kStages - 1; ++s) {
-    if (s < count) load(s, s);
+    if (s < count) {
+      if constexpr (!Bulk) loadWeights(s, s);
+      loadInputs(s, s);
+    }
     commitAsync();
   }
   for (int t = 0; t < count; ++t) {
     waitAsync<kStages - 2>();
+    if constexpr (Bulk) barrierWait(&barriers[t % kStages], (t / kStages) & 1);
     __syncthreads();  // stage t landed for every thread; stage t - 1's buffer is free
-    if (t + kStages - 1 < count) load(t + kStages - 1, (t + kStages - 1) % kStages);
+    if (t + kStages - 1 < count) {
+      loadWeights(t + kStages - 1, (t + kStages - 1) % kStages);
+      loadInputs(t + kStages - 1, (t + kStages - 1) % kStages);
+    }
     commitAsync();
     const unsigned char* base = shared + (t % kStages) * kStageBytes;
     const unsigned char* inputs = base + kWeightStageBytes;
     const int matrix = lane >> 3;
 #pragma unroll
     for (int k = 0; k < kStageUnits / 2; ++k) {
-      unsigned weights[4];
-      {
-        const int row = warp * 16 + (lane & 7) + ((matrix & 1) << 3);
-        loadMatrixX4(weights, base + row * 128 + swizzle(row, 2 * k + (matrix >> 1)) * 16);
+      unsigned weights[kM][4];
+#pragma unroll
+      for (int m = 0; m < kM; ++m) {
+        const int row = Tile::output(warp, m) + (lane & 7) + ((matrix & 1) << 3);
+        loadMatrixX4(weights[m], base + row * 128 + swizzle(row, 2 * k + (matrix >> 1)) * 16);
       }
-      if constexpr (NT == 1) {
+      if constexpr (kN == 1) {
         unsigned b[2];
         const int row = lane & 7;
         loadMatrixX2(b, inputs + row * 128 + swizzle(row, 2 * k + (matrix & 1)) * 16);
-        MmaOps<T>::mma(acc[0], weights, b[0], b[1]);
+#pragma unroll
+        for (int m = 0; m < kM; ++m) MmaOps<T>::mma(acc[m][0], weights[m], b[0], b[1]);
       } else {
 #pragma unroll
-        for (int n = 0; n < NT; n += 2) {
+        for (int n = 0; n < kN; n += 2) {
           unsigned b[4];
-          const int row = n * 8 + (lane & 7) + ((matrix >> 1) << 3);
+          const int row = Tile::row(warp, n) + (lane & 7) + ((matrix >> 1) << 3);
           loadMatrixX4(b, inputs + row * 128 + swizzle(row, 2 * k + (matrix & 1)) * 16);
-          MmaOps<T>::mma(acc[n], weights, b[0], b[1]);
-          MmaOps<T>::mma(acc[n + 1], weights, b[2], b[3]);
+#pragma unroll
+          for (int m = 0; m < kM; ++m) {
+            MmaOps<T>::mma(acc[m][n], weights[m], b[0], b[1]);
+            MmaOps<T>::mma(acc[m][n + 1], weights[m], b[2], b[3]);
+          }
         }
       }
     }
   }
   waitAsync<0>();
 
-  // acc[n][e]: output warp * 16 + lane / 4 (+ 8 for e >= 2) of the tile, row n * 8 + 2 (lane % 4) + e % 2
-  const int localOutput = warp * 16 + (lane >> 2);
-  const int localRow = 2 * (lane & 3);
+  // acc[m][n][e]: output Tile::output(warp, m) + lane / 4 (+ 8 for e >= 2) of the tile, row
+  // Tile::row(warp, n) + 2 (lane % 4) + e % 2
   if (a.splits == 1) {
 #pragma unroll
-    for (int n = 0; n < NT; ++n)
+    for (int m = 0; m < kM; ++m)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = n * 8 + localRow + (e & 1);
-        const int output = firstOutput + localOutput + (e >> 1) * 8;
-        if (row < a.rows && output < a.outer) store(a.outputs, row, output, acc[n][e]);
-      }
+      for (int n = 0; n < kN; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int row = Tile::row(warp, n) + 2 * (lane & 3) + (e & 1);
+          const int output = firstOutput + Tile::output(warp, m) + (lane >> 2) + (e >> 1) * 8;
+          if (row < a.rows && output < a.outer) store(a.outputs, row, output, acc[m][n][e]);
+        }
     return;
   }
 #if __CUDA_ARCH__ >= 900
-  // split: this block's partial tile [padded rows][128 outputs] in its (now idle) stage buffers, then
-  // block r of the cluster sums slice r of every block's partial, blocks in order
+  // split: this block's partial tile in its (now idle) stage buffers, as the fragments lie (thread t's
+  // acc[n] is float4 n * kThreads + t: conflict-free stores, 16-byte loads), then block r of the
+  // cluster sums share r of the fragments that hold real rows over every block's partial, blocks in
+  // order; the loads of one fragment from all blocks are in flight together
   namespace cg = cooperative_groups;
   cg::cluster_group cluster = cg::this_cluster();
   __syncthreads();
-  float* partial = reinterpret_cast<float*>(shared);
+  float4* partial = reinterpret_cast<float4*>(shared);
 #pragma unroll
-  for (int n = 0; n < NT; ++n)
+  for (int m = 0; m < kM; ++m)
+#pragma unroll
+    for (int n = 0; n < kN; ++n)
+      partial[(m * kN + n) * kThreads + threadIdx.x] = make_float4(acc[m][n][0], acc[m][n][1], acc[m][n][2], acc[m][n][3]);
+  cluster.sync();
+  constexpr int kFragments = kM * kN * kThreads;
+  const int begin = static_cast<int>(static_cast<long long>(split) * kFragments / a.splits);
+  const int end = static_cast<int>(static_cast<long long>(split + 1) * kFragments / a.splits);
+  for (int f = begin + threadIdx.x; f < end; f += kThreads) {
+    const int owner = f % kThreads;  // the thread whose fragment this is
+    const int ownerWarp = owner >> 5;
+    const int row = Tile::row(ownerWarp, (f / kThreads) % kN) + 2 * (owner & 3);
+    if (row >= a.rows) continue;  // padding rows only
+    const int output = firstOutput + Tile::output(ownerWarp, f / kThreads / kN) + ((owner & 31) >> 2);
+    float4 parts[kMaxSplits];
+#pragma unroll
+    for (int block = 0; block < kMaxSplits; ++block)
+      if (block < a.splits) parts[block] = cluster.map_shared_rank(partial, block)[f];
+    float sum[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int block = 0; block < kMaxSplits; ++block) {
+      if (block < a.splits) {
+        sum[0] += parts[block].x;
+        sum[1] += parts[block].y;
+        sum[2] += parts[block].z;
+        sum[3] += parts[block].w;
+      }
+    }
 #pragma unroll
     for (int e = 0; e < 4; ++e)
-      partial[(n * 8 + localRow + (e & 1)) * kTileOutputs + localOutput + (e >> 1) * 8] = acc[n][e];
-  cluster.sync();
-  const int elements = a.rows * kTileOutputs;
-  const int slice = (elements + a.splits - 1) / a.splits;
-  const int begin = split * slice;
-  const int end = min(elements, begin + slice);
-  for (int i = begin + threadIdx.x; i < end; i += kThreads) {
-    const int output = firstOutput + i % kTileOutputs;
-    if (output >= a.outer) continue;
-    float sum = 0.f;
-    for (int block = 0; block < a.splits; ++block) sum += cluster.map_shared_rank(partial, block)[i];
-    store(a.outputs, i / kTileOutputs, output, sum);
+      if (row + (e & 1) < a.rows && output + (e >> 1) * 8 < a.outer)
+        store(a.outputs, row + (e & 1), output + (e >> 1) * 8, sum[e]);
   }
   cluster.sync();  // keep every partial alive until the others have read it
 #else
@@ -202,10 +291,12 @@ int paddedTiles(int rows) { return rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 32 ?
 struct Geometry {
   int tiles, splits, stageCount, nt;
   size_t inputBytes;
+  bool dependentLaunch;  // compute capability 9.0+: a programmatic dependent launch after the rounding
 };
 
 Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool clusters) {
   Geometry g{};
+  g.dependentLaunch = clusters;
   g.nt = paddedTiles(p.rowCount);
   g.tiles = static_cast<int>(ceilDiv(p.outerSize, kTileOutputs));
   g.stageCount = static_cast<int>(ceilDiv(p.innerSize, kStageUnits * 8));
@@ -217,16 +308,44 @@ Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool cluster
   return g;
 }
 
-template <typename T, int NT>
-void launch(const TensorCoreArgs& args, const Geometry& g, cudaStream_t stream) {
-  constexpr int kSharedBytes = kStages * (kWeightStageBytes + NT * 8 * kStageUnits * 16);
+/**
+ * A 2D tensor map over the weight [outer][inner] with [128][64] boxes and the 128-byte swizzle (the
+ * bulk-copy path). False where the driver has no cuTensorMapEncodeTiled or refuses the map (the weight
+ * must be 16-byte aligned and `inner` a multiple of 8): the kernel then copies element by element.
+ */
+bool weightTensorMap(const MatmulParams& p, CUtensorMap& map) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = []() -> PFN_cuTensorMapEncodeTiled_v12000 {
+    void* entry = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &entry, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();  // not sticky: clear it
+      return nullptr;
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(entry);
+  }();
+  if (encode == nullptr) return false;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.innerSize), static_cast<cuuint64_t>(p.outerSize)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.innerSize) * 2};  // bytes between weight rows
+  const cuuint32_t box[2] = {kStageUnits * 8, kTileOutputs};
+  const cuuint32_t elementStrides[2] = {1, 1};
+  return encode(&map, p.weightDType == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                2, const_cast<void*>(p.weight), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <typename T, int NT, bool Bulk>
+void launch(const TensorCoreArgs& args, const Geometry& g, const CUtensorMap& weightMap, cudaStream_t stream) {
+  constexpr int kSharedBytes = kStages * (kWeightStageBytes + NT * 8 * kStageUnits * 16) + (Bulk ? 1024 : 0);
   // the attribute is per device: set it once per device this thread launches on
   static thread_local unsigned long long configuredDevices = 0;
   int device = 0;
   checkCuda(cudaGetDevice(&device), "cudaGetDevice");
   const unsigned long long bit = 1ULL << (device & 63);
   if ((configuredDevices & bit) == 0) {
-    checkCuda(cudaFuncSetAttribute(matmulTensorCoreKernel<T, NT>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+    checkCuda(cudaFuncSetAttribute(matmulTensorCoreKernel<T, NT, Bulk>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    kSharedBytes),
               "cudaFuncSetAttribute(matmul tensor-core kernel)");
     configuredDevices |= bit;
@@ -236,14 +355,25 @@ void launch(const TensorCoreArgs& args, const Geometry& g, cudaStream_t stream) 
   config.blockDim = dim3(kThreads);
   config.dynamicSmemBytes = kSharedBytes;
   config.stream = stream;
-  cudaLaunchAttribute cluster{};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = 1;
-  cluster.val.clusterDim.y = g.splits;
-  cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = g.splits > 1 ? 1 : 0;
-  checkCuda(cudaLaunchKernelEx(&config, matmulTensorCoreKernel<T, NT>, args), "cudaLaunchKernelEx(matmul tensor-core kernel)");
+  cudaLaunchAttribute attributes[2]{};
+  int count = 0;
+  if (g.splits > 1) {
+    attributes[count].id = cudaLaunchAttributeClusterDimension;
+    attributes[count].val.clusterDim.x = 1;
+    attributes[count].val.clusterDim.y = g.splits;
+    attributes[count].val.clusterDim.z = 1;
+    ++count;
+  }
+  if (g.dependentLaunch) {
+    // the rounding kernel before lets this one start early: the first weight stages load meanwhile
+    attributes[count].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attributes[count].val.programmaticStreamSerializationAllowed = 1;
+    ++count;
+  }
+  config.attrs = attributes;
+  config.numAttrs = count;
+  checkCuda(cudaLaunchKernelEx(&config, matmulTensorCoreKernel<T, NT, Bulk>, args, weightMap),
+            "cudaLaunchKernelEx(matmul tensor-core kernel)");
 }
 }  // namespace
 
@@ -264,7 +394,7 @@ bool matmulTensorCoreSupports(const MatmulParams& p) {
 size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& p) { return static_cast<size_t>(p.rowCount) * p.innerSize * 2; }
 
 void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void* workspace, int multiprocessorCount,
-                      bool clusters, cudaStream_t stream) {
+                      bool clusters, bool bulkCopies, cudaStream_t stream) {
   if (p.rowCount <= 0 || p.outerSize <= 0) return;
   if (!matmulTensorCoreSupports(p)) throw std::invalid_argument("matmulTensorCore: unsupported shape or dtype");
   const Geometry g = geometryOf(p, multiprocessorCount, clusters);
@@ -278,14 +408,20 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
                             p.outerSize,
                             g.splits,
                             g.stageCount};
+  CUtensorMap weightMap{};
+  const bool bulk = clusters && bulkCopies && weightTensorMap(p, weightMap);
   auto dispatch = [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
+    const auto withBulk = [&](auto nt) {
+      if (bulk) launch<T, decltype(nt)::value, true>(args, g, weightMap, stream);
+      else launch<T, decltype(nt)::value, false>(args, g, weightMap, stream);
+    };
     switch (g.nt) {
-      case 1: launch<T, 1>(args, g, stream); break;
-      case 2: launch<T, 2>(args, g, stream); break;
-      case 4: launch<T, 4>(args, g, stream); break;
-      case 8: launch<T, 8>(args, g, stream); break;
-      default: launch<T, 16>(args, g, stream); break;
+      case 1: withBulk(std::integral_constant<int, 1>{}); break;
+      case 2: withBulk(std::integral_constant<int, 2>{}); break;
+      case 4: withBulk(std::integral_constant<int, 4>{}); break;
+      case 8: withBulk(std::integral_constant<int, 8>{}); break;
+      default: withBulk(std::integral_constant<int, 16>{}); break;
     }
   };
   if (p.weightDType == DType::BF16)
