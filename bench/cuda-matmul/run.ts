@@ -61,8 +61,21 @@ function median(values: number[]): number {
 const backend = createCudaBackend();
 const gpu = backend.deviceProperties;
 const copyBytes = 1 << 30;
-// twice the L2, overwritten before every timed call
-const flush = backend.createBuffer({ dtype: 'f32', elementCount: Math.ceil((2 * gpu.l2CacheBytes) / 4) });
+// twice the L2, overwritten before every timed call (FAIRKV_MATMUL_FLUSH=read: read instead, by an
+// argmax over it, so the L2 holds no dirty lines when the call starts, as after a decode step's attention)
+const flushRows = 1024;
+const flushColumns = Math.ceil((2 * gpu.l2CacheBytes) / 4 / flushRows);
+const flush = backend.createBuffer({ dtype: 'f32', elementCount: flushRows * flushColumns });
+const flushMode = process.env.FAIRKV_MATMUL_FLUSH ?? 'write';
+if (flushMode !== 'write' && flushMode !== 'read') {
+  throw new Error(`FAIRKV_MATMUL_FLUSH must be "write" or "read", got "${flushMode}"`);
+}
+const flushWinners = backend.createBuffer({ dtype: 'i32', elementCount: flushRows });
+backend.fill(flush, 0.5);
+const flushL2 = (i: number) => {
+  if (flushMode === 'write') backend.fill(flush, i);
+  else backend.run('argmax', { logits: flush, output: flushWinners, rowCount: flushRows, vocabSize: flushColumns });
+};
 
 /**
  * Device time of one `body` call with a cold L2 (mean over `repeats` calls, each after a fill of
@@ -74,7 +87,7 @@ async function timeCold(name: string, body: () => void): Promise<{ device: numbe
   const host: number[] = [];
   backend.startProfile();
   for (let i = 0; i < repeats; i++) {
-    backend.fill(flush, i);
+    flushL2(i);
     const started = performance.now();
     body();
     host.push(performance.now() - started);
@@ -101,11 +114,13 @@ console.log(`GPU: ${gpu.name}; device-to-device copy ${copyGBs.toFixed(0)} GB/s 
  * `matmulPath` is read by the addon only (benchmarks): 0 = the backend's automatic choice, 1 = never
  * the tensor-core kernel (the streaming kernel up to 16 rows, cuBLAS above), 2 = the tensor-core kernel
  * wherever it applies, 3 = cublasGemmEx at any row count. `bulkCopies: 0` (addon only too) makes the
- * tensor-core kernel copy its weight thread by thread instead of by bulk tensor copies (Hopper).
+ * tensor-core kernel copy its weight thread by thread instead of by bulk tensor copies (Hopper), and
+ * `warpgroupMma: 0` keeps it on `mma.sync` where the warpgroup-MMA kernel (sm_90a) would run.
  */
 const PATHS = [
   ['cublas', 3, {}],
   ['tensor-core', 2, {}],
+  ['tensor-core-mma-sync', 2, { warpgroupMma: 0 }],
   ['tensor-core-element-copies', 2, { bulkCopies: 0 }],
   ['streaming', 1, {}],
   ['automatic', 0, {}],
@@ -194,7 +209,7 @@ const report = {
   benchmark: 'cuda-matmul',
   gpu: gpu.name,
   copyGBs,
-  timing: 'cold L2 (a fill of twice the L2 before each call), device time per call from the operation profile',
+  timing: `cold L2 (${flushMode === 'write' ? 'a fill' : 'a read'} of twice the L2 before each call), device time per call from the operation profile`,
   rows: ROWS,
   repeats,
   results,
@@ -207,4 +222,5 @@ mkdirSync(join(benchRoot, 'results'), { recursive: true });
 writeFileSync(join(benchRoot, 'results', 'cuda-matmul.json'), json);
 if (process.env.OUT) writeFileSync(join(process.env.OUT, 'cuda-matmul.json'), json);
 backend.disposeBuffer(flush);
+backend.disposeBuffer(flushWinners);
 backend.dispose();

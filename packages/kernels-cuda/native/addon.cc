@@ -81,6 +81,8 @@ struct DeviceContext {
   bool bulkCopies = false;
   /** runMatmul's path where a call names none (FAIRKV_CUDA_MATMUL_PATH; 0 = automatic). */
   int matmulPath = 0;
+  /** The decode matmul may use warpgroup MMAs: compute capability 9.0 and the addon holds sm_90a code. */
+  bool warpgroupMma = false;
 };
 
 /** Records an event pair around one operation on the context's stream while its profiler is active. */
@@ -266,6 +268,9 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
               "cudaDeviceGetAttribute");
     const char* bulkCopies = std::getenv("FAIRKV_CUDA_BULK_COPIES");
     context->bulkCopies = context->computeMajor >= 9 && !(bulkCopies != nullptr && std::string(bulkCopies) == "0");
+#ifndef FAIRKV_PROBE_ONLY
+    context->warpgroupMma = context->computeMajor == 9 && matmulWarpgroupMmaBuilt();
+#endif
     // the matmul path when a call names none (tests and benchmarks: FAIRKV_CUDA_MATMUL_PATH=2 runs the
     // conformance suite through the tensor-core kernel); see runMatmul
     const char* matmulPath = std::getenv("FAIRKV_CUDA_MATMUL_PATH");
@@ -575,23 +580,27 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
                  outputs.data[0], intField(a, "rowCount"), intField(a, "innerSize"), total};
   // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel
   // (the streaming kernel up to kMatmulStreamingRows rows, cuBLAS above), 2 = the tensor-core kernel
-  // wherever it is supported, 3 = cuBLAS at any row count. Automatic is cuBLAS wherever it loaded: with
-  // a cold L2 (a decode step reads every weight from DRAM), back to back, it beat the tensor-core kernel
-  // from 16 to 128 rows on every llama-3.1-8b shard shape on an H100 and was within 9% of it either way
-  // at 1 row (bench/cuda-matmul), except for projections split into outputs of unequal widths (q | k | v)
-  // up to kMatmulSplitTensorCoreRows rows, which the tensor-core kernel writes in place while cuBLAS
-  // needs a split kernel after its GEMM; without cuBLAS the tensor-core kernel, then the streaming kernel.
+  // wherever it is supported, 3 = cuBLAS at any row count. Automatic is cuBLAS wherever it loaded (with
+  // a cold L2, back to back, it matched or beat the tensor-core kernels on every unsplit llama-3.1-8b
+  // shard shape on an H100, bench/cuda-matmul), except for projections split into several outputs,
+  // which the tensor-core kernels write in place while cuBLAS needs a split kernel or a batched GEMM:
+  // those take the tensor-core kernel up to kMatmulSplitTensorCoreRows rows (unequal widths, q | k | v),
+  // or at every row count it covers where its warpgroup-MMA form is built (Hopper: 2-4 us faster per
+  // call from 32 to 124 rows). Without cuBLAS the tensor-core kernel, then the streaming kernel.
   const int path = optionalIntField(a, "matmulPath", context.matmulPath);
   const bool tensorCore = matmulTensorCoreSupports(p);
-  const bool splitFewRows = outputs.count > 1 && p.rowCount <= kMatmulSplitTensorCoreRows &&
-                            !CublasHandle::takesEqualSegments(outputs);
+  const bool splitFewRows =
+      outputs.count > 1 && (context.warpgroupMma || (p.rowCount <= kMatmulSplitTensorCoreRows &&
+                                                     !CublasHandle::takesEqualSegments(outputs)));
   const bool useTensorCore =
       path == 2 ? tensorCore : path != 1 && tensorCore && (!context.cublas || (path == 0 && splitFewRows));
   if (useTensorCore) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
     // bulkCopies (benchmarks; not part of the contract): 0 = the weight by per-thread cp.async, not TMA
+    // warpgroupMma (benchmarks; not part of the contract): 0 = the mma.sync kernel even where wgmma is built
     matmulTensorCore(p, outputs, workspace, context.multiprocessorCount, context.computeMajor >= 9,
-                     context.bulkCopies && optionalIntField(a, "bulkCopies", 1) != 0, context.stream);
+                     context.bulkCopies && optionalIntField(a, "bulkCopies", 1) != 0,
+                     context.warpgroupMma && optionalIntField(a, "warpgroupMma", 1) != 0, context.stream);
     return;
   }
   if (!context.cublas || (path == 1 && p.rowCount <= kMatmulStreamingRows)) {

@@ -6,7 +6,7 @@
 //
 // The CUDA runtime is linked statically and cuBLAS / NCCL are opened with dlopen at run time, so
 // the addon loads on machines without a GPU, a driver, cuBLAS or NCCL and reports that cleanly.
-// Targets: sm_80 (A100) and sm_90 (H100/H200) machine code, plus compute_90 PTX for newer GPUs.
+// Targets: sm_80 (A100) and sm_90a (H100/H200) machine code, plus compute_90 PTX for newer GPUs.
 //
 // Usage: node scripts/build-native.mjs [--force] [--jobs N] [--probe-only]
 // --probe-only compiles only the host code (no kernels) into build/probe-only/: the same loading,
@@ -107,12 +107,14 @@ async function main() {
     '-DNAPI_CPP_EXCEPTIONS',
     ...(probeOnly ? ['-DFAIRKV_PROBE_ONLY'] : []),
   ];
-  // FAIRKV_CUDA_ARCHS="90" (comma-separated compute capabilities) narrows the targets for quick builds.
-  const capabilities = (process.env.FAIRKV_CUDA_ARCHS ?? '80,90')
+  // FAIRKV_CUDA_ARCHS="90a" (comma-separated compute capabilities) narrows the targets for quick builds.
+  // 90a is Hopper's arch-specific target (machine code for compute capability 9.0 only, with the
+  // warpgroup MMAs the decode matmul uses); the PTX for newer GPUs is the portable compute_90.
+  const capabilities = (process.env.FAIRKV_CUDA_ARCHS ?? '80,90a')
     .split(',')
     .map((value) => value.trim())
     .filter(Boolean);
-  const newest = capabilities[capabilities.length - 1];
+  const newest = capabilities[capabilities.length - 1].replace(/a$/, '');
   const architectures = [
     ...capabilities.map((capability) => `-gencode=arch=compute_${capability},code=sm_${capability}`),
     `-gencode=arch=compute_${newest},code=compute_${newest}`,

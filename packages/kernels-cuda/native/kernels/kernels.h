@@ -62,10 +62,16 @@ size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& params);
 /**
  * `clusters`: the device has thread-block clusters and programmatic dependent launch (compute
  * capability 9.0+), so the inner dimension may split; `bulkCopies` (there too): the weight streams by
- * bulk tensor copies (TMA) rather than per-thread copies.
+ * bulk tensor copies (TMA) rather than per-thread copies; `warpgroupMma` (with bulk copies, compute
+ * capability 9.0 and sm_90a code in the addon): the warpgroup-MMA kernel.
  */
 void matmulTensorCore(const MatmulParams& params, const MatmulOutputs& outputs, void* workspace, int multiprocessorCount,
-                      bool clusters, bool bulkCopies, cudaStream_t stream);
+                      bool clusters, bool bulkCopies, bool warpgroupMma, cudaStream_t stream);
+/**
+ * Whether this addon holds the decode matmul's warpgroup-MMA kernel (sm_90a code) for the current
+ * device: runs a one-thread probe kernel and waits for it. `warpgroupMma` above may be true only then.
+ */
+bool matmulWarpgroupMmaBuilt();
 /** Rounds `count` f32 values to `dtype` (f16 or bf16) for a cuBLAS call whose operands share a dtype. */
 void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream);
 

@@ -1,13 +1,16 @@
 // Decode matmul on tensor cores (and the column split of fused projections): output = input x weight^T for up to kMatmulTensorCoreRows rows with
 // f16/bf16 weights in nn.Linear layout [outer][inner]. The backend runs it where cuBLAS is missing, and
-// for projections split into outputs of unequal widths up to 32 rows (it writes them in place); cuBLAS
-// was as fast up to 16 rows and faster from 32, cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read
-// exactly once: each block owns 128 outputs (the M dimension of mma.m16n8k16) and streams their weight
-// rows through a 3-stage pipeline of 64-element slices, together with the same slice of every input row
-// (the N dimension, rows padded to a multiple of 8 with zeros). On Hopper each stage's weight slice is
-// one bulk tensor copy (TMA) and the kernel is a programmatic dependent launch that asks for its first
-// weight stages while the kernel before it still runs. The f32 input is first rounded to the weight's
-// dtype (as a cuBLAS call with one operand type does); products accumulate in f32.
+// for projections split into several outputs (it writes them in place: at every row count on Hopper
+// with warpgroup MMAs, else up to 32 rows for unequal widths); elsewhere cuBLAS was as fast or faster,
+// cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read exactly once: each
+// block owns 128 outputs (the M dimension of the MMAs) and streams their weight rows through a pipeline
+// of 64-element slices, together with the same slice of every input row (the N dimension, rows padded
+// with zeros). On Hopper each stage's weight slice is one bulk tensor copy (TMA) and the kernel is a
+// programmatic dependent launch that asks for its first weight stages while the kernel before it still
+// runs; from 17 rows, where the addon holds sm_90a code, warpgroup MMAs (matmulWgmmaKernel) read both
+// boxes straight from shared memory, else mma.sync through ldmatrix (matmulTensorCoreKernel). The f32
+// input is first rounded to the weight's dtype (as a cuBLAS call with one operand type does); products
+// accumulate in f32.
 //
 // Few output tiles (small projections, or fewer tiles than two per SM) split the inner dimension over
 // the blocks of a thread-block cluster (Hopper, up to 8 blocks): each block leaves its f32 partial tile
@@ -21,12 +24,15 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <type_traits>
 
 #include "../common.h"
 #include "dispatch.cuh"
 #include "kernels.h"
 #include "tensor-core.cuh"
+#include "wgmma.cuh"
 
 namespace fairkv {
 namespace {
@@ -279,6 +285,152 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
 #endif
 }
 
+
+#ifndef FAIRKV_WGMMA_STAGES_128  // benchmark experiments only
+#define FAIRKV_WGMMA_STAGES_128 4
+#endif
+/**
+ * Stage buffers of the warpgroup kernel (weights 16 KB + inputs N x 128 bytes each): 4 (at 128 rows one
+ * block per SM; 3 buffers, two blocks per SM, measured mixed: -6 to +23% by shape, bench/cuda-matmul).
+ */
+template <int N>
+constexpr int wgmmaStages() {
+  return N == 128 ? FAIRKV_WGMMA_STAGES_128 : 4;
+}
+template <int N>
+constexpr int wgmmaSharedBytes() {
+  return wgmmaStages<N>() * (kWeightStageBytes + N * kStageUnits * 16) + 1024;
+}
+/** Blocks of the warpgroup kernel an SM holds (its shared memory: 228 KB, 1 KB per block reserved). */
+constexpr int wgmmaBlocksPerMultiprocessor(int sharedBytes) { return 233472 / (sharedBytes + 1024); }
+
+/**
+ * The same product on Hopper's warpgroup MMAs (sm_90a), for 17 to 128 rows: two warpgroups, each
+ * owning 64 of the block's 128 outputs, multiply a stage's weight box [128 outputs][64 inner] by its
+ * input box [N rows][64 inner] straight from shared memory (no ldmatrix, no register staging); both
+ * boxes arrive by bulk tensor copies (the input box from the rounded input, rows past the real ones
+ * zero-filled) on one transaction barrier per stage, wgmmaStages - 1 stages ahead. Split partials are
+ * summed over the cluster as in matmulTensorCoreKernel.
+ */
+template <typename T, int N>
+__global__ void __launch_bounds__(kThreads) matmulWgmmaKernel(TensorCoreArgs a, const __grid_constant__ CUtensorMap weightMap,
+                                                               const __grid_constant__ CUtensorMap inputMap) {
+  constexpr int kInputBytes = N * kStageUnits * 16;
+  constexpr int kStageBytes = kWeightStageBytes + kInputBytes;
+  constexpr int S = wgmmaStages<N>();
+  static_assert(kStageBytes % 1024 == 0, "stage buffers keep the 1 KB alignment of the 128-byte swizzle");
+  extern __shared__ __align__(128) unsigned char sharedBytes[];
+  unsigned char* shared = sharedBytes + ((1024 - (sharedAddress(sharedBytes) & 1023)) & 1023);
+  __shared__ unsigned long long barriers[S];
+  const int tile = blockIdx.x;
+  const int split = blockIdx.y;
+  const int group = threadIdx.x >> 7;  // warpgroup: outputs [64 group, 64 group + 64) of the tile
+  const int firstOutput = tile * kTileOutputs;
+  const int stageBegin = static_cast<int>(static_cast<long long>(split) * a.stageCount / a.splits);
+  const int count = static_cast<int>(static_cast<long long>(split + 1) * a.stageCount / a.splits) - stageBegin;
+
+  const auto issueWeights = [&](int stage) {  // thread 0; also announces the input box's bytes
+    const int buffer = stage % S;
+    barrierArriveExpecting(&barriers[buffer], kStageBytes);
+    tileLoad2d(shared + buffer * kStageBytes, &weightMap, (stageBegin + stage) * kStageUnits * 8, firstOutput,
+               &barriers[buffer]);
+  };
+  const auto issueInputs = [&](int stage) {  // thread 0
+    const int buffer = stage % S;
+    tileLoad2d(shared + buffer * kStageBytes + kWeightStageBytes, &inputMap, (stageBegin + stage) * kStageUnits * 8, 0,
+               &barriers[buffer]);
+  };
+  if (threadIdx.x == 0) {
+    for (int b = 0; b < S; ++b) barrierInit(&barriers[b], 1);
+    for (int s = 0; s < S - 1 && s < count; ++s) issueWeights(s);  // the weight is constant: before the wait
+  }
+  waitForPrerequisiteGrid();  // the input comes from the kernel before (the rounding)
+  if (threadIdx.x == 0)
+    for (int s = 0; s < S - 1 && s < count; ++s) issueInputs(s);
+  __syncthreads();  // the barriers are initialised before anyone waits on them
+
+  float d[N / 2];
+#pragma unroll
+  for (int i = 0; i < N / 2; ++i) d[i] = 0.f;
+  for (int t = 0; t < count; ++t) {
+    barrierWait(&barriers[t % S], (t / S) & 1);
+    __syncthreads();  // every warpgroup finished stage t - 1's MMAs: its buffer may be refilled
+    if (threadIdx.x == 0 && t + S - 1 < count) {
+      issueWeights(t + S - 1);
+      issueInputs(t + S - 1);
+    }
+    const unsigned char* weights = shared + (t % S) * kStageBytes + group * 64 * 128;
+    const unsigned char* inputs = shared + (t % S) * kStageBytes + kWeightStageBytes;
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) wgmmaOperandFence(d[i]);
+    wgmmaFence();
+#pragma unroll
+    for (int k = 0; k < kStageUnits / 2; ++k)
+      Wgmma<T, N>::mma(d, wgmmaDescriptor(weights + 32 * k), wgmmaDescriptor(inputs + 32 * k));
+    wgmmaCommit();
+    wgmmaWaitAll();
+#pragma unroll
+    for (int i = 0; i < N / 2; ++i) wgmmaOperandFence(d[i]);
+  }
+
+  // d[4 g + e] (g = 2 j + half): output 64 group + 16 warp + lane / 4 (+ 8 for e >= 2) of the tile, row
+  // 16 j + 8 half + 2 (lane % 4) + e % 2
+  const auto outputOf = [&](int owner) { return firstOutput + (owner >> 7) * 64 + ((owner >> 5) & 3) * 16 + ((owner & 31) >> 2); };
+  const auto rowOf = [&](int owner, int g) { return 16 * (g >> 1) + 8 * (g & 1) + 2 * (owner & 3); };
+  if (a.splits == 1) {
+#pragma unroll
+    for (int g = 0; g < N / 8; ++g)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int row = rowOf(threadIdx.x, g) + (e & 1);
+        const int output = outputOf(threadIdx.x) + (e >> 1) * 8;
+        if (row < a.rows && output < a.outer) store(a.outputs, row, output, d[4 * g + e]);
+      }
+    return;
+  }
+#if __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  __syncthreads();
+  float4* partial = reinterpret_cast<float4*>(shared);
+#pragma unroll
+  for (int g = 0; g < N / 8; ++g) partial[g * kThreads + threadIdx.x] = make_float4(d[4 * g], d[4 * g + 1], d[4 * g + 2], d[4 * g + 3]);
+  cluster.sync();
+  constexpr int kFragments = N / 8 * kThreads;
+  const int begin = static_cast<int>(static_cast<long long>(split) * kFragments / a.splits);
+  const int end = static_cast<int>(static_cast<long long>(split + 1) * kFragments / a.splits);
+  for (int f = begin + threadIdx.x; f < end; f += kThreads) {
+    const int owner = f % kThreads;
+    const int row = rowOf(owner, f / kThreads);
+    if (row >= a.rows) continue;  // padding rows only
+    const int output = outputOf(owner);
+    float4 parts[kMaxSplits];
+#pragma unroll
+    for (int block = 0; block < kMaxSplits; ++block)
+      if (block < a.splits) parts[block] = cluster.map_shared_rank(partial, block)[f];
+    float sum[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int block = 0; block < kMaxSplits; ++block) {
+      if (block < a.splits) {
+        sum[0] += parts[block].x;
+        sum[1] += parts[block].y;
+        sum[2] += parts[block].z;
+        sum[3] += parts[block].w;
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (row + (e & 1) < a.rows && output + (e >> 1) * 8 < a.outer)
+        store(a.outputs, row + (e & 1), output + (e >> 1) * 8, sum[e]);
+  }
+  cluster.sync();  // keep every partial alive until the others have read it
+#else
+  __trap();
+#endif
+}
+
+__global__ void wgmmaProbeKernel(int* built) { *built = FAIRKV_HAS_WGMMA; }
+
 __global__ void splitColumnsKernel(const float* __restrict__ source, long long count, int total, MatmulOutputs outputs) {
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
@@ -294,15 +446,16 @@ struct Geometry {
   bool dependentLaunch;  // compute capability 9.0+: a programmatic dependent launch after the rounding
 };
 
-Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool clusters) {
+/** `blocksPerMultiprocessor`: how many of the kernel's blocks fit on an SM (its shared memory). */
+Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool clusters, int blocksPerMultiprocessor = 2) {
   Geometry g{};
   g.dependentLaunch = clusters;
   g.nt = paddedTiles(p.rowCount);
   g.tiles = static_cast<int>(ceilDiv(p.outerSize, kTileOutputs));
   g.stageCount = static_cast<int>(ceilDiv(p.innerSize, kStageUnits * 8));
-  // two blocks per SM fit (at most 96 KB of stages each): split the inner dimension until at most that
-  // many blocks run at once, keeping at least two stages per block
-  const int resident = 2 * multiprocessorCount;
+  // split the inner dimension until at most as many blocks as fit at once (mma.sync kernel: two per SM,
+  // at most 96 KB of stages each), keeping at least two stages per block
+  const int resident = blocksPerMultiprocessor * multiprocessorCount;
   g.splits = clusters ? std::max(1, std::min({resident / g.tiles, kMaxSplits, g.stageCount / 2})) : 1;
   g.inputBytes = static_cast<size_t>(p.rowCount) * p.innerSize * 2;
   return g;
@@ -313,7 +466,7 @@ Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool cluster
  * bulk-copy path). False where the driver has no cuTensorMapEncodeTiled or refuses the map (the weight
  * must be 16-byte aligned and `inner` a multiple of 8): the kernel then copies element by element.
  */
-bool weightTensorMap(const MatmulParams& p, CUtensorMap& map) {
+PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
   static const PFN_cuTensorMapEncodeTiled_v12000 encode = []() -> PFN_cuTensorMapEncodeTiled_v12000 {
     void* entry = nullptr;
     cudaDriverEntryPointQueryResult found{};
@@ -325,6 +478,11 @@ bool weightTensorMap(const MatmulParams& p, CUtensorMap& map) {
     }
     return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(entry);
   }();
+  return encode;
+}
+
+bool weightTensorMap(const MatmulParams& p, CUtensorMap& map) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
   if (encode == nullptr) return false;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.innerSize), static_cast<cuuint64_t>(p.outerSize)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.innerSize) * 2};  // bytes between weight rows
@@ -336,24 +494,78 @@ bool weightTensorMap(const MatmulParams& p, CUtensorMap& map) {
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int NT, bool Bulk>
-void launch(const TensorCoreArgs& args, const Geometry& g, const CUtensorMap& weightMap, cudaStream_t stream) {
-  constexpr int kSharedBytes = kStages * (kWeightStageBytes + NT * 8 * kStageUnits * 16) + (Bulk ? 1024 : 0);
-  // the attribute is per device: set it once per device this thread launches on
-  static thread_local unsigned long long configuredDevices = 0;
+/** The input box of the warpgroup kernel: [N rows][64 inner] of the rounded input, 128-byte swizzle. */
+bool inputTensorMap(const MatmulParams& p, const void* rounded, int n, CUtensorMap& map) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
+  if (encode == nullptr) return false;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.innerSize), static_cast<cuuint64_t>(p.rowCount)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.innerSize) * 2};
+  const cuuint32_t box[2] = {kStageUnits * 8, static_cast<cuuint32_t>(n)};
+  const cuuint32_t elementStrides[2] = {1, 1};
+  return encode(&map, p.weightDType == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+                2, const_cast<void*>(rounded), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+/** Sets `kernel`'s dynamic shared memory limit once per device this thread launches on. */
+template <typename Kernel>
+void allowSharedBytes(Kernel kernel, int bytes, unsigned long long& configuredDevices) {
   int device = 0;
   checkCuda(cudaGetDevice(&device), "cudaGetDevice");
   const unsigned long long bit = 1ULL << (device & 63);
-  if ((configuredDevices & bit) == 0) {
-    checkCuda(cudaFuncSetAttribute(matmulTensorCoreKernel<T, NT, Bulk>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   kSharedBytes),
-              "cudaFuncSetAttribute(matmul tensor-core kernel)");
-    configuredDevices |= bit;
+  if ((configuredDevices & bit) != 0) return;
+  checkCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+            "cudaFuncSetAttribute(matmul kernel)");
+  configuredDevices |= bit;
+}
+
+/**
+ * Fewer splits where the tiles' clusters would not all be resident at once: a cluster's blocks must
+ * share a GPC, so on an H100 32 clusters of 4 blocks that each fill an SM already need a second wave
+ * (which doubled the 4096 x 3584 down projection's time at 124 rows). Halves the split count until
+ * `cudaOccupancyMaxActiveClusters` holds every tile's cluster; remembered per device, kernel and shape.
+ */
+template <typename... Params>
+int residentSplits(void (*kernel)(Params...), const Geometry& g, int sharedBytes) {
+  static thread_local std::map<std::tuple<int, const void*, int, int, int>, int> known;
+  int device = 0;
+  checkCuda(cudaGetDevice(&device), "cudaGetDevice");
+  const auto key = std::make_tuple(device, reinterpret_cast<const void*>(kernel), g.tiles, g.splits, sharedBytes);
+  const auto found = known.find(key);
+  if (found != known.end()) return found->second;
+  int splits = g.splits;
+  while (splits > 1) {
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(g.tiles, splits);
+    config.blockDim = dim3(kThreads);
+    config.dynamicSmemBytes = sharedBytes;
+    cudaLaunchAttribute cluster{};
+    cluster.id = cudaLaunchAttributeClusterDimension;
+    cluster.val.clusterDim.x = 1;
+    cluster.val.clusterDim.y = splits;
+    cluster.val.clusterDim.z = 1;
+    config.attrs = &cluster;
+    config.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, kernel, &config) != cudaSuccess) {
+      cudaGetLastError();  // not sticky: keep the split as it was
+      break;
+    }
+    if (clusters >= g.tiles) break;
+    splits /= 2;
   }
+  known.emplace(key, splits);
+  return splits;
+}
+
+/** Launches `kernel` over the tiles x splits grid: a cluster of the splits, a dependent launch on Hopper. */
+template <typename... Params, typename... Args>
+void launchTiles(void (*kernel)(Params...), const Geometry& g, int sharedBytes, cudaStream_t stream, Args&&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(g.tiles, g.splits);
   config.blockDim = dim3(kThreads);
-  config.dynamicSmemBytes = kSharedBytes;
+  config.dynamicSmemBytes = sharedBytes;
   config.stream = stream;
   cudaLaunchAttribute attributes[2]{};
   int count = 0;
@@ -372,8 +584,31 @@ void launch(const TensorCoreArgs& args, const Geometry& g, const CUtensorMap& we
   }
   config.attrs = attributes;
   config.numAttrs = count;
-  checkCuda(cudaLaunchKernelEx(&config, matmulTensorCoreKernel<T, NT, Bulk>, args, weightMap),
-            "cudaLaunchKernelEx(matmul tensor-core kernel)");
+  checkCuda(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), "cudaLaunchKernelEx(matmul kernel)");
+}
+
+template <typename T, int N>
+void launchWgmma(const TensorCoreArgs& args, const Geometry& g, const CUtensorMap& weightMap, const CUtensorMap& inputMap,
+                 cudaStream_t stream) {
+  static thread_local unsigned long long configuredDevices = 0;
+  allowSharedBytes(matmulWgmmaKernel<T, N>, wgmmaSharedBytes<N>(), configuredDevices);
+  Geometry fitted = g;
+  fitted.splits = residentSplits(matmulWgmmaKernel<T, N>, g, wgmmaSharedBytes<N>());
+  TensorCoreArgs fittedArgs = args;
+  fittedArgs.splits = fitted.splits;
+  launchTiles(matmulWgmmaKernel<T, N>, fitted, wgmmaSharedBytes<N>(), stream, fittedArgs, weightMap, inputMap);
+}
+
+template <typename T, int NT, bool Bulk>
+void launch(const TensorCoreArgs& args, const Geometry& g, const CUtensorMap& weightMap, cudaStream_t stream) {
+  constexpr int kSharedBytes = kStages * (kWeightStageBytes + NT * 8 * kStageUnits * 16) + (Bulk ? 1024 : 0);
+  static thread_local unsigned long long configuredDevices = 0;
+  allowSharedBytes(matmulTensorCoreKernel<T, NT, Bulk>, kSharedBytes, configuredDevices);
+  Geometry fitted = g;
+  fitted.splits = residentSplits(matmulTensorCoreKernel<T, NT, Bulk>, g, kSharedBytes);
+  TensorCoreArgs fittedArgs = args;
+  fittedArgs.splits = fitted.splits;
+  launchTiles(matmulTensorCoreKernel<T, NT, Bulk>, fitted, kSharedBytes, stream, fittedArgs, weightMap);
 }
 }  // namespace
 
@@ -393,24 +628,61 @@ bool matmulTensorCoreSupports(const MatmulParams& p) {
 
 size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& p) { return static_cast<size_t>(p.rowCount) * p.innerSize * 2; }
 
+#ifndef FAIRKV_WGMMA_MIN_ROWS  // benchmark experiments only
+#define FAIRKV_WGMMA_MIN_ROWS 17
+#endif
+
+bool matmulWarpgroupMmaBuilt() {
+  int* flag = nullptr;
+  checkCuda(cudaMalloc(&flag, sizeof(int)), "cudaMalloc(warpgroup MMA probe)");
+  int built = 0;
+  wgmmaProbeKernel<<<1, 1>>>(flag);
+  const cudaError_t launched = cudaGetLastError();
+  const cudaError_t copied = cudaMemcpy(&built, flag, sizeof(int), cudaMemcpyDeviceToHost);
+  cudaFree(flag);
+  checkCuda(launched, "warpgroup MMA probe kernel");
+  checkCuda(copied, "cudaMemcpy(warpgroup MMA probe)");
+  return built == 1;
+}
+
 void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void* workspace, int multiprocessorCount,
-                      bool clusters, bool bulkCopies, cudaStream_t stream) {
+                      bool clusters, bool bulkCopies, bool warpgroupMma, cudaStream_t stream) {
   if (p.rowCount <= 0 || p.outerSize <= 0) return;
   if (!matmulTensorCoreSupports(p)) throw std::invalid_argument("matmulTensorCore: unsupported shape or dtype");
-  const Geometry g = geometryOf(p, multiprocessorCount, clusters);
   auto* bytes = static_cast<unsigned char*>(workspace);
   convertFloatTo(p.input, bytes, p.weightDType, static_cast<long long>(p.rowCount) * p.innerSize, stream);
-  const TensorCoreArgs args{static_cast<const unsigned char*>(p.weight),
-                            bytes,
-                            outputs,
-                            p.rowCount,
-                            p.innerSize,
-                            p.outerSize,
-                            g.splits,
-                            g.stageCount};
   CUtensorMap weightMap{};
   const bool bulk = clusters && bulkCopies && weightTensorMap(p, weightMap);
-  auto dispatch = [&](auto* tag) {
+  const auto dispatchType = [&](auto body) {
+    if (p.weightDType == DType::BF16) body(static_cast<__nv_bfloat16*>(nullptr));
+    else body(static_cast<__half*>(nullptr));
+  };
+  const int n = p.rowCount <= 16 ? 16 : p.rowCount <= 32 ? 32 : p.rowCount <= 64 ? 64 : 128;
+  CUtensorMap inputMap{};
+  if (bulk && warpgroupMma && p.rowCount >= FAIRKV_WGMMA_MIN_ROWS && inputTensorMap(p, bytes, n, inputMap)) {
+    const int shared = n == 16   ? wgmmaSharedBytes<16>()
+                       : n == 32  ? wgmmaSharedBytes<32>()
+                       : n == 64  ? wgmmaSharedBytes<64>()
+                                  : wgmmaSharedBytes<128>();
+    const Geometry g = geometryOf(p, multiprocessorCount, clusters, wgmmaBlocksPerMultiprocessor(shared));
+    const TensorCoreArgs args{static_cast<const unsigned char*>(p.weight), bytes, outputs, p.rowCount, p.innerSize,
+                              p.outerSize, g.splits, g.stageCount};
+    dispatchType([&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      switch (n) {
+        case 16: launchWgmma<T, 16>(args, g, weightMap, inputMap, stream); break;
+        case 32: launchWgmma<T, 32>(args, g, weightMap, inputMap, stream); break;
+        case 64: launchWgmma<T, 64>(args, g, weightMap, inputMap, stream); break;
+        default: launchWgmma<T, 128>(args, g, weightMap, inputMap, stream); break;
+      }
+    });
+    checkLaunch("matmul warpgroup kernel");
+    return;
+  }
+  const Geometry g = geometryOf(p, multiprocessorCount, clusters);
+  const TensorCoreArgs args{static_cast<const unsigned char*>(p.weight), bytes, outputs, p.rowCount, p.innerSize,
+                            p.outerSize, g.splits, g.stageCount};
+  dispatchType([&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const auto withBulk = [&](auto nt) {
       if (bulk) launch<T, decltype(nt)::value, true>(args, g, weightMap, stream);
@@ -423,11 +695,7 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
       case 8: withBulk(std::integral_constant<int, 8>{}); break;
       default: withBulk(std::integral_constant<int, 16>{}); break;
     }
-  };
-  if (p.weightDType == DType::BF16)
-    dispatch(static_cast<__nv_bfloat16*>(nullptr));
-  else
-    dispatch(static_cast<__half*>(nullptr));
+  });
   checkLaunch("matmul tensor-core kernel");
 }
 }  // namespace fairkv

@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeBackendConformance } from '@fairkv/kernels/testing';
+import { describe, expect, it } from 'vitest';
 import { createCudaBackend } from '../../src/index.js';
 import { runRegistered, type ShimResult } from './vitest-shim.js';
 
@@ -18,6 +19,20 @@ const device = probeBackend.deviceProperties;
 probeBackend.dispose();
 
 for (let repeat = 0; repeat < repeats; repeat++) describeBackendConformance(() => createCudaBackend(), capabilities);
+
+// The addon's own environment switches, read when a context is created (not part of the contract).
+describe('CUDA backend environment', () => {
+  it('refuses an unknown FAIRKV_CUDA_MATMUL_PATH, naming the variable and the value', () => {
+    const saved = process.env.FAIRKV_CUDA_MATMUL_PATH;
+    process.env.FAIRKV_CUDA_MATMUL_PATH = '7';
+    try {
+      expect(() => createCudaBackend().dispose()).toThrow(/FAIRKV_CUDA_MATMUL_PATH must be 0, 1, 2 or 3, got "7"/);
+    } finally {
+      if (saved === undefined) delete process.env.FAIRKV_CUDA_MATMUL_PATH;
+      else process.env.FAIRKV_CUDA_MATMUL_PATH = saved;
+    }
+  });
+});
 
 const started = Date.now();
 const results: ShimResult[] = await runRegistered((result) => {

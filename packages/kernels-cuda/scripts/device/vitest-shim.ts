@@ -93,6 +93,22 @@ export function expect(actual: unknown, message?: string) {
         `to be close to ${expected} (${digits} digits)`,
       ),
     toBeUndefined: () => check(actual === undefined, 'to be undefined'),
+    // as vitest: `actual` is a function that must throw an error whose message matches `pattern`
+    toThrow: (pattern: RegExp) => {
+      let thrown: unknown;
+      let threw = false;
+      try {
+        (actual as () => unknown)();
+      } catch (error) {
+        threw = true;
+        thrown = error;
+      }
+      const text = String((thrown as Error)?.message ?? thrown);
+      if (!threw || !pattern.test(text))
+        throw new Error(
+          `${message ? `${message}: ` : ''}expected a throw matching ${pattern}, ${threw ? `got "${text}"` : 'nothing was thrown'}`,
+        );
+    },
   };
 }
 
