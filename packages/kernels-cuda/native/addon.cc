@@ -585,8 +585,9 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // shard shape on an H100, bench/cuda-matmul), except for projections split into several outputs,
   // which the tensor-core kernels write in place while cuBLAS needs a split kernel or a batched GEMM:
   // those take the tensor-core kernel up to kMatmulSplitTensorCoreRows rows (unequal widths, q | k | v),
-  // or at every row count it covers where its warpgroup-MMA form is built (Hopper: 2-4 us faster per
-  // call from 32 to 124 rows). Without cuBLAS the tensor-core kernel, then the streaming kernel.
+  // or at every row count it covers where its warpgroup-MMA form is built (Hopper: as fast up to 32
+  // rows, 2-4 us faster per call from 58 to 124). Without cuBLAS the tensor-core kernel, then the
+  // streaming kernel.
   const int path = optionalIntField(a, "matmulPath", context.matmulPath);
   const bool tensorCore = matmulTensorCoreSupports(p);
   const bool splitFewRows =

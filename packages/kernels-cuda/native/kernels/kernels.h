@@ -69,7 +69,8 @@ void matmulTensorCore(const MatmulParams& params, const MatmulOutputs& outputs, 
                       bool clusters, bool bulkCopies, bool warpgroupMma, cudaStream_t stream);
 /**
  * Whether this addon holds the decode matmul's warpgroup-MMA kernel (sm_90a code) for the current
- * device: runs a one-thread probe kernel and waits for it. `warpgroupMma` above may be true only then.
+ * device: runs a one-thread probe kernel and waits for it (false on any error). `warpgroupMma` above
+ * may be true only then.
  */
 bool matmulWarpgroupMmaBuilt();
 /** Rounds `count` f32 values to `dtype` (f16 or bf16) for a cuBLAS call whose operands share a dtype. */
