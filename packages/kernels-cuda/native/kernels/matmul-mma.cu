@@ -19,7 +19,6 @@
 // timing and no partial goes through global memory. Before Hopper there is no split. Shared memory rows
 // are 128 bytes; 16-byte units are XOR-swizzled by row so ldmatrix reads are conflict-free.
 #include <cooperative_groups.h>
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -69,6 +68,50 @@ __device__ __forceinline__ void store(const MatmulOutputs& outputs, int row, int
     }
   }
   data[static_cast<long long>(row) * width + column] = value;
+}
+
+/**
+ * The split's sum over a thread-block cluster (Hopper): every block of the cluster has left its partial
+ * tile in its shared memory at `partial`, `Fragments` float4 in fragment order; block `split` sums share
+ * `split` of the fragments that hold real rows over every block's partial, blocks in order (so the
+ * result does not depend on timing), with the loads of one fragment from all blocks in flight
+ * together, and stores them. `place(f)` gives fragment f's first (row, output); its four values are
+ * (row, output), (row + 1, output), (row, output + 8) and (row + 1, output + 8).
+ */
+template <int Fragments, typename Place>
+__device__ __forceinline__ void sumOverCluster(const TensorCoreArgs& a, float4* partial, int split, Place place) {
+#if __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
+  const int begin = static_cast<int>(static_cast<long long>(split) * Fragments / a.splits);
+  const int end = static_cast<int>(static_cast<long long>(split + 1) * Fragments / a.splits);
+  for (int f = begin + threadIdx.x; f < end; f += kThreads) {
+    const int2 at = place(f);
+    if (at.x >= a.rows) continue;  // padding rows only
+    float4 parts[kMaxSplits];
+#pragma unroll
+    for (int block = 0; block < kMaxSplits; ++block)
+      if (block < a.splits) parts[block] = cluster.map_shared_rank(partial, block)[f];
+    float sum[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int block = 0; block < kMaxSplits; ++block) {
+      if (block < a.splits) {
+        sum[0] += parts[block].x;
+        sum[1] += parts[block].y;
+        sum[2] += parts[block].z;
+        sum[3] += parts[block].w;
+      }
+    }
+#pragma unroll
+    for (int e = 0; e < 4; ++e)
+      if (at.x + (e & 1) < a.rows && at.y + (e >> 1) * 8 < a.outer)
+        store(a.outputs, at.x + (e & 1), at.y + (e >> 1) * 8, sum[e]);
+  }
+  cluster.sync();  // keep every partial alive until the others have read it
+#else
+  __trap();  // the host splits only on Hopper and newer
+#endif
 }
 
 #ifndef FAIRKV_MATMUL_WIDE_MIN_NT  // benchmark experiments only
@@ -236,13 +279,9 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
         }
     return;
   }
-#if __CUDA_ARCH__ >= 900
   // split: this block's partial tile in its (now idle) stage buffers, as the fragments lie (thread t's
-  // acc[n] is float4 n * kThreads + t: conflict-free stores, 16-byte loads), then block r of the
-  // cluster sums share r of the fragments that hold real rows over every block's partial, blocks in
-  // order; the loads of one fragment from all blocks are in flight together
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
+  // acc[m][n] is float4 (m kN + n) kThreads + t: conflict-free stores, 16-byte loads), summed over the
+  // cluster
   __syncthreads();
   float4* partial = reinterpret_cast<float4*>(shared);
 #pragma unroll
@@ -250,41 +289,13 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
 #pragma unroll
     for (int n = 0; n < kN; ++n)
       partial[(m * kN + n) * kThreads + threadIdx.x] = make_float4(acc[m][n][0], acc[m][n][1], acc[m][n][2], acc[m][n][3]);
-  cluster.sync();
-  constexpr int kFragments = kM * kN * kThreads;
-  const int begin = static_cast<int>(static_cast<long long>(split) * kFragments / a.splits);
-  const int end = static_cast<int>(static_cast<long long>(split + 1) * kFragments / a.splits);
-  for (int f = begin + threadIdx.x; f < end; f += kThreads) {
+  sumOverCluster<kM * kN * kThreads>(a, partial, split, [&](int f) {
     const int owner = f % kThreads;  // the thread whose fragment this is
     const int ownerWarp = owner >> 5;
-    const int row = Tile::row(ownerWarp, (f / kThreads) % kN) + 2 * (owner & 3);
-    if (row >= a.rows) continue;  // padding rows only
-    const int output = firstOutput + Tile::output(ownerWarp, f / kThreads / kN) + ((owner & 31) >> 2);
-    float4 parts[kMaxSplits];
-#pragma unroll
-    for (int block = 0; block < kMaxSplits; ++block)
-      if (block < a.splits) parts[block] = cluster.map_shared_rank(partial, block)[f];
-    float sum[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int block = 0; block < kMaxSplits; ++block) {
-      if (block < a.splits) {
-        sum[0] += parts[block].x;
-        sum[1] += parts[block].y;
-        sum[2] += parts[block].z;
-        sum[3] += parts[block].w;
-      }
-    }
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      if (row + (e & 1) < a.rows && output + (e >> 1) * 8 < a.outer)
-        store(a.outputs, row + (e & 1), output + (e >> 1) * 8, sum[e]);
-  }
-  cluster.sync();  // keep every partial alive until the others have read it
-#else
-  __trap();  // the host splits only on Hopper and newer
-#endif
+    return make_int2(Tile::row(ownerWarp, (f / kThreads) % kN) + 2 * (owner & 3),
+                     firstOutput + Tile::output(ownerWarp, f / kThreads / kN) + ((owner & 31) >> 2));
+  });
 }
-
 
 #ifndef FAIRKV_WGMMA_STAGES_128  // benchmark experiments only
 #define FAIRKV_WGMMA_STAGES_128 4
@@ -388,45 +399,16 @@ __global__ void __launch_bounds__(kThreads) matmulWgmmaKernel(TensorCoreArgs a, 
       }
     return;
   }
-#if __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  cg::cluster_group cluster = cg::this_cluster();
+  // split: the partial tile in the (now idle) stage buffers as the fragments lie (thread t's d[4 g..4 g + 3]
+  // is float4 g kThreads + t), summed over the cluster
   __syncthreads();
   float4* partial = reinterpret_cast<float4*>(shared);
 #pragma unroll
   for (int g = 0; g < N / 8; ++g) partial[g * kThreads + threadIdx.x] = make_float4(d[4 * g], d[4 * g + 1], d[4 * g + 2], d[4 * g + 3]);
-  cluster.sync();
-  constexpr int kFragments = N / 8 * kThreads;
-  const int begin = static_cast<int>(static_cast<long long>(split) * kFragments / a.splits);
-  const int end = static_cast<int>(static_cast<long long>(split + 1) * kFragments / a.splits);
-  for (int f = begin + threadIdx.x; f < end; f += kThreads) {
+  sumOverCluster<N / 8 * kThreads>(a, partial, split, [&](int f) {
     const int owner = f % kThreads;
-    const int row = rowOf(owner, f / kThreads);
-    if (row >= a.rows) continue;  // padding rows only
-    const int output = outputOf(owner);
-    float4 parts[kMaxSplits];
-#pragma unroll
-    for (int block = 0; block < kMaxSplits; ++block)
-      if (block < a.splits) parts[block] = cluster.map_shared_rank(partial, block)[f];
-    float sum[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-    for (int block = 0; block < kMaxSplits; ++block) {
-      if (block < a.splits) {
-        sum[0] += parts[block].x;
-        sum[1] += parts[block].y;
-        sum[2] += parts[block].z;
-        sum[3] += parts[block].w;
-      }
-    }
-#pragma unroll
-    for (int e = 0; e < 4; ++e)
-      if (row + (e & 1) < a.rows && output + (e >> 1) * 8 < a.outer)
-        store(a.outputs, row + (e & 1), output + (e >> 1) * 8, sum[e]);
-  }
-  cluster.sync();  // keep every partial alive until the others have read it
-#else
-  __trap();
-#endif
+    return make_int2(rowOf(owner, f / kThreads), outputOf(owner));
+  });
 }
 
 __global__ void wgmmaProbeKernel(int* built) { *built = FAIRKV_HAS_WGMMA; }
@@ -466,21 +448,6 @@ Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool cluster
  * bulk-copy path). False where the driver has no cuTensorMapEncodeTiled or refuses the map (the weight
  * must be 16-byte aligned and `inner` a multiple of 8): the kernel then copies element by element.
  */
-PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = []() -> PFN_cuTensorMapEncodeTiled_v12000 {
-    void* entry = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &entry, 12000, cudaEnableDefault, &found) !=
-            cudaSuccess ||
-        found != cudaDriverEntryPointSuccess) {
-      cudaGetLastError();  // not sticky: clear it
-      return nullptr;
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(entry);
-  }();
-  return encode;
-}
-
 bool weightTensorMap(const MatmulParams& p, CUtensorMap& map) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
   if (encode == nullptr) return false;

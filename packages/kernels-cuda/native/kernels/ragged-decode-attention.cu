@@ -13,7 +13,6 @@
 // 3. a combine kernel merges the partials of pairs split over several items.
 // Long pairs therefore spread over many SMs while short pairs cost one small block each.
 #include <cub/block/block_reduce.cuh>
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 
 #include <algorithm>
 #include <cub/block/block_scan.cuh>
@@ -581,17 +580,7 @@ bool usesBulkCopies(const RaggedDecodeAttentionParams& params) {
  * streams with per-lane copies.
  */
 bool poolTensorMap(const void* pool, DType dtype, int headDim, long long rows, CUtensorMap& map) {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = []() -> PFN_cuTensorMapEncodeTiled_v12000 {
-    void* entry = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &entry, 12000, cudaEnableDefault, &found) !=
-            cudaSuccess ||
-        found != cudaDriverEntryPointSuccess) {
-      cudaGetLastError();  // not sticky: clear it
-      return nullptr;
-    }
-    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(entry);
-  }();
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
   if (encode == nullptr) return false;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(headDim), static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(headDim) * 2};  // bytes between rows

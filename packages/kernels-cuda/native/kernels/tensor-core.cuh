@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cuda.h>  // CUtensorMap (the type only: the driver is reached through the runtime)
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -149,6 +150,25 @@ __device__ __forceinline__ void tileLoad2d(void* shared, const CUtensorMap* map,
 #else
   __trap();
 #endif
+}
+
+/**
+ * The driver's cuTensorMapEncodeTiled, reached through the runtime (the addon does not link the driver
+ * library); null where the driver has none. Looked up once.
+ */
+inline PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = []() -> PFN_cuTensorMapEncodeTiled_v12000 {
+    void* entry = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &entry, 12000, cudaEnableDefault, &found) !=
+            cudaSuccess ||
+        found != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();  // not sticky: clear it
+      return nullptr;
+    }
+    return reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(entry);
+  }();
+  return encode;
 }
 
 /** ldmatrix.x4: four 8x8 b16 matrices; lanes 8j..8j+7 address the rows of matrix j, register j holds it. */
