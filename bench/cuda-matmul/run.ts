@@ -78,7 +78,7 @@ const flushL2 = (i: number) => {
 };
 
 /**
- * Device time of one `body` call with a cold L2 (mean over `repeats` calls, each after a fill of
+ * Device time of one `body` call with a cold L2 (mean over `repeats` calls, each after `flushL2` over
  * `flush`; only the operation named `name` counts), and the median host time of a call.
  */
 async function timeCold(name: string, body: () => void): Promise<{ device: number; host: number }> {
