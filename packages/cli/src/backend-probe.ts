@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import type { AddonBuild, codeForDevice } from '@fairkv/kernels-cuda';
 
 /** One backend's status. */
 export interface BackendStatus {
@@ -27,6 +28,24 @@ export function ncclDetail(nccl: { available: boolean; version: number; error: s
   return `NCCL ${major}.${minor}.${nccl.version % 100}`;
 }
 
+/**
+ * A GPU on the cuda line: its name, and which code of the addon's build it runs (`sm_90a`: Hopper's own,
+ * with the warpgroup-MMA matmul; a PTX target: compiled by the driver at load time), or that the build
+ * holds none for it (kernels would fail to launch: rebuild with its capability in FAIRKV_CUDA_ARCHS).
+ * `codeFor` is `@fairkv/kernels-cuda`'s `codeForDevice` (that package is imported only when probing).
+ */
+export function deviceDetail(
+  device: { name: string; computeCapability: string },
+  build: AddonBuild | undefined,
+  codeFor: typeof codeForDevice,
+): string {
+  if (build === undefined) return `${device.name} (compute ${device.computeCapability})`;
+  const code = codeFor(build, device.computeCapability);
+  return code === undefined
+    ? `${device.name} (compute ${device.computeCapability}: no code in this addon build of ${build.architectures.join(', ')}; rebuild with FAIRKV_CUDA_ARCHS including it)`
+    : `${device.name} (compute ${device.computeCapability}, runs ${code})`;
+}
+
 /** Probes every backend: cpu always works; cuda loads its addon in a child process; webgpu asks Dawn for an adapter. */
 export async function probeBackends(): Promise<BackendStatus[]> {
   const statuses: BackendStatus[] = [
@@ -38,14 +57,16 @@ export async function probeBackends(): Promise<BackendStatus[]> {
     },
   ];
   try {
-    const { probeCuda } = await import('@fairkv/kernels-cuda');
+    const { codeForDevice, probeCuda } = await import('@fairkv/kernels-cuda');
     const probe = probeCuda();
     statuses.push({
       name: 'cuda',
       available: probe.available,
       runtimeSupported: true,
       detail: probe.available
-        ? `${probe.devices.length} device(s): ${probe.devices.map((device) => device.name).join(', ')}; ${ncclDetail(probe.libraries.nccl)}`
+        ? `${probe.devices.length} device(s): ${probe.devices
+            .map((device) => deviceDetail(device, probe.build, codeForDevice))
+            .join(', ')}; ${ncclDetail(probe.libraries.nccl)}`
         : probe.reason,
     });
   } catch (error) {

@@ -16,6 +16,7 @@
  *
  * @packageDocumentation
  */
+export { type AddonBuild, codeForDevice, readAddonBuild } from './addon-build.js';
 export { ADDON_RELATIVE_PATH, addonPath } from './addon-path.js';
 export {
   CUDA_HEAD_DIMS,

@@ -7,10 +7,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { type AddonBuild, readAddonBuild } from './addon-build.js';
 import { addonPath } from './addon-path.js';
 import type { NativeDeviceProperties, NativeLibraryInfo, NativeProbeResult } from './native.js';
 
-/** What the probe found: usable devices, or the one-line reason the backend is unavailable. */
+/**
+ * What the probe found: usable devices, or the one-line reason the backend is unavailable; `build` is
+ * the addon's build record where it has one (see {@link readAddonBuild}).
+ */
 export type CudaProbeResult =
   | {
       available: true;
@@ -19,8 +23,9 @@ export type CudaProbeResult =
       driverVersion: number;
       devices: NativeDeviceProperties[];
       libraries: NativeLibraryInfo;
+      build?: AddonBuild;
     }
-  | { available: false; addonPath: string; reason: string; probe?: NativeProbeResult };
+  | { available: false; addonPath: string; reason: string; probe?: NativeProbeResult; build?: AddonBuild };
 
 /** The script the child runs: load the addon, query devices and libraries, print JSON. */
 const PROBE_SCRIPT = `
@@ -50,7 +55,9 @@ export interface ProbeOptions {
  */
 export function probeCuda(options: ProbeOptions = {}): CudaProbeResult {
   if (cached !== undefined && options.refresh !== true) return cached;
-  cached = runProbe(options.timeoutMs ?? 60_000);
+  const result = runProbe(options.timeoutMs ?? 60_000);
+  const build = readAddonBuild(result.addonPath);
+  cached = build === undefined ? result : { ...result, build };
   return cached;
 }
 
