@@ -79,6 +79,7 @@ const report = {
   results,
   host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version },
   commit: gitCommit(),
+  addonBuild: probeCuda().build ?? null,
   date: new Date().toISOString(),
 };
 const json = `${JSON.stringify(report, null, 2)}\n`;

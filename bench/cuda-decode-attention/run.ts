@@ -16,7 +16,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bf16BitsToF32, type DeviceBuffer, f32ToBf16Bits } from '@fairkv/kernels';
-import { type CudaBackend, createCudaBackend } from '@fairkv/kernels-cuda';
+import { type CudaBackend, createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 
@@ -441,6 +441,7 @@ async function main(): Promise<void> {
     },
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
     commit: gitCommit(),
+    addonBuild: probeCuda().build ?? null,
     shape: {
       dtype: 'bf16',
       headDim,

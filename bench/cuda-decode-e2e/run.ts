@@ -489,7 +489,7 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
   const out = process.env.OUT ?? '.';
   writeFileSync(
     `${out}/cuda-decode-e2e-${prepared.deviceCount}.json`,
-    `${JSON.stringify({ benchmark: 'cuda-decode-e2e', gpus: probe.devices.map((d) => d.name), deviceCount: prepared.deviceCount, model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02))', profile: profile.source, context: CONTEXT, commit: gitCommit(), plansCommit: prepared.commit, host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), results, ...(kvSweep.length > 0 ? { kvSweep } : {}) }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'cuda-decode-e2e', gpus: probe.devices.map((d) => d.name), deviceCount: prepared.deviceCount, model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02))', profile: profile.source, context: CONTEXT, commit: gitCommit(), addonBuild: probe.build ?? null, plansCommit: prepared.commit, host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), results, ...(kvSweep.length > 0 ? { kvSweep } : {}) }, null, 2)}\n`,
   );
 }
 

@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createCudaBackend } from '@fairkv/kernels-cuda';
+import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 
@@ -215,6 +215,8 @@ const report = {
   results,
   host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version },
   commit,
+  // the addon's targets: which kernels ran (sm_90a: the warpgroup-MMA matmul)
+  addonBuild: probeCuda().build ?? null,
   date: new Date().toISOString(),
 };
 const json = `${JSON.stringify(report, null, 2)}\n`;
