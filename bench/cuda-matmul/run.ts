@@ -127,10 +127,20 @@ const PATHS = [
 ] as const;
 type PathName = (typeof PATHS)[number][0];
 
+// FAIRKV_MATMUL_SHAPES="tp4 wk|wv,tp4 fused gate|up split" runs only the shapes named (e.g. under a profiler)
+const onlyShapes = process.env.FAIRKV_MATMUL_SHAPES?.split(',').map((name) => name.trim());
+const knownShapes = [2, 4].flatMap((tp) => shapes(tp).map(([name]) => name));
+const unknownShapes = (onlyShapes ?? []).filter((name) => !knownShapes.includes(name));
+if (unknownShapes.length > 0) {
+  throw new Error(
+    `FAIRKV_MATMUL_SHAPES: unknown shape(s) ${JSON.stringify(unknownShapes)}; known: ${knownShapes.join(', ')}`,
+  );
+}
 const results: Record<string, unknown>[] = [];
 const maxRows = Math.max(...ROWS);
 for (const tp of [2, 4]) {
   for (const [name, outer, inner, segments] of shapes(tp)) {
+    if (onlyShapes && !onlyShapes.includes(name)) continue;
     const weight = backend.createBuffer({ dtype: 'bf16', elementCount: outer * inner });
     backend.upload(
       weight,

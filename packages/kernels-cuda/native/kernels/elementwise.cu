@@ -32,12 +32,45 @@ __global__ void fillKernel(T* __restrict__ data, long long count, T value) {
     data[i] = value;
 }
 
+/** Two f32 rounded to T (f16 or bf16) in one 32-bit word, `x` in the low half. */
 template <typename T>
+__device__ __forceinline__ unsigned int packPair(float x, float y) {
+  T pair[2] = {fromFloat<T>(x), fromFloat<T>(y)};
+  return *reinterpret_cast<const unsigned int*>(pair);
+}
+
+/**
+ * f32 -> T, 8 elements per thread and turn with 16-byte loads and stores where both pointers are
+ * 16-byte aligned (`Vectorized`; then element by element past the last full 8). Measured on an H100
+ * (Nsight Compute): 124 x 4096 elements took 4.5-5 us element by element.
+ */
+template <typename T, bool Vectorized>
 __global__ void convertKernel(const float* __restrict__ input, T* __restrict__ output, long long count) {
   allowDependentLaunch();  // the tensor-core matmul after it may start loading its weight
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
-       i += static_cast<long long>(gridDim.x) * blockDim.x)
-    output[i] = fromFloat<T>(input[i]);
+  const long long first = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x;
+  const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
+  long long done = 0;
+  if constexpr (Vectorized) {
+    const long long vectors = count / 8;
+    const float4* in = reinterpret_cast<const float4*>(input);
+    uint4* out = reinterpret_cast<uint4*>(output);
+    for (long long i = first; i < vectors; i += stride) {
+      const float4 a = __ldg(in + 2 * i);
+      const float4 b = __ldg(in + 2 * i + 1);
+      out[i] = make_uint4(packPair<T>(a.x, a.y), packPair<T>(a.z, a.w), packPair<T>(b.x, b.y), packPair<T>(b.z, b.w));
+    }
+    done = vectors * 8;
+  }
+  for (long long i = done + first; i < count; i += stride) output[i] = fromFloat<T>(input[i]);
+}
+
+template <typename T>
+void launchConvert(const float* input, T* output, long long count, cudaStream_t stream) {
+  const bool aligned = reinterpret_cast<uintptr_t>(input) % 16 == 0 && reinterpret_cast<uintptr_t>(output) % 16 == 0;
+  if (aligned)
+    convertKernel<T, true><<<gridFor(ceilDiv(count, 8)), 256, 0, stream>>>(input, output, count);
+  else
+    convertKernel<T, false><<<gridFor(count), 256, 0, stream>>>(input, output, count);
 }
 }  // namespace
 
@@ -72,9 +105,9 @@ void fillValue(void* data, DType dtype, long long count, double value, cudaStrea
 void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream) {
   if (count <= 0) return;
   if (dtype == DType::F16) {
-    convertKernel<__half><<<gridFor(count), 256, 0, stream>>>(input, static_cast<__half*>(output), count);
+    launchConvert(input, static_cast<__half*>(output), count, stream);
   } else if (dtype == DType::BF16) {
-    convertKernel<__nv_bfloat16><<<gridFor(count), 256, 0, stream>>>(input, static_cast<__nv_bfloat16*>(output), count);
+    launchConvert(input, static_cast<__nv_bfloat16*>(output), count, stream);
   } else {
     throw std::invalid_argument("convertFloatTo: expected f16 or bf16");
   }
