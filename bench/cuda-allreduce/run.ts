@@ -12,13 +12,13 @@
  * Run on a multi-GPU machine: `npx tsx bench/cuda-allreduce/run.ts` (or `run-device.sh allreduce`).
  * Writes bench/cuda-allreduce/results/cuda-allreduce.json (and $OUT/ when set).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCudaBackend, createNcclCommunicator, probeCuda } from '@fairkv/kernels-cuda';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
+import { writeResult } from '../write-result.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
@@ -82,7 +82,4 @@ const report = {
   addonBuild: probeCuda().build ?? null,
   date: new Date().toISOString(),
 };
-const json = `${JSON.stringify(report, null, 2)}\n`;
-mkdirSync(join(benchRoot, 'results'), { recursive: true });
-writeFileSync(join(benchRoot, 'results', 'cuda-allreduce.json'), json);
-if (process.env.OUT) writeFileSync(join(process.env.OUT, 'cuda-allreduce.json'), json);
+writeResult(benchRoot, 'cuda-allreduce.json', report);

@@ -11,7 +11,6 @@
  * Writes bench/cuda-decode-attention/results/cuda-decode-attention.json (and $OUT/ when set).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +18,7 @@ import { bf16BitsToF32, type DeviceBuffer, f32ToBf16Bits } from '@fairkv/kernels
 import { type CudaBackend, createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
+import { writeResult } from '../write-result.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
@@ -457,10 +457,7 @@ async function main(): Promise<void> {
     copy,
     mixes,
   };
-  const json = `${JSON.stringify(report, null, 2)}\n`;
-  mkdirSync(join(benchRoot, 'results'), { recursive: true });
-  writeFileSync(join(benchRoot, 'results', 'cuda-decode-attention.json'), json);
-  if (process.env.OUT) writeFileSync(join(process.env.OUT, 'cuda-decode-attention.json'), json);
+  writeResult(benchRoot, 'cuda-decode-attention.json', report);
 }
 
 type TorchResult =

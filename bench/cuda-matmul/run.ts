@@ -15,13 +15,13 @@
  * Run on a GPU machine: `npx tsx bench/cuda-matmul/run.ts` (or `run-device.sh matmul` from the bundle).
  * Writes bench/cuda-matmul/results/cuda-matmul.json (and $OUT/ when set).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
+import { writeResult } from '../write-result.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
@@ -229,10 +229,7 @@ const report = {
   addonBuild: probeCuda().build ?? null,
   date: new Date().toISOString(),
 };
-const json = `${JSON.stringify(report, null, 2)}\n`;
-mkdirSync(join(benchRoot, 'results'), { recursive: true });
-writeFileSync(join(benchRoot, 'results', 'cuda-matmul.json'), json);
-if (process.env.OUT) writeFileSync(join(process.env.OUT, 'cuda-matmul.json'), json);
+writeResult(benchRoot, 'cuda-matmul.json', report);
 backend.disposeBuffer(flush);
 backend.disposeBuffer(flushWinners);
 backend.dispose();
