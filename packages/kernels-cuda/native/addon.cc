@@ -590,11 +590,11 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // streaming kernel.
   const int path = optionalIntField(a, "matmulPath", context.matmulPath);
   const bool tensorCore = matmulTensorCoreSupports(p);
-  const bool splitFewRows =
+  const bool splitInPlace =
       outputs.count > 1 && (context.warpgroupMma || (p.rowCount <= kMatmulSplitTensorCoreRows &&
                                                      !CublasHandle::takesEqualSegments(outputs)));
   const bool useTensorCore =
-      path == 2 ? tensorCore : path != 1 && tensorCore && (!context.cublas || (path == 0 && splitFewRows));
+      path == 2 ? tensorCore : path != 1 && tensorCore && (!context.cublas || (path == 0 && splitInPlace));
   if (useTensorCore) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
     // bulkCopies (benchmarks; not part of the contract): 0 = the weight by per-thread cp.async, not TMA
