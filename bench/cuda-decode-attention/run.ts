@@ -292,6 +292,8 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
     trace?: DeviceBuffer;
     /** Not part of the contract: 0 runs the schedule as its own kernel before the tensor-core kernel. */
     fusedSchedule?: 0;
+    /** Not part of the contract: 0 has the tensor-core kernel's block 0 build the schedule for every block. */
+    localSchedule?: 0;
     /** Not part of the contract: 0 streams the stages with per-lane cp.async instead of bulk copies. */
     bulkCopies?: 0;
     inOrder?: true;
@@ -321,6 +323,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
   const plainLaunchMs = timeMs(backend, () => run({ dependentLaunch: 0 }));
   const inOrderMs = timeMs(backend, () => run({ inOrder: true }));
   const scheduleKernelMs = timeMs(backend, () => run({ fusedSchedule: 0 }));
+  const blockZeroScheduleMs = timeMs(backend, () => run({ localSchedule: 0 }));
   const timeline = await traceCall(backend, layout.lengths.length, (buffer) => run({ trace: buffer }));
   // Host cost of one enqueue (validation + N-API + the launches), measured without waiting.
   backend.native.synchronizeNow(backend.nativeContext);
@@ -345,6 +348,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
     plainLaunchMs,
     inOrderMs,
     scheduleKernelMs,
+    blockZeroScheduleMs,
     elementCopiesMs,
     timeline,
     sweep,
@@ -370,6 +374,7 @@ async function main(): Promise<void> {
       withoutDependentLaunchMs: measured.plainLaunchMs,
       blocksInPoolOrderMs: measured.inOrderMs,
       withScheduleKernelMs: measured.scheduleKernelMs,
+      withBlockZeroScheduleMs: measured.blockZeroScheduleMs,
       withElementCopiesMs: measured.elementCopiesMs,
       timeline: measured.timeline,
       itemsPerMultiprocessorSweepMs: measured.sweep,
@@ -423,7 +428,7 @@ async function main(): Promise<void> {
     mixes.push(entry);
     console.log(`${mix.name}, batch ${mix.batch} timeline (us): ${JSON.stringify(measured.timeline)}`);
     console.log(
-      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; element copies ${ours.withElementCopiesMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
+      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; schedule by block 0 ${ours.withBlockZeroScheduleMs.toFixed(3)}; element copies ${ours.withElementCopiesMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
         (torch.available
           ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s)`
           : `torch skipped: ${torch.reason}`),

@@ -74,7 +74,10 @@ struct DeviceContext {
   /** Compute capability major version (9 = Hopper: thread-block clusters). */
   int computeMajor = 0;
   OperationProfiler profiler;
-  /** Ragged decode attention's schedule flag (allocated on first use, zeroed) and the last call's number. */
+  /**
+   * Ragged decode attention's two words (allocated on first use, zeroed): the schedule flag and the
+   * per-block schedule's work counter; and the last call's number.
+   */
   unsigned int* attentionScheduleReady = nullptr;
   unsigned int attentionScheduleEpoch = 0;
   /** Decode attention and the tensor-core matmul may stream with bulk tensor copies (Hopper+; FAIRKV_CUDA_BULK_COPIES=0: never). */
@@ -720,13 +723,17 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       // fusedSchedule (benchmarks; not part of the contract): 0 = run the schedule kernel first
       if (optionalIntField(a, "fusedSchedule", 1) != 0) {
         if (context.attentionScheduleReady == nullptr) {
-          checkCuda(cudaMalloc(&context.attentionScheduleReady, sizeof(unsigned int)), "cudaMalloc(schedule flag)");
-          checkCuda(cudaMemsetAsync(context.attentionScheduleReady, 0, sizeof(unsigned int), stream),
-                    "cudaMemsetAsync(schedule flag)");
+          // two words: the schedule flag and the per-block schedule's work counter
+          checkCuda(cudaMalloc(&context.attentionScheduleReady, 2 * sizeof(unsigned int)), "cudaMalloc(schedule words)");
+          checkCuda(cudaMemsetAsync(context.attentionScheduleReady, 0, 2 * sizeof(unsigned int), stream),
+                    "cudaMemsetAsync(schedule words)");
         }
         if (++context.attentionScheduleEpoch == 0) ++context.attentionScheduleEpoch;  // 0 is the zeroed flag
         p.scheduleReady = context.attentionScheduleReady;
         p.scheduleEpoch = context.attentionScheduleEpoch;
+        p.workCounter = reinterpret_cast<int*>(context.attentionScheduleReady + 1);
+        // localSchedule (benchmarks; not part of the contract): 0 = block 0 builds the schedule for all
+        p.localSchedule = optionalIntField(a, "localSchedule", 1) != 0;
       }
       void* workspace = ensureWorkspace(context, raggedDecodeAttentionWorkspaceBytes(p));
       raggedDecodeAttention(p, workspace, stream);

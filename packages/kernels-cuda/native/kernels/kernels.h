@@ -163,6 +163,16 @@ struct RaggedDecodeAttentionParams {
    */
   unsigned int* scheduleReady = nullptr;
   unsigned int scheduleEpoch = 0;
+  /**
+   * A second device word only this context's attention calls use, zero before its first call: with it
+   * (and `scheduleReady`, and `localSchedule`), every block of the tensor-core kernel plans the calls'
+   * chunks itself in shared memory where the pair table fits there, so no warp waits for block 0 or
+   * reads the schedule from global memory; the work queue counts in this word and the combine kernel
+   * zeroes it again.
+   */
+  int* workCounter = nullptr;
+  /** Benchmarks may turn the per-block schedule off (block 0 then builds it and publishes it). */
+  bool localSchedule = true;
   /** Blocks of the pool (bounds the bulk copies' tensor map; 0: unknown, no bulk copies). */
   int blockCount = 0;
   /**

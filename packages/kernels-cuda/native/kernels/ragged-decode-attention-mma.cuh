@@ -85,6 +85,18 @@ __device__ __forceinline__ int keyUnitOfLane(int tig, int i) {
   return Copy == StageCopy::Bulk ? 2 * tig + (i & 1) + 8 * (i >> 1) : 4 * i + tig;
 }
 
+/**
+ * Shared memory of the per-block schedule's tables for `pairCount` pairs: each pair's packed prefix
+ * (full chunks before it in the high 32 bits, tail chunks in the low), one more for the totals, then
+ * each pair's length.
+ */
+constexpr size_t localScheduleBytes(int pairCount) {
+  return ((static_cast<size_t>(pairCount) + 1) * sizeof(long long) + static_cast<size_t>(pairCount) * sizeof(int) + 15) /
+         16 * 16;
+}
+/** Dynamic shared memory a block of the tensor-core kernel may take so that two fit on an SM (228 KB). */
+constexpr size_t kMmaSharedBudget = 110 * 1024;
+
 /** Shared memory of the tensor-core kernel (the warps' stage buffers; bulk copies align them to 1 KB). */
 template <int H>
 constexpr size_t mmaSharedBytes(StageCopy copy = StageCopy::Elements) {
@@ -118,27 +130,62 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
   waitForPrerequisiteGrid();  // the kernel before (the schedule kernel, or what wrote the pairs and pool)
   allowDependentLaunch();     // the combine blocks may be placed while the work queue drains
   extern __shared__ __align__(16) unsigned char sharedBytes[];
-  if (args.scheduleReady != nullptr) {
-    // Block 0 builds the schedule; every warp (block 0's too) waits until it is published. Block 0 is
-    // placed first, so the waiting blocks never hold it out. Its stage buffers are free until then:
-    // they cache the pair lengths.
-    __shared__ ScheduleStorage<kMmaThreads> scheduleStorage;
-    if (blockIdx.x == 0) {
-      if (args.trace != nullptr && threadIdx.x == 0) args.trace[0] = globalNanoseconds();
-      buildSchedule<kMmaThreads>(args.plan, scheduleStorage, reinterpret_cast<int*>(sharedBytes),
-                                 static_cast<int>(mmaSharedBytes<H>(Copy) / sizeof(int)));
-      __threadfence();
-      __syncthreads();
-      if (threadIdx.x == 0) {
-        storeRelease(args.scheduleReady, args.scheduleEpoch);
+  __shared__ ScheduleStorage<kMmaThreads> scheduleStorage;
+  // The per-block schedule's tables (localScheduleBytes), after the stage buffers.
+  long long* const sPrefix = reinterpret_cast<long long*>(sharedBytes + mmaSharedBytes<H>(Copy));
+  int* const sLength = reinterpret_cast<int*>(sPrefix + args.plan.pairCount + 1);
+  int itemCount, chunk;
+  long long fullTotal = 0;  // per-block schedule: full chunks of the call (they come first in the queue)
+  int* workCounter;
+  if (args.localSchedule) {
+    // Every block plans the chunks itself (the same arithmetic on the same lengths gives every block
+    // the same schedule): no warp waits for another block, and a work unit is found by a binary search
+    // of the prefix table in shared memory. Block 0 also writes each pair's first slot for the combine.
+    const bool first = blockIdx.x == 0;
+    if (first && args.trace != nullptr && threadIdx.x == 0) args.trace[0] = globalNanoseconds();
+    const ChunkTotals totals = planChunks<kMmaThreads>(
+        args.plan, scheduleStorage, sLength, args.plan.pairCount,
+        [&](int p, int, long long fullOffset, long long partialOffset, const ChunkTotals&) {
+          sPrefix[p] = (fullOffset << 32) | partialOffset;
+          if (first) args.plan.itemStart[p] = static_cast<int>(fullOffset + partialOffset);
+        });
+    itemCount = static_cast<int>(totals.full + totals.partial);
+    if (threadIdx.x == 0) {
+      sPrefix[args.plan.pairCount] = (totals.full << 32) | totals.partial;
+      if (first) {
+        args.plan.itemStart[args.plan.pairCount] = itemCount;
+        args.plan.schedule->chunkTokens = totals.chunk;
+        args.plan.schedule->itemCount = itemCount;
         if (args.trace != nullptr) args.trace[1] = globalNanoseconds();
       }
     }
-    while (loadAcquire(args.scheduleReady) != args.scheduleEpoch) __nanosleep(64);
+    __syncthreads();
+    chunk = totals.chunk;
+    fullTotal = totals.full;
+    workCounter = args.workCounter;
+  } else {
+    if (args.scheduleReady != nullptr) {
+      // Block 0 builds the schedule; every warp (block 0's too) waits until it is published. Block 0 is
+      // placed first, so the waiting blocks never hold it out. Its stage buffers are free until then:
+      // they cache the pair lengths.
+      if (blockIdx.x == 0) {
+        if (args.trace != nullptr && threadIdx.x == 0) args.trace[0] = globalNanoseconds();
+        buildSchedule<kMmaThreads>(args.plan, scheduleStorage, reinterpret_cast<int*>(sharedBytes),
+                                   static_cast<int>(mmaSharedBytes<H>(Copy) / sizeof(int)));
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+          storeRelease(args.scheduleReady, args.scheduleEpoch);
+          if (args.trace != nullptr) args.trace[1] = globalNanoseconds();
+        }
+      }
+      while (loadAcquire(args.scheduleReady) != args.scheduleEpoch) __nanosleep(64);
+    }
+    itemCount = args.plan.schedule->itemCount;
+    chunk = args.plan.schedule->chunkTokens;
+    workCounter = &args.plan.schedule->workCounter;
   }
-  const int itemCount = args.plan.schedule->itemCount;
   const int workCount = itemCount * args.subgroups;
-  const int chunk = args.plan.schedule->chunkTokens;
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
   const int group = lane >> 2;
@@ -173,14 +220,38 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     if (work >= workCount) return w;
     const int item = work / args.subgroups;
     w.subgroup = work % args.subgroups;
-    const int2 owner = args.plan.items[item];
-    w.pair = owner.x;
-    const int first = args.plan.itemStart[w.pair];
-    w.slotItem = first + owner.y;
-    w.chunkCount = args.plan.itemStart[w.pair + 1] - first;
-    const int kvLength = max(args.plan.pairs[w.pair * 4 + 2], 0);
+    int chunkIndex, kvLength;
+    if (args.localSchedule) {
+      // Full chunks run first, in pair order, then every pair's tail chunk: the item's pair is the
+      // last one whose prefix of that kind is at most the item's rank among its kind (pairs with none
+      // of that kind share the next one's prefix, so the search never stops on them).
+      const bool full = item < fullTotal;
+      const long long rank = full ? item : item - fullTotal;
+      int low = 0, high = args.plan.pairCount - 1;
+      while (low < high) {
+        const int middle = (low + high + 1) >> 1;
+        const long long prefix = full ? sPrefix[middle] >> 32 : sPrefix[middle] & 0xffffffffLL;
+        if (prefix <= rank) low = middle;
+        else high = middle - 1;
+      }
+      w.pair = low;
+      const long long here = sPrefix[w.pair], next = sPrefix[w.pair + 1];
+      kvLength = sLength[w.pair];
+      chunkIndex = full ? static_cast<int>(rank - (here >> 32)) : kvLength / chunk;
+      const int first = static_cast<int>((here >> 32) + (here & 0xffffffffLL));
+      w.slotItem = first + chunkIndex;
+      w.chunkCount = static_cast<int>((next >> 32) + (next & 0xffffffffLL)) - first;
+    } else {
+      const int2 owner = args.plan.items[item];
+      w.pair = owner.x;
+      chunkIndex = owner.y;
+      const int first = args.plan.itemStart[w.pair];
+      w.slotItem = first + chunkIndex;
+      w.chunkCount = args.plan.itemStart[w.pair + 1] - first;
+      kvLength = max(args.plan.pairs[w.pair * 4 + 2], 0);
+    }
     w.tableOffset = args.plan.pairs[w.pair * 4 + 3];
-    w.tokenBegin = owner.y * chunk;
+    w.tokenBegin = chunkIndex * chunk;
     w.tokenEnd = min(kvLength, w.tokenBegin + chunk);
     w.stages = max(1, (w.tokenEnd - w.tokenBegin + S - 1) / S);
     return w;
@@ -190,7 +261,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
   const int firstWave = static_cast<int>(gridDim.x) * Stage::kWarps;
   const auto take = [&]() {
     int work = 0;
-    if (lane == 0) work = firstWave + atomicAdd(&args.plan.schedule->workCounter, 1);
+    if (lane == 0) work = firstWave + atomicAdd(workCounter, 1);
     return __shfl_sync(0xffffffffu, work, 0);
   };
   const auto tokenRow = [&](const MmaWork& w, int t) -> long long {

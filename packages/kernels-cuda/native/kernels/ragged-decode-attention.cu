@@ -71,17 +71,26 @@ struct ScheduleStorage {
   int chunk;
 };
 
+/** What planChunks found: the chunk length and the counts of full and tail chunks of the whole call. */
+struct ChunkTotals {
+  int chunk;
+  long long full;     // full chunks (they run first)
+  long long partial;  // tail chunks and whole short pairs (they run last)
+};
+
 /**
- * The schedule, computed by one block of `Threads` threads: reads the pair lengths on the device,
- * picks a chunk length so the call makes between `fewestItems` and `mostItems` work items (chunks of
- * about `preferredChunk` tokens where that range allows), and writes each pair's first item index (an
- * exclusive prefix sum of its chunk counts), the item table and the work counter. Where the pairs fit
- * in `lengthCache` (shared memory, `cacheCapacity` ints), their lengths are read from global memory
- * once, all loads in flight together, instead of once per pass.
+ * The chunking shared by every schedule, computed by one block of `Threads` threads: reads the pair
+ * lengths on the device, picks a chunk length so the call makes between `fewestItems` and `mostItems`
+ * work items (chunks of about `preferredChunk` tokens where that range allows), and calls
+ * `emit(p, length, fullOffset, partialOffset, totals)` for every pair with the exclusive prefix sums of
+ * the full and tail chunk counts before it (each thread for a contiguous range of pairs, in order).
+ * Where the pairs fit in `lengthCache` (shared memory, `cacheCapacity` ints), their lengths are read
+ * from global memory once, all loads in flight together, instead of once per pass; the cache is valid
+ * on return.
  */
-template <int Threads>
-__device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& storage, int* lengthCache,
-                              int cacheCapacity) {
+template <int Threads, typename Emit>
+__device__ ChunkTotals planChunks(const ScheduleArgs& a, ScheduleStorage<Threads>& storage, int* lengthCache,
+                                  int cacheCapacity, Emit emit) {
   using Reduce = cub::BlockReduce<long long, Threads>;
   using Scan = cub::BlockScan<long long, Threads>;
   const bool cached = a.pairCount <= cacheCapacity;
@@ -104,7 +113,7 @@ __device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& s
     if (chunk > (1LL << 30)) chunk = 1LL << 30;
     storage.chunk = static_cast<int>(chunk);
   }
-  __syncthreads();
+  __syncthreads();  // also publishes the length cache
   const int chunk = storage.chunk;
 
   // Slots (partials) are numbered contiguously per pair; the execution order puts every full chunk
@@ -122,24 +131,37 @@ __device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& s
   }
   long long offsets = 0, totals = 0;
   Scan(storage.temp.scan).ExclusiveSum(localCounts, offsets, totals);
+  const ChunkTotals result{chunk, totals >> 32, totals & 0xffffffffLL};
   long long fullOffset = offsets >> 32, partialOffset = offsets & 0xffffffffLL;
-  const long long fullTotal = totals >> 32;
-  const long long total = fullTotal + (totals & 0xffffffffLL);
   for (int p = begin; p < end; ++p) {
-    a.itemStart[p] = static_cast<int>(fullOffset + partialOffset);  // slots are numbered per pair
     const int length = lengthOf(p);
-    const int full = length / chunk;
-    const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
-    for (int c = 0; c < full; ++c) a.items[fullOffset + c] = make_int2(p, c);
-    if (partial) a.items[fullTotal + partialOffset] = make_int2(p, full);
-    fullOffset += full;
-    partialOffset += partial;
+    emit(p, length, fullOffset, partialOffset, result);
+    fullOffset += length / chunk;
+    partialOffset += (length % chunk != 0 || length == 0) ? 1 : 0;
   }
+  return result;
+}
+
+/**
+ * The schedule in global memory, computed by one block (see planChunks): each pair's first item
+ * index, the item table in execution order, the chunk length, the item count and the work counter.
+ */
+template <int Threads>
+__device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& storage, int* lengthCache,
+                              int cacheCapacity) {
+  const ChunkTotals totals = planChunks<Threads>(
+      a, storage, lengthCache, cacheCapacity,
+      [&](int p, int length, long long fullOffset, long long partialOffset, const ChunkTotals& t) {
+        a.itemStart[p] = static_cast<int>(fullOffset + partialOffset);  // slots are numbered per pair
+        const int full = length / t.chunk;
+        for (int c = 0; c < full; ++c) a.items[fullOffset + c] = make_int2(p, c);
+        if (length % t.chunk != 0 || length == 0) a.items[t.full + partialOffset] = make_int2(p, full);
+      });
   if (threadIdx.x == 0) {
-    a.itemStart[a.pairCount] = static_cast<int>(total);
-    a.schedule->chunkTokens = chunk;
+    a.itemStart[a.pairCount] = static_cast<int>(totals.full + totals.partial);
+    a.schedule->chunkTokens = totals.chunk;
     a.schedule->workCounter = 0;
-    a.schedule->itemCount = static_cast<int>(total);
+    a.schedule->itemCount = static_cast<int>(totals.full + totals.partial);
   }
   __syncthreads();
 }
@@ -229,6 +251,10 @@ struct DecodeArgs {
   // `scheduleEpoch` in `scheduleReady`; every warp waits for that before it reads the schedule.
   unsigned int* scheduleReady;  // null: a schedule kernel ran before
   unsigned int scheduleEpoch;
+  // Tensor-core kernel: every block plans the chunks itself in shared memory (after its stage
+  // buffers), the work queue counts in `workCounter` and the combine kernel zeroes it again.
+  bool localSchedule;
+  int* workCounter;  // null: none (the schedule's own counter serves)
   bool dependentLaunch;     // host only: launch the attention and combine kernels as programmatic dependents
   int multiprocessorCount;  // host only: sizes the persistent tensor-core grid
   bool vectorized;  // 16-byte loads are aligned (headDim a multiple of the vector width)
@@ -474,6 +500,8 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   const int subgroup = blockIdx.y >> 3;
   const int g = blockIdx.y & 7;
   waitForPrerequisiteGrid();  // the attention kernel's partials
+  // The attention grid has ended: its work counter is free for the context's next call.
+  if (args.workCounter != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *args.workCounter = 0;
   const int firstItem = args.plan.itemStart[pair];
   const int chunkCount = args.plan.itemStart[pair + 1] - firstItem;
   const int firstHead = subgroup * 8;
@@ -592,8 +620,15 @@ bool poolTensorMap(const void* pool, DType dtype, int headDim, long long rows, C
 }
 
 template <typename T, int H, StageCopy Copy>
-void launchMma(const DecodeArgs& args, int maxItems, const CUtensorMap& poolMap, cudaStream_t stream) {
-  const size_t shared = mmaSharedBytes<H>(Copy);
+void launchMma(DecodeArgs args, int maxItems, const CUtensorMap& poolMap, cudaStream_t stream) {
+  size_t shared = mmaSharedBytes<H>(Copy);
+  if (args.localSchedule) {
+    // The per-block schedule where its tables fit beside the stage buffers (two blocks per SM);
+    // otherwise block 0 builds the schedule in global memory and publishes it.
+    const size_t tables = localScheduleBytes(args.plan.pairCount);
+    if (shared + tables <= kMmaSharedBudget) shared += tables;
+    else args.localSchedule = false;
+  }
   checkCuda(cudaFuncSetAttribute(decodeMmaKernel<T, H, Copy>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  static_cast<int>(shared)),
             "cudaFuncSetAttribute(ragged-decode-attention mma)");
@@ -693,6 +728,8 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   args.trace = params.trace;
   args.scheduleReady = fused ? params.scheduleReady : nullptr;
   args.scheduleEpoch = params.scheduleEpoch;
+  args.localSchedule = fused && params.localSchedule && params.workCounter != nullptr;
+  args.workCounter = args.localSchedule ? params.workCounter : nullptr;
   args.multiprocessorCount = params.multiprocessorCount;
   args.tensorCores = tensorCores;
   args.bulkCopies = tensorCores && usesBulkCopies(params);
