@@ -430,7 +430,7 @@ async function main(): Promise<void> {
     console.log(
       `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; schedule by block 0 ${ours.withBlockZeroScheduleMs.toFixed(3)}; element copies ${ours.withElementCopiesMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
         (torch.available
-          ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s)`
+          ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s; each call from an idle GPU ${torch.groupedSyncedMs.toFixed(3)} ms)`
           : `torch skipped: ${torch.reason}`),
     );
   }
@@ -471,6 +471,8 @@ type TorchResult =
       device: string;
       paddedMs: number;
       groupedMs: number;
+      /** The grouped path with each call started on an idle GPU (the host's dispatch inside the interval). */
+      groupedSyncedMs: number;
       paddedGbPerSecond: number;
       groupedGbPerSecond: number;
       classes: unknown;
