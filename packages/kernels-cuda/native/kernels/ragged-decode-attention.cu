@@ -1,11 +1,12 @@
 // Ragged decode attention over the paged KV pool (layout: packages/kernels/src/kv-layout.ts), GQA,
 // flash-decoding style (Dao et al., "Flash-Decoding for long-context inference", 2023):
 //
-// 1. the schedule (buildSchedule) reads the pair lengths on the device, picks a chunk length so the
+// 1. the schedule (planChunks) reads the pair lengths on the device, picks a chunk length so the
 //    whole call makes between `targetItems` and `mostItems` work items (chunks near
-//    `preferredChunkTokens` where that range allows), and writes each pair's first item index
-//    (an exclusive prefix sum of its chunk counts): inside the tensor-core kernel (its block 0, then
-//    a flag), or as a one-block kernel before the CUDA-core kernel;
+//    `preferredChunkTokens` where that range allows), and numbers each pair's items (an exclusive
+//    prefix sum of its chunk counts): inside the tensor-core kernel every block plans it in its own
+//    shared memory (or, for pair tables too long for that, block 0 writes it to global memory and
+//    publishes a flag), or a one-block kernel does before the CUDA-core kernel (buildSchedule);
 // 2. the main kernel runs one thread block per (work item, group of up to 8 query heads): the whole
 //    GQA group of a kv head lives in one block, so each K and V row is read once per group, with
 //    16-byte loads, f32 accumulation and an online softmax over sub-chunks of 256 tokens; pairs that
