@@ -222,9 +222,10 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     w.subgroup = work % args.subgroups;
     int chunkIndex, kvLength;
     if (args.localSchedule) {
-      // Full chunks run first, in pair order, then every pair's tail chunk: the item's pair is the
-      // last one whose prefix of that kind is at most the item's rank among its kind (pairs with none
-      // of that kind share the next one's prefix, so the search never stops on them).
+      // Full chunks run first, in pair order, then every pair's last, shorter chunk (a short pair's
+      // only one): the item's pair is the last one whose prefix of that kind is at most the item's
+      // rank among its kind (pairs with none of that kind share the next one's prefix, so the search
+      // never stops on them).
       const bool full = item < fullTotal;
       const long long rank = full ? item : item - fullTotal;
       int low = 0, high = args.plan.pairCount - 1;
