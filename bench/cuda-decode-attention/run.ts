@@ -30,7 +30,11 @@ const kvHeadCount = 8;
  * 0.2-0.4 ms, where the kernel's fixed costs show), 64 a serving-sized batch of the same mix.
  */
 const BATCHES = positiveIntegersFromEnv('FAIRKV_BENCH_BATCHES', '16,64');
-const blockSize = 16;
+/**
+ * Tokens per pool block (FAIRKV_BENCH_BLOCK_SIZE, default 16, the runtime's default `kvBlockSize`): the
+ * contiguous unit the shuffled pool is made of.
+ */
+const blockSize = positiveIntegersFromEnv('FAIRKV_BENCH_BLOCK_SIZE', '16')[0]!;
 const longLength = 32768;
 const shortLength = 384;
 const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
