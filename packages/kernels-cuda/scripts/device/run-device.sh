@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
 # points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
-# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|profile|bench|matmul|matmul-l2|allreduce]...
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|profile|bench|matmul|matmul-l2|allreduce|host]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
 #  GPUs are here, or the files FAIRKV_E2E_PLANS lists; FAIRKV_E2E_EXECUTIONS picks workers,inline)
@@ -52,6 +52,7 @@ for step in "${steps[@]}"; do
     matmul) FAIRKV_BENCH_DIR=$PWD/bench/cuda-matmul node .device/bench-matmul.mjs 2>&1 | tee "$OUT/matmul.log" || status=1 ;;
     allreduce) FAIRKV_BENCH_DIR=$PWD/bench/cuda-allreduce node .device/bench-allreduce.mjs 2>&1 | tee "$OUT/allreduce.log" || status=1 ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
+    host) FAIRKV_BENCH_DIR=$PWD/bench/cuda-host-overhead node .device/bench-host.mjs 2>&1 | tee "$OUT/host.log" || status=1 ;;
   esac
 done
 exit $status
