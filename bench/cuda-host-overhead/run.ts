@@ -48,6 +48,7 @@ const q = f32(heads * headDim);
 const k = f32(kvHeads * headDim);
 const v = f32(kvHeads * headDim);
 const attention = f32(heads * headDim);
+const projected = f32(hidden);
 const gate = f32(intermediate);
 const up = f32(intermediate);
 const act = f32(intermediate);
@@ -150,12 +151,12 @@ const operations: { name: string; kernel: KernelName; args: KernelArgsMap[Kernel
   {
     name: 'matmul wo',
     kernel: 'matmul',
-    args: { input: attention, weight: wo, output: normed, rowCount: 1, innerSize: heads * headDim, outerSize: hidden },
+    args: { input: attention, weight: wo, output: projected, rowCount: 1, innerSize: heads * headDim, outerSize: hidden },
   },
   {
     name: 'rms-norm + residual',
     kernel: 'rms-norm',
-    args: { input: x, weight: norm, output: normed, rowCount: 1, size: hidden, epsilon: 1e-5, addend: normed },
+    args: { input: x, weight: norm, output: normed, rowCount: 1, size: hidden, epsilon: 1e-5, addend: projected },
   },
   {
     name: 'matmul gate|up (split outputs)',
