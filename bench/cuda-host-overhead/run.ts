@@ -14,7 +14,7 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { KernelName } from '@fairkv/core';
-import type { KernelArgsMap } from '@fairkv/kernels';
+import { type KernelArgsMap, validateKernelArgs } from '@fairkv/kernels';
 import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { toNativeKernelArgs } from '../../packages/kernels-cuda/src/native-kernel-args.js';
 import { gitCommit } from '../git-commit.js';
@@ -151,7 +151,14 @@ const operations: { name: string; kernel: KernelName; args: KernelArgsMap[Kernel
   {
     name: 'matmul wo',
     kernel: 'matmul',
-    args: { input: attention, weight: wo, output: projected, rowCount: 1, innerSize: heads * headDim, outerSize: hidden },
+    args: {
+      input: attention,
+      weight: wo,
+      output: projected,
+      rowCount: 1,
+      innerSize: heads * headDim,
+      outerSize: hidden,
+    },
   },
   {
     name: 'rms-norm + residual',
@@ -201,14 +208,33 @@ for (const { name, kernel, args } of operations) {
   await backend.synchronize();
   const addonUs = perCallUs(runNative, calls);
   await backend.synchronize();
+  // the addon reading a fresh argument object each call (as backend.run hands it one)
+  const addonFreshUs = perCallUs(() => backend.native.run(backend.nativeContext, kernel, { ...native }), calls);
+  await backend.synchronize();
+  const validateUs = perCallUs(() => validateKernelArgs(kernel, args as never, backend.capabilities), calls * 5);
+  const translateUs = perCallUs(
+    () => toNativeKernelArgs(args, (buffer) => (buffer as { pointer?: bigint }).pointer!),
+    calls * 5,
+  );
+  await backend.synchronize();
   backend.startProfile();
   for (let i = 0; i < 200; i++) run();
   const profile = await backend.stopProfile();
   const deviceUs = (profile.operations.reduce((sum, o) => sum + o.milliseconds, 0) * 1e3) / 200;
-  const row = { operation: name, kernel, hostUs, addonUs, validationAndTranslationUs: hostUs - addonUs, deviceUs };
+  const row = {
+    operation: name,
+    kernel,
+    hostUs,
+    addonUs,
+    addonFreshArgumentsUs: addonFreshUs,
+    validationAndTranslationUs: hostUs - addonUs,
+    validateUs,
+    translateUs,
+    deviceUs,
+  };
   rows.push(row);
   console.log(
-    `${name.padEnd(32)} host ${hostUs.toFixed(1).padStart(6)} us (addon run ${addonUs.toFixed(1).padStart(6)}, validation + translation ${(hostUs - addonUs).toFixed(1).padStart(5)})  device ${deviceUs.toFixed(1).padStart(6)} us`,
+    `${name.padEnd(32)} host ${hostUs.toFixed(1).padStart(6)} us (addon run ${addonUs.toFixed(1).padStart(6)}, fresh arguments ${addonFreshUs.toFixed(1).padStart(6)}; validate ${validateUs.toFixed(2)}, translate ${translateUs.toFixed(2)})  device ${deviceUs.toFixed(1).padStart(6)} us`,
   );
 }
 const uploadUs = perCallUs(() => backend.upload(pairs, pairValues), calls);

@@ -13,13 +13,26 @@ export function isDeviceBuffer(value: unknown): value is DeviceBuffer {
   return typeof value === 'object' && value !== null && 'dtype' in value && 'elementCount' in value;
 }
 
+/** `<field>DType` names, made once per field name (a decode step builds thousands of argument objects). */
+const dtypeFieldNames = new Map<string, string>();
+function dtypeFieldName(field: string): string {
+  let name = dtypeFieldNames.get(field);
+  if (name === undefined) {
+    name = `${field}DType`;
+    dtypeFieldNames.set(field, name);
+  }
+  return name;
+}
+
 /** Builds the addon's argument object; `pointerOf` resolves (and ownership-checks) each buffer. */
 export function toNativeKernelArgs(args: object, pointerOf: (buffer: DeviceBuffer) => bigint): NativeKernelArgs {
   const native: NativeKernelArgs = {};
-  for (const [field, value] of Object.entries(args)) {
+  const fields = args as Record<string, unknown>;
+  for (const field of Object.keys(fields)) {
+    const value = fields[field];
     if (isDeviceBuffer(value)) {
       native[field] = pointerOf(value);
-      native[`${field}DType`] = NativeDTypeCode[value.dtype];
+      native[dtypeFieldName(field)] = NativeDTypeCode[value.dtype];
     } else if (field === 'layout') {
       native.halfSplit = value === 'half-split' ? 1 : 0;
     } else if (typeof value === 'number') {
