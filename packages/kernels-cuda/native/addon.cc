@@ -64,6 +64,62 @@ struct OperationProfiler {
   }
 };
 
+/** A page-locked staging buffer for downloads. */
+struct PinnedBuffer {
+  void* data = nullptr;
+  size_t bytes = 0;
+};
+
+/**
+ * Page-locked staging buffers for downloads, kept for reuse: `cudaHostAlloc` and `cudaFreeHost` cost
+ * up to a millisecond each and may synchronize with the device (a decode step of stories260K on an
+ * H100 spent 1.3 ms in each sampled-token download doing them). Owned jointly by a context and its
+ * downloads in flight (one may finish after its context is gone), and touched only on the JavaScript
+ * thread: buffers are taken when a download is enqueued and given back when its worker is deleted.
+ */
+class PinnedPool {
+ public:
+  PinnedPool() = default;
+  PinnedPool(const PinnedPool&) = delete;
+  PinnedPool& operator=(const PinnedPool&) = delete;
+  ~PinnedPool() {
+    for (const PinnedBuffer& buffer : kept_) cudaFreeHost(buffer.data);
+  }
+
+  /** The smallest kept buffer of at least `bytes`, else a new one (a power of two from 4 KB up to kLargest). */
+  PinnedBuffer take(size_t bytes) {
+    auto best = kept_.end();
+    for (auto it = kept_.begin(); it != kept_.end(); ++it) {
+      if (it->bytes >= bytes && (best == kept_.end() || it->bytes < best->bytes)) best = it;
+    }
+    if (best != kept_.end()) {
+      const PinnedBuffer buffer = *best;
+      kept_.erase(best);
+      return buffer;
+    }
+    size_t size = bytes;
+    if (size <= kLargest) {
+      size = 4096;
+      while (size < bytes) size *= 2;
+    }
+    PinnedBuffer buffer{nullptr, size};
+    checkCuda(cudaHostAlloc(&buffer.data, size, cudaHostAllocDefault), "cudaHostAlloc(download staging)");
+    return buffer;
+  }
+
+  /** Keeps `buffer` for a later download; buffers beyond kKept, or larger than kLargest, are freed. */
+  void give(const PinnedBuffer& buffer) {
+    if (buffer.data == nullptr) return;
+    if (buffer.bytes <= kLargest && kept_.size() < kKept) kept_.push_back(buffer);
+    else cudaFreeHost(buffer.data);
+  }
+
+ private:
+  static constexpr size_t kKept = 8;
+  static constexpr size_t kLargest = size_t{64} << 20;
+  std::vector<PinnedBuffer> kept_;
+};
+
 struct DeviceContext {
   int device = 0;
   cudaStream_t stream = nullptr;
@@ -82,6 +138,8 @@ struct DeviceContext {
   unsigned int attentionScheduleEpoch = 0;
   /** Decode attention and the tensor-core matmul may stream with bulk tensor copies (Hopper+; FAIRKV_CUDA_BULK_COPIES=0: never). */
   bool bulkCopies = false;
+  /** Staging buffers of this context's downloads. */
+  std::shared_ptr<PinnedPool> pinnedPool = std::make_shared<PinnedPool>();
   /** runMatmul's path where a call names none (FAIRKV_CUDA_MATMUL_PATH; 0 = automatic). */
   int matmulPath = 0;
   /** The decode matmul may use warpgroup MMAs: compute capability 9.0 and the addon holds sm_90a code. */
@@ -392,17 +450,23 @@ class StreamWorker : public Napi::AsyncWorker {
       : Napi::AsyncWorker(env),
         deferred_(Napi::Promise::Deferred::New(env)),
         device_(context.device),
+        pool_(context.pinnedPool),
         elementCount_(elementCount),
         dtype_(dtype) {}
-  ~StreamWorker() override { releaseResources(); }
+  // Deleted on the JavaScript thread (after OnOK / OnError, or when enqueueing failed).
+  ~StreamWorker() override {
+    releaseEvent();
+    pool_->give(staging_);
+  }
   Napi::Promise promise() { return deferred_.Promise(); }
 
   /** Enqueues the copy of `source` (when not null) and the completion event on `stream`. */
   void enqueue(const unsigned char* source, cudaStream_t stream) {
     if (source != nullptr && elementCount_ > 0) {
       bytes_ = elementCount_ * dtypeBytes(dtype_);
-      checkCuda(cudaHostAlloc(&pinned_, bytes_, cudaHostAllocDefault), "cudaHostAlloc(download)");
-      checkCuda(cudaMemcpyAsync(pinned_, source, bytes_, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(download)");
+      staging_ = pool_->take(bytes_);
+      checkCuda(cudaMemcpyAsync(staging_.data, source, bytes_, cudaMemcpyDeviceToHost, stream),
+                "cudaMemcpyAsync(download)");
     }
     checkCuda(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
     checkCuda(cudaEventRecord(event_, stream), "cudaEventRecord");
@@ -412,11 +476,11 @@ class StreamWorker : public Napi::AsyncWorker {
     try {
       checkCuda(cudaSetDevice(device_), "cudaSetDevice");
       checkCuda(cudaEventSynchronize(event_), "cudaEventSynchronize");
-      if (pinned_ != nullptr) {
+      if (bytes_ > 0) {
         host_.resize(bytes_);
-        std::memcpy(host_.data(), pinned_, bytes_);
+        std::memcpy(host_.data(), staging_.data, bytes_);
       }
-      releaseResources();
+      releaseEvent();
     } catch (const CudaError& error) {
       cudaCode_ = error.code;
       SetError(error.what());
@@ -466,18 +530,17 @@ class StreamWorker : public Napi::AsyncWorker {
   bool isDownload_ = false;
 
  private:
-  void releaseResources() {
-    if (pinned_ != nullptr) cudaFreeHost(pinned_);
-    pinned_ = nullptr;
+  void releaseEvent() {
     if (event_ != nullptr) cudaEventDestroy(event_);
     event_ = nullptr;
   }
 
   Napi::Promise::Deferred deferred_;
   int device_;
+  std::shared_ptr<PinnedPool> pool_;
+  PinnedBuffer staging_;  // the copy's page-locked destination, back to pool_ when this worker is deleted
   size_t elementCount_;
   DType dtype_;
-  void* pinned_ = nullptr;
   size_t bytes_ = 0;
   cudaEvent_t event_ = nullptr;
   std::vector<unsigned char> host_;
