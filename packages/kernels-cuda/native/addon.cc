@@ -222,50 +222,29 @@ P asPointer(const Napi::Value& value) {
   return reinterpret_cast<P>(static_cast<uintptr_t>(pointerOf(value)));
 }
 
-/**
- * The argument names `run` reads, each made into a JavaScript string once per environment (the main
- * thread and every worker thread have their own) instead of on every read: a decode step reads
- * thousands of them. Keyed by the literal's address; a name written in two places is cached twice.
- * References to strings need Node-API 9 (the build's NAPI_VERSION).
- */
-struct ArgumentNames {
-  std::map<const char*, Napi::Reference<Napi::String>> names;
-};
-
-/** The argument `name` of a `run` call. */
-Napi::Value argument(const Napi::Object& args, const char* name) {
-  const Napi::Env env = args.Env();
-  ArgumentNames* cache = env.GetInstanceData<ArgumentNames>();
-  auto found = cache->names.find(name);
-  if (found == cache->names.end()) {
-    found = cache->names.emplace(name, Napi::Persistent(Napi::String::New(env, name))).first;
-  }
-  return args.Get(found->second.Value());
-}
-
 template <typename T = void>
 T* field(const Napi::Object& args, const char* name) {
-  const Napi::Value value = argument(args, name);
+  const Napi::Value value = args.Get(name);
   if (value.IsUndefined() || value.IsNull()) return nullptr;
   if (!value.IsBigInt()) throw std::invalid_argument(std::string("argument ") + name + " must be a device pointer (bigint)");
   return asPointer<T*>(value);
 }
 
 int intField(const Napi::Object& args, const char* name) {
-  const Napi::Value value = argument(args, name);
+  const Napi::Value value = args.Get(name);
   if (!value.IsNumber()) throw std::invalid_argument(std::string("argument ") + name + " must be a number");
   return value.As<Napi::Number>().Int32Value();
 }
 
 double numberField(const Napi::Object& args, const char* name) {
-  const Napi::Value value = argument(args, name);
+  const Napi::Value value = args.Get(name);
   if (!value.IsNumber()) throw std::invalid_argument(std::string("argument ") + name + " must be a number");
   return value.As<Napi::Number>().DoubleValue();
 }
 
 /** An optional number argument (the benchmarks' knobs, not part of the contract): `fallback` when absent. */
 int optionalIntField(const Napi::Object& args, const char* name, int fallback) {
-  const Napi::Value value = argument(args, name);
+  const Napi::Value value = args.Get(name);
   return value.IsNumber() ? value.As<Napi::Number>().Int32Value() : fallback;
 }
 
@@ -1016,7 +995,6 @@ Napi::Value NcclDestroyGroup(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  env.SetInstanceData(new ArgumentNames());  // freed with the environment
   exports.Set("probe", Napi::Function::New(env, Probe));
   exports.Set("deviceProperties", Napi::Function::New(env, DeviceProperties));
   exports.Set("libraryInfo", Napi::Function::New(env, LibraryInfo));

@@ -103,7 +103,7 @@ async function main() {
     '-std=c++17',
     '-Xcompiler',
     '-fPIC,-fexceptions,-fvisibility=hidden',
-    '-DNAPI_VERSION=9', // Node-API 9 (Node >= 20.3; the engines field asks 20.10): references to strings (argument names)
+    '-DNAPI_VERSION=8',
     '-DNAPI_CPP_EXCEPTIONS',
     ...(probeOnly ? ['-DFAIRKV_PROBE_ONLY'] : []),
   ];
