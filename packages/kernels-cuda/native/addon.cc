@@ -456,7 +456,13 @@ class StreamWorker : public Napi::AsyncWorker {
   // Deleted on the JavaScript thread (after OnOK / OnError, or when enqueueing failed).
   ~StreamWorker() override {
     releaseEvent();
-    pool_->give(staging_);
+    // A staging buffer goes back to the pool only once its copy is known to be done; after a failure
+    // it is freed instead (cudaFreeHost waits for the device).
+    if (copyPending_) {
+      if (staging_.data != nullptr) cudaFreeHost(staging_.data);
+    } else {
+      pool_->give(staging_);
+    }
   }
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -465,6 +471,7 @@ class StreamWorker : public Napi::AsyncWorker {
     if (source != nullptr && elementCount_ > 0) {
       bytes_ = elementCount_ * dtypeBytes(dtype_);
       staging_ = pool_->take(bytes_);
+      copyPending_ = true;
       checkCuda(cudaMemcpyAsync(staging_.data, source, bytes_, cudaMemcpyDeviceToHost, stream),
                 "cudaMemcpyAsync(download)");
     }
@@ -476,6 +483,7 @@ class StreamWorker : public Napi::AsyncWorker {
     try {
       checkCuda(cudaSetDevice(device_), "cudaSetDevice");
       checkCuda(cudaEventSynchronize(event_), "cudaEventSynchronize");
+      copyPending_ = false;  // the event follows the copy on the stream
       if (bytes_ > 0) {
         host_.resize(bytes_);
         std::memcpy(host_.data(), staging_.data, bytes_);
@@ -539,6 +547,7 @@ class StreamWorker : public Napi::AsyncWorker {
   int device_;
   std::shared_ptr<PinnedPool> pool_;
   PinnedBuffer staging_;  // the copy's page-locked destination, back to pool_ when this worker is deleted
+  bool copyPending_ = false;  // a copy into staging_ was enqueued and not yet waited for
   size_t elementCount_;
   DType dtype_;
   size_t bytes_ = 0;
