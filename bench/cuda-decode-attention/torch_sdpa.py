@@ -19,30 +19,35 @@ import torch
 import torch.nn.functional as F
 
 
+def warm_up(fn):
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+
+
+def median(times):
+    return sorted(times)[len(times) // 2]
+
+
 def median_ms(fn, repeats):
     """Median of `repeats` calls issued back to back with an event between consecutive calls, as
     run.ts times ours: the host runs ahead, so each interval is the call's GPU time, not the host's
     time to dispatch it onto an idle GPU."""
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
+    warm_up(fn)
     events = [torch.cuda.Event(enable_timing=True) for _ in range(repeats + 1)]
     events[0].record()
     for i in range(repeats):
         fn()
         events[i + 1].record()
     torch.cuda.synchronize()
-    times = sorted(events[i].elapsed_time(events[i + 1]) for i in range(repeats))
-    return times[len(times) // 2]
+    return median([events[i].elapsed_time(events[i + 1]) for i in range(repeats)])
 
 
 def median_synced_ms(fn, repeats):
     """Median of `repeats` calls each started on an idle GPU (synchronised before its start event):
     the interval includes the host's dispatch of the call (how this benchmark timed PyTorch before
     2026-11-27)."""
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
+    warm_up(fn)
     times = []
     for _ in range(repeats):
         start = torch.cuda.Event(enable_timing=True)
@@ -52,8 +57,7 @@ def median_synced_ms(fn, repeats):
         end.record()
         end.synchronize()
         times.append(start.elapsed_time(end))
-    times.sort()
-    return times[len(times) // 2]
+    return median(times)
 
 
 def main():

@@ -154,8 +154,6 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
       sPrefix[args.plan.pairCount] = (totals.full << 32) | totals.partial;
       if (first) {
         args.plan.itemStart[args.plan.pairCount] = itemCount;
-        args.plan.schedule->chunkTokens = totals.chunk;
-        args.plan.schedule->itemCount = itemCount;
         if (args.trace != nullptr) args.trace[1] = globalNanoseconds();
       }
     }
@@ -236,12 +234,13 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
         else high = middle - 1;
       }
       w.pair = low;
-      const long long here = sPrefix[w.pair], next = sPrefix[w.pair + 1];
+      // a pair's first slot: every full and tail chunk of the pairs before it
+      const auto slotsBefore = [&](int p) { return static_cast<int>((sPrefix[p] >> 32) + (sPrefix[p] & 0xffffffffLL)); };
       kvLength = sLength[w.pair];
-      chunkIndex = full ? static_cast<int>(rank - (here >> 32)) : kvLength / chunk;
-      const int first = static_cast<int>((here >> 32) + (here & 0xffffffffLL));
+      chunkIndex = full ? static_cast<int>(rank - (sPrefix[w.pair] >> 32)) : kvLength / chunk;
+      const int first = slotsBefore(w.pair);
       w.slotItem = first + chunkIndex;
-      w.chunkCount = static_cast<int>((next >> 32) + (next & 0xffffffffLL)) - first;
+      w.chunkCount = slotsBefore(w.pair + 1) - first;
     } else {
       const int2 owner = args.plan.items[item];
       w.pair = owner.x;

@@ -79,6 +79,9 @@ struct ChunkTotals {
   long long partial;  // tail chunks and whole short pairs (they run last)
 };
 
+/** Whether a pair of `length` tokens ends in a chunk shorter than `chunk` (a whole pair of 0 tokens counts as one). */
+__device__ __forceinline__ int tailChunks(int length, int chunk) { return (length % chunk != 0 || length == 0) ? 1 : 0; }
+
 /**
  * The chunking shared by every schedule, computed by one block of `Threads` threads: reads the pair
  * lengths on the device, picks a chunk length so the call makes between `fewestItems` and `mostItems`
@@ -127,8 +130,7 @@ __device__ ChunkTotals planChunks(const ScheduleArgs& a, ScheduleStorage<Threads
   long long localCounts = 0;
   for (int p = begin; p < end; ++p) {
     const int length = lengthOf(p);
-    const int partial = (length % chunk != 0 || length == 0) ? 1 : 0;
-    localCounts += (static_cast<long long>(length / chunk) << 32) + partial;
+    localCounts += (static_cast<long long>(length / chunk) << 32) + tailChunks(length, chunk);
   }
   long long offsets = 0, totals = 0;
   Scan(storage.temp.scan).ExclusiveSum(localCounts, offsets, totals);
@@ -138,7 +140,7 @@ __device__ ChunkTotals planChunks(const ScheduleArgs& a, ScheduleStorage<Threads
     const int length = lengthOf(p);
     emit(p, length, fullOffset, partialOffset, result);
     fullOffset += length / chunk;
-    partialOffset += (length % chunk != 0 || length == 0) ? 1 : 0;
+    partialOffset += tailChunks(length, chunk);
   }
   return result;
 }
@@ -156,7 +158,7 @@ __device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& s
         a.itemStart[p] = static_cast<int>(fullOffset + partialOffset);  // slots are numbered per pair
         const int full = length / t.chunk;
         for (int c = 0; c < full; ++c) a.items[fullOffset + c] = make_int2(p, c);
-        if (length % t.chunk != 0 || length == 0) a.items[t.full + partialOffset] = make_int2(p, full);
+        if (tailChunks(length, t.chunk)) a.items[t.full + partialOffset] = make_int2(p, full);
       });
   if (threadIdx.x == 0) {
     a.itemStart[a.pairCount] = static_cast<int>(totals.full + totals.partial);
