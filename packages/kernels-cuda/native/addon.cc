@@ -935,6 +935,84 @@ Napi::Value EventDestroy(const Napi::CallbackInfo& info) {
   });
 }
 
+Napi::Value EventSynchronize(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    checkCuda(cudaEventSynchronize(asPointer<cudaEvent_t>(info[0])), "cudaEventSynchronize");
+    return info.Env().Undefined();
+  });
+}
+
+/**
+ * Page-locked host memory as an ArrayBuffer (freed with cudaFreeHost when the buffer is collected):
+ * where a captured graph's uploads read their data at every launch.
+ */
+Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    contextOf(info[0]);
+    const size_t bytes = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+    void* data = nullptr;
+    checkCuda(cudaHostAlloc(&data, std::max<size_t>(bytes, 1), cudaHostAllocDefault), "cudaHostAlloc(graph inputs)");
+    return Napi::ArrayBuffer::New(info.Env(), data, bytes, [](Napi::Env, void* memory) { cudaFreeHost(memory); });
+  });
+}
+
+/**
+ * Starts capturing the context's stream into a graph (thread-local mode: a call of this thread that
+ * could synchronize the device, such as cudaMalloc, fails instead and invalidates the capture).
+ */
+Napi::Value GraphCaptureBegin(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    checkCuda(cudaStreamBeginCapture(context.stream, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
+    return info.Env().Undefined();
+  });
+}
+
+/** Ends the capture and instantiates the graph; returns the executable graph as a bigint handle. */
+Napi::Value GraphCaptureEnd(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    cudaGraph_t graph = nullptr;
+    checkCuda(cudaStreamEndCapture(context.stream, &graph), "cudaStreamEndCapture");
+    cudaGraphExec_t executable = nullptr;
+    const cudaError_t instantiated = cudaGraphInstantiate(&executable, graph, 0);
+    cudaGraphDestroy(graph);
+    checkCuda(instantiated, "cudaGraphInstantiate");
+    return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(executable)));
+  });
+}
+
+/** Ends a capture that failed or was broken off, discarding what it recorded; never throws for that. */
+Napi::Value GraphCaptureAbort(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    cudaStreamIsCapturing(context.stream, &status);
+    if (status != cudaStreamCaptureStatusNone) {
+      cudaGraph_t graph = nullptr;
+      cudaStreamEndCapture(context.stream, &graph);
+      if (graph != nullptr) cudaGraphDestroy(graph);
+    }
+    cudaGetLastError();  // the capture's error, if any, was reported where it happened
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GraphLaunch(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    checkCuda(cudaGraphLaunch(asPointer<cudaGraphExec_t>(info[1]), context.stream), "cudaGraphLaunch");
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value GraphDestroy(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    checkCuda(cudaGraphExecDestroy(asPointer<cudaGraphExec_t>(info[0])), "cudaGraphExecDestroy");
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value NcclUniqueId(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     const std::vector<unsigned char> id = ncclGetUniqueIdBytes();
@@ -1025,6 +1103,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventRecord", Napi::Function::New(env, EventRecord));
   exports.Set("eventElapsedMs", Napi::Function::New(env, EventElapsedMs));
   exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy));
+  exports.Set("eventSynchronize", Napi::Function::New(env, EventSynchronize));
+  exports.Set("hostAlloc", Napi::Function::New(env, HostAlloc));
+  exports.Set("graphCaptureBegin", Napi::Function::New(env, GraphCaptureBegin));
+  exports.Set("graphCaptureEnd", Napi::Function::New(env, GraphCaptureEnd));
+  exports.Set("graphCaptureAbort", Napi::Function::New(env, GraphCaptureAbort));
+  exports.Set("graphLaunch", Napi::Function::New(env, GraphLaunch));
+  exports.Set("graphDestroy", Napi::Function::New(env, GraphDestroy));
   exports.Set("ncclUniqueId", Napi::Function::New(env, NcclUniqueId));
   exports.Set("ncclCreateGroup", Napi::Function::New(env, NcclCreateGroup));
   exports.Set("ncclCreateRank", Napi::Function::New(env, NcclCreateRank));

@@ -18,6 +18,9 @@ import {
   type DeviceBuffer,
   type ElementRange,
   encodeHalf,
+  type GraphDevice,
+  type GraphStepStats,
+  GraphSteps,
   type HostArray,
   type HostArrayOf,
   type KernelArgsMap,
@@ -66,6 +69,12 @@ export class CudaBackend implements Backend {
   #allocatedBytes = 0;
   #peakAllocatedBytes = 0;
   #disposed = false;
+  #profiling = false;
+  readonly #steps: GraphSteps;
+  /** Completion event of each graph's last launch. */
+  readonly #graphEvents = new Map<bigint, bigint>();
+  /** FAIRKV_CUDA_GRAPHS=0: graph steps always run one operation at a time. */
+  readonly #graphsEnabled = process.env.FAIRKV_CUDA_GRAPHS !== '0';
 
   /** @internal Use {@link createCudaBackend}. */
   constructor(addon: NativeAddon, device: number, deviceProperties: NativeDeviceProperties) {
@@ -79,7 +88,14 @@ export class CudaBackend implements Backend {
       storageDTypes: CUDA_STORAGE_DTYPES,
       maxBufferBytes: deviceProperties.totalMemoryBytes,
       headDims: CUDA_HEAD_DIMS,
+      graphSteps: true,
     };
+    this.#steps = new GraphSteps(this.#graphDevice(), {
+      run: (kernel, args) => this.#run(kernel, args as KernelArgsMap[typeof kernel]),
+      upload: (buffer, data, elementOffset) => this.#upload(buffer, data, elementOffset),
+      fill: (buffer, value, range) => this.#fill(buffer, value, range),
+      copy: (options) => this.#copy(options),
+    });
   }
 
   /** The addon context id (stream + cuBLAS handle) of this backend; for the NCCL communicator. */
@@ -95,6 +111,7 @@ export class CudaBackend implements Backend {
 
   createBuffer<D extends BufferDType>(options: CreateBufferOptions<D>): DeviceBuffer<D> {
     this.#assertLive();
+    if (this.#steps.open) this.#steps.interrupt(true);
     const { dtype, elementCount } = options;
     if (!['f32', 'f16', 'bf16', 'i32'].includes(dtype)) {
       throw new ValidationError(`dtype: expected f32, f16, bf16 or i32, got ${String(dtype)}`, [
@@ -129,6 +146,11 @@ export class CudaBackend implements Backend {
   }
 
   upload(buffer: DeviceBuffer, data: HostArray, elementOffset = 0): void {
+    if (this.#steps.open) this.#steps.upload(buffer, data, elementOffset);
+    else this.#upload(buffer, data, elementOffset);
+  }
+
+  #upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number): void {
     const pointer = this.#pointerOf(buffer);
     checkElementRange(buffer, 'upload', elementOffset, data.length);
     let bytes: HostArray = data;
@@ -153,6 +175,7 @@ export class CudaBackend implements Backend {
 
   download<D extends BufferDType>(buffer: DeviceBuffer<D>, range: ElementRange = {}): Promise<HostArrayOf<D>> {
     try {
+      if (this.#steps.open) this.#steps.interrupt();
       const pointer = this.#pointerOf(buffer);
       const { offset, count } = resolveElementRange(buffer, 'download', range);
       if (count === 0) {
@@ -173,6 +196,11 @@ export class CudaBackend implements Backend {
   }
 
   fill(buffer: DeviceBuffer, value: number, range: ElementRange = {}): void {
+    if (this.#steps.open) this.#steps.fill(buffer, value, range);
+    else this.#fill(buffer, value, range);
+  }
+
+  #fill(buffer: DeviceBuffer, value: number, range: ElementRange): void {
     const pointer = this.#pointerOf(buffer);
     const { offset, count } = resolveElementRange(buffer, 'fill', range);
     if (buffer.dtype === 'i32' && (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31)) {
@@ -188,6 +216,11 @@ export class CudaBackend implements Backend {
   }
 
   copy(options: CopyOptions): void {
+    if (this.#steps.open) this.#steps.copy(options);
+    else this.#copy(options);
+  }
+
+  #copy(options: CopyOptions): void {
     const { source, destination, sourceOffset, destinationOffset, elementCount } = options;
     const from = this.#pointerOf(source);
     const to = this.#pointerOf(destination);
@@ -217,6 +250,8 @@ export class CudaBackend implements Backend {
     const own = this.#own(buffer);
     const pointer = own.pointer;
     if (pointer === undefined) return;
+    if (this.#steps.open) this.#steps.interrupt();
+    this.#steps.forget(own);
     own.release();
     this.#buffers.delete(own);
     this.#allocatedBytes -= own.byteLength;
@@ -224,6 +259,11 @@ export class CudaBackend implements Backend {
   }
 
   run<K extends KernelName>(kernel: K, args: KernelArgsMap[K]): void {
+    if (this.#steps.open) this.#steps.run(kernel, args);
+    else this.#run(kernel, args);
+  }
+
+  #run<K extends KernelName>(kernel: K, args: KernelArgsMap[K]): void {
     this.#assertLive();
     validateKernelArgs(kernel, args, this.capabilities);
     const native = toNativeKernelArgs(args, (buffer) => this.#pointerOf(buffer));
@@ -232,6 +272,7 @@ export class CudaBackend implements Backend {
 
   synchronize(): Promise<void> {
     if (this.#disposed) return Promise.reject(new BackendError('the cuda backend is disposed'));
+    if (this.#steps.open) this.#steps.interrupt();
     return this.#addon.synchronize(this.#context).catch((error: unknown) => {
       throw this.#backendError('synchronize', error);
     });
@@ -245,13 +286,35 @@ export class CudaBackend implements Backend {
    */
   startProfile(): void {
     this.#assertLive();
+    if (this.#steps.open) this.#steps.interrupt();
     this.#call('startProfile', () => this.#addon.profileStart(this.#context));
+    this.#profiling = true;
   }
 
   async stopProfile(): Promise<BackendProfile> {
     await this.synchronize();
     this.#assertLive();
+    this.#profiling = false;
     return sortedProfile(this.#call('stopProfile', () => this.#addon.profileStop(this.#context, MAX_PROFILE_CALLS)));
+  }
+
+  /**
+   * Opens a graph step (see the Backend contract): its first run is eager, the second is captured into
+   * a CUDA graph, later ones replay that graph when they issue the same operations. Steps run
+   * eagerly while profiling and with `FAIRKV_CUDA_GRAPHS=0`.
+   */
+  beginGraphStep(name: string): void {
+    this.#assertLive();
+    this.#call('beginGraphStep', () => this.#steps.begin(name, this.#profiling || !this.#graphsEnabled));
+  }
+
+  endGraphStep(): void {
+    this.#assertLive();
+    this.#call('endGraphStep', () => this.#steps.end());
+  }
+
+  graphStats(): GraphStepStats {
+    return this.#steps.stats();
   }
 
   memory(): BackendMemoryStats {
@@ -264,6 +327,11 @@ export class CudaBackend implements Backend {
 
   dispose(): void {
     if (this.#disposed) return;
+    try {
+      this.#steps.dispose();
+    } catch {
+      // The device may be in an error state; the context teardown below frees what it can.
+    }
     this.#disposed = true;
     for (const buffer of this.#buffers) {
       const pointer = buffer.pointer;
@@ -279,6 +347,37 @@ export class CudaBackend implements Backend {
     this.#buffers.clear();
     this.#allocatedBytes = 0;
     this.#addon.destroyContext(this.#context);
+  }
+
+  /** The addon's graph calls on this backend's context, with a completion event per graph. */
+  #graphDevice(): GraphDevice {
+    const addon = this.#addon;
+    const context = this.#context;
+    return {
+      beginCapture: () => addon.graphCaptureBegin(context),
+      endCapture: () => addon.graphCaptureEnd(context),
+      abortCapture: () => addon.graphCaptureAbort(context),
+      launch: (graph) => {
+        addon.graphLaunch(context, graph);
+        let event = this.#graphEvents.get(graph);
+        if (event === undefined) {
+          event = addon.eventCreate(context);
+          this.#graphEvents.set(graph, event);
+        }
+        addon.eventRecord(context, event);
+      },
+      waitLaunched: (graph) => {
+        const event = this.#graphEvents.get(graph);
+        if (event !== undefined) addon.eventSynchronize(event);
+      },
+      destroy: (graph) => {
+        const event = this.#graphEvents.get(graph);
+        this.#graphEvents.delete(graph);
+        addon.graphDestroy(graph);
+        if (event !== undefined) addon.eventDestroy(event);
+      },
+      hostMemory: (bytes) => addon.hostAlloc(context, bytes),
+    };
   }
 
   #call<T>(operation: string, body: () => T): T {

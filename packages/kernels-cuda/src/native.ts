@@ -138,6 +138,21 @@ export interface NativeAddon {
   /** Waits for `end`, then returns the milliseconds between the two events. */
   eventElapsedMs(start: bigint, end: bigint): number;
   eventDestroy(event: bigint): void;
+  /** Blocking `cudaEventSynchronize`. */
+  eventSynchronize(event: bigint): void;
+
+  /** `cudaHostAlloc`: page-locked host memory as an ArrayBuffer, freed with `cudaFreeHost` when collected. */
+  hostAlloc(context: number, bytes: number): ArrayBuffer;
+  /** Starts capturing the context's stream into a CUDA graph (thread-local capture mode). */
+  graphCaptureBegin(context: number): void;
+  /** Ends the capture and instantiates it: the executable graph's handle. */
+  graphCaptureEnd(context: number): bigint;
+  /** Ends a failed or abandoned capture, discarding it (clears the capture's error; never throws for it). */
+  graphCaptureAbort(context: number): void;
+  /** Enqueues an executable graph on the context's stream. */
+  graphLaunch(context: number, graph: bigint): void;
+  /** `cudaGraphExecDestroy` (work already enqueued completes). */
+  graphDestroy(graph: bigint): void;
 
   /** `ncclGetUniqueId` (128 bytes) for a multi-process group. */
   ncclUniqueId(): Uint8Array;

@@ -101,6 +101,8 @@ export interface BackendCapabilities {
   maxBufferBytes: number;
   /** Head dims the attention and KV kernels accept (every positive even dim when `'any'`). */
   headDims: readonly number[] | 'any';
+  /** Whether it has graph steps ({@link Backend.beginGraphStep}, {@link Backend.graphStats}). */
+  graphSteps?: boolean;
 }
 
 /** Exact memory a backend holds in live buffers (the runtime's per-device accounting reads it). */
@@ -160,8 +162,38 @@ export interface Backend {
    * device time per operation since {@link Backend.startProfile}.
    */
   stopProfile?(): Promise<BackendProfile>;
+  /**
+   * Optional: opens a *graph step* named `name`, closed by {@link Backend.endGraphStep}. A caller that
+   * issues the same operations step after step (a decode step: the same kernels on the same buffers
+   * with the same numbers, uploads of the same lengths to the same places; only uploaded data differ)
+   * lets the backend record them once and launch them as one device graph from then on (the CUDA
+   * backend: a CUDA graph), saving the host's time per operation. Results are exactly those of the
+   * operations run one by one: the first operation that differs from the recorded step, a download or
+   * synchronize inside the step, or disposing a buffer the graph uses makes the backend run the step
+   * eagerly and record it again later. Collectives issued outside the backend (NCCL) must not happen
+   * inside a step. Steps do not nest; `beginGraphStep` while one is open throws a `BackendError`.
+   */
+  beginGraphStep?(name: string): void;
+  /** Closes the open graph step (launching its graph where one was recorded and matched). */
+  endGraphStep?(): void;
+  /** Optional: what graph steps did so far (backends with {@link Backend.beginGraphStep}). */
+  graphStats?(): GraphStepStats;
   /** Releases every buffer and the device; idempotent. Any later call throws a `BackendError`. */
   dispose(): void;
+}
+
+/** Counters of a backend's graph steps ({@link Backend.graphStats}). */
+export interface GraphStepStats {
+  /** Steps recorded into a graph (each launched once at its end). */
+  captures: number;
+  /** Steps that launched a recorded graph. */
+  replays: number;
+  /** Replays that met a different operation (or a download, a disposed buffer) and ran eagerly. */
+  fallbacks: number;
+  /** Captures abandoned (an operation that could not be captured); those steps ran eagerly. */
+  failedCaptures: number;
+  /** Graphs held now. */
+  graphs: number;
 }
 
 /** Device time of one kind of operation over a profile window. */

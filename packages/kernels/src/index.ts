@@ -11,6 +11,7 @@ export { CpuBackend, type CpuBackendOptions, createCpuBackend } from './cpu/cpu-
 export type { AnyCpuKernel, CpuKernel, CpuKernelContext } from './cpu/cpu-kernel.js';
 export { CPU_KERNELS } from './cpu/kernels/index.js';
 export type { StoredArray } from './cpu/stored-array.js';
+export * from './graph-steps.js';
 export * from './half-precision.js';
 export * from './kernel-args.js';
 export * from './kv-block-allocator.js';

@@ -14,6 +14,7 @@ npx esbuild bench/cuda-decode-attention/run.ts "${common[@]}" --outfile=.device/
 npx esbuild bench/cuda-matmul/run.ts "${common[@]}" --outfile=.device/bench-matmul.mjs
 npx esbuild bench/cuda-allreduce/run.ts "${common[@]}" --outfile=.device/bench-allreduce.mjs
 npx esbuild bench/cuda-host-overhead/run.ts "${common[@]}" --outfile=.device/bench-host.mjs
+npx esbuild bench/cuda-graph-steps/run.ts "${common[@]}" --outfile=.device/bench-graphs.mjs
 npx esbuild bench/cuda-decode-e2e/run.ts "${common[@]}" --external:glpk.js --outfile=.device/e2e.mjs
 # the e2e benchmark's worker threads load these two bundles (beside e2e.mjs)
 npx esbuild packages/runtime/src/engine/device-worker.ts "${common[@]}" --outfile=.device/device-worker.mjs

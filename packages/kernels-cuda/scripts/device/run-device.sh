@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
 # points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
-# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|profile|bench|matmul|matmul-l2|allreduce|host]...
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|cli-graphs|profile|bench|matmul|matmul-l2|allreduce|host|graphs]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
 #  GPUs are here, or the files FAIRKV_E2E_PLANS lists; FAIRKV_E2E_EXECUTIONS picks workers,inline)
@@ -53,6 +53,12 @@ for step in "${steps[@]}"; do
     allreduce) FAIRKV_BENCH_DIR=$PWD/bench/cuda-allreduce node .device/bench-allreduce.mjs 2>&1 | tee "$OUT/allreduce.log" || status=1 ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
     host) FAIRKV_BENCH_DIR=$PWD/bench/cuda-host-overhead node .device/bench-host.mjs 2>&1 | tee "$OUT/host.log" || status=1 ;;
+    graphs) FAIRKV_BENCH_DIR=$PWD/bench/cuda-graph-steps node .device/bench-graphs.mjs 2>&1 | tee "$OUT/graphs.log" || status=1 ;;
+    cli-graphs) for round in 1 2; do for graphs in 1 0; do
+        FAIRKV_CUDA_GRAPHS=$graphs node .device/cli/cli.mjs generate --model .device/stories260K.gguf --prompt "Once upon a time" \
+          --max-tokens 200 --backend cuda --devices 1 --json > "$OUT/cli-graphs-$graphs-$round.json" || status=1
+        node -e "const r=JSON.parse(require('fs').readFileSync('$OUT/cli-graphs-$graphs-$round.json','utf8'));console.log('graphs=$graphs round $round', r.decodeTokensPerSecond.toFixed(0), 'tok/s:', JSON.stringify(r.text.slice(0, 80)))" || status=1
+      done; done ;;
   esac
 done
 exit $status

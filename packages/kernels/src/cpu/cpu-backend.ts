@@ -16,10 +16,12 @@ import type {
   CreateBufferOptions,
   DeviceBuffer,
   ElementRange,
+  GraphStepStats,
   HostArray,
   HostArrayOf,
 } from '../backend.js';
 import { checkElementRange, resolveElementRange } from '../buffer-range.js';
+import { GraphSteps } from '../graph-steps.js';
 import { decodeHalf, encodeHalf, f32ToBf16Bits, f32ToF16Bits } from '../half-precision.js';
 import type { KernelArgsMap } from '../kernel-args.js';
 import { OperationProfiler } from '../operation-profiler.js';
@@ -72,6 +74,40 @@ export class CpuBackend implements Backend {
   #allocatedBytes = 0;
   #peakAllocatedBytes = 0;
   #disposed = false;
+  /** The graph being captured (checked operations, run at each launch), if any. */
+  #capture: (() => void)[] | undefined;
+  readonly #graphs = new Map<bigint, (() => void)[]>();
+  #nextGraph = 1n;
+  readonly #steps = new GraphSteps(
+    {
+      beginCapture: () => {
+        this.#capture = [];
+      },
+      endCapture: () => {
+        const handle = this.#nextGraph++;
+        this.#graphs.set(handle, this.#capture ?? []);
+        this.#capture = undefined;
+        return handle;
+      },
+      abortCapture: () => {
+        this.#capture = undefined;
+      },
+      launch: (graph) => {
+        for (const operation of this.#graphs.get(graph) ?? []) operation();
+      },
+      waitLaunched: () => {},
+      destroy: (graph) => {
+        this.#graphs.delete(graph);
+      },
+      hostMemory: (bytes) => new ArrayBuffer(bytes),
+    },
+    {
+      run: (kernel, args) => this.#enqueue(kernel, this.#run(kernel, args as KernelArgsMap[typeof kernel])),
+      upload: (buffer, data, elementOffset) => this.#enqueue('upload', this.#upload(buffer, data, elementOffset)),
+      fill: (buffer, value, range) => this.#enqueue('fill', this.#fill(buffer, value, range)),
+      copy: (options) => this.#enqueue('copy', this.#copy(options)),
+    },
+  );
 
   constructor(options: CpuBackendOptions = {}) {
     const wanted = options.kernels;
@@ -95,6 +131,7 @@ export class CpuBackend implements Backend {
       storageDTypes: STORAGE_DTYPES,
       maxBufferBytes: MAX_BUFFER_BYTES,
       headDims: 'any',
+      graphSteps: true,
     };
     this.#context = {
       f32: (buffer) => this.#storageOf(buffer) as Float32Array,
@@ -141,29 +178,29 @@ export class CpuBackend implements Backend {
   }
 
   upload(buffer: DeviceBuffer, data: HostArray, elementOffset = 0): void {
-    this.#profiler.time('upload', () => this.#upload(buffer, data, elementOffset));
+    if (this.#steps.open) this.#steps.upload(buffer, data, elementOffset);
+    else this.#enqueue('upload', this.#upload(buffer, data, elementOffset));
   }
 
-  #upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number): void {
+  /** Checks an upload now; the write it returns reads `data` when it runs (in a graph: at each launch). */
+  #upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number): () => void {
     const storage = this.#storageOf(buffer);
     checkElementRange(buffer, 'upload', elementOffset, data.length);
     if (buffer.dtype === 'i32') {
       if (!(data instanceof Int32Array)) throw this.#hostArrayError(buffer, data, 'Int32Array');
-      storage.set(data, elementOffset);
     } else if (buffer.dtype === 'f32') {
       if (!(data instanceof Float32Array)) throw this.#hostArrayError(buffer, data, 'Float32Array');
-      storage.set(data, elementOffset);
-    } else if (data instanceof Uint16Array) {
-      storage.set(data, elementOffset);
     } else if (data instanceof Float32Array) {
-      encodeHalf(buffer.dtype, data, storage as Uint16Array, elementOffset);
-    } else {
+      return () => encodeHalf(buffer.dtype as 'f16' | 'bf16', data, storage as Uint16Array, elementOffset);
+    } else if (!(data instanceof Uint16Array)) {
       throw this.#hostArrayError(buffer, data, 'Float32Array or Uint16Array (raw bits)');
     }
+    return () => storage.set(data as never, elementOffset);
   }
 
   download<D extends BufferDType>(buffer: DeviceBuffer<D>, range: ElementRange = {}): Promise<HostArrayOf<D>> {
     try {
+      if (this.#steps.open) this.#steps.interrupt();
       return Promise.resolve(this.#profiler.time('download', () => this.#download(buffer, range)));
     } catch (error) {
       return Promise.reject(error);
@@ -182,10 +219,11 @@ export class CpuBackend implements Backend {
   }
 
   fill(buffer: DeviceBuffer, value: number, range: ElementRange = {}): void {
-    this.#profiler.time('fill', () => this.#fill(buffer, value, range));
+    if (this.#steps.open) this.#steps.fill(buffer, value, range);
+    else this.#enqueue('fill', this.#fill(buffer, value, range));
   }
 
-  #fill(buffer: DeviceBuffer, value: number, range: ElementRange): void {
+  #fill(buffer: DeviceBuffer, value: number, range: ElementRange): () => void {
     const storage = this.#storageOf(buffer);
     const { offset, count } = resolveElementRange(buffer, 'fill', range);
     let stored = value;
@@ -197,14 +235,15 @@ export class CpuBackend implements Backend {
       }
     } else if (buffer.dtype === 'f16') stored = f32ToF16Bits(value);
     else if (buffer.dtype === 'bf16') stored = f32ToBf16Bits(value);
-    storage.fill(stored, offset, offset + count);
+    return () => storage.fill(stored, offset, offset + count);
   }
 
   copy(options: CopyOptions): void {
-    this.#profiler.time('copy', () => this.#copy(options));
+    if (this.#steps.open) this.#steps.copy(options);
+    else this.#enqueue('copy', this.#copy(options));
   }
 
-  #copy(options: CopyOptions): void {
+  #copy(options: CopyOptions): () => void {
     const { source, destination, sourceOffset, destinationOffset, elementCount } = options;
     const from = this.#storageOf(source);
     const to = this.#storageOf(destination);
@@ -216,19 +255,26 @@ export class CpuBackend implements Backend {
     }
     checkElementRange(source, 'copy source', sourceOffset, elementCount);
     checkElementRange(destination, 'copy destination', destinationOffset, elementCount);
-    to.set(from.subarray(sourceOffset, sourceOffset + elementCount), destinationOffset);
+    return () => to.set(from.subarray(sourceOffset, sourceOffset + elementCount), destinationOffset);
   }
 
   disposeBuffer(buffer: DeviceBuffer): void {
     this.#assertLive();
     const own = this.#own(buffer);
     if (own.disposed) return;
+    if (this.#steps.open) this.#steps.interrupt();
+    this.#steps.forget(own);
     own.release();
     this.#buffers.delete(own);
     this.#allocatedBytes -= own.byteLength;
   }
 
   run<K extends KernelName>(kernel: K, args: KernelArgsMap[K]): void {
+    if (this.#steps.open) this.#steps.run(kernel, args);
+    else this.#enqueue(kernel, this.#run(kernel, args));
+  }
+
+  #run<K extends KernelName>(kernel: K, args: KernelArgsMap[K]): () => void {
     this.#assertLive();
     validateKernelArgs(kernel, args, this.capabilities);
     for (const value of Object.values(args)) {
@@ -236,12 +282,40 @@ export class CpuBackend implements Backend {
     }
     const implementation = this.#kernels.get(kernel) as unknown as CpuKernel<K> | undefined;
     if (implementation === undefined) throw new UnsupportedError(`kernel '${kernel}' is not registered`);
-    this.#profiler.time(kernel, () => implementation.run(args, this.#context));
+    return () => implementation.run(args, this.#context);
+  }
+
+  /**
+   * Runs a checked operation now (timed when profiling), or, while a graph step is being captured,
+   * appends it to the graph.
+   */
+  #enqueue(name: string, operation: () => void): void {
+    if (this.#capture) this.#capture.push(operation);
+    else this.#profiler.time(name, operation);
+  }
+
+  /**
+   * Opens a graph step (see the Backend contract). On the CPU a graph is the list of the step's checked
+   * operations: a replay skips the argument checks and runs them in order.
+   */
+  beginGraphStep(name: string): void {
+    this.#assertLive();
+    this.#steps.begin(name, this.#profiler.active);
+  }
+
+  endGraphStep(): void {
+    this.#assertLive();
+    this.#steps.end();
+  }
+
+  graphStats(): GraphStepStats {
+    return this.#steps.stats();
   }
 
   /** Times every operation from now on (host wall time: CPU operations complete when called). */
   startProfile(): void {
     this.#assertLive();
+    if (this.#steps.open) this.#steps.interrupt();
     this.#profiler.start();
   }
 
@@ -252,6 +326,7 @@ export class CpuBackend implements Backend {
   }
 
   synchronize(): Promise<void> {
+    if (this.#steps.open) this.#steps.interrupt();
     return this.#disposed ? Promise.reject(new BackendError('the cpu backend is disposed')) : Promise.resolve();
   }
 
@@ -265,6 +340,7 @@ export class CpuBackend implements Backend {
 
   dispose(): void {
     if (this.#disposed) return;
+    this.#steps.dispose();
     for (const buffer of this.#buffers) buffer.release();
     this.#buffers.clear();
     this.#allocatedBytes = 0;

@@ -12,6 +12,7 @@ import type { Backend, BackendCapabilities, BackendFactory } from '../backend.js
 import { describeBufferContract } from './buffer-contract.js';
 import { CONFORMANCE_CASES } from './cases/index.js';
 import type { ConformanceCase } from './conformance-case.js';
+import { describeGraphStepContract } from './graph-step-contract.js';
 import { CaseContext } from './harness.js';
 import { createRandom, freshSeed } from './random.js';
 import { CONFORMANCE_TOLERANCES } from './tolerance.js';
@@ -31,7 +32,8 @@ export function skipReason(testCase: ConformanceCase, capabilities: BackendCapab
 }
 
 /**
- * Registers the conformance suite for a backend: the buffer contract, then every kernel case.
+ * Registers the conformance suite for a backend: the buffer contract, graph steps (where declared),
+ * then every kernel case.
  * `capabilities` is what the backend declares (the suite checks the backend reports exactly this);
  * cases for kernels, dtypes or head dims it leaves out are skipped, and nothing else is.
  *
@@ -53,6 +55,7 @@ export function describeBackendConformance(createBackend: BackendFactory, capabi
     afterAll(() => backend?.dispose());
 
     describe('buffers and queue', () => describeBufferContract(current, createBackend, capabilities));
+    describe('graph steps', () => describeGraphStepContract(current, capabilities));
 
     for (const kernel of KERNEL_NAMES) {
       describe(kernel, () => {

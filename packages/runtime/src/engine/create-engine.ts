@@ -50,6 +50,11 @@ export interface CreateEngineOptions {
   maxBatch?: number;
   /** Context positions (default: the model's max context). */
   maxPositions?: number;
+  /**
+   * Decode steps as graph steps where the backend has them and a device is alone (`Backend.beginGraphStep`:
+   * the CUDA backend replays a step as one CUDA graph). Default true; the tokens are the same either way.
+   */
+  graphSteps?: boolean;
   /** Called as each device finishes loading its shard. */
   onProgress?: (event: { device: number; deviceCount: number; phase: 'slicing' | 'ready' }) => void;
 }
@@ -105,6 +110,7 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
       blockSize,
       kvBlockCount: blocksFor,
       maxPositions,
+      ...(options.graphSteps !== undefined ? { graphSteps: options.graphSteps } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
   } else {
@@ -139,6 +145,7 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
         kvBlockCount: blocksFor(shard),
         kvBlockSize: blockSize,
         maxPositions,
+        ...(options.graphSteps !== undefined ? { graphSteps: options.graphSteps } : {}),
       });
       devices.push(inlineDeviceHandle(executor));
       options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'ready' });

@@ -22,7 +22,15 @@ export interface DeviceExecutorOptions extends ShardForwardOptions {
   kvBlockSize?: number;
   /** Fill the KV pool with this value at creation (benchmarks that admit requests without prefill). */
   kvFill?: number;
+  /**
+   * Decode steps as graph steps of the backend where it has them (`Backend.beginGraphStep`: the CUDA
+   * backend replays a step's kernels as one CUDA graph) and the device is alone (no all-reduces).
+   * Default true; results are the same either way.
+   */
+  graphSteps?: boolean;
 }
+
+let nextGraphName = 0;
 
 /** One row of a decode step. */
 export interface DecodeRow {
@@ -54,6 +62,10 @@ export class DeviceExecutor {
   readonly #served = new Map<string, boolean[][]>();
   /** The block table last uploaded, and where to. */
   #uploaded: { table?: Int32Array; buffer?: DeviceBuffer<'i32'> } = {};
+  /** Whether decode steps are graph steps (see {@link DeviceExecutorOptions.graphSteps}). */
+  readonly #graphSteps: boolean;
+  /** This executor's graph step name (executors sharing a backend keep their own graphs). */
+  readonly #graphName = `decode-${nextGraphName++}`;
 
   constructor(options: DeviceExecutorOptions) {
     const { backend, config, shard } = options;
@@ -78,6 +90,11 @@ export class DeviceExecutor {
     });
     if (options.kvFill !== undefined) backend.fill(this.#pool, options.kvFill);
     this.timer = new LayerTimer(config.layerCount);
+    this.#graphSteps =
+      (options.graphSteps ?? true) &&
+      options.communicator.size === 1 &&
+      backend.beginGraphStep !== undefined &&
+      backend.endGraphStep !== undefined;
   }
 
   /**
@@ -335,6 +352,38 @@ export class DeviceExecutor {
     returnLogits: boolean,
   ): Promise<{ tokens?: Int32Array; logits?: Float32Array }> {
     const b = this.#backend;
+    const count = rows.length;
+    // grow sequences first so one block table serves every layer of the step; the table goes up
+    // before the step's graph (it changes only when a sequence gains a block)
+    for (const row of rows) {
+      const sequences = this.kv.sequencesOf(row.requestId);
+      if (sequences) for (const sequence of sequences.values()) this.kv.reserveOne(sequence);
+    }
+    const table = this.#uploadBlockTable();
+    let logits: DeviceBuffer<'f32'> | undefined;
+    if (this.#graphSteps) b.beginGraphStep!(this.#graphName);
+    try {
+      logits = await this.#decodeLayers(rows, table);
+    } finally {
+      if (this.#graphSteps) b.endGraphStep!();
+    }
+    for (const row of rows) {
+      const sequences = this.kv.sequencesOf(row.requestId);
+      if (sequences) for (const sequence of sequences.values()) sequence.length++;
+    }
+    if (!logits) return {};
+    return {
+      tokens: await this.#forward.sample(logits, count, sampling),
+      ...(returnLogits ? { logits: await b.download(logits, { elementCount: count * this.#config.vocabSize }) } : {}),
+    };
+  }
+
+  /**
+   * The device operations of a decode step (one graph step where the backend has them): embedding, every
+   * layer, and the logits on the logits device.
+   */
+  async #decodeLayers(rows: DecodeRow[], table: DeviceBuffer<'i32'>): Promise<DeviceBuffer<'f32'> | undefined> {
+    const b = this.#backend;
     const { headDim, layerCount } = this.#config;
     const count = rows.length;
     const { x, positions } = this.#forward.embed(Int32Array.from(rows, (row) => row.token));
@@ -342,12 +391,6 @@ export class DeviceExecutor {
       positions,
       Int32Array.from(rows, (row) => row.position),
     );
-    // grow sequences first so one block table serves every layer of the step
-    for (const row of rows) {
-      const sequences = this.kv.sequencesOf(row.requestId);
-      if (sequences) for (const sequence of sequences.values()) this.kv.reserveOne(sequence);
-    }
-    const table = this.#uploadBlockTable();
     for (let l = 0; l < layerCount; l++) {
       const started = performance.now();
       const { q, k, v, qWidth, local } = this.#forward.projectQkv(l, x, positions, count);
@@ -400,16 +443,7 @@ export class DeviceExecutor {
       await this.#forward.mlp(l, x, count);
       this.timer.add(l, performance.now() - mlpStarted);
     }
-    for (const row of rows) {
-      const sequences = this.kv.sequencesOf(row.requestId);
-      if (sequences) for (const sequence of sequences.values()) sequence.length++;
-    }
-    const logits = this.#forward.logits(x, count);
-    if (!logits) return {};
-    return {
-      tokens: await this.#forward.sample(logits, count, sampling),
-      ...(returnLogits ? { logits: await b.download(logits, { elementCount: count * this.#config.vocabSize }) } : {}),
-    };
+    return this.#forward.logits(x, count);
   }
 
   /** Samples the first generated token from prefill logits already on the host. */

@@ -104,6 +104,7 @@ async function connect(): Promise<void> {
       kvBlockSize: message.kvBlockSize,
       maxPositions: message.maxPositions,
       ...(message.kvFill !== undefined ? { kvFill: message.kvFill } : {}),
+      ...(message.graphSteps !== undefined ? { graphSteps: message.graphSteps } : {}),
     });
     handle = inlineDeviceHandle(executor);
     const connected = communicator;

@@ -37,6 +37,8 @@ export interface WorkerDevicesOptions {
   /** Fill every KV pool with this value at creation (benchmarks that admit without a prefill). */
   kvFill?: number;
   maxPositions: number;
+  /** Decode steps as graph steps where the backend has them (default true). */
+  graphSteps?: boolean;
   /** The device worker script; default: `device-worker.js` beside this module (the built package). */
   workerScript?: string | URL;
   onProgress?: (event: { device: number; deviceCount: number; phase: 'slicing' | 'ready' }) => void;
@@ -142,6 +144,7 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
       kvBlockCount: options.kvBlockCount(shard),
       kvBlockSize: options.blockSize,
       ...(options.kvFill !== undefined ? { kvFill: options.kvFill } : {}),
+      ...(options.graphSteps !== undefined ? { graphSteps: options.graphSteps } : {}),
       maxPositions: options.maxPositions,
       communicator,
     };

@@ -18,6 +18,7 @@ export interface DeviceWorkerInit {
   kvBlockCount: number;
   kvBlockSize: number;
   kvFill?: number;
+  graphSteps?: boolean;
   maxPositions: number;
   communicator: SharedCommunicatorState;
 }

@@ -1,0 +1,126 @@
+/**
+ * Decode steps as CUDA graphs against the same steps launched one operation at a time, on one GPU:
+ * the llama-3.1-8b shape with dummy bf16 weights, every kv head on the device, each request with
+ * FAIRKV_GRAPH_CONTEXT tokens (default 1024) of KV per head, batches FAIRKV_GRAPH_BATCHES (default
+ * 1,4,16,64). Two executors share one CUDA backend (one with graph steps, one without; same weights,
+ * same requests) and are timed in alternating rounds in one process: the ratio is what graph steps
+ * give where the host, not the GPU, sets a step's time. Also checks that both give the same tokens.
+ *
+ * Run on a GPU machine: `npx tsx bench/cuda-graph-steps/run.ts` (bundled by
+ * packages/kernels-cuda/scripts/device/bundle-device.sh; `run-device.sh graphs`).
+ * Writes bench/cuda-graph-steps/results/cuda-graph-steps.json (and $OUT/ when set).
+ */
+import { cpus } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { getModelPreset } from '@fairkv/core';
+import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
+import {
+  DeviceExecutor,
+  type DecodeRow,
+  deviceShardsFromPlan,
+  dummyShardWeights,
+  SoloCommunicator,
+  singleDevicePlan,
+} from '@fairkv/runtime';
+import { positiveIntegersFromEnv } from '../env-integers.js';
+import { gitCommit } from '../git-commit.js';
+import { writeResult } from '../write-result.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
+const batches = positiveIntegersFromEnv('FAIRKV_GRAPH_BATCHES', '1,4,16,64');
+const context = positiveIntegersFromEnv('FAIRKV_GRAPH_CONTEXT', '1024')[0]!;
+const rounds = positiveIntegersFromEnv('FAIRKV_GRAPH_ROUNDS', '3')[0]!;
+const stepsPerRound = positiveIntegersFromEnv('FAIRKV_GRAPH_STEPS', '20')[0]!;
+const WARMUP_STEPS = 3;
+
+const probe = probeCuda();
+if (!probe.available) throw new Error(probe.reason);
+const config = getModelPreset('llama-3.1-8b');
+const plan = singleDevicePlan(config);
+const {
+  shards: [shard],
+} = deviceShardsFromPlan(plan, config);
+const backend = createCudaBackend({ device: 0 });
+const largest = Math.max(...batches);
+const newTokens = WARMUP_STEPS + 2 * rounds * stepsPerRound + 8;
+const blocksPerRequest = config.layerCount * config.kvHeadCount * Math.ceil((context + newTokens) / 16);
+console.log(`llama-3.1-8b shape, dummy bf16 weights on ${backend.deviceProperties.name}; generating weights...`);
+const weights = dummyShardWeights(config, shard!, 1, 'bf16');
+const executors = [true, false].map(
+  (graphSteps) =>
+    new DeviceExecutor({
+      backend,
+      config,
+      shard: shard!,
+      weights,
+      communicator: new SoloCommunicator(),
+      dtype: 'bf16',
+      kvBlockCount: largest * blocksPerRequest + 64,
+      kvBlockSize: 16,
+      kvFill: 0.01,
+      maxPositions: context + newTokens + 8,
+      graphSteps,
+    }),
+);
+
+const medianOf = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const results: Record<string, unknown>[] = [];
+let admitted = 0;
+for (const batch of batches) {
+  const ids = Array.from({ length: batch }, () => `r${admitted++}`);
+  const lengths = shard!.layers.map((heads) => heads.map(() => context));
+  for (const executor of executors) for (const id of ids) executor.admitSynthetic(id, lengths, newTokens);
+  const positions = [0, 0];
+  const tokens: number[][][] = [[], []];
+  const step = async (which: number) => {
+    const rows: DecodeRow[] = ids.map((requestId, r) => ({
+      requestId,
+      token: (r * 31 + positions[which]!) % config.vocabSize,
+      position: context + positions[which]!,
+    }));
+    positions[which]!++;
+    const started = performance.now();
+    const { tokens: sampled } = await executors[which]!.decode(rows, undefined, false);
+    tokens[which]!.push(Array.from(sampled!));
+    return performance.now() - started;
+  };
+  for (let s = 0; s < WARMUP_STEPS; s++) for (const which of [0, 1]) await step(which);
+  const times: number[][] = [[], []];
+  for (let round = 0; round < rounds; round++) {
+    for (const which of [0, 1]) for (let s = 0; s < stepsPerRound; s++) times[which]!.push(await step(which));
+  }
+  const [graphMs, eagerMs] = times.map(medianOf) as [number, number];
+  const sameTokens = JSON.stringify(tokens[0]) === JSON.stringify(tokens[1]);
+  const stats = backend.graphStats();
+  results.push({
+    batch,
+    context,
+    graphStepMsMedian: graphMs,
+    eagerStepMsMedian: eagerMs,
+    graphTokensPerSecond: (batch * 1000) / graphMs,
+    eagerTokensPerSecond: (batch * 1000) / eagerMs,
+    speedup: eagerMs / graphMs,
+    sameTokens,
+    graphStats: stats,
+  });
+  console.log(
+    `batch ${batch}, ${context} tokens: graph steps ${graphMs.toFixed(2)} ms (${((batch * 1000) / graphMs).toFixed(0)} tok/s), one by one ${eagerMs.toFixed(2)} ms (${((batch * 1000) / eagerMs).toFixed(0)} tok/s): ${(eagerMs / graphMs).toFixed(2)}x; same tokens: ${sameTokens}; ${JSON.stringify(stats)}`,
+  );
+  if (!sameTokens) process.exitCode = 1;
+  for (const executor of executors) for (const id of ids) executor.release(id);
+}
+
+writeResult(benchRoot, 'cuda-graph-steps.json', {
+  benchmark: 'cuda-graph-steps',
+  gpu: backend.deviceProperties.name,
+  model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02)), every head on one GPU',
+  commit: gitCommit(),
+  host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version },
+  date: new Date().toISOString(),
+  rounds,
+  stepsPerRound,
+  results,
+});
+for (const executor of executors) executor.dispose();

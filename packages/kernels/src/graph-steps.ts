@@ -1,0 +1,427 @@
+/**
+ * Graph steps (`Backend.beginGraphStep`) for any backend that can record its queue into a graph and
+ * launch it again (the CUDA backend: CUDA graphs). A sequence of operations the caller issues again
+ * and again (a decode step) is captured once and then launched as one graph instead of one launch per
+ * operation, which removes most of the host's time per operation (argument checks, the addon call, the
+ * launch itself: 8-17 µs each on the CUDA backend, bench/cuda-host-overhead).
+ *
+ * Per step name: the first step runs eagerly (it sizes workspaces and scratch buffers); the second is
+ * captured (its operations are recorded and enqueued into a stream capture, uploads reading from
+ * host slots of the graph, page-locked on CUDA), then launched; later steps are *replayed*: every operation is
+ * compared with the recorded one (the same kernel, the same buffers, the same numbers; uploads of the
+ * same length to the same place) and its upload data written into the slot, and the graph is launched
+ * at the end. The first operation that differs, a call that needs the device (download, synchronize,
+ * disposing a buffer) or an error ends the graph's use for the step: what was collected runs eagerly,
+ * in order, then the step goes on eagerly and the graph is dropped (the name is captured again later).
+ * So a step always computes exactly what its operations would compute one by one.
+ *
+ * @packageDocumentation
+ */
+import { BackendError, type KernelName } from '@fairkv/core';
+import type { CopyOptions, DeviceBuffer, ElementRange, GraphStepStats, HostArray } from './backend.js';
+import { encodeHalf } from './half-precision.js';
+import type { KernelArgsMap } from './kernel-args.js';
+
+/** What graph steps need from the device (the CUDA backend: the addon's stream capture and graph calls). */
+export interface GraphDevice {
+  beginCapture(): void;
+  /** Ends the capture; the instantiated graph's handle. */
+  endCapture(): bigint;
+  /** Ends a broken capture, discarding it. */
+  abortCapture(): void;
+  /** Enqueues the graph and records its completion event. */
+  launch(graph: bigint): void;
+  /** Waits until the graph's last launch has completed (before its upload slots are rewritten). */
+  waitLaunched(graph: bigint): void;
+  destroy(graph: bigint): void;
+  /** Page-locked host memory of `bytes`. */
+  hostMemory(bytes: number): ArrayBuffer;
+}
+
+/** The backend's own operations, run one by one (validated, enqueued or captured). */
+export interface EagerOperations {
+  run(kernel: KernelName, args: object): void;
+  upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number): void;
+  fill(buffer: DeviceBuffer, value: number, range: ElementRange): void;
+  copy(options: CopyOptions): void;
+}
+
+type Operation =
+  | { kind: 'run'; kernel: KernelName; args: Record<string, unknown>; keys: number }
+  | { kind: 'upload'; buffer: DeviceBuffer; elementOffset: number; length: number; type: string; slot: HostArray }
+  | { kind: 'fill'; buffer: DeviceBuffer; value: number; offset: number; count: number | undefined }
+  | { kind: 'copy'; options: CopyOptions };
+
+interface RecordedGraph {
+  handle: bigint;
+  operations: Operation[];
+  buffers: Set<DeviceBuffer>;
+  launches: number;
+}
+
+interface NameState {
+  /** Slot bytes the uploads of the last eager step took (the next capture's slot memory). */
+  uploadBytes: number;
+  /** Captures in a row that failed. */
+  failures: number;
+  /** Graphs in a row dropped after fewer than {@link STABLE_GRAPH_LAUNCHES} launches. */
+  earlyDrops: number;
+  /** Steps to run eagerly before the next capture (after early drops: 2, 4, ... 64). */
+  cooldown: number;
+  /** Why this name is never captured again, if so. */
+  disabled?: string;
+}
+
+interface OpenStep {
+  name: string;
+  mode: 'eager' | 'capture' | 'replay';
+  /** capture: what was recorded so far; replay: the graph's operations. */
+  operations: Operation[];
+  /** replay: operations matched so far. */
+  matched: number;
+  graph?: RecordedGraph;
+  uploadBytes: number;
+  /** capture: the slot memory and how much of it is taken. */
+  slots?: ArrayBuffer;
+  slotsUsed: number;
+}
+
+/** Captures in a row that may fail before a name is run eagerly for good. */
+export const MAX_GRAPH_CAPTURE_FAILURES = 3;
+/**
+ * Launches after which a dropped graph counts as having paid off; graphs dropped sooner make the name
+ * wait 2, 4, ... 64 steps before its next capture (a capture costs more than an eager step).
+ */
+export const STABLE_GRAPH_LAUNCHES = 8;
+
+/** Graph steps of one backend queue (see the module comment). */
+export class GraphSteps {
+  readonly #device: GraphDevice;
+  readonly #eager: EagerOperations;
+  readonly #graphs = new Map<string, RecordedGraph>();
+  readonly #names = new Map<string, NameState>();
+  #step: OpenStep | undefined;
+  readonly #stats: Omit<GraphStepStats, 'graphs'> = { captures: 0, replays: 0, fallbacks: 0, failedCaptures: 0 };
+
+  constructor(device: GraphDevice, eager: EagerOperations) {
+    this.#device = device;
+    this.#eager = eager;
+  }
+
+  /** Whether a step is open (the backend routes its operations here). */
+  get open(): boolean {
+    return this.#step !== undefined;
+  }
+
+  /** Counters since creation, and the graphs held now. */
+  stats(): GraphStepStats {
+    return { ...this.#stats, graphs: this.#graphs.size };
+  }
+
+  /** Opens a step; `eagerOnly` (profiling, graphs turned off): run it one operation at a time. */
+  begin(name: string, eagerOnly = false): void {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new BackendError(`beginGraphStep: name must be a non-empty string, got ${JSON.stringify(name)}`);
+    }
+    if (this.#step) {
+      throw new BackendError(`beginGraphStep('${name}'): graph step '${this.#step.name}' is still open`);
+    }
+    const state = this.#names.get(name);
+    const graph = this.#graphs.get(name);
+    const step: OpenStep = { name, mode: 'eager', operations: [], matched: 0, uploadBytes: 0, slotsUsed: 0 };
+    if (eagerOnly) {
+      // run as is
+    } else if (graph) {
+      this.#device.waitLaunched(graph.handle);
+      step.mode = 'replay';
+      step.graph = graph;
+      step.operations = graph.operations;
+    } else if (state && !state.disabled && state.cooldown > 0) {
+      state.cooldown--;
+    } else if (state && !state.disabled) {
+      step.slots = this.#device.hostMemory(Math.max(64, state.uploadBytes));
+      this.#device.beginCapture();
+      step.mode = 'capture';
+    }
+    this.#step = step;
+  }
+
+  end(): void {
+    const step = this.#step;
+    if (!step) throw new BackendError('endGraphStep: no graph step is open');
+    this.#step = undefined;
+    if (step.mode === 'eager') {
+      const state = this.#names.get(step.name);
+      if (state) state.uploadBytes = step.uploadBytes;
+      else this.#names.set(step.name, { uploadBytes: step.uploadBytes, failures: 0, earlyDrops: 0, cooldown: 0 });
+    } else if (step.mode === 'capture') {
+      this.#endCapture(step);
+    } else if (step.matched < step.operations.length) {
+      this.#fallBack(step); // fewer operations than recorded
+    } else {
+      const graph = step.graph!;
+      this.#device.launch(graph.handle);
+      graph.launches++;
+      this.#stats.replays++;
+    }
+  }
+
+  /**
+   * A call that needs the step's operations to have run (download, synchronize, disposing or creating
+   * a buffer during a capture): what was collected runs now and the step goes on eagerly.
+   */
+  interrupt(creating = false): void {
+    const step = this.#step;
+    if (!step) return;
+    if (step.mode === 'capture') this.#abortCapture(step);
+    else if (step.mode === 'replay' && !creating) this.#fallBack(step);
+  }
+
+  /** Drops every graph that uses `buffer` (it is being disposed). */
+  forget(buffer: DeviceBuffer): void {
+    for (const [name, graph] of this.#graphs) {
+      if (graph.buffers.has(buffer)) this.#drop(name, graph);
+    }
+  }
+
+  /** Destroys every graph (the backend is disposed). */
+  dispose(): void {
+    if (this.#step?.mode === 'capture') this.#device.abortCapture();
+    this.#step = undefined;
+    for (const [name, graph] of this.#graphs) this.#drop(name, graph);
+  }
+
+  run<K extends KernelName>(kernel: K, args: KernelArgsMap[K]): void {
+    const record = args as unknown as Record<string, unknown>;
+    this.#operation(
+      (expected) =>
+        expected.kind === 'run' && expected.kernel === kernel && sameArguments(expected.args, expected.keys, record),
+      () => {
+        const copy = { ...record };
+        return { kind: 'run', kernel, args: copy, keys: Object.keys(copy).length };
+      },
+      () => this.#eager.run(kernel, args),
+    );
+  }
+
+  upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number): void {
+    const type = data.constructor.name;
+    const step = this.#step!;
+    // Float32 data for an f16/bf16 buffer is rounded into the slot: the graph copies what the device holds.
+    const encoded = data instanceof Float32Array && (buffer.dtype === 'f16' || buffer.dtype === 'bf16');
+    this.#operation(
+      (expected) =>
+        expected.kind === 'upload' &&
+        expected.buffer === buffer &&
+        expected.elementOffset === elementOffset &&
+        expected.length === data.length &&
+        expected.type === type,
+      () => {
+        const slot = this.#slot(step, encoded ? 'Uint16Array' : type, data.length);
+        if (!slot) return undefined;
+        return { kind: 'upload', buffer, elementOffset, length: data.length, type, slot };
+      },
+      () => this.#eager.upload(buffer, data, elementOffset),
+      (operation) => {
+        const { slot } = operation as Extract<Operation, { kind: 'upload' }>;
+        if (encoded) encodeHalf(buffer.dtype as 'f16' | 'bf16', data as Float32Array, slot as Uint16Array, 0);
+        else slot.set(data as never);
+      },
+    );
+    // what its slot takes (slots start on 16 bytes)
+    step.uploadBytes += Math.ceil((encoded ? data.length * 2 : data.byteLength) / 16) * 16;
+  }
+
+  fill(buffer: DeviceBuffer, value: number, range: ElementRange): void {
+    const offset = range.elementOffset ?? 0;
+    const count = range.elementCount;
+    this.#operation(
+      (expected) =>
+        expected.kind === 'fill' &&
+        expected.buffer === buffer &&
+        Object.is(expected.value, value) &&
+        expected.offset === offset &&
+        expected.count === count,
+      () => ({ kind: 'fill', buffer, value, offset, count }),
+      () => this.#eager.fill(buffer, value, range),
+    );
+  }
+
+  copy(options: CopyOptions): void {
+    this.#operation(
+      (expected) =>
+        expected.kind === 'copy' &&
+        expected.options.source === options.source &&
+        expected.options.destination === options.destination &&
+        expected.options.sourceOffset === options.sourceOffset &&
+        expected.options.destinationOffset === options.destinationOffset &&
+        expected.options.elementCount === options.elementCount,
+      () => ({ kind: 'copy', options: { ...options } }),
+      () => this.#eager.copy(options),
+    );
+  }
+
+  /**
+   * One operation of the open step. `matches`: whether it is the recorded one (replay); `record`: what a
+   * capture keeps (undefined: it cannot be captured, the capture is abandoned); `eager`: run it now;
+   * `stage`: write an upload's data into its slot.
+   */
+  #operation(
+    matches: (expected: Operation) => boolean,
+    record: () => Operation | undefined,
+    eager: () => void,
+    stage?: (operation: Operation) => void,
+  ): void {
+    const step = this.#step!;
+    if (step.mode === 'replay') {
+      const expected = step.operations[step.matched];
+      if (expected && matches(expected)) {
+        stage?.(expected);
+        step.matched++;
+        return;
+      }
+      this.#fallBack(step);
+    } else if (step.mode === 'capture') {
+      const operation = record();
+      if (operation) {
+        try {
+          if (stage) {
+            stage(operation);
+            // the captured copy reads the slot (page-locked) at every launch
+            const upload = operation as Extract<Operation, { kind: 'upload' }>;
+            this.#eager.upload(upload.buffer, upload.slot, upload.elementOffset);
+          } else {
+            eager();
+          }
+          step.operations.push(operation);
+          return;
+        } catch {
+          // Not capturable here (e.g. a workspace that must grow): run the step eagerly; the operation
+          // is retried below, and throws again if the error was its own.
+        }
+      }
+      this.#abortCapture(step);
+    }
+    eager();
+  }
+
+  /** A slot of `length` elements of the given array type in the capture's page-locked memory. */
+  #slot(step: OpenStep, type: string, length: number): HostArray | undefined {
+    const bytesPer = type === 'Uint16Array' ? 2 : 4;
+    const offset = Math.ceil(step.slotsUsed / 16) * 16;
+    const slots = step.slots!;
+    if (offset + length * bytesPer > slots.byteLength) return undefined;
+    step.slotsUsed = offset + length * bytesPer;
+    if (type === 'Int32Array') return new Int32Array(slots, offset, length);
+    if (type === 'Float32Array') return new Float32Array(slots, offset, length);
+    return new Uint16Array(slots, offset, length);
+  }
+
+  #endCapture(step: OpenStep): void {
+    const state = this.#names.get(step.name)!;
+    let handle: bigint;
+    try {
+      handle = this.#device.endCapture();
+    } catch {
+      this.#abortCapture(step);
+      return;
+    }
+    this.#device.launch(handle);
+    this.#stats.captures++;
+    state.failures = 0;
+    state.uploadBytes = step.uploadBytes;
+    const attentionCalls = step.operations.filter(
+      (operation) => operation.kind === 'run' && operation.kernel === 'ragged-decode-attention',
+    ).length;
+    if (step.operations.length === 0 || attentionCalls === 1) {
+      // Nothing to replay; or one decode attention per step, whose schedule flag would see the same
+      // call number at every launch (the kernel needs consecutive calls to differ).
+      state.disabled = step.operations.length === 0 ? 'no operations' : 'one decode attention call per step';
+      this.#device.destroy(handle);
+      return;
+    }
+    const buffers = new Set<DeviceBuffer>();
+    for (const operation of step.operations) {
+      if (operation.kind === 'run') {
+        for (const value of Object.values(operation.args)) if (isBuffer(value)) buffers.add(value);
+      } else if (operation.kind === 'copy') {
+        buffers.add(operation.options.source).add(operation.options.destination);
+      } else {
+        buffers.add(operation.buffer);
+      }
+    }
+    this.#graphs.set(step.name, { handle, operations: step.operations, buffers, launches: 1 });
+  }
+
+  /** Abandons a capture: its operations run eagerly, in order, and the step goes on eagerly. */
+  #abortCapture(step: OpenStep): void {
+    this.#device.abortCapture();
+    const state = this.#names.get(step.name)!;
+    this.#stats.failedCaptures++;
+    if (++state.failures >= MAX_GRAPH_CAPTURE_FAILURES) state.disabled = `${state.failures} captures failed`;
+    step.mode = 'eager';
+    this.#runEagerly(step.operations);
+    step.operations = [];
+  }
+
+  /** Leaves a replay: the matched operations run eagerly, the graph is dropped, the step goes on eagerly. */
+  #fallBack(step: OpenStep): void {
+    this.#stats.fallbacks++;
+    step.mode = 'eager';
+    this.#runEagerly(step.operations.slice(0, step.matched));
+    this.#drop(step.name, step.graph!);
+  }
+
+  #runEagerly(operations: Operation[]): void {
+    for (const operation of operations) {
+      switch (operation.kind) {
+        case 'run':
+          this.#eager.run(operation.kernel, operation.args);
+          break;
+        case 'upload':
+          // a copy: the slot belongs to a graph that may be destroyed
+          this.#eager.upload(operation.buffer, operation.slot.slice(), operation.elementOffset);
+          break;
+        case 'fill':
+          this.#eager.fill(operation.buffer, operation.value, {
+            elementOffset: operation.offset,
+            ...(operation.count === undefined ? {} : { elementCount: operation.count }),
+          });
+          break;
+        case 'copy':
+          this.#eager.copy(operation.options);
+          break;
+      }
+    }
+  }
+
+  #drop(name: string, graph: RecordedGraph): void {
+    if (this.#graphs.get(name) === graph) this.#graphs.delete(name);
+    this.#device.destroy(graph.handle);
+    const state = this.#names.get(name);
+    if (!state) return;
+    if (graph.launches >= STABLE_GRAPH_LAUNCHES) {
+      state.earlyDrops = 0;
+    } else {
+      state.earlyDrops++;
+      state.cooldown = 2 ** Math.min(6, state.earlyDrops);
+    }
+  }
+}
+
+function isBuffer(value: unknown): value is DeviceBuffer {
+  return typeof value === 'object' && value !== null && 'elementCount' in value && 'dtype' in value;
+}
+
+/** Same keys and values (buffers by identity, numbers by value, NaN equal to NaN). */
+function sameArguments(expected: Record<string, unknown>, keys: number, actual: Record<string, unknown>): boolean {
+  let count = 0;
+  for (const key in actual) {
+    const value = actual[key];
+    const recorded = expected[key];
+    // biome-ignore lint/suspicious/noSelfCompare: NaN arguments match NaN
+    if (value !== recorded && !(value !== value && recorded !== recorded)) return false;
+    count++;
+  }
+  return count === keys;
+}

@@ -1,0 +1,86 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CpuBackend, createCpuBackend } from '@fairkv/kernels';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFixtureModel } from '../model/fixture-model.js';
+import { loadModel } from '../model/load-model.js';
+import type { LoadedModel } from '../model/loaded-model.js';
+import { createInferenceEngine } from './create-engine.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fairkv-graph-steps-'));
+let model: LoadedModel;
+
+beforeAll(async () => {
+  const files = await createFixtureModel(dir, {
+    seed: 5,
+    layerCount: 3,
+    hiddenSize: 64,
+    queryHeadCount: 4,
+    kvHeadCount: 2,
+    headDim: 16,
+    ffnSize: 96,
+    maxContext: 128,
+  });
+  model = await loadModel(files.ggufPath!);
+});
+afterAll(() => {
+  model?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Generates for several prompts at once; returns each one's tokens and logits, and the backend. */
+async function generate(graphSteps: boolean, prompts: number[][], maxTokens: number[]) {
+  let backend: CpuBackend | undefined;
+  const engine = await createInferenceEngine({
+    model,
+    execution: 'inline',
+    maxPositions: 128,
+    kvTokensPerDevice: 4096,
+    graphSteps,
+    backend: () => {
+      backend = createCpuBackend();
+      return backend;
+    },
+  });
+  try {
+    const streams = prompts.map((prompt, i) =>
+      engine.generate(prompt, { maxTokens: maxTokens[i]!, returnLogits: true, stopAtEos: false }),
+    );
+    const results = await Promise.all(streams.map((stream) => stream.result));
+    return { results, stats: backend!.graphStats() };
+  } finally {
+    await engine.dispose();
+  }
+}
+
+describe('decode steps as graph steps', () => {
+  it('replays a single request as recorded steps and gives the same tokens and logits, bit for bit', async () => {
+    const eager = await generate(false, [[1, 9, 4, 17, 3]], [60]);
+    const graphed = await generate(true, [[1, 9, 4, 17, 3]], [60]);
+    expect(graphed.results[0]!.tokenIds).toEqual(eager.results[0]!.tokenIds);
+    expect(graphed.results[0]!.logits).toEqual(eager.results[0]!.logits);
+    expect(eager.stats).toMatchObject({ captures: 0, replays: 0 });
+    // 59 decode steps: the first eager, the second captured, then replays (the blocks were reserved at
+    // admission, so the block table, uploaded before each step, never changes the step's operations)
+    expect(graphed.stats.replays).toBeGreaterThanOrEqual(50);
+    expect(graphed.stats.fallbacks).toBeLessThanOrEqual(2);
+    expect(graphed.stats.failedCaptures).toBe(0);
+  });
+
+  it('keeps continuous batching exact while requests join and leave (each change falls back once)', async () => {
+    const prompts = [
+      [2, 3, 5],
+      [7, 11, 13, 17, 19, 23],
+      [29, 31],
+    ];
+    const maxTokens = [40, 12, 25];
+    const eager = await generate(false, prompts, maxTokens);
+    const graphed = await generate(true, prompts, maxTokens);
+    graphed.results.forEach((result, i) => {
+      expect(result.tokenIds, `request ${i}`).toEqual(eager.results[i]!.tokenIds);
+      expect(result.logits, `request ${i}`).toEqual(eager.results[i]!.logits);
+    });
+    expect(graphed.stats.replays).toBeGreaterThan(10);
+  });
+});
