@@ -14,6 +14,7 @@ import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getModelPreset } from '@fairkv/core';
+import { GRAPH_SEGMENT_OPERATIONS } from '@fairkv/kernels';
 import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import {
   DeviceExecutor,
@@ -121,6 +122,9 @@ writeResult(benchRoot, 'cuda-graph-steps.json', {
   date: new Date().toISOString(),
   rounds,
   stepsPerRound,
+  // the CUDA backend's benchmark knobs for graph steps, as set for this run
+  graphSegmentOperations: Number(process.env.FAIRKV_CUDA_GRAPH_SEGMENT ?? GRAPH_SEGMENT_OPERATIONS),
+  graphUploads: process.env.FAIRKV_CUDA_GRAPH_UPLOAD === 'memcpy' ? 'copy nodes' : 'kernels reading mapped memory',
   results,
 });
 for (const executor of executors) executor.dispose();

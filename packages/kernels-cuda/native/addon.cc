@@ -951,8 +951,33 @@ Napi::Value HostAlloc(const Napi::CallbackInfo& info) {
     contextOf(info[0]);
     const size_t bytes = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
     void* data = nullptr;
-    checkCuda(cudaHostAlloc(&data, std::max<size_t>(bytes, 1), cudaHostAllocDefault), "cudaHostAlloc(graph inputs)");
+    checkCuda(cudaHostAlloc(&data, std::max<size_t>(bytes, 1), cudaHostAllocMapped), "cudaHostAlloc(graph inputs)");
     return Napi::ArrayBuffer::New(info.Env(), data, bytes, [](Napi::Env, void* memory) { cudaFreeHost(memory); });
+  });
+}
+
+/**
+ * An upload from page-locked memory of hostAlloc (a typed array over it) by a kernel that reads it
+ * through its device mapping, instead of a copy-engine transfer: in a graph, a kernel node between
+ * kernel nodes instead of a copy node.
+ */
+Napi::Value UploadMapped(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    DeviceContext& context = contextOf(info[0]);
+    auto* base = asPointer<unsigned char*>(info[1]);
+    const size_t byteOffset = static_cast<size_t>(info[2].As<Napi::Number>().DoubleValue());
+    Napi::TypedArray data = info[3].As<Napi::TypedArray>();
+    unsigned char* host = static_cast<unsigned char*>(data.ArrayBuffer().Data()) + data.ByteOffset();
+    void* mapped = nullptr;
+    checkCuda(cudaHostGetDevicePointer(&mapped, host, 0), "cudaHostGetDevicePointer(upload)");
+#ifdef FAIRKV_PROBE_ONLY
+    (void)base, (void)byteOffset, (void)context;
+    throw std::runtime_error("this addon is a probe-only build without kernels (scripts/build-native.mjs --probe-only)");
+#else
+    ProfiledOperation profiled(context, "upload");
+    copyFromMappedHost(base + byteOffset, mapped, static_cast<long long>(data.ByteLength()), context.stream);
+#endif
+    return info.Env().Undefined();
   });
 }
 
@@ -1105,6 +1130,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventDestroy", Napi::Function::New(env, EventDestroy));
   exports.Set("eventSynchronize", Napi::Function::New(env, EventSynchronize));
   exports.Set("hostAlloc", Napi::Function::New(env, HostAlloc));
+  exports.Set("uploadMapped", Napi::Function::New(env, UploadMapped));
   exports.Set("graphCaptureBegin", Napi::Function::New(env, GraphCaptureBegin));
   exports.Set("graphCaptureEnd", Napi::Function::New(env, GraphCaptureEnd));
   exports.Set("graphCaptureAbort", Napi::Function::New(env, GraphCaptureAbort));

@@ -20,6 +20,8 @@ struct CublasApi {
   cublasStatus_t (*destroy)(cublasHandle_t) = nullptr;
   cublasStatus_t (*setStream)(cublasHandle_t, cudaStream_t) = nullptr;
   cublasStatus_t (*getVersion)(cublasHandle_t, int*) = nullptr;
+  /** Optional: where present, each handle gets its own workspace (what lets cuBLAS run inside CUDA graphs as outside). */
+  cublasStatus_t (*setWorkspace)(cublasHandle_t, void*, size_t) = nullptr;
   cublasStatus_t (*gemmEx)(cublasHandle_t, int, int, int, int, int, const void*, const void*, int, int, const void*,
                            int, int, const void*, void*, int, int, int, int) = nullptr;
   /** Optional (null where the library lacks it): split projections then take the GEMM + split path. */
@@ -51,6 +53,7 @@ CublasApi& api() {
     std::string optional;
     if (!loadSymbol(library, "cublasGemmStridedBatchedEx", loaded.gemmStridedBatchedEx, optional))
       loaded.gemmStridedBatchedEx = nullptr;
+    if (!loadSymbol(library, "cublasSetWorkspace_v2", loaded.setWorkspace, optional)) loaded.setWorkspace = nullptr;
     loaded.status.available = true;
     return loaded;
   }();
@@ -71,10 +74,20 @@ CublasHandle::CublasHandle(int device, cudaStream_t stream) : handle_(nullptr) {
   checkCublas(cublas.create(&handle_), "cublasCreate");
   checkCublas(cublas.setStream(handle_, stream), "cublasSetStream");
   if (cublas.status.version == 0) cublas.getVersion(handle_, &cublas.status.version);
+  // A workspace of its own (32 MiB, cuBLAS's recommendation for Hopper): cuBLAS cannot allocate one
+  // while a stream is being captured into a graph, and would otherwise pick other kernels there.
+  // Where either step fails, cuBLAS keeps its default workspace.
+  if (cublas.setWorkspace != nullptr && cudaMalloc(&workspace_, kWorkspaceBytes) == cudaSuccess &&
+      cublas.setWorkspace(handle_, workspace_, kWorkspaceBytes) != 0) {
+    cudaFree(workspace_);
+    workspace_ = nullptr;
+  }
+  cudaGetLastError();
 }
 
 CublasHandle::~CublasHandle() {
   if (handle_ != nullptr) api().destroy(handle_);
+  if (workspace_ != nullptr) cudaFree(workspace_);
 }
 
 namespace {

@@ -41,7 +41,9 @@ class CublasHandle {
 
  private:
   static const void* convertedInputOf(const MatmulParams& params, void* convertedInput, cudaStream_t stream);
+  static constexpr size_t kWorkspaceBytes = 32u << 20;
   void* handle_;
+  void* workspace_ = nullptr;
 };
 
 }  // namespace fairkv

@@ -18,6 +18,7 @@ import {
   type DeviceBuffer,
   type ElementRange,
   encodeHalf,
+  GRAPH_SEGMENT_OPERATIONS,
   type GraphDevice,
   type GraphStepStats,
   GraphSteps,
@@ -90,12 +91,17 @@ export class CudaBackend implements Backend {
       headDims: CUDA_HEAD_DIMS,
       graphSteps: true,
     };
-    this.#steps = new GraphSteps(this.#graphDevice(), {
-      run: (kernel, args) => this.#run(kernel, args as KernelArgsMap[typeof kernel]),
-      upload: (buffer, data, elementOffset) => this.#upload(buffer, data, elementOffset),
-      fill: (buffer, value, range) => this.#fill(buffer, value, range),
-      copy: (options) => this.#copy(options),
-    });
+    this.#steps = new GraphSteps(
+      this.#graphDevice(),
+      {
+        run: (kernel, args) => this.#run(kernel, args as KernelArgsMap[typeof kernel]),
+        upload: (buffer, data, elementOffset) => this.#upload(buffer, data, elementOffset),
+        fill: (buffer, value, range) => this.#fill(buffer, value, range),
+        copy: (options) => this.#copy(options),
+      },
+      // FAIRKV_CUDA_GRAPH_SEGMENT (benchmarks): operations per graph segment
+      Number(process.env.FAIRKV_CUDA_GRAPH_SEGMENT ?? GRAPH_SEGMENT_OPERATIONS),
+    );
   }
 
   /** The addon context id (stream + cuBLAS handle) of this backend; for the NCCL communicator. */
@@ -150,7 +156,8 @@ export class CudaBackend implements Backend {
     else this.#upload(buffer, data, elementOffset);
   }
 
-  #upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number): void {
+  /** `mapped`: `data` lies in `hostAlloc` memory, read by a kernel through its device mapping. */
+  #upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number, mapped = false): void {
     const pointer = this.#pointerOf(buffer);
     checkElementRange(buffer, 'upload', elementOffset, data.length);
     let bytes: HostArray = data;
@@ -169,7 +176,15 @@ export class CudaBackend implements Backend {
     if (bytes.length === 0) return;
     const elementBytes = buffer.byteLength / buffer.elementCount;
     this.#call('upload', () =>
-      this.#addon.upload(this.#context, pointer, elementOffset * elementBytes, bytes, NativeDTypeCode[buffer.dtype]),
+      mapped
+        ? this.#addon.uploadMapped(this.#context, pointer, elementOffset * elementBytes, bytes)
+        : this.#addon.upload(
+            this.#context,
+            pointer,
+            elementOffset * elementBytes,
+            bytes,
+            NativeDTypeCode[buffer.dtype],
+          ),
     );
   }
 
@@ -377,6 +392,10 @@ export class CudaBackend implements Backend {
         if (event !== undefined) addon.eventDestroy(event);
       },
       hostMemory: (bytes) => addon.hostAlloc(context, bytes),
+      // a kernel reading the slot through its mapping: a copy node would take the copy engine between
+      // kernels (FAIRKV_CUDA_GRAPH_UPLOAD=memcpy, benchmarks: copy nodes)
+      uploadSlot: (buffer, slot, elementOffset) =>
+        this.#upload(buffer, slot, elementOffset, process.env.FAIRKV_CUDA_GRAPH_UPLOAD !== 'memcpy'),
     };
   }
 

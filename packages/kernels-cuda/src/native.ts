@@ -143,6 +143,16 @@ export interface NativeAddon {
 
   /** `cudaHostAlloc`: page-locked host memory as an ArrayBuffer, freed with `cudaFreeHost` when collected. */
   hostAlloc(context: number, bytes: number): ArrayBuffer;
+  /**
+   * Upload from a typed array over `hostAlloc` memory by a kernel reading its device mapping (a graph's
+   * kernel node instead of a copy node). Its byte length must be even.
+   */
+  uploadMapped(
+    context: number,
+    pointer: bigint,
+    byteOffset: number,
+    data: Int32Array | Float32Array | Uint16Array,
+  ): void;
   /** Starts capturing the context's stream into a CUDA graph (thread-local capture mode). */
   graphCaptureBegin(context: number): void;
   /** Ends the capture and instantiates it: the executable graph's handle. */

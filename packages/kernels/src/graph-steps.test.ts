@@ -102,9 +102,9 @@ function step(steps: GraphSteps, data: number[], rows = data.length): string[] {
   return issued;
 }
 
-function create(): { device: LoggingDevice; steps: GraphSteps } {
+function create(segmentOperations?: number): { device: LoggingDevice; steps: GraphSteps } {
   const device = new LoggingDevice();
-  return { device, steps: new GraphSteps(device, device) };
+  return { device, steps: new GraphSteps(device, device, segmentOperations) };
 }
 
 describe('GraphSteps', () => {
@@ -123,6 +123,37 @@ describe('GraphSteps', () => {
     expect(device.log).toEqual(expected);
     expect(device.calls).toEqual(['begin-capture', 'end-capture', 'launch', 'launch']);
     expect(steps.stats()).toEqual({ captures: 1, replays: 1, fallbacks: 0, failedCaptures: 0, graphs: 1 });
+  });
+
+  it('launches each segment of a replay as soon as its operations matched', () => {
+    const { device, steps } = create(2);
+    for (const data of [[1], [2]]) {
+      steps.begin('decode');
+      step(steps, data);
+      steps.end();
+    }
+    // captured as two segments of two operations, each launched when captured
+    expect(device.calls).toEqual([
+      ...['begin-capture', 'end-capture', 'launch'],
+      ...['begin-capture', 'end-capture', 'launch'],
+      ...['begin-capture', 'abort-capture'], // the empty segment after the last full one
+    ]);
+    device.calls.length = 0;
+    device.log.length = 0;
+    steps.begin('decode');
+    steps.upload(tokens, Int32Array.of(3), 0);
+    steps.run('embedding-gather', { table: weights, tokens, output: hidden, rowCount: 1 } as never);
+    expect(device.calls).toEqual(['launch']); // the first segment runs while the host issues the rest
+    expect(device.log).toHaveLength(2);
+    steps.run('rms-norm', { input: hidden, output: hidden, rowCount: 1, epsilon: 1e-5 } as never);
+    steps.fill(hidden, 1, { elementOffset: 4 }); // differs from the recorded fill's value
+    steps.end();
+    expect(device.log.slice(2)).toEqual([
+      'run rms-norm input=hidden output=hidden rowCount=1 epsilon=0.00001',
+      'fill hidden 1 4+all',
+    ]);
+    expect(steps.stats()).toMatchObject({ replays: 0, fallbacks: 1, graphs: 0 });
+    expect(() => new GraphSteps(device, device, 0)).toThrow(/expected a positive integer, got 0/);
   });
 
   it('falls back at the first operation that differs: what was collected runs first, in order', () => {
@@ -334,21 +365,25 @@ describe('GraphSteps', () => {
       data: fc.array(fc.integer({ min: -5, max: 5 }), { minLength: 1, maxLength: 3 }),
     });
     fc.assert(
-      fc.property(fc.array(variant, { minLength: 1, maxLength: 40 }), (sequence) => {
-        const { device, steps } = create();
-        const expected: string[] = [];
-        for (const s of sequence) {
-          steps.begin(s.name);
-          expected.push(...step(steps, s.data, s.rows));
-          if (s.interrupt) steps.interrupt();
-          if (s.extraFill) {
-            steps.fill(tokens, 1, { elementOffset: 0, elementCount: 2 });
-            expected.push('fill tokens 1 0+2');
+      fc.property(
+        fc.array(variant, { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 1, max: 6 }),
+        (sequence, segment) => {
+          const { device, steps } = create(segment);
+          const expected: string[] = [];
+          for (const s of sequence) {
+            steps.begin(s.name);
+            expected.push(...step(steps, s.data, s.rows));
+            if (s.interrupt) steps.interrupt();
+            if (s.extraFill) {
+              steps.fill(tokens, 1, { elementOffset: 0, elementCount: 2 });
+              expected.push('fill tokens 1 0+2');
+            }
+            steps.end();
           }
-          steps.end();
-        }
-        expect(device.log).toEqual(expected);
-      }),
+          expect(device.log).toEqual(expected);
+        },
+      ),
       { numRuns: 300 },
     );
   });

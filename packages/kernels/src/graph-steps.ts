@@ -36,6 +36,11 @@ export interface GraphDevice {
   destroy(graph: bigint): void;
   /** Page-locked host memory of `bytes`. */
   hostMemory(bytes: number): ArrayBuffer;
+  /**
+   * Optional: enqueues (into the capture) an upload that reads its slot, a typed array over
+   * {@link hostMemory}, when the graph runs. Default: the backend's own upload of the slot.
+   */
+  uploadSlot?(buffer: DeviceBuffer, slot: HostArray, elementOffset: number): void;
 }
 
 /** The backend's own operations, run one by one (validated, enqueued or captured). */
@@ -52,11 +57,18 @@ type Operation =
   | { kind: 'fill'; buffer: DeviceBuffer; value: number; offset: number; count: number | undefined }
   | { kind: 'copy'; options: CopyOptions };
 
+/** A recorded step: its operations, cut into segments of consecutive operations, one graph each. */
 interface RecordedGraph {
-  handle: bigint;
   operations: Operation[];
+  segments: Segment[];
   buffers: Set<DeviceBuffer>;
   launches: number;
+}
+
+interface Segment {
+  handle: bigint;
+  /** One past its last operation's index in the step. */
+  end: number;
 }
 
 interface NameState {
@@ -80,11 +92,21 @@ interface OpenStep {
   /** replay: operations matched so far. */
   matched: number;
   graph?: RecordedGraph;
+  /** capture: the segments captured and launched so far; replay: the next segment to launch. */
+  segments: Segment[];
+  nextSegment: number;
   uploadBytes: number;
   /** capture: the slot memory and how much of it is taken. */
   slots?: ArrayBuffer;
   slotsUsed: number;
 }
+
+/**
+ * Operations per graph segment by default. A step is captured as consecutive segments, each its own
+ * graph, and a replay launches each segment as soon as its operations have matched: the device works
+ * on the first segments while the host is still issuing the later ones, as it does with eager launches.
+ */
+export const GRAPH_SEGMENT_OPERATIONS = 32;
 
 /** Captures in a row that may fail before a name is run eagerly for good. */
 export const MAX_GRAPH_CAPTURE_FAILURES = 3;
@@ -102,10 +124,16 @@ export class GraphSteps {
   readonly #names = new Map<string, NameState>();
   #step: OpenStep | undefined;
   readonly #stats: Omit<GraphStepStats, 'graphs'> = { captures: 0, replays: 0, fallbacks: 0, failedCaptures: 0 };
+  readonly #segmentOperations: number;
 
-  constructor(device: GraphDevice, eager: EagerOperations) {
+  /** `segmentOperations`: operations per graph segment (default {@link GRAPH_SEGMENT_OPERATIONS}). */
+  constructor(device: GraphDevice, eager: EagerOperations, segmentOperations = GRAPH_SEGMENT_OPERATIONS) {
+    if (!Number.isInteger(segmentOperations) || segmentOperations < 1) {
+      throw new BackendError(`graph segment operations: expected a positive integer, got ${segmentOperations}`);
+    }
     this.#device = device;
     this.#eager = eager;
+    this.#segmentOperations = segmentOperations;
   }
 
   /** Whether a step is open (the backend routes its operations here). */
@@ -128,11 +156,21 @@ export class GraphSteps {
     }
     const state = this.#names.get(name);
     const graph = this.#graphs.get(name);
-    const step: OpenStep = { name, mode: 'eager', operations: [], matched: 0, uploadBytes: 0, slotsUsed: 0 };
+    const step: OpenStep = {
+      name,
+      mode: 'eager',
+      operations: [],
+      matched: 0,
+      segments: [],
+      nextSegment: 0,
+      uploadBytes: 0,
+      slotsUsed: 0,
+    };
     if (eagerOnly) {
       // run as is
     } else if (graph) {
-      this.#device.waitLaunched(graph.handle);
+      // its slots are rewritten from here on: the last launch must be done with them
+      this.#device.waitLaunched(graph.segments.at(-1)!.handle);
       step.mode = 'replay';
       step.graph = graph;
       step.operations = graph.operations;
@@ -159,9 +197,7 @@ export class GraphSteps {
     } else if (step.matched < step.operations.length) {
       this.#fallBack(step); // fewer operations than recorded
     } else {
-      const graph = step.graph!;
-      this.#device.launch(graph.handle);
-      graph.launches++;
+      step.graph!.launches++;
       this.#stats.replays++;
     }
   }
@@ -278,6 +314,11 @@ export class GraphSteps {
       if (expected && matches(expected)) {
         stage?.(expected);
         step.matched++;
+        const segment = step.graph!.segments[step.nextSegment]!;
+        if (step.matched === segment.end) {
+          this.#device.launch(segment.handle);
+          step.nextSegment++;
+        }
         return;
       }
       this.#fallBack(step);
@@ -289,11 +330,14 @@ export class GraphSteps {
             stage(operation);
             // the captured copy reads the slot (page-locked) at every launch
             const upload = operation as Extract<Operation, { kind: 'upload' }>;
-            this.#eager.upload(upload.buffer, upload.slot, upload.elementOffset);
+            if (this.#device.uploadSlot) this.#device.uploadSlot(upload.buffer, upload.slot, upload.elementOffset);
+            else this.#eager.upload(upload.buffer, upload.slot, upload.elementOffset);
           } else {
             eager();
           }
           step.operations.push(operation);
+          const start = step.segments.at(-1)?.end ?? 0;
+          if (step.operations.length - start >= this.#segmentOperations) this.#closeSegment(step);
           return;
         } catch {
           // Not capturable here (e.g. a workspace that must grow): run the step eagerly; the operation
@@ -317,16 +361,29 @@ export class GraphSteps {
     return new Uint16Array(slots, offset, length);
   }
 
-  #endCapture(step: OpenStep): void {
-    const state = this.#names.get(step.name)!;
+  /** Ends the capture of the open segment, launches it, and starts capturing the next one. */
+  #closeSegment(step: OpenStep, last = false): boolean {
     let handle: bigint;
     try {
       handle = this.#device.endCapture();
     } catch {
       this.#abortCapture(step);
-      return;
+      return false;
     }
     this.#device.launch(handle);
+    step.segments.push({ handle, end: step.operations.length });
+    if (!last) this.#device.beginCapture();
+    return true;
+  }
+
+  #endCapture(step: OpenStep): void {
+    const state = this.#names.get(step.name)!;
+    const captured = step.segments.at(-1)?.end ?? 0;
+    if (step.operations.length > captured || step.segments.length === 0) {
+      if (!this.#closeSegment(step, true)) return;
+    } else {
+      this.#device.abortCapture(); // the empty segment opened after the last full one
+    }
     this.#stats.captures++;
     state.failures = 0;
     state.uploadBytes = step.uploadBytes;
@@ -337,7 +394,7 @@ export class GraphSteps {
       // Nothing to replay; or one decode attention per step, whose schedule flag would see the same
       // call number at every launch (the kernel needs consecutive calls to differ).
       state.disabled = step.operations.length === 0 ? 'no operations' : 'one decode attention call per step';
-      this.#device.destroy(handle);
+      for (const segment of step.segments) this.#device.destroy(segment.handle);
       return;
     }
     const buffers = new Set<DeviceBuffer>();
@@ -350,25 +407,34 @@ export class GraphSteps {
         buffers.add(operation.buffer);
       }
     }
-    this.#graphs.set(step.name, { handle, operations: step.operations, buffers, launches: 1 });
+    this.#graphs.set(step.name, { operations: step.operations, segments: step.segments, buffers, launches: 1 });
   }
 
-  /** Abandons a capture: its operations run eagerly, in order, and the step goes on eagerly. */
+  /**
+   * Abandons a capture: the operations of its open segment run eagerly, in order (the segments before
+   * it were launched), and the step goes on eagerly.
+   */
   #abortCapture(step: OpenStep): void {
     this.#device.abortCapture();
     const state = this.#names.get(step.name)!;
     this.#stats.failedCaptures++;
     if (++state.failures >= MAX_GRAPH_CAPTURE_FAILURES) state.disabled = `${state.failures} captures failed`;
     step.mode = 'eager';
-    this.#runEagerly(step.operations);
+    this.#runEagerly(step.operations.slice(step.segments.at(-1)?.end ?? 0));
+    for (const segment of step.segments) this.#device.destroy(segment.handle);
     step.operations = [];
+    step.segments = [];
   }
 
-  /** Leaves a replay: the matched operations run eagerly, the graph is dropped, the step goes on eagerly. */
+  /**
+   * Leaves a replay: the matched operations not launched yet (those of the open segment) run eagerly,
+   * the graph is dropped, and the step goes on eagerly.
+   */
   #fallBack(step: OpenStep): void {
     this.#stats.fallbacks++;
     step.mode = 'eager';
-    this.#runEagerly(step.operations.slice(0, step.matched));
+    const launched = step.nextSegment === 0 ? 0 : step.graph!.segments[step.nextSegment - 1]!.end;
+    this.#runEagerly(step.operations.slice(launched, step.matched));
     this.#drop(step.name, step.graph!);
   }
 
@@ -397,11 +463,13 @@ export class GraphSteps {
 
   #drop(name: string, graph: RecordedGraph): void {
     if (this.#graphs.get(name) === graph) this.#graphs.delete(name);
-    this.#device.destroy(graph.handle);
+    for (const segment of graph.segments) this.#device.destroy(segment.handle);
     const state = this.#names.get(name);
     if (!state) return;
     if (graph.launches >= STABLE_GRAPH_LAUNCHES) {
+      // one eager step first: it sizes what changed (scratch buffers, workspaces) outside a capture
       state.earlyDrops = 0;
+      state.cooldown = Math.max(state.cooldown, 1);
     } else {
       state.earlyDrops++;
       state.cooldown = 2 ** Math.min(6, state.earlyDrops);

@@ -102,6 +102,20 @@ void fillValue(void* data, DType dtype, long long count, double value, cudaStrea
   checkLaunch("fill kernel");
 }
 
+__global__ void copyHalfWordsKernel(unsigned short* destination, const unsigned short* source, long long count) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<long long>(gridDim.x) * blockDim.x)
+    destination[i] = source[i];
+}
+
+void copyFromMappedHost(void* destination, const void* source, long long bytes, cudaStream_t stream) {
+  const long long count = bytes / 2;
+  if (count <= 0) return;
+  copyHalfWordsKernel<<<gridFor(count), 256, 0, stream>>>(static_cast<unsigned short*>(destination),
+                                                          static_cast<const unsigned short*>(source), count);
+  checkLaunch("copy-from-host kernel");
+}
+
 void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream) {
   if (count <= 0) return;
   if (dtype == DType::F16) {

@@ -89,6 +89,11 @@ void swiglu(const float* gate, const float* up, float* output, long long count, 
 void addInPlace(float* target, const float* addend, long long count, cudaStream_t stream);
 /** Fills `count` elements of `dtype` at `data` with `value` converted to that dtype. */
 void fillValue(void* data, DType dtype, long long count, double value, cudaStream_t stream);
+/**
+ * Copies `bytes` (a multiple of 2) from page-locked host memory mapped into the device (`source`, a
+ * device pointer) to `destination`: a kernel, where a graph's copy node would take the copy engine.
+ */
+void copyFromMappedHost(void* destination, const void* source, long long bytes, cudaStream_t stream);
 
 struct PrefillAttentionParams {
   const float *query, *key, *value;

@@ -1,7 +1,7 @@
 /**
  * A minimal stand-in for the parts of vitest the conformance suite uses (describe, it, it.skipIf,
  * beforeAll, afterAll, expect with toBe / toEqual / toContain / toMatchObject /
- * toBeGreaterThanOrEqual / toBeLessThanOrEqual / toBeCloseTo / toBeUndefined), so `describeBackendConformance` runs on a GPU machine that has Node but
+ * toBeGreaterThanOrEqual / toBeLessThanOrEqual / toBeCloseTo / toBeUndefined / toThrow), so `describeBackendConformance` runs on a GPU machine that has Node but
  * no node_modules: esbuild bundles the suite with `--alias:vitest=` pointing here. Not a test
  * framework for anything else.
  */
@@ -94,7 +94,8 @@ export function expect(actual: unknown, message?: string) {
       ),
     toBeUndefined: () => check(actual === undefined, 'to be undefined'),
     // as vitest: `actual` is a function that must throw an error whose message matches `pattern`
-    toThrow: (pattern: RegExp) => {
+    /** A message pattern, or an error class the thrown error must be an instance of. */
+    toThrow: (expected: RegExp | (new (...args: never[]) => Error)) => {
       let thrown: unknown;
       let threw = false;
       try {
@@ -104,9 +105,10 @@ export function expect(actual: unknown, message?: string) {
         thrown = error;
       }
       const text = String((thrown as Error)?.message ?? thrown);
-      if (!threw || !pattern.test(text))
+      const ok = expected instanceof RegExp ? expected.test(text) : thrown instanceof expected;
+      if (!threw || !ok)
         throw new Error(
-          `${message ? `${message}: ` : ''}expected a throw matching ${pattern}, ${threw ? `got "${text}"` : 'nothing was thrown'}`,
+          `${message ? `${message}: ` : ''}expected a throw ${expected instanceof RegExp ? `matching ${expected}` : `of ${expected.name}`}, ${threw ? `got "${text}"` : 'nothing was thrown'}`,
         );
     },
   };
