@@ -332,6 +332,17 @@ export class CudaBackend implements Backend {
     return this.#steps.stats();
   }
 
+  /**
+   * Enqueues work onto this backend's stream that is not one of its operations (the NCCL rank's
+   * all-reduce): inside a graph step it is recorded and replayed with the step (`key`, `buffers` and
+   * `numbers` are all it may depend on); otherwise `enqueue` runs now.
+   */
+  enqueueExternal(key: string, buffers: DeviceBuffer[], numbers: number[], enqueue: () => void): void {
+    this.#assertLive();
+    if (this.#steps.open) this.#steps.external(key, buffers, numbers, enqueue);
+    else enqueue();
+  }
+
   memory(): BackendMemoryStats {
     return {
       allocatedBytes: this.#allocatedBytes,

@@ -20,6 +20,8 @@ export interface NcclRankCommunicator {
   allReduceSum(data: Float32Array): Promise<void>;
   /** Sums the first `elementCount` elements of an f32 buffer of this rank's backend over all ranks, on the GPUs. */
   allReduceDeviceSum(buffer: DeviceBuffer<'f32'>, elementCount: number): Promise<void>;
+  /** True where `allReduceDeviceSum` goes through the backend's graph steps (a rank per thread). */
+  readonly graphSteps?: boolean;
   dispose(): void;
 }
 

@@ -100,15 +100,19 @@ export function joinNcclRank(options: JoinNcclRankOptions): NcclRankCommunicator
       );
     }
     if (elementCount === 0) return;
-    try {
-      native.ncclAllReduce(group, [backend.nativeContext], [buffer.pointer], elementCount, NativeDTypeCode.f32);
-    } catch (error) {
-      throw new BackendError(`NCCL all-reduce on rank ${rank} failed: ${(error as Error).message}`, { cause: error });
-    }
+    // through the backend, so that a graph step records and replays it with the step's kernels
+    backend.enqueueExternal('nccl-all-reduce', [buffer], [elementCount], () => {
+      try {
+        native.ncclAllReduce(group, [backend.nativeContext], [buffer.pointer!], elementCount, NativeDTypeCode.f32);
+      } catch (error) {
+        throw new BackendError(`NCCL all-reduce on rank ${rank} failed: ${(error as Error).message}`, { cause: error });
+      }
+    });
   };
   return {
     rank,
     size,
+    graphSteps: true,
     async allReduceDeviceSum(buffer, elementCount) {
       allReduce(buffer, elementCount);
     },

@@ -45,6 +45,11 @@ class LoggingDevice implements GraphDevice, EagerOperations {
     return new ArrayBuffer(bytes);
   }
 
+  /** What an operation outside the backend (an NCCL all-reduce) would enqueue. */
+  collective(text: string): void {
+    this.#enqueue(() => text);
+  }
+
   #enqueue(describe: () => string): void {
     if (this.capture) this.capture.push(describe);
     else this.log.push(describe());
@@ -356,8 +361,33 @@ describe('GraphSteps', () => {
     expect(device.log).toHaveLength(12);
   });
 
+  it('records operations from outside the backend (a collective) and replays them in place', () => {
+    const { device, steps } = create();
+    const enqueued: number[] = [];
+    const expected: string[] = [];
+    for (let s = 0; s < 4; s++) {
+      steps.begin('decode');
+      expected.push(...step(steps, [s]));
+      steps.external('all-reduce', [hidden], [64], () => {
+        enqueued.push(s);
+        device.collective('all-reduce hidden 64');
+      });
+      expected.push('all-reduce hidden 64');
+      steps.end();
+    }
+    expect(device.log).toEqual(expected);
+    expect(enqueued).toEqual([0, 1]); // eager, then captured; replays launch it with the graph
+    steps.begin('decode');
+    step(steps, [9]);
+    steps.external('all-reduce', [hidden], [32], () => device.collective('all-reduce hidden 32'));
+    steps.end();
+    expect(device.log.at(-1)).toBe('all-reduce hidden 32');
+    expect(steps.stats()).toMatchObject({ replays: 2, fallbacks: 1 });
+  });
+
   it('property: any sequence of steps executes exactly the operations issued, in order', () => {
     const variant = fc.record({
+      collective: fc.constantFrom(0, 8, 16),
       rows: fc.integer({ min: 1, max: 3 }),
       extraFill: fc.boolean(),
       name: fc.constantFrom('decode', 'other'),
@@ -374,6 +404,12 @@ describe('GraphSteps', () => {
           for (const s of sequence) {
             steps.begin(s.name);
             expected.push(...step(steps, s.data, s.rows));
+            if (s.collective > 0) {
+              steps.external('all-reduce', [hidden], [s.collective], () =>
+                device.collective(`all-reduce hidden ${s.collective}`),
+              );
+              expected.push(`all-reduce hidden ${s.collective}`);
+            }
             if (s.interrupt) steps.interrupt();
             if (s.extraFill) {
               steps.fill(tokens, 1, { elementOffset: 0, elementCount: 2 });

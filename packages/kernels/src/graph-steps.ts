@@ -55,7 +55,8 @@ type Operation =
   | { kind: 'run'; kernel: KernelName; args: Record<string, unknown>; keys: number }
   | { kind: 'upload'; buffer: DeviceBuffer; elementOffset: number; length: number; type: string; slot: HostArray }
   | { kind: 'fill'; buffer: DeviceBuffer; value: number; offset: number; count: number | undefined }
-  | { kind: 'copy'; options: CopyOptions };
+  | { kind: 'copy'; options: CopyOptions }
+  | { kind: 'external'; key: string; buffers: DeviceBuffer[]; numbers: number[]; enqueue: () => void };
 
 /** A recorded step: its operations, cut into segments of consecutive operations, one graph each. */
 interface RecordedGraph {
@@ -298,6 +299,23 @@ export class GraphSteps {
   }
 
   /**
+   * An operation the backend does not define but that enqueues onto its queue (e.g. an NCCL all-reduce
+   * on the CUDA stream): `key` names it, `buffers` and `numbers` are all it depends on (compared by
+   * identity and value), `enqueue` issues it (captured into the graph when capturing).
+   */
+  external(key: string, buffers: DeviceBuffer[], numbers: number[], enqueue: () => void): void {
+    this.#operation(
+      (expected) =>
+        expected.kind === 'external' &&
+        expected.key === key &&
+        sameList(expected.buffers, buffers) &&
+        sameList(expected.numbers, numbers),
+      () => ({ kind: 'external', key, buffers: [...buffers], numbers: [...numbers], enqueue }),
+      enqueue,
+    );
+  }
+
+  /**
    * One operation of the open step. `matches`: whether it is the recorded one (replay); `record`: what a
    * capture keeps (undefined: it cannot be captured, the capture is abandoned); `eager`: run it now;
    * `stage`: write an upload's data into its slot.
@@ -403,6 +421,8 @@ export class GraphSteps {
         for (const value of Object.values(operation.args)) if (isBuffer(value)) buffers.add(value);
       } else if (operation.kind === 'copy') {
         buffers.add(operation.options.source).add(operation.options.destination);
+      } else if (operation.kind === 'external') {
+        for (const buffer of operation.buffers) buffers.add(buffer);
       } else {
         buffers.add(operation.buffer);
       }
@@ -457,6 +477,9 @@ export class GraphSteps {
         case 'copy':
           this.#eager.copy(operation.options);
           break;
+        case 'external':
+          operation.enqueue();
+          break;
       }
     }
   }
@@ -479,6 +502,10 @@ export class GraphSteps {
 
 function isBuffer(value: unknown): value is DeviceBuffer {
   return typeof value === 'object' && value !== null && 'elementCount' in value && 'dtype' in value;
+}
+
+function sameList<T>(expected: readonly T[], actual: readonly T[]): boolean {
+  return expected.length === actual.length && expected.every((value, i) => value === actual[i]);
 }
 
 /** Same keys and values (buffers by identity, numbers by value, NaN equal to NaN). */

@@ -54,11 +54,12 @@ for step in "${steps[@]}"; do
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
     host) FAIRKV_BENCH_DIR=$PWD/bench/cuda-host-overhead node .device/bench-host.mjs 2>&1 | tee "$OUT/host.log" || status=1 ;;
     graphs) FAIRKV_BENCH_DIR=$PWD/bench/cuda-graph-steps node .device/bench-graphs.mjs 2>&1 | tee "$OUT/graphs.log" || status=1 ;;
-    cli-graphs) for round in 1 2; do for graphs in 1 0; do
+    cli-graphs) gpus=$(nvidia-smi -L | wc -l); for devices in 1 $([ "$gpus" -gt 1 ] && echo 2); do
+      for round in 1 2; do for graphs in 1 0; do
         FAIRKV_CUDA_GRAPHS=$graphs node .device/cli/cli.mjs generate --model .device/stories260K.gguf --prompt "Once upon a time" \
-          --max-tokens 200 --backend cuda --devices 1 --json > "$OUT/cli-graphs-$graphs-$round.json" || status=1
-        node -e "const r=JSON.parse(require('fs').readFileSync('$OUT/cli-graphs-$graphs-$round.json','utf8'));console.log('graphs=$graphs round $round', r.decodeTokensPerSecond.toFixed(0), 'tok/s:', JSON.stringify(r.text.slice(0, 80)))" || status=1
-      done; done ;;
+          --max-tokens 200 --backend cuda --devices $devices --solver fair-copy --json > "$OUT/cli-graphs-$devices-$graphs-$round.json" || status=1
+        node -e "const r=JSON.parse(require('fs').readFileSync('$OUT/cli-graphs-$devices-$graphs-$round.json','utf8'));console.log('$devices GPU(s), graphs=$graphs, round $round:', r.decodeTokensPerSecond.toFixed(0), 'tok/s:', JSON.stringify(r.text.slice(0, 80)))" || status=1
+      done; done; done ;;
   esac
 done
 exit $status

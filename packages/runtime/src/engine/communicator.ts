@@ -18,6 +18,12 @@ export interface Communicator {
    * present the runtime uses it instead of download + {@link allReduceSum} + upload.
    */
   allReduceDeviceSum?(buffer: DeviceBuffer<'f32'>, elementCount: number): Promise<void>;
+  /**
+   * True where {@link allReduceDeviceSum} is enqueued through the backend's graph steps
+   * (`Backend.beginGraphStep`; the CUDA NCCL rank of a device worker): the runtime then runs
+   * multi-device decode steps as graph steps too. Otherwise they run one operation at a time.
+   */
+  readonly graphSteps?: boolean;
   /** Releases resources; idempotent. */
   dispose(): void;
 }

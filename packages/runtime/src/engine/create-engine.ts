@@ -51,8 +51,9 @@ export interface CreateEngineOptions {
   /** Context positions (default: the model's max context). */
   maxPositions?: number;
   /**
-   * Decode steps as graph steps where the backend has them and a device is alone (`Backend.beginGraphStep`:
-   * the CUDA backend replays a step as one CUDA graph). Default true; the tokens are the same either way.
+   * Decode steps as graph steps where the backend has them (`Backend.beginGraphStep`: the CUDA backend
+   * replays a step as CUDA graphs) and the devices' all-reduces can join them (one device, or NCCL ranks
+   * in device workers). Default true; the tokens are the same either way.
    */
   graphSteps?: boolean;
   /** Called as each device finishes loading its shard. */

@@ -24,7 +24,8 @@ export interface DeviceExecutorOptions extends ShardForwardOptions {
   kvFill?: number;
   /**
    * Decode steps as graph steps of the backend where it has them (`Backend.beginGraphStep`: the CUDA
-   * backend replays a step's kernels as one CUDA graph) and the device is alone (no all-reduces).
+   * backend replays a step's kernels as CUDA graphs) and the device is alone or its communicator
+   * enqueues its all-reduces through the graph steps (`Communicator.graphSteps`).
    * Default true; results are the same either way.
    */
   graphSteps?: boolean;
@@ -92,7 +93,7 @@ export class DeviceExecutor {
     this.timer = new LayerTimer(config.layerCount);
     this.#graphSteps =
       (options.graphSteps ?? true) &&
-      options.communicator.size === 1 &&
+      (options.communicator.size === 1 || options.communicator.graphSteps === true) &&
       backend.beginGraphStep !== undefined &&
       backend.endGraphStep !== undefined;
   }
