@@ -333,6 +333,18 @@ export class CudaBackend implements Backend {
   }
 
   /**
+   * Destroys every recorded graph once the stream has drained (before the NCCL communicator whose
+   * all-reduces they captured is destroyed); graph steps record again when next used.
+   */
+  dropGraphs(): void {
+    if (this.#disposed) return;
+    this.#call('dropGraphs', () => {
+      this.#addon.synchronizeNow(this.#context);
+      this.#steps.dispose();
+    });
+  }
+
+  /**
    * Enqueues work onto this backend's stream that is not one of its operations (the NCCL rank's
    * all-reduce): inside a graph step it is recorded and replayed with the step (`key`, `buffers` and
    * `numbers` are all it may depend on); otherwise `enqueue` runs now.

@@ -133,6 +133,8 @@ export function joinNcclRank(options: JoinNcclRankOptions): NcclRankCommunicator
       if (disposed) return;
       disposed = true;
       if (scratch) backend.disposeBuffer(scratch);
+      // graphs that captured this rank's all-reduces go first, and the stream is drained
+      backend.dropGraphs();
       native.ncclDestroyGroup(group);
     },
   };
