@@ -40,6 +40,8 @@ export interface BenchFlags extends PolicyFlags, CostModelFlags {
   cluster?: string;
   dtype: DType;
   kernelProfile?: boolean;
+  /** False with `--no-graph-steps`. */
+  graphSteps: boolean;
   /** False with `--no-warmup`. */
   warmup: boolean;
   out: string;
@@ -137,6 +139,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
         dtype: flags.dtype,
         maxBatch: flags.concurrency,
         maxPositions: Math.min(config.maxContext, longest + flags.maxTokens + 1),
+        graphSteps: flags.graphSteps,
       });
       try {
         if (flags.warmup) {

@@ -57,7 +57,8 @@ export function registerBenchCommand(program: Command): Command {
       new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')
         .choices(DTYPES)
         .default('f32'),
-    );
+    )
+    .option('--no-graph-steps', 'run decode steps one operation at a time, not as recorded graph steps (CUDA graphs on cuda; same tokens)');
   addCostModelOptions(command, 'predictions: ')
     .option(
       '--no-warmup',

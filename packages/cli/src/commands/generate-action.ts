@@ -34,6 +34,8 @@ export interface GenerateFlags extends PolicyFlags {
   profile?: string;
   backend: (typeof BACKEND_CHOICES)[number];
   dtype: DType;
+  /** False with `--no-graph-steps`. */
+  graphSteps: boolean;
   json?: boolean;
 }
 
@@ -126,6 +128,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       ...(backend.name === 'cuda' ? { execution: 'workers' as const } : {}),
       maxBatch: 1,
       maxPositions,
+      graphSteps: flags.graphSteps,
       onProgress: (event) => {
         if (event.phase === 'ready') progress.update(++ready);
       },
