@@ -17,8 +17,8 @@ import { getModelPreset } from '@fairkv/core';
 import { GRAPH_SEGMENT_OPERATIONS } from '@fairkv/kernels';
 import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import {
-  DeviceExecutor,
   type DecodeRow,
+  DeviceExecutor,
   deviceShardsFromPlan,
   dummyShardWeights,
   SoloCommunicator,

@@ -58,7 +58,10 @@ export function registerBenchCommand(program: Command): Command {
         .choices(DTYPES)
         .default('f32'),
     )
-    .option('--no-graph-steps', 'run decode steps one operation at a time, not as recorded graph steps (CUDA graphs on cuda; same tokens)');
+    .option(
+      '--no-graph-steps',
+      'run decode steps one operation at a time, not as recorded graph steps (CUDA graphs on cuda; same tokens)',
+    );
   addCostModelOptions(command, 'predictions: ')
     .option(
       '--no-warmup',

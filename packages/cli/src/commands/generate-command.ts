@@ -55,7 +55,10 @@ export function registerGenerateCommand(program: Command): Command {
         .choices(DTYPES)
         .default('f32'),
     )
-    .option('--no-graph-steps', 'run decode steps one operation at a time, not as recorded graph steps (CUDA graphs on cuda; same tokens)')
+    .option(
+      '--no-graph-steps',
+      'run decode steps one operation at a time, not as recorded graph steps (CUDA graphs on cuda; same tokens)',
+    )
     .option('--json', 'print one JSON object (text, tokens, per-device figures) instead of streaming')
     .action(async (flags: GenerateFlags) => (await import('./generate-action.js')).runGenerate(flags));
   return addExamples(command, [
