@@ -99,8 +99,7 @@ export class CudaBackend implements Backend {
         fill: (buffer, value, range) => this.#fill(buffer, value, range),
         copy: (options) => this.#copy(options),
       },
-      // FAIRKV_CUDA_GRAPH_SEGMENT (benchmarks): operations per graph segment
-      Number(process.env.FAIRKV_CUDA_GRAPH_SEGMENT ?? GRAPH_SEGMENT_OPERATIONS),
+      graphSegmentOperations(),
     );
   }
 
@@ -411,6 +410,8 @@ export class CudaBackend implements Backend {
       destroy: (graph) => {
         const event = this.#graphEvents.get(graph);
         this.#graphEvents.delete(graph);
+        // a launch still running may read its upload slots, which go once the graph is dropped
+        if (event !== undefined) addon.eventSynchronize(event);
         addon.graphDestroy(graph);
         if (event !== undefined) addon.eventDestroy(event);
       },
@@ -460,6 +461,19 @@ export class CudaBackend implements Backend {
       [{ path: '$.data', message: `expected ${expected}` }],
     );
   }
+}
+
+/** Operations per graph segment: FAIRKV_CUDA_GRAPH_SEGMENT (benchmarks), else the default. */
+function graphSegmentOperations(): number {
+  const text = process.env.FAIRKV_CUDA_GRAPH_SEGMENT;
+  if (text === undefined) return GRAPH_SEGMENT_OPERATIONS;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new ValidationError(`FAIRKV_CUDA_GRAPH_SEGMENT: expected a positive integer, got ${JSON.stringify(text)}`, [
+      { path: '$env.FAIRKV_CUDA_GRAPH_SEGMENT', message: 'expected a positive integer' },
+    ]);
+  }
+  return value;
 }
 
 /**

@@ -107,6 +107,15 @@ function step(steps: GraphSteps, data: number[], rows = data.length): string[] {
   return issued;
 }
 
+/** `count` steps named 'decode' of one row each: the first eager, the second captured, then replays. */
+function warm(steps: GraphSteps, count: number): void {
+  for (let i = 0; i < count; i++) {
+    steps.begin('decode');
+    step(steps, [i + 1]);
+    steps.end();
+  }
+}
+
 function create(segmentOperations?: number): { device: LoggingDevice; steps: GraphSteps } {
   const device = new LoggingDevice();
   return { device, steps: new GraphSteps(device, device, segmentOperations) };
@@ -132,11 +141,7 @@ describe('GraphSteps', () => {
 
   it('launches each segment of a replay as soon as its operations matched', () => {
     const { device, steps } = create(2);
-    for (const data of [[1], [2]]) {
-      steps.begin('decode');
-      step(steps, data);
-      steps.end();
-    }
+    warm(steps, 2);
     // captured as two segments of two operations, each launched when captured
     expect(device.calls).toEqual([
       ...['begin-capture', 'end-capture', 'launch'],
@@ -178,11 +183,7 @@ describe('GraphSteps', () => {
 
     // the same kernel with another row count, after a matching upload
     const fresh = create();
-    for (const data of [[1], [2], [3]]) {
-      fresh.steps.begin('decode');
-      step(fresh.steps, data);
-      fresh.steps.end();
-    }
+    warm(fresh.steps, 3);
     fresh.device.log.length = 0;
     fresh.steps.begin('decode');
     const issued = step(fresh.steps, [9], 2);
@@ -193,11 +194,7 @@ describe('GraphSteps', () => {
 
   it('falls back when a step issues fewer operations than the graph holds', () => {
     const { device, steps } = create();
-    for (const data of [[1], [2]]) {
-      steps.begin('decode');
-      step(steps, data);
-      steps.end();
-    }
+    warm(steps, 2);
     device.log.length = 0;
     steps.begin('decode');
     steps.upload(tokens, Int32Array.of(42), 0);
@@ -282,11 +279,7 @@ describe('GraphSteps', () => {
 
   it('runs what was collected before a download-like interruption, then goes on eagerly', () => {
     const { device, steps } = create();
-    for (const data of [[1], [2], [3]]) {
-      steps.begin('decode');
-      step(steps, data);
-      steps.end();
-    }
+    warm(steps, 3);
     device.log.length = 0;
     steps.begin('decode');
     steps.upload(tokens, Int32Array.of(9), 0);
@@ -300,11 +293,7 @@ describe('GraphSteps', () => {
 
   it('drops the graphs that use a buffer being disposed', () => {
     const { device, steps } = create();
-    for (const data of [[1], [2]]) {
-      steps.begin('decode');
-      step(steps, data);
-      steps.end();
-    }
+    warm(steps, 2);
     steps.forget(buffer('unrelated'));
     expect(steps.stats().graphs).toBe(1);
     steps.forget(hidden);
