@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import type {
+  DeviceStats,
   EngineMetrics,
   GenerateOptions,
   GenerationChunk,
@@ -26,6 +27,8 @@ export interface DeviceFigures {
   busySeconds: number;
   /** Kv heads hosted per layer (copies included). */
   kvHeadsPerLayer: number[];
+  /** Decode steps as graph steps on this device, cumulative over the engine (absent where they are off). */
+  graphSteps?: DeviceStats['graphSteps'];
 }
 
 /** What one run measured. */
@@ -114,6 +117,7 @@ export async function runWorkload(options: RunWorkloadOptions): Promise<Workload
         allocatedBytes: device.allocatedBytes,
         busySeconds: device.layerBusySeconds.reduce((sum, value) => sum + value, 0),
         kvHeadsPerLayer: device.shard.kvHeadsPerLayer,
+        ...(device.graphSteps ? { graphSteps: device.graphSteps } : {}),
       })),
       tokensPerSecond: wallSeconds > 0 ? generatedTokens / wallSeconds : 0,
       decodeTokensPerSecond: decodeSeconds > 0 ? decodeTokens / decodeSeconds : 0,

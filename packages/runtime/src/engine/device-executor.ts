@@ -470,6 +470,7 @@ export class DeviceExecutor {
       kvCapacityBytes: this.kv.allocator.capacityBytes,
       allocatedBytes: this.#backend.memory().allocatedBytes,
       layerBusySeconds: this.timer.seconds(),
+      ...(this.#graphSteps && this.#backend.graphStats ? { graphSteps: this.#backend.graphStats() } : {}),
     };
   }
 

@@ -1,3 +1,5 @@
+import type { GraphStepStats } from '@fairkv/kernels';
+
 /** Memory and time figures one device reports. */
 export interface DeviceStats {
   device: number;
@@ -11,6 +13,11 @@ export interface DeviceStats {
   allocatedBytes: number;
   /** Compute time per layer since start, excluding all-reduce waits. */
   layerBusySeconds: number[];
+  /**
+   * What the backend's graph steps did (captures, replays, fallbacks), where decode steps run as graph
+   * steps on this device; absent otherwise.
+   */
+  graphSteps?: GraphStepStats;
 }
 
 /** Accumulates busy milliseconds per layer. */

@@ -48,6 +48,9 @@ async function generate(graphSteps: boolean, prompts: number[][], maxTokens: num
       engine.generate(prompt, { maxTokens: maxTokens[i]!, returnLogits: true, stopAtEos: false }),
     );
     const results = await Promise.all(streams.map((stream) => stream.result));
+    const metrics = await engine.metrics();
+    // the engine reports the device's graph steps where it runs them
+    expect(metrics.devices[0]!.graphSteps).toEqual(graphSteps ? backend!.graphStats() : undefined);
     return { results, stats: backend!.graphStats() };
   } finally {
     await engine.dispose();

@@ -11,6 +11,7 @@ const metrics: EngineMetrics = {
       kvCapacityBytes: 8192,
       allocatedBytes: 100000,
       layerBusySeconds: [0.5, 0.25],
+      graphSteps: { captures: 2, replays: 37, fallbacks: 1, failedCaptures: 0, graphs: 1 },
       shard: { kvHeadsPerLayer: [1, 2], ffnRows: 86 },
     },
     {
@@ -42,6 +43,10 @@ describe('metricsToPrometheus', () => {
     expect(text).toContain('fairkv_device_layer_kv_bytes{model="stories\\"260k",device="1",layer="0"} 0');
     expect(text).toContain('fairkv_requests{model="stories\\"260k",state="waiting"} 1');
     expect(text).toContain('fairkv_decode_tokens_per_second{model="stories\\"260k"} 37.5');
+    // graph steps only for the devices that run them
+    expect(text).toContain('fairkv_device_graph_steps_total{model="stories\\"260k",device="0",outcome="replayed"} 37');
+    expect(text).not.toContain('fairkv_device_graph_steps_total{model="stories\\"260k",device="1"');
+    expect(metricsToPrometheus({ ...metrics, devices: [metrics.devices[1]!] })).not.toContain('graph_steps');
     expect(text.endsWith('\n')).toBe(true);
     // every sample line is `name{labels} number`
     for (const line of text.split('\n').filter((l) => l && !l.startsWith('#')))

@@ -62,6 +62,20 @@ export function metricsToPrometheus(metrics: EngineMetrics, labels: Record<strin
       ]),
     ),
   );
+  const graphed = metrics.devices.filter((d) => d.graphSteps !== undefined);
+  if (graphed.length > 0) {
+    family(
+      'fairkv_device_graph_steps_total',
+      'counter',
+      'Decode steps per device run as recorded graph steps, by outcome: captured, replayed, fallback (replay left for eager operations), failed capture.',
+      graphed.flatMap((d): [Record<string, string | number>, number][] => [
+        [{ device: d.device, outcome: 'captured' }, d.graphSteps!.captures],
+        [{ device: d.device, outcome: 'replayed' }, d.graphSteps!.replays],
+        [{ device: d.device, outcome: 'fallback' }, d.graphSteps!.fallbacks],
+        [{ device: d.device, outcome: 'failed_capture' }, d.graphSteps!.failedCaptures],
+      ]),
+    );
+  }
   family('fairkv_requests', 'gauge', 'Requests by state.', [
     [{ state: 'waiting' }, metrics.requests.waiting],
     [{ state: 'active' }, metrics.requests.active],
