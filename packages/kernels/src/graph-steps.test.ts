@@ -319,14 +319,12 @@ describe('GraphSteps', () => {
     ]);
   });
 
-  it('does not keep a graph with a single decode attention call (its schedule flag needs calls to differ)', () => {
+  it('does not keep a graph of an empty step', () => {
     const { device, steps } = create();
     for (let i = 0; i < 4; i++) {
-      steps.begin('decode');
-      steps.run('ragged-decode-attention', { query: hidden, pairCount: 1 } as never);
+      steps.begin('idle');
       steps.end();
     }
-    expect(device.log).toHaveLength(4);
     expect(device.calls).toEqual(['begin-capture', 'end-capture', 'launch', 'destroy']);
     expect(steps.stats()).toMatchObject({ captures: 1, graphs: 0 });
   });

@@ -405,13 +405,8 @@ export class GraphSteps {
     this.#stats.captures++;
     state.failures = 0;
     state.uploadBytes = step.uploadBytes;
-    const attentionCalls = step.operations.filter(
-      (operation) => operation.kind === 'run' && operation.kernel === 'ragged-decode-attention',
-    ).length;
-    if (step.operations.length === 0 || attentionCalls === 1) {
-      // Nothing to replay; or one decode attention per step, whose schedule flag would see the same
-      // call number at every launch (the kernel needs consecutive calls to differ).
-      state.disabled = step.operations.length === 0 ? 'no operations' : 'one decode attention call per step';
+    if (step.operations.length === 0) {
+      state.disabled = 'no operations'; // nothing to replay
       for (const segment of step.segments) this.#device.destroy(segment.handle);
       return;
     }

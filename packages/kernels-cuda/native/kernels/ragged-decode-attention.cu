@@ -503,8 +503,13 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   const int subgroup = blockIdx.y >> 3;
   const int g = blockIdx.y & 7;
   waitForPrerequisiteGrid();  // the attention kernel's partials
-  // The attention grid has ended: its work counter is free for the context's next call.
-  if (args.workCounter != nullptr && blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) *args.workCounter = 0;
+  // The attention grid has ended: its work counter is free for the context's next call, and its schedule
+  // flag is cleared, so that the next call waits for its own schedule even when it carries the same
+  // number (a CUDA graph launched again replays the numbers it was captured with).
+  if (blockIdx.x == 0 && blockIdx.y == 0 && threadIdx.x == 0) {
+    if (args.workCounter != nullptr) *args.workCounter = 0;
+    if (args.scheduleReady != nullptr) *args.scheduleReady = 0;
+  }
   const int firstItem = args.plan.itemStart[pair];
   const int chunkCount = args.plan.itemStart[pair + 1] - firstItem;
   const int firstHead = subgroup * 8;

@@ -16,9 +16,15 @@ import { createRandom, freshSeed, type Random } from './random.js';
 
 const HEAD_DIM = 128;
 const GROUP = 8;
-const KV_HEADS = 2;
-const LAYERS = 2;
 const BLOCK_SIZE = 16;
+
+/** Layers and kv heads of a rig, and the longest sequence it starts with. */
+interface RigShape {
+  layers: number;
+  kvHeads: number;
+  longest: number;
+}
+const DECODE_SHAPE: RigShape = { layers: 2, kvHeads: 2, longest: 300 };
 
 /** The buffers of one run of decode-like steps (a fresh set per run, so runs never share state). */
 class DecodeRig {
@@ -26,6 +32,7 @@ class DecodeRig {
   readonly #random: Random;
   readonly rows: number;
   readonly lengths: number[];
+  readonly #shape: RigShape;
   readonly #layout: ReturnType<typeof randomPagedLayout>;
   readonly #buffers: DeviceBuffer[] = [];
   readonly pool: DeviceBuffer;
@@ -39,13 +46,24 @@ class DecodeRig {
   entries: DeviceBuffer<'i32'>;
   readonly pairs: DeviceBuffer<'i32'>;
 
-  constructor(backend: Backend, seed: number, rows: number, dtype: 'f32' | 'bf16', reserve: number) {
+  constructor(
+    backend: Backend,
+    seed: number,
+    rows: number,
+    dtype: 'f32' | 'bf16',
+    reserve: number,
+    shape: RigShape = DECODE_SHAPE,
+  ) {
     this.#backend = backend;
     this.#random = createRandom(seed);
     this.rows = rows;
+    this.#shape = shape;
     const random = this.#random;
+    const { layers, kvHeads, longest } = shape;
     // per (layer, row, kv head): a sequence with room for `reserve` more tokens
-    this.lengths = Array.from({ length: LAYERS * rows * KV_HEADS }, () => random.pick([1, 17, random.integer(2, 300)]));
+    this.lengths = Array.from({ length: layers * rows * kvHeads }, () =>
+      random.pick([1, Math.min(17, longest), random.integer(1, longest)]),
+    );
     this.#layout = randomPagedLayout(
       random,
       BLOCK_SIZE,
@@ -63,7 +81,7 @@ class DecodeRig {
     backend.upload(this.pool, random.floats(this.#layout.blockCount * blockElements, -2, 2));
     this.table = create('i32', this.#layout.blockTable.length, 'graph-table');
     backend.upload(this.table, this.#layout.blockTable);
-    const kvWidth = rows * KV_HEADS * HEAD_DIM;
+    const kvWidth = rows * kvHeads * HEAD_DIM;
     this.key = create('f32', kvWidth, 'graph-key');
     this.value = create('f32', kvWidth, 'graph-value');
     this.query = create('f32', kvWidth * GROUP, 'graph-query');
@@ -71,8 +89,8 @@ class DecodeRig {
     this.normed = create('f32', kvWidth * GROUP, 'graph-normed');
     this.normWeight = create('f32', HEAD_DIM, 'graph-norm-weight');
     backend.upload(this.normWeight, random.floats(HEAD_DIM, 0.5, 1.5));
-    this.entries = create('i32', rows * KV_HEADS * KV_APPEND_ENTRY_FIELDS, 'graph-entries');
-    this.pairs = create('i32', rows * KV_HEADS * DECODE_PAIR_FIELDS, 'graph-pairs');
+    this.entries = create('i32', rows * kvHeads * KV_APPEND_ENTRY_FIELDS, 'graph-entries');
+    this.pairs = create('i32', rows * kvHeads * DECODE_PAIR_FIELDS, 'graph-pairs');
   }
 
   /** A new entries buffer (the old one disposed): a graph that used it must not be replayed. */
@@ -94,16 +112,17 @@ class DecodeRig {
   step(rows = this.rows, readMidway?: (outputs: Promise<Float32Array>) => void): void {
     const b = this.#backend;
     const random = this.#random;
-    const kvWidth = rows * KV_HEADS * HEAD_DIM;
+    const { layers, kvHeads } = this.#shape;
+    const kvWidth = rows * kvHeads * HEAD_DIM;
     b.upload(this.key, random.floats(kvWidth, -2, 2));
     b.upload(this.value, random.floats(kvWidth, -2, 2));
     b.upload(this.query, random.floats(kvWidth * GROUP, -2, 2));
-    for (let layer = 0; layer < LAYERS; layer++) {
+    for (let layer = 0; layer < layers; layer++) {
       const entries: number[] = [];
       const pairs: number[] = [];
       for (let row = 0; row < rows; row++) {
-        for (let head = 0; head < KV_HEADS; head++) {
-          const sequence = (layer * this.rows + row) * KV_HEADS + head;
+        for (let head = 0; head < kvHeads; head++) {
+          const sequence = (layer * this.rows + row) * kvHeads + head;
           const offset = this.#layout.tableOffsets[sequence]!;
           entries.push(row, head, this.lengths[sequence]!, offset);
           pairs.push(row, head, this.lengths[sequence]! + 1, offset);
@@ -124,11 +143,12 @@ class DecodeRig {
         value: this.value,
         entries: this.entries,
         rowCount: rows,
-        kvHeadCount: KV_HEADS,
+        kvHeadCount: kvHeads,
         entryCount: entries.length / KV_APPEND_ENTRY_FIELDS,
       });
       b.upload(this.pairs, Int32Array.from(pairs));
-      const output = layer === 0 ? this.normed : this.output;
+      // the last layer's attention is a result; the earlier ones are overwritten by the norm
+      const output = layer === layers - 1 ? this.output : this.normed;
       b.run('ragged-decode-attention', {
         ...pool,
         ...shape,
@@ -136,24 +156,24 @@ class DecodeRig {
         output,
         pairs: this.pairs,
         rowCount: rows,
-        kvHeadCount: KV_HEADS,
+        kvHeadCount: kvHeads,
         groupSize: GROUP,
         pairCount: pairs.length / DECODE_PAIR_FIELDS,
         scale: 1 / Math.sqrt(HEAD_DIM),
       });
-      if (layer === 0 && readMidway) readMidway(b.download(this.normed, { elementCount: kvWidth * GROUP }));
+      if (layer === 0 && readMidway) readMidway(b.download(output, { elementCount: kvWidth * GROUP }));
     }
     b.run('rms-norm', {
       input: this.output,
       weight: this.normWeight,
       output: this.normed,
-      rowCount: rows * KV_HEADS * GROUP,
+      rowCount: rows * kvHeads * GROUP,
       size: HEAD_DIM,
       epsilon: 1e-5,
     });
     for (let row = 0; row < rows; row++) {
-      for (let layer = 0; layer < LAYERS; layer++) {
-        for (let head = 0; head < KV_HEADS; head++) this.lengths[(layer * this.rows + row) * KV_HEADS + head]!++;
+      for (let layer = 0; layer < layers; layer++) {
+        for (let head = 0; head < kvHeads; head++) this.lengths[(layer * this.rows + row) * kvHeads + head]!++;
       }
     }
   }
@@ -179,9 +199,9 @@ async function runSteps(
   steps: number[],
   graph: boolean,
   dtype: 'f32' | 'bf16',
-  options: { midway?: Set<number>; replaceEntriesAt?: number } = {},
+  options: { midway?: Set<number>; replaceEntriesAt?: number; shape?: RigShape } = {},
 ): Promise<Float32Array[][]> {
-  const rig = new DecodeRig(backend, seed, Math.max(...steps), dtype, steps.length);
+  const rig = new DecodeRig(backend, seed, Math.max(...steps), dtype, steps.length, options.shape);
   const results: Float32Array[][] = [];
   try {
     for (const [index, rows] of steps.entries()) {
@@ -209,7 +229,13 @@ function expectSameResults(graphed: Float32Array[][], eager: Float32Array[][], s
   for (const [step, results] of graphed.entries()) {
     expect(results.length, `step ${step}`).toBe(eager[step]!.length);
     for (const [i, values] of results.entries()) {
-      expect(Array.from(values), `seed ${seed}, step ${step}, result ${i}`).toEqual(Array.from(eager[step]![i]!));
+      const expected = eager[step]![i]!;
+      expect(values.length, `seed ${seed}, step ${step}, result ${i}: length`).toBe(expected.length);
+      // first differing element, if any (a loop: the results hold millions of values)
+      let differs = -1;
+      for (let k = 0; k < values.length && differs < 0; k++) if (!Object.is(values[k], expected[k])) differs = k;
+      const where = differs < 0 ? 'none' : `${differs}: ${values[differs]} instead of ${expected[differs]}`;
+      expect(where, `seed ${seed}, step ${step}, result ${i}: first differing value`).toBe('none');
     }
   }
 }
@@ -249,6 +275,21 @@ export function describeGraphStepContract(backend: () => Backend, capabilities: 
       const options = { midway: new Set([3, 8]), replaceEntriesAt: 6 };
       const graphed = await runSteps(b, `changes-${seed}`, seed, steps, true, dtype, options);
       const eager = await runSteps(b, `changes-${seed}`, seed, steps, false, dtype, options);
+      expectSameResults(graphed, eager, seed);
+    },
+  );
+
+  it.skipIf(skip || !headDimOk)(
+    `replays steps of a single decode attention over 4,000 pairs exactly${suffix}`,
+    async () => {
+      // one attention call per step (the same call again at every launch), over more pairs than a
+      // per-block work plan in on-chip memory holds
+      const b = backend();
+      const seed = freshSeed();
+      const steps = [1000, 1000, 1000, 1000];
+      const options = { shape: { layers: 1, kvHeads: 4, longest: 8 } };
+      const graphed = await runSteps(b, `single-${seed}`, seed, steps, true, dtype, options);
+      const eager = await runSteps(b, `single-${seed}`, seed, steps, false, dtype, options);
       expectSameResults(graphed, eager, seed);
     },
   );
