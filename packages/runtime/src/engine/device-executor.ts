@@ -299,11 +299,14 @@ export class DeviceExecutor {
   /**
    * The block table on the device, uploaded only when it changed (a request admitted or released, a
    * sequence grown by a block): in steady decode the blocks were reserved at admission, and the table
-   * (one entry per block of every sequence: tens of MB for long contexts) stays where it is.
+   * (one entry per block of every sequence: tens of MB for long contexts) stays where it is. The buffer
+   * holds as many entries as the pool has blocks (no table lists more), and the kernels are told that
+   * length: buffer and arguments stay the same as requests come and go, so a recorded decode step still
+   * replays after an admission.
    */
   #uploadBlockTable(): DeviceBuffer<'i32'> {
     const table = this.kv.blockTable();
-    const buffer = this.#forward.buffer('block-table', 'i32', table.length);
+    const buffer = this.#forward.buffer('block-table', 'i32', this.kv.allocator.blockCount);
     if (table !== this.#uploaded.table || buffer !== this.#uploaded.buffer) {
       this.#backend.upload(buffer, table);
       this.#uploaded = { table, buffer };
@@ -318,7 +321,7 @@ export class DeviceExecutor {
       blockCount: this.kv.allocator.blockCount,
       blockSize: this.kv.allocator.blockSize,
       headDim: this.#config.headDim,
-      blockTableLength: this.kv.blockTable().length,
+      blockTableLength: table.elementCount,
     };
   }
 
