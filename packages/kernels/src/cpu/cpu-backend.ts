@@ -102,10 +102,11 @@ export class CpuBackend implements Backend {
       hostMemory: (bytes) => new ArrayBuffer(bytes),
     },
     {
-      run: (kernel, args) => this.#enqueue(kernel, this.#run(kernel, args as KernelArgsMap[typeof kernel])),
+      // copies of the arguments: a captured operation must not see the caller's later changes
+      run: (kernel, args) => this.#enqueue(kernel, this.#run(kernel, { ...args } as KernelArgsMap[typeof kernel])),
       upload: (buffer, data, elementOffset) => this.#enqueue('upload', this.#upload(buffer, data, elementOffset)),
       fill: (buffer, value, range) => this.#enqueue('fill', this.#fill(buffer, value, range)),
-      copy: (options) => this.#enqueue('copy', this.#copy(options)),
+      copy: (options) => this.#enqueue('copy', this.#copy({ ...options })),
     },
   );
 
