@@ -99,7 +99,7 @@ export class CudaBackend implements Backend {
         fill: (buffer, value, range) => this.#fill(buffer, value, range),
         copy: (options) => this.#copy(options),
       },
-      graphSegmentOperations(),
+      { segmentOperations: graphSegmentOperations() },
     );
   }
 

@@ -116,9 +116,15 @@ function warm(steps: GraphSteps, count: number): void {
   }
 }
 
-function create(segmentOperations?: number): { device: LoggingDevice; steps: GraphSteps } {
+function create(segmentOperations?: number, maxGraphs?: number): { device: LoggingDevice; steps: GraphSteps } {
   const device = new LoggingDevice();
-  return { device, steps: new GraphSteps(device, device, segmentOperations) };
+  return {
+    device,
+    steps: new GraphSteps(device, device, {
+      ...(segmentOperations === undefined ? {} : { segmentOperations }),
+      ...(maxGraphs === undefined ? {} : { maxGraphs }),
+    }),
+  };
 }
 
 describe('GraphSteps', () => {
@@ -163,7 +169,10 @@ describe('GraphSteps', () => {
       'fill hidden 1 4+all',
     ]);
     expect(steps.stats()).toMatchObject({ replays: 0, fallbacks: 1, graphs: 0 });
-    expect(() => new GraphSteps(device, device, 0)).toThrow(/expected a positive integer, got 0/);
+    expect(() => new GraphSteps(device, device, { segmentOperations: 0 })).toThrow(
+      /GraphSteps segmentOperations: expected a positive integer, got 0/,
+    );
+    expect(() => new GraphSteps(device, device, { maxGraphs: 1.5 })).toThrow(/maxGraphs: .* got 1.5/);
   });
 
   it('falls back at the first operation that differs: what was collected runs first, in order', () => {
@@ -348,6 +357,23 @@ describe('GraphSteps', () => {
     expect(device.log).toHaveLength(12);
   });
 
+  it('keeps a graph per step name up to maxGraphs, dropping the least recently used', () => {
+    for (const [maxGraphs, replays] of [
+      [2, 6],
+      [1, 0],
+    ] as const) {
+      const { steps } = create(undefined, maxGraphs);
+      // two shapes in turn (one row, two rows) under their own names
+      for (let s = 0; s < 10; s++) {
+        const rows = 1 + (s % 2);
+        steps.begin(`decode-${rows}`);
+        step(steps, rows === 1 ? [s] : [s, s], rows);
+        steps.end();
+      }
+      expect(steps.stats(), `maxGraphs ${maxGraphs}`).toMatchObject({ replays, fallbacks: 0 });
+    }
+  });
+
   it('records operations from outside the backend (a collective) and replays them in place', () => {
     const { device, steps } = create();
     const enqueued: number[] = [];
@@ -385,8 +411,9 @@ describe('GraphSteps', () => {
       fc.property(
         fc.array(variant, { minLength: 1, maxLength: 40 }),
         fc.integer({ min: 1, max: 6 }),
-        (sequence, segment) => {
-          const { device, steps } = create(segment);
+        fc.integer({ min: 1, max: 3 }),
+        (sequence, segment, maxGraphs) => {
+          const { device, steps } = create(segment, maxGraphs);
           const expected: string[] = [];
           for (const s of sequence) {
             steps.begin(s.name);

@@ -109,6 +109,22 @@ interface OpenStep {
  */
 export const GRAPH_SEGMENT_OPERATIONS = 32;
 
+/**
+ * Recorded steps kept at once by default: stepping through several shapes (batch sizes) keeps a graph
+ * per shape; beyond this many the least recently used one is dropped.
+ */
+export const MAX_RECORDED_GRAPHS = 16;
+/** Step names whose history (upload sizes, failures) is kept; the least recently used go first. */
+const MAX_NAME_STATES = 256;
+
+/** Options of {@link GraphSteps}. */
+export interface GraphStepsOptions {
+  /** Operations per graph segment (default {@link GRAPH_SEGMENT_OPERATIONS}). */
+  segmentOperations?: number;
+  /** Recorded steps kept at once (default {@link MAX_RECORDED_GRAPHS}). */
+  maxGraphs?: number;
+}
+
 /** Captures in a row that may fail before a name is run eagerly for good. */
 export const MAX_GRAPH_CAPTURE_FAILURES = 3;
 /**
@@ -126,15 +142,22 @@ export class GraphSteps {
   #step: OpenStep | undefined;
   readonly #stats: Omit<GraphStepStats, 'graphs'> = { captures: 0, replays: 0, fallbacks: 0, failedCaptures: 0 };
   readonly #segmentOperations: number;
+  readonly #maxGraphs: number;
 
-  /** `segmentOperations`: operations per graph segment (default {@link GRAPH_SEGMENT_OPERATIONS}). */
-  constructor(device: GraphDevice, eager: EagerOperations, segmentOperations = GRAPH_SEGMENT_OPERATIONS) {
-    if (!Number.isInteger(segmentOperations) || segmentOperations < 1) {
-      throw new BackendError(`graph segment operations: expected a positive integer, got ${segmentOperations}`);
+  constructor(device: GraphDevice, eager: EagerOperations, options: GraphStepsOptions = {}) {
+    const { segmentOperations = GRAPH_SEGMENT_OPERATIONS, maxGraphs = MAX_RECORDED_GRAPHS } = options;
+    for (const [field, value] of [
+      ['segmentOperations', segmentOperations],
+      ['maxGraphs', maxGraphs],
+    ] as const) {
+      if (!Number.isInteger(value) || value < 1) {
+        throw new BackendError(`GraphSteps ${field}: expected a positive integer, got ${value}`);
+      }
     }
     this.#device = device;
     this.#eager = eager;
     this.#segmentOperations = segmentOperations;
+    this.#maxGraphs = maxGraphs;
   }
 
   /** Whether a step is open (the backend routes its operations here). */
@@ -157,6 +180,15 @@ export class GraphSteps {
     }
     const state = this.#names.get(name);
     const graph = this.#graphs.get(name);
+    // most recently used last (the maps' order)
+    if (state) {
+      this.#names.delete(name);
+      this.#names.set(name, state);
+    }
+    if (graph) {
+      this.#graphs.delete(name);
+      this.#graphs.set(name, graph);
+    }
     const step: OpenStep = {
       name,
       mode: 'eager',
@@ -192,7 +224,10 @@ export class GraphSteps {
     if (step.mode === 'eager') {
       const state = this.#names.get(step.name);
       if (state) state.uploadBytes = step.uploadBytes;
-      else this.#names.set(step.name, { uploadBytes: step.uploadBytes, failures: 0, earlyDrops: 0, cooldown: 0 });
+      else {
+        this.#names.set(step.name, { uploadBytes: step.uploadBytes, failures: 0, earlyDrops: 0, cooldown: 0 });
+        this.#forgetOldNames();
+      }
     } else if (step.mode === 'capture') {
       this.#endCapture(step);
     } else if (step.matched < step.operations.length) {
@@ -423,6 +458,11 @@ export class GraphSteps {
       }
     }
     this.#graphs.set(step.name, { operations: step.operations, segments: step.segments, buffers, launches: 1 });
+    // the least recently used graphs beyond the limit go (no penalty for their names)
+    for (const [name, graph] of this.#graphs) {
+      if (this.#graphs.size <= this.#maxGraphs) break;
+      this.#drop(name, graph, true);
+    }
   }
 
   /**
@@ -479,11 +519,20 @@ export class GraphSteps {
     }
   }
 
-  #drop(name: string, graph: RecordedGraph): void {
+  /** Keeps the history of at most MAX_NAME_STATES names without a graph, the most recently used. */
+  #forgetOldNames(): void {
+    for (const name of this.#names.keys()) {
+      if (this.#names.size <= MAX_NAME_STATES) break;
+      if (!this.#graphs.has(name)) this.#names.delete(name);
+    }
+  }
+
+  /** Destroys a graph; `evicted`: for room, not because it stopped matching (its name keeps its history). */
+  #drop(name: string, graph: RecordedGraph, evicted = false): void {
     if (this.#graphs.get(name) === graph) this.#graphs.delete(name);
     for (const segment of graph.segments) this.#device.destroy(segment.handle);
     const state = this.#names.get(name);
-    if (!state) return;
+    if (!state || evicted) return;
     if (graph.launches >= STABLE_GRAPH_LAUNCHES) {
       // one eager step first: it sizes what changed (scratch buffers, workspaces) outside a capture
       state.earlyDrops = 0;

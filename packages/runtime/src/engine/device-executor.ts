@@ -65,7 +65,7 @@ export class DeviceExecutor {
   #uploaded: { table?: Int32Array; buffer?: DeviceBuffer<'i32'> } = {};
   /** Whether decode steps are graph steps (see {@link DeviceExecutorOptions.graphSteps}). */
   readonly #graphSteps: boolean;
-  /** This executor's graph step name (executors sharing a backend keep their own graphs). */
+  /** This executor's prefix of graph step names (executors sharing a backend keep their own graphs). */
   readonly #graphName = `decode-${nextGraphName++}`;
 
   constructor(options: DeviceExecutorOptions) {
@@ -365,7 +365,7 @@ export class DeviceExecutor {
     }
     const table = this.#uploadBlockTable();
     let logits: DeviceBuffer<'f32'> | undefined;
-    if (this.#graphSteps) b.beginGraphStep!(this.#graphName);
+    if (this.#graphSteps) b.beginGraphStep!(this.#stepName(rows));
     try {
       logits = await this.#decodeLayers(rows, table);
     } finally {
@@ -380,6 +380,22 @@ export class DeviceExecutor {
       tokens: await this.#forward.sample(logits, count, sampling),
       ...(returnLogits ? { logits: await b.download(logits, { elementCount: count * this.#config.vocabSize }) } : {}),
     };
+  }
+
+  /**
+   * The graph step name of a decode step: its shape (rows, and the (row, head) pairs served per layer),
+   * so that the backend keeps a recorded step per shape as batches grow and shrink.
+   */
+  #stepName(rows: DecodeRow[]): string {
+    const counts = new Array<number>(this.#config.layerCount).fill(0);
+    for (const row of rows) {
+      const served = this.#served.get(row.requestId);
+      if (!served) continue;
+      served.forEach((heads, l) => {
+        for (const isServed of heads) if (isServed) counts[l]!++;
+      });
+    }
+    return `${this.#graphName}:${rows.length}:${counts.join(',')}`;
   }
 
   /**

@@ -88,6 +88,45 @@ describe('decode steps as graph steps', () => {
     expect(graphed.stats.replays).toBeGreaterThan(10);
   });
 
+  it('keeps a recorded step per batch shape as the batch grows and shrinks', async () => {
+    // A runs throughout; B and C join for 10 tokens each at different times: 1, 2, 1, 2, 1 rows
+    const run = async (graphSteps: boolean) => {
+      let backend: CpuBackend | undefined;
+      const engine = await createInferenceEngine({
+        model,
+        execution: 'inline',
+        maxPositions: 128,
+        kvTokensPerDevice: 4096,
+        graphSteps,
+        backend: () => {
+          backend = createCpuBackend();
+          return backend;
+        },
+      });
+      try {
+        const options = { returnLogits: true, stopAtEos: false } as const;
+        const a = engine.generate([3, 1, 4], { ...options, maxTokens: 70 });
+        const joined: Promise<{ tokenIds: number[] }>[] = [];
+        for await (const chunk of a) {
+          if (chunk.index === 10) joined.push(engine.generate([1, 5], { ...options, maxTokens: 10 }).result);
+          if (chunk.index === 40) joined.push(engine.generate([9, 2, 6], { ...options, maxTokens: 10 }).result);
+        }
+        const results = [await a.result, ...(await Promise.all(joined))];
+        return { tokens: results.map((result) => result.tokenIds), stats: backend!.graphStats() };
+      } finally {
+        await engine.dispose();
+      }
+    };
+    const eager = await run(false);
+    const graphed = await run(true);
+    expect(graphed.tokens).toEqual(eager.tokens);
+    // no step falls back: a shape seen before replays at once. Captures: one per shape, plus the one-row
+    // shape again after B's arrival grew the scratch buffers its first graph used (when the step name
+    // ignored the shape: 5 captures, 4 fallbacks, 53 replays)
+    expect(graphed.stats, JSON.stringify(graphed.stats)).toMatchObject({ captures: 3, fallbacks: 0 });
+    expect(graphed.stats.replays, JSON.stringify(graphed.stats)).toBeGreaterThanOrEqual(60);
+  });
+
   it('keeps replaying when a finished request is replaced by a new one (the same batch size)', async () => {
     // two at a time; each newcomer has another prompt length, so the block table changes size, but
     // the table buffer and the kernels' table length do not
