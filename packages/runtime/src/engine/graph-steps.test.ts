@@ -29,8 +29,8 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Generates for several prompts at once; returns each one's tokens and logits, and the backend. */
-async function generate(graphSteps: boolean, prompts: number[][], maxTokens: number[], maxBatch = 8) {
+/** An engine on one CPU device, with its backend. */
+async function createEngine(graphSteps: boolean, maxBatch = 8) {
   let backend: CpuBackend | undefined;
   const engine = await createInferenceEngine({
     model,
@@ -44,6 +44,12 @@ async function generate(graphSteps: boolean, prompts: number[][], maxTokens: num
       return backend;
     },
   });
+  return { engine, backend: backend! };
+}
+
+/** Generates for several prompts at once; returns each one's tokens and logits, and the backend. */
+async function generate(graphSteps: boolean, prompts: number[][], maxTokens: number[], maxBatch = 8) {
+  const { engine, backend } = await createEngine(graphSteps, maxBatch);
   try {
     const streams = prompts.map((prompt, i) =>
       engine.generate(prompt, { maxTokens: maxTokens[i]!, returnLogits: true, stopAtEos: false }),
@@ -51,8 +57,8 @@ async function generate(graphSteps: boolean, prompts: number[][], maxTokens: num
     const results = await Promise.all(streams.map((stream) => stream.result));
     const metrics = await engine.metrics();
     // the engine reports the device's graph steps where it runs them
-    expect(metrics.devices[0]!.graphSteps).toEqual(graphSteps ? backend!.graphStats() : undefined);
-    return { results, stats: backend!.graphStats() };
+    expect(metrics.devices[0]!.graphSteps).toEqual(graphSteps ? backend.graphStats() : undefined);
+    return { results, stats: backend.graphStats() };
   } finally {
     await engine.dispose();
   }
@@ -91,18 +97,7 @@ describe('decode steps as graph steps', () => {
   it('keeps a recorded step per batch shape as the batch grows and shrinks', async () => {
     // A runs throughout; B and C join for 10 tokens each at different times: 1, 2, 1, 2, 1 rows
     const run = async (graphSteps: boolean) => {
-      let backend: CpuBackend | undefined;
-      const engine = await createInferenceEngine({
-        model,
-        execution: 'inline',
-        maxPositions: 128,
-        kvTokensPerDevice: 4096,
-        graphSteps,
-        backend: () => {
-          backend = createCpuBackend();
-          return backend;
-        },
-      });
+      const { engine, backend } = await createEngine(graphSteps);
       try {
         const options = { returnLogits: true, stopAtEos: false } as const;
         const a = engine.generate([3, 1, 4], { ...options, maxTokens: 70 });
@@ -112,7 +107,7 @@ describe('decode steps as graph steps', () => {
           if (chunk.index === 40) joined.push(engine.generate([9, 2, 6], { ...options, maxTokens: 10 }).result);
         }
         const results = [await a.result, ...(await Promise.all(joined))];
-        return { tokens: results.map((result) => result.tokenIds), stats: backend!.graphStats() };
+        return { tokens: results.map((result) => result.tokenIds), stats: backend.graphStats() };
       } finally {
         await engine.dispose();
       }
