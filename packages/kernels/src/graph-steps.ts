@@ -281,6 +281,9 @@ export class GraphSteps {
     const step = this.#step!;
     // Float32 data for an f16/bf16 buffer is rounded into the slot: the graph copies what the device holds.
     const encoded = data instanceof Float32Array && (buffer.dtype === 'f16' || buffer.dtype === 'bf16');
+    const slotType = encoded ? 'Uint16Array' : type;
+    // what its slot takes: slots start on 16 bytes
+    const slotBytes = Math.ceil((data.length * (slotType === 'Uint16Array' ? 2 : 4)) / 16) * 16;
     this.#operation(
       (expected) =>
         expected.kind === 'upload' &&
@@ -289,7 +292,7 @@ export class GraphSteps {
         expected.length === data.length &&
         expected.type === type,
       () => {
-        const slot = this.#slot(step, encoded ? 'Uint16Array' : type, data.length);
+        const slot = this.#slot(step, slotType, data.length, slotBytes);
         if (!slot) return undefined;
         return { kind: 'upload', buffer, elementOffset, length: data.length, type, slot };
       },
@@ -300,8 +303,7 @@ export class GraphSteps {
         else slot.set(data as never);
       },
     );
-    // what its slot takes (slots start on 16 bytes)
-    step.uploadBytes += Math.ceil((encoded ? data.length * 2 : data.byteLength) / 16) * 16;
+    step.uploadBytes += slotBytes;
   }
 
   fill(buffer: DeviceBuffer, value: number, range: ElementRange): void {
@@ -402,13 +404,15 @@ export class GraphSteps {
     eager();
   }
 
-  /** A slot of `length` elements of the given array type in the capture's page-locked memory. */
-  #slot(step: OpenStep, type: string, length: number): HostArray | undefined {
-    const bytesPer = type === 'Uint16Array' ? 2 : 4;
-    const offset = Math.ceil(step.slotsUsed / 16) * 16;
+  /**
+   * A slot of `length` elements of the given array type in the capture's page-locked memory, taking
+   * `bytes` of it (the elements rounded up to 16 bytes, so every slot starts aligned).
+   */
+  #slot(step: OpenStep, type: string, length: number, bytes: number): HostArray | undefined {
+    const offset = step.slotsUsed;
     const slots = step.slots!;
-    if (offset + length * bytesPer > slots.byteLength) return undefined;
-    step.slotsUsed = offset + length * bytesPer;
+    if (offset + bytes > slots.byteLength) return undefined;
+    step.slotsUsed = offset + bytes;
     if (type === 'Int32Array') return new Int32Array(slots, offset, length);
     if (type === 'Float32Array') return new Float32Array(slots, offset, length);
     return new Uint16Array(slots, offset, length);
