@@ -332,15 +332,12 @@ export class CudaBackend implements Backend {
   }
 
   /**
-   * Destroys every recorded graph once the stream has drained (before the NCCL communicator whose
-   * all-reduces they captured is destroyed); graph steps record again when next used.
+   * Destroys every recorded graph, each once its last launch has completed (before the NCCL
+   * communicator whose all-reduces they captured is destroyed); graph steps record again when next used.
    */
   dropGraphs(): void {
     if (this.#disposed) return;
-    this.#call('dropGraphs', () => {
-      this.#addon.synchronizeNow(this.#context);
-      this.#steps.dispose();
-    });
+    this.#call('dropGraphs', () => this.#steps.dispose());
   }
 
   /**
