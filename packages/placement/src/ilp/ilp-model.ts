@@ -45,7 +45,7 @@ export interface IlpCoupling {
 /** Everything the ILP of docs/cost-model.md ("ilp") needs. */
 export interface IlpModelInput {
   layers: IlpLayer[];
-  /** Device bandwidths, for the aggregate (sum of device rows) cut. */
+  /** Device bandwidths, one per device (the model's device count). */
   bandwidth: number[];
   maxReplicasPerHead: number;
   /** Whether all devices are interchangeable, so device symmetry may be broken. */
@@ -89,7 +89,6 @@ export function minimumReplicas(costs: LayerCosts, head: number, upperBound: num
  * minimise the makespan t_l over binary hosting x[l,h,g] and continuous shares s[l,h,g], with
  *  - device rows: base_g + sum_h (weight_g x + kv[h][g] s) <= t_l,
  *  - each head's shares sum to 1, s <= cap x (cap from the upper bound), fewest and most replicas per head,
- *  - the aggregate cut sum_g bw_g (t_l - base_g) >= bytes of the layer (valid, tightens the relaxation),
  *  - valid bounds lowerBound <= t_l <= upperBound,
  *  - symmetry breaking for identical devices: the k-th heaviest head of the first layer has a replica on
  *    one of devices 0..k (relabel devices in order of the heads' first replicas),
@@ -102,7 +101,6 @@ export function buildIlpModel(input: IlpModelInput, name = 'fairkv-placement'): 
   const bounds: NonNullable<LP['bounds']> = [];
   const binaries: string[] = [];
   const objective = layers.map((_, layer) => ({ name: timeVar(layer), coef: 1 }));
-  const maxBandwidth = Math.max(...bandwidth);
   layers.forEach(({ costs, upperBound, lowerBound }, layer) => {
     const heads = costs.kv.length;
     const upper = Number.isFinite(upperBound) ? upperBound * TIME_SCALE : Number.MAX_VALUE;
@@ -142,12 +140,7 @@ export function buildIlpModel(input: IlpModelInput, name = 'fairkv-placement'): 
             : { type: GLP_DB, lb: least, ub: maxReplicasPerHead },
       });
     }
-    const aggregate: { name: string; coef: number }[] = [];
-    let aggregateBase = 0;
     for (let device = 0; device < devices; device++) {
-      const scale = bandwidth[device]! / maxBandwidth;
-      aggregate.push({ name: timeVar(layer), coef: scale });
-      aggregateBase += scale * costs.base[device]! * TIME_SCALE;
       const row = [{ name: timeVar(layer), coef: -1 }];
       for (let head = 0; head < heads; head++) {
         const weight = costs.weight[device]! * TIME_SCALE;
@@ -156,10 +149,6 @@ export function buildIlpModel(input: IlpModelInput, name = 'fairkv-placement'): 
           { name: hostVar(layer, head, device), coef: weight },
           { name: shareVar(layer, head, device), coef: kv },
         );
-        aggregate.push(
-          { name: hostVar(layer, head, device), coef: -scale * weight },
-          { name: shareVar(layer, head, device), coef: -scale * kv },
-        );
       }
       subjectTo.push({
         name: `device${layer}_${device}`,
@@ -167,11 +156,6 @@ export function buildIlpModel(input: IlpModelInput, name = 'fairkv-placement'): 
         bnds: { type: GLP_UP, lb: 0, ub: -costs.base[device]! * TIME_SCALE },
       });
     }
-    subjectTo.push({
-      name: `aggregate${layer}`,
-      vars: mergeTerms(aggregate),
-      bnds: { type: GLP_LO, lb: aggregateBase, ub: 0 },
-    });
     addForestCuts(layer, heads, devices, subjectTo);
   });
   if (input.identicalDevices && layers.length > 0) breakDeviceSymmetry(layers[0]!.costs, devices, subjectTo);
@@ -192,7 +176,6 @@ function addForestCuts(layer: number, heads: number, devices: number, subjectTo:
   for (let head = 0; head < heads; head++)
     for (let device = 0; device < devices; device++) all.push({ name: hostVar(layer, head, device), coef: 1 });
   subjectTo.push({ name: `forest${layer}`, vars: all, bnds: { type: GLP_UP, lb: 0, ub: heads + devices - 1 } });
-  if (process.env.FOREST4 === '0') return;
   for (let a = 0; a < heads; a++) {
     for (let b = a + 1; b < heads; b++) {
       for (let g = 0; g < devices; g++) {
@@ -278,13 +261,12 @@ function addCoupling(input: IlpModelInput, coupling: IlpCoupling, subjectTo: LP[
   }
 }
 
-function mergeTerms(terms: { name: string; coef: number }[]): { name: string; coef: number }[] {
-  const merged = new Map<string, number>();
-  for (const term of terms) merged.set(term.name, (merged.get(term.name) ?? 0) + term.coef);
-  return [...merged].map(([name, coef]) => ({ name, coef }));
-}
-
-/** Reads a layer's shares back from a glpk solution: replicas with share above 1e-9, renormalised later. */
+/**
+ * Reads a layer's shares back from a glpk solution (renormalised later). A device serves a head when its
+ * hosting binary rounds to 1: glpk accepts a binary within its integrality tolerance (1e-5) of 0 or 1, and a
+ * hosting variable at 1e-6 would otherwise let a sliver of the head onto a device that does not hold its
+ * weights (a replica the model did not pay for, possibly past `maxReplicasPerHead`).
+ */
 export function readLayerShares(
   vars: Record<string, number>,
   layer: number,
@@ -293,10 +275,13 @@ export function readLayerShares(
 ): Map<number, number>[] {
   return Array.from({ length: heads }, (_, head) => {
     const replicas = new Map<number, number>();
+    let largest = { device: 0, share: -1 };
     for (let device = 0; device < devices; device++) {
       const share = vars[shareVar(layer, head, device)] ?? 0;
-      if (share > 1e-9) replicas.set(device, share);
+      if (share > largest.share) largest = { device, share };
+      if (share > 1e-9 && (vars[hostVar(layer, head, device)] ?? 0) >= 0.5) replicas.set(device, share);
     }
+    if (replicas.size === 0) replicas.set(largest.device, 1);
     return replicas;
   });
 }

@@ -67,6 +67,30 @@ describe('ilp equals brute force on tiny instances (<= 6 heads, <= 3 devices, wi
   }
 });
 
+describe('ilp proves tiny layers on unequal devices that glpk once called infeasible (fast-check counterexamples)', () => {
+  // One replica per head on devices of 1, 2 and 3 x 1e11 B/s: the optimum equals fair-copy's layer time, and
+  // an upper bound 1e-7 above it was inside glpk's tolerances, so glpk answered "no feasible solution".
+  const cases = [
+    { tokens: [30887, 19481, 0], batch: 2 },
+    { tokens: [0, 21207, 29830, 23283], batch: 7 },
+    { tokens: [30793, 57852, 15569, 40193], batch: 8 },
+    { tokens: [4676, 38541, 8732, 35228], batch: 2 },
+  ];
+  for (const { tokens, batch } of cases) {
+    it(`heads ${tokens.join(', ')} at batch ${batch}`, async () => {
+      const model = tinyModel(1, tokens.length, 4);
+      const options = { maxReplicasPerHead: 1, worker: false };
+      const request = { model, profile: profileOf([tokens]), cluster: cluster([1e11, 2e11, 3e11]), batch, options };
+      const result = await solveIlp({ ...request, method: 'auto' });
+      const expected = bruteForceLayerSeconds(resolvePlacementProblem(request), 0, batch, 1, Number.POSITIVE_INFINITY);
+      expect(result.optimal).toBe(true);
+      expect(result.warnings.filter((warning) => warning.includes('not proven'))).toEqual([]);
+      expect(result.predicted.layerMaxSeconds[0]).toBeCloseTo(expected, 15);
+      expect(result.plan.layers[0]!.heads.every((head) => head.replicas.length === 1)).toBe(true);
+    });
+  }
+});
+
 describe('ilp on realistic shapes', () => {
   it('is proven optimal and never slower than fair-copy (fast-check, heavy-tailed profiles)', async () => {
     await fc.assert(

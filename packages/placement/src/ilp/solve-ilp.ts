@@ -67,7 +67,12 @@ interface LayerOutcome {
   lowerBound: number;
 }
 
-const UPPER_BOUND_SLACK = 1e-7;
+/**
+ * Relative room above the incumbent's time in the MILPs' upper bounds. glpk's feasibility tolerances are
+ * about 1e-7 relative (the model is in microseconds), so a bound 1e-7 above a feasible incumbent made
+ * glpk report the model infeasible (a 3-head layer on 3 unequal devices, found by fast-check).
+ */
+const UPPER_BOUND_SLACK = 1e-6;
 /** Above this many hosting binaries the coupled MILP is not attempted (glpk.js does not close such models in seconds). */
 export const COUPLED_MILP_MAX_BINARIES = 512;
 /** A layer is proven optimal when its time is within this relative distance of a valid lower bound. */
