@@ -27,6 +27,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
 const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
 const ROWS = positiveIntegersFromEnv('FAIRKV_MATMUL_ROWS', '1,16,32,58,124,244');
+// tensor-parallel degrees whose shard shapes run (1: the whole llama-3.1-8b projections, one GPU)
+const TPS = positiveIntegersFromEnv('FAIRKV_MATMUL_TP', '2,4');
 const hidden = 4096;
 const ffn = 14336;
 const headDim = 128;
@@ -113,7 +115,7 @@ console.log(`GPU: ${gpu.name}; device-to-device copy ${copyGBs.toFixed(0)} GB/s 
 /**
  * `matmulPath` is read by the addon only (benchmarks): 0 = the backend's automatic choice, 1 = never
  * the tensor-core kernel (the streaming kernel up to 16 rows, cuBLAS above), 2 = the tensor-core kernel
- * wherever it applies, 3 = cublasGemmEx at any row count. `bulkCopies: 0` (addon only too) makes the
+ * wherever it applies, 3 = cublasGemmEx at any row count, 4 = the GEMV kernel (up to 4 rows). `bulkCopies: 0` (addon only too) makes the
  * tensor-core kernel copy its weight thread by thread instead of by bulk tensor copies (Hopper), and
  * `warpgroupMma: 0` keeps it on `mma.sync` where the warpgroup-MMA kernel (sm_90a) would run.
  */
@@ -123,13 +125,14 @@ const PATHS = [
   ['tensor-core-mma-sync', 2, { warpgroupMma: 0 }],
   ['tensor-core-element-copies', 2, { bulkCopies: 0 }],
   ['streaming', 1, {}],
+  ['gemv', 4, {}],
   ['automatic', 0, {}],
 ] as const;
 type PathName = (typeof PATHS)[number][0];
 
 // FAIRKV_MATMUL_SHAPES="tp4 wk|wv,tp4 fused gate|up split" runs only the shapes named (e.g. under a profiler)
 const onlyShapes = process.env.FAIRKV_MATMUL_SHAPES?.split(',').map((name) => name.trim());
-const knownShapes = [2, 4].flatMap((tp) => shapes(tp).map(([name]) => name));
+const knownShapes = TPS.flatMap((tp) => shapes(tp).map(([name]) => name));
 const unknownShapes = (onlyShapes ?? []).filter((name) => !knownShapes.includes(name));
 if (unknownShapes.length > 0) {
   throw new Error(
@@ -138,7 +141,7 @@ if (unknownShapes.length > 0) {
 }
 const results: Record<string, unknown>[] = [];
 const maxRows = Math.max(...ROWS);
-for (const tp of [2, 4]) {
+for (const tp of TPS) {
   for (const [name, outer, inner, segments] of shapes(tp)) {
     if (onlyShapes && !onlyShapes.includes(name)) continue;
     const weight = backend.createBuffer({ dtype: 'bf16', elementCount: outer * inner });
@@ -183,6 +186,7 @@ for (const tp of [2, 4]) {
       for (const [path, matmulPath, knobs] of PATHS) {
         if (path.startsWith('tensor-core') && rows > 128) continue; // the kernel takes up to 128 rows
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
+        if (path === 'gemv' && rows > 4) continue; // the GEMV kernel takes up to 4 rows
         const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, matmulPath, ...knobs };
         const t = await timeCold('matmul', () => backend.run('matmul', args as never));
         const result = await download(rows);

@@ -337,8 +337,8 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
     const char* matmulPath = std::getenv("FAIRKV_CUDA_MATMUL_PATH");
     if (matmulPath != nullptr && *matmulPath != '\0') {
       const std::string value(matmulPath);
-      if (value != "0" && value != "1" && value != "2" && value != "3")
-        throw std::invalid_argument("FAIRKV_CUDA_MATMUL_PATH must be 0, 1, 2 or 3, got \"" + value + "\"");
+      if (value != "0" && value != "1" && value != "2" && value != "3" && value != "4")
+        throw std::invalid_argument("FAIRKV_CUDA_MATMUL_PATH must be 0, 1, 2, 3 or 4, got \"" + value + "\"");
       context->matmulPath = value[0] - '0';
     }
     const int id = nextContextId++;
@@ -664,6 +664,11 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // rows, 2-4 us faster per call from 58 to 124). Without cuBLAS the tensor-core kernel, then the
   // streaming kernel.
   const int path = optionalIntField(a, "matmulPath", context.matmulPath);
+  // 4 = the GEMV kernel wherever it applies (up to kMatmulGemvRows rows)
+  if (path == 4 && matmulGemvSupports(p)) {
+    matmulGemv(p, outputs, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
+    return;
+  }
   const bool tensorCore = matmulTensorCoreSupports(p);
   const bool splitInPlace =
       outputs.count > 1 && (context.warpgroupMma || (p.rowCount <= kMatmulSplitTensorCoreRows &&

@@ -43,6 +43,8 @@ struct MatmulParams {
 };
 void matmulStreaming(const MatmulParams& params, cudaStream_t stream);
 
+/** Rows the GEMV kernel (matmul-gemv.cu) takes at most. */
+constexpr int kMatmulGemvRows = 4;
 /** Rows the tensor-core decode matmul (matmul-mma.cu) takes at most, with f16/bf16 weights. */
 constexpr int kMatmulTensorCoreRows = 128;
 /** Output segments one tensor-core matmul may write (fused projections: q | k | v). */
@@ -73,6 +75,19 @@ void matmulTensorCore(const MatmulParams& params, const MatmulOutputs& outputs, 
  * may be true only then.
  */
 bool matmulWarpgroupMmaBuilt();
+/**
+ * Whether the GEMV kernel takes this call: f16/bf16 weights, 1..kMatmulGemvRows rows, inner a multiple
+ * of 8, weight and input 16-byte aligned.
+ */
+bool matmulGemvSupports(const MatmulParams& params);
+/** Warps of a block that split the inner dimension of an `outerSize`-row weight (1, 2, 4 or 8). */
+int matmulGemvSplit(int outerSize, int multiprocessorCount);
+/**
+ * The GEMV kernel (f32 input read directly, outputs written in place); `programmatic`: a programmatic
+ * dependent launch (compute capability 9.0+), its first weight loads issued before the kernel ahead ends.
+ */
+void matmulGemv(const MatmulParams& params, const MatmulOutputs& outputs, int multiprocessorCount, bool programmatic,
+                cudaStream_t stream);
 /** Rounds `count` f32 values to `dtype` (f16 or bf16) for a cuBLAS call whose operands share a dtype. */
 void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream);
 

@@ -26,7 +26,7 @@ describe('CUDA backend environment', () => {
     const saved = process.env.FAIRKV_CUDA_MATMUL_PATH;
     process.env.FAIRKV_CUDA_MATMUL_PATH = '7';
     try {
-      expect(() => createCudaBackend().dispose()).toThrow(/FAIRKV_CUDA_MATMUL_PATH must be 0, 1, 2 or 3, got "7"/);
+      expect(() => createCudaBackend().dispose()).toThrow(/FAIRKV_CUDA_MATMUL_PATH must be 0, 1, 2, 3 or 4, got "7"/);
     } finally {
       if (saved === undefined) delete process.env.FAIRKV_CUDA_MATMUL_PATH;
       else process.env.FAIRKV_CUDA_MATMUL_PATH = saved;

@@ -1,0 +1,196 @@
+// matmul for 1..kMatmulGemvRows rows (decode at small batches): output = input x weight^T with an f16 or
+// bf16 weight in nn.Linear layout [outer][inner] and f32 input and output. The step is the weight's
+// stream from DRAM, so the kernel is built around keeping it busy:
+//  - the f32 input is read as it is (no rounding kernel before, as cuBLAS and the tensor-core kernel need);
+//  - each warp streams kFeatures weight rows, 16 bytes per lane per row, kBatch loop turns of loads in
+//    registers while it multiplies the previous kBatch (double buffering in registers);
+//  - the weight's first loads are issued before the kernel waits for the kernel ahead of it
+//    (programmatic dependent launch on Hopper: the weight does not depend on it, the input does);
+//  - narrow weights split the inner dimension over the warps of a block (kSplit), so that every call
+//    has enough warps in flight, and the block sums the slices in a fixed order;
+//  - projections split into several outputs (q | k | v, gate | up) are written in place.
+// Accumulation in f32, each output a fixed sum order: the same result on every run.
+#include "../common.h"
+#include "dispatch.cuh"
+#include "dtype-convert.cuh"
+#include "kernels.h"
+#include "tensor-core.cuh"
+
+namespace fairkv {
+namespace {
+constexpr int kGemvWarps = 8;
+constexpr int kGemvFeatures = 2;                 // weight rows per warp
+constexpr int kGemvBatch = 4;                    // loop turns of weight loads kept in flight per lane
+constexpr int kGemvElements = 8;                 // elements per 16-byte weight load
+constexpr int kGemvTurnElements = 32 * kGemvElements;  // inner elements one warp covers per loop turn
+
+/** A 16-byte weight load that bypasses L1 (each weight byte is read once) and asks the L2 to fetch 256 bytes. */
+__device__ __forceinline__ uint4 loadWeight16(const void* address) {
+  uint4 value;
+  asm volatile("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(value.x), "=r"(value.y), "=r"(value.z), "=r"(value.w)
+               : "l"(address));
+  return value;
+}
+
+template <typename T, int M, int Split>
+__global__ void __launch_bounds__(kGemvWarps * 32) matmulGemvKernel(const float* __restrict__ input,
+                                                                    const T* __restrict__ weight,
+                                                                    MatmulOutputs outputs, int innerSize,
+                                                                    int outerSize) {
+  constexpr int F = kGemvFeatures;
+  constexpr int B = kGemvBatch;
+  constexpr int kGroups = kGemvWarps / Split;  // feature groups per block
+  __shared__ float partial[Split > 1 ? kGemvWarps : 1][F][M];
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int group = warp / Split;
+  const int slice = warp % Split;
+  const int firstFeature = (blockIdx.x * kGroups + group) * F;
+  const int turns = (innerSize + kGemvTurnElements - 1) / kGemvTurnElements;
+  // rows past the weight's end read its last row (never written out), so loads need no feature guard
+  const T* rows[F];
+#pragma unroll
+  for (int f = 0; f < F; ++f)
+    rows[f] = weight + static_cast<long long>(min(firstFeature + f, outerSize - 1)) * innerSize + lane * kGemvElements;
+
+  uint4 loaded[B][F];
+  const auto load = [&](int firstTurn) {
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      const int turn = firstTurn + b * Split;
+      const bool inside = turn < turns && turn * kGemvTurnElements + lane * kGemvElements < innerSize;
+#pragma unroll
+      for (int f = 0; f < F; ++f)
+        loaded[b][f] = inside ? loadWeight16(rows[f] + turn * kGemvTurnElements) : make_uint4(0, 0, 0, 0);
+    }
+  };
+  load(slice);
+  waitForPrerequisiteGrid();  // the input comes from the kernel before
+
+  float acc[F][M];
+#pragma unroll
+  for (int f = 0; f < F; ++f)
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc[f][m] = 0.f;
+  for (int firstTurn = slice; firstTurn < turns; firstTurn += B * Split) {
+    uint4 current[B][F];
+#pragma unroll
+    for (int b = 0; b < B; ++b)
+#pragma unroll
+      for (int f = 0; f < F; ++f) current[b][f] = loaded[b][f];
+    if (firstTurn + B * Split < turns) load(firstTurn + B * Split);
+#pragma unroll
+    for (int b = 0; b < B; ++b) {
+      const int element = (firstTurn + b * Split) * kGemvTurnElements + lane * kGemvElements;
+      if (firstTurn + b * Split >= turns || element >= innerSize) break;
+      float w[F][kGemvElements];
+#pragma unroll
+      for (int f = 0; f < F; ++f) unpack16<T>(current[b][f], w[f]);
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        const float4* x = reinterpret_cast<const float4*>(input + static_cast<long long>(m) * innerSize + element);
+        const float4 low = __ldg(x);
+        const float4 high = __ldg(x + 1);
+        const float xs[kGemvElements] = {low.x, low.y, low.z, low.w, high.x, high.y, high.z, high.w};
+#pragma unroll
+        for (int f = 0; f < F; ++f)
+#pragma unroll
+          for (int e = 0; e < kGemvElements; ++e) acc[f][m] = fmaf(w[f][e], xs[e], acc[f][m]);
+      }
+    }
+  }
+  allowDependentLaunch();
+#pragma unroll
+  for (int f = 0; f < F; ++f)
+#pragma unroll
+    for (int m = 0; m < M; ++m)
+#pragma unroll
+      for (int offset = 16; offset > 0; offset >>= 1)
+        acc[f][m] += __shfl_xor_sync(0xffffffffu, acc[f][m], offset);
+  if constexpr (Split > 1) {
+    if (lane == 0) {
+#pragma unroll
+      for (int f = 0; f < F; ++f)
+#pragma unroll
+        for (int m = 0; m < M; ++m) partial[warp][f][m] = acc[f][m];
+    }
+    __syncthreads();
+    if (slice != 0) return;
+#pragma unroll
+    for (int f = 0; f < F; ++f)
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        float sum = partial[warp][f][m];
+#pragma unroll
+        for (int s = 1; s < Split; ++s) sum += partial[warp + s][f][m];
+        acc[f][m] = sum;
+      }
+  }
+  if (lane != 0) return;
+#pragma unroll
+  for (int f = 0; f < F; ++f) {
+    int feature = firstFeature + f;
+    if (feature >= outerSize) break;
+    int segment = 0;
+    while (segment + 1 < outputs.count && feature >= outputs.widths[segment]) feature -= outputs.widths[segment++];
+    float* out = outputs.data[segment];
+    const int width = outputs.widths[segment];
+#pragma unroll
+    for (int m = 0; m < M; ++m) out[static_cast<long long>(m) * width + feature] = acc[f][m];
+  }
+}
+
+template <typename T, int M, int Split>
+void launchGemv(const MatmulParams& p, const MatmulOutputs& outputs, bool programmatic, cudaStream_t stream) {
+  const int featuresPerBlock = (kGemvWarps / Split) * kGemvFeatures;
+  const dim3 grid(static_cast<unsigned int>(ceilDiv(p.outerSize, featuresPerBlock)));
+  launchDependent(matmulGemvKernel<T, M, Split>, grid, dim3(kGemvWarps * 32), 0, stream, programmatic, p.input,
+                  static_cast<const T*>(p.weight), outputs, p.innerSize, p.outerSize);
+}
+
+template <typename T, int M>
+void launchGemvSplit(const MatmulParams& p, const MatmulOutputs& outputs, int split, bool programmatic,
+                     cudaStream_t stream) {
+  switch (split) {
+    case 1: return launchGemv<T, M, 1>(p, outputs, programmatic, stream);
+    case 2: return launchGemv<T, M, 2>(p, outputs, programmatic, stream);
+    case 4: return launchGemv<T, M, 4>(p, outputs, programmatic, stream);
+    default: return launchGemv<T, M, 8>(p, outputs, programmatic, stream);
+  }
+}
+}  // namespace
+
+bool matmulGemvSupports(const MatmulParams& p) {
+  return (p.weightDType == DType::BF16 || p.weightDType == DType::F16) && p.rowCount >= 1 &&
+         p.rowCount <= kMatmulGemvRows && p.innerSize % kGemvElements == 0 && p.outerSize >= 1 &&
+         reinterpret_cast<uintptr_t>(p.weight) % 16 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
+}
+
+int matmulGemvSplit(int outerSize, int multiprocessorCount) {
+  // enough warps for about 32 per SM (two blocks of 8 warps resident, two waves): narrow weights split
+  // their inner dimension over up to 8 warps
+  const long long groups = ceilDiv(outerSize, kGemvFeatures);
+  int split = 1;
+  while (split < kGemvWarps && groups * split < 32LL * multiprocessorCount) split *= 2;
+  return split;
+}
+
+void matmulGemv(const MatmulParams& p, const MatmulOutputs& outputs, int multiprocessorCount, bool programmatic,
+                cudaStream_t stream) {
+  if (!matmulGemvSupports(p)) throw std::invalid_argument("matmulGemv: unsupported call (see matmulGemvSupports)");
+  const int split = matmulGemvSplit(p.outerSize, multiprocessorCount);
+  const auto launch = [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    switch (p.rowCount) {
+      case 1: return launchGemvSplit<T, 1>(p, outputs, split, programmatic, stream);
+      case 2: return launchGemvSplit<T, 2>(p, outputs, split, programmatic, stream);
+      case 3: return launchGemvSplit<T, 3>(p, outputs, split, programmatic, stream);
+      default: return launchGemvSplit<T, 4>(p, outputs, split, programmatic, stream);
+    }
+  };
+  if (p.weightDType == DType::BF16) launch(static_cast<__nv_bfloat16*>(nullptr));
+  else launch(static_cast<__half*>(nullptr));
+  checkLaunch("matmul gemv kernel");
+}
+}  // namespace fairkv
