@@ -5,6 +5,9 @@
  * 1,4,16,64). Two executors share one CUDA backend (one with graph steps, one without; same weights,
  * same requests) and are timed in alternating rounds in one process: the ratio is what graph steps
  * give where the host, not the GPU, sets a step's time. Also checks that both give the same tokens.
+ * FAIRKV_GRAPH_COMPARE=FAIRKV_CUDA_NAME=VALUE instead times graph steps on two backends, one created
+ * with that CUDA environment variable (e.g. FAIRKV_CUDA_GEMV=0), in alternating rounds alike
+ * (results/cuda-graph-steps-compare.json).
  *
  * Run on a GPU machine: `npx tsx bench/cuda-graph-steps/run.ts` (bundled by
  * packages/kernels-cuda/scripts/device/bundle-device.sh; `run-device.sh graphs`).
@@ -43,16 +46,33 @@ const plan = singleDevicePlan(config);
 const {
   shards: [shard],
 } = deviceShardsFromPlan(plan, config);
+// FAIRKV_GRAPH_COMPARE: "eager" (default) times graph steps against one operation at a time on one
+// backend; FAIRKV_CUDA_NAME=VALUE times graph steps on a backend created without that variable against
+// graph steps on a second backend created with it (e.g. FAIRKV_CUDA_GEMV=0), both in this process
+const compare = process.env.FAIRKV_GRAPH_COMPARE ?? 'eager';
+const knob = compare === 'eager' ? null : /^(FAIRKV_CUDA_[A-Z0-9_]+)=(.*)$/.exec(compare);
+if (compare !== 'eager' && knob === null) {
+  throw new Error(`FAIRKV_GRAPH_COMPARE must be "eager" or FAIRKV_CUDA_NAME=VALUE, got "${compare}"`);
+}
 const backend = createCudaBackend({ device: 0 });
+const backends = [backend, backend];
+if (knob !== null) {
+  const saved = process.env[knob[1]!];
+  process.env[knob[1]!] = knob[2]!; // read by the addon when it creates the context
+  backends[1] = createCudaBackend({ device: 0 });
+  if (saved === undefined) delete process.env[knob[1]!];
+  else process.env[knob[1]!] = saved;
+}
+const labels = knob === null ? ['graph steps', 'one by one'] : ['graph steps', `graph steps, ${compare}`];
 const largest = Math.max(...batches);
 const newTokens = WARMUP_STEPS + 2 * rounds * stepsPerRound + 8;
 const blocksPerRequest = config.layerCount * config.kvHeadCount * Math.ceil((context + newTokens) / 16);
 console.log(`llama-3.1-8b shape, dummy bf16 weights on ${backend.deviceProperties.name}; generating weights...`);
 const weights = dummyShardWeights(config, shard!, 1, 'bf16');
-const executors = [true, false].map(
-  (graphSteps) =>
+const executors = [0, 1].map(
+  (which) =>
     new DeviceExecutor({
-      backend,
+      backend: backends[which]!,
       config,
       shard: shard!,
       weights,
@@ -62,7 +82,7 @@ const executors = [true, false].map(
       kvBlockSize: 16,
       kvFill: 0.01,
       maxPositions: context + newTokens + 8,
-      graphSteps,
+      graphSteps: knob !== null || which === 0,
     }),
 );
 
@@ -98,23 +118,29 @@ for (const batch of batches) {
   results.push({
     batch,
     context,
-    graphStepMsMedian: graphMs,
-    eagerStepMsMedian: eagerMs,
-    graphTokensPerSecond: (batch * 1000) / graphMs,
-    eagerTokensPerSecond: (batch * 1000) / eagerMs,
+    ...(knob === null
+      ? {
+          graphStepMsMedian: graphMs,
+          eagerStepMsMedian: eagerMs,
+          graphTokensPerSecond: (batch * 1000) / graphMs,
+          eagerTokensPerSecond: (batch * 1000) / eagerMs,
+        }
+      : { stepMsMedian: { [labels[0]!]: graphMs, [labels[1]!]: eagerMs } }),
     speedup: eagerMs / graphMs,
     sameTokens,
     graphStats: stats,
   });
   console.log(
-    `batch ${batch}, ${context} tokens: graph steps ${graphMs.toFixed(2)} ms (${((batch * 1000) / graphMs).toFixed(0)} tok/s), one by one ${eagerMs.toFixed(2)} ms (${((batch * 1000) / eagerMs).toFixed(0)} tok/s): ${(eagerMs / graphMs).toFixed(2)}x; same tokens: ${sameTokens}; ${JSON.stringify(stats)}`,
+    `batch ${batch}, ${context} tokens: ${labels[0]} ${graphMs.toFixed(2)} ms (${((batch * 1000) / graphMs).toFixed(0)} tok/s), ${labels[1]} ${eagerMs.toFixed(2)} ms (${((batch * 1000) / eagerMs).toFixed(0)} tok/s): ${(eagerMs / graphMs).toFixed(3)}x; same tokens: ${sameTokens}; ${JSON.stringify(stats)}`,
   );
-  if (!sameTokens) process.exitCode = 1;
+  // different kernels may round differently: the tokens must then only be close, which dummy weights do not show
+  if (!sameTokens && knob === null) process.exitCode = 1;
   for (const executor of executors) for (const id of ids) executor.release(id);
 }
 
-writeResult(benchRoot, 'cuda-graph-steps.json', {
+writeResult(benchRoot, knob === null ? 'cuda-graph-steps.json' : 'cuda-graph-steps-compare.json', {
   benchmark: 'cuda-graph-steps',
+  compare,
   gpu: backend.deviceProperties.name,
   model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02)), every head on one GPU',
   commit: gitCommit(),
@@ -128,3 +154,4 @@ writeResult(benchRoot, 'cuda-graph-steps.json', {
   results,
 });
 for (const executor of executors) executor.dispose();
+if (backends[1] !== backend) backends[1]!.dispose();

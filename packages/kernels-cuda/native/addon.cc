@@ -144,6 +144,8 @@ struct DeviceContext {
   int matmulPath = 0;
   /** The decode matmul may use warpgroup MMAs: compute capability 9.0 and the addon holds sm_90a code. */
   bool warpgroupMma = false;
+  /** The automatic matmul path may take the GEMV kernel (FAIRKV_CUDA_GEMV=0: never; benchmarks). */
+  bool gemv = true;
 };
 
 /** Records an event pair around one operation on the context's stream while its profiler is active. */
@@ -334,6 +336,8 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
 #endif
     // the matmul path when a call names none (tests and benchmarks: FAIRKV_CUDA_MATMUL_PATH=2 runs the
     // conformance suite through the tensor-core kernel); see runMatmul
+    const char* gemv = std::getenv("FAIRKV_CUDA_GEMV");
+    context->gemv = !(gemv != nullptr && std::string(gemv) == "0");
     const char* matmulPath = std::getenv("FAIRKV_CUDA_MATMUL_PATH");
     if (matmulPath != nullptr && *matmulPath != '\0') {
       const std::string value(matmulPath);
@@ -637,6 +641,14 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
 #ifndef FAIRKV_PROBE_ONLY
 /** Projections split into outputs of unequal widths take the tensor-core kernel up to this many rows (it writes each output in place). */
 constexpr int kMatmulSplitTensorCoreRows = 32;
+/** From 2 rows the GEMV kernel takes weights up to this size (larger ones: the paths below). */
+constexpr long long kMatmulGemvSmallWeightBytes = 16LL << 20;
+
+/** Whether the automatic matmul path takes the GEMV kernel: one row, or up to 4 rows of a small weight. */
+bool gemvPreferred(const DeviceContext& context, const MatmulParams& p) {
+  const long long weightBytes = static_cast<long long>(p.outerSize) * p.innerSize * dtypeBytes(p.weightDType);
+  return context.gemv && matmulGemvSupports(p) && (p.rowCount == 1 || weightBytes <= kMatmulGemvSmallWeightBytes);
+}
 
 void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // Split outputs (a fused projection): output, then output2 and output3 take the next weight rows.
@@ -664,8 +676,8 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // rows, 2-4 us faster per call from 58 to 124). Without cuBLAS the tensor-core kernel, then the
   // streaming kernel.
   const int path = optionalIntField(a, "matmulPath", context.matmulPath);
-  // 4 = the GEMV kernel wherever it applies (up to kMatmulGemvRows rows)
-  if (path == 4 && matmulGemvSupports(p)) {
+  // 4 = the GEMV kernel wherever it applies (up to kMatmulGemvRows rows); automatic: see gemvPreferred
+  if (path == 4 ? matmulGemvSupports(p) : path == 0 && gemvPreferred(context, p)) {
     matmulGemv(p, outputs, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
     return;
   }

@@ -12,6 +12,7 @@ unsigned int gridFor(long long count) { return min(ceilDiv(count, 256), 8192u); 
 
 // No __restrict__: the contract allows output to be gate or up (in place).
 __global__ void swigluKernel(const float* gate, const float* up, float* output, long long count) {
+  allowDependentLaunch();  // the matmul after it (the down projection) may start loading its weight
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
     const float g = gate[i];
@@ -20,6 +21,7 @@ __global__ void swigluKernel(const float* gate, const float* up, float* output, 
 }
 
 __global__ void addInPlaceKernel(float* __restrict__ target, const float* __restrict__ addend, long long count) {
+  allowDependentLaunch();  // a matmul after it may start loading its weight
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x)
     target[i] += addend[i];

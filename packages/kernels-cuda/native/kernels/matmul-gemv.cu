@@ -2,11 +2,11 @@
 // bf16 weight in nn.Linear layout [outer][inner] and f32 input and output. The step is the weight's
 // stream from DRAM, so the kernel is built around keeping it busy:
 //  - the f32 input is read as it is (no rounding kernel before, as cuBLAS and the tensor-core kernel need);
-//  - each warp streams kFeatures weight rows, 16 bytes per lane per row, kBatch loop turns of loads in
-//    registers while it multiplies the previous kBatch (double buffering in registers);
+//  - each warp streams 2 weight rows (one input row) or 4 (more), 16 bytes per lane per row, 8 loads per
+//    lane in registers while it multiplies the previous 8 (double buffering in registers);
 //  - the weight's first loads are issued before the kernel waits for the kernel ahead of it
 //    (programmatic dependent launch on Hopper: the weight does not depend on it, the input does);
-//  - narrow weights split the inner dimension over the warps of a block (kSplit), so that every call
+//  - narrow weights split the inner dimension over the warps of a block (Split), so that every call
 //    has enough warps in flight, and the block sums the slices in a fixed order;
 //  - projections split into several outputs (q | k | v, gate | up) are written in place.
 // Accumulation in f32, each output a fixed sum order: the same result on every run.
@@ -19,8 +19,12 @@
 namespace fairkv {
 namespace {
 constexpr int kGemvWarps = 8;
-constexpr int kGemvFeatures = 2;                 // weight rows per warp
-constexpr int kGemvBatch = 4;                    // loop turns of weight loads kept in flight per lane
+/** Weight rows per warp: 2 for one input row, 4 for more (each input load then serves 4 weight rows). */
+template <int M>
+constexpr int kGemvFeatures = M == 1 ? 2 : 4;
+/** Loop turns of weight loads a lane keeps in flight: 8 16-byte loads per buffer either way. */
+template <int M>
+constexpr int kGemvBatch = 8 / kGemvFeatures<M>;
 constexpr int kGemvElements = 8;                 // elements per 16-byte weight load
 constexpr int kGemvTurnElements = 32 * kGemvElements;  // inner elements one warp covers per loop turn
 
@@ -38,8 +42,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32) matmulGemvKernel(const float*
                                                                     const T* __restrict__ weight,
                                                                     MatmulOutputs outputs, int innerSize,
                                                                     int outerSize) {
-  constexpr int F = kGemvFeatures;
-  constexpr int B = kGemvBatch;
+  constexpr int F = kGemvFeatures<M>;
+  constexpr int B = kGemvBatch<M>;
   constexpr int kGroups = kGemvWarps / Split;  // feature groups per block
   __shared__ float partial[Split > 1 ? kGemvWarps : 1][F][M];
   const int warp = threadIdx.x >> 5;
@@ -143,7 +147,7 @@ __global__ void __launch_bounds__(kGemvWarps * 32) matmulGemvKernel(const float*
 
 template <typename T, int M, int Split>
 void launchGemv(const MatmulParams& p, const MatmulOutputs& outputs, bool programmatic, cudaStream_t stream) {
-  const int featuresPerBlock = (kGemvWarps / Split) * kGemvFeatures;
+  const int featuresPerBlock = (kGemvWarps / Split) * kGemvFeatures<M>;
   const dim3 grid(static_cast<unsigned int>(ceilDiv(p.outerSize, featuresPerBlock)));
   launchDependent(matmulGemvKernel<T, M, Split>, grid, dim3(kGemvWarps * 32), 0, stream, programmatic, p.input,
                   static_cast<const T*>(p.weight), outputs, p.innerSize, p.outerSize);
@@ -167,10 +171,10 @@ bool matmulGemvSupports(const MatmulParams& p) {
          reinterpret_cast<uintptr_t>(p.weight) % 16 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
 }
 
-int matmulGemvSplit(int outerSize, int multiprocessorCount) {
+int matmulGemvSplit(int outerSize, int rowCount, int multiprocessorCount) {
   // enough warps for about 32 per SM (two blocks of 8 warps resident, two waves): narrow weights split
   // their inner dimension over up to 8 warps
-  const long long groups = ceilDiv(outerSize, kGemvFeatures);
+  const long long groups = ceilDiv(outerSize, rowCount == 1 ? kGemvFeatures<1> : kGemvFeatures<2>);
   int split = 1;
   while (split < kGemvWarps && groups * split < 32LL * multiprocessorCount) split *= 2;
   return split;
@@ -179,7 +183,7 @@ int matmulGemvSplit(int outerSize, int multiprocessorCount) {
 void matmulGemv(const MatmulParams& p, const MatmulOutputs& outputs, int multiprocessorCount, bool programmatic,
                 cudaStream_t stream) {
   if (!matmulGemvSupports(p)) throw std::invalid_argument("matmulGemv: unsupported call (see matmulGemvSupports)");
-  const int split = matmulGemvSplit(p.outerSize, multiprocessorCount);
+  const int split = matmulGemvSplit(p.outerSize, p.rowCount, multiprocessorCount);
   const auto launch = [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     switch (p.rowCount) {

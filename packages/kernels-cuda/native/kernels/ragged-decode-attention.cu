@@ -503,6 +503,7 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   const int subgroup = blockIdx.y >> 3;
   const int g = blockIdx.y & 7;
   waitForPrerequisiteGrid();  // the attention kernel's partials
+  allowDependentLaunch();     // the matmul after it (the output projection) may start loading its weight
   // The attention grid has ended: its work counter is free for the context's next call, and its schedule
   // flag is cleared, so that the next call waits for its own schedule even when it carries the same
   // number (a CUDA graph launched again replays the numbers it was captured with).

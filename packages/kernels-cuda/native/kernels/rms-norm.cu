@@ -11,6 +11,7 @@
 #include "dispatch.cuh"
 #include "dtype-convert.cuh"
 #include "kernels.h"
+#include "tensor-core.cuh"  // allowDependentLaunch
 
 namespace fairkv {
 namespace {
@@ -18,6 +19,7 @@ constexpr int kThreads = 256;
 template <typename T>
 __global__ void rmsNormKernel(float* __restrict__ input, const float* __restrict__ addend, const T* __restrict__ weight,
                               float* __restrict__ output, int size, float epsilon) {
+  allowDependentLaunch();  // the matmul after it (a projection of the normalised rows) may start loading its weight
   using Reduce = cub::BlockReduce<float, kThreads>;
   __shared__ typename Reduce::TempStorage temp;
   __shared__ float inverseRms;
@@ -58,6 +60,7 @@ __global__ void __launch_bounds__(kThreads) rmsNormRegisterKernel(float* __restr
                                                                   const T* __restrict__ weight,
                                                                   float* __restrict__ output, int size,
                                                                   float epsilon) {
+  allowDependentLaunch();  // the matmul after it (a projection of the normalised rows) may start loading its weight
   using Reduce = cub::BlockReduce<float, kThreads>;
   __shared__ typename Reduce::TempStorage temp;
   __shared__ float inverseRms;
