@@ -641,13 +641,18 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
 #ifndef FAIRKV_PROBE_ONLY
 /** Projections split into outputs of unequal widths take the tensor-core kernel up to this many rows (it writes each output in place). */
 constexpr int kMatmulSplitTensorCoreRows = 32;
-/** From 2 rows the GEMV kernel takes weights up to this size (larger ones: the paths below). */
-constexpr long long kMatmulGemvSmallWeightBytes = 16LL << 20;
-
-/** Whether the automatic matmul path takes the GEMV kernel: one row, or up to 4 rows of a small weight. */
+/**
+ * Whether the automatic matmul path takes the GEMV kernel: at one row every weight (it matched or beat
+ * cuBLAS and the tensor-core kernel on every llama-3.1-8b projection at 1 and 4-way tensor parallelism,
+ * with the L2 read cold, and it starts loading weight while the kernel ahead runs); at 2-4 rows weights
+ * up to 16 MiB with an inner dimension of 2048 or more, where the other paths' fixed costs dominate
+ * (bench/cuda-matmul/NOTES.md, "Session 11").
+ */
 bool gemvPreferred(const DeviceContext& context, const MatmulParams& p) {
+  constexpr long long kSmallWeightBytes = 16LL << 20;
   const long long weightBytes = static_cast<long long>(p.outerSize) * p.innerSize * dtypeBytes(p.weightDType);
-  return context.gemv && matmulGemvSupports(p) && (p.rowCount == 1 || weightBytes <= kMatmulGemvSmallWeightBytes);
+  return context.gemv && matmulGemvSupports(p) &&
+         (p.rowCount == 1 || (weightBytes <= kSmallWeightBytes && p.innerSize >= 2048));
 }
 
 void runMatmul(DeviceContext& context, const Napi::Object& a) {
@@ -667,8 +672,9 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
                  outputs.data[0], intField(a, "rowCount"), intField(a, "innerSize"), total};
   // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel
   // (the streaming kernel up to kMatmulStreamingRows rows, cuBLAS above), 2 = the tensor-core kernel
-  // wherever it is supported, 3 = cuBLAS at any row count. Automatic is cuBLAS wherever it loaded (with
-  // a cold L2, back to back, it matched or beat the tensor-core kernels on every unsplit llama-3.1-8b
+  // wherever it is supported, 3 = cuBLAS at any row count, 4 = the GEMV kernel wherever it is supported
+  // (up to 4 rows). Automatic is the GEMV kernel where gemvPreferred says so, then cuBLAS wherever it
+  // loaded (with a cold L2, back to back, it matched or beat the tensor-core kernels on every unsplit llama-3.1-8b
   // shard shape on an H100, bench/cuda-matmul), except for projections split into several outputs,
   // which the tensor-core kernels write in place while cuBLAS needs a split kernel or a batched GEMM:
   // those take the tensor-core kernel up to kMatmulSplitTensorCoreRows rows (unequal widths, q | k | v),
@@ -676,7 +682,6 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // rows, 2-4 us faster per call from 58 to 124). Without cuBLAS the tensor-core kernel, then the
   // streaming kernel.
   const int path = optionalIntField(a, "matmulPath", context.matmulPath);
-  // 4 = the GEMV kernel wherever it applies (up to kMatmulGemvRows rows); automatic: see gemvPreferred
   if (path == 4 ? matmulGemvSupports(p) : path == 0 && gemvPreferred(context, p)) {
     matmulGemv(p, outputs, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
     return;
