@@ -2,14 +2,11 @@
 #include "../common.h"
 #include "kernels.h"
 #include "sampling.cuh"
-#include "tensor-core.cuh"  // programmatic dependent launch
 
 namespace fairkv {
 namespace {
 constexpr int kThreads = 256;
 __global__ void argmaxKernel(const float* __restrict__ logits, int* __restrict__ output, int vocabSize) {
-  waitForPrerequisiteGrid();
-  allowDependentLaunch();
   const int index = blockArgmax<kThreads>(logits + static_cast<long long>(blockIdx.x) * vocabSize, vocabSize);
   if (threadIdx.x == 0) output[blockIdx.x] = index;
 }
@@ -17,8 +14,7 @@ __global__ void argmaxKernel(const float* __restrict__ logits, int* __restrict__
 
 void argmax(const float* logits, int* output, int rowCount, int vocabSize, cudaStream_t stream) {
   if (rowCount <= 0) return;
-  launchDependent(argmaxKernel, dim3(rowCount), dim3(kThreads), 0, stream, programmaticLaunches(), logits, output,
-                  vocabSize);
+  argmaxKernel<<<rowCount, kThreads, 0, stream>>>(logits, output, vocabSize);
   checkLaunch("argmax kernel");
 }
 }  // namespace fairkv

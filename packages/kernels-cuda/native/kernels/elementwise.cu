@@ -1,9 +1,5 @@
 // Element-wise kernels: swiglu (Shazeer 2020), add-in-place (residual add), fill and the f32 ->
 // f16/bf16 rounding used before a cuBLAS call. Grid-stride loops, f32 arithmetic.
-#include <atomic>
-#include <cstdlib>
-#include <string>
-
 #include "../common.h"
 #include "dispatch.cuh"
 #include "dtype-convert.cuh"
@@ -16,7 +12,6 @@ unsigned int gridFor(long long count) { return min(ceilDiv(count, 256), 8192u); 
 
 // No __restrict__: the contract allows output to be gate or up (in place).
 __global__ void swigluKernel(const float* gate, const float* up, float* output, long long count) {
-  waitForPrerequisiteGrid();
   allowDependentLaunch();  // the matmul after it (the down projection) may start loading its weight
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x) {
@@ -26,7 +21,6 @@ __global__ void swigluKernel(const float* gate, const float* up, float* output, 
 }
 
 __global__ void addInPlaceKernel(float* __restrict__ target, const float* __restrict__ addend, long long count) {
-  waitForPrerequisiteGrid();
   allowDependentLaunch();  // a matmul after it may start loading its weight
   for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<long long>(gridDim.x) * blockDim.x)
@@ -84,15 +78,13 @@ void launchConvert(const float* input, T* output, long long count, cudaStream_t 
 
 void swiglu(const float* gate, const float* up, float* output, long long count, cudaStream_t stream) {
   if (count <= 0) return;
-  launchDependent(swigluKernel, dim3(gridFor(count)), dim3(256), 0, stream, programmaticLaunches(), gate, up, output,
-                  count);
+  swigluKernel<<<gridFor(count), 256, 0, stream>>>(gate, up, output, count);
   checkLaunch("swiglu kernel");
 }
 
 void addInPlace(float* target, const float* addend, long long count, cudaStream_t stream) {
   if (count <= 0) return;
-  launchDependent(addInPlaceKernel, dim3(gridFor(count)), dim3(256), 0, stream, programmaticLaunches(), target, addend,
-                  count);
+  addInPlaceKernel<<<gridFor(count), 256, 0, stream>>>(target, addend, count);
   checkLaunch("add-in-place kernel");
 }
 
@@ -136,23 +128,5 @@ void convertFloatTo(const float* input, void* output, DType dtype, long long cou
     throw std::invalid_argument("convertFloatTo: expected f16 or bf16");
   }
   checkLaunch("convert kernel");
-}
-bool programmaticLaunches() {
-  // per device, on first use (a device's worker thread and the main thread may ask at once: same answer)
-  static std::atomic<int> known[64];  // 0: not asked yet, 1: no, 2: yes
-  static const bool disabled = [] {
-    const char* value = std::getenv("FAIRKV_CUDA_PDL");
-    return value != nullptr && std::string(value) == "0";
-  }();
-  if (disabled) return false;
-  int device = 0;
-  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= 64) return false;
-  int state = known[device].load(std::memory_order_relaxed);
-  if (state == 0) {
-    int major = 0;
-    state = cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) == cudaSuccess && major >= 9 ? 2 : 1;
-    known[device].store(state, std::memory_order_relaxed);
-  }
-  return state == 2;
 }
 }  // namespace fairkv

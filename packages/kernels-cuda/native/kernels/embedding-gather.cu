@@ -3,15 +3,12 @@
 #include "dispatch.cuh"
 #include "dtype-convert.cuh"
 #include "kernels.h"
-#include "tensor-core.cuh"  // programmatic dependent launch
 
 namespace fairkv {
 namespace {
 template <typename T>
 __global__ void embeddingGatherKernel(const T* __restrict__ table, const int* __restrict__ tokens,
                                       float* __restrict__ output, int hiddenSize) {
-  waitForPrerequisiteGrid();
-  allowDependentLaunch();
   const int row = blockIdx.y;
   const long long token = tokens[row];
   for (int h = blockIdx.x * blockDim.x + threadIdx.x; h < hiddenSize; h += gridDim.x * blockDim.x)
@@ -24,8 +21,8 @@ void embeddingGather(const EmbeddingGatherParams& params, cudaStream_t stream) {
   withStoredType(params.tableDType, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const dim3 grid(min(ceilDiv(params.hiddenSize, 256), 64u), params.rowCount);
-    launchDependent(embeddingGatherKernel<T>, grid, dim3(256), 0, stream, programmaticLaunches(),
-                    static_cast<const T*>(params.table), params.tokens, params.output, params.hiddenSize);
+    embeddingGatherKernel<T><<<grid, 256, 0, stream>>>(static_cast<const T*>(params.table), params.tokens,
+                                                       params.output, params.hiddenSize);
   });
   checkLaunch("embedding-gather kernel");
 }

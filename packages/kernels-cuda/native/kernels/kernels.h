@@ -88,13 +88,6 @@ int matmulGemvSplit(int outerSize, int rowCount, int multiprocessorCount);
  */
 void matmulGemv(const MatmulParams& params, const MatmulOutputs& outputs, int multiprocessorCount, bool programmatic,
                 cudaStream_t stream);
-/**
- * Whether the decode step's small kernels (RMSNorm, RoPE, KV append, SwiGLU, the residual add, the
- * embedding gather, argmax) launch as programmatic dependent launches on the calling thread's device:
- * compute capability 9.0+, unless FAIRKV_CUDA_PDL=0 (benchmarks). Each such kernel waits for the kernel
- * ahead before it touches memory, so only its launch overlaps that kernel.
- */
-bool programmaticLaunches();
 /** Rounds `count` f32 values to `dtype` (f16 or bf16) for a cuBLAS call whose operands share a dtype. */
 void convertFloatTo(const float* input, void* output, DType dtype, long long count, cudaStream_t stream);
 

@@ -4,14 +4,11 @@
 #include "dispatch.cuh"
 #include "dtype-convert.cuh"
 #include "kernels.h"
-#include "tensor-core.cuh"  // programmatic dependent launch
 
 namespace fairkv {
 namespace {
 template <typename T>
 __global__ void kvAppendKernel(KvAppendParams p) {
-  waitForPrerequisiteGrid();
-  allowDependentLaunch();
   const int entry = blockIdx.x;
   const int sourceRow = p.entries[entry * 4 + 0];
   const int kvHead = p.entries[entry * 4 + 1];
@@ -35,7 +32,7 @@ void kvAppend(const KvAppendParams& params, cudaStream_t stream) {
   if (params.entryCount <= 0) return;
   withStoredType(params.kv.poolDType, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    launchDependent(kvAppendKernel<T>, dim3(params.entryCount), dim3(128), 0, stream, programmaticLaunches(), params);
+    kvAppendKernel<T><<<params.entryCount, 128, 0, stream>>>(params);
   });
   checkLaunch("kv-append kernel");
 }

@@ -19,7 +19,6 @@ constexpr int kThreads = 256;
 template <typename T>
 __global__ void rmsNormKernel(float* __restrict__ input, const float* __restrict__ addend, const T* __restrict__ weight,
                               float* __restrict__ output, int size, float epsilon) {
-  waitForPrerequisiteGrid();
   allowDependentLaunch();  // the matmul after it (a projection of the normalised rows) may start loading its weight
   using Reduce = cub::BlockReduce<float, kThreads>;
   __shared__ typename Reduce::TempStorage temp;
@@ -61,7 +60,6 @@ __global__ void __launch_bounds__(kThreads) rmsNormRegisterKernel(float* __restr
                                                                   const T* __restrict__ weight,
                                                                   float* __restrict__ output, int size,
                                                                   float epsilon) {
-  waitForPrerequisiteGrid();
   allowDependentLaunch();  // the matmul after it (a projection of the normalised rows) may start loading its weight
   using Reduce = cub::BlockReduce<float, kThreads>;
   __shared__ typename Reduce::TempStorage temp;
@@ -114,8 +112,8 @@ void rmsNorm(const RmsNormParams& params, cudaStream_t stream) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const T* weight = static_cast<const T*>(params.weight);
     auto launch = [&](auto kernel) {
-      launchDependent(kernel, dim3(params.rowCount), dim3(kThreads), 0, stream, programmaticLaunches(), params.input,
-                      params.addend, weight, params.output, params.size, params.epsilon);
+      kernel<<<params.rowCount, kThreads, 0, stream>>>(params.input, params.addend, weight, params.output, params.size,
+                                                       params.epsilon);
     };
     if (!registers) launch(rmsNormKernel<T>);
     else if (perThread <= 1) launch(rmsNormRegisterKernel<T, 1>);

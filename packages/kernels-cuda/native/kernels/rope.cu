@@ -2,14 +2,11 @@
 // (llama2.c / GGUF) or 'half-split' (Hugging Face) pair layout.
 #include "../common.h"
 #include "kernels.h"
-#include "tensor-core.cuh"  // programmatic dependent launch
 
 namespace fairkv {
 namespace {
 __global__ void ropeKernel(float* __restrict__ data, const int* __restrict__ positions, const float* __restrict__ table,
                            int rowCount, int headCount, int headDim, bool halfSplit) {
-  waitForPrerequisiteGrid();
-  allowDependentLaunch();
   const int half = headDim / 2;
   const long long total = static_cast<long long>(rowCount) * headCount * half;
   for (long long index = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; index < total;
@@ -35,8 +32,8 @@ void rope(const RopeParams& params, cudaStream_t stream) {
   const long long total = static_cast<long long>(params.rowCount) * params.headCount * (params.headDim / 2);
   if (total <= 0) return;
   const unsigned int blocks = min(ceilDiv(total, 256), 65535u);
-  launchDependent(ropeKernel, dim3(blocks), dim3(256), 0, stream, programmaticLaunches(), params.data, params.positions,
-                  params.table, params.rowCount, params.headCount, params.headDim, params.halfSplit);
+  ropeKernel<<<blocks, 256, 0, stream>>>(params.data, params.positions, params.table, params.rowCount,
+                                         params.headCount, params.headDim, params.halfSplit);
   checkLaunch("rope kernel");
 }
 }  // namespace fairkv
