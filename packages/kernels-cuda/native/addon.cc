@@ -337,7 +337,12 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
     // the matmul path when a call names none (tests and benchmarks: FAIRKV_CUDA_MATMUL_PATH=2 runs the
     // conformance suite through the tensor-core kernel); see runMatmul
     const char* gemv = std::getenv("FAIRKV_CUDA_GEMV");
-    context->gemv = !(gemv != nullptr && std::string(gemv) == "0");
+    if (gemv != nullptr && *gemv != '\0') {
+      const std::string value(gemv);
+      if (value != "0" && value != "1")
+        throw std::invalid_argument("FAIRKV_CUDA_GEMV must be 0 or 1, got \"" + value + "\"");
+      context->gemv = value == "1";
+    }
     const char* matmulPath = std::getenv("FAIRKV_CUDA_MATMUL_PATH");
     if (matmulPath != nullptr && *matmulPath != '\0') {
       const std::string value(matmulPath);

@@ -22,15 +22,21 @@ for (let repeat = 0; repeat < repeats; repeat++) describeBackendConformance(() =
 
 // The addon's own environment switches, read when a context is created (not part of the contract).
 describe('CUDA backend environment', () => {
-  it('refuses an unknown FAIRKV_CUDA_MATMUL_PATH, naming the variable and the value', () => {
-    const saved = process.env.FAIRKV_CUDA_MATMUL_PATH;
-    process.env.FAIRKV_CUDA_MATMUL_PATH = '7';
+  const refuses = (name: string, value: string, message: RegExp) => {
+    const saved = process.env[name];
+    process.env[name] = value;
     try {
-      expect(() => createCudaBackend().dispose()).toThrow(/FAIRKV_CUDA_MATMUL_PATH must be 0, 1, 2, 3 or 4, got "7"/);
+      expect(() => createCudaBackend().dispose()).toThrow(message);
     } finally {
-      if (saved === undefined) delete process.env.FAIRKV_CUDA_MATMUL_PATH;
-      else process.env.FAIRKV_CUDA_MATMUL_PATH = saved;
+      if (saved === undefined) delete process.env[name];
+      else process.env[name] = saved;
     }
+  };
+  it('refuses an unknown FAIRKV_CUDA_MATMUL_PATH, naming the variable and the value', () => {
+    refuses('FAIRKV_CUDA_MATMUL_PATH', '7', /FAIRKV_CUDA_MATMUL_PATH must be 0, 1, 2, 3 or 4, got "7"/);
+  });
+  it('refuses an unknown FAIRKV_CUDA_GEMV, naming the variable and the value', () => {
+    refuses('FAIRKV_CUDA_GEMV', 'off', /FAIRKV_CUDA_GEMV must be 0 or 1, got "off"/);
   });
 });
 
