@@ -21,7 +21,11 @@ namespace {
 constexpr int kGemvWarps = 8;
 /** Weight rows per warp: 2 for one input row, 4 for more (each input load then serves 4 weight rows). */
 template <int M>
+#ifdef FAIRKV_GEMV_WIDE_FEATURES  // benchmark experiments only: 8 weight rows per warp from 3 input rows
+constexpr int kGemvFeatures = M == 1 ? 2 : (M == 2 ? 4 : 8);
+#else
 constexpr int kGemvFeatures = M == 1 ? 2 : 4;
+#endif
 /** Loop turns of weight loads a lane keeps in flight: 8 16-byte loads per buffer either way. */
 template <int M>
 constexpr int kGemvBatch = 8 / kGemvFeatures<M>;
@@ -88,19 +92,23 @@ __global__ void __launch_bounds__(kGemvWarps * 32) matmulGemvKernel(const float*
     for (int b = 0; b < B; ++b) {
       const int element = (firstTurn + b * Split) * kGemvTurnElements + lane * kGemvElements;
       if (firstTurn + b * Split >= turns || element >= innerSize) break;
-      float w[F][kGemvElements];
-#pragma unroll
-      for (int f = 0; f < F; ++f) unpack16<T>(current[b][f], w[f]);
+      float xs[M][kGemvElements];
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         const float4* x = reinterpret_cast<const float4*>(input + static_cast<long long>(m) * innerSize + element);
         const float4 low = __ldg(x);
         const float4 high = __ldg(x + 1);
-        const float xs[kGemvElements] = {low.x, low.y, low.z, low.w, high.x, high.y, high.z, high.w};
+        xs[m][0] = low.x, xs[m][1] = low.y, xs[m][2] = low.z, xs[m][3] = low.w;
+        xs[m][4] = high.x, xs[m][5] = high.y, xs[m][6] = high.z, xs[m][7] = high.w;
+      }
 #pragma unroll
-        for (int f = 0; f < F; ++f)
+      for (int f = 0; f < F; ++f) {
+        float w[kGemvElements];
+        unpack16<T>(current[b][f], w);
 #pragma unroll
-          for (int e = 0; e < kGemvElements; ++e) acc[f][m] = fmaf(w[f][e], xs[e], acc[f][m]);
+        for (int m = 0; m < M; ++m)
+#pragma unroll
+          for (int e = 0; e < kGemvElements; ++e) acc[f][m] = fmaf(w[e], xs[m][e], acc[f][m]);
       }
     }
   }
@@ -174,7 +182,9 @@ bool matmulGemvSupports(const MatmulParams& p) {
 int matmulGemvSplit(int outerSize, int rowCount, int multiprocessorCount) {
   // enough warps for about 32 per SM (two blocks of 8 warps resident, two waves): narrow weights split
   // their inner dimension over up to 8 warps
-  const long long groups = ceilDiv(outerSize, rowCount == 1 ? kGemvFeatures<1> : kGemvFeatures<2>);
+  const long long groups = ceilDiv(outerSize, rowCount == 1   ? kGemvFeatures<1>
+                                              : rowCount == 2 ? kGemvFeatures<2>
+                                                              : kGemvFeatures<4>);
   int split = 1;
   while (split < kGemvWarps && groups * split < 32LL * multiprocessorCount) split *= 2;
   return split;
