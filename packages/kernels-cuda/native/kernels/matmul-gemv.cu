@@ -21,11 +21,7 @@ namespace {
 constexpr int kGemvWarps = 8;
 /** Weight rows per warp: 2 for one input row, 4 for more (each input load then serves 4 weight rows). */
 template <int M>
-#ifdef FAIRKV_GEMV_WIDE_FEATURES  // benchmark experiments only: 8 weight rows per warp from 3 input rows
-constexpr int kGemvFeatures = M == 1 ? 2 : (M == 2 ? 4 : 8);
-#else
 constexpr int kGemvFeatures = M == 1 ? 2 : 4;
-#endif
 /** Loop turns of weight loads a lane keeps in flight: 8 16-byte loads per buffer either way. */
 template <int M>
 constexpr int kGemvBatch = 8 / kGemvFeatures<M>;
@@ -182,9 +178,7 @@ bool matmulGemvSupports(const MatmulParams& p) {
 int matmulGemvSplit(int outerSize, int rowCount, int multiprocessorCount) {
   // enough warps for about 32 per SM (two blocks of 8 warps resident, two waves): narrow weights split
   // their inner dimension over up to 8 warps
-  const long long groups = ceilDiv(outerSize, rowCount == 1   ? kGemvFeatures<1>
-                                              : rowCount == 2 ? kGemvFeatures<2>
-                                                              : kGemvFeatures<4>);
+  const long long groups = ceilDiv(outerSize, rowCount == 1 ? kGemvFeatures<1> : kGemvFeatures<2>);
   int split = 1;
   while (split < kGemvWarps && groups * split < 32LL * multiprocessorCount) split *= 2;
   return split;
