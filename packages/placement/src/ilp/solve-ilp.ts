@@ -78,6 +78,38 @@ export const COUPLED_MILP_MAX_BINARIES = 512;
 /** A layer is proven optimal when its time is within this relative distance of a valid lower bound. */
 export const PROOF_TOLERANCE = 1e-7;
 
+/** Why MILPs ended unproven: stopped by the time limit with an incumbent, or a glpk status without a solution. */
+interface UnprovenSolves {
+  timeLimited: number;
+  statuses: number[];
+}
+
+/** glpk's solution statuses (glp_mip_status), by number. */
+const GLPK_STATUS_NAMES: Record<number, string> = {
+  1: 'undefined',
+  2: 'feasible',
+  3: 'infeasible',
+  4: 'no feasible solution',
+  5: 'optimal',
+  6: 'unbounded',
+};
+
+/** The warning of an unproven result: what stopped the proofs, and what is returned instead. */
+function unprovenWarning(unproven: UnprovenSolves, timeLimitSeconds: number, mipGap: number): string {
+  const reasons: string[] = [];
+  if (unproven.timeLimited > 0 || unproven.statuses.length === 0) {
+    reasons.push(`within ${timeLimitSeconds} s (mipGap ${mipGap})`);
+  }
+  if (unproven.statuses.length > 0) {
+    const statuses = [...new Set(unproven.statuses)].map((status) => GLPK_STATUS_NAMES[status] ?? `status ${status}`);
+    reasons.push(
+      `${reasons.length > 0 ? 'and ' : ''}as glpk.js found no solution at or below the fair-copy incumbent in ` +
+        `${unproven.statuses.length} model(s) (${statuses.join(', ')}: the incumbent sits at that bound within glpk's tolerances)`,
+    );
+  }
+  return `ilp: optimality not proven ${reasons.join(' ')}; returning the best incumbent`;
+}
+
 function identicalDevices(problem: PlacementProblem): boolean {
   const [first] = problem.cluster.devices;
   return problem.cluster.devices.every(
@@ -113,10 +145,16 @@ async function solveLayers(
   method: 'auto' | 'milp',
   onProgress?: (solved: number, total: number) => void,
   signal?: AbortSignal,
-): Promise<{ outcomes: LayerOutcome[]; modelCount: number; proofs: { groupBound: number; milp: number } }> {
+): Promise<{
+  outcomes: LayerOutcome[];
+  modelCount: number;
+  proofs: { groupBound: number; milp: number };
+  unproven: UnprovenSolves;
+}> {
   const { groups, orders } = distinctLayers(problem);
   const outcomes: LayerOutcome[] = [];
   const proofs = { groupBound: 0, milp: 0 };
+  const unproven: UnprovenSolves = { timeLimited: 0, statuses: [] };
   let solved = 0;
   for (const layers of groups) {
     if (signal?.aborted) throw new CancelledError('ILP solve cancelled');
@@ -158,6 +196,9 @@ async function solveLayers(
         proven = status === GLP_OPT || reached <= lowerBound * (1 + PROOF_TOLERANCE);
         if (status === GLP_OPT) lowerBound = Math.max(lowerBound, objectiveSeconds(result.result.z) * (1 - 1e-9));
         if (proven) proofs.milp += 1;
+        else if (status === GLP_FEAS) unproven.timeLimited += 1;
+      } else {
+        unproven.statuses.push(status ?? 0);
       }
     }
     for (const layer of layers) {
@@ -173,7 +214,7 @@ async function solveLayers(
     solved += 1;
     onProgress?.(solved, groups.length);
   }
-  return { outcomes, modelCount: groups.length, proofs };
+  return { outcomes, modelCount: groups.length, proofs, unproven };
 }
 
 function fitsWithin(problem: PlacementProblem, layers: LayerPlacement[], batch: number): boolean {
@@ -202,6 +243,7 @@ async function solveCoupled(
   start: LayerPlacement[],
   lowerBounds: number[],
   deadline: number,
+  unproven: UnprovenSolves,
 ): Promise<{ layers: LayerPlacement[]; proven: boolean } | null> {
   const upperBounds = start.map((layer, index) => Math.max(...layerDeviceSeconds(problem, layer, index, batch)));
   const totalUpper = upperBounds.reduce((sum, value) => sum + value, 0);
@@ -228,7 +270,11 @@ async function solveCoupled(
   });
   const tmlim = Math.max(0.05, (deadline - performance.now()) / 1000);
   const [result] = await runner.solve([{ model, options: { msglev: 0, tmlim, mipgap: problem.options.mipGap } }]);
-  if (!result || (result.result.status !== GLP_OPT && result.result.status !== GLP_FEAS)) return null;
+  if (!result || (result.result.status !== GLP_OPT && result.result.status !== GLP_FEAS)) {
+    unproven.statuses.push(result?.result.status ?? 0);
+    return null;
+  }
+  if (result.result.status === GLP_FEAS) unproven.timeLimited += 1;
   const placed = upperBounds.map((_, index) =>
     toLayerPlacement(readLayerShares(result.result.vars, index, problem.kvHeadCount, problem.deviceCount)),
   );
@@ -260,6 +306,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
   let lowerBounds: number[];
   let modelCount: number;
   let layerProofs = { groupBound: 0, milp: 0 };
+  let unproven: UnprovenSolves = { timeLimited: 0, statuses: [] };
   let budgetBound = 0;
   try {
     const decomposed = await solveLayers(
@@ -273,6 +320,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
       request.signal,
     );
     layerProofs = decomposed.proofs;
+    unproven = decomposed.unproven;
     modelCount = decomposed.modelCount;
     lowerBounds = decomposed.outcomes.map((outcome) => outcome.lowerBound);
     layers = balanceMemoryByRelabeling(
@@ -316,7 +364,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
       proven = false;
       if (problem.layerCount * problem.kvHeadCount * problem.deviceCount <= COUPLED_MILP_MAX_BINARIES) {
         modelCount += 1;
-        const result = await solveCoupled(problem, runner, batch, incumbent, lowerBounds, deadline);
+        const result = await solveCoupled(problem, runner, batch, incumbent, lowerBounds, deadline, unproven);
         request.onProgress?.(modelCount, modelCount);
         if (
           result &&
@@ -346,9 +394,7 @@ export async function solveIlp(request: SolveIlpRequest): Promise<IlpResult> {
   }
   const binaries = problem.layerCount * problem.kvHeadCount * problem.deviceCount;
   if (!proven && (!coupled || binaries <= COUPLED_MILP_MAX_BINARIES)) {
-    warnings.push(
-      `ilp: optimality not proven within ${problem.options.timeLimitSeconds} s (mipGap ${problem.options.mipGap}); returning the best incumbent`,
-    );
+    warnings.push(unprovenWarning(unproven, problem.options.timeLimitSeconds, problem.options.mipGap));
   }
   const solveSeconds = (performance.now() - started) / 1000;
   const plan = finishPlan(problem, 'ilp', layers);
