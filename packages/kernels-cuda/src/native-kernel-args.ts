@@ -5,13 +5,8 @@
  *
  * @packageDocumentation
  */
-import type { DeviceBuffer } from '@fairkv/kernels';
+import { type DeviceBuffer, isDeviceBuffer } from '@fairkv/kernels';
 import { NativeDTypeCode, type NativeKernelArgs } from './native.js';
-
-/** Whether a value is a device buffer (any backend's). */
-export function isDeviceBuffer(value: unknown): value is DeviceBuffer {
-  return typeof value === 'object' && value !== null && 'dtype' in value && 'elementCount' in value;
-}
 
 /** `<field>DType` names, made once per field name (a decode step builds thousands of argument objects). */
 const dtypeFieldNames = new Map<string, string>();

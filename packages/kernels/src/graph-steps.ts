@@ -21,6 +21,7 @@ import { BackendError, type KernelName } from '@fairkv/core';
 import type { CopyOptions, DeviceBuffer, ElementRange, GraphStepStats, HostArray } from './backend.js';
 import { encodeHalf } from './half-precision.js';
 import type { KernelArgsMap } from './kernel-args.js';
+import { isDeviceBuffer } from './validate-kernel-args.js';
 
 /** What graph steps need from the device (the CUDA backend: the addon's stream capture and graph calls). */
 export interface GraphDevice {
@@ -452,7 +453,7 @@ export class GraphSteps {
     const buffers = new Set<DeviceBuffer>();
     for (const operation of step.operations) {
       if (operation.kind === 'run') {
-        for (const value of Object.values(operation.args)) if (isBuffer(value)) buffers.add(value);
+        for (const value of Object.values(operation.args)) if (isDeviceBuffer(value)) buffers.add(value);
       } else if (operation.kind === 'copy') {
         buffers.add(operation.options.source).add(operation.options.destination);
       } else if (operation.kind === 'external') {
@@ -546,10 +547,6 @@ export class GraphSteps {
       state.cooldown = 2 ** Math.min(6, state.earlyDrops);
     }
   }
-}
-
-function isBuffer(value: unknown): value is DeviceBuffer {
-  return typeof value === 'object' && value !== null && 'elementCount' in value && 'dtype' in value;
 }
 
 function sameList<T>(expected: readonly T[], actual: readonly T[]): boolean {

@@ -286,7 +286,8 @@ const RULES: { [K in KernelName]: KernelRule } = {
   },
 };
 
-function isBuffer(value: unknown): value is DeviceBuffer {
+/** Whether a value is a device buffer (any backend's): an object with a `dtype` and an `elementCount`. */
+export function isDeviceBuffer(value: unknown): value is DeviceBuffer {
   return typeof value === 'object' && value !== null && 'dtype' in value && 'elementCount' in value;
 }
 
@@ -336,7 +337,7 @@ export function validateKernelArgs<K extends KernelName>(
       const value = record[bufferRule.field];
       const path = `$.${bufferRule.field}`;
       if (value === undefined && bufferRule.required !== undefined && !bufferRule.required(record)) continue;
-      if (!isBuffer(value)) {
+      if (!isDeviceBuffer(value)) {
         issues.push({ path, message: `expected a DeviceBuffer, got ${describeValue(value)}` });
         continue;
       }
@@ -353,7 +354,7 @@ export function validateKernelArgs<K extends KernelName>(
     }
     for (const output of rule.outputs) {
       const written = record[output];
-      if (!isBuffer(written)) continue;
+      if (!isDeviceBuffer(written)) continue;
       for (const other of rule.buffers) {
         if (other.field === output || record[other.field] !== written) continue;
         const allowed = rule.mayAlias?.some(([a, b]) => a === output && b === other.field) ?? false;
