@@ -76,6 +76,11 @@ export class CudaBackend implements Backend {
   readonly #graphEvents = new Map<bigint, bigint>();
   /** FAIRKV_CUDA_GRAPHS=0: graph steps always run one operation at a time. */
   readonly #graphsEnabled = process.env.FAIRKV_CUDA_GRAPHS !== '0';
+  /**
+   * Captured uploads as a kernel reading the slot through its mapping: a copy node would take the copy
+   * engine between kernels (FAIRKV_CUDA_GRAPH_UPLOAD=memcpy, benchmarks: copy nodes).
+   */
+  readonly #mappedUploads = process.env.FAIRKV_CUDA_GRAPH_UPLOAD !== 'memcpy';
 
   /** @internal Use {@link createCudaBackend}. */
   constructor(addon: NativeAddon, device: number, deviceProperties: NativeDeviceProperties) {
@@ -413,10 +418,7 @@ export class CudaBackend implements Backend {
         if (event !== undefined) addon.eventDestroy(event);
       },
       hostMemory: (bytes) => addon.hostAlloc(context, bytes),
-      // a kernel reading the slot through its mapping: a copy node would take the copy engine between
-      // kernels (FAIRKV_CUDA_GRAPH_UPLOAD=memcpy, benchmarks: copy nodes)
-      uploadSlot: (buffer, slot, elementOffset) =>
-        this.#upload(buffer, slot, elementOffset, process.env.FAIRKV_CUDA_GRAPH_UPLOAD !== 'memcpy'),
+      uploadSlot: (buffer, slot, elementOffset) => this.#upload(buffer, slot, elementOffset, this.#mappedUploads),
     };
   }
 
