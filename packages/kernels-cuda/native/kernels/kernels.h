@@ -80,8 +80,6 @@ bool matmulWarpgroupMmaBuilt();
  * of 8, weight and input 16-byte aligned.
  */
 bool matmulGemvSupports(const MatmulParams& params);
-/** Warps of a block that split the inner dimension of an `outerSize`-row weight (1, 2, 4 or 8). */
-int matmulGemvSplit(int outerSize, int rowCount, int multiprocessorCount);
 /**
  * The GEMV kernel (f32 input read directly, outputs written in place); `programmatic`: a programmatic
  * dependent launch (compute capability 9.0+), its first weight loads issued before the kernel ahead ends.

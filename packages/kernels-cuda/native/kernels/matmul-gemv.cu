@@ -167,14 +167,8 @@ void launchGemvSplit(const MatmulParams& p, const MatmulOutputs& outputs, int sp
     default: return launchGemv<T, M, 8>(p, outputs, programmatic, stream);
   }
 }
-}  // namespace
 
-bool matmulGemvSupports(const MatmulParams& p) {
-  return (p.weightDType == DType::BF16 || p.weightDType == DType::F16) && p.rowCount >= 1 &&
-         p.rowCount <= kMatmulGemvRows && p.innerSize % kGemvElements == 0 && p.outerSize >= 1 &&
-         reinterpret_cast<uintptr_t>(p.weight) % 16 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
-}
-
+/** Warps of a block that split the inner dimension of an `outerSize`-row weight (1, 2, 4 or 8). */
 int matmulGemvSplit(int outerSize, int rowCount, int multiprocessorCount) {
   // enough warps for about 32 per SM (two blocks of 8 warps resident, two waves): narrow weights split
   // their inner dimension over up to 8 warps
@@ -182,6 +176,13 @@ int matmulGemvSplit(int outerSize, int rowCount, int multiprocessorCount) {
   int split = 1;
   while (split < kGemvWarps && groups * split < 32LL * multiprocessorCount) split *= 2;
   return split;
+}
+}  // namespace
+
+bool matmulGemvSupports(const MatmulParams& p) {
+  return (p.weightDType == DType::BF16 || p.weightDType == DType::F16) && p.rowCount >= 1 &&
+         p.rowCount <= kMatmulGemvRows && p.innerSize % kGemvElements == 0 && p.outerSize >= 1 &&
+         reinterpret_cast<uintptr_t>(p.weight) % 16 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
 }
 
 void matmulGemv(const MatmulParams& p, const MatmulOutputs& outputs, int multiprocessorCount, bool programmatic,
