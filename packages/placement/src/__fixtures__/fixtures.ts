@@ -99,3 +99,26 @@ export function tinyModel(layerCount: number, kvHeadCount: number, group = 2): M
 export function h100(deviceCount: number): ClusterSpec {
   return createCluster('h100-sxm-80g', deviceCount);
 }
+
+/** Devices of the given bandwidths (bytes/s) and `memoryBytes` each, on a 1e11 B/s link: property tests. */
+export function bandwidthCluster(bandwidths: number[], memoryBytes = 1e12): ClusterSpec {
+  return {
+    name: 'test',
+    devices: bandwidths.map((bw) => ({ name: `T${bw}`, memoryBytes, memoryBandwidthBytesPerSecond: bw })),
+    interconnect: { name: 'link', allReduceBandwidthBytesPerSecond: 1e11, latencySeconds: 1e-6 },
+  };
+}
+
+/** A profile whose mean kept tokens are `tokens[layer][head]` (one sample, 100,000-token context). */
+export function profileOfTokens(tokens: number[][]): HeadLoadProfile {
+  return {
+    version: 1,
+    layerCount: tokens.length,
+    kvHeadCount: tokens[0]!.length,
+    contextLength: 100_000,
+    mean: tokens,
+    sampleCount: 1,
+    policy: { name: 'test', settings: {} },
+    source: 'fast-check',
+  };
+}

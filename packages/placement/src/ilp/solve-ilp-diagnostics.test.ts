@@ -1,6 +1,5 @@
-import type { ClusterSpec, HeadLoadProfile } from '@fairkv/core';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { tinyModel } from '../__fixtures__/fixtures.js';
+import { bandwidthCluster, profileOfTokens, tinyModel } from '../__fixtures__/fixtures.js';
 import { solvePlacement } from '../solve-placement.js';
 import type { GlpkRunner } from './glpk-runner.js';
 import { solveIlp } from './solve-ilp.js';
@@ -21,25 +20,10 @@ vi.mock('./glpk-runner.js', async (importOriginal) => {
 });
 
 // one replica per head on unequal devices: the group bound does not prove this layer, so the MILP runs
-const cluster: ClusterSpec = {
-  name: 'test',
-  devices: [1e11, 2e11, 3e11].map((bw) => ({ name: `T${bw}`, memoryBytes: 1e12, memoryBandwidthBytesPerSecond: bw })),
-  interconnect: { name: 'link', allReduceBandwidthBytesPerSecond: 1e11, latencySeconds: 1e-6 },
-};
-const profile: HeadLoadProfile = {
-  version: 1,
-  layerCount: 1,
-  kvHeadCount: 3,
-  contextLength: 100_000,
-  mean: [[30887, 19481, 0]],
-  sampleCount: 1,
-  policy: { name: 'test', settings: {} },
-  source: 'test',
-};
 const request = {
   model: tinyModel(1, 3, 4),
-  profile,
-  cluster,
+  profile: profileOfTokens([[30887, 19481, 0]]),
+  cluster: bandwidthCluster([1e11, 2e11, 3e11]),
   batch: 2,
   options: { maxReplicasPerHead: 1, worker: false, timeLimitSeconds: 30 },
 };

@@ -1,33 +1,12 @@
-import { CancelledError, type ClusterSpec, type HeadLoadProfile, validatePlan } from '@fairkv/core';
+import { CancelledError, validatePlan } from '@fairkv/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { bruteForceLayerSeconds } from '../__fixtures__/brute-force.js';
-import { h100, tinyModel } from '../__fixtures__/fixtures.js';
+import { bandwidthCluster, h100, profileOfTokens, tinyModel } from '../__fixtures__/fixtures.js';
 import { resolvePlacementProblem } from '../placement-request.js';
 import { solvePlacement } from '../solve-placement.js';
 import { syntheticHeavyTailedProfile } from '../synthetic-profile.js';
 import { buildIlpModel, createGlpkRunner, GLP_OPT, solveIlp } from './index.js';
-
-function cluster(bandwidths: number[], memoryBytes = 1e12): ClusterSpec {
-  return {
-    name: 'test',
-    devices: bandwidths.map((bw) => ({ name: `T${bw}`, memoryBytes, memoryBandwidthBytesPerSecond: bw })),
-    interconnect: { name: 'link', allReduceBandwidthBytesPerSecond: 1e11, latencySeconds: 1e-6 },
-  };
-}
-
-function profileOf(tokens: number[][]): HeadLoadProfile {
-  return {
-    version: 1,
-    layerCount: tokens.length,
-    kvHeadCount: tokens[0]!.length,
-    contextLength: 100_000,
-    mean: tokens,
-    sampleCount: 1,
-    policy: { name: 'test', settings: {} },
-    source: 'fast-check',
-  };
-}
 
 const tinyCase = fc.record({
   tokens: fc.array(fc.integer({ min: 0, max: 60_000 }), { minLength: 2, maxLength: 6 }),
@@ -51,7 +30,14 @@ describe('ilp equals brute force on tiny instances (<= 6 heads, <= 3 devices, wi
             copyBudget: copies === 'budget1' ? 1 : Number.POSITIVE_INFINITY,
             worker: false,
           };
-          const request = { model, profile: profileOf([tokens]), cluster: cluster(bandwidths), batch, options, method };
+          const request = {
+            model,
+            profile: profileOfTokens([tokens]),
+            cluster: bandwidthCluster(bandwidths),
+            batch,
+            options,
+            method,
+          };
           const result = await solveIlp(request);
           const problem = resolvePlacementProblem(request);
           const expected = bruteForceLayerSeconds(problem, 0, batch, options.maxReplicasPerHead, options.copyBudget);
@@ -80,7 +66,13 @@ describe('ilp proves tiny layers on unequal devices that glpk once called infeas
     it(`heads ${tokens.join(', ')} at batch ${batch}`, async () => {
       const model = tinyModel(1, tokens.length, 4);
       const options = { maxReplicasPerHead: 1, worker: false };
-      const request = { model, profile: profileOf([tokens]), cluster: cluster([1e11, 2e11, 3e11]), batch, options };
+      const request = {
+        model,
+        profile: profileOfTokens([tokens]),
+        cluster: bandwidthCluster([1e11, 2e11, 3e11]),
+        batch,
+        options,
+      };
       const result = await solveIlp({ ...request, method: 'auto' });
       const expected = bruteForceLayerSeconds(resolvePlacementProblem(request), 0, batch, 1, Number.POSITIVE_INFINITY);
       expect(result.optimal).toBe(true);
@@ -119,15 +111,15 @@ describe('ilp on realistic shapes', () => {
 
   it('respects memory across layers: a small device forces the coupled model, the plan fits and beats no one', async () => {
     const model = tinyModel(3, 4);
-    const profile = profileOf([
+    const profile = profileOfTokens([
       [40_000, 1_000, 1_000, 1_000],
       [40_000, 1_000, 1_000, 1_000],
       [40_000, 1_000, 1_000, 1_000],
     ]);
     const request = { model, profile, batch: 4, options: { worker: false } };
-    const roomy = await solveIlp({ ...request, cluster: cluster([1e11, 1e11]) });
+    const roomy = await solveIlp({ ...request, cluster: bandwidthCluster([1e11, 1e11]) });
     const needed = Math.max(...roomy.predicted.devices.map((device) => device.memoryBytes));
-    const tight = cluster([1e11, 1e11]);
+    const tight = bandwidthCluster([1e11, 1e11]);
     tight.devices[1]!.memoryBytes = (needed * 0.75) / 0.9;
     const result = await solveIlp({ ...request, cluster: tight });
     expect(result.coupled).toBe(true);
@@ -142,7 +134,7 @@ describe('ilp on realistic shapes', () => {
 describe('ilp worker thread', () => {
   const model = tinyModel(3, 4);
   const profile = syntheticHeavyTailedProfile({ layerCount: 3, kvHeadCount: 4, contextLength: 32768, seed: 11 });
-  const request = { model, profile, cluster: cluster([1e12, 2e12, 3e12]), batch: 8, method: 'milp' as const };
+  const request = { model, profile, cluster: bandwidthCluster([1e12, 2e12, 3e12]), batch: 8, method: 'milp' as const };
 
   it('solves in a worker thread (from the TypeScript sources) with the same result as in-thread', async () => {
     const inWorker = await solveIlp({ ...request, options: { worker: true } });
