@@ -300,43 +300,53 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
 #ifndef FAIRKV_WGMMA_STAGES_128  // benchmark experiments only
 #define FAIRKV_WGMMA_STAGES_128 4
 #endif
+#ifndef FAIRKV_WGMMA_NARROW_STAGES  // benchmark experiments only
+#define FAIRKV_WGMMA_NARROW_STAGES 8
+#endif
 /**
- * Stage buffers of the warpgroup kernel (weights 16 KB + inputs N x 128 bytes each): 4 (at 128 rows one
- * block per SM; 3 buffers, two blocks per SM, measured mixed: -6 to +23% by shape, bench/cuda-matmul).
+ * Stage buffers of the warpgroup kernel (weights TO x 128 bytes + inputs N x 128 bytes each). Tiles of
+ * 128 outputs: 4 (at 128 rows one block per SM; 3 buffers, two blocks per SM, measured mixed: -6 to +23%
+ * by shape, bench/cuda-matmul). Tiles of 64 outputs: FAIRKV_WGMMA_NARROW_STAGES, one block per SM with
+ * 7 stages of weight in flight.
  */
-template <int N>
+template <int N, int TO>
 constexpr int wgmmaStages() {
-  return N == 128 ? FAIRKV_WGMMA_STAGES_128 : 4;
+  return TO == 64 ? FAIRKV_WGMMA_NARROW_STAGES : N == 128 ? FAIRKV_WGMMA_STAGES_128 : 4;
 }
-template <int N>
+template <int N, int TO>
 constexpr int wgmmaSharedBytes() {
-  return wgmmaStages<N>() * (kWeightStageBytes + N * kStageUnits * 16) + 1024;
+  return wgmmaStages<N, TO>() * (TO * kStageUnits * 16 + N * kStageUnits * 16) + 1024;
 }
 /** Blocks of the warpgroup kernel an SM holds (its shared memory: 228 KB, 1 KB per block reserved). */
 constexpr int wgmmaBlocksPerMultiprocessor(int sharedBytes) { return 233472 / (sharedBytes + 1024); }
 
 /**
- * The same product on Hopper's warpgroup MMAs (sm_90a), for 17 to 128 rows: two warpgroups, each
- * owning 64 of the block's 128 outputs, multiply a stage's weight box [128 outputs][64 inner] by its
- * input box [N rows][64 inner] straight from shared memory (no ldmatrix, no register staging); both
- * boxes arrive by bulk tensor copies (the input box from the rounded input, rows past the real ones
- * zero-filled) on one transaction barrier per stage, wgmmaStages - 1 stages ahead. Split partials are
- * summed over the cluster as in matmulTensorCoreKernel.
+ * The same product on Hopper's warpgroup MMAs (sm_90a), for 17 to 128 rows: a block's tile is TO
+ * outputs by all N (padded) rows. TO = 128: two warpgroups, each owning 64 of the outputs for every
+ * row; TO = 64 (from kWgmmaNarrowMinRows rows: twice the tiles, so that about every SM streams a share
+ * of the weight): both warpgroups multiply the same 64 outputs, each for half of the rows. A stage's
+ * weight box [TO outputs][64 inner] and input box [N rows][64 inner] are read straight from shared
+ * memory (no ldmatrix, no register staging); both arrive by bulk tensor copies (the input box from the
+ * rounded input, rows past the real ones zero-filled) on one transaction barrier per stage,
+ * wgmmaStages - 1 stages ahead. Split partials are summed over the cluster as in matmulTensorCoreKernel.
  */
-template <typename T, int N>
+template <typename T, int N, int TO>
 __global__ void __launch_bounds__(kThreads) matmulWgmmaKernel(TensorCoreArgs a, const __grid_constant__ CUtensorMap weightMap,
                                                                const __grid_constant__ CUtensorMap inputMap) {
+  static_assert(TO == 64 || TO == 128, "tiles of 64 or 128 outputs");
+  constexpr int kWeightBytes = TO * kStageUnits * 16;
   constexpr int kInputBytes = N * kStageUnits * 16;
-  constexpr int kStageBytes = kWeightStageBytes + kInputBytes;
-  constexpr int S = wgmmaStages<N>();
+  constexpr int kStageBytes = kWeightBytes + kInputBytes;
+  constexpr int S = wgmmaStages<N, TO>();
+  constexpr int NG = TO == 128 ? N : N / 2;  // rows each warpgroup multiplies
   static_assert(kStageBytes % 1024 == 0, "stage buffers keep the 1 KB alignment of the 128-byte swizzle");
   extern __shared__ __align__(128) unsigned char sharedBytes[];
   unsigned char* shared = sharedBytes + ((1024 - (sharedAddress(sharedBytes) & 1023)) & 1023);
   __shared__ unsigned long long barriers[S];
   const int tile = blockIdx.x;
   const int split = blockIdx.y;
-  const int group = threadIdx.x >> 7;  // warpgroup: outputs [64 group, 64 group + 64) of the tile
-  const int firstOutput = tile * kTileOutputs;
+  const int group = threadIdx.x >> 7;  // warpgroup
+  const int firstOutput = tile * TO;
   const int stageBegin = static_cast<int>(static_cast<long long>(split) * a.stageCount / a.splits);
   const int count = static_cast<int>(static_cast<long long>(split + 1) * a.stageCount / a.splits) - stageBegin;
 
@@ -348,7 +358,7 @@ __global__ void __launch_bounds__(kThreads) matmulWgmmaKernel(TensorCoreArgs a, 
   };
   const auto issueInputs = [&](int stage) {  // thread 0
     const int buffer = stage % S;
-    tileLoad2d(shared + buffer * kStageBytes + kWeightStageBytes, &inputMap, (stageBegin + stage) * kStageUnits * 8, 0,
+    tileLoad2d(shared + buffer * kStageBytes + kWeightBytes, &inputMap, (stageBegin + stage) * kStageUnits * 8, 0,
                &barriers[buffer]);
   };
   if (threadIdx.x == 0) {
@@ -360,9 +370,9 @@ __global__ void __launch_bounds__(kThreads) matmulWgmmaKernel(TensorCoreArgs a, 
     for (int s = 0; s < S - 1 && s < count; ++s) issueInputs(s);
   __syncthreads();  // the barriers are initialised before anyone waits on them
 
-  float d[N / 2];
+  float d[NG / 2];
 #pragma unroll
-  for (int i = 0; i < N / 2; ++i) d[i] = 0.f;
+  for (int i = 0; i < NG / 2; ++i) d[i] = 0.f;
   for (int t = 0; t < count; ++t) {
     barrierWait(&barriers[t % S], (t / S) & 1);
     __syncthreads();  // every warpgroup finished stage t - 1's MMAs: its buffer may be refilled
@@ -370,27 +380,31 @@ __global__ void __launch_bounds__(kThreads) matmulWgmmaKernel(TensorCoreArgs a, 
       issueWeights(t + S - 1);
       issueInputs(t + S - 1);
     }
-    const unsigned char* weights = shared + (t % S) * kStageBytes + group * 64 * 128;
-    const unsigned char* inputs = shared + (t % S) * kStageBytes + kWeightStageBytes;
+    const unsigned char* weights = shared + (t % S) * kStageBytes + (TO == 128 ? group * 64 * 128 : 0);
+    const unsigned char* inputs = shared + (t % S) * kStageBytes + kWeightBytes + (TO == 128 ? 0 : group * NG * 128);
 #pragma unroll
-    for (int i = 0; i < N / 2; ++i) wgmmaOperandFence(d[i]);
+    for (int i = 0; i < NG / 2; ++i) wgmmaOperandFence(d[i]);
     wgmmaFence();
 #pragma unroll
     for (int k = 0; k < kStageUnits / 2; ++k)
-      Wgmma<T, N>::mma(d, wgmmaDescriptor(weights + 32 * k), wgmmaDescriptor(inputs + 32 * k));
+      Wgmma<T, NG>::mma(d, wgmmaDescriptor(weights + 32 * k), wgmmaDescriptor(inputs + 32 * k));
     wgmmaCommit();
     wgmmaWaitAll();
 #pragma unroll
-    for (int i = 0; i < N / 2; ++i) wgmmaOperandFence(d[i]);
+    for (int i = 0; i < NG / 2; ++i) wgmmaOperandFence(d[i]);
   }
 
-  // d[4 g + e] (g = 2 j + half): output 64 group + 16 warp + lane / 4 (+ 8 for e >= 2) of the tile, row
-  // 16 j + 8 half + 2 (lane % 4) + e % 2
-  const auto outputOf = [&](int owner) { return firstOutput + (owner >> 7) * 64 + ((owner >> 5) & 3) * 16 + ((owner & 31) >> 2); };
-  const auto rowOf = [&](int owner, int g) { return 16 * (g >> 1) + 8 * (g & 1) + 2 * (owner & 3); };
+  // d[4 g + e] (g = 2 j + half) of thread `owner` (warp w of its warpgroup): output 16 w + lane / 4 (+ 8
+  // for e >= 2) of its warpgroup's outputs, row 16 j + 8 half + 2 (lane % 4) + e % 2 of its rows
+  const auto outputOf = [&](int owner) {
+    return firstOutput + (TO == 128 ? (owner >> 7) * 64 : 0) + ((owner >> 5) & 3) * 16 + ((owner & 31) >> 2);
+  };
+  const auto rowOf = [&](int owner, int g) {
+    return (TO == 128 ? 0 : (owner >> 7) * NG) + 16 * (g >> 1) + 8 * (g & 1) + 2 * (owner & 3);
+  };
   if (a.splits == 1) {
 #pragma unroll
-    for (int g = 0; g < N / 8; ++g)
+    for (int g = 0; g < NG / 8; ++g)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int row = rowOf(threadIdx.x, g) + (e & 1);
@@ -404,8 +418,8 @@ __global__ void __launch_bounds__(kThreads) matmulWgmmaKernel(TensorCoreArgs a, 
   __syncthreads();
   float4* partial = reinterpret_cast<float4*>(shared);
 #pragma unroll
-  for (int g = 0; g < N / 8; ++g) partial[g * kThreads + threadIdx.x] = make_float4(d[4 * g], d[4 * g + 1], d[4 * g + 2], d[4 * g + 3]);
-  sumOverCluster<N / 8 * kThreads>(a, partial, split, [&](int f) {
+  for (int g = 0; g < NG / 8; ++g) partial[g * kThreads + threadIdx.x] = make_float4(d[4 * g], d[4 * g + 1], d[4 * g + 2], d[4 * g + 3]);
+  sumOverCluster<NG / 8 * kThreads>(a, partial, split, [&](int f) {
     const int owner = f % kThreads;
     return make_int2(rowOf(owner, f / kThreads), outputOf(owner));
   });
@@ -429,11 +443,12 @@ struct Geometry {
 };
 
 /** `blocksPerMultiprocessor`: how many of the kernel's blocks fit on an SM (its shared memory). */
-Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool clusters, int blocksPerMultiprocessor = 2) {
+Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool clusters, int blocksPerMultiprocessor = 2,
+                    int tileOutputs = kTileOutputs) {
   Geometry g{};
   g.dependentLaunch = clusters;
   g.nt = paddedTiles(p.rowCount);
-  g.tiles = static_cast<int>(ceilDiv(p.outerSize, kTileOutputs));
+  g.tiles = static_cast<int>(ceilDiv(p.outerSize, tileOutputs));
   g.stageCount = static_cast<int>(ceilDiv(p.innerSize, kStageUnits * 8));
   // split the inner dimension until at most as many blocks as fit at once (mma.sync kernel: two per SM,
   // at most 96 KB of stages each), keeping at least two stages per block
@@ -444,16 +459,16 @@ Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool cluster
 }
 
 /**
- * A 2D tensor map over the weight [outer][inner] with [128][64] boxes and the 128-byte swizzle (the
- * bulk-copy path). False where the driver has no cuTensorMapEncodeTiled or refuses the map (the weight
- * must be 16-byte aligned and `inner` a multiple of 8): the kernel then copies element by element.
+ * A 2D tensor map over the weight [outer][inner] with [tileOutputs][64] boxes and the 128-byte swizzle
+ * (the bulk-copy path). False where the driver has no cuTensorMapEncodeTiled or refuses the map (the
+ * weight must be 16-byte aligned and `inner` a multiple of 8): the kernel then copies element by element.
  */
-bool weightTensorMap(const MatmulParams& p, CUtensorMap& map) {
+bool weightTensorMap(const MatmulParams& p, CUtensorMap& map, int tileOutputs = kTileOutputs) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
   if (encode == nullptr) return false;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.innerSize), static_cast<cuuint64_t>(p.outerSize)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.innerSize) * 2};  // bytes between weight rows
-  const cuuint32_t box[2] = {kStageUnits * 8, kTileOutputs};
+  const cuuint32_t box[2] = {kStageUnits * 8, static_cast<cuuint32_t>(tileOutputs)};
   const cuuint32_t elementStrides[2] = {1, 1};
   return encode(&map, p.weightDType == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
                 2, const_cast<void*>(p.weight), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
@@ -490,8 +505,9 @@ void allowSharedBytes(Kernel kernel, int bytes, unsigned long long& configuredDe
 /**
  * Fewer splits where the tiles' clusters would not all be resident at once: a cluster's blocks must
  * share a GPC, so on an H100 32 clusters of 4 blocks that each fill an SM already need a second wave
- * (which doubled the 4096 x 3584 down projection's time at 124 rows). Halves the split count until
- * `cudaOccupancyMaxActiveClusters` holds every tile's cluster; remembered per device, kernel and shape.
+ * (which doubled the 4096 x 3584 down projection's time at 124 rows). Steps the split count down to
+ * the next power of two until `cudaOccupancyMaxActiveClusters` holds every tile's cluster; remembered
+ * per device, kernel and shape.
  */
 template <typename... Params>
 int residentSplits(void (*kernel)(Params...), const Geometry& g, int sharedBytes) {
@@ -520,7 +536,7 @@ int residentSplits(void (*kernel)(Params...), const Geometry& g, int sharedBytes
       break;
     }
     if (clusters >= g.tiles) break;
-    splits /= 2;
+    splits = 1 << (31 - __builtin_clz(splits - 1));  // the next power of two below: 5 -> 4 -> 2 -> 1
   }
   known.emplace(key, splits);
   return splits;
@@ -554,16 +570,17 @@ void launchTiles(void (*kernel)(Params...), const Geometry& g, int sharedBytes, 
   checkCuda(cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...), "cudaLaunchKernelEx(matmul kernel)");
 }
 
-template <typename T, int N>
+template <typename T, int N, int TO>
 void launchWgmma(const TensorCoreArgs& args, const Geometry& g, const CUtensorMap& weightMap, const CUtensorMap& inputMap,
                  cudaStream_t stream) {
   static thread_local unsigned long long configuredDevices = 0;
-  allowSharedBytes(matmulWgmmaKernel<T, N>, wgmmaSharedBytes<N>(), configuredDevices);
+  constexpr int kShared = wgmmaSharedBytes<N, TO>();
+  allowSharedBytes(matmulWgmmaKernel<T, N, TO>, kShared, configuredDevices);
   Geometry fitted = g;
-  fitted.splits = residentSplits(matmulWgmmaKernel<T, N>, g, wgmmaSharedBytes<N>());
+  fitted.splits = residentSplits(matmulWgmmaKernel<T, N, TO>, g, kShared);
   TensorCoreArgs fittedArgs = args;
   fittedArgs.splits = fitted.splits;
-  launchTiles(matmulWgmmaKernel<T, N>, fitted, wgmmaSharedBytes<N>(), stream, fittedArgs, weightMap, inputMap);
+  launchTiles(matmulWgmmaKernel<T, N, TO>, fitted, kShared, stream, fittedArgs, weightMap, inputMap);
 }
 
 template <typename T, int NT, bool Bulk>
@@ -598,6 +615,12 @@ size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& p) { return static_cas
 #ifndef FAIRKV_WGMMA_MIN_ROWS  // benchmark experiments only
 #define FAIRKV_WGMMA_MIN_ROWS 17
 #endif
+#ifndef FAIRKV_WGMMA_NARROW_MIN_ROWS  // benchmark experiments only
+#define FAIRKV_WGMMA_NARROW_MIN_ROWS 65
+#endif
+/** From this many rows the warpgroup kernel takes tiles of 64 outputs (twice the blocks streaming the weight). */
+constexpr int kWgmmaNarrowMinRows = FAIRKV_WGMMA_NARROW_MIN_ROWS;
+static_assert(kWgmmaNarrowMinRows > 16, "each warpgroup of a 64-output tile multiplies at least 16 rows");
 
 bool matmulWarpgroupMmaBuilt() {
   // any failure means "not available": the mma.sync kernel serves instead
@@ -621,34 +644,47 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
   if (!matmulTensorCoreSupports(p)) throw std::invalid_argument("matmulTensorCore: unsupported shape or dtype");
   auto* bytes = static_cast<unsigned char*>(workspace);
   convertFloatTo(p.input, bytes, p.weightDType, static_cast<long long>(p.rowCount) * p.innerSize, stream);
+  const int n = p.rowCount <= 16 ? 16 : p.rowCount <= 32 ? 32 : p.rowCount <= 64 ? 64 : 128;
+  const bool wgmma = clusters && bulkCopies && warpgroupMma && p.rowCount >= FAIRKV_WGMMA_MIN_ROWS;
+  const int tileOutputs = wgmma && p.rowCount >= kWgmmaNarrowMinRows ? 64 : kTileOutputs;
   CUtensorMap weightMap{};
-  const bool bulk = clusters && bulkCopies && weightTensorMap(p, weightMap);
+  bool bulk = clusters && bulkCopies && weightTensorMap(p, weightMap, tileOutputs);
   const auto dispatchType = [&](auto body) {
     if (p.weightDType == DType::BF16) body(static_cast<__nv_bfloat16*>(nullptr));
     else body(static_cast<__half*>(nullptr));
   };
-  const int n = p.rowCount <= 16 ? 16 : p.rowCount <= 32 ? 32 : p.rowCount <= 64 ? 64 : 128;
   CUtensorMap inputMap{};
-  if (bulk && warpgroupMma && p.rowCount >= FAIRKV_WGMMA_MIN_ROWS && inputTensorMap(p, bytes, n, inputMap)) {
-    const int shared = n == 16   ? wgmmaSharedBytes<16>()
-                       : n == 32  ? wgmmaSharedBytes<32>()
-                       : n == 64  ? wgmmaSharedBytes<64>()
-                                  : wgmmaSharedBytes<128>();
-    const Geometry g = geometryOf(p, multiprocessorCount, clusters, wgmmaBlocksPerMultiprocessor(shared));
-    const TensorCoreArgs args{static_cast<const unsigned char*>(p.weight), bytes, outputs, p.rowCount, p.innerSize,
-                              p.outerSize, g.splits, g.stageCount};
-    dispatchType([&](auto* tag) {
-      using T = std::remove_pointer_t<decltype(tag)>;
-      switch (n) {
-        case 16: launchWgmma<T, 16>(args, g, weightMap, inputMap, stream); break;
-        case 32: launchWgmma<T, 32>(args, g, weightMap, inputMap, stream); break;
-        case 64: launchWgmma<T, 64>(args, g, weightMap, inputMap, stream); break;
-        default: launchWgmma<T, 128>(args, g, weightMap, inputMap, stream); break;
-      }
-    });
+  if (bulk && wgmma && inputTensorMap(p, bytes, n, inputMap)) {
+    const auto run = [&](auto to) {
+      constexpr int TO = decltype(to)::value;
+      const int shared = n == 16   ? wgmmaSharedBytes<16, TO>()
+                         : n == 32 ? wgmmaSharedBytes<32, TO>()
+                         : n == 64 ? wgmmaSharedBytes<64, TO>()
+                                   : wgmmaSharedBytes<128, TO>();
+      const Geometry g =
+          geometryOf(p, multiprocessorCount, clusters, wgmmaBlocksPerMultiprocessor(shared), TO);
+      const TensorCoreArgs args{static_cast<const unsigned char*>(p.weight), bytes, outputs, p.rowCount, p.innerSize,
+                                p.outerSize, g.splits, g.stageCount};
+      dispatchType([&](auto* tag) {
+        using T = std::remove_pointer_t<decltype(tag)>;
+        switch (n) {
+          case 16:
+            if constexpr (TO == 128) launchWgmma<T, 16, TO>(args, g, weightMap, inputMap, stream);
+            break;  // tiles of 64 outputs start above 32 rows (each warpgroup multiplies half of them)
+          case 32: launchWgmma<T, 32, TO>(args, g, weightMap, inputMap, stream); break;
+          case 64: launchWgmma<T, 64, TO>(args, g, weightMap, inputMap, stream); break;
+          default: launchWgmma<T, 128, TO>(args, g, weightMap, inputMap, stream); break;
+        }
+      });
+    };
+    if (tileOutputs == 64) run(std::integral_constant<int, 64>{});
+    else run(std::integral_constant<int, 128>{});
     checkLaunch("matmul warpgroup kernel");
     return;
   }
+  // a weight map of 64-output boxes was made for the warpgroup kernel, which could not run: the mma.sync
+  // kernel's bulk copies take boxes of its 128-output tile
+  if (tileOutputs != kTileOutputs && bulk) bulk = weightTensorMap(p, weightMap);
   const Geometry g = geometryOf(p, multiprocessorCount, clusters);
   const TensorCoreArgs args{static_cast<const unsigned char*>(p.weight), bytes, outputs, p.rowCount, p.innerSize,
                             p.outerSize, g.splits, g.stageCount};

@@ -23,6 +23,9 @@ const shapes: { rows: SizeSpec; inner: SizeSpec; outer: SizeSpec }[] = [
   { rows: 128, inner: 64, outer: 129 },
   { rows: 129, inner: 72, outer: 40 },
   { rows: [30, 40], inner: [1, 300], outer: [1, 70] },
+  // the largest decode batches (CUDA on Hopper: tiles of 64 outputs from 65 rows, each block's slices
+  // cycling through its stage buffers more than once, split over a cluster): a partial last tile
+  { rows: 124, inner: 5128, outer: 200 },
   // decode rows as a GEMV kernel takes them (CUDA: 1-4 rows, the inner dimension in turns of 256 per
   // warp and split over a block's warps when outputs are few): 2-4 rows, an inner size that is a
   // multiple of 8 but not of 256, an odd number of outputs, a long inner dimension split over warps
@@ -69,6 +72,7 @@ const splits: { rows: SizeSpec; inner: SizeSpec; widths: SizeSpec[] }[] = [
     ],
   },
   { rows: 58, inner: 512, widths: [256, 64, 64] },
+  { rows: 124, inner: 1544, widths: [96, 40, 40] },
   // a GEMV kernel's decode rows: segments that do not start on a warp's pair of outputs
   { rows: [2, 4], inner: 520, widths: [41, 8, 9] },
   {
