@@ -3,7 +3,8 @@
 // for projections split into several outputs (it writes them in place: at every row count on Hopper
 // with warpgroup MMAs, else up to 32 rows for unequal widths); elsewhere cuBLAS was as fast or faster,
 // cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read exactly once: each
-// block owns 128 outputs (the M dimension of the MMAs) and streams their weight rows through a pipeline
+// block owns 128 outputs (the M dimension of the MMAs; 64 for the warpgroup kernel from 65 rows) and
+// streams their weight rows through a pipeline
 // of 64-element slices, together with the same slice of every input row (the N dimension, rows padded
 // with zeros). On Hopper each stage's weight slice is one bulk tensor copy (TMA) and the kernel is a
 // programmatic dependent launch that asks for its first weight stages while the kernel before it still

@@ -13,9 +13,9 @@ const shapes: { rows: SizeSpec; inner: SizeSpec; outer: SizeSpec }[] = [
   { rows: 7, inner: [1, 300], outer: [1, 70] },
   { rows: [2, 21], inner: [1, 9], outer: [1, 9] },
   { rows: [5, 9], inner: [900, 1100], outer: [60, 140] },
-  // decode batches as a GPU backend tiles them (CUDA: 128 outputs x up to 128 rows per block, the inner
-  // dimension in slices of 64, split over blocks when outputs are few): partial tiles and slices, one
-  // row, a slice that is not full, a full 128-row tile, and the first batch past it
+  // decode batches as a GPU backend tiles them (CUDA: 64 or 128 outputs x up to 128 rows per block,
+  // the inner dimension in slices of 64, split over blocks when outputs are few): partial tiles and
+  // slices, one row, a slice that is not full, a full 128-row tile, and the first batch past it
   { rows: 1, inner: 1024, outer: 200 },
   { rows: 13, inner: 1032, outer: 136 },
   { rows: 58, inner: 4096, outer: 264 },
