@@ -7,7 +7,10 @@
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
 #  GPUs are here, or the files FAIRKV_E2E_PLANS lists; FAIRKV_E2E_EXECUTIONS picks workers,inline)
 set -uo pipefail
-xz -dc .device/node.xz > /tmp/node && chmod +x /tmp/node && export PATH=/tmp:$PATH
+# unpacked once per machine: rewriting the binary while a node from an earlier step still exits fails
+# ("text file busy") and would leave PATH without node
+[ -x /tmp/node ] || { xz -dc .device/node.xz > /tmp/node.part && chmod +x /tmp/node.part && mv /tmp/node.part /tmp/node; }
+export PATH=/tmp:$PATH
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"; export OUT
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
