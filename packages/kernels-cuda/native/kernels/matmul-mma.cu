@@ -324,8 +324,8 @@ constexpr int wgmmaBlocksPerMultiprocessor(int sharedBytes) { return 233472 / (s
 /**
  * The same product on Hopper's warpgroup MMAs (sm_90a), for 17 to 128 rows: a block's tile is TO
  * outputs by all N (padded) rows. TO = 128: two warpgroups, each owning 64 of the outputs for every
- * row; TO = 64 (from kWgmmaNarrowMinRows rows: twice the tiles, so that about every SM streams a share
- * of the weight): both warpgroups multiply the same 64 outputs, each for half of the rows. A stage's
+ * row; TO = 64 (from kWgmmaNarrowMinRows rows while the tiles fit in one wave: twice the tiles, so
+ * that about every SM streams a share of the weight): both warpgroups multiply the same 64 outputs, each for half of the rows. A stage's
  * weight box [TO outputs][64 inner] and input box [N rows][64 inner] are read straight from shared
  * memory (no ldmatrix, no register staging); both arrive by bulk tensor copies (the input box from the
  * rounded input, rows past the real ones zero-filled) on one transaction barrier per stage,
@@ -647,7 +647,10 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
   convertFloatTo(p.input, bytes, p.weightDType, static_cast<long long>(p.rowCount) * p.innerSize, stream);
   const int n = p.rowCount <= 16 ? 16 : p.rowCount <= 32 ? 32 : p.rowCount <= 64 ? 64 : 128;
   const bool wgmma = clusters && bulkCopies && warpgroupMma && p.rowCount >= FAIRKV_WGMMA_MIN_ROWS;
-  const int tileOutputs = wgmma && p.rowCount >= kWgmmaNarrowMinRows ? 64 : kTileOutputs;
+  // 64-output tiles while they fit in one wave (a block per SM): past that, twice the tiles only queue
+  // (tp2 gate | up split, 224 tiles, at 100-124 rows: 64-65 against 52 µs for cuBLAS)
+  const int tileOutputs =
+      wgmma && p.rowCount >= kWgmmaNarrowMinRows && ceilDiv(p.outerSize, 64) <= multiprocessorCount ? 64 : kTileOutputs;
   CUtensorMap weightMap{};
   bool bulk = clusters && bulkCopies && weightTensorMap(p, weightMap, tileOutputs);
   const auto dispatchType = [&](auto body) {
