@@ -325,11 +325,12 @@ constexpr int wgmmaBlocksPerMultiprocessor(int sharedBytes) { return 233472 / (s
  * The same product on Hopper's warpgroup MMAs (sm_90a), for 17 to 128 rows: a block's tile is TO
  * outputs by all N (padded) rows. TO = 128: two warpgroups, each owning 64 of the outputs for every
  * row; TO = 64 (from kWgmmaNarrowMinRows rows while the tiles fit in one wave: twice the tiles, so
- * that about every SM streams a share of the weight): both warpgroups multiply the same 64 outputs, each for half of the rows. A stage's
- * weight box [TO outputs][64 inner] and input box [N rows][64 inner] are read straight from shared
- * memory (no ldmatrix, no register staging); both arrive by bulk tensor copies (the input box from the
- * rounded input, rows past the real ones zero-filled) on one transaction barrier per stage,
- * wgmmaStages - 1 stages ahead. Split partials are summed over the cluster as in matmulTensorCoreKernel.
+ * that about every SM streams a share of the weight): both warpgroups multiply the same 64 outputs,
+ * each for half of the rows. A stage's weight box [TO outputs][64 inner] and input box [N rows][64
+ * inner] are read straight from shared memory (no ldmatrix, no register staging); both arrive by bulk
+ * tensor copies (the input box from the rounded input, rows past the real ones zero-filled) on one
+ * transaction barrier per stage, wgmmaStages - 1 stages ahead. Split partials are summed over the
+ * cluster as in matmulTensorCoreKernel.
  */
 template <typename T, int N, int TO>
 __global__ void __launch_bounds__(kThreads) matmulWgmmaKernel(TensorCoreArgs a, const __grid_constant__ CUtensorMap weightMap,
