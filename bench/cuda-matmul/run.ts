@@ -20,6 +20,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { positiveIntegersFromEnv } from '../env-integers.js';
+import { namesFromEnv } from '../env-names.js';
 import { gitCommit } from '../git-commit.js';
 import { writeResult } from '../write-result.js';
 
@@ -130,15 +131,17 @@ const PATHS = [
 ] as const;
 type PathName = (typeof PATHS)[number][0];
 
-// FAIRKV_MATMUL_SHAPES="tp4 wk|wv,tp4 fused gate|up split" runs only the shapes named (e.g. under a profiler)
-const onlyShapes = process.env.FAIRKV_MATMUL_SHAPES?.split(',').map((name) => name.trim());
-const knownShapes = TPS.flatMap((tp) => shapes(tp).map(([name]) => name));
-const unknownShapes = (onlyShapes ?? []).filter((name) => !knownShapes.includes(name));
-if (unknownShapes.length > 0) {
-  throw new Error(
-    `FAIRKV_MATMUL_SHAPES: unknown shape(s) ${JSON.stringify(unknownShapes)}; known: ${knownShapes.join(', ')}`,
-  );
-}
+// FAIRKV_MATMUL_SHAPES="tp4 wk|wv,tp4 fused gate|up split" runs only the shapes named (e.g. under a
+// profiler); FAIRKV_MATMUL_PATHS="cublas,tensor-core,automatic" only the paths named (the first of them
+// to run is the reference the others' outputs are compared with: cuBLAS, when named)
+const onlyShapes = namesFromEnv(
+  'FAIRKV_MATMUL_SHAPES',
+  TPS.flatMap((tp) => shapes(tp).map(([name]) => name)),
+);
+const onlyPaths = namesFromEnv(
+  'FAIRKV_MATMUL_PATHS',
+  PATHS.map(([path]) => path),
+);
 const results: Record<string, unknown>[] = [];
 const maxRows = Math.max(...ROWS);
 for (const tp of TPS) {
@@ -187,6 +190,7 @@ for (const tp of TPS) {
         if (path.startsWith('tensor-core') && rows > 128) continue; // the kernel takes up to 128 rows
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
         if (path === 'gemv' && rows > 4) continue; // the GEMV kernel takes up to 4 rows
+        if (onlyPaths && !onlyPaths.includes(path)) continue;
         const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, matmulPath, ...knobs };
         const t = await timeCold('matmul', () => backend.run('matmul', args as never));
         const result = await download(rows);
@@ -216,8 +220,11 @@ for (const tp of TPS) {
     for (const buffer of [weight, input, ...outputs]) backend.disposeBuffer(buffer);
   }
 }
-const hostMs = median(results.map((r) => (r.automatic as { hostMs: number }).hostMs));
-console.log(`host time of one run('matmul'): ${(hostMs * 1e3).toFixed(1)} us (median over shapes)`);
+const automaticHostMs = results.flatMap((r) => (r.automatic ? [(r.automatic as { hostMs: number }).hostMs] : []));
+if (automaticHostMs.length > 0) {
+  const hostMs = median(automaticHostMs);
+  console.log(`host time of one run('matmul'): ${(hostMs * 1e3).toFixed(1)} us (median over shapes)`);
+}
 const commit = gitCommit();
 const report = {
   benchmark: 'cuda-matmul',
