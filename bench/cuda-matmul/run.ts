@@ -61,6 +61,39 @@ function median(values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!;
 }
 
+/**
+ * `matmulPath` is read by the addon only (benchmarks): 0 = the backend's automatic choice, 1 = never
+ * the tensor-core kernel (the streaming kernel up to 16 rows, cuBLAS above), 2 = the tensor-core kernel
+ * wherever it applies, 3 = cublasGemmEx at any row count, 4 = the GEMV kernel (up to 4 rows). `bulkCopies: 0` (addon only too) makes the
+ * tensor-core kernel copy its weight thread by thread instead of by bulk tensor copies (Hopper), and
+ * `warpgroupMma: 0` keeps it on `mma.sync` where the warpgroup-MMA kernel (sm_90a) would run.
+ */
+const PATHS = [
+  ['cublas', 3, {}],
+  ['tensor-core', 2, {}],
+  ['tensor-core-mma-sync', 2, { warpgroupMma: 0 }],
+  ['tensor-core-element-copies', 2, { bulkCopies: 0 }],
+  ['streaming', 1, {}],
+  ['gemv', 4, {}],
+  ['automatic', 0, {}],
+] as const;
+type PathName = (typeof PATHS)[number][0];
+
+// FAIRKV_MATMUL_SHAPES="tp4 wk|wv,tp4 fused gate|up split" runs only the shapes named (e.g. under a
+// profiler); FAIRKV_MATMUL_PATHS="cublas,tensor-core,automatic" only the paths named (the first of them
+// to run is the reference the others' outputs are compared with: cuBLAS, when named)
+const onlyShapes = namesFromEnv(
+  'FAIRKV_MATMUL_SHAPES',
+  TPS.flatMap((tp) => shapes(tp).map(([name]) => name)),
+);
+const onlyPaths = namesFromEnv(
+  'FAIRKV_MATMUL_PATHS',
+  PATHS.map(([path]) => path),
+);
+const flushMode = process.env.FAIRKV_MATMUL_FLUSH ?? 'write';
+if (flushMode !== 'write' && flushMode !== 'read') {
+  throw new Error(`FAIRKV_MATMUL_FLUSH must be "write" or "read", got "${flushMode}"`);
+}
 const backend = createCudaBackend();
 const gpu = backend.deviceProperties;
 const copyBytes = 1 << 30;
@@ -69,10 +102,6 @@ const copyBytes = 1 << 30;
 const flushRows = 1024;
 const flushColumns = Math.ceil((2 * gpu.l2CacheBytes) / 4 / flushRows);
 const flush = backend.createBuffer({ dtype: 'f32', elementCount: flushRows * flushColumns });
-const flushMode = process.env.FAIRKV_MATMUL_FLUSH ?? 'write';
-if (flushMode !== 'write' && flushMode !== 'read') {
-  throw new Error(`FAIRKV_MATMUL_FLUSH must be "write" or "read", got "${flushMode}"`);
-}
 const flushWinners = backend.createBuffer({ dtype: 'i32', elementCount: flushRows });
 backend.fill(flush, 0.5);
 const flushL2 = (i: number) => {
@@ -113,35 +142,6 @@ backend.disposeBuffer(from);
 backend.disposeBuffer(to);
 console.log(`GPU: ${gpu.name}; device-to-device copy ${copyGBs.toFixed(0)} GB/s (read + written)`);
 
-/**
- * `matmulPath` is read by the addon only (benchmarks): 0 = the backend's automatic choice, 1 = never
- * the tensor-core kernel (the streaming kernel up to 16 rows, cuBLAS above), 2 = the tensor-core kernel
- * wherever it applies, 3 = cublasGemmEx at any row count, 4 = the GEMV kernel (up to 4 rows). `bulkCopies: 0` (addon only too) makes the
- * tensor-core kernel copy its weight thread by thread instead of by bulk tensor copies (Hopper), and
- * `warpgroupMma: 0` keeps it on `mma.sync` where the warpgroup-MMA kernel (sm_90a) would run.
- */
-const PATHS = [
-  ['cublas', 3, {}],
-  ['tensor-core', 2, {}],
-  ['tensor-core-mma-sync', 2, { warpgroupMma: 0 }],
-  ['tensor-core-element-copies', 2, { bulkCopies: 0 }],
-  ['streaming', 1, {}],
-  ['gemv', 4, {}],
-  ['automatic', 0, {}],
-] as const;
-type PathName = (typeof PATHS)[number][0];
-
-// FAIRKV_MATMUL_SHAPES="tp4 wk|wv,tp4 fused gate|up split" runs only the shapes named (e.g. under a
-// profiler); FAIRKV_MATMUL_PATHS="cublas,tensor-core,automatic" only the paths named (the first of them
-// to run is the reference the others' outputs are compared with: cuBLAS, when named)
-const onlyShapes = namesFromEnv(
-  'FAIRKV_MATMUL_SHAPES',
-  TPS.flatMap((tp) => shapes(tp).map(([name]) => name)),
-);
-const onlyPaths = namesFromEnv(
-  'FAIRKV_MATMUL_PATHS',
-  PATHS.map(([path]) => path),
-);
 const results: Record<string, unknown>[] = [];
 const maxRows = Math.max(...ROWS);
 for (const tp of TPS) {
