@@ -620,8 +620,10 @@ size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& p) { return static_cas
 #ifndef FAIRKV_WGMMA_NARROW_MIN_ROWS  // benchmark experiments only
 #define FAIRKV_WGMMA_NARROW_MIN_ROWS 65
 #endif
-/** From this many rows the warpgroup kernel takes tiles of 64 outputs (twice the blocks streaming the weight). */
+/** From this many rows the warpgroup kernel takes tiles of kNarrowTileOutputs (twice the blocks streaming the weight). */
 constexpr int kWgmmaNarrowMinRows = FAIRKV_WGMMA_NARROW_MIN_ROWS;
+/** The warpgroup kernel's narrow tile: the outputs of one warpgroup's MMAs. */
+constexpr int kNarrowTileOutputs = 64;
 static_assert(kWgmmaNarrowMinRows > 16, "each warpgroup of a 64-output tile multiplies at least 16 rows");
 
 bool matmulWarpgroupMmaBuilt() {
@@ -651,7 +653,9 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
   // 64-output tiles while they fit in one wave (a block per SM): past that, twice the tiles only queue
   // (tp2 gate | up split, 224 tiles, at 100-124 rows: 64-65 against 52 µs for cuBLAS)
   const int tileOutputs =
-      wgmma && p.rowCount >= kWgmmaNarrowMinRows && ceilDiv(p.outerSize, 64) <= multiprocessorCount ? 64 : kTileOutputs;
+      wgmma && p.rowCount >= kWgmmaNarrowMinRows && ceilDiv(p.outerSize, kNarrowTileOutputs) <= multiprocessorCount
+          ? kNarrowTileOutputs
+          : kTileOutputs;
   CUtensorMap weightMap{};
   bool bulk = clusters && bulkCopies && weightTensorMap(p, weightMap, tileOutputs);
   const auto dispatchType = [&](auto body) {
@@ -682,7 +686,7 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
         }
       });
     };
-    if (tileOutputs == 64) run(std::integral_constant<int, 64>{});
+    if (tileOutputs == kNarrowTileOutputs) run(std::integral_constant<int, kNarrowTileOutputs>{});
     else run(std::integral_constant<int, 128>{});
     checkLaunch("matmul warpgroup kernel");
     return;
