@@ -782,11 +782,16 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       addInPlace(field<float>(a, "target"), field<const float>(a, "addend"),
                  static_cast<long long>(numberField(a, "elementCount")), stream);
     } else if (kernel == "prefill-attention") {
-      prefillAttention({field<const float>(a, "query"), field<const float>(a, "key"), field<const float>(a, "value"),
-                        field<float>(a, "output"), field<float>(a, "windowScores"), intField(a, "tokenCount"),
-                        intField(a, "queryHeadCount"), intField(a, "kvHeadCount"), intField(a, "headDim"),
-                        intField(a, "windowSize"), static_cast<float>(numberField(a, "scale"))},
-                       stream);
+      const PrefillAttentionParams p{field<const float>(a, "query"), field<const float>(a, "key"),
+                                     field<const float>(a, "value"), field<float>(a, "output"),
+                                     field<float>(a, "windowScores"), intField(a, "tokenCount"),
+                                     intField(a, "queryHeadCount"), intField(a, "kvHeadCount"), intField(a, "headDim"),
+                                     intField(a, "windowSize"), static_cast<float>(numberField(a, "scale"))};
+      // tensorCores (benchmarks; not part of the contract): 0 = the element kernel everywhere
+      const bool tensorCores =
+          prefillAttentionUsesTensorCores(p, context.computeMajor) && optionalIntField(a, "tensorCores", 1) != 0;
+      const size_t bytes = tensorCores ? prefillAttentionWorkspaceBytes(p) : 0;
+      prefillAttention(p, bytes > 0 ? ensureWorkspace(context, bytes) : nullptr, tensorCores, stream);
     } else if (kernel == "kv-append") {
       kvAppend({kvPoolOf(a), field<const float>(a, "key"), field<const float>(a, "value"), field<const int>(a, "entries"),
                 intField(a, "rowCount"), intField(a, "kvHeadCount"), intField(a, "entryCount")},

@@ -115,7 +115,15 @@ struct PrefillAttentionParams {
   int tokenCount, queryHeadCount, kvHeadCount, headDim, windowSize;
   float scale;
 };
-void prefillAttention(const PrefillAttentionParams& params, cudaStream_t stream);
+/**
+ * Whether the tensor-core kernel can run this call here: head dim 64 or 128, compute capability 8.0+,
+ * query, key, value and output 16-byte aligned. Otherwise the element kernel runs.
+ */
+bool prefillAttentionUsesTensorCores(const PrefillAttentionParams& params, int computeMajor);
+/** Workspace of the tensor-core path: each window row's log-sum-exp (queryHeadCount x windowSize f32). */
+size_t prefillAttentionWorkspaceBytes(const PrefillAttentionParams& params);
+/** `tensorCores` only where prefillAttentionUsesTensorCores said so; `workspace` its bytes then. */
+void prefillAttention(const PrefillAttentionParams& params, void* workspace, bool tensorCores, cudaStream_t stream);
 
 struct KvPoolParams {
   void* pool;

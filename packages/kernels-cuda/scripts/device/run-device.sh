@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
 # points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
-# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|cli-graphs|profile|bench|matmul|matmul-l2|allreduce|host|graphs]...
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|cli-graphs|profile|bench|prefill|matmul|matmul-l2|allreduce|host|graphs]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
 #  GPUs are here, or the files FAIRKV_E2E_PLANS lists; FAIRKV_E2E_EXECUTIONS picks workers,inline)
@@ -55,6 +55,7 @@ for step in "${steps[@]}"; do
     matmul) FAIRKV_BENCH_DIR=$PWD/bench/cuda-matmul node .device/bench-matmul.mjs 2>&1 | tee "$OUT/matmul.log" || status=1 ;;
     allreduce) FAIRKV_BENCH_DIR=$PWD/bench/cuda-allreduce node .device/bench-allreduce.mjs 2>&1 | tee "$OUT/allreduce.log" || status=1 ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
+    prefill) FAIRKV_BENCH_DIR=$PWD/bench/cuda-prefill-attention node .device/bench-prefill.mjs 2>&1 | tee "$OUT/prefill.log" || status=1 ;;
     host) FAIRKV_BENCH_DIR=$PWD/bench/cuda-host-overhead node .device/bench-host.mjs 2>&1 | tee "$OUT/host.log" || status=1 ;;
     graphs) FAIRKV_BENCH_DIR=$PWD/bench/cuda-graph-steps node .device/bench-graphs.mjs 2>&1 | tee "$OUT/graphs.log" || status=1 ;;
     cli-graphs) gpus=$(nvidia-smi -L | wc -l); for devices in 1 $([ "$gpus" -gt 1 ] && echo 2); do

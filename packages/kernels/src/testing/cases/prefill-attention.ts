@@ -2,13 +2,14 @@ import { type ConformanceCase, drawSize, formatSize, product, type SizeSpec } fr
 import { referencePrefillAttention } from '../reference/attention.js';
 
 /**
- * `prefill-attention` cases: GQA groups 1, 2 and 8, head dims 8, 64 and 128, prompts of 1 token and
- * of odd random lengths, observation windows of 0, 1, some and all tokens.
+ * `prefill-attention` cases: GQA groups 1, 2 and 8, head dims 8, 64 and 128, prompts of 1 token, of
+ * random lengths up to 41 and of 65-260 tokens (several 64-row tiles of a tiled kernel, the last one
+ * partial), observation windows of 0, 1, some and all tokens.
  */
 export const prefillAttentionCases: ConformanceCase[] = product({
   group: [1, 2, 8] as const,
   headDim: [8, 64, 128] as const,
-  tokens: [1, [2, 41]] as readonly SizeSpec[],
+  tokens: [1, [2, 41], [65, 260]] as readonly SizeSpec[],
 }).map(({ group, headDim, tokens }) => ({
   kernel: 'prefill-attention',
   name: `tokens=${formatSize(tokens)} group=${group} kvHeads=1..2 headDim=${headDim}`,
