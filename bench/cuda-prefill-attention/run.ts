@@ -151,6 +151,8 @@ type TorchResult =
       f32Ms: number;
       /** f32 on the memory-efficient kernel, K/V expanded to every query head (expansion not timed). */
       f32EfficientMs: number | null;
+      /** Its error against float64 on sampled rows, as ours is measured. */
+      f32EfficientError?: number;
       bf16Ms: number;
     }
   | { available: false; reason: string };
@@ -265,7 +267,7 @@ async function main(): Promise<void> {
           ? `element kernel ${measured.element.milliseconds.toFixed(2)} ms (${(measured.element.milliseconds / measured.tensorCoresMs).toFixed(1)}x slower; error ${measured.element.error.output.toExponential(1)}); `
           : 'element kernel skipped; ') +
         (torch.available
-          ? `torch f32 ${torch.f32Ms.toFixed(3)} ms (memory-efficient, K/V expanded: ${torch.f32EfficientMs?.toFixed(3) ?? 'unavailable'} ms), bf16 ${torch.bf16Ms.toFixed(3)} ms`
+          ? `torch f32 ${torch.f32Ms.toFixed(3)} ms (memory-efficient, K/V expanded: ${torch.f32EfficientMs?.toFixed(3) ?? 'unavailable'} ms, error ${torch.f32EfficientError?.toExponential(1) ?? '-'}), bf16 ${torch.bf16Ms.toFixed(3)} ms`
           : `torch skipped: ${torch.reason}`),
     );
   }

@@ -2,14 +2,25 @@
  * Issue 8 §4 on a GPU machine: the runtime on the CUDA backend.
  * 1. stories260K greedy "Once upon a time" on one GPU gives the golden text;
  * 2. a 2-GPU fair-copy plan (a copied head, NCCL all-reduce on the devices' streams) gives the tokens of
- *    one GPU, with and without SnapKV compression, and logits close to the CPU backend's.
+ *    one GPU, with and without SnapKV compression, and logits close to the CPU backend's;
+ * 3. a generated fixture model with head dim 128 (GQA 8:2) on a prompt of several hundred tokens, where prefill runs the
+ *    tensor-core prefill attention (stories260K's head dim 8 runs the element kernel), gives the tokens
+ *    of the CPU backend, with and without SnapKV (which reads the window scores).
  * Bundled by bundle-device.sh; run by run-device.sh `runtime <model.gguf>`. Writes $OUT/runtime-check.json.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type CompressionPolicy, fullPolicy, snapKvPolicy } from '@fairkv/compress';
 import { createCluster, type Plan } from '@fairkv/core';
 import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
-import { createInferenceEngine, type GenerationResult, type LoadedModel, loadModel } from '@fairkv/runtime';
+import {
+  createFixtureModel,
+  createInferenceEngine,
+  type GenerationResult,
+  type LoadedModel,
+  loadModel,
+} from '@fairkv/runtime';
 import { createCudaBackend, createNcclRankCommunicators, probeCuda } from '../../src/index.js';
 
 const GOLDEN =
@@ -24,6 +35,7 @@ async function run(
   policy: CompressionPolicy,
   prompt: string,
   maxTokens: number,
+  maxPositions = 256,
 ) {
   const deviceCount = plan?.deviceCount ?? 1;
   const backends =
@@ -36,7 +48,7 @@ async function run(
     execution: 'inline',
     ...(backend === 'cuda' ? { backend: (device: number) => backends[device]! } : {}),
     ...(communicators ? { communicators } : {}),
-    maxPositions: 256,
+    maxPositions,
     kvTokensPerDevice: 8192,
   });
   try {
@@ -124,6 +136,44 @@ if (deviceCount < 2) {
   }
 }
 model.close();
+
+// Prefill on the tensor-core kernel: a fixture model whose heads it takes (head dim 128), a prompt of
+// several 64-row tiles.
+const fixtureDir = mkdtempSync(join(tmpdir(), 'fairkv-fixture-'));
+try {
+  const files = await createFixtureModel(fixtureDir, {
+    hiddenSize: 1024,
+    queryHeadCount: 8,
+    kvHeadCount: 2,
+    headDim: 128,
+    layerCount: 2,
+    maxContext: 1024,
+    huggingFace: false,
+  });
+  const fixture = await loadModel(files.ggufPath!);
+  const prompt = Array.from({ length: 60 }, (_, i) => `the ${i % 7} little ${i % 5} girls play`).join(' ');
+  for (const [name, policy] of [
+    ['full', () => fullPolicy()],
+    ['snapkv', () => snapKvPolicy({ averageBudget: 64, windowSize: 32, kernelSize: 5 })],
+  ] as const) {
+    const gpu = await run(fixture, 'cuda', undefined, policy(), prompt, 16, 1024);
+    const cpu = await run(fixture, 'cpu', undefined, policy(), prompt, 16, 1024);
+    check(
+      `fixture head dim 128, ${gpu.result.promptTokenIds.length}-token prompt: 1 GPU equals the CPU backend, ${name}`,
+      JSON.stringify(gpu.result.tokenIds) === JSON.stringify(cpu.result.tokenIds),
+      {
+        maxRelativeLogitDifference: maxRelative(gpu.result.logits!, cpu.result.logits!),
+        keptTokensEqual: JSON.stringify(gpu.result.keptTokens) === JSON.stringify(cpu.result.keptTokens),
+        gpuSeconds: gpu.seconds,
+        cpuSeconds: cpu.seconds,
+      },
+    );
+  }
+  fixture.close();
+} finally {
+  rmSync(fixtureDir, { recursive: true, force: true });
+}
+
 const out = process.env.OUT ?? '/tmp';
 writeFileSync(
   `${out}/runtime-check.json`,
