@@ -413,13 +413,11 @@ __global__ void __launch_bounds__(kWindowThreads) prefillWindowScoresKernel(Pref
 template <int D>
 void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
   const size_t shared = sizeof(float) * 3 * kTileRows * (D + 4);
-  static bool configured = false;  // per process: the attribute belongs to the function, not a device
-  if (!configured) {
-    checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(shared)),
-              "cudaFuncSetAttribute(prefill-attention tensor cores)");
-    configured = true;
-  }
+  // set on every launch (as the decode attention does): the attribute is per device, and device
+  // workers call from several threads
+  checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(shared)),
+            "cudaFuncSetAttribute(prefill-attention tensor cores)");
   const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
   prefillAttentionMmaKernel<D><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
   checkLaunch("prefill-attention tensor-core kernel");

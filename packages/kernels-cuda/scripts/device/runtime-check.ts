@@ -5,7 +5,8 @@
  *    one GPU, with and without SnapKV compression, and logits close to the CPU backend's;
  * 3. a generated fixture model with head dim 128 (GQA 8:2) on a prompt of several hundred tokens, where prefill runs the
  *    tensor-core prefill attention (stories260K's head dim 8 runs the element kernel), gives the tokens
- *    of the CPU backend, with and without SnapKV (which reads the window scores).
+ *    of the CPU backend, with and without SnapKV (which reads the window scores), and on 2 GPUs those of
+ *    one.
  * Bundled by bundle-device.sh; run by run-device.sh `runtime <model.gguf>`. Writes $OUT/runtime-check.json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -168,6 +169,28 @@ try {
         cpuSeconds: cpu.seconds,
       },
     );
+    if (deviceCount >= 2) {
+      // the second GPU launches the tensor-core prefill kernel too (its shared-memory attribute is per device)
+      const plan = solvePlacement({
+        model: fixture.config,
+        profile: syntheticHeavyTailedProfile({
+          layerCount: 2,
+          kvHeadCount: 2,
+          contextLength: 1024,
+          sigma: 1.5,
+          seed: 3,
+        }),
+        cluster: createCluster('h100-sxm-80g', 2),
+        batch: 4,
+        solver: 'fair-copy',
+      }).plan;
+      const two = await run(fixture, 'cuda', plan, policy(), prompt, 16, 1024);
+      check(
+        `fixture head dim 128: 2-GPU fair-copy equals 1 GPU, ${name}`,
+        JSON.stringify(two.result.tokenIds) === JSON.stringify(gpu.result.tokenIds),
+        { maxRelativeLogitDifference: maxRelative(two.result.logits!, gpu.result.logits!) },
+      );
+    }
   }
   fixture.close();
 } finally {
