@@ -6,8 +6,9 @@
 // aligned operands) is flash-attention style: a block of 4 warps takes 64 query rows of one head,
 // streams the keys up to the diagonal in 64-row tiles (cp.async into shared memory: Q once, K and V
 // each one tile ahead), keeps an online softmax per row in registers, and multiplies with
-// mma.sync.m16n8k8 on TF32 split three ways (hi*hi + hi*lo + lo*hi), which keeps f32 accuracy
-// (relative error about 1e-6 where plain TF32 gives 1e-3). It writes the output and, for window rows,
+// mma.sync.m16n8k8 on TF32 split three ways (hi*hi + hi*lo + lo*hi; Q and K fragments by ldmatrix),
+// which keeps f32 accuracy (3-4e-6 relative to float64 at 16K tokens, where plain TF32 gives about
+// 1e-3). It writes the output and, for window rows,
 // the row's log-sum-exp; the window kernel then recomputes those rows' scores exactly in f32 and
 // normalises them by it. The element kernel (every other case, and the `tensorCores: 0` benchmark
 // knob) takes one block per (query token, query head) with two passes over the keys.
@@ -101,21 +102,22 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
 
 // ---- tensor-core kernel -------------------------------------------------------------------------
 
-constexpr int kTileRows = 64;  // query rows per block (4 warps x 16) and keys per tile
+constexpr int kTileRows = 64;  // query rows per block (4 warps x 16)
+constexpr int kTileKeys = 64;  // keys per K / V tile (32 measured the same; bench/cuda-prefill-attention/NOTES.md)
+static_assert(kTileRows % kTileKeys == 0 && kTileKeys % 16 == 0, "key tiles divide query tiles");
 constexpr int kMmaWarps = 4;
 constexpr int kMmaThreads = kMmaWarps * 32;
 constexpr float kLog2E = 1.4426950408889634f;
 
-/** f32 rounded to TF32 (round to nearest, ties away), in f32 bit layout as mma.sync takes it. */
-__device__ __forceinline__ unsigned toTf32(float x) {
-  unsigned r;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
-  return r;
-}
-/** x = hi + lo (+ a remainder below 2^-22 |x|), both TF32. */
+/**
+ * x = hi + lo (+ a remainder below 2^-21 |x|): hi is x rounded to TF32 (to nearest, ties away, as
+ * cvt.rna.tf32.f32 rounds finite values) by two integer operations, lo the exact f32 remainder, which
+ * the tensor cores read as TF32 by dropping its low 13 bits. cvt.rna.tf32.f32 for both parts compiles
+ * to a compare-and-select sequence on sm_90 and made the kernel 1.3x slower, at the same error.
+ */
 __device__ __forceinline__ void splitTf32(float x, unsigned& hi, unsigned& lo) {
-  hi = toTf32(x);
-  lo = toTf32(x - __uint_as_float(hi));
+  hi = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
+  lo = __float_as_uint(x - __uint_as_float(hi));
 }
 __device__ __forceinline__ void mmaTf32(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
   asm volatile(
@@ -133,16 +135,16 @@ __device__ __forceinline__ void mmaSplitTf32(float (&d)[4], const unsigned (&aHi
 }
 
 /**
- * Rows [first, first + 64) of a `[tokenCount][heads][D]` f32 tensor (`base` at the head) into shared
+ * Rows [first, first + Rows) of a `[tokenCount][heads][D]` f32 tensor (`base` at the head) into shared
  * rows of `D + 4` floats (the padding keeps every fragment load below free of bank conflicts); rows
  * past the prompt are zero-filled.
  */
-template <int D>
+template <int D, int Rows>
 __device__ __forceinline__ void loadTileRows(float* shared, const float* base, long long rowStride, int first,
                                              int tokenCount) {
   constexpr int kUnits = D / 4;  // 16-byte copies per row
   constexpr int kStride = D + 4;
-  for (int i = threadIdx.x; i < kTileRows * kUnits; i += kMmaThreads) {
+  for (int i = threadIdx.x; i < Rows * kUnits; i += kMmaThreads) {
     const int r = i / kUnits;
     const int unit = i % kUnits;
     const int row = first + r;
@@ -161,12 +163,12 @@ __device__ __forceinline__ void loadTileRows(float* shared, const float* base, l
 template <int D>
 __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(PrefillAttentionParams p, float* rowLse) {
   constexpr int kStride = D + 4;
-  constexpr int kKeyFragments = kTileRows / 8;  // n-fragments of a score tile
+  constexpr int kKeyFragments = kTileKeys / 8;  // n-fragments of a score tile
   constexpr int kDimFragments = D / 8;          // n-fragments of the output
   extern __shared__ __align__(16) float tileMemory[];
-  float* sQuery = tileMemory;                   // [64][kStride]
-  float* sKey = sQuery + kTileRows * kStride;   // [64][kStride]
-  float* sValue = sKey + kTileRows * kStride;   // [64][kStride]
+  float* sQuery = tileMemory;                   // [kTileRows][kStride]
+  float* sKey = sQuery + kTileRows * kStride;   // [kTileKeys][kStride]
+  float* sValue = sKey + kTileKeys * kStride;   // [kTileKeys][kStride]
 
   const int T = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
@@ -183,10 +185,10 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
   const float* valueBase = p.value + static_cast<long long>(kvHead) * D;
 
   // cp.async groups in order: [Q, K0] [V0] [K1] [V1] ...; each wait leaves the newest group pending
-  loadTileRows<D>(sQuery, p.query + static_cast<long long>(head) * D, queryStride, first, T);
-  loadTileRows<D>(sKey, keyBase, kvStride, 0, T);
+  loadTileRows<D, kTileRows>(sQuery, p.query + static_cast<long long>(head) * D, queryStride, first, T);
+  loadTileRows<D, kTileKeys>(sKey, keyBase, kvStride, 0, T);
   commitAsync();
-  loadTileRows<D>(sValue, valueBase, kvStride, 0, T);
+  loadTileRows<D, kTileKeys>(sValue, valueBase, kvStride, 0, T);
   commitAsync();
 
   const float scaleLog2 = p.scale * kLog2E;
@@ -199,7 +201,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
   float partialSum[2] = {0.f, 0.f};              // this lane's columns only; summed over the quad at the end
   const float* queryRows = sQuery + warp * 16 * kStride;
 
-  for (int keyTile = 0; keyTile <= tile; ++keyTile) {
+  const int lastKeyTile = (first + kTileRows) / kTileKeys - 1;  // keys up to the tile's last row
+  for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
     waitAsync<1>();
     __syncthreads();  // Q and this K tile are in
     float score[kKeyFragments][4];
@@ -208,29 +211,35 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
 #pragma unroll 4
     for (int k = 0; k < D; k += 8) {
       unsigned aHi[4], aLo[4];
-      splitTf32(queryRows[g * kStride + k + t], aHi[0], aLo[0]);
-      splitTf32(queryRows[(g + 8) * kStride + k + t], aHi[1], aLo[1]);
-      splitTf32(queryRows[g * kStride + k + t + 4], aHi[2], aLo[2]);
-      splitTf32(queryRows[(g + 8) * kStride + k + t + 4], aHi[3], aLo[3]);
+      // ldmatrix on 32-bit elements: an 8 x 8 b16 matrix is 8 rows of 4 floats, and lane 4g + t receives
+      // float t of row g, which is the m16n8k8 TF32 fragment layout
+      unsigned a[4];
+      loadMatrixX4(a, queryRows + ((lane & 7) + ((lane >> 3) & 1) * 8) * kStride + k + (lane >> 4) * 4);
 #pragma unroll
-      for (int n = 0; n < kKeyFragments; ++n) {
-        const float* keyRow = sKey + (n * 8 + g) * kStride + k;
-        unsigned bHi[2], bLo[2];
-        splitTf32(keyRow[t], bHi[0], bLo[0]);
-        splitTf32(keyRow[t + 4], bHi[1], bLo[1]);
-        mmaSplitTf32(score[n], aHi, aLo, bHi, bLo);
+      for (int i = 0; i < 4; ++i) splitTf32(__uint_as_float(a[i]), aHi[i], aLo[i]);
+#pragma unroll
+      for (int n = 0; n < kKeyFragments; n += 2) {
+        unsigned b[4];  // b0, b1 of key fragment n, then of n + 1
+        loadMatrixX4(b, sKey + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + k + ((lane >> 3) & 1) * 4);
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          unsigned bHi[2], bLo[2];
+          splitTf32(__uint_as_float(b[2 * j]), bHi[0], bLo[0]);
+          splitTf32(__uint_as_float(b[2 * j + 1]), bHi[1], bLo[1]);
+          mmaSplitTf32(score[n + j], aHi, aLo, bHi, bLo);
+        }
       }
     }
     __syncthreads();  // every warp is done with this K tile
-    if (keyTile < tile) loadTileRows<D>(sKey, keyBase, kvStride, (keyTile + 1) * kTileRows, T);
+    if (keyTile < lastKeyTile) loadTileRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, T);
     commitAsync();
 
-    if (keyTile == tile) {  // the diagonal tile: keys after the row (and past the prompt) are masked
+    if ((keyTile + 1) * kTileKeys > first) {  // on the diagonal: keys after the row (and past the prompt) are masked
 #pragma unroll
       for (int n = 0; n < kKeyFragments; ++n)
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-          const int key = keyTile * kTileRows + n * 8 + 2 * t + (c & 1);
+          const int key = keyTile * kTileKeys + n * 8 + 2 * t + (c & 1);
           if (key > (c < 2 ? rowA : rowB)) score[n][c] = -INFINITY;
         }
     }
@@ -308,7 +317,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
         for (int c = 0; c < 4; ++c) out[pass * kPart + n][c] += part[n][c];
     }
     __syncthreads();  // every warp is done with this V tile
-    if (keyTile < tile) loadTileRows<D>(sValue, valueBase, kvStride, (keyTile + 1) * kTileRows, T);
+    if (keyTile < lastKeyTile) loadTileRows<D, kTileKeys>(sValue, valueBase, kvStride, (keyTile + 1) * kTileKeys, T);
     commitAsync();
   }
   waitAsync<0>();
@@ -412,7 +421,7 @@ __global__ void __launch_bounds__(kWindowThreads) prefillWindowScoresKernel(Pref
 
 template <int D>
 void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
-  const size_t shared = sizeof(float) * 3 * kTileRows * (D + 4);
+  const size_t shared = sizeof(float) * (kTileRows + 2 * kTileKeys) * (D + 4);
   // set on every launch (as the decode attention does): the attribute is per device, and device
   // workers call from several threads
   checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
