@@ -13,6 +13,7 @@ npx esbuild packages/kernels-cuda/scripts/device/nccl-multiprocess-check.ts "${c
 npx esbuild bench/cuda-decode-attention/run.ts "${common[@]}" --outfile=.device/bench-decode.mjs
 npx esbuild bench/cuda-matmul/run.ts "${common[@]}" --outfile=.device/bench-matmul.mjs
 npx esbuild bench/cuda-prefill-attention/run.ts "${common[@]}" --outfile=.device/bench-prefill.mjs
+npx esbuild bench/cuda-prefill-attention/fixture.ts "${common[@]}" --outfile=.device/prefill-fixture.mjs
 npx esbuild bench/cuda-allreduce/run.ts "${common[@]}" --outfile=.device/bench-allreduce.mjs
 npx esbuild bench/cuda-host-overhead/run.ts "${common[@]}" --outfile=.device/bench-host.mjs
 npx esbuild bench/cuda-graph-steps/run.ts "${common[@]}" --outfile=.device/bench-graphs.mjs

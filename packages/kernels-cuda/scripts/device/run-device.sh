@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
 # points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
-# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|cli-graphs|profile|bench|prefill|matmul|matmul-l2|allreduce|host|graphs]...
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|cli-graphs|profile|bench|prefill|prefill-ttft|matmul|matmul-l2|allreduce|host|graphs]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
 #  GPUs are here, or the files FAIRKV_E2E_PLANS lists; FAIRKV_E2E_EXECUTIONS picks workers,inline)
@@ -56,6 +56,12 @@ for step in "${steps[@]}"; do
     allreduce) FAIRKV_BENCH_DIR=$PWD/bench/cuda-allreduce node .device/bench-allreduce.mjs 2>&1 | tee "$OUT/allreduce.log" || status=1 ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
     prefill) FAIRKV_BENCH_DIR=$PWD/bench/cuda-prefill-attention node .device/bench-prefill.mjs 2>&1 | tee "$OUT/prefill.log" || status=1 ;;
+    prefill-ttft) [ -f /tmp/prefill-fixture/model.gguf ] || node .device/prefill-fixture.mjs /tmp/prefill-fixture || status=1
+      for round in 1 2; do
+        node .device/cli/cli.mjs generate --model /tmp/prefill-fixture/model.gguf --prompt "$(cat /tmp/prefill-fixture/prompt.txt)" \
+          --max-tokens 8 --backend cuda --dtype bf16 --policy snapkv --budget 512 --json > "$OUT/prefill-ttft-$round.json" || status=1
+        node -e "const r=JSON.parse(require('fs').readFileSync('$OUT/prefill-ttft-$round.json','utf8'));console.log('prefill-ttft round $round:', r.promptTokens, 'prompt tokens, prefill', r.prefillSeconds.toFixed(3), 's, decode', r.decodeTokensPerSecond.toFixed(0), 'tok/s, tokens', JSON.stringify(r.tokenIds))" || status=1
+      done ;;
     host) FAIRKV_BENCH_DIR=$PWD/bench/cuda-host-overhead node .device/bench-host.mjs 2>&1 | tee "$OUT/host.log" || status=1 ;;
     graphs) FAIRKV_BENCH_DIR=$PWD/bench/cuda-graph-steps node .device/bench-graphs.mjs 2>&1 | tee "$OUT/graphs.log" || status=1 ;;
     cli-graphs) gpus=$(nvidia-smi -L | wc -l); for devices in 1 $([ "$gpus" -gt 1 ] && echo 2); do
