@@ -134,7 +134,7 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
     devices = [];
     for (const shard of shards) {
       options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'slicing' });
-      const weights = await sliceShardWeights(model.weights, config, shard);
+      const weights = await sliceShardWeights(model.weights, config, shard, { dtype });
       const created: Backend = await factory(shard.device);
       const executor = new DeviceExecutor({
         backend: created,

@@ -50,7 +50,7 @@ async function loadWeights(message: DeviceWorkerInit): Promise<ShardWeights> {
   }
   const model = await loadModel(message.weights.path);
   try {
-    return await sliceShardWeights(model.weights, message.config, message.shard);
+    return await sliceShardWeights(model.weights, message.config, message.shard, { dtype: message.dtype });
   } finally {
     model.close();
   }

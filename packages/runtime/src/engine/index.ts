@@ -51,6 +51,7 @@ export {
   type LayerShardWeights,
   type ShardWeightSource,
   type ShardWeights,
+  type SliceShardWeightsOptions,
   sliceShardWeights,
 } from './shard-weights.js';
 export {

@@ -1,4 +1,4 @@
-import { type DType, type ModelConfig, queryGroupSize } from '@fairkv/core';
+import { type DType, type ModelConfig, queryGroupSize, ValidationError } from '@fairkv/core';
 import { type Backend, type BufferDType, buildRopeTable, type DeviceBuffer } from '@fairkv/kernels';
 import type { Communicator } from './communicator.js';
 import type { DeviceShard } from './device-shards.js';
@@ -36,10 +36,20 @@ interface LayerBuffers {
   wDown: DeviceBuffer;
 }
 
-/** The arrays one after another, in a new array of their type. */
-function concatenated(parts: HostWeight[]): HostWeight {
+/**
+ * The arrays one after another, in a new array of their type.
+ * @throws ValidationError when f32 and raw 16-bit parts are mixed (one fused projection's weights come
+ * in one form: `sliceShardWeights` reads them alike).
+ */
+function concatenated(parts: HostWeight[], label: string): HostWeight {
+  const raw = parts[0] instanceof Uint16Array;
+  if (parts.some((part) => part instanceof Uint16Array !== raw)) {
+    throw new ValidationError(`${label}: its parts mix f32 and raw 16-bit weights; give them in one form`, [
+      { path: `$.weights.${label}`, message: 'mixed f32 and raw 16-bit parts' },
+    ]);
+  }
   const length = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = parts[0] instanceof Float32Array ? new Float32Array(length) : new Uint16Array(length);
+  const out = raw ? new Uint16Array(length) : new Float32Array(length);
   let offset = 0;
   for (const part of parts) {
     out.set(part as never, offset);
@@ -88,10 +98,10 @@ export class ShardForward {
     // q | k | v and one gate | up, and splits its output by weight rows
     this.#layers = weights.layers.map((layer, l) => ({
       attentionNorm: upload(layer.attentionNorm, `layers.${l}.attention-norm`),
-      wQkv: upload(concatenated([layer.wq, layer.wk, layer.wv]), `layers.${l}.wqkv`),
+      wQkv: upload(concatenated([layer.wq, layer.wk, layer.wv], `layers.${l}.wqkv`), `layers.${l}.wqkv`),
       wo: upload(layer.wo, `layers.${l}.wo`),
       ffnNorm: upload(layer.ffnNorm, `layers.${l}.ffn-norm`),
-      wGateUp: upload(concatenated([layer.wGate, layer.wUp]), `layers.${l}.w-gate-up`),
+      wGateUp: upload(concatenated([layer.wGate, layer.wUp], `layers.${l}.w-gate-up`), `layers.${l}.w-gate-up`),
       wDown: upload(layer.wDown, `layers.${l}.w-down`),
     }));
     this.#outputNorm = weights.outputNorm ? upload(weights.outputNorm, 'output-norm') : undefined;

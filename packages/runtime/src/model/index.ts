@@ -59,7 +59,7 @@ export { loadGgufModel, loadGgufModelFromFile, sameStoredBytes } from './load-gg
 export { HF_FILES, loadHuggingFaceModel, readSafetensorsIndex } from './load-huggingface-model.js';
 export { loadModel } from './load-model.js';
 export { type LoadedModel, type LoadModelOptions, type ModelFormat, RANDOM_WEIGHTS_KEY } from './loaded-model.js';
-export { createModelWeights, type ModelWeights, type WeightInfo } from './model-weights.js';
+export { createModelWeights, halfStoredType, type ModelWeights, type WeightInfo } from './model-weights.js';
 export {
   decodeSafetensorsData,
   parseSafetensorsHeader,

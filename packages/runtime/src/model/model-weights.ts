@@ -6,8 +6,17 @@
  *
  * @packageDocumentation
  */
-import { ConfigError } from '@fairkv/core';
+import { ConfigError, UnsupportedError } from '@fairkv/core';
 import { checkRowRange, type StoredTensor } from './stored-tensor.js';
+
+/**
+ * The 16-bit float type a stored type is, if it is one: GGUF `f16` / `bf16`, safetensors `F16` /
+ * `BF16`. Weights of these types can go to a device buffer of the same dtype as raw bit patterns.
+ */
+export function halfStoredType(storedType: string): 'f16' | 'bf16' | undefined {
+  const lower = storedType.toLowerCase();
+  return lower === 'f16' || lower === 'bf16' ? lower : undefined;
+}
 
 /** Where a canonical weight lives. */
 export interface WeightInfo {
@@ -53,30 +62,53 @@ export interface ModelWeights {
    * heads), each as a `[rows, count]` row-major array, in the order given.
    */
   readColumnRanges(name: string, ranges: readonly { first: number; count: number }[]): Promise<Float32Array[]>;
+  /**
+   * {@link readRows} of an f16 or bf16 weight as its raw 16-bit patterns (see {@link halfStoredType}), for
+   * a device buffer of that dtype: no float32 detour, no rounding.
+   * @throws UnsupportedError for a weight stored in another type.
+   */
+  readRowBits(name: string, firstRow: number, rowCount: number): Promise<Uint16Array>;
+  /** {@link readColumnRanges} of an f16 or bf16 weight as raw 16-bit patterns. @throws UnsupportedError likewise. */
+  readColumnBitRanges(name: string, ranges: readonly { first: number; count: number }[]): Promise<Uint16Array[]>;
 }
 
 const COLUMN_CHUNK_BYTES = 8 << 20;
 
+/** 16-bit patterns of stored little-endian bytes (a view; a copy when the bytes are not 2-byte aligned). */
+export function storedBits(bytes: Uint8Array): Uint16Array {
+  if (bytes.byteOffset % 2 === 0) return new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2);
+  return new Uint16Array(bytes.slice().buffer);
+}
+
+/** The tensor's rows as raw 16-bit patterns. @throws UnsupportedError when it is not stored as f16 or bf16. */
+async function readRowBits(tensor: StoredTensor, name: string, firstRow: number, rowCount: number) {
+  if (!halfStoredType(tensor.storedType))
+    throw new UnsupportedError(`${name}: stored as ${tensor.storedType}; raw 16-bit reads need f16 or bf16`);
+  return storedBits(await tensor.readRowBytes(firstRow, rowCount));
+}
+
 /** Reads a matrix once, in bounded chunks of rows, and copies out each column range as `[rows, count]`. */
-async function readColumnRanges(
+async function readColumnRanges<A extends Float32Array | Uint16Array>(
   tensor: StoredTensor,
   name: string,
   ranges: readonly { first: number; count: number }[],
-): Promise<Float32Array[]> {
+  readRows: (first: number, count: number) => Promise<A>,
+  allocate: (length: number) => A,
+): Promise<A[]> {
   if (tensor.shape.length !== 2)
     throw new RangeError(`${name}: column reads need a matrix, shape is [${tensor.shape.join(', ')}]`);
   const [rows, columns] = tensor.shape as [number, number];
   for (const range of ranges) checkRowRange({ name: `${name} columns`, shape: [columns] }, range.first, range.count);
-  const outputs = ranges.map((range) => new Float32Array(rows * range.count));
+  const outputs = ranges.map((range) => allocate(rows * range.count));
   const bytesPerRow = Math.max(1, tensor.byteLength / Math.max(1, rows));
   const chunkRows = Math.max(1, Math.floor(COLUMN_CHUNK_BYTES / bytesPerRow));
   for (let first = 0; first < rows; first += chunkRows) {
     const count = Math.min(chunkRows, rows - first);
-    const chunk = await tensor.readRows(first, count);
+    const chunk = await readRows(first, count);
     ranges.forEach((range, index) => {
       for (let row = 0; row < count; row++) {
         const start = row * columns + range.first;
-        outputs[index]!.set(chunk.subarray(start, start + range.count), (first + row) * range.count);
+        outputs[index]!.set(chunk.subarray(start, start + range.count) as never, (first + row) * range.count);
       }
     });
   }
@@ -97,6 +129,16 @@ export function createModelWeights(tensors: ReadonlyMap<string, StoredTensor>, t
     }
     return tensor;
   };
+  const floatColumnRanges = (name: string, ranges: readonly { first: number; count: number }[]) => {
+    const tensor = resolve(name);
+    return readColumnRanges(
+      tensor,
+      name,
+      ranges,
+      (first, count) => tensor.readRows(first, count),
+      (length) => new Float32Array(length),
+    );
+  };
   return {
     names,
     has: (name) => names.includes(name),
@@ -116,9 +158,20 @@ export function createModelWeights(tensors: ReadonlyMap<string, StoredTensor>, t
     readStoredBytes: (name) => resolve(name).readBytes(),
     readRows: (name, firstRow, rowCount) => resolve(name).readRows(firstRow, rowCount),
     async readColumns(name, firstColumn, columnCount) {
-      const [block] = await readColumnRanges(resolve(name), name, [{ first: firstColumn, count: columnCount }]);
+      const [block] = await floatColumnRanges(name, [{ first: firstColumn, count: columnCount }]);
       return block!;
     },
-    readColumnRanges: (name, ranges) => readColumnRanges(resolve(name), name, ranges),
+    readColumnRanges: floatColumnRanges,
+    readRowBits: (name, firstRow, rowCount) => readRowBits(resolve(name), name, firstRow, rowCount),
+    readColumnBitRanges(name, ranges) {
+      const tensor = resolve(name);
+      return readColumnRanges(
+        tensor,
+        name,
+        ranges,
+        (first, count) => readRowBits(tensor, name, first, count),
+        (length) => new Uint16Array(length),
+      );
+    },
   };
 }

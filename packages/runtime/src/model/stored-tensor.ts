@@ -32,6 +32,8 @@ export interface StoredTensor {
    * of the other dimensions as elements), dequantised; reads only those bytes.
    */
   readRows(firstRow: number, rowCount: number): Promise<Float32Array>;
+  /** The same rows' bytes exactly as stored, not decoded. */
+  readRowBytes(firstRow: number, rowCount: number): Promise<Uint8Array>;
 }
 
 /** Product of a shape's dimensions (1 for a scalar). */
@@ -92,6 +94,10 @@ export function lazyStoredTensor(source: ByteSource, layout: LazyTensorLayout): 
       checkRowRange(layout, firstRow, rowCount);
       const bytes = await source.read(dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
       return layout.decode(bytes, rowCount * rowElements);
+    },
+    readRowBytes(firstRow, rowCount) {
+      checkRowRange(layout, firstRow, rowCount);
+      return source.read(dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
     },
   };
 }
