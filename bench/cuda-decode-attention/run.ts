@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bf16BitsToF32, type DeviceBuffer, f32ToBf16Bits } from '@fairkv/kernels';
 import { type CudaBackend, createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
+import { medianEventMs } from '../cuda-event-timing.js';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 import { writeResult } from '../write-result.js';
@@ -57,26 +58,9 @@ const MIXES: Mix[] = BATCHES.flatMap((batch) => [
   { name: 'half-long', batch, longHeadsPerRequest: 4 },
 ]);
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** Times `body` with CUDA events: the median over `repeats` single launches (after warm-up). */
+/** Times `body` with CUDA events: the median over `repeats` single launches (after 3 warm-up calls). */
 function timeMs(backend: CudaBackend, body: () => void, count = repeats): number {
-  const native = backend.native;
-  const context = backend.nativeContext;
-  const events = Array.from({ length: count + 1 }, () => native.eventCreate(context));
-  for (let i = 0; i < 3; i++) body();
-  native.eventRecord(context, events[0]!);
-  for (let i = 0; i < count; i++) {
-    body();
-    native.eventRecord(context, events[i + 1]!);
-  }
-  native.synchronizeNow(context);
-  const times = events.slice(1).map((end, i) => native.eventElapsedMs(events[i]!, end));
-  for (const event of events) native.eventDestroy(event);
-  return median(times);
+  return medianEventMs(backend, body, count);
 }
 
 /**

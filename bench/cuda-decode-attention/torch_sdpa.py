@@ -14,33 +14,13 @@ needed bytes.
 """
 import json
 import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-
-def warm_up(fn):
-    for _ in range(3):
-        fn()
-    torch.cuda.synchronize()
-
-
-def median(times):
-    return sorted(times)[len(times) // 2]
-
-
-def median_ms(fn, repeats):
-    """Median of `repeats` calls issued back to back with an event between consecutive calls, as
-    run.ts times ours: the host runs ahead, so each interval is the call's GPU time, not the host's
-    time to dispatch it onto an idle GPU."""
-    warm_up(fn)
-    events = [torch.cuda.Event(enable_timing=True) for _ in range(repeats + 1)]
-    events[0].record()
-    for i in range(repeats):
-        fn()
-        events[i + 1].record()
-    torch.cuda.synchronize()
-    return median([events[i].elapsed_time(events[i + 1]) for i in range(repeats)])
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: the shared timing helpers
+from torch_timing import median, median_ms, warm_up  # noqa: E402
 
 
 def median_synced_ms(fn, repeats):

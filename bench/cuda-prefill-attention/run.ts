@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DeviceBuffer } from '@fairkv/kernels';
 import { type CudaBackend, createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
+import { medianEventMs } from '../cuda-event-timing.js';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { gitCommit } from '../git-commit.js';
 import { writeResult } from '../write-result.js';
@@ -37,27 +38,6 @@ const repeats = positiveIntegersFromEnv('FAIRKV_BENCH_REPEATS', '10')[0]!;
 const torchOff = process.env.FAIRKV_BENCH_TORCH === '0';
 /** Query rows checked against float64 per prompt (spread over the prompt, the window's last row included). */
 const SAMPLED_ROWS = 6;
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
-}
-
-/** Median of `count` calls timed with CUDA events, issued back to back after one warm-up call. */
-function timeMs(backend: CudaBackend, body: () => void, count: number): number {
-  const { native, nativeContext: context } = backend;
-  const events = Array.from({ length: count + 1 }, () => native.eventCreate(context));
-  body();
-  native.eventRecord(context, events[0]!);
-  for (let i = 0; i < count; i++) {
-    body();
-    native.eventRecord(context, events[i + 1]!);
-  }
-  native.synchronizeNow(context);
-  const times = events.slice(1).map((end, i) => native.eventElapsedMs(events[i]!, end));
-  for (const event of events) native.eventDestroy(event);
-  return median(times);
-}
 
 /** Deterministic uniform values in [low, high). */
 function uniform(count: number, seed: number, low: number, high: number): Float32Array {
@@ -219,12 +199,12 @@ async function measure(backend: CudaBackend, tokens: number) {
     );
   };
   const tensorCoreError = await checked();
-  const tensorCoresMs = timeMs(backend, () => run(true), repeats);
-  const withoutWindowMs = timeMs(backend, () => run(false), repeats);
+  const tensorCoresMs = medianEventMs(backend, () => run(true), repeats, 1);
+  const withoutWindowMs = medianEventMs(backend, () => run(false), repeats, 1);
   let element: { milliseconds: number; error: { output: number; windowScores: number } } | undefined;
   if (tokens <= elementMax) {
     const error = await checked({ tensorCores: 0 });
-    element = { milliseconds: timeMs(backend, () => run(true, { tensorCores: 0 }), 3), error };
+    element = { milliseconds: medianEventMs(backend, () => run(true, { tensorCores: 0 }), 3, 1), error };
   }
   for (const buffer of [query, key, value, output, windowScores] as DeviceBuffer[]) backend.disposeBuffer(buffer);
   return { tensorCoresMs, withoutWindowMs, tensorCoreError, element };

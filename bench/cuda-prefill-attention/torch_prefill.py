@@ -10,23 +10,14 @@ times ours.
 """
 import json
 import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-
-def median_ms(fn, repeats):
-    fn()
-    torch.cuda.synchronize()
-    events = [torch.cuda.Event(enable_timing=True) for _ in range(repeats + 1)]
-    events[0].record()
-    for i in range(repeats):
-        fn()
-        events[i + 1].record()
-    torch.cuda.synchronize()
-    times = sorted(events[i].elapsed_time(events[i + 1]) for i in range(repeats))
-    return times[len(times) // 2]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/: the shared timing helpers
+from torch_timing import median_ms  # noqa: E402
 
 
 def sampled_error(output, q, k, v, rows=6):
@@ -54,7 +45,7 @@ def main():
         k = torch.empty(1, hkv, t, d, device=dev, dtype=dtype).uniform_(-2, 2)
         v = torch.empty(1, hkv, t, d, device=dev, dtype=dtype).uniform_(-1, 1)
         run = lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
-        results[f"{name}Ms"] = median_ms(run, repeats)
+        results[f"{name}Ms"] = median_ms(run, repeats, warmups=1)
         if name == "f32":
             # with GQA, PyTorch runs f32 on its math path; its memory-efficient kernel takes f32 when
             # K and V are expanded to every query head first (the expansion not timed)
@@ -63,7 +54,7 @@ def main():
             try:
                 with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION):
                     efficient = lambda: F.scaled_dot_product_attention(q, ke, ve, is_causal=True)
-                    results["f32EfficientMs"] = median_ms(efficient, repeats)
+                    results["f32EfficientMs"] = median_ms(efficient, repeats, warmups=1)
                     results["f32EfficientError"] = sampled_error(efficient(), q, ke, ve)
             except RuntimeError as error:
                 results["f32EfficientMs"] = None
