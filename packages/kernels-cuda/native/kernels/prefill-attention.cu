@@ -346,42 +346,48 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
 
 // ---- window scores from the row log-sum-exp -------------------------------------------------------
 
-constexpr int kWindowTile = 64;      // window rows and keys per block
-constexpr int kWindowThreads = 256;  // 16 x 16 threads, 4 x 4 scores each
-constexpr int kWindowChunk = 32;     // head dims per pass through shared memory
+constexpr int kWindowKeys = 64;   // keys per block (16 threads x 4)
+constexpr int kWindowChunk = 32;  // head dims per pass through shared memory
 
 /**
  * `windowScores[head][w][k] = 2^(scale log2(e) q_t . k_k - lse_t)` for `t = T - W + w`, `k <= t`, and 0
- * after t: one block per (64 keys, head, 64 window rows), f32 dot products from shared memory, 32 head
- * dims at a time.
+ * after t: one block per (64 keys, head, `Rows` window rows), 16 x Rows/4 threads with 4 x 4 scores
+ * each, f32 dot products from shared memory, 32 head dims at a time. Windows of up to 32 rows (SnapKV's
+ * default) take 32-row blocks, so no block computes rows past the window.
  */
-template <int D>
-__global__ void __launch_bounds__(kWindowThreads) prefillWindowScoresKernel(PrefillAttentionParams p, const float* rowLse) {
+template <int D, int Rows>
+__global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(PrefillAttentionParams p, const float* rowLse) {
+  constexpr int kThreadsPerBlock = 16 * Rows / 4;
+  constexpr int kRowStep = Rows / 4;  // a thread's rows are ty, ty + kRowStep, ...
   constexpr int kStride = kWindowChunk + 1;
-  __shared__ float sQuery[kWindowTile * kStride];
-  __shared__ float sKey[kWindowTile * kStride];
+  __shared__ float sQuery[Rows * kStride];
+  __shared__ float sKey[kWindowKeys * kStride];
   const int T = p.tokenCount;
   const int W = p.windowSize;
   const int head = blockIdx.y;
   const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
-  const int keyFirst = blockIdx.x * kWindowTile;
-  const int windowFirst = blockIdx.z * kWindowTile;  // window row index
-  const int tokenFirst = T - W + windowFirst;          // its query token
+  const int keyFirst = blockIdx.x * kWindowKeys;
+  const int windowFirst = blockIdx.z * Rows;    // window row index
+  const int tokenFirst = T - W + windowFirst;  // its query token
   const int tx = threadIdx.x % 16;
   const int ty = threadIdx.x / 16;
   float dot[4][4] = {};
-  if (keyFirst <= tokenFirst + kWindowTile - 1) {  // otherwise every score of the block is masked
+  if (keyFirst <= tokenFirst + Rows - 1) {  // otherwise every score of the block is masked
     const float* query = p.query + static_cast<long long>(head) * D;
     const float* key = p.key + static_cast<long long>(kvHead) * D;
     const long long queryStride = static_cast<long long>(p.queryHeadCount) * D;
     const long long kvStride = static_cast<long long>(p.kvHeadCount) * D;
     for (int chunk = 0; chunk < D; chunk += kWindowChunk) {
-      for (int i = threadIdx.x; i < kWindowTile * kWindowChunk; i += kWindowThreads) {
+      for (int i = threadIdx.x; i < Rows * kWindowChunk; i += kThreadsPerBlock) {
         const int r = i / kWindowChunk;
         const int d = chunk + i % kWindowChunk;
         const int token = tokenFirst + r;
-        const int keyRow = keyFirst + r;
         sQuery[r * kStride + d - chunk] = token < T ? query[token * queryStride + d] : 0.f;
+      }
+      for (int i = threadIdx.x; i < kWindowKeys * kWindowChunk; i += kThreadsPerBlock) {
+        const int r = i / kWindowChunk;
+        const int d = chunk + i % kWindowChunk;
+        const int keyRow = keyFirst + r;
         sKey[r * kStride + d - chunk] = keyRow < T ? key[keyRow * kvStride + d] : 0.f;
       }
       __syncthreads();
@@ -390,7 +396,7 @@ __global__ void __launch_bounds__(kWindowThreads) prefillWindowScoresKernel(Pref
         float q[4], k[4];
 #pragma unroll
         for (int i = 0; i < 4; ++i) {
-          q[i] = sQuery[(ty + 16 * i) * kStride + d];
+          q[i] = sQuery[(ty + kRowStep * i) * kStride + d];
           k[i] = sKey[(tx + 16 * i) * kStride + d];
         }
 #pragma unroll
@@ -405,7 +411,7 @@ __global__ void __launch_bounds__(kWindowThreads) prefillWindowScoresKernel(Pref
   const float scaleLog2 = p.scale * kLog2E;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const int w = windowFirst + ty + 16 * i;
+    const int w = windowFirst + ty + kRowStep * i;
     if (w >= W) continue;
     const int token = T - W + w;
     const float lse = rowLse[static_cast<long long>(head) * W + w];
@@ -431,9 +437,12 @@ void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, c
   prefillAttentionMmaKernel<D><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
   checkLaunch("prefill-attention tensor-core kernel");
   if (p.windowSize > 0) {
-    const dim3 grid((p.tokenCount + kWindowTile - 1) / kWindowTile, p.queryHeadCount,
-                    (p.windowSize + kWindowTile - 1) / kWindowTile);
-    prefillWindowScoresKernel<D><<<grid, kWindowThreads, 0, stream>>>(p, rowLse);
+    const int keyBlocks = (p.tokenCount + kWindowKeys - 1) / kWindowKeys;
+    if (p.windowSize <= 32)
+      prefillWindowScoresKernel<D, 32><<<dim3(keyBlocks, p.queryHeadCount, 1), 16 * 32 / 4, 0, stream>>>(p, rowLse);
+    else
+      prefillWindowScoresKernel<D, 64><<<dim3(keyBlocks, p.queryHeadCount, (p.windowSize + 63) / 64), 16 * 64 / 4, 0,
+                                         stream>>>(p, rowLse);
     checkLaunch("prefill-attention window-score kernel");
   }
 }
