@@ -3,7 +3,8 @@
  * observation-window scores) at the Llama-3.1-8B shape of one GPU (32 query heads, 8 kv heads, head
  * dim 128) and prompts of FAIRKV_PREFILL_TOKENS (default 1024, 4096, 16384) tokens, measured in ONE
  * run:
- *   1. the tensor-core kernel (the default), with an observation window of 32 rows and without one;
+ *   1. the tensor-core kernel (the default), with an observation window of 32 rows, without one, and
+ *      with the window and H2O's accumulated scores;
  *   2. the element kernel (the `tensorCores: 0` benchmark knob), up to FAIRKV_PREFILL_ELEMENT_MAX
  *      tokens (default 4096: it takes seconds beyond);
  *   3. PyTorch scaled_dot_product_attention (causal) on the same shape in f32 (what the contract
@@ -172,20 +173,26 @@ async function measure(backend: CudaBackend, tokens: number) {
     elementCount: queryHeadCount * windowSize * tokens,
     label: 'windowScores',
   });
-  const run = (window: boolean, knobs: { tensorCores?: 0 } = {}) =>
+  const accumulatedScores = backend.createBuffer({
+    dtype: 'f32',
+    elementCount: queryHeadCount * tokens,
+    label: 'accumulatedScores',
+  });
+  const run = (window: boolean, knobs: { tensorCores?: 0; accumulated?: true } = {}) =>
     backend.run('prefill-attention', {
       query,
       key,
       value,
       output,
       ...(window ? { windowScores } : {}),
+      ...(knobs.accumulated ? { accumulatedScores } : {}),
       tokenCount: tokens,
       queryHeadCount,
       kvHeadCount,
       headDim,
       windowSize: window ? windowSize : 0,
       scale: 1 / Math.sqrt(headDim),
-      ...knobs,
+      ...(knobs.tensorCores === 0 ? { tensorCores: 0 } : {}),
     });
   const checked = async (knobs: { tensorCores?: 0 } = {}) => {
     backend.fill(output, Number.NaN);
@@ -201,13 +208,16 @@ async function measure(backend: CudaBackend, tokens: number) {
   const tensorCoreError = await checked();
   const tensorCoresMs = medianEventMs(backend, () => run(true), repeats, 1);
   const withoutWindowMs = medianEventMs(backend, () => run(false), repeats, 1);
+  // H2O's column sums too: every row's log-sum-exp kept, one more pass over the keys on CUDA cores
+  const withAccumulatedMs = medianEventMs(backend, () => run(true, { accumulated: true }), repeats, 1);
   let element: { milliseconds: number; error: { output: number; windowScores: number } } | undefined;
   if (tokens <= elementMax) {
     const error = await checked({ tensorCores: 0 });
     element = { milliseconds: medianEventMs(backend, () => run(true, { tensorCores: 0 }), 3, 1), error };
   }
-  for (const buffer of [query, key, value, output, windowScores] as DeviceBuffer[]) backend.disposeBuffer(buffer);
-  return { tensorCoresMs, withoutWindowMs, tensorCoreError, element };
+  for (const buffer of [query, key, value, output, windowScores, accumulatedScores] as DeviceBuffer[])
+    backend.disposeBuffer(buffer);
+  return { tensorCoresMs, withoutWindowMs, withAccumulatedMs, tensorCoreError, element };
 }
 
 async function main(): Promise<void> {
@@ -226,6 +236,7 @@ async function main(): Promise<void> {
         milliseconds: measured.tensorCoresMs,
         tflops: tflops(measured.tensorCoresMs),
         withoutWindowMs: measured.withoutWindowMs,
+        withAccumulatedScoresMs: measured.withAccumulatedMs,
         errorVsFloat64: measured.tensorCoreError,
       },
       element: measured.element
@@ -242,7 +253,7 @@ async function main(): Promise<void> {
     const e = measured.tensorCoreError;
     console.log(
       `${tokens} tokens: tensor cores ${measured.tensorCoresMs.toFixed(3)} ms (${tflops(measured.tensorCoresMs).toFixed(1)} TFLOPS; ` +
-        `no window ${measured.withoutWindowMs.toFixed(3)} ms; error ${e.output.toExponential(1)} / ${e.windowScores.toExponential(1)}); ` +
+        `no window ${measured.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.withAccumulatedMs.toFixed(3)} ms; error ${e.output.toExponential(1)} / ${e.windowScores.toExponential(1)}); ` +
         (measured.element
           ? `element kernel ${measured.element.milliseconds.toFixed(2)} ms (${(measured.element.milliseconds / measured.tensorCoresMs).toFixed(1)}x slower; error ${measured.element.error.output.toExponential(1)}); `
           : 'element kernel skipped; ') +

@@ -137,6 +137,12 @@ export interface PrefillAttentionArgs {
   output: DeviceBuffer<'f32'>;
   /** f32 `[queryHeadCount][windowSize][tokenCount]`; required when `windowSize > 0`. */
   windowScores?: DeviceBuffer<'f32'>;
+  /**
+   * Optional f32 `[queryHeadCount][tokenCount]`: `accumulatedScores[q][k] = sum over t >= k of p[t][k]`,
+   * the attention key `k` received from every query of the prompt (H2O's heavy-hitter score: the
+   * column sums of the causal softmax), without a `[tokenCount][tokenCount]` window.
+   */
+  accumulatedScores?: DeviceBuffer<'f32'>;
   tokenCount: number;
   queryHeadCount: number;
   /** Divides `queryHeadCount`. */

@@ -196,7 +196,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     buffers: ['target', 'addend'].map((field) => ({ field, kind: 'f32' as const, elements: product('elementCount') })),
   },
   'prefill-attention': {
-    outputs: ['output', 'windowScores'],
+    outputs: ['output', 'windowScores', 'accumulatedScores'],
     counts: ['windowSize'],
     dims: ['tokenCount', 'queryHeadCount', 'kvHeadCount', 'headDim'],
     buffers: [
@@ -209,6 +209,12 @@ const RULES: { [K in KernelName]: KernelRule } = {
         kind: 'f32',
         elements: product('queryHeadCount', 'windowSize', 'tokenCount'),
         required: (a) => n(a, 'windowSize') > 0,
+      },
+      {
+        field: 'accumulatedScores',
+        kind: 'f32',
+        elements: product('queryHeadCount', 'tokenCount'),
+        required: () => false,
       },
     ],
     check: (a, capabilities) => {

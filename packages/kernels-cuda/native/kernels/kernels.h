@@ -114,13 +114,18 @@ struct PrefillAttentionParams {
   float* windowScores;
   int tokenCount, queryHeadCount, kvHeadCount, headDim, windowSize;
   float scale;
+  /** Optional `[queryHeadCount][tokenCount]` column sums of the causal softmax (H2O), or null. */
+  float* accumulatedScores;
 };
 /**
  * Whether the tensor-core kernel can run this call here: head dim 64 or 128, compute capability 8.0+,
  * query, key, value and output 16-byte aligned. Otherwise the element kernel runs.
  */
 bool prefillAttentionUsesTensorCores(const PrefillAttentionParams& params, int computeMajor);
-/** Workspace of the tensor-core path: each window row's log-sum-exp (queryHeadCount x windowSize f32). */
+/**
+ * Workspace of the tensor-core path: the log-sum-exp of each window row, or of every row when the
+ * accumulated scores are asked for (queryHeadCount x that many f32).
+ */
 size_t prefillAttentionWorkspaceBytes(const PrefillAttentionParams& params);
 /** `tensorCores` only where prefillAttentionUsesTensorCores said so; `workspace` its bytes then. */
 void prefillAttention(const PrefillAttentionParams& params, void* workspace, bool tensorCores, cudaStream_t stream);

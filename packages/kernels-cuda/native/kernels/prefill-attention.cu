@@ -8,10 +8,11 @@
 // each one tile ahead), keeps an online softmax per row in registers, and multiplies with
 // mma.sync.m16n8k8 on TF32 split three ways (hi*hi + hi*lo + lo*hi; Q and K fragments by ldmatrix),
 // which keeps f32 accuracy (3-4e-6 relative to float64 at 16K tokens, where plain TF32 gives about
-// 1e-3). It writes the output and, for window rows,
-// the row's log-sum-exp; the window kernel then recomputes those rows' scores exactly in f32 and
-// normalises them by it. The element kernel (every other case, and the `tensorCores: 0` benchmark
-// knob) takes one block per (query token, query head) with two passes over the keys.
+// 1e-3). It writes the output and, for window rows, the row's log-sum-exp; the window kernel then
+// recomputes those rows' scores exactly in f32 and normalises them by it, and for the accumulated
+// scores (H2O) a column kernel sums every row's probabilities per key the same way. The element kernel (every other case, and the `tensorCores: 0`
+// benchmark knob) takes one block per (query token, query head) with two passes over the keys, and adds
+// the accumulated scores atomically.
 #include "../common.h"
 #include "kernels.h"
 #include "tensor-core.cuh"
@@ -86,6 +87,8 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
     if (k <= t) probability = expf(p.scale * dotRow(sQuery, keyBase + k * kvStride, D) - maximum) * inverseSum;
     sProb[threadIdx.x] = probability;
     if (windowOut != nullptr && k <= t) windowOut[k] = probability;
+    if (p.accumulatedScores != nullptr && k <= t)
+      atomicAdd(p.accumulatedScores + static_cast<long long>(head) * p.tokenCount + k, probability);
     __syncthreads();
     const int count = min(kThreads, t + 1 - tile);
     for (int d = threadIdx.x; d < D; d += kThreads) {
@@ -108,6 +111,11 @@ static_assert(kTileRows % kTileKeys == 0 && kTileKeys % 16 == 0, "key tiles divi
 constexpr int kMmaWarps = 4;
 constexpr int kMmaThreads = kMmaWarps * 32;
 constexpr float kLog2E = 1.4426950408889634f;
+
+/** Rows whose log-sum-exp the workspace keeps (the last ones): every row for accumulated scores, else the window. */
+__host__ __device__ __forceinline__ int lseRowCount(const PrefillAttentionParams& p) {
+  return p.accumulatedScores != nullptr ? p.tokenCount : p.windowSize;
+}
 
 /**
  * x = hi + lo (+ a remainder below 2^-21 |x|): hi is x rounded to TF32 (to nearest, ties away, as
@@ -329,7 +337,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
     sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
     sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
   }
-  const int windowFirst = T - p.windowSize;
+  const int lseRows = lseRowCount(p);  // the last lseRows rows keep their log-sum-exp
+  const int lseFirst = T - lseRows;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     const int row = r == 0 ? rowA : rowB;
@@ -339,8 +348,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
 #pragma unroll
     for (int n = 0; n < kDimFragments; ++n)
       *reinterpret_cast<float2*>(output + n * 8) = make_float2(out[n][2 * r] * inverse, out[n][2 * r + 1] * inverse);
-    if (t == 0 && row >= windowFirst)
-      rowLse[static_cast<long long>(head) * p.windowSize + (row - windowFirst)] = runningMax[r] + log2f(sum[r]);
+    if (t == 0 && row >= lseFirst)
+      rowLse[static_cast<long long>(head) * lseRows + (row - lseFirst)] = runningMax[r] + log2f(sum[r]);
   }
 }
 
@@ -414,7 +423,8 @@ __global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(Prefi
     const int w = windowFirst + ty + kRowStep * i;
     if (w >= W) continue;
     const int token = T - W + w;
-    const float lse = rowLse[static_cast<long long>(head) * W + w];
+    const int lseRows = lseRowCount(p);
+    const float lse = rowLse[static_cast<long long>(head) * lseRows + (w + lseRows - W)];
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
       const int keyIndex = keyFirst + tx + 16 * j;
@@ -422,6 +432,76 @@ __global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(Prefi
       scores[static_cast<long long>(w) * T + keyIndex] =
           keyIndex <= token ? exp2f(fmaf(dot[i][j], scaleLog2, -lse)) : 0.f;
     }
+  }
+}
+
+/**
+ * `accumulatedScores[head][k] = sum over t >= k of 2^(scale log2(e) q_t . k_k - lse_t)`: one block per
+ * (64 keys, head) walks the query rows from its first key to the end of the prompt in 64-row tiles,
+ * f32 dot products from shared memory (4 x 4 per thread, as the window kernel), and sums each key's
+ * column over the rows in registers, then over the block's 16 row groups.
+ */
+template <int D>
+__global__ void __launch_bounds__(256) prefillAccumulatedScoresKernel(PrefillAttentionParams p, const float* rowLse) {
+  constexpr int kRows = 64;
+  constexpr int kStride = kWindowChunk + 1;
+  __shared__ float sQuery[kRows * kStride];
+  __shared__ float sKey[kWindowKeys * kStride];
+  __shared__ float sColumn[16][kWindowKeys];
+  const int T = p.tokenCount;
+  const int head = blockIdx.y;
+  const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
+  const int keyFirst = blockIdx.x * kWindowKeys;
+  const int tx = threadIdx.x % 16;
+  const int ty = threadIdx.x / 16;
+  const float* query = p.query + static_cast<long long>(head) * D;
+  const float* key = p.key + static_cast<long long>(kvHead) * D;
+  const long long queryStride = static_cast<long long>(p.queryHeadCount) * D;
+  const long long kvStride = static_cast<long long>(p.kvHeadCount) * D;
+  const float scaleLog2 = p.scale * kLog2E;
+  float column[4] = {};
+  for (int rowFirst = keyFirst; rowFirst < T; rowFirst += kRows) {  // rows before keyFirst see none of the keys
+    float dot[4][4] = {};
+    for (int chunk = 0; chunk < D; chunk += kWindowChunk) {
+      for (int i = threadIdx.x; i < kRows * kWindowChunk; i += 256) {
+        const int r = i / kWindowChunk;
+        const int d = chunk + i % kWindowChunk;
+        sQuery[r * kStride + d - chunk] = rowFirst + r < T ? query[(rowFirst + r) * queryStride + d] : 0.f;
+        sKey[r * kStride + d - chunk] = keyFirst + r < T ? key[(keyFirst + r) * kvStride + d] : 0.f;
+      }
+      __syncthreads();
+#pragma unroll 8
+      for (int d = 0; d < kWindowChunk; ++d) {
+        float q[4], k[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          q[i] = sQuery[(ty + 16 * i) * kStride + d];
+          k[i] = sKey[(tx + 16 * i) * kStride + d];
+        }
+#pragma unroll
+        for (int i = 0; i < 4; ++i)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) dot[i][j] = fmaf(q[i], k[j], dot[i][j]);
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const int row = rowFirst + ty + 16 * i;
+      if (row >= T) continue;
+      const float lse = rowLse[static_cast<long long>(head) * T + row];  // every row's (lseRowCount)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        if (keyFirst + tx + 16 * j <= row) column[j] += exp2f(fmaf(dot[i][j], scaleLog2, -lse));
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 4; ++j) sColumn[ty][tx + 16 * j] = column[j];
+  __syncthreads();
+  if (threadIdx.x < kWindowKeys && keyFirst + static_cast<int>(threadIdx.x) < T) {
+    float sum = 0.f;
+    for (int r = 0; r < 16; ++r) sum += sColumn[r][threadIdx.x];
+    p.accumulatedScores[static_cast<long long>(head) * T + keyFirst + threadIdx.x] = sum;
   }
 }
 
@@ -445,6 +525,11 @@ void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, c
                                          stream>>>(p, rowLse);
     checkLaunch("prefill-attention window-score kernel");
   }
+  if (p.accumulatedScores != nullptr) {
+    const int keyBlocks = (p.tokenCount + kWindowKeys - 1) / kWindowKeys;
+    prefillAccumulatedScoresKernel<D><<<dim3(keyBlocks, p.queryHeadCount), 256, 0, stream>>>(p, rowLse);
+    checkLaunch("prefill-attention accumulated-score kernel");
+  }
 }
 
 bool aligned16(const void* pointer) { return (reinterpret_cast<uintptr_t>(pointer) & 15) == 0; }
@@ -456,7 +541,7 @@ bool prefillAttentionUsesTensorCores(const PrefillAttentionParams& params, int c
 }
 
 size_t prefillAttentionWorkspaceBytes(const PrefillAttentionParams& params) {
-  return sizeof(float) * static_cast<size_t>(params.queryHeadCount) * static_cast<size_t>(params.windowSize);
+  return sizeof(float) * static_cast<size_t>(params.queryHeadCount) * static_cast<size_t>(lseRowCount(params));
 }
 
 void prefillAttention(const PrefillAttentionParams& params, void* workspace, bool tensorCores, cudaStream_t stream) {
@@ -467,6 +552,10 @@ void prefillAttention(const PrefillAttentionParams& params, void* workspace, boo
     else launchPrefillAttentionMma<64>(params, rowLse, stream);
     return;
   }
+  if (params.accumulatedScores != nullptr)  // the element kernel adds each probability to its key's column
+    checkCuda(cudaMemsetAsync(params.accumulatedScores, 0,
+                              sizeof(float) * static_cast<size_t>(params.queryHeadCount) * params.tokenCount, stream),
+              "cudaMemsetAsync(accumulatedScores)");
   const size_t shared = sizeof(float) * (2 * static_cast<size_t>(params.headDim) + kThreads);
   if (shared > 48 * 1024)
     checkCuda(cudaFuncSetAttribute(prefillAttentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,

@@ -5,14 +5,14 @@
  *    one GPU, with and without SnapKV compression, and logits close to the CPU backend's;
  * 3. a generated fixture model with head dim 128 (GQA 8:2) on a prompt of several hundred tokens, where prefill runs the
  *    tensor-core prefill attention (stories260K's head dim 8 runs the element kernel), gives the tokens
- *    of the CPU backend, with and without SnapKV (which reads the window scores), and on 2 GPUs those of
- *    one.
+ *    of the CPU backend, with the full policy, SnapKV (which reads the window scores) and H2O (the
+ *    accumulated scores), and on 2 GPUs those of one.
  * Bundled by bundle-device.sh; run by run-device.sh `runtime <model.gguf>`. Writes $OUT/runtime-check.json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CompressionPolicy, fullPolicy, snapKvPolicy } from '@fairkv/compress';
+import { type CompressionPolicy, fullPolicy, h2oPolicy, snapKvPolicy } from '@fairkv/compress';
 import { createCluster, type Plan } from '@fairkv/core';
 import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
 import {
@@ -156,6 +156,7 @@ try {
   for (const [name, policy] of [
     ['full', () => fullPolicy()],
     ['snapkv', () => snapKvPolicy({ averageBudget: 64, windowSize: 32, kernelSize: 5 })],
+    ['h2o', () => h2oPolicy()],
   ] as const) {
     const gpu = await run(fixture, 'cuda', undefined, policy(), prompt, 16, 1024);
     const cpu = await run(fixture, 'cpu', undefined, policy(), prompt, 16, 1024);

@@ -132,4 +132,36 @@ describe('cpu backend specifics', () => {
       ]);
     }
   });
+
+  it('names an accumulatedScores buffer that is too small, or the same buffer as an input', () => {
+    const backend = createCpuBackend();
+    const input = backend.createBuffer({ dtype: 'f32', elementCount: 4 * 2 * 8 });
+    const args = {
+      query: input,
+      key: backend.createBuffer({ dtype: 'f32', elementCount: 4 * 8 }),
+      value: backend.createBuffer({ dtype: 'f32', elementCount: 4 * 8 }),
+      output: backend.createBuffer({ dtype: 'f32', elementCount: 4 * 2 * 8 }),
+      tokenCount: 4,
+      queryHeadCount: 2,
+      kvHeadCount: 1,
+      headDim: 8,
+      windowSize: 0,
+      scale: 0.35,
+    };
+    expect(() =>
+      backend.run('prefill-attention', {
+        ...args,
+        accumulatedScores: backend.createBuffer({ dtype: 'f32', elementCount: 7 }),
+      }),
+    ).toThrow(/\$\.accumulatedScores: .*8/);
+    expect(() => backend.run('prefill-attention', { ...args, accumulatedScores: input })).toThrow(
+      /\$\.accumulatedScores: must not be the same buffer as query/,
+    );
+    expect(() =>
+      backend.run('prefill-attention', {
+        ...args,
+        accumulatedScores: backend.createBuffer({ dtype: 'f32', elementCount: 8 }),
+      }),
+    ).not.toThrow();
+  });
 });

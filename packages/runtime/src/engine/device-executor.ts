@@ -115,7 +115,7 @@ export class DeviceExecutor {
       positions,
       Int32Array.from({ length: count }, (_, i) => i),
     );
-    const windowRows = needs.accumulated ? count : Math.min(needs.windowRows, count);
+    const windowRows = Math.min(needs.windowRows, count);
     const observation: PrefillObservation = { layers: [] };
     const retained = { key: [] as DeviceBuffer<'f32'>[], value: [] as DeviceBuffer<'f32'>[], tokenCount: count };
     for (let l = 0; l < layerCount; l++) {
@@ -126,6 +126,11 @@ export class DeviceExecutor {
         windowRows > 0 && local > 0
           ? this.#forward.buffer('window-scores', 'f32', local * this.#group * windowRows * count)
           : undefined;
+      // H2O's column sums come from the kernel: no [T][T] window of the whole prompt
+      const accumulated =
+        needs.accumulated && local > 0
+          ? this.#forward.buffer('accumulated-scores', 'f32', local * this.#group * count)
+          : undefined;
       if (local > 0) {
         b.run('prefill-attention', {
           query: q,
@@ -133,6 +138,7 @@ export class DeviceExecutor {
           value: v,
           output: attention,
           ...(scores ? { windowScores: scores } : {}),
+          ...(accumulated ? { accumulatedScores: accumulated } : {}),
           tokenCount: count,
           queryHeadCount: local * this.#group,
           kvHeadCount: local,
@@ -153,7 +159,7 @@ export class DeviceExecutor {
           });
         b.upload(attention, host);
       }
-      observation.layers.push(await this.#observe(l, scores, k, owned, count, windowRows, needs));
+      observation.layers.push(await this.#observe(l, scores, accumulated, k, owned, count, windowRows, needs));
       const key = b.createBuffer({
         dtype: 'f32',
         elementCount: Math.max(count * local * headDim, 1),
@@ -197,6 +203,7 @@ export class DeviceExecutor {
   async #observe(
     l: number,
     scores: DeviceBuffer<'f32'> | undefined,
+    accumulated: DeviceBuffer<'f32'> | undefined,
     k: DeviceBuffer<'f32'>,
     owned: boolean[],
     count: number,
@@ -208,6 +215,9 @@ export class DeviceExecutor {
     const local = heads.length;
     const all = scores
       ? await this.#backend.download(scores, { elementCount: local * this.#group * windowRows * count })
+      : undefined;
+    const columnSums = accumulated
+      ? await this.#backend.download(accumulated, { elementCount: local * this.#group * count })
       : undefined;
     const keys =
       needs.keyNorms && local > 0
@@ -222,6 +232,7 @@ export class DeviceExecutor {
       windowRows,
       needs,
       ...(all ? { scores: all } : {}),
+      ...(columnSums ? { accumulated: columnSums } : {}),
       ...(keys ? { keys } : {}),
     });
   }

@@ -31,17 +31,30 @@ export interface OwnedObservationInput {
   needs: { windowRows: number; accumulated: boolean; keyNorms: boolean };
   /** `[localQueryHead][windowRows][T]` from the prefill-attention kernel. */
   scores?: Float32Array;
+  /** `[localQueryHead][T]` accumulated scores from the prefill-attention kernel (H2O). */
+  accumulated?: Float32Array;
   /** `[T][localHeads][headDim]` keys (RoPE applied). */
   keys?: Float32Array;
 }
 
 /**
  * Cuts the observation data of the heads this device owns out of its prefill outputs: the last
- * `needs.windowRows` rows of window scores, column sums of all rows for accumulated attention (the
- * prefill then ran with the whole prompt as its window), and key norms.
+ * `needs.windowRows` rows of window scores, the kernel's accumulated scores (column sums of the whole
+ * causal softmax) and key norms.
  */
 export function ownedHeadObservations(input: OwnedObservationInput): HeadObservation[] {
-  const { heads, owned, groupSize: group, headDim, tokenCount: count, windowRows, needs, scores, keys } = input;
+  const {
+    heads,
+    owned,
+    groupSize: group,
+    headDim,
+    tokenCount: count,
+    windowRows,
+    needs,
+    scores,
+    accumulated,
+    keys,
+  } = input;
   const local = heads.length;
   const result: HeadObservation[] = [];
   heads.forEach((head, i) => {
@@ -59,17 +72,9 @@ export function ownedHeadObservations(input: OwnedObservationInput): HeadObserva
         }
         entry.windowScores = window;
       }
-      if (needs.accumulated) {
-        const accumulated = new Float32Array(group * count);
-        for (let g = 0; g < group; g++) {
-          for (let r = 0; r < windowRows; r++) {
-            const row = block.subarray((g * windowRows + r) * count, (g * windowRows + r + 1) * count);
-            for (let t = 0; t < count; t++) accumulated[g * count + t]! += row[t]!;
-          }
-        }
-        entry.accumulated = accumulated;
-      }
     }
+    if (needs.accumulated && accumulated)
+      entry.accumulated = accumulated.slice(i * group * count, (i + 1) * group * count);
     if (keys) {
       const norms = new Float32Array(count);
       for (let t = 0; t < count; t++) {

@@ -4,7 +4,8 @@ import { referencePrefillAttention } from '../reference/attention.js';
 /**
  * `prefill-attention` cases: GQA groups 1, 2 and 8, head dims 8, 64 and 128, prompts of 1 token, of
  * random lengths up to 41 and of 65-260 tokens (several 64-row tiles of a tiled kernel, the last one
- * partial), observation windows of 0, 1, some and all tokens.
+ * partial), observation windows of 0, 1, some and all tokens, with the accumulated scores (H2O's column
+ * sums) asked for in about half of the calls.
  */
 export const prefillAttentionCases: ConformanceCase[] = product({
   group: [1, 2, 8] as const,
@@ -30,12 +31,16 @@ export const prefillAttentionCases: ConformanceCase[] = product({
     const output = context.output('f32', tokenCount * queryHeadCount * headDim, 'output');
     const windowScores =
       windowSize > 0 ? context.output('f32', queryHeadCount * windowSize * tokenCount, 'windowScores') : undefined;
+    const accumulatedScores = random.pick([true, false])
+      ? context.output('f32', queryHeadCount * tokenCount, 'accumulatedScores')
+      : undefined;
     context.backend.run('prefill-attention', {
       query,
       key,
       value,
       output,
       ...(windowScores === undefined ? {} : { windowScores }),
+      ...(accumulatedScores === undefined ? {} : { accumulatedScores }),
       tokenCount,
       queryHeadCount,
       kvHeadCount,
@@ -60,6 +65,14 @@ export const prefillAttentionCases: ConformanceCase[] = product({
         `windowScores (window ${windowSize})`,
         await context.read(windowScores),
         expected.windowScores,
+        tolerance,
+      );
+    }
+    if (accumulatedScores !== undefined) {
+      context.expectClose(
+        'accumulatedScores',
+        await context.read(accumulatedScores),
+        expected.accumulatedScores,
         tolerance,
       );
     }

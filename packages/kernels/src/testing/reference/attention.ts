@@ -63,9 +63,10 @@ export function referencePrefillAttention(
   headDim: number,
   windowSize: number,
   scale: number,
-): { output: Float64Array; windowScores: Float64Array } {
+): { output: Float64Array; windowScores: Float64Array; accumulatedScores: Float64Array } {
   const output = new Float64Array(tokenCount * queryHeadCount * headDim);
   const windowScores = new Float64Array(queryHeadCount * windowSize * tokenCount);
+  const accumulatedScores = new Float64Array(queryHeadCount * tokenCount);
   const group = queryHeadCount / kvHeadCount;
   for (let q = 0; q < queryHeadCount; q++) {
     const kv = Math.floor(q / group);
@@ -75,7 +76,8 @@ export function referencePrefillAttention(
       const probabilities = referenceAttend(query, offset, key, value, at, at, t + 1, headDim, scale, output, offset);
       const w = t - (tokenCount - windowSize);
       if (w >= 0) windowScores.set(probabilities, (q * windowSize + w) * tokenCount);
+      for (let k = 0; k <= t; k++) accumulatedScores[q * tokenCount + k]! += probabilities[k]!;
     }
   }
-  return { output, windowScores };
+  return { output, windowScores, accumulatedScores };
 }

@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CompressionPolicy, fullPolicy, h2oPolicy, type LayerObservation } from '@fairkv/compress';
+import { createCluster } from '@fairkv/core';
+import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFixtureModel } from '../model/fixture-model.js';
+import { loadModel } from '../model/load-model.js';
+import type { LoadedModel } from '../model/loaded-model.js';
+import { createInferenceEngine } from './create-engine.js';
+
+const root = mkdtempSync(join(tmpdir(), 'fairkv-h2o-'));
+let model: LoadedModel;
+beforeAll(async () => {
+  const files = await createFixtureModel(root, {
+    layerCount: 2,
+    hiddenSize: 96,
+    queryHeadCount: 6,
+    kvHeadCount: 3,
+    headDim: 16,
+    ffnSize: 160,
+    huggingFace: false,
+  });
+  model = await loadModel(files.ggufPath!);
+});
+afterAll(() => {
+  model?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+const PROMPT = Array.from({ length: 40 }, (_, i) => ((i * 37) % 200) + 3);
+
+/** The policy, recording every layer's observation. */
+function recording(policy: CompressionPolicy, seen: LayerObservation[]): CompressionPolicy {
+  return {
+    ...policy,
+    compressLayer(observation, position) {
+      seen.push(observation);
+      return policy.compressLayer(observation, position);
+    },
+  };
+}
+
+async function generate(policy: CompressionPolicy, sharded: boolean) {
+  const engine = await createInferenceEngine({
+    model,
+    ...(sharded
+      ? {
+          plan: solvePlacement({
+            model: model.config,
+            profile: syntheticHeavyTailedProfile({
+              layerCount: 2,
+              kvHeadCount: 3,
+              contextLength: 512,
+              sigma: 2,
+              seed: 5,
+            }),
+            cluster: createCluster('cpu', 3),
+            batch: 4,
+            solver: 'fair-copy',
+          }).plan,
+        }
+      : {}),
+    policy,
+    execution: 'inline',
+    maxPositions: 64,
+    kvTokensPerDevice: 1024,
+  });
+  try {
+    return (await engine.generate(PROMPT, { maxTokens: 6, stopAtEos: false }).result).tokenIds;
+  } finally {
+    await engine.dispose();
+  }
+}
+
+describe('H2O through the engine: accumulated attention from the prefill kernel', () => {
+  it('equals the column sums of the whole causal softmax, on one device and on three', async () => {
+    // the oracle: a policy that reads the whole prompt as its window, column-summed here
+    const windows: LayerObservation[] = [];
+    const whole = recording(
+      { ...fullPolicy(), requirements: { windowRows: PROMPT.length, accumulatedAttention: false, keyNorms: false } },
+      windows,
+    );
+    await generate(whole, false);
+    const expected = windows.map((observation) => {
+      const { seqLen } = observation;
+      const scores = observation.windowScores!;
+      const rows = scores.length / (model.config.queryHeadCount * seqLen);
+      expect(rows).toBe(seqLen);
+      const sums = new Float64Array(model.config.queryHeadCount * seqLen);
+      for (let h = 0; h < model.config.queryHeadCount; h++)
+        for (let r = 0; r < rows; r++)
+          for (let k = 0; k < seqLen; k++) sums[h * seqLen + k]! += scores[(h * rows + r) * seqLen + k]!;
+      return sums;
+    });
+    for (const sharded of [false, true]) {
+      const seen: LayerObservation[] = [];
+      await generate(recording(h2oPolicy(), seen), sharded);
+      expect(seen).toHaveLength(expected.length);
+      seen.forEach((observation, layer) => {
+        expect(observation.windowScores).toBeUndefined();
+        const actual = observation.accumulatedAttention!;
+        expect(actual.length).toBe(expected[layer]!.length);
+        actual.forEach((value, i) => expect(value).toBeCloseTo(expected[layer]![i]!, 5));
+      });
+    }
+  });
+
+  it('generates the same tokens sharded over three devices (copied heads) as on one', async () => {
+    expect(await generate(h2oPolicy(), true)).toEqual(await generate(h2oPolicy(), false));
+  });
+});
