@@ -9,8 +9,8 @@
 // mma.sync.m16n8k8 on TF32 split three ways (hi*hi + hi*lo + lo*hi; Q and K fragments by ldmatrix),
 // which keeps f32 accuracy (3-4e-6 relative to float64 at 16K tokens, where plain TF32 gives about
 // 1e-3). It writes the output and, for window rows, the row's log-sum-exp; the window kernel then
-// recomputes those rows' scores exactly in f32 and normalises them by it, and for the accumulated
-// scores (H2O) a column kernel sums every row's probabilities per key the same way. The element kernel (every other case, and the `tensorCores: 0`
+// recomputes those rows' scores exactly in f32 and normalises them by it; for the accumulated scores
+// (H2O) a column kernel recomputes every row's scores on tensor cores and sums the probabilities per key. The element kernel (every other case, and the `tensorCores: 0`
 // benchmark knob) takes one block per (query token, query head) with two passes over the keys, and adds
 // the accumulated scores atomically.
 #include "../common.h"
@@ -162,6 +162,40 @@ __device__ __forceinline__ void loadTileRows(float* shared, const float* base, l
 }
 
 /**
+ * `score = A B^T` for the warp's 16 rows of `a` (shared, `D + 4` floats per row) and the first
+ * `8 * Fragments` rows of `b` (same layout), as m16n8k8 C fragments (lane = 4g + t holds rows g and g + 8,
+ * columns 2t and 2t + 1 of each 8-column fragment), f32 accuracy from TF32 split three ways.
+ */
+template <int D, int Fragments>
+__device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const float* a, const float* b, int lane) {
+  constexpr int kStride = D + 4;
+#pragma unroll
+  for (int n = 0; n < Fragments; ++n) score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.f;
+#pragma unroll 4
+  for (int k = 0; k < D; k += 8) {
+    unsigned aHi[4], aLo[4];
+    // ldmatrix on 32-bit elements: an 8 x 8 b16 matrix is 8 rows of 4 floats, and lane 4g + t receives
+    // float t of row g, which is the m16n8k8 TF32 fragment layout
+    unsigned fragment[4];
+    loadMatrixX4(fragment, a + ((lane & 7) + ((lane >> 3) & 1) * 8) * kStride + k + (lane >> 4) * 4);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) splitTf32(__uint_as_float(fragment[i]), aHi[i], aLo[i]);
+#pragma unroll
+    for (int n = 0; n < Fragments; n += 2) {
+      unsigned bPair[4];  // b0, b1 of fragment n, then of n + 1
+      loadMatrixX4(bPair, b + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + k + ((lane >> 3) & 1) * 4);
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        unsigned bHi[2], bLo[2];
+        splitTf32(__uint_as_float(bPair[2 * j]), bHi[0], bLo[0]);
+        splitTf32(__uint_as_float(bPair[2 * j + 1]), bHi[1], bLo[1]);
+        mmaSplitTf32(score[n + j], aHi, aLo, bHi, bLo);
+      }
+    }
+  }
+}
+
+/**
  * One block per (64-row query tile, query head), heaviest tiles first. Warp w owns rows 16w..16w+15
  * of the tile; mma fragments follow the PTX ISA for m16n8k8 (lane = 4g + t). The probabilities of a
  * score tile become the A operand of the P * V product without leaving registers: the 8 keys of a
@@ -214,30 +248,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
     waitAsync<1>();
     __syncthreads();  // Q and this K tile are in
     float score[kKeyFragments][4];
-#pragma unroll
-    for (int n = 0; n < kKeyFragments; ++n) score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.f;
-#pragma unroll 4
-    for (int k = 0; k < D; k += 8) {
-      unsigned aHi[4], aLo[4];
-      // ldmatrix on 32-bit elements: an 8 x 8 b16 matrix is 8 rows of 4 floats, and lane 4g + t receives
-      // float t of row g, which is the m16n8k8 TF32 fragment layout
-      unsigned a[4];
-      loadMatrixX4(a, queryRows + ((lane & 7) + ((lane >> 3) & 1) * 8) * kStride + k + (lane >> 4) * 4);
-#pragma unroll
-      for (int i = 0; i < 4; ++i) splitTf32(__uint_as_float(a[i]), aHi[i], aLo[i]);
-#pragma unroll
-      for (int n = 0; n < kKeyFragments; n += 2) {
-        unsigned b[4];  // b0, b1 of key fragment n, then of n + 1
-        loadMatrixX4(b, sKey + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + k + ((lane >> 3) & 1) * 4);
-#pragma unroll
-        for (int j = 0; j < 2; ++j) {
-          unsigned bHi[2], bLo[2];
-          splitTf32(__uint_as_float(b[2 * j]), bHi[0], bLo[0]);
-          splitTf32(__uint_as_float(b[2 * j + 1]), bHi[1], bLo[1]);
-          mmaSplitTf32(score[n + j], aHi, aLo, bHi, bLo);
-        }
-      }
-    }
+    scoreTile<D, kKeyFragments>(score, queryRows, sKey, lane);
     __syncthreads();  // every warp is done with this K tile
     if (keyTile < lastKeyTile) loadTileRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, T);
     commitAsync();
@@ -436,73 +447,75 @@ __global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(Prefi
 }
 
 /**
- * `accumulatedScores[head][k] = sum over t >= k of 2^(scale log2(e) q_t . k_k - lse_t)`: one block per
- * (64 keys, head) walks the query rows from its first key to the end of the prompt in 64-row tiles,
- * f32 dot products from shared memory (4 x 4 per thread, as the window kernel), and sums each key's
- * column over the rows in registers, then over the block's 16 row groups.
+ * `accumulatedScores[head][k] = sum over t >= k of 2^(scale log2(e) q_t . k_k - lse_t)`, on tensor cores
+ * as the attention's scores: one block of 4 warps per (64 keys, head), keys as the A rows of
+ * {@link scoreTile} (warp w: keys 16w..16w+15), and the query rows from the block's first key to the
+ * end of the prompt streaming through shared memory in 64-row tiles with their log-sum-exp (cp.async,
+ * one tile ahead) as the B rows. Each lane sums its two keys' probabilities over the rows it holds,
+ * then over its quad.
  */
 template <int D>
-__global__ void __launch_bounds__(256) prefillAccumulatedScoresKernel(PrefillAttentionParams p, const float* rowLse) {
-  constexpr int kRows = 64;
-  constexpr int kStride = kWindowChunk + 1;
-  __shared__ float sQuery[kRows * kStride];
-  __shared__ float sKey[kWindowKeys * kStride];
-  __shared__ float sColumn[16][kWindowKeys];
+__global__ void __launch_bounds__(kMmaThreads, 2) prefillAccumulatedMmaKernel(PrefillAttentionParams p, const float* rowLse) {
+  constexpr int kStride = D + 4;
+  constexpr int kRowFragments = kTileRows / 8;
+  extern __shared__ __align__(16) float tileMemory[];
+  float* sKey = tileMemory;  // [64][kStride], then two row tiles of [64][kStride]
+  const auto rows = [&](int buffer) { return sKey + (1 + buffer) * kTileRows * kStride; };
+  __shared__ float sLse[2][kTileRows];
   const int T = p.tokenCount;
   const int head = blockIdx.y;
   const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
-  const int keyFirst = blockIdx.x * kWindowKeys;
-  const int tx = threadIdx.x % 16;
-  const int ty = threadIdx.x / 16;
-  const float* query = p.query + static_cast<long long>(head) * D;
-  const float* key = p.key + static_cast<long long>(kvHead) * D;
+  const int keyFirst = blockIdx.x * kTileRows;  // the first blocks have the most rows: heaviest first
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int g = lane >> 2;
+  const int t = lane & 3;
   const long long queryStride = static_cast<long long>(p.queryHeadCount) * D;
   const long long kvStride = static_cast<long long>(p.kvHeadCount) * D;
+  const float* queryBase = p.query + static_cast<long long>(head) * D;
+  const float* lse = rowLse + static_cast<long long>(head) * T;  // every row's (lseRowCount)
+  const auto loadRows = [&](int buffer, int rowFirst) {
+    loadTileRows<D, kTileRows>(rows(buffer), queryBase, queryStride, rowFirst, T);
+    if (threadIdx.x < kTileRows) sLse[buffer][threadIdx.x] = rowFirst + threadIdx.x < T ? lse[rowFirst + threadIdx.x] : 0.f;
+  };
+  loadTileRows<D, kTileRows>(sKey, p.key + static_cast<long long>(kvHead) * D, kvStride, keyFirst, T);
+  loadRows(0, keyFirst);  // rows before the block's first key see none of its keys
+  commitAsync();
+
   const float scaleLog2 = p.scale * kLog2E;
-  float column[4] = {};
-  for (int rowFirst = keyFirst; rowFirst < T; rowFirst += kRows) {  // rows before keyFirst see none of the keys
-    float dot[4][4] = {};
-    for (int chunk = 0; chunk < D; chunk += kWindowChunk) {
-      for (int i = threadIdx.x; i < kRows * kWindowChunk; i += 256) {
-        const int r = i / kWindowChunk;
-        const int d = chunk + i % kWindowChunk;
-        sQuery[r * kStride + d - chunk] = rowFirst + r < T ? query[(rowFirst + r) * queryStride + d] : 0.f;
-        sKey[r * kStride + d - chunk] = keyFirst + r < T ? key[(keyFirst + r) * kvStride + d] : 0.f;
+  const int keyA = keyFirst + warp * 16 + g;  // fragment rows g and g + 8
+  const int keyB = keyA + 8;
+  float column[2] = {0.f, 0.f};
+  const int rowTiles = (T - keyFirst + kTileRows - 1) / kTileRows;
+  for (int tileIndex = 0; tileIndex < rowTiles; ++tileIndex) {
+    const int buffer = tileIndex & 1;
+    const int rowFirst = keyFirst + tileIndex * kTileRows;
+    if (tileIndex + 1 < rowTiles) loadRows(buffer ^ 1, rowFirst + kTileRows);
+    commitAsync();
+    waitAsync<1>();
+    __syncthreads();  // this row tile (and the keys) are in
+    float score[kRowFragments][4];
+    scoreTile<D, kRowFragments>(score, sKey + warp * 16 * kStride, rows(buffer), lane);
+#pragma unroll
+    for (int n = 0; n < kRowFragments; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int local = n * 8 + 2 * t + (c & 1);
+        const int row = rowFirst + local;
+        if (row < T && (c < 2 ? keyA : keyB) <= row)
+          column[c >> 1] += exp2f(fmaf(score[n][c], scaleLog2, -sLse[buffer][local]));
       }
-      __syncthreads();
-#pragma unroll 8
-      for (int d = 0; d < kWindowChunk; ++d) {
-        float q[4], k[4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          q[i] = sQuery[(ty + 16 * i) * kStride + d];
-          k[i] = sKey[(tx + 16 * i) * kStride + d];
-        }
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) dot[i][j] = fmaf(q[i], k[j], dot[i][j]);
-      }
-      __syncthreads();
-    }
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int row = rowFirst + ty + 16 * i;
-      if (row >= T) continue;
-      const float lse = rowLse[static_cast<long long>(head) * T + row];  // every row's (lseRowCount)
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-        if (keyFirst + tx + 16 * j <= row) column[j] += exp2f(fmaf(dot[i][j], scaleLog2, -lse));
-    }
+    __syncthreads();  // every warp is done with this buffer before it is refilled
   }
+  waitAsync<0>();
 #pragma unroll
-  for (int j = 0; j < 4; ++j) sColumn[ty][tx + 16 * j] = column[j];
-  __syncthreads();
-  if (threadIdx.x < kWindowKeys && keyFirst + static_cast<int>(threadIdx.x) < T) {
-    float sum = 0.f;
-    for (int r = 0; r < 16; ++r) sum += sColumn[r][threadIdx.x];
-    p.accumulatedScores[static_cast<long long>(head) * T + keyFirst + threadIdx.x] = sum;
+  for (int r = 0; r < 2; ++r) {
+    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 1);
+    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 2);
   }
+  float* out = p.accumulatedScores + static_cast<long long>(head) * T;
+  if (t == 0 && keyA < T) out[keyA] = column[0];
+  if (t == 0 && keyB < T) out[keyB] = column[1];
 }
 
 template <int D>
@@ -526,8 +539,11 @@ void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, c
     checkLaunch("prefill-attention window-score kernel");
   }
   if (p.accumulatedScores != nullptr) {
-    const int keyBlocks = (p.tokenCount + kWindowKeys - 1) / kWindowKeys;
-    prefillAccumulatedScoresKernel<D><<<dim3(keyBlocks, p.queryHeadCount), 256, 0, stream>>>(p, rowLse);
+    checkCuda(cudaFuncSetAttribute(prefillAccumulatedMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(sizeof(float) * 3 * kTileRows * (D + 4))),
+              "cudaFuncSetAttribute(prefill-attention accumulated scores)");
+    prefillAccumulatedMmaKernel<D><<<dim3(tiles, p.queryHeadCount), kMmaThreads,
+                                     sizeof(float) * 3 * kTileRows * (D + 4), stream>>>(p, rowLse);
     checkLaunch("prefill-attention accumulated-score kernel");
   }
 }
