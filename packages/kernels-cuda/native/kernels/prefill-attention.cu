@@ -161,6 +161,21 @@ __device__ __forceinline__ void loadTileRows(float* shared, const float* base, l
   }
 }
 
+/** Where a tensor-core block and lane are: its query head's kv head, strides, and the m16n8k8 lane (4g + t). */
+struct MmaPlace {
+  int head, kvHead, warp, lane, g, t;
+  long long queryStride, kvStride;
+  __device__ MmaPlace(const PrefillAttentionParams& p, int headDim)
+      : head(blockIdx.y),
+        kvHead(blockIdx.y / (p.queryHeadCount / p.kvHeadCount)),
+        warp(threadIdx.x >> 5),
+        lane(threadIdx.x & 31),
+        g((threadIdx.x & 31) >> 2),
+        t(threadIdx.x & 3),
+        queryStride(static_cast<long long>(p.queryHeadCount) * headDim),
+        kvStride(static_cast<long long>(p.kvHeadCount) * headDim) {}
+};
+
 /**
  * `score = A B^T` for the warp's 16 rows of `a` (shared, `D + 4` floats per row) and the first
  * `8 * Fragments` rows of `b` (same layout), as m16n8k8 C fragments (lane = 4g + t holds rows g and g + 8,
@@ -214,15 +229,9 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
 
   const int T = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
-  const int head = blockIdx.y;
-  const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
   const int first = tile * kTileRows;
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int g = lane >> 2;
-  const int t = lane & 3;
-  const long long queryStride = static_cast<long long>(p.queryHeadCount) * D;
-  const long long kvStride = static_cast<long long>(p.kvHeadCount) * D;
+  const MmaPlace place(p, D);
+  const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
   const float* keyBase = p.key + static_cast<long long>(kvHead) * D;
   const float* valueBase = p.value + static_cast<long long>(kvHead) * D;
 
@@ -463,19 +472,13 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAccumulatedMmaKernel(Pr
   const auto rows = [&](int buffer) { return sKey + (1 + buffer) * kTileRows * kStride; };
   __shared__ float sLse[2][kTileRows];
   const int T = p.tokenCount;
-  const int head = blockIdx.y;
-  const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
   const int keyFirst = blockIdx.x * kTileRows;  // the first blocks have the most rows: heaviest first
-  const int warp = threadIdx.x >> 5;
-  const int lane = threadIdx.x & 31;
-  const int g = lane >> 2;
-  const int t = lane & 3;
-  const long long queryStride = static_cast<long long>(p.queryHeadCount) * D;
-  const long long kvStride = static_cast<long long>(p.kvHeadCount) * D;
+  const MmaPlace place(p, D);
+  const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
   const float* queryBase = p.query + static_cast<long long>(head) * D;
   const float* lse = rowLse + static_cast<long long>(head) * T;  // every row's (lseRowCount)
   const auto loadRows = [&](int buffer, int rowFirst) {
-    loadTileRows<D, kTileRows>(rows(buffer), queryBase, queryStride, rowFirst, T);
+    loadTileRows<D, kTileRows>(rows(buffer), queryBase, place.queryStride, rowFirst, T);
     if (threadIdx.x < kTileRows) sLse[buffer][threadIdx.x] = rowFirst + threadIdx.x < T ? lse[rowFirst + threadIdx.x] : 0.f;
   };
   loadTileRows<D, kTileRows>(sKey, p.key + static_cast<long long>(kvHead) * D, kvStride, keyFirst, T);

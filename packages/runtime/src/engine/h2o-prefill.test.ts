@@ -2,9 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type CompressionPolicy, fullPolicy, h2oPolicy, type LayerObservation } from '@fairkv/compress';
-import { createCluster } from '@fairkv/core';
-import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GQA_SHAPE, threeDevicePlan } from '../__fixtures__/gqa-three-devices.js';
 import { createFixtureModel } from '../model/fixture-model.js';
 import { loadModel } from '../model/load-model.js';
 import type { LoadedModel } from '../model/loaded-model.js';
@@ -13,15 +12,7 @@ import { createInferenceEngine } from './create-engine.js';
 const root = mkdtempSync(join(tmpdir(), 'fairkv-h2o-'));
 let model: LoadedModel;
 beforeAll(async () => {
-  const files = await createFixtureModel(root, {
-    layerCount: 2,
-    hiddenSize: 96,
-    queryHeadCount: 6,
-    kvHeadCount: 3,
-    headDim: 16,
-    ffnSize: 160,
-    huggingFace: false,
-  });
+  const files = await createFixtureModel(root, { ...GQA_SHAPE, huggingFace: false });
   model = await loadModel(files.ggufPath!);
 });
 afterAll(() => {
@@ -45,23 +36,7 @@ function recording(policy: CompressionPolicy, seen: LayerObservation[]): Compres
 async function generate(policy: CompressionPolicy, sharded: boolean) {
   const engine = await createInferenceEngine({
     model,
-    ...(sharded
-      ? {
-          plan: solvePlacement({
-            model: model.config,
-            profile: syntheticHeavyTailedProfile({
-              layerCount: 2,
-              kvHeadCount: 3,
-              contextLength: 512,
-              sigma: 2,
-              seed: 5,
-            }),
-            cluster: createCluster('cpu', 3),
-            batch: 4,
-            solver: 'fair-copy',
-          }).plan,
-        }
-      : {}),
+    ...(sharded ? { plan: threeDevicePlan(model.config) } : {}),
     policy,
     execution: 'inline',
     maxPositions: 64,

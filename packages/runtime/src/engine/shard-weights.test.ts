@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCluster, ValidationError } from '@fairkv/core';
+import { ValidationError } from '@fairkv/core';
 import { createCpuBackend } from '@fairkv/kernels';
-import { solvePlacement, syntheticHeavyTailedProfile } from '@fairkv/placement';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GQA_SHAPE, threeDevicePlan } from '../__fixtures__/gqa-three-devices.js';
 import { createFixtureModel } from '../model/fixture-model.js';
 import { decodeBfloat16Array, decodeFloat16Array } from '../model/float16.js';
 import { loadModel } from '../model/load-model.js';
@@ -19,8 +19,7 @@ import { type HostWeight, type ShardWeights, sliceShardWeights } from './shard-w
 const root = mkdtempSync(join(tmpdir(), 'fairkv-shard-weights-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** GQA (group 2), so query blocks differ from kv blocks, with 3 kv heads to spread over 3 devices. */
-const SHAPE = { layerCount: 2, hiddenSize: 96, queryHeadCount: 6, kvHeadCount: 3, headDim: 16, ffnSize: 160 };
+const SHAPE = GQA_SHAPE;
 
 let bf16Gguf: LoadedModel;
 let bf16Folder: LoadedModel;
@@ -42,15 +41,7 @@ beforeAll(async () => {
   bf16Gguf = await loadModel(gguf.ggufPath!);
   bf16Folder = await loadModel(bf16.huggingFaceFolder!);
   f16Folder = await loadModel(f16.huggingFaceFolder!);
-  // fair-copy over 3 devices of a heavy-tailed profile: copied heads, so some devices host non-adjacent
-  // kv heads (several query / column blocks per weight) and some share one
-  const plan = solvePlacement({
-    model: bf16Gguf.config,
-    profile: syntheticHeavyTailedProfile({ layerCount: 2, kvHeadCount: 3, contextLength: 512, sigma: 2, seed: 5 }),
-    cluster: createCluster('cpu', 3),
-    batch: 4,
-    solver: 'fair-copy',
-  }).plan;
+  const plan = threeDevicePlan(bf16Gguf.config);
   shards = deviceShardsFromPlan(plan, bf16Gguf.config).shards;
 });
 afterAll(() => {
@@ -156,23 +147,7 @@ describe('sliceShardWeights: f16 / bf16 weights to a device of the same dtype', 
     const generate = async (sharded: boolean) => {
       const engine = await createInferenceEngine({
         model: bf16Gguf,
-        ...(sharded
-          ? {
-              plan: solvePlacement({
-                model: bf16Gguf.config,
-                profile: syntheticHeavyTailedProfile({
-                  layerCount: 2,
-                  kvHeadCount: 3,
-                  contextLength: 512,
-                  sigma: 2,
-                  seed: 5,
-                }),
-                cluster: createCluster('cpu', 3),
-                batch: 4,
-                solver: 'fair-copy',
-              }).plan,
-            }
-          : {}),
+        ...(sharded ? { plan: threeDevicePlan(bf16Gguf.config) } : {}),
         dtype: 'bf16',
         execution: 'inline',
         maxPositions: 64,
