@@ -105,14 +105,8 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
 
 // ---- tensor-core kernel -------------------------------------------------------------------------
 
-// Experiment switch (NVCC_APPEND_FLAGS=-D...): FAIRKV_PREFILL_PRESPLIT=1 splits each K and V tile into TF32
-// high and low parts once, in shared memory, instead of in every warp (32-key tiles, so two blocks still fit).
-#ifndef FAIRKV_PREFILL_PRESPLIT
-#define FAIRKV_PREFILL_PRESPLIT 0
-#endif
-constexpr bool kPresplit = FAIRKV_PREFILL_PRESPLIT != 0;
-constexpr int kTileRows = 64;                  // query rows per block (4 warps x 16)
-constexpr int kTileKeys = kPresplit ? 32 : 64;  // keys per K / V tile (bench/cuda-prefill-attention/NOTES.md)
+constexpr int kTileRows = 64;  // query rows per block (4 warps x 16)
+constexpr int kTileKeys = 64;  // keys per K / V tile (32 measured the same; bench/cuda-prefill-attention/NOTES.md)
 static_assert(kTileRows % kTileKeys == 0 && kTileKeys % 16 == 0, "key tiles divide query tiles");
 constexpr int kMmaWarps = 4;
 constexpr int kMmaThreads = kMmaWarps * 32;
@@ -167,19 +161,6 @@ __device__ __forceinline__ void loadTileRows(float* shared, const float* base, l
   }
 }
 
-/** Splits a landed tile in place into TF32 high parts, writing the low parts to `low` (same layout). */
-template <int D, int Rows>
-__device__ __forceinline__ void splitTileInPlace(float* tile, float* low) {
-  constexpr int kStride = D + 4;
-  for (int i = threadIdx.x; i < Rows * D; i += kMmaThreads) {
-    const int index = (i / D) * kStride + i % D;
-    unsigned hi, lo;
-    splitTf32(tile[index], hi, lo);
-    tile[index] = __uint_as_float(hi);
-    low[index] = __uint_as_float(lo);
-  }
-}
-
 /** Where a tensor-core block and lane are: its query head's kv head, strides, and the m16n8k8 lane (4g + t). */
 struct MmaPlace {
   int head, kvHead, warp, lane, g, t;
@@ -201,8 +182,7 @@ struct MmaPlace {
  * columns 2t and 2t + 1 of each 8-column fragment), f32 accuracy from TF32 split three ways.
  */
 template <int D, int Fragments>
-__device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const float* a, const float* b, int lane,
-                                          const float* bLow = nullptr) {
+__device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const float* a, const float* b, int lane) {
   constexpr int kStride = D + 4;
 #pragma unroll
   for (int n = 0; n < Fragments; ++n) score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.f;
@@ -217,23 +197,13 @@ __device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const fl
     for (int i = 0; i < 4; ++i) splitTf32(__uint_as_float(fragment[i]), aHi[i], aLo[i]);
 #pragma unroll
     for (int n = 0; n < Fragments; n += 2) {
-      const int offset = (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + k + ((lane >> 3) & 1) * 4;
       unsigned bPair[4];  // b0, b1 of fragment n, then of n + 1
-      loadMatrixX4(bPair, b + offset);
-      unsigned lowPair[4];  // the same of the low parts, when `b` holds high parts only
-      if (bLow != nullptr) loadMatrixX4(lowPair, bLow + offset);
+      loadMatrixX4(bPair, b + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + k + ((lane >> 3) & 1) * 4);
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         unsigned bHi[2], bLo[2];
-        if (bLow != nullptr) {
-          bHi[0] = bPair[2 * j];
-          bHi[1] = bPair[2 * j + 1];
-          bLo[0] = lowPair[2 * j];
-          bLo[1] = lowPair[2 * j + 1];
-        } else {
-          splitTf32(__uint_as_float(bPair[2 * j]), bHi[0], bLo[0]);
-          splitTf32(__uint_as_float(bPair[2 * j + 1]), bHi[1], bLo[1]);
-        }
+        splitTf32(__uint_as_float(bPair[2 * j]), bHi[0], bLo[0]);
+        splitTf32(__uint_as_float(bPair[2 * j + 1]), bHi[1], bLo[1]);
         mmaSplitTf32(score[n + j], aHi, aLo, bHi, bLo);
       }
     }
@@ -256,8 +226,6 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
   float* sQuery = tileMemory;                   // [kTileRows][kStride]
   float* sKey = sQuery + kTileRows * kStride;   // [kTileKeys][kStride]
   float* sValue = sKey + kTileKeys * kStride;   // [kTileKeys][kStride]
-  float* sKeyLow = sValue + kTileKeys * kStride;     // presplit only: low parts of K and V
-  float* sValueLow = sKeyLow + kTileKeys * kStride;
 
   const int T = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
@@ -288,12 +256,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
   for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
     waitAsync<1>();
     __syncthreads();  // Q and this K tile are in
-    if constexpr (kPresplit) {
-      splitTileInPlace<D, kTileKeys>(sKey, sKeyLow);
-      __syncthreads();
-    }
     float score[kKeyFragments][4];
-    scoreTile<D, kKeyFragments>(score, queryRows, sKey, lane, kPresplit ? sKeyLow : nullptr);
+    scoreTile<D, kKeyFragments>(score, queryRows, sKey, lane);
     __syncthreads();  // every warp is done with this K tile
     if (keyTile < lastKeyTile) loadTileRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, T);
     commitAsync();
@@ -343,10 +307,6 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
 
     waitAsync<1>();
     __syncthreads();  // this V tile is in
-    if constexpr (kPresplit) {
-      splitTileInPlace<D, kTileKeys>(sValue, sValueLow);
-      __syncthreads();
-    }
     // P as A fragments, split once: fragment column t is key 2t, column t + 4 is key 2t + 1 of each
     // 8-key slice
     unsigned probabilityHi[kKeyFragments][4], probabilityLo[kKeyFragments][4];
@@ -369,20 +329,13 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
       for (int n = 0; n < kPart; ++n) part[n][0] = part[n][1] = part[n][2] = part[n][3] = 0.f;
 #pragma unroll
       for (int kk = 0; kk < kKeyFragments; ++kk) {
-        const int even = (kk * 8 + 2 * t) * kStride + pass * kPart * 8 + g;
-        const int odd = even + kStride;
+        const float* valueEven = sValue + (kk * 8 + 2 * t) * kStride + pass * kPart * 8 + g;
+        const float* valueOdd = valueEven + kStride;
 #pragma unroll
         for (int n = 0; n < kPart; ++n) {
           unsigned bHi[2], bLo[2];
-          if constexpr (kPresplit) {
-            bHi[0] = __float_as_uint(sValue[even + n * 8]);
-            bHi[1] = __float_as_uint(sValue[odd + n * 8]);
-            bLo[0] = __float_as_uint(sValueLow[even + n * 8]);
-            bLo[1] = __float_as_uint(sValueLow[odd + n * 8]);
-          } else {
-            splitTf32(sValue[even + n * 8], bHi[0], bLo[0]);
-            splitTf32(sValue[odd + n * 8], bHi[1], bLo[1]);
-          }
+          splitTf32(valueEven[n * 8], bHi[0], bLo[0]);
+          splitTf32(valueOdd[n * 8], bHi[1], bLo[1]);
           mmaSplitTf32(part[n], probabilityHi[kk], probabilityLo[kk], bHi, bLo);
         }
       }
@@ -570,7 +523,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAccumulatedMmaKernel(Pr
 
 template <int D>
 void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
-  const size_t shared = sizeof(float) * (kTileRows + (kPresplit ? 4 : 2) * kTileKeys) * (D + 4);
+  const size_t shared = sizeof(float) * (kTileRows + 2 * kTileKeys) * (D + 4);
   // set on every launch (as the decode attention does): the attribute is per device, and device
   // workers call from several threads
   checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
