@@ -135,8 +135,17 @@ export interface PrefillAttentionArgs {
   value: DeviceBuffer<'f32'>;
   /** f32 `[tokenCount][queryHeadCount][headDim]`. */
   output: DeviceBuffer<'f32'>;
-  /** f32 `[queryHeadCount][windowSize][tokenCount]`; required when `windowSize > 0`. */
+  /**
+   * f32 `[queryHeadCount][windowSize][tokenCount]`; required when `windowSize > 0` unless
+   * `windowScoreSums` is given.
+   */
   windowScores?: DeviceBuffer<'f32'>;
+  /**
+   * Optional f32 `[queryHeadCount][tokenCount]`, with `windowSize > 0`: the window's column sums,
+   * `windowScoreSums[q][k] = sum over w of windowScores[q][w][k]`, which is what SnapKV-style policies reduce
+   * the window to (`windowAttentionSums`), without the `[windowSize][tokenCount]` rows.
+   */
+  windowScoreSums?: DeviceBuffer<'f32'>;
   /**
    * Optional f32 `[queryHeadCount][tokenCount]`: `accumulatedScores[q][k] = sum over t >= k of p[t][k]`,
    * the attention key `k` received from every query of the prompt (H2O's heavy-hitter score: the

@@ -196,7 +196,7 @@ const RULES: { [K in KernelName]: KernelRule } = {
     buffers: ['target', 'addend'].map((field) => ({ field, kind: 'f32' as const, elements: product('elementCount') })),
   },
   'prefill-attention': {
-    outputs: ['output', 'windowScores', 'accumulatedScores'],
+    outputs: ['output', 'windowScores', 'windowScoreSums', 'accumulatedScores'],
     counts: ['windowSize'],
     dims: ['tokenCount', 'queryHeadCount', 'kvHeadCount', 'headDim'],
     buffers: [
@@ -208,7 +208,13 @@ const RULES: { [K in KernelName]: KernelRule } = {
         field: 'windowScores',
         kind: 'f32',
         elements: product('queryHeadCount', 'windowSize', 'tokenCount'),
-        required: (a) => n(a, 'windowSize') > 0,
+        required: (a) => n(a, 'windowSize') > 0 && a.windowScoreSums === undefined,
+      },
+      {
+        field: 'windowScoreSums',
+        kind: 'f32',
+        elements: product('queryHeadCount', 'tokenCount'),
+        required: () => false,
       },
       {
         field: 'accumulatedScores',
@@ -224,6 +230,9 @@ const RULES: { [K in KernelName]: KernelRule } = {
           path: '$.kvHeadCount',
           message: `expected a divisor of queryHeadCount ${n(a, 'queryHeadCount')}, got ${n(a, 'kvHeadCount')}`,
         });
+      }
+      if (a.windowScoreSums !== undefined && n(a, 'windowSize') === 0) {
+        issues.push({ path: '$.windowScoreSums', message: 'needs a window: windowSize is 0' });
       }
       if (n(a, 'windowSize') > n(a, 'tokenCount')) {
         issues.push({

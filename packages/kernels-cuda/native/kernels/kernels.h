@@ -116,6 +116,8 @@ struct PrefillAttentionParams {
   float scale;
   /** Optional `[queryHeadCount][tokenCount]` column sums of the causal softmax (H2O), or null. */
   float* accumulatedScores;
+  /** Optional `[queryHeadCount][tokenCount]` column sums of the window rows, or null (`windowScores` may then be null). */
+  float* windowScoreSums;
 };
 /**
  * Whether the tensor-core kernel can run this call here: head dim 64 or 128, compute capability 8.0+,

@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
   const float maximum = sMax;
   const float inverseSum = 1.f / sSum;
   const int windowRow = t - (p.tokenCount - p.windowSize);
-  float* windowOut = (p.windowSize > 0 && windowRow >= 0)
+  float* windowOut = (p.windowSize > 0 && windowRow >= 0 && p.windowScores != nullptr)
                          ? p.windowScores + (static_cast<long long>(head) * p.windowSize + windowRow) * p.tokenCount
                          : nullptr;
 
@@ -89,6 +89,8 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
     if (windowOut != nullptr && k <= t) windowOut[k] = probability;
     if (p.accumulatedScores != nullptr && k <= t)
       atomicAdd(p.accumulatedScores + static_cast<long long>(head) * p.tokenCount + k, probability);
+    if (p.windowScoreSums != nullptr && windowRow >= 0 && k <= t)
+      atomicAdd(p.windowScoreSums + static_cast<long long>(head) * p.tokenCount + k, probability);
     __syncthreads();
     const int count = min(kThreads, t + 1 - tile);
     for (int d = threadIdx.x; d < D; d += kThreads) {
@@ -456,15 +458,17 @@ __global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(Prefi
 }
 
 /**
- * `accumulatedScores[head][k] = sum over t >= k of 2^(scale log2(e) q_t . k_k - lse_t)`, on tensor cores
+ * `sums[head][k] = sum over t >= max(k, rowStart) of 2^(scale log2(e) q_t . k_k - lse_t)`: the accumulated
+ * scores (rowStart 0) or the window's column sums (rowStart T - W), on tensor cores
  * as the attention's scores: one block of 4 warps per (64 keys, head), keys as the A rows of
- * {@link scoreTile} (warp w: keys 16w..16w+15), and the query rows from the block's first key to the
- * end of the prompt streaming through shared memory in 64-row tiles with their log-sum-exp (cp.async,
+ * {@link scoreTile} (warp w: keys 16w..16w+15), and the query rows from the block's first key (or
+ * rowStart) to the end of the prompt streaming through shared memory in 64-row tiles with their log-sum-exp (cp.async,
  * one tile ahead) as the B rows. Each lane sums its two keys' probabilities over the rows it holds,
  * then over its quad.
  */
 template <int D>
-__global__ void __launch_bounds__(kMmaThreads, 2) prefillAccumulatedMmaKernel(PrefillAttentionParams p, const float* rowLse) {
+__global__ void __launch_bounds__(kMmaThreads, 2)
+    prefillColumnSumsMmaKernel(PrefillAttentionParams p, const float* rowLse, float* sums, int rowStart) {
   constexpr int kStride = D + 4;
   constexpr int kRowFragments = kTileRows / 8;
   extern __shared__ __align__(16) float tileMemory[];
@@ -476,23 +480,25 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAccumulatedMmaKernel(Pr
   const MmaPlace place(p, D);
   const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
   const float* queryBase = p.query + static_cast<long long>(head) * D;
-  const float* lse = rowLse + static_cast<long long>(head) * T;  // every row's (lseRowCount)
+  const int lseRows = lseRowCount(p);  // the last lseRows rows have their log-sum-exp
+  const float* lse = rowLse + static_cast<long long>(head) * lseRows - (T - lseRows);  // indexed by row
   const auto loadRows = [&](int buffer, int rowFirst) {
     loadTileRows<D, kTileRows>(rows(buffer), queryBase, place.queryStride, rowFirst, T);
     if (threadIdx.x < kTileRows) sLse[buffer][threadIdx.x] = rowFirst + threadIdx.x < T ? lse[rowFirst + threadIdx.x] : 0.f;
   };
   loadTileRows<D, kTileRows>(sKey, p.key + static_cast<long long>(kvHead) * D, kvStride, keyFirst, T);
-  loadRows(0, keyFirst);  // rows before the block's first key see none of its keys
+  const int start = max(keyFirst, rowStart);  // rows before the block's first key see none of its keys
+  loadRows(0, start);
   commitAsync();
 
   const float scaleLog2 = p.scale * kLog2E;
   const int keyA = keyFirst + warp * 16 + g;  // fragment rows g and g + 8
   const int keyB = keyA + 8;
   float column[2] = {0.f, 0.f};
-  const int rowTiles = (T - keyFirst + kTileRows - 1) / kTileRows;
+  const int rowTiles = (T - start + kTileRows - 1) / kTileRows;
   for (int tileIndex = 0; tileIndex < rowTiles; ++tileIndex) {
     const int buffer = tileIndex & 1;
-    const int rowFirst = keyFirst + tileIndex * kTileRows;
+    const int rowFirst = start + tileIndex * kTileRows;
     if (tileIndex + 1 < rowTiles) loadRows(buffer ^ 1, rowFirst + kTileRows);
     commitAsync();
     waitAsync<1>();
@@ -516,7 +522,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAccumulatedMmaKernel(Pr
     column[r] += __shfl_xor_sync(0xffffffffu, column[r], 1);
     column[r] += __shfl_xor_sync(0xffffffffu, column[r], 2);
   }
-  float* out = p.accumulatedScores + static_cast<long long>(head) * T;
+  float* out = sums + static_cast<long long>(head) * T;
   if (t == 0 && keyA < T) out[keyA] = column[0];
   if (t == 0 && keyB < T) out[keyB] = column[1];
 }
@@ -532,7 +538,7 @@ void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, c
   const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
   prefillAttentionMmaKernel<D><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
   checkLaunch("prefill-attention tensor-core kernel");
-  if (p.windowSize > 0) {
+  if (p.windowSize > 0 && p.windowScores != nullptr) {
     const int keyBlocks = (p.tokenCount + kWindowKeys - 1) / kWindowKeys;
     if (p.windowSize <= 32)
       prefillWindowScoresKernel<D, 32><<<dim3(keyBlocks, p.queryHeadCount, 1), 16 * 32 / 4, 0, stream>>>(p, rowLse);
@@ -541,14 +547,18 @@ void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, c
                                          stream>>>(p, rowLse);
     checkLaunch("prefill-attention window-score kernel");
   }
-  if (p.accumulatedScores != nullptr) {
-    checkCuda(cudaFuncSetAttribute(prefillAccumulatedMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(sizeof(float) * 3 * kTileRows * (D + 4))),
-              "cudaFuncSetAttribute(prefill-attention accumulated scores)");
-    prefillAccumulatedMmaKernel<D><<<dim3(tiles, p.queryHeadCount), kMmaThreads,
-                                     sizeof(float) * 3 * kTileRows * (D + 4), stream>>>(p, rowLse);
-    checkLaunch("prefill-attention accumulated-score kernel");
-  }
+  const auto columnSums = [&](float* sums, int rowStart, const char* what) {
+    const size_t bytes = sizeof(float) * 3 * kTileRows * (D + 4);
+    checkCuda(cudaFuncSetAttribute(prefillColumnSumsMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(bytes)),
+              "cudaFuncSetAttribute(prefill-attention column sums)");
+    prefillColumnSumsMmaKernel<D><<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, rowLse, sums,
+                                                                                                 rowStart);
+    checkLaunch(what);
+  };
+  if (p.accumulatedScores != nullptr) columnSums(p.accumulatedScores, 0, "prefill-attention accumulated-score kernel");
+  if (p.windowScoreSums != nullptr && p.windowSize > 0)
+    columnSums(p.windowScoreSums, p.tokenCount - p.windowSize, "prefill-attention window-sum kernel");
 }
 
 bool aligned16(const void* pointer) { return (reinterpret_cast<uintptr_t>(pointer) & 15) == 0; }
@@ -571,10 +581,12 @@ void prefillAttention(const PrefillAttentionParams& params, void* workspace, boo
     else launchPrefillAttentionMma<64>(params, rowLse, stream);
     return;
   }
-  if (params.accumulatedScores != nullptr)  // the element kernel adds each probability to its key's column
-    checkCuda(cudaMemsetAsync(params.accumulatedScores, 0,
-                              sizeof(float) * static_cast<size_t>(params.queryHeadCount) * params.tokenCount, stream),
-              "cudaMemsetAsync(accumulatedScores)");
+  // the element kernel adds each probability to its key's column
+  for (float* sums : {params.accumulatedScores, params.windowScoreSums})
+    if (sums != nullptr)
+      checkCuda(cudaMemsetAsync(sums, 0, sizeof(float) * static_cast<size_t>(params.queryHeadCount) * params.tokenCount,
+                                stream),
+                "cudaMemsetAsync(prefill-attention column sums)");
   const size_t shared = sizeof(float) * (2 * static_cast<size_t>(params.headDim) + kThreads);
   if (shared > 48 * 1024)
     checkCuda(cudaFuncSetAttribute(prefillAttentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,

@@ -164,4 +164,24 @@ describe('cpu backend specifics', () => {
       }),
     ).not.toThrow();
   });
+
+  it('takes window column sums in place of the window rows, and names them without a window', () => {
+    const backend = createCpuBackend();
+    const args = {
+      query: backend.createBuffer({ dtype: 'f32', elementCount: 4 * 2 * 8 }),
+      key: backend.createBuffer({ dtype: 'f32', elementCount: 4 * 8 }),
+      value: backend.createBuffer({ dtype: 'f32', elementCount: 4 * 8 }),
+      output: backend.createBuffer({ dtype: 'f32', elementCount: 4 * 2 * 8 }),
+      windowScoreSums: backend.createBuffer({ dtype: 'f32', elementCount: 2 * 4 }),
+      tokenCount: 4,
+      queryHeadCount: 2,
+      kvHeadCount: 1,
+      headDim: 8,
+      scale: 0.35,
+    };
+    expect(() => backend.run('prefill-attention', { ...args, windowSize: 2 })).not.toThrow();
+    expect(() => backend.run('prefill-attention', { ...args, windowSize: 0 })).toThrow(
+      /\$\.windowScoreSums: needs a window: windowSize is 0/,
+    );
+  });
 });

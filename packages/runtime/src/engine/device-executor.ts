@@ -122,9 +122,11 @@ export class DeviceExecutor {
       const started = performance.now();
       const { q, k, v, qWidth, local } = this.#forward.projectQkv(l, x, positions, count);
       const attention = this.#forward.buffer('attention', 'f32', count * Math.max(qWidth, 1));
+      // the window as its column sums: what every window-reading policy accepts (ObservationRequirements),
+      // 1/windowRows of the rows' bytes to download and reduce
       const scores =
         windowRows > 0 && local > 0
-          ? this.#forward.buffer('window-scores', 'f32', local * this.#group * windowRows * count)
+          ? this.#forward.buffer('window-sums', 'f32', local * this.#group * count)
           : undefined;
       // H2O's column sums come from the kernel: no [T][T] window of the whole prompt
       const accumulated =
@@ -137,7 +139,7 @@ export class DeviceExecutor {
           key: k,
           value: v,
           output: attention,
-          ...(scores ? { windowScores: scores } : {}),
+          ...(scores ? { windowScoreSums: scores } : {}),
           ...(accumulated ? { accumulatedScores: accumulated } : {}),
           tokenCount: count,
           queryHeadCount: local * this.#group,
@@ -159,7 +161,7 @@ export class DeviceExecutor {
           });
         b.upload(attention, host);
       }
-      observation.layers.push(await this.#observe(l, scores, accumulated, k, owned, count, windowRows, needs));
+      observation.layers.push(await this.#observe(l, scores, accumulated, k, owned, count, needs));
       const key = b.createBuffer({
         dtype: 'f32',
         elementCount: Math.max(count * local * headDim, 1),
@@ -207,14 +209,13 @@ export class DeviceExecutor {
     k: DeviceBuffer<'f32'>,
     owned: boolean[],
     count: number,
-    windowRows: number,
     needs: { windowRows: number; accumulated: boolean; keyNorms: boolean },
   ) {
     const heads = this.shard.layers[l]!;
     const { headDim } = this.#config;
     const local = heads.length;
     const all = scores
-      ? await this.#backend.download(scores, { elementCount: local * this.#group * windowRows * count })
+      ? await this.#backend.download(scores, { elementCount: local * this.#group * count })
       : undefined;
     const columnSums = accumulated
       ? await this.#backend.download(accumulated, { elementCount: local * this.#group * count })
@@ -229,9 +230,8 @@ export class DeviceExecutor {
       groupSize: this.#group,
       headDim,
       tokenCount: count,
-      windowRows,
       needs,
-      ...(all ? { scores: all } : {}),
+      ...(all ? { windowSums: all } : {}),
       ...(columnSums ? { accumulated: columnSums } : {}),
       ...(keys ? { keys } : {}),
     });

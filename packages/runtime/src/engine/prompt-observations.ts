@@ -4,8 +4,9 @@ import type { PrefillObservation } from './device-executor.js';
 
 /**
  * Assembles the per-layer observations a compression policy reads from what each device returned for
- * the heads it owns: window scores `[queryHead][w][T]`, accumulated attention `[queryHead][T]` and key
- * norms `[kvHead][T]` in the model's global head order.
+ * the heads it owns: window column sums `[queryHead][T]` over the last `min(windowRows, T)` rows
+ * (`windowAttentionSums`), accumulated attention `[queryHead][T]` and key norms `[kvHead][T]` in the
+ * model's global head order.
  */
 export function assembleObservations(
   config: ModelConfig,
@@ -18,13 +19,12 @@ export function assembleObservations(
   const observations: LayerObservation[] = [];
   for (let l = 0; l < layerCount; l++) {
     const rows = Math.min(windowRows, tokenCount);
-    const windowScores = rows > 0 ? new Float32Array(queryHeadCount * rows * tokenCount) : undefined;
+    const windowSums = rows > 0 ? new Float32Array(queryHeadCount * tokenCount) : undefined;
     let accumulated: Float32Array | undefined;
     let keyNorms: Float32Array | undefined;
     for (const device of perDevice) {
       for (const head of device.layers[l] ?? []) {
-        if (windowScores && head.windowScores)
-          windowScores.set(head.windowScores, head.kvHead * group * rows * tokenCount);
+        if (windowSums && head.windowSums) windowSums.set(head.windowSums, head.kvHead * group * tokenCount);
         if (head.accumulated) {
           accumulated ??= new Float32Array(queryHeadCount * tokenCount);
           accumulated.set(head.accumulated, head.kvHead * group * tokenCount);
@@ -39,7 +39,7 @@ export function assembleObservations(
       seqLen: tokenCount,
       queryHeadCount,
       kvHeadCount,
-      ...(windowScores ? { windowScores } : {}),
+      ...(windowSums ? { windowAttentionSums: windowSums, windowAttentionRows: rows } : {}),
       ...(accumulated ? { accumulatedAttention: accumulated } : {}),
       ...(keyNorms ? { keyNorms } : {}),
     });

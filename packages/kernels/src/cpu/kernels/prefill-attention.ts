@@ -3,7 +3,8 @@ import type { CpuKernel } from '../cpu-kernel.js';
 /**
  * `prefill-attention` on the CPU: causal GQA softmax attention over one prompt, one (query head,
  * query token) at a time with f64 scores (four keys and values per inner pass), also writing the
- * observation-window probabilities and, when asked, each key's attention summed over all queries.
+ * observation-window probabilities (or their column sums) and, when asked, each key's attention summed over
+ * all queries.
  */
 export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
   name: 'prefill-attention',
@@ -13,9 +14,11 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
     const key = context.f32(args.key);
     const value = context.f32(args.value);
     const output = context.f32(args.output);
-    const windowScores = windowSize > 0 ? context.f32(args.windowScores!) : undefined;
+    const windowScores = windowSize > 0 && args.windowScores ? context.f32(args.windowScores) : undefined;
+    const windowScoreSums = windowSize > 0 && args.windowScoreSums ? context.f32(args.windowScoreSums) : undefined;
     const accumulatedScores = args.accumulatedScores ? context.f32(args.accumulatedScores) : undefined;
     const columnSums = accumulatedScores ? context.scratchF64(2, tokenCount) : undefined;
+    const windowSums = windowScoreSums ? context.scratchF64(3, tokenCount) : undefined;
     const groupSize = queryHeadCount / kvHeadCount;
     const scores = context.scratchF64(0, tokenCount);
     const accumulator = context.scratchF64(1, headDim);
@@ -24,6 +27,7 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
     for (let queryHead = 0; queryHead < queryHeadCount; queryHead++) {
       const kvBase = Math.floor(queryHead / groupSize) * headDim;
       columnSums?.fill(0, 0, tokenCount);
+      windowSums?.fill(0, 0, tokenCount);
       for (let token = 0; token < tokenCount; token++) {
         const queryBase = (token * queryHeadCount + queryHead) * headDim;
         let maximum = Number.NEGATIVE_INFINITY;
@@ -67,6 +71,8 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
         }
         for (k = 0; k < visible; k++) scores[k] = scores[k]! / total;
         if (columnSums) for (k = 0; k < visible; k++) columnSums[k] = columnSums[k]! + scores[k]!;
+        if (windowSums && token >= windowStart)
+          for (k = 0; k < visible; k++) windowSums[k] = windowSums[k]! + scores[k]!;
         accumulator.fill(0, 0, headDim);
         // four value rows at a time: each accumulator element is loaded and stored once per four
         for (k = 0; k + 4 <= visible; k += 4) {
@@ -97,6 +103,8 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
       }
       if (accumulatedScores && columnSums)
         for (let k = 0; k < tokenCount; k++) accumulatedScores[queryHead * tokenCount + k] = columnSums[k]!;
+      if (windowScoreSums && windowSums)
+        for (let k = 0; k < tokenCount; k++) windowScoreSums[queryHead * tokenCount + k] = windowSums[k]!;
     }
   },
 };

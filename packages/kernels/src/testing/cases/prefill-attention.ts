@@ -4,8 +4,8 @@ import { referencePrefillAttention } from '../reference/attention.js';
 /**
  * `prefill-attention` cases: GQA groups 1, 2 and 8, head dims 8, 64 and 128, prompts of 1 token, of
  * random lengths up to 41 and of 65-260 tokens (several 64-row tiles of a tiled kernel, the last one
- * partial), observation windows of 0, 1, some and all tokens, with the accumulated scores (H2O's column
- * sums) asked for in about half of the calls.
+ * partial), observation windows of 0, 1, some and all tokens (as rows, column sums or both), with the
+ * accumulated scores (H2O's column sums) asked for in about half of the calls.
  */
 export const prefillAttentionCases: ConformanceCase[] = product({
   group: [1, 2, 8] as const,
@@ -29,8 +29,16 @@ export const prefillAttentionCases: ConformanceCase[] = product({
     const key = context.input('f32', keyValues, 'key');
     const value = context.input('f32', valueValues, 'value');
     const output = context.output('f32', tokenCount * queryHeadCount * headDim, 'output');
+    // a window comes as its rows, its column sums, or both
+    const windowForm = windowSize > 0 ? random.pick(['rows', 'sums', 'both'] as const) : undefined;
     const windowScores =
-      windowSize > 0 ? context.output('f32', queryHeadCount * windowSize * tokenCount, 'windowScores') : undefined;
+      windowForm === 'rows' || windowForm === 'both'
+        ? context.output('f32', queryHeadCount * windowSize * tokenCount, 'windowScores')
+        : undefined;
+    const windowScoreSums =
+      windowForm === 'sums' || windowForm === 'both'
+        ? context.output('f32', queryHeadCount * tokenCount, 'windowScoreSums')
+        : undefined;
     const accumulatedScores = random.pick([true, false])
       ? context.output('f32', queryHeadCount * tokenCount, 'accumulatedScores')
       : undefined;
@@ -40,6 +48,7 @@ export const prefillAttentionCases: ConformanceCase[] = product({
       value,
       output,
       ...(windowScores === undefined ? {} : { windowScores }),
+      ...(windowScoreSums === undefined ? {} : { windowScoreSums }),
       ...(accumulatedScores === undefined ? {} : { accumulatedScores }),
       tokenCount,
       queryHeadCount,
@@ -65,6 +74,14 @@ export const prefillAttentionCases: ConformanceCase[] = product({
         `windowScores (window ${windowSize})`,
         await context.read(windowScores),
         expected.windowScores,
+        tolerance,
+      );
+    }
+    if (windowScoreSums !== undefined) {
+      context.expectClose(
+        `windowScoreSums (window ${windowSize})`,
+        await context.read(windowScoreSums),
+        expected.windowScoreSums,
         tolerance,
       );
     }

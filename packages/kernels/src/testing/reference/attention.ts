@@ -63,9 +63,15 @@ export function referencePrefillAttention(
   headDim: number,
   windowSize: number,
   scale: number,
-): { output: Float64Array; windowScores: Float64Array; accumulatedScores: Float64Array } {
+): {
+  output: Float64Array;
+  windowScores: Float64Array;
+  windowScoreSums: Float64Array;
+  accumulatedScores: Float64Array;
+} {
   const output = new Float64Array(tokenCount * queryHeadCount * headDim);
   const windowScores = new Float64Array(queryHeadCount * windowSize * tokenCount);
+  const windowScoreSums = new Float64Array(queryHeadCount * tokenCount);
   const accumulatedScores = new Float64Array(queryHeadCount * tokenCount);
   const group = queryHeadCount / kvHeadCount;
   for (let q = 0; q < queryHeadCount; q++) {
@@ -76,8 +82,9 @@ export function referencePrefillAttention(
       const probabilities = referenceAttend(query, offset, key, value, at, at, t + 1, headDim, scale, output, offset);
       const w = t - (tokenCount - windowSize);
       if (w >= 0) windowScores.set(probabilities, (q * windowSize + w) * tokenCount);
+      if (w >= 0) for (let k = 0; k <= t; k++) windowScoreSums[q * tokenCount + k]! += probabilities[k]!;
       for (let k = 0; k <= t; k++) accumulatedScores[q * tokenCount + k]! += probabilities[k]!;
     }
   }
-  return { output, windowScores, accumulatedScores };
+  return { output, windowScores, windowScoreSums, accumulatedScores };
 }
