@@ -69,29 +69,12 @@ export const prefillAttentionCases: ConformanceCase[] = product({
       scale,
     );
     context.expectClose('output', await context.read(output), expected.output, tolerance);
-    if (windowScores !== undefined) {
-      context.expectClose(
-        `windowScores (window ${windowSize})`,
-        await context.read(windowScores),
-        expected.windowScores,
-        tolerance,
-      );
-    }
-    if (windowScoreSums !== undefined) {
-      context.expectClose(
-        `windowScoreSums (window ${windowSize})`,
-        await context.read(windowScoreSums),
-        expected.windowScoreSums,
-        tolerance,
-      );
-    }
-    if (accumulatedScores !== undefined) {
-      context.expectClose(
-        'accumulatedScores',
-        await context.read(accumulatedScores),
-        expected.accumulatedScores,
-        tolerance,
-      );
-    }
+    const optional = [
+      [`windowScores (window ${windowSize})`, windowScores, expected.windowScores],
+      [`windowScoreSums (window ${windowSize})`, windowScoreSums, expected.windowScoreSums],
+      ['accumulatedScores', accumulatedScores, expected.accumulatedScores],
+    ] as const;
+    for (const [label, buffer, values] of optional)
+      if (buffer !== undefined) context.expectClose(label, await context.read(buffer), values, tolerance);
   },
 }));
