@@ -124,7 +124,7 @@ export class DeviceExecutor {
       const attention = this.#forward.buffer('attention', 'f32', count * Math.max(qWidth, 1));
       // the window as its column sums: what every window-reading policy accepts (ObservationRequirements),
       // 1/windowRows of the rows' bytes to download and reduce
-      const scores =
+      const windowSums =
         windowRows > 0 && local > 0
           ? this.#forward.buffer('window-sums', 'f32', local * this.#group * count)
           : undefined;
@@ -139,13 +139,13 @@ export class DeviceExecutor {
           key: k,
           value: v,
           output: attention,
-          ...(scores ? { windowScoreSums: scores } : {}),
+          ...(windowSums ? { windowScoreSums: windowSums } : {}),
           ...(accumulated ? { accumulatedScores: accumulated } : {}),
           tokenCount: count,
           queryHeadCount: local * this.#group,
           kvHeadCount: local,
           headDim,
-          windowSize: scores ? windowRows : 0,
+          windowSize: windowSums ? windowRows : 0,
           scale: 1 / Math.sqrt(headDim),
         });
       }
@@ -161,7 +161,7 @@ export class DeviceExecutor {
           });
         b.upload(attention, host);
       }
-      observation.layers.push(await this.#observe(l, scores, accumulated, k, owned, count, needs));
+      observation.layers.push(await this.#observe(l, windowSums, accumulated, k, owned, count, needs));
       const key = b.createBuffer({
         dtype: 'f32',
         elementCount: Math.max(count * local * headDim, 1),
@@ -204,7 +204,7 @@ export class DeviceExecutor {
 
   async #observe(
     l: number,
-    scores: DeviceBuffer<'f32'> | undefined,
+    windowSums: DeviceBuffer<'f32'> | undefined,
     accumulated: DeviceBuffer<'f32'> | undefined,
     k: DeviceBuffer<'f32'>,
     owned: boolean[],
@@ -214,8 +214,8 @@ export class DeviceExecutor {
     const heads = this.shard.layers[l]!;
     const { headDim } = this.#config;
     const local = heads.length;
-    const all = scores
-      ? await this.#backend.download(scores, { elementCount: local * this.#group * count })
+    const sums = windowSums
+      ? await this.#backend.download(windowSums, { elementCount: local * this.#group * count })
       : undefined;
     const columnSums = accumulated
       ? await this.#backend.download(accumulated, { elementCount: local * this.#group * count })
@@ -231,7 +231,7 @@ export class DeviceExecutor {
       headDim,
       tokenCount: count,
       needs,
-      ...(all ? { windowSums: all } : {}),
+      ...(sums ? { windowSums: sums } : {}),
       ...(columnSums ? { accumulated: columnSums } : {}),
       ...(keys ? { keys } : {}),
     });
