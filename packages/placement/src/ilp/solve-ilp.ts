@@ -73,6 +73,12 @@ interface LayerOutcome {
  * glpk report the model infeasible (a 3-head layer on 3 unequal devices, found by fast-check).
  */
 const UPPER_BOUND_SLACK = 1e-6;
+/**
+ * The room of a second try when glpk still calls the upper-bounded model infeasible: fair-copy's incumbent
+ * satisfies the bound by construction, so that answer is numerical (a 4-head layer on 3 unequal devices
+ * whose optimum is the incumbent itself, found by fast-check).
+ */
+const RETRY_UPPER_BOUND_SLACK = 1e-4;
 /** Above this many hosting binaries the coupled MILP is not attempted (glpk.js does not close such models in seconds). */
 export const COUPLED_MILP_MAX_BINARIES = 512;
 /** A layer is proven optimal when its time is within this relative distance of a valid lower bound. */
@@ -180,15 +186,23 @@ async function solveLayers(
       if (proven) proofs.groupBound += 1;
     }
     if (!proven) {
-      const model = buildIlpModel({
-        layers: [{ costs, upperBound: upper * (1 + UPPER_BOUND_SLACK), lowerBound }],
-        bandwidth: problem.bandwidth,
-        maxReplicasPerHead: problem.options.maxReplicasPerHead,
-        identicalDevices: identicalDevices(problem),
-        deviceGroups: identicalDeviceGroups(problem),
-      });
-      const tmlim = Math.max(0.05, (deadline - performance.now()) / 1000 / (groups.length - solved));
-      const [result] = await runner.solve([{ model, options: { msglev: 0, tmlim, mipgap: problem.options.mipGap } }]);
+      const solveBounded = async (slack: number) => {
+        const model = buildIlpModel({
+          layers: [{ costs, upperBound: upper * (1 + slack), lowerBound }],
+          bandwidth: problem.bandwidth,
+          maxReplicasPerHead: problem.options.maxReplicasPerHead,
+          identicalDevices: identicalDevices(problem),
+          deviceGroups: identicalDeviceGroups(problem),
+        });
+        const tmlim = Math.max(0.05, (deadline - performance.now()) / 1000 / (groups.length - solved));
+        const [outcome] = await runner.solve([
+          { model, options: { msglev: 0, tmlim, mipgap: problem.options.mipGap } },
+        ]);
+        return outcome;
+      };
+      let result = await solveBounded(UPPER_BOUND_SLACK);
+      if (result && result.result.status !== GLP_OPT && result.result.status !== GLP_FEAS)
+        result = await solveBounded(RETRY_UPPER_BOUND_SLACK);
       const status = result?.result.status;
       if (result && (status === GLP_OPT || status === GLP_FEAS)) {
         canonical = readLayerShares(result.result.vars, 0, problem.kvHeadCount, problem.deviceCount);
