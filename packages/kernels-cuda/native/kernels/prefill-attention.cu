@@ -8,11 +8,12 @@
 // each one tile ahead), keeps an online softmax per row in registers, and multiplies with
 // mma.sync.m16n8k8 on TF32 split three ways (hi*hi + hi*lo + lo*hi; Q and K fragments by ldmatrix),
 // which keeps f32 accuracy (3-4e-6 relative to float64 at 16K tokens, where plain TF32 gives about
-// 1e-3). It writes the output and, for window rows, the row's log-sum-exp; the window kernel then
-// recomputes those rows' scores exactly in f32 and normalises them by it; for the accumulated scores
-// (H2O) a column kernel recomputes every row's scores on tensor cores and sums the probabilities per key. The element kernel (every other case, and the `tensorCores: 0`
-// benchmark knob) takes one block per (query token, query head) with two passes over the keys, and adds
-// the accumulated scores atomically.
+// 1e-3). It writes the output and, for window rows (or every row, for the accumulated scores), the
+// row's log-sum-exp. The window kernel then recomputes the window rows' scores exactly in f32 and
+// normalises them by it; for the window's column sums and H2O's accumulated scores a column kernel
+// recomputes the rows' scores on tensor cores and sums the probabilities per key. The element kernel
+// (every other case, and the `tensorCores: 0` benchmark knob) takes one block per (query token, query
+// head) with two passes over the keys, and adds the column sums atomically.
 #include "../common.h"
 #include "kernels.h"
 #include "tensor-core.cuh"

@@ -77,6 +77,23 @@ function maxRelative(a: Float32Array[], b: Float32Array[]): number {
   return worst;
 }
 
+/** Fair-copy over 2 H100s for a heavy-tailed profile of `model`'s shape (it copies at least one head). */
+function twoGpuFairCopyPlan(model: LoadedModel, contextLength: number, seed: number): Plan {
+  return solvePlacement({
+    model: model.config,
+    profile: syntheticHeavyTailedProfile({
+      layerCount: model.config.layerCount,
+      kvHeadCount: model.config.kvHeadCount,
+      contextLength,
+      sigma: 1.5,
+      seed,
+    }),
+    cluster: createCluster('h100-sxm-80g', 2),
+    batch: 4,
+    solver: 'fair-copy',
+  }).plan;
+}
+
 const modelPath = process.argv[2] ?? '.device/stories260K.gguf';
 const probe = probeCuda();
 if (!probe.available) throw new Error(probe.reason);
@@ -100,20 +117,7 @@ const deviceCount = Math.min(2, probe.devices.length);
 if (deviceCount < 2) {
   check('2-GPU fair-copy run', false, { reason: `only ${probe.devices.length} GPU(s) here` });
 } else {
-  const profile = syntheticHeavyTailedProfile({
-    layerCount: 5,
-    kvHeadCount: 4,
-    contextLength: 512,
-    sigma: 1.5,
-    seed: 14,
-  });
-  const plan = solvePlacement({
-    model: model.config,
-    profile,
-    cluster: createCluster('h100-sxm-80g', 2),
-    batch: 4,
-    solver: 'fair-copy',
-  }).plan;
+  const plan = twoGpuFairCopyPlan(model, 512, 14);
   const copies = plan.layers.flatMap((layer) => layer.heads).filter((head) => head.replicas.length > 1).length;
   for (const [name, policy] of [
     ['full', () => fullPolicy()],
@@ -153,6 +157,8 @@ try {
   });
   const fixture = await loadModel(files.ggufPath!);
   const prompt = Array.from({ length: 60 }, (_, i) => `the ${i % 7} little ${i % 5} girls play`).join(' ');
+  // the second GPU launches the tensor-core prefill kernel too (its shared-memory attribute is per device)
+  const plan = deviceCount >= 2 ? twoGpuFairCopyPlan(fixture, 1024, 3) : undefined;
   for (const [name, policy] of [
     ['full', () => fullPolicy()],
     ['snapkv', () => snapKvPolicy({ averageBudget: 64, windowSize: 32, kernelSize: 5 })],
@@ -170,21 +176,7 @@ try {
         cpuSeconds: cpu.seconds,
       },
     );
-    if (deviceCount >= 2) {
-      // the second GPU launches the tensor-core prefill kernel too (its shared-memory attribute is per device)
-      const plan = solvePlacement({
-        model: fixture.config,
-        profile: syntheticHeavyTailedProfile({
-          layerCount: 2,
-          kvHeadCount: 2,
-          contextLength: 1024,
-          sigma: 1.5,
-          seed: 3,
-        }),
-        cluster: createCluster('h100-sxm-80g', 2),
-        batch: 4,
-        solver: 'fair-copy',
-      }).plan;
+    if (plan) {
       const two = await run(fixture, 'cuda', plan, policy(), prompt, 16, 1024);
       check(
         `fixture head dim 128: 2-GPU fair-copy equals 1 GPU, ${name}`,

@@ -2,7 +2,7 @@ import { type DType, type ModelConfig, queryGroupSize, ValidationError } from '@
 import { type Backend, type BufferDType, buildRopeTable, type DeviceBuffer } from '@fairkv/kernels';
 import type { Communicator } from './communicator.js';
 import type { DeviceShard } from './device-shards.js';
-import type { HostWeight, ShardWeights } from './shard-weights.js';
+import { type HostWeight, joined, type ShardWeights } from './shard-weights.js';
 
 /** Per-step sampling settings of each row. */
 export interface RowSampling {
@@ -48,14 +48,9 @@ function concatenated(parts: HostWeight[], label: string): HostWeight {
       { path: `$.weights.${label}`, message: 'mixed f32 and raw 16-bit parts' },
     ]);
   }
-  const length = parts.reduce((sum, part) => sum + part.length, 0);
-  const out = raw ? new Uint16Array(length) : new Float32Array(length);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part as never, offset);
-    offset += part.length;
-  }
-  return out;
+  return raw
+    ? joined(parts as Uint16Array[], (length) => new Uint16Array(length))
+    : joined(parts as Float32Array[], (length) => new Float32Array(length));
 }
 
 /**

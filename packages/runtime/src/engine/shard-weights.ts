@@ -76,7 +76,7 @@ function mergeBlocks(blocks: [number, number][]): [number, number][] {
 }
 
 /** The arrays one after another, in a new array of their type (all of one type). */
-function joined<A extends Float32Array | Uint16Array>(parts: A[], allocate: (length: number) => A): A {
+export function joined<A extends Float32Array | Uint16Array>(parts: A[], allocate: (length: number) => A): A {
   const out = allocate(parts.reduce((sum, part) => sum + part.length, 0));
   let offset = 0;
   for (const part of parts) {

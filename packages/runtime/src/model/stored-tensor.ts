@@ -79,6 +79,10 @@ export interface LazyTensorLayout {
 export function lazyStoredTensor(source: ByteSource, layout: LazyTensorLayout): StoredTensor {
   const field = `tensor ${layout.name} data`;
   const { dataOffset, byteLength, rowElements, rowBytes } = layout;
+  const readRowBytes = (firstRow: number, rowCount: number): Promise<Uint8Array> => {
+    checkRowRange(layout, firstRow, rowCount);
+    return source.read(dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
+  };
   return {
     name: layout.name,
     shape: layout.shape,
@@ -91,14 +95,9 @@ export function lazyStoredTensor(source: ByteSource, layout: LazyTensorLayout): 
       return layout.decode(await source.read(dataOffset, byteLength, field), layout.elementCount);
     },
     async readRows(firstRow, rowCount) {
-      checkRowRange(layout, firstRow, rowCount);
-      const bytes = await source.read(dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
-      return layout.decode(bytes, rowCount * rowElements);
+      return layout.decode(await readRowBytes(firstRow, rowCount), rowCount * rowElements);
     },
-    readRowBytes(firstRow, rowCount) {
-      checkRowRange(layout, firstRow, rowCount);
-      return source.read(dataOffset + firstRow * rowBytes, rowCount * rowBytes, field);
-    },
+    readRowBytes,
   };
 }
 
