@@ -1,5 +1,6 @@
 /**
- * Ragged decode attention on one CUDA GPU (issue 8, §5a): bf16 KV, head dim 128, GQA group 8, a
+ * Ragged decode attention on one CUDA GPU (issue 8, §5a): bf16 KV (FAIRKV_BENCH_POOL_DTYPE=f32: an f32
+ * pool holding the same values, on the TF32 tensor-core path), head dim 128, GQA group 8, a
  * DuoAttention-like mix of pair lengths (some 32K, most 384), measured in ONE run against
  *   1. the device-to-device copy bandwidth (bytes read + written),
  *   2. PyTorch scaled_dot_product_attention on heads padded to the longest length,
@@ -7,8 +8,11 @@
  * counting only the bytes that must be read (each K and V row of each pair once).
  * Also checks the kernel against a float64 reference on sampled pairs of the same data.
  *
+ * Also times the CUDA-core kernel (the tensor-core kernel turned off) on the same data.
+ *
  * Run on a GPU machine: `npx tsx bench/cuda-decode-attention/run.ts` (or the esbuild bundle).
- * Writes bench/cuda-decode-attention/results/cuda-decode-attention.json (and $OUT/ when set).
+ * Writes bench/cuda-decode-attention/results/cuda-decode-attention.json (`...-f32.json` for f32 pools;
+ * and $OUT/ when set).
  */
 import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
@@ -45,6 +49,13 @@ const quick = process.env.FAIRKV_BENCH_QUICK === '1';
 const SWEEP = positiveIntegersFromEnv('FAIRKV_BENCH_SWEEP', '4,8,16,32');
 /** FAIRKV_BENCH_TORCH=0: every mix, no PyTorch (A/B runs of addon builds; PyTorch timed once elsewhere). */
 const torchOff = process.env.FAIRKV_BENCH_TORCH === '0';
+/** FAIRKV_BENCH_POOL_DTYPE: bf16 (the issue's shape, default) or f32 (the same bf16 values stored as f32). */
+const poolDTypeSetting = process.env.FAIRKV_BENCH_POOL_DTYPE ?? 'bf16';
+if (poolDTypeSetting !== 'bf16' && poolDTypeSetting !== 'f32') {
+  throw new Error(`FAIRKV_BENCH_POOL_DTYPE: expected bf16 or f32, got ${JSON.stringify(poolDTypeSetting)}`);
+}
+const poolDType: 'bf16' | 'f32' = poolDTypeSetting;
+const elementBytes = poolDType === 'f32' ? 4 : 2;
 
 interface Mix {
   name: string;
@@ -185,7 +196,7 @@ function buildLayout(mix: Mix): Layout {
     const j = state % (i + 1);
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  const bytesNeeded = lengths.reduce((sum, length) => sum + length, 0) * headDim * 2 * 2;
+  const bytesNeeded = lengths.reduce((sum, length) => sum + length, 0) * headDim * 2 * elementBytes;
   return {
     lengths,
     pairs: Int32Array.from(pairRows),
@@ -237,11 +248,13 @@ function referencePair(
 async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: number) {
   const layout = buildLayout(mix);
   const poolElements = layout.blockCount * 2 * blockSize * headDim;
-  const pool = backend.createBuffer({ dtype: 'bf16', elementCount: poolElements, label: 'kv pool' });
-  // Fill the pool with 64 MiB of random bf16 repeated (uploading 1 GB from JS would dominate the run).
+  const pool = backend.createBuffer({ dtype: poolDType, elementCount: poolElements, label: 'kv pool' });
+  // Fill the pool with 32 M random bf16 values repeated (uploading 1 GB from JS would dominate the run);
+  // an f32 pool holds the same values.
   const chunkElements = 32 * 1024 * 1024;
   const chunk = randomBf16(chunkElements, 7);
-  backend.upload(pool, chunk.subarray(0, Math.min(chunkElements, poolElements)));
+  const first = chunk.subarray(0, Math.min(chunkElements, poolElements));
+  backend.upload(pool, poolDType === 'f32' ? Float32Array.from(first, bf16BitsToF32) : first);
   for (let offset = chunkElements; offset < poolElements; offset += chunkElements) {
     const count = Math.min(chunkElements, poolElements - offset);
     backend.copy({ source: pool, sourceOffset: 0, destination: pool, destinationOffset: offset, elementCount: count });
@@ -284,6 +297,8 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
     localSchedule?: 0;
     /** Not part of the contract: 0 streams the stages with per-lane cp.async instead of bulk copies. */
     bulkCopies?: 0;
+    /** Not part of the contract: 0 runs the CUDA-core kernel instead of the tensor-core one. */
+    tensorCores?: 0;
     inOrder?: true;
   }
   const run = ({ inOrder, ...knobs }: Variant = {}) =>
@@ -308,6 +323,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
   for (const items of SWEEP) sweep[items] = timeMs(backend, () => run({ itemsPerMultiprocessor: items }));
   const milliseconds = timeMs(backend, () => run());
   const elementCopiesMs = timeMs(backend, () => run({ bulkCopies: 0 }));
+  const cudaCoresMs = timeMs(backend, () => run({ tensorCores: 0 }), Math.min(repeats, 10));
   const plainLaunchMs = timeMs(backend, () => run({ dependentLaunch: 0 }));
   const inOrderMs = timeMs(backend, () => run({ inOrder: true }));
   const scheduleKernelMs = timeMs(backend, () => run({ fusedSchedule: 0 }));
@@ -338,6 +354,7 @@ async function measureMix(backend: CudaBackend, mix: Mix, copyGbPerSecond: numbe
     scheduleKernelMs,
     blockZeroScheduleMs,
     elementCopiesMs,
+    cudaCoresMs,
     timeline,
     sweep,
     hostEnqueueMs,
@@ -364,6 +381,7 @@ async function main(): Promise<void> {
       withScheduleKernelMs: measured.scheduleKernelMs,
       withBlockZeroScheduleMs: measured.blockZeroScheduleMs,
       withElementCopiesMs: measured.elementCopiesMs,
+      cudaCoreKernelMs: measured.cudaCoresMs,
       timeline: measured.timeline,
       itemsPerMultiprocessorSweepMs: measured.sweep,
     };
@@ -416,9 +434,9 @@ async function main(): Promise<void> {
     mixes.push(entry);
     console.log(`${mix.name}, batch ${mix.batch} timeline (us): ${JSON.stringify(measured.timeline)}`);
     console.log(
-      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; schedule by block 0 ${ours.withBlockZeroScheduleMs.toFixed(3)}; element copies ${ours.withElementCopiesMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
+      `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; schedule by block 0 ${ours.withBlockZeroScheduleMs.toFixed(3)}; element copies ${ours.withElementCopiesMs.toFixed(3)}; CUDA-core kernel ${ours.cudaCoreKernelMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
         (torch.available
-          ? `torch padded ${torch.paddedMs.toFixed(3)} ms, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s; each call from an idle GPU ${torch.groupedSyncedMs.toFixed(3)} ms)`
+          ? `torch padded ${torch.paddedMs === null ? 'out of memory' : `${torch.paddedMs.toFixed(3)} ms`}, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s; each call from an idle GPU ${torch.groupedSyncedMs.toFixed(3)} ms)`
           : `torch skipped: ${torch.reason}`),
     );
   }
@@ -436,7 +454,7 @@ async function main(): Promise<void> {
     commit: gitCommit(),
     addonBuild: probeCuda().build ?? null,
     shape: {
-      dtype: 'bf16',
+      dtype: poolDType,
       headDim,
       groupSize,
       kvHeadCount,
@@ -450,18 +468,19 @@ async function main(): Promise<void> {
     copy,
     mixes,
   };
-  writeResult(benchRoot, 'cuda-decode-attention.json', report);
+  writeResult(benchRoot, poolDType === 'f32' ? 'cuda-decode-attention-f32.json' : 'cuda-decode-attention.json', report);
 }
 
 type TorchResult =
   | {
       available: true;
       device: string;
-      paddedMs: number;
+      /** null where the padded call ran out of memory (f32 at batch 64) */
+      paddedMs: number | null;
       groupedMs: number;
       /** The grouped path with each call started on an idle GPU (the host's dispatch inside the interval). */
       groupedSyncedMs: number;
-      paddedGbPerSecond: number;
+      paddedGbPerSecond: number | null;
       groupedGbPerSecond: number;
       classes: unknown;
     }
@@ -478,6 +497,7 @@ function runTorch(mix: Mix): TorchResult {
     shortLength,
     longHeadsPerRequest: mix.longHeadsPerRequest,
     repeats,
+    dtype: poolDType,
   });
   const child = spawnSync(python, [join(benchRoot, 'torch_sdpa.py'), config], { encoding: 'utf8', timeout: 300_000 });
   if (child.status !== 0)

@@ -825,6 +825,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       p.blockCount = intField(a, "blockCount");
       // bulkCopies (benchmarks; not part of the contract): 0 = per-lane cp.async stages, not TMA
       p.bulkCopies = context.bulkCopies && optionalIntField(a, "bulkCopies", 1) != 0;
+      // tensorCores (benchmarks; not part of the contract): 0 = the CUDA-core kernel for every call
+      p.tensorCores = optionalIntField(a, "tensorCores", 1) != 0;
       // fusedSchedule (benchmarks; not part of the contract): 0 = run the schedule kernel first
       if (optionalIntField(a, "fusedSchedule", 1) != 0) {
         if (context.attentionScheduleReady == nullptr) {

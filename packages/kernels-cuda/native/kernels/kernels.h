@@ -210,9 +210,12 @@ struct RaggedDecodeAttentionParams {
   int blockCount = 0;
   /**
    * The tensor-core kernel may bring its stages with bulk tensor copies (TMA) instead of per-lane
-   * `cp.async`: only on compute capability 9.0+, and used where the block size is a multiple of 16.
+   * `cp.async`: only on compute capability 9.0+, and used where the block size is a multiple of a
+   * stage (16 tokens for f16/bf16 pools, 8 for f32).
    */
   bool bulkCopies = false;
+  /** Benchmarks may turn the tensor-core kernel off (the CUDA-core kernel then serves every call). */
+  bool tensorCores = true;
 };
 /**
  * Word offsets in RaggedDecodeAttentionParams::trace (bench/cuda-decode-attention reads the same

@@ -121,31 +121,6 @@ __host__ __device__ __forceinline__ int lseRowCount(const PrefillAttentionParams
 }
 
 /**
- * x = hi + lo (+ a remainder below 2^-21 |x|): hi is x rounded to TF32 (to nearest, ties away, as
- * cvt.rna.tf32.f32 rounds finite values) by two integer operations, lo the exact f32 remainder, which
- * the tensor cores read as TF32 by dropping its low 13 bits. cvt.rna.tf32.f32 for both parts compiles
- * to a compare-and-select sequence on sm_90 and made the kernel 1.3x slower, at the same error.
- */
-__device__ __forceinline__ void splitTf32(float x, unsigned& hi, unsigned& lo) {
-  hi = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
-  lo = __float_as_uint(x - __uint_as_float(hi));
-}
-__device__ __forceinline__ void mmaTf32(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-/** d += a * b at about f32 accuracy: the small products first, then hi * hi. */
-__device__ __forceinline__ void mmaSplitTf32(float (&d)[4], const unsigned (&aHi)[4], const unsigned (&aLo)[4],
-                                             const unsigned (&bHi)[2], const unsigned (&bLo)[2]) {
-  mmaTf32(d, aLo, bHi[0], bHi[1]);
-  mmaTf32(d, aHi, bLo[0], bLo[1]);
-  mmaTf32(d, aHi, bHi[0], bHi[1]);
-}
-
-/**
  * Rows [first, first + Rows) of a `[tokenCount][heads][D]` f32 tensor (`base` at the head) into shared
  * rows of `D + 4` floats (the padding keeps every fragment load below free of bank conflicts); rows
  * past the prompt are zero-filled.

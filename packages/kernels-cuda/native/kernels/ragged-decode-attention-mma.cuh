@@ -1,13 +1,16 @@
-// Tensor-core body of ragged decode attention for f16/bf16 pools with head dim 64 or 128 (H = D/64):
-// the GQA group (up to 8 query heads) is the M dimension of mma.sync.m16n8k16, so every K and V row is
-// read once per group and the f32 multiply-adds run on tensor cores, leaving the kernel bound by
-// memory. Included by ragged-decode-attention.cu (shares its schedule, shared memory layout, online
-// softmax and combine kernel).
+// Tensor-core body of ragged decode attention for f16/bf16/f32 pools with head dim 64 or 128 (H = D/64):
+// the GQA group (up to 8 query heads) is the M dimension of mma.sync (m16n8k16 for 16-bit pools, m16n8k8
+// on TF32 for f32 pools), so every K and V row is read once per group and the f32 multiply-adds run on
+// tensor cores, leaving the kernel bound by memory. Included by ragged-decode-attention.cu (shares its
+// schedule, shared memory layout, online softmax and combine kernel).
 //
-// Precision: K and V enter the MMA exactly (they are stored in f16/bf16). The f32 query and the f32
-// probabilities are split into hi + lo halves of the stored type (x = hi + lo, |x - hi - lo| about
-// 2^-16 |x|): rows 0-7 of the A operand carry the hi parts of the 8 heads, rows 8-15 the lo parts, and
-// the two result rows of a head are summed. Accumulation is f32 throughout.
+// Precision: K and V of 16-bit pools enter the MMA exactly (they are stored in f16/bf16). The f32 query
+// and the f32 probabilities are split into hi + lo halves of the stored type (x = hi + lo, |x - hi - lo|
+// about 2^-16 |x|): rows 0-7 of the A operand carry the hi parts of the 8 heads, rows 8-15 the lo parts,
+// and the two result rows of a head are summed. Accumulation is f32 throughout. f32 pools: the query and
+// the probabilities are split into TF32 hi + lo the same way (rows 0-7 and 8-15), and each K and V value
+// too, with one MMA for its lo part and one for its hi part into the same accumulator, so every product
+// hi*hi + hi*lo + lo*hi + lo*lo is taken (FloatPoolUnit).
 //
 // Fragment layouts follow the PTX ISA (mma.m16n8k16, .bf16/.f16): lane = 4 * group + tig.
 // QK^T: A = Q (rows = heads), B = K^T (8 tokens); thread tig holds 16-byte chunks of each K row it
@@ -34,7 +37,7 @@ enum class StageCopy { Elements, Bulk };
  * keeps its own online softmax. Element copies: 3 buffers; bulk copies: 2 (one in flight was 0.5-1%
  * faster there than two on an H100, same run; bench/cuda-decode-attention/NOTES.md).
  */
-template <int H, StageCopy Copy = StageCopy::Elements>
+template <int H, StageCopy Copy = StageCopy::Elements, int ElementBytes = 2>
 struct MmaStage {
 #ifdef FAIRKV_MMA_WARPS  // benchmark experiments only
   static constexpr int kWarps = FAIRKV_MMA_WARPS;
@@ -46,8 +49,11 @@ struct MmaStage {
 #else
   static constexpr int kStages = Copy == StageCopy::Bulk ? 2 : 3;
 #endif
-  static constexpr int kTokens = 16;
-  static constexpr int kRowUnits = 8 * H;                                 // 16-byte units per K or V row
+  // f32 pools: 8-token stages (one n-tile of m16n8k8), so a stage holds the same bytes as 16 tokens of
+  // a 16-bit pool and the pipeline's buffers, bytes in flight and blocks per SM are the same.
+  static constexpr int kTokens = ElementBytes == 4 ? 8 : 16;
+  static constexpr int kRowUnits = 4 * H * ElementBytes;                  // 16-byte units per K or V row
+  static constexpr int kBoxes = kRowUnits / 8;                            // 128-byte bulk-copy boxes per row
   static constexpr int kStageUnits = 2 * kTokens * kRowUnits;             // K then V of one stage
   static constexpr int kWarpUnits = kStages * kStageUnits;
 };
@@ -66,11 +72,15 @@ __device__ __forceinline__ int keyUnit(int row, int unit) { return unit ^ ((row 
 /** Physical 16-byte unit of V row `row`, logical unit `unit`. */
 __device__ __forceinline__ int valueUnit(int row, int unit) { return unit ^ (((row >> 1) & 3) << 1); }
 
-/** Index (16-byte units) of K or V row `row`, logical unit `unit`, within a stage's K or V half. */
-template <StageCopy Copy, int H>
+/**
+ * Index (16-byte units) of K or V row `row`, logical unit `unit`, within a stage's K or V half. Bulk
+ * copies, and both copy paths of f32 pools: the bulk copies' layout (128-byte boxes of the stage's rows,
+ * one after another; chunk c of row r at c ^ (r & 7) within its line).
+ */
+template <StageCopy Copy, int H, int ElementBytes = 2>
 __device__ __forceinline__ int stageUnit(int row, int unit, bool key) {
-  if constexpr (Copy == StageCopy::Bulk) {
-    return (unit >> 3) * (MmaStage<H>::kTokens * 8) + row * 8 + ((unit & 7) ^ (row & 7));
+  if constexpr (Copy == StageCopy::Bulk || ElementBytes == 4) {
+    return (unit >> 3) * (MmaStage<H, Copy, ElementBytes>::kTokens * 8) + row * 8 + ((unit & 7) ^ (row & 7));
   } else {
     return row * MmaStage<H>::kRowUnits + (key ? keyUnit(row, unit) : valueUnit(row, unit));
   }
@@ -84,6 +94,255 @@ template <StageCopy Copy>
 __device__ __forceinline__ int keyUnitOfLane(int tig, int i) {
   return Copy == StageCopy::Bulk ? 2 * tig + (i & 1) + 8 * (i >> 1) : 4 * i + tig;
 }
+
+/**
+ * One stage of the online softmax over a lane's scores (log2 domain, -inf where masked): turns them
+ * into probabilities against the new running max (the 4 lanes of a head agree on it), folds them into
+ * this lane's share of the running sum, and returns the factor that rescales the accumulators.
+ */
+template <int N>
+__device__ __forceinline__ float softmaxStage(float (&score)[N], float& runningMax, float& runningSum) {
+  float stageMax = score[0];
+#pragma unroll
+  for (int j = 1; j < N; ++j) stageMax = fmaxf(stageMax, score[j]);
+  stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 1));
+  stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 2));
+  const float newMax = fmaxf(runningMax, stageMax);
+  const float rescale = runningMax == -INFINITY ? 0.f : exp2f(runningMax - newMax);
+  float sum = runningSum * rescale;
+#pragma unroll
+  for (int j = 0; j < N; ++j) {
+    score[j] = score[j] == -INFINITY ? 0.f : exp2f(score[j] - newMax);
+    sum += score[j];
+  }
+  runningSum = sum;
+  runningMax = newMax;
+  return rescale;
+}
+
+/**
+ * The math of one work unit for 16-bit pools (mma.sync.m16n8k16): the split query of head `group`, its
+ * output accumulators (unnormalised) and its online softmax state.
+ */
+template <typename T, int H, StageCopy Copy>
+struct HalfPoolUnit {
+  static constexpr int D = 64 * H;
+  static constexpr int kSteps = D / 16;   // k-steps of QK^T
+  static constexpr int kChunks = D / 32;  // 16-byte units per thread per K row
+  static constexpr int S = MmaStage<H, Copy>::kTokens;
+  unsigned queryHi[kSteps][2], queryLo[kSteps][2];
+  float acc[H][8][4];
+  float runningMax;  // of head `group`, identical across its 4 lanes
+  float runningSum;  // this lane's share
+
+  /** Loads the scaled, split query of head `group` at `query` (zeros where `active` is false). */
+  __device__ __forceinline__ void start(const float* query, bool active, float scaleLog2, int tig) {
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int word = 2 * s + half;
+        const int d = keyUnitOfLane<Copy>(tig, word / 4) * 8 + 2 * (word % 4);
+        float2 q = make_float2(0.f, 0.f);
+        if (active) q = *reinterpret_cast<const float2*>(query + d);
+        queryHi[s][half] = MmaOps<T>::split(q.x * scaleLog2, q.y * scaleLog2, queryLo[s][half]);
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < H; ++h)
+#pragma unroll
+      for (int m = 0; m < 8; ++m)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) acc[h][m][r] = 0.f;
+    runningMax = -INFINITY;
+    runningSum = 0.f;
+  }
+
+  /** One 16-token stage of the unit's K and V rows (the first `valid` rows are the pair's). */
+  __device__ __forceinline__ void stage(const uint4* keys, const uint4* values, int valid, int group, int tig) {
+    float score[4];  // tokens 2 tig, 2 tig + 1, 2 tig + 8, 2 tig + 9
+#pragma unroll
+    for (int u = 0; u < 2; ++u) {
+      const int row = 8 * u + group;
+      uint4 key[kChunks];
+#pragma unroll
+      for (int i = 0; i < kChunks; ++i) key[i] = keys[stageUnit<Copy, H>(row, keyUnitOfLane<Copy>(tig, i), true)];
+      float c[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+      for (int s = 0; s < kSteps; ++s) {
+        const unsigned* words = reinterpret_cast<const unsigned*>(&key[(2 * s) / 4]);
+        const unsigned a[4] = {queryHi[s][0], queryLo[s][0], queryHi[s][1], queryLo[s][1]};
+        MmaOps<T>::mma(c, a, words[(2 * s) % 4], words[(2 * s) % 4 + 1]);
+      }
+      score[2 * u] = 8 * u + 2 * tig < valid ? c[0] + c[2] : -INFINITY;
+      score[2 * u + 1] = 8 * u + 2 * tig + 1 < valid ? c[1] + c[3] : -INFINITY;
+    }
+    const float rescale = softmaxStage(score, runningMax, runningSum);
+#pragma unroll
+    for (int h = 0; h < H; ++h)
+#pragma unroll
+      for (int m = 0; m < 8; ++m)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) acc[h][m][r] *= rescale;
+
+    unsigned a[4];
+    a[0] = MmaOps<T>::split(score[0], score[1], a[1]);
+    a[2] = MmaOps<T>::split(score[2], score[3], a[3]);
+    const int rows[4] = {2 * tig, 2 * tig + 1, 2 * tig + 8, 2 * tig + 9};
+#pragma unroll
+    for (int h = 0; h < H; ++h) {
+      uint4 value[4];
+#pragma unroll
+      for (int j = 0; j < 4; ++j) value[j] = values[stageUnit<Copy, H>(rows[j], group + 8 * h, false)];
+      if (Copy == StageCopy::Bulk && valid < S) {
+        // Bulk copies load whole stages: rows past the pair's end hold other data, perhaps NaN, which a
+        // zero probability would not cancel. (Element copies zero-fill them.)
+#pragma unroll
+        for (int j = 0; j < 4; ++j)
+          if (rows[j] >= valid) value[j] = make_uint4(0u, 0u, 0u, 0u);
+      }
+      const unsigned* w0 = reinterpret_cast<const unsigned*>(&value[0]);
+      const unsigned* w1 = reinterpret_cast<const unsigned*>(&value[1]);
+      const unsigned* w2 = reinterpret_cast<const unsigned*>(&value[2]);
+      const unsigned* w3 = reinterpret_cast<const unsigned*>(&value[3]);
+#pragma unroll
+      for (int m = 0; m < 8; ++m) {
+        const unsigned selector = (m & 1) ? 0x7632u : 0x5410u;
+        MmaOps<T>::mma(acc[h][m], a, __byte_perm(w0[m / 2], w1[m / 2], selector),
+                       __byte_perm(w2[m / 2], w3[m / 2], selector));
+      }
+    }
+  }
+
+  /** Calls store(d, value) for every output dimension d of head `group` this lane holds (unnormalised). */
+  template <typename Store>
+  __device__ __forceinline__ void forEachOutput(int tig, Store&& store) const {
+#pragma unroll
+    for (int h = 0; h < H; ++h)
+#pragma unroll
+      for (int m = 0; m < 8; ++m) {
+        store((2 * tig + 8 * h) * 8 + m, acc[h][m][0] + acc[h][m][2]);
+        store((2 * tig + 1 + 8 * h) * 8 + m, acc[h][m][1] + acc[h][m][3]);
+      }
+  }
+};
+
+/**
+ * The math of one work unit for f32 pools (mma.sync.m16n8k8 on TF32, 8-token stages).
+ * QK^T: A = the query (rows 0-7 the TF32 hi parts of the 8 heads, rows 8-15 the lo parts), B = K^T of
+ * the stage's 8 tokens. Lane (group, tig) loads 16-byte unit u = keyUnitOfLane<Bulk>(tig, i) of K row
+ * `group` (the bulk layout's conflict-free pattern) and uses its 4 floats as b0, b1 of k-steps 2i and
+ * 2i + 1, so k-step 2i + s reads dims 4u + 2s (b0, A column tig) and 4u + 2s + 1 (b1, column tig + 4);
+ * the query is loaded in the same order.
+ * P V: the k index tig is token 2 tig and tig + 4 is token 2 tig + 1, which are exactly the tokens whose
+ * scores the lane holds after QK^T, so the probabilities become the A fragment in registers. B: lane
+ * (group, tig) loads unit group + 8j of V rows 2 tig and 2 tig + 1; float e of it is n-tile 4j + e, so
+ * n-tile 4j + e, column n is dim 4 (n + 8j) + e.
+ */
+template <int H, StageCopy Copy>
+struct FloatPoolUnit {
+  static constexpr int D = 64 * H;
+  static constexpr int kSteps = D / 8;         // k-steps of QK^T
+  static constexpr int kKeyChunks = D / 16;    // 16-byte units of a K row per lane (2 k-steps each)
+  static constexpr int kValueChunks = D / 32;  // 16-byte units of each of 2 V rows per lane (4 n-tiles each)
+  static constexpr int kTiles = D / 8;         // n-tiles of P V
+  static constexpr int S = MmaStage<H, Copy, 4>::kTokens;
+  unsigned query[kSteps][4];  // A fragments: hi and lo of column tig, hi and lo of column tig + 4
+  float acc[kTiles][4];
+  float runningMax;  // of head `group`, identical across its 4 lanes
+  float runningSum;  // this lane's share
+
+  __device__ __forceinline__ void start(const float* q, bool active, float scaleLog2, int tig) {
+#pragma unroll
+    for (int i = 0; i < kKeyChunks; ++i) {
+      const int d = 4 * keyUnitOfLane<StageCopy::Bulk>(tig, i);
+      float2 low = make_float2(0.f, 0.f), high = make_float2(0.f, 0.f);
+      if (active) {
+        low = *reinterpret_cast<const float2*>(q + d);
+        high = *reinterpret_cast<const float2*>(q + d + 2);
+      }
+      splitTf32(low.x * scaleLog2, query[2 * i][0], query[2 * i][1]);
+      splitTf32(low.y * scaleLog2, query[2 * i][2], query[2 * i][3]);
+      splitTf32(high.x * scaleLog2, query[2 * i + 1][0], query[2 * i + 1][1]);
+      splitTf32(high.y * scaleLog2, query[2 * i + 1][2], query[2 * i + 1][3]);
+    }
+#pragma unroll
+    for (int m = 0; m < kTiles; ++m)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) acc[m][r] = 0.f;
+    runningMax = -INFINITY;
+    runningSum = 0.f;
+  }
+
+  /** One 8-token stage of the unit's K and V rows (the first `valid` rows are the pair's). */
+  __device__ __forceinline__ void stage(const uint4* keys, const uint4* values, int valid, int group, int tig) {
+    uint4 key[kKeyChunks];
+#pragma unroll
+    for (int i = 0; i < kKeyChunks; ++i)
+      key[i] = keys[stageUnit<Copy, H, 4>(group, keyUnitOfLane<StageCopy::Bulk>(tig, i), true)];
+    // Each k-step into fresh registers, added in f32: the tensor cores' f32 accumulation truncates, and
+    // a chain of 2 kSteps MMAs into one accumulator biased the scores toward zero.
+    float c[4] = {0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int i = 0; i < kKeyChunks; ++i) {
+      const unsigned* words = reinterpret_cast<const unsigned*>(&key[i]);
+#pragma unroll
+      for (int s = 0; s < 2; ++s) {
+        unsigned hi[2], lo[2];
+        splitTf32(__uint_as_float(words[2 * s]), hi[0], lo[0]);
+        splitTf32(__uint_as_float(words[2 * s + 1]), hi[1], lo[1]);
+        float step[4] = {0.f, 0.f, 0.f, 0.f};
+        mmaTf32(step, query[2 * i + s], lo[0], lo[1]);
+        mmaTf32(step, query[2 * i + s], hi[0], hi[1]);
+#pragma unroll
+        for (int r = 0; r < 4; ++r) c[r] += step[r];
+      }
+    }
+    float score[2];  // tokens 2 tig, 2 tig + 1
+    score[0] = 2 * tig < valid ? c[0] + c[2] : -INFINITY;
+    score[1] = 2 * tig + 1 < valid ? c[1] + c[3] : -INFINITY;
+    const float rescale = softmaxStage(score, runningMax, runningSum);
+
+    unsigned a[4];
+    splitTf32(score[0], a[0], a[1]);
+    splitTf32(score[1], a[2], a[3]);
+#pragma unroll
+    for (int j = 0; j < kValueChunks; ++j) {
+      uint4 even = values[stageUnit<Copy, H, 4>(2 * tig, group + 8 * j, false)];
+      uint4 odd = values[stageUnit<Copy, H, 4>(2 * tig + 1, group + 8 * j, false)];
+      if (Copy == StageCopy::Bulk && valid < S) {
+        // rows past the pair's end hold other data, perhaps NaN (see HalfPoolUnit)
+        if (2 * tig >= valid) even = make_uint4(0u, 0u, 0u, 0u);
+        if (2 * tig + 1 >= valid) odd = make_uint4(0u, 0u, 0u, 0u);
+      }
+      const unsigned* e0 = reinterpret_cast<const unsigned*>(&even);
+      const unsigned* e1 = reinterpret_cast<const unsigned*>(&odd);
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        unsigned hi[2], lo[2];
+        splitTf32(__uint_as_float(e0[e]), hi[0], lo[0]);
+        splitTf32(__uint_as_float(e1[e]), hi[1], lo[1]);
+        // the stage's product into fresh registers, then rescaled and added in f32 (as the scores)
+        float part[4] = {0.f, 0.f, 0.f, 0.f};
+        mmaTf32(part, a, lo[0], lo[1]);
+        mmaTf32(part, a, hi[0], hi[1]);
+#pragma unroll
+        for (int r = 0; r < 4; ++r) acc[4 * j + e][r] = fmaf(acc[4 * j + e][r], rescale, part[r]);
+      }
+    }
+  }
+
+  template <typename Store>
+  __device__ __forceinline__ void forEachOutput(int tig, Store&& store) const {
+#pragma unroll
+    for (int j = 0; j < kValueChunks; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        store(4 * (2 * tig + 8 * j) + e, acc[4 * j + e][0] + acc[4 * j + e][2]);
+        store(4 * (2 * tig + 1 + 8 * j) + e, acc[4 * j + e][1] + acc[4 * j + e][3]);
+      }
+  }
+};
 
 /**
  * Shared memory of the per-block schedule's tables for `pairCount` pairs: each pair's packed prefix
@@ -123,9 +382,9 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     decodeMmaKernel(DecodeArgs args, const __grid_constant__ CUtensorMap poolMap) {
   constexpr bool kBulk = Copy == StageCopy::Bulk;
   constexpr int D = 64 * H;
-  constexpr int kSteps = D / 16;   // k-steps of QK^T
-  constexpr int kChunks = D / 32;  // 16-byte units per thread per K row
-  using Stage = MmaStage<H, Copy>;
+  constexpr int kElementBytes = static_cast<int>(sizeof(T));
+  using Stage = MmaStage<H, Copy, kElementBytes>;
+  using Unit = std::conditional_t<kElementBytes == 4, FloatPoolUnit<H, Copy>, HalfPoolUnit<T, H, Copy>>;
   constexpr int S = Stage::kTokens;
   waitForPrerequisiteGrid();  // the kernel before (the schedule kernel, or what wrote the pairs and pool)
   allowDependentLaunch();     // the combine blocks may be placed while the work queue drains
@@ -298,9 +557,9 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
           const int row = static_cast<int>(firstRow / D);  // the stage's first K row; its V rows follow the block's K
           barrierArriveExpecting(barrier, 2 * S * D * sizeof(T));
 #pragma unroll
-          for (int h = 0; h < H; ++h) {
-            tileLoad2d(keys + h * S * 8, &poolMap, 64 * h, row, barrier);
-            tileLoad2d(values + h * S * 8, &poolMap, 64 * h, row + args.blockSize, barrier);
+          for (int b = 0; b < Stage::kBoxes; ++b) {
+            tileLoad2d(keys + b * S * 8, &poolMap, b * (128 / kElementBytes), row, barrier);
+            tileLoad2d(values + b * S * 8, &poolMap, b * (128 / kElementBytes), row + args.blockSize, barrier);
           }
         } else {
           barrierArrive(barrier);  // nothing to copy: complete the phase
@@ -314,9 +573,9 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
         const long long row = !ok ? 0
                                   : (contiguous ? firstRow + static_cast<long long>(token) * D
                                                 : tokenRow(issueWork, stageBegin + token));
-        const T* key = pool + (ok ? row + copyUnit * 8 : 0);
-        copyAsync16ThroughL1(keys + token * Stage::kRowUnits + keyUnit(token, copyUnit), key, ok);
-        copyAsync16ThroughL1(values + token * Stage::kRowUnits + valueUnit(token, copyUnit),
+        const T* key = pool + (ok ? row + copyUnit * (16 / kElementBytes) : 0);
+        copyAsync16ThroughL1(keys + stageUnit<Copy, H, kElementBytes>(token, copyUnit, true), key, ok);
+        copyAsync16ThroughL1(values + stageUnit<Copy, H, kElementBytes>(token, copyUnit, false),
                              key + (ok ? valueOffset : 0), ok);
       }
       commitAsync();
@@ -345,27 +604,8 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     const long long queryBase =
         ((static_cast<long long>(args.plan.pairs[work.pair * 4 + 0]) * args.kvHeadCount + args.plan.pairs[work.pair * 4 + 1]) *
              args.groupSize + firstHead) * D;
-    unsigned queryHi[kSteps][2], queryLo[kSteps][2];
-#pragma unroll
-    for (int s = 0; s < kSteps; ++s) {
-#pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int word = 2 * s + half;
-        const int d = keyUnitOfLane<Copy>(tig, word / 4) * 8 + 2 * (word % 4);
-        float2 q = make_float2(0.f, 0.f);
-        if (group < headCount) q = *reinterpret_cast<const float2*>(args.query + queryBase + group * D + d);
-        queryHi[s][half] = MmaOps<T>::split(q.x * args.scaleLog2, q.y * args.scaleLog2, queryLo[s][half]);
-      }
-    }
-    float acc[H][8][4];
-#pragma unroll
-    for (int h = 0; h < H; ++h)
-#pragma unroll
-      for (int m = 0; m < 8; ++m)
-#pragma unroll
-        for (int r = 0; r < 4; ++r) acc[h][m][r] = 0.f;
-    float runningMax = -INFINITY;  // of head `group`, identical across its 4 lanes
-    float runningSum = 0.f;        // this lane's share
+    Unit unit;
+    unit.start(args.query + queryBase + group * D, group < headCount, args.scaleLog2, tig);
 
     streamedStages += work.stages;
     for (int k = 0; k < work.stages; ++k) {
@@ -379,100 +619,26 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
       const uint4* keys = sWarp + (computed % Stage::kStages) * Stage::kStageUnits;
       const uint4* values = keys + S * Stage::kRowUnits;
       const int valid = max(0, min(S, work.tokenEnd - work.tokenBegin - k * S));
-
-      float score[2][2];
-#pragma unroll
-      for (int u = 0; u < 2; ++u) {
-        const int row = 8 * u + group;
-        uint4 key[kChunks];
-#pragma unroll
-        for (int i = 0; i < kChunks; ++i) key[i] = keys[stageUnit<Copy, H>(row, keyUnitOfLane<Copy>(tig, i), true)];
-        float c[4] = {0.f, 0.f, 0.f, 0.f};
-#pragma unroll
-        for (int s = 0; s < kSteps; ++s) {
-          const unsigned* words = reinterpret_cast<const unsigned*>(&key[(2 * s) / 4]);
-          const unsigned a[4] = {queryHi[s][0], queryLo[s][0], queryHi[s][1], queryLo[s][1]};
-          MmaOps<T>::mma(c, a, words[(2 * s) % 4], words[(2 * s) % 4 + 1]);
-        }
-        score[u][0] = 8 * u + 2 * tig < valid ? c[0] + c[2] : -INFINITY;
-        score[u][1] = 8 * u + 2 * tig + 1 < valid ? c[1] + c[3] : -INFINITY;
-      }
-      float stageMax = fmaxf(fmaxf(score[0][0], score[0][1]), fmaxf(score[1][0], score[1][1]));
-      stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 1));
-      stageMax = fmaxf(stageMax, __shfl_xor_sync(0xffffffffu, stageMax, 2));
-      const float newMax = fmaxf(runningMax, stageMax);
-      const float rescale = runningMax == -INFINITY ? 0.f : exp2f(runningMax - newMax);
-      float p[2][2];
-#pragma unroll
-      for (int u = 0; u < 2; ++u)
-#pragma unroll
-        for (int j = 0; j < 2; ++j) p[u][j] = score[u][j] == -INFINITY ? 0.f : exp2f(score[u][j] - newMax);
-      runningSum = runningSum * rescale + p[0][0] + p[0][1] + p[1][0] + p[1][1];
-      runningMax = newMax;
-#pragma unroll
-      for (int h = 0; h < H; ++h)
-#pragma unroll
-        for (int m = 0; m < 8; ++m)
-#pragma unroll
-          for (int r = 0; r < 4; ++r) acc[h][m][r] *= rescale;
-
-      unsigned a[4];
-      a[0] = MmaOps<T>::split(p[0][0], p[0][1], a[1]);
-      a[2] = MmaOps<T>::split(p[1][0], p[1][1], a[3]);
-      const int rows[4] = {2 * tig, 2 * tig + 1, 2 * tig + 8, 2 * tig + 9};
-#pragma unroll
-      for (int h = 0; h < H; ++h) {
-        uint4 value[4];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) value[j] = values[stageUnit<Copy, H>(rows[j], group + 8 * h, false)];
-        if (kBulk && valid < S) {
-          // Bulk copies load whole stages: rows past the pair's end hold other data, perhaps NaN, which a
-          // zero probability would not cancel. (Element copies zero-fill them.)
-#pragma unroll
-          for (int j = 0; j < 4; ++j)
-            if (rows[j] >= valid) value[j] = make_uint4(0u, 0u, 0u, 0u);
-        }
-        const unsigned* w0 = reinterpret_cast<const unsigned*>(&value[0]);
-        const unsigned* w1 = reinterpret_cast<const unsigned*>(&value[1]);
-        const unsigned* w2 = reinterpret_cast<const unsigned*>(&value[2]);
-        const unsigned* w3 = reinterpret_cast<const unsigned*>(&value[3]);
-#pragma unroll
-        for (int m = 0; m < 8; ++m) {
-          const unsigned selector = (m & 1) ? 0x7632u : 0x5410u;
-          MmaOps<T>::mma(acc[h][m], a, __byte_perm(w0[m / 2], w1[m / 2], selector),
-                         __byte_perm(w2[m / 2], w3[m / 2], selector));
-        }
-      }
+      unit.stage(keys, values, valid, group, tig);
       ++computed;
       __syncwarp();  // done reading this buffer before a later stage is issued into it
     }
 
     // The work unit is done: this warp alone holds it, so it writes straight from registers.
+    float runningSum = unit.runningSum;
     runningSum += __shfl_xor_sync(0xffffffffu, runningSum, 1);
     runningSum += __shfl_xor_sync(0xffffffffu, runningSum, 2);
     if (group < headCount) {
       if (work.chunkCount == 1) {
         float* out = args.output + queryBase + group * D;
         const float inverse = runningSum > 0.f ? 1.f / runningSum : 0.f;
-#pragma unroll
-        for (int h = 0; h < H; ++h)
-#pragma unroll
-          for (int m = 0; m < 8; ++m) {
-            out[(2 * tig + 8 * h) * 8 + m] = (acc[h][m][0] + acc[h][m][2]) * inverse;
-            out[(2 * tig + 1 + 8 * h) * 8 + m] = (acc[h][m][1] + acc[h][m][3]) * inverse;
-          }
+        unit.forEachOutput(tig, [&](int d, float value) { out[d] = value * inverse; });
       } else {
         const long long slot = static_cast<long long>(work.slotItem) * args.subgroups + work.subgroup;
         float* partial = args.partialAcc + (slot * 8 + group) * D;
-#pragma unroll
-        for (int h = 0; h < H; ++h)
-#pragma unroll
-          for (int m = 0; m < 8; ++m) {
-            partial[(2 * tig + 8 * h) * 8 + m] = acc[h][m][0] + acc[h][m][2];
-            partial[(2 * tig + 1 + 8 * h) * 8 + m] = acc[h][m][1] + acc[h][m][3];
-          }
+        unit.forEachOutput(tig, [&](int d, float value) { partial[d] = value; });
         if (tig == 0) {
-          args.partialMaxSum[(slot * 8 + group) * 2 + 0] = runningMax;
+          args.partialMaxSum[(slot * 8 + group) * 2 + 0] = unit.runningMax;
           args.partialMaxSum[(slot * 8 + group) * 2 + 1] = runningSum;
         }
       }

@@ -585,12 +585,12 @@ void dispatchGroup(const DecodeArgs& args, int maxItems, size_t sharedPerHead, s
 }
 
 /**
- * Whether the tensor-core kernel serves a call: f16/bf16 pool, head dim 64 or 128 (a multiple of the
- * 8-element vectors), 16-byte aligned pool. The one place that decides it: the schedule is then built
+ * Whether the tensor-core kernel serves a call: any pool dtype (TF32 for f32), head dim 64 or 128,
+ * 16-byte aligned pool, unless a benchmark turned it off. The one place that decides it: the schedule is then built
  * inside that kernel.
  */
-bool usesTensorCores(DType poolDType, int headDim, bool aligned) {
-  return (poolDType == DType::F16 || poolDType == DType::BF16) && aligned && (headDim == 64 || headDim == 128);
+bool usesTensorCores(const RaggedDecodeAttentionParams& params, bool aligned) {
+  return params.tensorCores && aligned && (params.headDim == 64 || params.headDim == 128);
 }
 
 /** Blocks of the persistent tensor-core kernel: as many per SM as fit (its occupancy), never more than the work. */
@@ -605,25 +605,32 @@ unsigned int persistentMmaBlocks(long long work, int multiprocessors) {
  * 9.0+, the caller allowed them, stages that never straddle a pool block, and a known pool size.
  */
 bool usesBulkCopies(const RaggedDecodeAttentionParams& params) {
-  return params.bulkCopies && params.blockSize % MmaStage<1>::kTokens == 0 && params.blockCount > 0;
+  const int stageTokens = params.poolDType == DType::F32 ? MmaStage<1, StageCopy::Bulk, 4>::kTokens : MmaStage<1>::kTokens;
+  return params.bulkCopies && params.blockSize % stageTokens == 0 && params.blockCount > 0;
 }
 
 #ifndef FAIRKV_TMA_L2_PROMOTION  // benchmark experiments only
 #define FAIRKV_TMA_L2_PROMOTION CU_TENSOR_MAP_L2_PROMOTION_L2_256B
 #endif
 /**
- * A 2D tensor map over the pool's K and V rows (`headDim` elements each), 64 x 16 boxes, 128-byte
- * swizzle. False where the driver has no cuTensorMapEncodeTiled or refuses the map: the caller then
- * streams with per-lane copies.
+ * A 2D tensor map over the pool's K and V rows (`headDim` elements each), boxes of 128 bytes by one
+ * stage's rows (64 x 16 for 16-bit pools, 32 x 8 for f32), 128-byte swizzle. False where the driver has
+ * no cuTensorMapEncodeTiled or refuses the map: the caller then streams with per-lane copies.
  */
 bool poolTensorMap(const void* pool, DType dtype, int headDim, long long rows, CUtensorMap& map) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
   if (encode == nullptr) return false;
+  const bool wide = dtype == DType::F32;
+  const cuuint64_t elementBytes = wide ? 4 : 2;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(headDim), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(headDim) * 2};  // bytes between rows
-  const cuuint32_t box[2] = {64, static_cast<cuuint32_t>(MmaStage<1>::kTokens)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(headDim) * elementBytes};  // bytes between rows
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(128 / elementBytes),
+                             static_cast<cuuint32_t>(wide ? MmaStage<1, StageCopy::Bulk, 4>::kTokens : MmaStage<1>::kTokens)};
   const cuuint32_t elementStrides[2] = {1, 1};
-  return encode(&map, dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2,
+  const CUtensorMapDataType type = wide                    ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
+                                   : dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                                          : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  return encode(&map, type, 2,
                 const_cast<void*>(pool), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                 CU_TENSOR_MAP_SWIZZLE_128B, FAIRKV_TMA_L2_PROMOTION, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
@@ -654,20 +661,20 @@ void dispatchWidth(DecodeArgs args, int maxItems, bool aligned, cudaStream_t str
   const size_t sharedPerHead = sizeof(float) * (2 * static_cast<size_t>(D) + kSubChunk);
   const size_t sharedFixed = sizeof(long long) * kSubChunk;
   args.vectorized = aligned && D % W == 0;
-  if constexpr (!std::is_same_v<T, float>) {
-    // Tensor-core path: f16/bf16 pools, head dim 64 or 128, aligned rows.
-    if (args.tensorCores) {
-      CUtensorMap poolMap{};
-      const DType poolDType = std::is_same_v<T, __nv_bfloat16> ? DType::BF16 : DType::F16;
-      if (args.bulkCopies && poolTensorMap(args.pool, poolDType, D, args.poolRows, poolMap)) {
-        if (D == 64) launchMma<T, 1, StageCopy::Bulk>(args, maxItems, poolMap, stream);
-        else launchMma<T, 2, StageCopy::Bulk>(args, maxItems, poolMap, stream);
-      } else {
-        if (D == 64) launchMma<T, 1, StageCopy::Elements>(args, maxItems, poolMap, stream);
-        else launchMma<T, 2, StageCopy::Elements>(args, maxItems, poolMap, stream);
-      }
-      return;
+  // Tensor-core path: head dim 64 or 128, aligned rows (m16n8k16 for f16/bf16 pools, TF32 for f32).
+  if (args.tensorCores) {
+    CUtensorMap poolMap{};
+    const DType poolDType = std::is_same_v<T, float>           ? DType::F32
+                            : std::is_same_v<T, __nv_bfloat16> ? DType::BF16
+                                                               : DType::F16;
+    if (args.bulkCopies && poolTensorMap(args.pool, poolDType, D, args.poolRows, poolMap)) {
+      if (D == 64) launchMma<T, 1, StageCopy::Bulk>(args, maxItems, poolMap, stream);
+      else launchMma<T, 2, StageCopy::Bulk>(args, maxItems, poolMap, stream);
+    } else {
+      if (D == 64) launchMma<T, 1, StageCopy::Elements>(args, maxItems, poolMap, stream);
+      else launchMma<T, 2, StageCopy::Elements>(args, maxItems, poolMap, stream);
     }
+    return;
   }
   if ((D + W - 1) / W <= 32) dispatchGroup<T, W>(args, maxItems, sharedPerHead, sharedFixed, stream);
   else dispatchGroup<T, 2 * W>(args, maxItems, sharedPerHead, sharedFixed, stream);
@@ -711,7 +718,7 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   const ScheduleArgs plan{params.pairs,         params.pairCount, params.targetItems, mostItems,
                            params.preferredChunkTokens, params.minChunkTokens, itemStart, items, schedule};
   const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
-  const bool tensorCores = usesTensorCores(params.poolDType, params.headDim, aligned);
+  const bool tensorCores = usesTensorCores(params, aligned);
   // The tensor-core kernel builds its own schedule (its block 0) where the caller gave it a flag.
   const bool fused = tensorCores && params.scheduleReady != nullptr;
   if (!fused) {

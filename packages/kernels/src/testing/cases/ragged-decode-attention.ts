@@ -10,7 +10,9 @@ import { referenceAttend } from '../reference/attention.js';
  * across the pool, and only a random subset of pairs listed: listed pairs must match float64, unlisted
  * rows must stay poisoned, and poisoned (NaN) slots past each length must never be read. Two more
  * cases take lengths up to 2500 and groups of 8 and 16 (two query-head subgroups per kv head), so a
- * backend that splits long pairs over several workers and merges the parts is checked on real splits.
+ * backend that splits long pairs over several workers and merges the parts is checked on real splits;
+ * four like them in f32 (head dims 64 and 128) take blocks of 5, 8 or 24 tokens, so a backend that
+ * streams f32 K/V in 8-token stages meets blocks of exactly one stage, of several, and of none.
  * The last lists 1,500 short pairs, all of them: more than a per-block work plan in on-chip memory
  * holds, so a backend that plans differently for long pair lists is checked there too.
  */
@@ -31,6 +33,14 @@ const shapes: Shape[] = [
   ...product({ rows: [1, 7], group: [1, 2, 8], headDim: [8, 64, 128], dtype: ['f32' as const], longest: [70] }),
   ...product({ rows: [7], group: [2, 8], headDim: [64, 128], dtype: ['f16' as const, 'bf16' as const], longest: [70] }),
   ...product({ rows: [3], group: [8, 16], headDim: [128], dtype: ['bf16' as const], longest: [2500] }),
+  ...product({
+    rows: [3],
+    group: [8, 16],
+    headDim: [64, 128],
+    dtype: ['f32' as const],
+    longest: [2500],
+    blockSizes: [[5, 8, 24]],
+  }),
   { rows: 500, group: 2, headDim: 128, dtype: 'bf16', longest: 8, kvHeads: 3, listAll: true, blockSizes: [1, 5] },
 ];
 
