@@ -12,8 +12,12 @@
  * host enqueues the call, the call's event pair (the backend's operation profile) holds device time only.
  * Also the host time of one `run('matmul')` call.
  *
+ * FAIRKV_MATMUL_DTYPE=f32 (or f16) stores the weights in that type instead of bf16 (f32: the
+ * tensor-core paths, f16/bf16 only, are left out).
+ *
  * Run on a GPU machine: `npx tsx bench/cuda-matmul/run.ts` (or `run-device.sh matmul` from the bundle).
- * Writes bench/cuda-matmul/results/cuda-matmul.json (and $OUT/ when set).
+ * Writes bench/cuda-matmul/results/cuda-matmul.json (`cuda-matmul-f32.json` etc. for other weight
+ * dtypes; and $OUT/ when set).
  */
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
@@ -30,6 +34,12 @@ const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
 const ROWS = positiveIntegersFromEnv('FAIRKV_MATMUL_ROWS', '1,16,32,58,124,244');
 // tensor-parallel degrees whose shard shapes run (1: the whole llama-3.1-8b projections, one GPU)
 const TPS = positiveIntegersFromEnv('FAIRKV_MATMUL_TP', '2,4');
+const weightDTypeSetting = process.env.FAIRKV_MATMUL_DTYPE ?? 'bf16';
+if (weightDTypeSetting !== 'bf16' && weightDTypeSetting !== 'f16' && weightDTypeSetting !== 'f32') {
+  throw new Error(`FAIRKV_MATMUL_DTYPE must be bf16, f16 or f32, got "${weightDTypeSetting}"`);
+}
+const weightDType: 'bf16' | 'f16' | 'f32' = weightDTypeSetting;
+const weightBytes = weightDType === 'f32' ? 4 : 2;
 const hidden = 4096;
 const ffn = 14336;
 const headDim = 128;
@@ -147,7 +157,7 @@ const maxRows = Math.max(...ROWS);
 for (const tp of TPS) {
   for (const [name, outer, inner, segments] of shapes(tp)) {
     if (onlyShapes && !onlyShapes.includes(name)) continue;
-    const weight = backend.createBuffer({ dtype: 'bf16', elementCount: outer * inner });
+    const weight = backend.createBuffer({ dtype: weightDType, elementCount: outer * inner });
     backend.upload(
       weight,
       Float32Array.from({ length: outer * inner }, (_, i) => Math.cos(i * 0.11) * 0.02),
@@ -187,7 +197,7 @@ for (const tp of TPS) {
       > = {};
       let reference: Float32Array | undefined;
       for (const [path, matmulPath, knobs] of PATHS) {
-        if (path.startsWith('tensor-core') && rows > 128) continue; // the kernel takes up to 128 rows
+        if (path.startsWith('tensor-core') && (rows > 128 || weightDType === 'f32')) continue; // f16/bf16, up to 128 rows
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
         if (path === 'gemv' && rows > 4) continue; // the GEMV kernel takes up to 4 rows
         if (onlyPaths && !onlyPaths.includes(path)) continue;
@@ -201,7 +211,7 @@ for (const tp of TPS) {
           scale = Math.max(scale, Math.abs(reference[i]!));
           difference = Math.max(difference, Math.abs(result[i]! - reference[i]!));
         }
-        const gbs = (outer * inner * 2) / (t.device * 1e6);
+        const gbs = (outer * inner * weightBytes) / (t.device * 1e6);
         figures[path] = {
           deviceMs: t.device,
           hostMs: t.host,
@@ -229,6 +239,7 @@ const commit = gitCommit();
 const report = {
   benchmark: 'cuda-matmul',
   gpu: gpu.name,
+  weightDType,
   copyGBs,
   timing: `cold L2 (${flushMode === 'write' ? 'a fill' : 'a read'} of twice the L2 before each call), device time per call from the operation profile`,
   rows: ROWS,
@@ -240,7 +251,7 @@ const report = {
   addonBuild: probeCuda().build ?? null,
   date: new Date().toISOString(),
 };
-writeResult(benchRoot, 'cuda-matmul.json', report);
+writeResult(benchRoot, weightDType === 'bf16' ? 'cuda-matmul.json' : `cuda-matmul-${weightDType}.json`, report);
 backend.disposeBuffer(flush);
 backend.disposeBuffer(flushWinners);
 backend.dispose();

@@ -649,15 +649,16 @@ constexpr int kMatmulSplitTensorCoreRows = 32;
 /**
  * Whether the automatic matmul path takes the GEMV kernel: at one row every weight (it matched or beat
  * cuBLAS and the tensor-core kernel on every llama-3.1-8b projection at 1 and 4-way tensor parallelism,
- * with the L2 read cold, and it starts loading weight while the kernel ahead runs); at 2-4 rows weights
- * up to 16 MiB with an inner dimension of 2048 or more, where the other paths' fixed costs dominate
- * (bench/cuda-matmul/NOTES.md, "Session 11").
+ * with the L2 read cold, and it starts loading weight while the kernel ahead runs); at 2-4 rows f16/bf16
+ * weights up to 16 MiB with an inner dimension of 2048 or more, where the other paths' fixed costs
+ * dominate (bench/cuda-matmul/NOTES.md, "Session 11"), and every f32 weight, where cuBLAS's f32 GEMM
+ * is 1.3-1.7x slower per layer (no tensor-core kernel takes f32; "Session 14").
  */
 bool gemvPreferred(const DeviceContext& context, const MatmulParams& p) {
   constexpr long long kSmallWeightBytes = 16LL << 20;
   const long long weightBytes = static_cast<long long>(p.outerSize) * p.innerSize * dtypeBytes(p.weightDType);
   return context.gemv && matmulGemvSupports(p) &&
-         (p.rowCount == 1 || (weightBytes <= kSmallWeightBytes && p.innerSize >= 2048));
+         (p.rowCount == 1 || p.weightDType == DType::F32 || (weightBytes <= kSmallWeightBytes && p.innerSize >= 2048));
 }
 
 void runMatmul(DeviceContext& context, const Napi::Object& a) {

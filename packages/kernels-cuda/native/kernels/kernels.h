@@ -76,8 +76,8 @@ void matmulTensorCore(const MatmulParams& params, const MatmulOutputs& outputs, 
  */
 bool matmulWarpgroupMmaBuilt();
 /**
- * Whether the GEMV kernel takes this call: f16/bf16 weights, 1..kMatmulGemvRows rows, inner a multiple
- * of 8, weight and input 16-byte aligned.
+ * Whether the GEMV kernel takes this call: f16/bf16/f32 weights, 1..kMatmulGemvRows rows, inner a
+ * multiple of one 16-byte load (8 elements, 4 of f32), weight and input 16-byte aligned.
  */
 bool matmulGemvSupports(const MatmulParams& params);
 /**

@@ -1,5 +1,5 @@
-// matmul for 1..kMatmulGemvRows rows (decode at small batches): output = input x weight^T with an f16 or
-// bf16 weight in nn.Linear layout [outer][inner] and f32 input and output. The step is the weight's
+// matmul for 1..kMatmulGemvRows rows (decode at small batches): output = input x weight^T with an f16,
+// bf16 or f32 weight in nn.Linear layout [outer][inner] and f32 input and output. The step is the weight's
 // stream from DRAM, so the kernel is built around keeping it busy:
 //  - the f32 input is read as it is (no rounding kernel before, as cuBLAS and the tensor-core kernel need);
 //  - each warp streams 2 weight rows (one input row) or 4 (more), 16 bytes per lane per row, 8 loads per
@@ -25,8 +25,12 @@ constexpr int kGemvFeatures = M == 1 ? 2 : 4;
 /** Loop turns of weight loads a lane keeps in flight: 8 16-byte loads per buffer either way. */
 template <int M>
 constexpr int kGemvBatch = 8 / kGemvFeatures<M>;
-constexpr int kGemvElements = 8;                 // elements per 16-byte weight load
-constexpr int kGemvTurnElements = 32 * kGemvElements;  // inner elements one warp covers per loop turn
+/** Weight elements per 16-byte load: 8 of f16/bf16, 4 of f32. */
+template <typename T>
+constexpr int kGemvElements = 16 / static_cast<int>(sizeof(T));
+/** Inner elements one warp covers per loop turn. */
+template <typename T>
+constexpr int kGemvTurnElements = 32 * kGemvElements<T>;
 
 /** A 16-byte weight load that bypasses L1 (each weight byte is read once) and asks the L2 to fetch 256 bytes. */
 __device__ __forceinline__ uint4 loadWeight16(const void* address) {
@@ -44,6 +48,8 @@ __global__ void __launch_bounds__(kGemvWarps * 32) matmulGemvKernel(const float*
                                                                     int outerSize) {
   constexpr int F = kGemvFeatures<M>;
   constexpr int B = kGemvBatch<M>;
+  constexpr int E = kGemvElements<T>;
+  constexpr int kTurn = kGemvTurnElements<T>;
   constexpr int kGroups = kGemvWarps / Split;  // feature groups per block
   __shared__ float partial[Split > 1 ? kGemvWarps : 1][F][M];
   const int warp = threadIdx.x >> 5;
@@ -51,22 +57,22 @@ __global__ void __launch_bounds__(kGemvWarps * 32) matmulGemvKernel(const float*
   const int group = warp / Split;
   const int slice = warp % Split;
   const int firstFeature = (blockIdx.x * kGroups + group) * F;
-  const int turns = (innerSize + kGemvTurnElements - 1) / kGemvTurnElements;
+  const int turns = (innerSize + kTurn - 1) / kTurn;
   // rows past the weight's end read its last row (never written out), so loads need no feature guard
   const T* rows[F];
 #pragma unroll
   for (int f = 0; f < F; ++f)
-    rows[f] = weight + static_cast<long long>(min(firstFeature + f, outerSize - 1)) * innerSize + lane * kGemvElements;
+    rows[f] = weight + static_cast<long long>(min(firstFeature + f, outerSize - 1)) * innerSize + lane * E;
 
   uint4 loaded[B][F];
   const auto load = [&](int firstTurn) {
 #pragma unroll
     for (int b = 0; b < B; ++b) {
       const int turn = firstTurn + b * Split;
-      const bool inside = turn < turns && turn * kGemvTurnElements + lane * kGemvElements < innerSize;
+      const bool inside = turn < turns && turn * kTurn + lane * E < innerSize;
 #pragma unroll
       for (int f = 0; f < F; ++f)
-        loaded[b][f] = inside ? loadWeight16(rows[f] + turn * kGemvTurnElements) : make_uint4(0, 0, 0, 0);
+        loaded[b][f] = inside ? loadWeight16(rows[f] + turn * kTurn) : make_uint4(0, 0, 0, 0);
     }
   };
   load(slice);
@@ -86,25 +92,26 @@ __global__ void __launch_bounds__(kGemvWarps * 32) matmulGemvKernel(const float*
     if (firstTurn + B * Split < turns) load(firstTurn + B * Split);
 #pragma unroll
     for (int b = 0; b < B; ++b) {
-      const int element = (firstTurn + b * Split) * kGemvTurnElements + lane * kGemvElements;
+      const int element = (firstTurn + b * Split) * kTurn + lane * E;
       if (firstTurn + b * Split >= turns || element >= innerSize) break;
-      float xs[M][kGemvElements];
+      float xs[M][E];
 #pragma unroll
       for (int m = 0; m < M; ++m) {
         const float4* x = reinterpret_cast<const float4*>(input + static_cast<long long>(m) * innerSize + element);
-        const float4 low = __ldg(x);
-        const float4 high = __ldg(x + 1);
-        xs[m][0] = low.x, xs[m][1] = low.y, xs[m][2] = low.z, xs[m][3] = low.w;
-        xs[m][4] = high.x, xs[m][5] = high.y, xs[m][6] = high.z, xs[m][7] = high.w;
+#pragma unroll
+        for (int v = 0; v < E / 4; ++v) {
+          const float4 four = __ldg(x + v);
+          xs[m][4 * v] = four.x, xs[m][4 * v + 1] = four.y, xs[m][4 * v + 2] = four.z, xs[m][4 * v + 3] = four.w;
+        }
       }
 #pragma unroll
       for (int f = 0; f < F; ++f) {
-        float w[kGemvElements];
+        float w[E];
         unpack16<T>(current[b][f], w);
 #pragma unroll
         for (int m = 0; m < M; ++m)
 #pragma unroll
-          for (int e = 0; e < kGemvElements; ++e) acc[f][m] = fmaf(w[e], xs[m][e], acc[f][m]);
+          for (int e = 0; e < E; ++e) acc[f][m] = fmaf(w[e], xs[m][e], acc[f][m]);
       }
     }
   }
@@ -180,8 +187,10 @@ int matmulGemvSplit(int outerSize, int rowCount, int multiprocessorCount) {
 }  // namespace
 
 bool matmulGemvSupports(const MatmulParams& p) {
-  return (p.weightDType == DType::BF16 || p.weightDType == DType::F16) && p.rowCount >= 1 &&
-         p.rowCount <= kMatmulGemvRows && p.innerSize % kGemvElements == 0 && p.outerSize >= 1 &&
+  // inner a multiple of one 16-byte load of the weight (and 16-byte aligned input rows)
+  const int elements = p.weightDType == DType::F32 ? kGemvElements<float> : kGemvElements<__half>;
+  return (p.weightDType == DType::BF16 || p.weightDType == DType::F16 || p.weightDType == DType::F32) &&
+         p.rowCount >= 1 && p.rowCount <= kMatmulGemvRows && p.innerSize % elements == 0 && p.outerSize >= 1 &&
          reinterpret_cast<uintptr_t>(p.weight) % 16 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
 }
 
@@ -199,7 +208,8 @@ void matmulGemv(const MatmulParams& p, const MatmulOutputs& outputs, int multipr
     }
   };
   if (p.weightDType == DType::BF16) launch(static_cast<__nv_bfloat16*>(nullptr));
-  else launch(static_cast<__half*>(nullptr));
+  else if (p.weightDType == DType::F16) launch(static_cast<__half*>(nullptr));
+  else launch(static_cast<float*>(nullptr));
   checkLaunch("matmul gemv kernel");
 }
 }  // namespace fairkv
