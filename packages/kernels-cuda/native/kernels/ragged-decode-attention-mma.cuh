@@ -9,8 +9,9 @@
 // about 2^-16 |x|): rows 0-7 of the A operand carry the hi parts of the 8 heads, rows 8-15 the lo parts,
 // and the two result rows of a head are summed. Accumulation is f32 throughout. f32 pools: the query and
 // the probabilities are split into TF32 hi + lo the same way (rows 0-7 and 8-15), and each K and V value
-// too, with one MMA for its lo part and one for its hi part into the same accumulator, so every product
-// hi*hi + hi*lo + lo*hi + lo*lo is taken (FloatPoolUnit).
+// too, with one MMA for its lo part and one for its hi part, so every product hi*hi + hi*lo + lo*hi +
+// lo*lo is taken; each k-step and each stage's P V go into fresh registers that are added in f32, since
+// the tensor cores' own accumulation truncates (FloatPoolUnit).
 //
 // Fragment layouts follow the PTX ISA (mma.m16n8k16, .bf16/.f16): lane = 4 * group + tig.
 // QK^T: A = Q (rows = heads), B = K^T (8 tokens); thread tig holds 16-byte chunks of each K row it

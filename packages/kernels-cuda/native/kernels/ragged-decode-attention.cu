@@ -586,8 +586,8 @@ void dispatchGroup(const DecodeArgs& args, int maxItems, size_t sharedPerHead, s
 
 /**
  * Whether the tensor-core kernel serves a call: any pool dtype (TF32 for f32), head dim 64 or 128,
- * 16-byte aligned pool, unless a benchmark turned it off. The one place that decides it: the schedule is then built
- * inside that kernel.
+ * 16-byte aligned pool, unless a benchmark turned it off. The one place that decides it: the schedule
+ * is then built inside that kernel.
  */
 bool usesTensorCores(const RaggedDecodeAttentionParams& params, bool aligned) {
   return params.tensorCores && aligned && (params.headDim == 64 || params.headDim == 128);
@@ -600,13 +600,17 @@ unsigned int persistentMmaBlocks(long long work, int multiprocessors) {
       1LL, std::min<long long>(static_cast<long long>(kMmaBlocksPerMultiprocessor) * multiprocessors, warpsNeeded)));
 }
 
+/** Tokens of one stage of the tensor-core kernel for a pool of `dtype` (MmaStage::kTokens). */
+int mmaStageTokens(DType dtype) {
+  return dtype == DType::F32 ? MmaStage<1, StageCopy::Bulk, 4>::kTokens : MmaStage<1, StageCopy::Bulk, 2>::kTokens;
+}
+
 /**
  * Whether the tensor-core kernel's stages come by bulk copies (StageCopy::Bulk): compute capability
  * 9.0+, the caller allowed them, stages that never straddle a pool block, and a known pool size.
  */
 bool usesBulkCopies(const RaggedDecodeAttentionParams& params) {
-  const int stageTokens = params.poolDType == DType::F32 ? MmaStage<1, StageCopy::Bulk, 4>::kTokens : MmaStage<1>::kTokens;
-  return params.bulkCopies && params.blockSize % stageTokens == 0 && params.blockCount > 0;
+  return params.bulkCopies && params.blockSize % mmaStageTokens(params.poolDType) == 0 && params.blockCount > 0;
 }
 
 #ifndef FAIRKV_TMA_L2_PROMOTION  // benchmark experiments only
@@ -624,8 +628,7 @@ bool poolTensorMap(const void* pool, DType dtype, int headDim, long long rows, C
   const cuuint64_t elementBytes = wide ? 4 : 2;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(headDim), static_cast<cuuint64_t>(rows)};
   const cuuint64_t strides[1] = {static_cast<cuuint64_t>(headDim) * elementBytes};  // bytes between rows
-  const cuuint32_t box[2] = {static_cast<cuuint32_t>(128 / elementBytes),
-                             static_cast<cuuint32_t>(wide ? MmaStage<1, StageCopy::Bulk, 4>::kTokens : MmaStage<1>::kTokens)};
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(128 / elementBytes), static_cast<cuuint32_t>(mmaStageTokens(dtype))};
   const cuuint32_t elementStrides[2] = {1, 1};
   const CUtensorMapDataType type = wide                    ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
                                    : dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
