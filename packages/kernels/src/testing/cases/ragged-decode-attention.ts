@@ -11,8 +11,8 @@ import { referenceAttend } from '../reference/attention.js';
  * rows must stay poisoned, and poisoned (NaN) slots past each length must never be read. Two more
  * cases take lengths up to 2500 and groups of 8 and 16 (two query-head subgroups per kv head), so a
  * backend that splits long pairs over several workers and merges the parts is checked on real splits;
- * four like them in f32 (head dims 64 and 128) take blocks of 5, 8 or 24 tokens, so a backend that
- * streams f32 K/V in 8-token stages meets blocks of exactly one stage, of several, and of none.
+ * twelve like them in f32 (head dims 64 and 128) take blocks of 8, 24 and 5 tokens each, so a backend
+ * that streams f32 K/V in 8-token stages meets blocks of exactly one stage, of several, and of none.
  * The last lists 1,500 short pairs, all of them: more than a per-block work plan in on-chip memory
  * holds, so a backend that plans differently for long pair lists is checked there too.
  */
@@ -39,7 +39,7 @@ const shapes: Shape[] = [
     headDim: [64, 128],
     dtype: ['f32' as const],
     longest: [2500],
-    blockSizes: [[5, 8, 24]],
+    blockSizes: [[8], [24], [5]],
   }),
   { rows: 500, group: 2, headDim: 128, dtype: 'bf16', longest: 8, kvHeads: 3, listAll: true, blockSizes: [1, 5] },
 ];
@@ -47,7 +47,7 @@ const shapes: Shape[] = [
 export const raggedDecodeAttentionCases: ConformanceCase[] = shapes.map(
   ({ rows, group, headDim, dtype, longest, kvHeads, listAll, blockSizes }) => ({
     kernel: 'ragged-decode-attention',
-    name: `rows=${rows} group=${group} kvHeads=${kvHeads ?? '1..3'} headDim=${headDim} lengths=0|1|2..${longest} ${dtype}${listAll ? ' all listed' : ''}`,
+    name: `rows=${rows} group=${group} kvHeads=${kvHeads ?? '1..3'} headDim=${headDim} lengths=0|1|2..${longest} ${dtype}${listAll ? ' all listed' : ''}${blockSizes?.length === 1 ? ` blocks of ${blockSizes[0]}` : ''}`,
     storageDType: dtype,
     headDim,
     async execute(context, random, tolerance) {
