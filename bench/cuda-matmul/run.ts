@@ -74,7 +74,7 @@ function median(values: number[]): number {
 /**
  * `matmulPath` is read by the addon only (benchmarks): 0 = the backend's automatic choice, 1 = never
  * the tensor-core kernel (the streaming kernel up to 16 rows, cuBLAS above), 2 = the tensor-core kernel
- * wherever it applies, 3 = cublasGemmEx at any row count, 4 = the GEMV kernel (up to 4 rows). `bulkCopies: 0` (addon only too) makes the
+ * wherever it applies, 3 = cublasGemmEx at any row count, 4 = the GEMV kernel (up to 4 rows, 8 with f32). `bulkCopies: 0` (addon only too) makes the
  * tensor-core kernel copy its weight thread by thread instead of by bulk tensor copies (Hopper), and
  * `warpgroupMma: 0` keeps it on `mma.sync` where the warpgroup-MMA kernel (sm_90a) would run.
  */
@@ -199,7 +199,7 @@ for (const tp of TPS) {
       for (const [path, matmulPath, knobs] of PATHS) {
         if (path.startsWith('tensor-core') && (rows > 128 || weightDType === 'f32')) continue; // f16/bf16, up to 128 rows
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
-        if (path === 'gemv' && rows > 4) continue; // the GEMV kernel takes up to 4 rows
+        if (path === 'gemv' && rows > (weightDType === 'f32' ? 8 : 4)) continue; // the GEMV kernel's rows
         if (onlyPaths && !onlyPaths.includes(path)) continue;
         const args = { input, weight, ...outputArgs, rowCount: rows, innerSize: inner, matmulPath, ...knobs };
         const t = await timeCold('matmul', () => backend.run('matmul', args as never));

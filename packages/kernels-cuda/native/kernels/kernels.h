@@ -43,8 +43,10 @@ struct MatmulParams {
 };
 void matmulStreaming(const MatmulParams& params, cudaStream_t stream);
 
-/** Rows the GEMV kernel (matmul-gemv.cu) takes at most. */
+/** Rows the GEMV kernel (matmul-gemv.cu) takes at most: f16/bf16 weights (the tensor-core kernel takes more). */
 constexpr int kMatmulGemvRows = 4;
+/** Rows the GEMV kernel takes at most with f32 weights (no tensor-core kernel takes f32). */
+constexpr int kMatmulGemvRowsF32 = 8;
 /** Rows the tensor-core decode matmul (matmul-mma.cu) takes at most, with f16/bf16 weights. */
 constexpr int kMatmulTensorCoreRows = 128;
 /** Output segments one tensor-core matmul may write (fused projections: q | k | v). */
@@ -76,7 +78,8 @@ void matmulTensorCore(const MatmulParams& params, const MatmulOutputs& outputs, 
  */
 bool matmulWarpgroupMmaBuilt();
 /**
- * Whether the GEMV kernel takes this call: f16/bf16/f32 weights, 1..kMatmulGemvRows rows, inner a
+ * Whether the GEMV kernel takes this call: f16/bf16 weights at 1..kMatmulGemvRows rows or f32 weights at
+ * 1..kMatmulGemvRowsF32, inner a
  * multiple of one 16-byte load (8 elements, 4 of f32), weight and input 16-byte aligned.
  */
 bool matmulGemvSupports(const MatmulParams& params);

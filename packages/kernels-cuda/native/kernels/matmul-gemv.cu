@@ -1,4 +1,4 @@
-// matmul for 1..kMatmulGemvRows rows (decode at small batches): output = input x weight^T with an f16,
+// matmul for 1..kMatmulGemvRows rows (1..kMatmulGemvRowsF32 with f32 weights; decode at small batches): output = input x weight^T with an f16,
 // bf16 or f32 weight in nn.Linear layout [outer][inner] and f32 input and output. The step is the weight's
 // stream from DRAM, so the kernel is built around keeping it busy:
 //  - the f32 input is read as it is (no rounding kernel before, as cuBLAS and the tensor-core kernel need);
@@ -10,6 +10,8 @@
 //    has enough warps in flight, and the block sums the slices in a fixed order;
 //  - projections split into several outputs (q | k | v, gate | up) are written in place.
 // Accumulation in f32, each output a fixed sum order: the same result on every run.
+#include <type_traits>
+
 #include "../common.h"
 #include "dispatch.cuh"
 #include "dtype-convert.cuh"
@@ -190,7 +192,8 @@ bool matmulGemvSupports(const MatmulParams& p) {
   // inner a multiple of one 16-byte load of the weight (and 16-byte aligned input rows)
   const int elements = p.weightDType == DType::F32 ? kGemvElements<float> : kGemvElements<__half>;
   return (p.weightDType == DType::BF16 || p.weightDType == DType::F16 || p.weightDType == DType::F32) &&
-         p.rowCount >= 1 && p.rowCount <= kMatmulGemvRows && p.innerSize % elements == 0 && p.outerSize >= 1 &&
+         p.rowCount >= 1 && p.rowCount <= (p.weightDType == DType::F32 ? kMatmulGemvRowsF32 : kMatmulGemvRows) &&
+         p.innerSize % elements == 0 && p.outerSize >= 1 &&
          reinterpret_cast<uintptr_t>(p.weight) % 16 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
 }
 
@@ -200,6 +203,15 @@ void matmulGemv(const MatmulParams& p, const MatmulOutputs& outputs, int multipr
   const int split = matmulGemvSplit(p.outerSize, p.rowCount, multiprocessorCount);
   const auto launch = [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
+    if constexpr (std::is_same_v<T, float>) {
+      switch (p.rowCount) {
+        case 5: return launchGemvSplit<T, 5>(p, outputs, split, programmatic, stream);
+        case 6: return launchGemvSplit<T, 6>(p, outputs, split, programmatic, stream);
+        case 7: return launchGemvSplit<T, 7>(p, outputs, split, programmatic, stream);
+        case 8: return launchGemvSplit<T, 8>(p, outputs, split, programmatic, stream);
+        default: break;
+      }
+    }
     switch (p.rowCount) {
       case 1: return launchGemvSplit<T, 1>(p, outputs, split, programmatic, stream);
       case 2: return launchGemvSplit<T, 2>(p, outputs, split, programmatic, stream);

@@ -32,6 +32,11 @@ const shapes: { rows: SizeSpec; inner: SizeSpec; outer: SizeSpec }[] = [
   { rows: [2, 4], inner: 264, outer: 37 },
   { rows: 3, inner: 2056, outer: 129 },
   { rows: 4, inner: 4104, outer: 9 },
+  // 5-8 rows with an inner size a multiple of 4 but not of 8 (CUDA: the GEMV kernel takes f32 weights
+  // up to 8 rows, 4 floats per load): both ends of that range and one between, few outputs at 8 rows
+  { rows: 5, inner: 1028, outer: 67 },
+  { rows: [6, 7], inner: 1028, outer: 67 },
+  { rows: 8, inner: 2052, outer: 5 },
 ];
 
 /**
