@@ -651,14 +651,16 @@ constexpr int kMatmulSplitTensorCoreRows = 32;
  * cuBLAS and the tensor-core kernel on every llama-3.1-8b projection at 1 and 4-way tensor parallelism,
  * with the L2 read cold, and it starts loading weight while the kernel ahead runs); at 2-4 rows f16/bf16
  * weights up to 16 MiB with an inner dimension of 2048 or more, where the other paths' fixed costs
- * dominate (bench/cuda-matmul/NOTES.md, "Session 11"), and every f32 weight, where cuBLAS's f32 GEMM
- * is 1.3-1.7x slower per layer (no tensor-core kernel takes f32; "Session 14").
+ * dominate (bench/cuda-matmul/NOTES.md, "Session 11"); f32 weights (no tensor-core kernel takes them,
+ * and cuBLAS's f32 GEMM was 1.2-1.7x slower per layer, "Session 14") at 2-4 rows all, at 5-8 rows those
+ * with an inner dimension of 2048 or more (4096 x 1024 ran 1.4x slower there than on cuBLAS).
  */
 bool gemvPreferred(const DeviceContext& context, const MatmulParams& p) {
   constexpr long long kSmallWeightBytes = 16LL << 20;
   const long long weightBytes = static_cast<long long>(p.outerSize) * p.innerSize * dtypeBytes(p.weightDType);
+  const bool f32 = p.weightDType == DType::F32 && (p.rowCount <= kMatmulGemvRows || p.innerSize >= 2048);
   return context.gemv && matmulGemvSupports(p) &&
-         (p.rowCount == 1 || p.weightDType == DType::F32 || (weightBytes <= kSmallWeightBytes && p.innerSize >= 2048));
+         (p.rowCount == 1 || f32 || (weightBytes <= kSmallWeightBytes && p.innerSize >= 2048));
 }
 
 void runMatmul(DeviceContext& context, const Napi::Object& a) {
