@@ -74,7 +74,8 @@ function median(values: number[]): number {
 /**
  * `matmulPath` is read by the addon only (benchmarks): 0 = the backend's automatic choice, 1 = never
  * the tensor-core kernel (the streaming kernel up to 16 rows, cuBLAS above), 2 = the tensor-core kernel
- * wherever it applies, 3 = cublasGemmEx at any row count, 4 = the GEMV kernel (up to 4 rows, 8 with f32). `bulkCopies: 0` (addon only too) makes the
+ * wherever it applies, 3 = cublasGemmEx at any row count, 4 = the GEMV kernel (up to 4 rows, 8 with
+ * f32). `bulkCopies: 0` (addon only too) makes the
  * tensor-core kernel copy its weight thread by thread instead of by bulk tensor copies (Hopper), and
  * `warpgroupMma: 0` keeps it on `mma.sync` where the warpgroup-MMA kernel (sm_90a) would run.
  */

@@ -1,6 +1,7 @@
-// matmul for 1..kMatmulGemvRows rows (1..kMatmulGemvRowsF32 with f32 weights; decode at small batches): output = input x weight^T with an f16,
-// bf16 or f32 weight in nn.Linear layout [outer][inner] and f32 input and output. The step is the weight's
-// stream from DRAM, so the kernel is built around keeping it busy:
+// matmul for 1..kMatmulGemvRows rows (1..kMatmulGemvRowsF32 with f32 weights; decode at small
+// batches): output = input x weight^T with an f16, bf16 or f32 weight in nn.Linear layout [outer][inner]
+// and f32 input and output. The step is the weight's stream from DRAM, so the kernel is built around
+// keeping it busy:
 //  - the f32 input is read as it is (no rounding kernel before, as cuBLAS and the tensor-core kernel need);
 //  - each warp streams 2 weight rows (one input row) or 4 (more), 16 bytes per lane per row, 8 loads per
 //    lane in registers while it multiplies the previous 8 (double buffering in registers);
