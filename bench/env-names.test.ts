@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { namesFromEnv } from './env-names.js';
+import { nameFromEnv, namesFromEnv } from './env-names.js';
 
 const name = 'FAIRKV_TEST_ENV_NAMES';
 const known = ['cublas', 'tensor-core', 'tp4 wk|wv'];
@@ -31,4 +31,28 @@ describe('namesFromEnv', () => {
       );
     },
   );
+});
+
+describe('nameFromEnv', () => {
+  const dtypes = ['bf16', 'f16', 'f32'] as const;
+  afterEach(() => {
+    delete process.env[name];
+  });
+
+  it.each([undefined, '', '  '])('gives the fallback for %j', (value) => {
+    if (value !== undefined) process.env[name] = value;
+    expect(nameFromEnv(name, dtypes, 'bf16')).toBe('bf16');
+  });
+
+  it('reads a known choice, trimmed', () => {
+    process.env[name] = ' f32 ';
+    expect(nameFromEnv(name, dtypes, 'bf16')).toBe('f32');
+  });
+
+  it.each(['F32', 'fp32', 'f32,bf16'])('rejects %j, naming the variable, the value and the choices', (value) => {
+    process.env[name] = value;
+    expect(() => nameFromEnv(name, dtypes, 'bf16')).toThrow(
+      `${name}: expected one of bf16, f16, f32, got ${JSON.stringify(value)}`,
+    );
+  });
 });

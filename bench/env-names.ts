@@ -13,3 +13,17 @@ export function namesFromEnv(name: string, known: readonly string[]): string[] |
   }
   return names;
 }
+
+/**
+ * A benchmark's single choice from the environment (a dtype, a mode): `fallback` when the variable is
+ * unset or empty, else its trimmed value, which must be one of `known` (otherwise throws, naming the
+ * variable, the value and the known choices).
+ */
+export function nameFromEnv<T extends string>(name: string, known: readonly T[], fallback: T): T {
+  const text = process.env[name]?.trim();
+  if (text === undefined || text === '') return fallback;
+  if (!(known as readonly string[]).includes(text)) {
+    throw new Error(`${name}: expected one of ${known.join(', ')}, got ${JSON.stringify(text)}`);
+  }
+  return text as T;
+}

@@ -22,6 +22,7 @@ import { bf16BitsToF32, type DeviceBuffer, f32ToBf16Bits } from '@fairkv/kernels
 import { type CudaBackend, createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { medianEventMs } from '../cuda-event-timing.js';
 import { positiveIntegersFromEnv } from '../env-integers.js';
+import { nameFromEnv } from '../env-names.js';
 import { gitCommit } from '../git-commit.js';
 import { writeResult } from '../write-result.js';
 
@@ -50,11 +51,7 @@ const SWEEP = positiveIntegersFromEnv('FAIRKV_BENCH_SWEEP', '4,8,16,32');
 /** FAIRKV_BENCH_TORCH=0: every mix, no PyTorch (A/B runs of addon builds; PyTorch timed once elsewhere). */
 const torchOff = process.env.FAIRKV_BENCH_TORCH === '0';
 /** FAIRKV_BENCH_POOL_DTYPE: bf16 (the issue's shape, default) or f32 (the same bf16 values stored as f32). */
-const poolDTypeSetting = process.env.FAIRKV_BENCH_POOL_DTYPE ?? 'bf16';
-if (poolDTypeSetting !== 'bf16' && poolDTypeSetting !== 'f32') {
-  throw new Error(`FAIRKV_BENCH_POOL_DTYPE: expected bf16 or f32, got ${JSON.stringify(poolDTypeSetting)}`);
-}
-const poolDType: 'bf16' | 'f32' = poolDTypeSetting;
+const poolDType = nameFromEnv('FAIRKV_BENCH_POOL_DTYPE', ['bf16', 'f32'] as const, 'bf16');
 const elementBytes = poolDType === 'f32' ? 4 : 2;
 
 interface Mix {

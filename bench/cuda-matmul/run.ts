@@ -24,7 +24,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { positiveIntegersFromEnv } from '../env-integers.js';
-import { namesFromEnv } from '../env-names.js';
+import { nameFromEnv, namesFromEnv } from '../env-names.js';
 import { gitCommit } from '../git-commit.js';
 import { writeResult } from '../write-result.js';
 
@@ -34,11 +34,7 @@ const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
 const ROWS = positiveIntegersFromEnv('FAIRKV_MATMUL_ROWS', '1,16,32,58,124,244');
 // tensor-parallel degrees whose shard shapes run (1: the whole llama-3.1-8b projections, one GPU)
 const TPS = positiveIntegersFromEnv('FAIRKV_MATMUL_TP', '2,4');
-const weightDTypeSetting = process.env.FAIRKV_MATMUL_DTYPE ?? 'bf16';
-if (weightDTypeSetting !== 'bf16' && weightDTypeSetting !== 'f16' && weightDTypeSetting !== 'f32') {
-  throw new Error(`FAIRKV_MATMUL_DTYPE must be bf16, f16 or f32, got "${weightDTypeSetting}"`);
-}
-const weightDType: 'bf16' | 'f16' | 'f32' = weightDTypeSetting;
+const weightDType = nameFromEnv('FAIRKV_MATMUL_DTYPE', ['bf16', 'f16', 'f32'] as const, 'bf16');
 const weightBytes = weightDType === 'f32' ? 4 : 2;
 const hidden = 4096;
 const ffn = 14336;
@@ -101,10 +97,7 @@ const onlyPaths = namesFromEnv(
   'FAIRKV_MATMUL_PATHS',
   PATHS.map(([path]) => path),
 );
-const flushMode = process.env.FAIRKV_MATMUL_FLUSH ?? 'write';
-if (flushMode !== 'write' && flushMode !== 'read') {
-  throw new Error(`FAIRKV_MATMUL_FLUSH must be "write" or "read", got "${flushMode}"`);
-}
+const flushMode = nameFromEnv('FAIRKV_MATMUL_FLUSH', ['write', 'read'] as const, 'write');
 const backend = createCudaBackend();
 const gpu = backend.deviceProperties;
 const copyBytes = 1 << 30;
