@@ -23,6 +23,7 @@ import { cpus } from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
+import { median } from '../cuda-event-timing.js';
 import { positiveIntegersFromEnv } from '../env-integers.js';
 import { nameFromEnv, namesFromEnv } from '../env-names.js';
 import { gitCommit } from '../git-commit.js';
@@ -60,11 +61,6 @@ function shapes(tp: number): [string, number, number, number[]][] {
     [`tp${tp} fused gate|up`, 2 * f, hidden, [2 * f]],
     [`tp${tp} fused gate|up split`, 2 * f, hidden, [f, f]],
   ];
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)]!;
 }
 
 /**
