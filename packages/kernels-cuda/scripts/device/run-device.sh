@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
 # points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
-# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|cli-graphs|profile|bench|prefill|prefill-ttft|matmul|matmul-l2|allreduce|host|graphs]...
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|cli-graphs|profile|bench|read-probe|prefill|prefill-ttft|matmul|matmul-l2|allreduce|host|graphs]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
 #  GPUs are here, or the files FAIRKV_E2E_PLANS lists; FAIRKV_E2E_EXECUTIONS picks workers,inline)
@@ -54,6 +54,14 @@ for step in "${steps[@]}"; do
       grep -E "matmulTensorCore|dram__|lts__|gpu__time" "$OUT/ncu-matmul-l2.txt" | head -60 ;;
     matmul) FAIRKV_BENCH_DIR=$PWD/bench/cuda-matmul node .device/bench-matmul.mjs 2>&1 | tee "$OUT/matmul.log" || status=1 ;;
     allreduce) FAIRKV_BENCH_DIR=$PWD/bench/cuda-allreduce node .device/bench-allreduce.mjs 2>&1 | tee "$OUT/allreduce.log" || status=1 ;;
+    read-probe) # DRAM read rates of the decode attention's access shapes (bench/cuda-decode-attention/read-probe.cu)
+      "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I packages/kernels-cuda/native \
+        -o /tmp/read-probe bench/cuda-decode-attention/read-probe.cu || status=1
+      for args in "528 31 512" "2112 15 1024"; do
+        set -- $args
+        /tmp/read-probe "$@" > "$OUT/read-probe-$1-$3.json" || status=1
+        grep -E '"ms"' "$OUT/read-probe-$1-$3.json" | sed -E 's/.*"name": "([^"]*)".*"ms": ([0-9.]+), "gbPerSecond": ([0-9.]+).*/'"$1"' MiB: \1 \2 ms \3 GB\/s/'
+      done ;;
     bench) FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention node .device/bench-decode.mjs 2>&1 | tee "$OUT/bench.log" || status=1 ;;
     prefill) FAIRKV_BENCH_DIR=$PWD/bench/cuda-prefill-attention node .device/bench-prefill.mjs 2>&1 | tee "$OUT/prefill.log" || status=1 ;;
     prefill-ttft) [ -f /tmp/prefill-fixture/model.gguf ] || node .device/prefill-fixture.mjs /tmp/prefill-fixture || status=1
