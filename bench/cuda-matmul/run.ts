@@ -2,8 +2,8 @@
  * Decode-time matmuls of the CUDA backend (issue 8 §5b: where a decode step's non-attention time goes):
  * the weight shapes one GPU holds of llama-3.1-8b at 2- and 4-way tensor parallelism, bf16 weights,
  * f32 activations of 1 to 244 rows, against the device-to-device copy bandwidth measured in the same
- * run, each shape every way the backend can run it: its tensor-core decode kernel (f16/bf16 weights, up
- * to 128 rows), `cublasGemmEx`, the CUDA-core streaming kernel (up to 16 rows) and the backend's
+ * run, each shape every way the backend can run it: its tensor-core decode kernel (f16/bf16 weights up
+ * to 128 rows, f32 up to 64), `cublasGemmEx`, the CUDA-core streaming kernel (up to 16 rows) and the backend's
  * automatic choice, with the largest difference of each output from cuBLAS's.
  *
  * Timing is what a decode step sees: **cold L2, back to back**. Before every call the stream overwrites
@@ -12,8 +12,8 @@
  * host enqueues the call, the call's event pair (the backend's operation profile) holds device time only.
  * Also the host time of one `run('matmul')` call.
  *
- * FAIRKV_MATMUL_DTYPE=f32 (or f16) stores the weights in that type instead of bf16 (f32: the
- * tensor-core paths, f16/bf16 only, are left out).
+ * FAIRKV_MATMUL_DTYPE=f32 (or f16) stores the weights in that type instead of bf16 (f32: the tensor-core
+ * kernel's TF32 split on `mma.sync`, up to 64 rows; no warpgroup-MMA form).
  *
  * Run on a GPU machine: `npx tsx bench/cuda-matmul/run.ts` (or `run-device.sh matmul` from the bundle).
  * Writes bench/cuda-matmul/results/cuda-matmul.json (`cuda-matmul-f32.json` etc. for other weight
@@ -187,7 +187,9 @@ for (const tp of TPS) {
       > = {};
       let reference: Float32Array | undefined;
       for (const [path, matmulPath, knobs] of PATHS) {
-        if (path.startsWith('tensor-core') && (rows > 128 || weightDType === 'f32')) continue; // f16/bf16, up to 128 rows
+        // the tensor-core kernel: f16/bf16 up to 128 rows, f32 up to 64 (mma.sync only)
+        if (path.startsWith('tensor-core') && rows > (weightDType === 'f32' ? 64 : 128)) continue;
+        if (path === 'tensor-core-mma-sync' && weightDType === 'f32') continue; // the same kernel as 'tensor-core' there
         if (path === 'streaming' && rows > 16) continue; // above 16 rows path 1 is cuBLAS again
         if (path === 'gemv' && rows > (weightDType === 'f32' ? 8 : 4)) continue; // the GEMV kernel's rows
         if (onlyPaths && !onlyPaths.includes(path)) continue;

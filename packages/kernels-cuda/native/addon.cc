@@ -647,18 +647,30 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
 /** Projections split into outputs of unequal widths take the tensor-core kernel up to this many rows (it writes each output in place). */
 constexpr int kMatmulSplitTensorCoreRows = 32;
 /**
+ * f32 weights of more than kMatmulF32SmallWeightBytes take the tensor-core kernel (TF32 split) up to this
+ * many rows; above it, up to kMatmulTensorCoreRowsF32, only projections split into several outputs do
+ * (bench/cuda-matmul/NOTES.md, "Session 15").
+ */
+constexpr int kMatmulF32TensorCoreRows = 32;
+/**
+ * f32 weights up to this size stay off the tensor-core kernel (unless split): their few output tiles
+ * leave most SMs idle while each runs three MMAs per product (256 x 4096, 4 MiB, a 4-way k or v shard,
+ * ran 1.35x slower than cuBLAS at 24-32 rows; 512 x 4096 was 1.1-1.3x faster from 9 to 32 rows).
+ */
+constexpr long long kMatmulF32SmallWeightBytes = 4LL << 20;
+/**
  * Whether the automatic matmul path takes the GEMV kernel: at one row every weight (it matched or beat
  * cuBLAS and the tensor-core kernel on every llama-3.1-8b projection at 1 and 4-way tensor parallelism,
  * with the L2 read cold, and it starts loading weight while the kernel ahead runs); at 2-4 rows f16/bf16
  * weights up to 16 MiB with an inner dimension of 2048 or more, where the other paths' fixed costs
- * dominate (bench/cuda-matmul/NOTES.md, "Session 11"); f32 weights (no tensor-core kernel takes them,
- * and cuBLAS's f32 GEMM was 1.2-1.7x slower per layer, "Session 14") at 2-4 rows all, at 5-8 rows those
- * with an inner dimension of 2048 or more (4096 x 1024 ran 1.4x slower there than on cuBLAS).
+ * dominate (bench/cuda-matmul/NOTES.md, "Session 11"), as f32 weights do at 5-8 rows; f32 weights at
+ * 2-4 rows all (cuBLAS's f32 GEMM was 1.2-1.7x slower per layer, "Session 14"; from 5 rows the
+ * tensor-core kernel's TF32 split takes the larger ones, "Session 15").
  */
 bool gemvPreferred(const DeviceContext& context, const MatmulParams& p) {
   constexpr long long kSmallWeightBytes = 16LL << 20;
   const long long weightBytes = static_cast<long long>(p.outerSize) * p.innerSize * dtypeBytes(p.weightDType);
-  const bool f32 = p.weightDType == DType::F32 && (p.rowCount <= kMatmulGemvRows || p.innerSize >= 2048);
+  const bool f32 = p.weightDType == DType::F32 && p.rowCount <= kMatmulGemvRows;
   return context.gemv && matmulGemvSupports(p) &&
          (p.rowCount == 1 || f32 || (weightBytes <= kSmallWeightBytes && p.innerSize >= 2048));
 }
@@ -681,14 +693,17 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   // matmulPath (benchmarks; not part of the contract): 0 = automatic, 1 = never the tensor-core kernel
   // (the streaming kernel up to kMatmulStreamingRows rows, cuBLAS above), 2 = the tensor-core kernel
   // wherever it is supported, 3 = cuBLAS at any row count, 4 = the GEMV kernel wherever it is supported
-  // (up to 4 rows). Automatic is the GEMV kernel where gemvPreferred says so, then cuBLAS wherever it
-  // loaded (with a cold L2, back to back, it matched or beat the tensor-core kernels on every unsplit llama-3.1-8b
-  // shard shape on an H100, bench/cuda-matmul), except for projections split into several outputs,
-  // which the tensor-core kernels write in place while cuBLAS needs a split kernel or a batched GEMM:
-  // those take the tensor-core kernel up to kMatmulSplitTensorCoreRows rows (unequal widths, q | k | v),
-  // or at every row count it covers where its warpgroup-MMA form is built (Hopper: as fast up to 32
-  // rows, 2-4 us faster per call from 58 to 124). Without cuBLAS the tensor-core kernel, then the
-  // streaming kernel.
+  // (up to 4 rows, 8 with f32 weights). Automatic is the GEMV kernel where gemvPreferred says so, then
+  // cuBLAS wherever it loaded (with a cold L2, back to back, it matched or beat the tensor-core kernels
+  // on every unsplit llama-3.1-8b f16/bf16 shard shape on an H100, bench/cuda-matmul), except:
+  // - projections split into several outputs, which the tensor-core kernels write in place while cuBLAS
+  //   needs a split kernel or a batched GEMM: those take the tensor-core kernel up to
+  //   kMatmulSplitTensorCoreRows rows (unequal widths, q | k | v), or at every row count it covers where
+  //   its warpgroup-MMA form is built (Hopper: as fast up to 32 rows, 2-4 us faster per call from 58 to 124);
+  // - f32 weights of more than kMatmulF32SmallWeightBytes, which the tensor-core kernel takes up to
+  //   kMatmulF32TensorCoreRows rows (its TF32 split ran a median 1.56x faster than cuBLAS's f32 GEMM per
+  //   call from 5 to 32 rows on an H100), and split f32 projections up to kMatmulTensorCoreRowsF32.
+  // Without cuBLAS the tensor-core kernel, then the streaming kernel.
   const int path = optionalIntField(a, "matmulPath", context.matmulPath);
   if (path == 4 ? matmulGemvSupports(p) : path == 0 && gemvPreferred(context, p)) {
     matmulGemv(p, outputs, context.multiprocessorCount, context.computeMajor >= 9, context.stream);
@@ -698,8 +713,13 @@ void runMatmul(DeviceContext& context, const Napi::Object& a) {
   const bool splitInPlace =
       outputs.count > 1 && (context.warpgroupMma || (p.rowCount <= kMatmulSplitTensorCoreRows &&
                                                      !CublasHandle::takesEqualSegments(outputs)));
-  const bool useTensorCore =
-      path == 2 ? tensorCore : path != 1 && tensorCore && (!context.cublas || (path == 0 && splitInPlace));
+  const bool f32TensorCore =
+      p.weightDType == DType::F32 &&
+      (outputs.count > 1 || (p.rowCount <= kMatmulF32TensorCoreRows &&
+                             static_cast<long long>(total) * p.innerSize * 4 > kMatmulF32SmallWeightBytes));
+  const bool useTensorCore = path == 2 ? tensorCore
+                                       : path != 1 && tensorCore &&
+                                             (!context.cublas || (path == 0 && (splitInPlace || f32TensorCore)));
   if (useTensorCore) {
     void* workspace = ensureWorkspace(context, matmulTensorCoreWorkspaceBytes(p));
     // bulkCopies (benchmarks; not part of the contract): 0 = the weight by per-thread cp.async, not TMA

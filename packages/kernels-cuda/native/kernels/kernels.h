@@ -49,6 +49,8 @@ constexpr int kMatmulGemvRows = 4;
 constexpr int kMatmulGemvRowsF32 = 8;
 /** Rows the tensor-core decode matmul (matmul-mma.cu) takes at most, with f16/bf16 weights. */
 constexpr int kMatmulTensorCoreRows = 128;
+/** Rows the tensor-core decode matmul takes at most with f32 weights (TF32 split, mma.sync kernel only). */
+constexpr int kMatmulTensorCoreRowsF32 = 64;
 /** Output segments one tensor-core matmul may write (fused projections: q | k | v). */
 constexpr int kMatmulMaxOutputs = 3;
 /** Where output columns go: the first widths[0] to data[0] (row stride widths[0]), the next widths[1] to data[1]... */
@@ -59,9 +61,14 @@ struct MatmulOutputs {
 };
 /** Copies the columns of `source` `[rows][total]` into the outputs' segments (a split projection). */
 void splitColumns(const float* source, int rows, int total, const MatmulOutputs& outputs, cudaStream_t stream);
-/** Whether the tensor-core matmul takes this call: f16/bf16 weights, 1..128 rows, inner a multiple of 8. */
+/**
+ * Whether the tensor-core matmul takes this call: f16/bf16 weights at 1..kMatmulTensorCoreRows rows with
+ * inner a multiple of 8, or f32 weights (TF32 split into hi + lo, three products: about f32 accuracy) at
+ * 1..kMatmulTensorCoreRowsF32 rows with inner a multiple of 4 and a 16-byte aligned input; the weight
+ * 16-byte aligned.
+ */
 bool matmulTensorCoreSupports(const MatmulParams& params);
-/** Workspace the tensor-core matmul needs: the input rounded to the weight dtype. */
+/** Workspace the tensor-core matmul needs: the input rounded to the weight dtype (none for f32 weights). */
 size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& params);
 /**
  * `clusters`: the device has thread-block clusters and programmatic dependent launch (compute

@@ -154,8 +154,10 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
   const int firstOutput = tile * kTileOutputs;
   const int stageBegin = static_cast<int>(static_cast<long long>(split) * a.stageCount / a.splits);
   const int count = static_cast<int>(static_cast<long long>(split + 1) * a.stageCount / a.splits) - stageBegin;
-  const long long rowBytes = static_cast<long long>(a.inner) * 2;
-  const int rowUnits = a.inner / 8;
+  // weight and input rows: f16/bf16 (the input rounded to the weight's dtype) or f32 (the input as it is)
+  constexpr bool kF32 = std::is_same_v<T, float>;
+  const long long rowBytes = static_cast<long long>(a.inner) * sizeof(T);
+  const int rowUnits = static_cast<int>(rowBytes / 16);
 
   auto loadWeights = [&](int stage, int buffer) {
     unsigned char* base = shared + buffer * kStageBytes;
@@ -163,7 +165,7 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
     if constexpr (Bulk) {
       if (threadIdx.x == 0) {
         barrierArriveExpecting(&barriers[buffer], kWeightStageBytes);  // the whole box, zeros past the edges included
-        tileLoad2d(base, &weightMap, firstUnit * 8, firstOutput, &barriers[buffer]);
+        tileLoad2d(base, &weightMap, firstUnit * static_cast<int>(16 / sizeof(T)), firstOutput, &barriers[buffer]);
       }
     } else {
 #pragma unroll
@@ -234,33 +236,79 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
     const unsigned char* base = shared + (t % kStages) * kStageBytes;
     const unsigned char* inputs = base + kWeightStageBytes;
     const int matrix = lane >> 3;
+    // f32 (TF32 split): the stage's products go into zeroed registers, added to acc in f32 below
+    float stageAcc[kF32 ? kM : 1][kF32 ? kN : 1][4];
+    if constexpr (kF32) {
+#pragma unroll
+      for (int m = 0; m < kM; ++m)
+#pragma unroll
+        for (int n = 0; n < kN; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) stageAcc[m][n][e] = 0.f;
+    }
+    // d += weights x input (b0, b1): one m16n8k16 MMA, or for f32 the three TF32 products of the split
+    // (b0, b1 the hi parts, bLo the lo parts)
+    const auto mma = [&](int m, int n, const unsigned (&w)[4], const unsigned (&wLo)[4], unsigned b0, unsigned b1,
+                         const unsigned (&bLo)[2]) {
+      if constexpr (kF32) {
+        const unsigned bHi[2] = {b0, b1};
+        mmaSplitTf32(stageAcc[m][n], w, wLo, bHi, bLo);
+      } else {
+        MmaOps<T>::mma(acc[m][n], w, b0, b1);
+      }
+    };
+    // f32: splits fragment registers in place into their TF32 hi parts, the lo parts into `lo`
+    const auto split = [&](auto& hi, auto& lo) {
+      if constexpr (kF32) {
+#pragma unroll
+        for (int e = 0; e < static_cast<int>(sizeof(hi) / sizeof(hi[0])); ++e)
+          splitTf32Nearest(__uint_as_float(hi[e]), hi[e], lo[e]);
+      }
+    };
+    // k-steps of 16 elements (8 for f32: m16n8k8), two 16-byte units of every row each; ldmatrix hands
+    // f32 fragments over as they lie (thread lane gets word lane % 4 of row lane / 4 of each 8 x 16-byte
+    // matrix: the TF32 A and B fragment layouts)
 #pragma unroll
     for (int k = 0; k < kStageUnits / 2; ++k) {
       unsigned weights[kM][4];
+      unsigned weightsLo[kM][4];
 #pragma unroll
       for (int m = 0; m < kM; ++m) {
         const int row = Tile::output(warp, m) + (lane & 7) + ((matrix & 1) << 3);
         loadMatrixX4(weights[m], base + row * 128 + swizzle(row, 2 * k + (matrix >> 1)) * 16);
+        split(weights[m], weightsLo[m]);
       }
       if constexpr (kN == 1) {
-        unsigned b[2];
+        unsigned b[2], bLo[2];
         const int row = lane & 7;
         loadMatrixX2(b, inputs + row * 128 + swizzle(row, 2 * k + (matrix & 1)) * 16);
+        split(b, bLo);
 #pragma unroll
-        for (int m = 0; m < kM; ++m) MmaOps<T>::mma(acc[m][0], weights[m], b[0], b[1]);
+        for (int m = 0; m < kM; ++m) mma(m, 0, weights[m], weightsLo[m], b[0], b[1], bLo);
       } else {
 #pragma unroll
         for (int n = 0; n < kN; n += 2) {
-          unsigned b[4];
+          unsigned b[4], bLo[4];
           const int row = Tile::row(warp, n) + (lane & 7) + ((matrix >> 1) << 3);
           loadMatrixX4(b, inputs + row * 128 + swizzle(row, 2 * k + (matrix & 1)) * 16);
+          split(b, bLo);
+          const unsigned lo01[2] = {bLo[0], bLo[1]};
+          const unsigned lo23[2] = {bLo[2], bLo[3]};
 #pragma unroll
           for (int m = 0; m < kM; ++m) {
-            MmaOps<T>::mma(acc[m][n], weights[m], b[0], b[1]);
-            MmaOps<T>::mma(acc[m][n + 1], weights[m], b[2], b[3]);
+            mma(m, n, weights[m], weightsLo[m], b[0], b[1], lo01);
+            mma(m, n + 1, weights[m], weightsLo[m], b[2], b[3], lo23);
           }
         }
       }
+    }
+    if constexpr (kF32) {
+#pragma unroll
+      for (int m = 0; m < kM; ++m)
+#pragma unroll
+        for (int n = 0; n < kN; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) acc[m][n][e] += stageAcc[m][n][e];
     }
   }
   waitAsync<0>();
@@ -440,7 +488,6 @@ int paddedTiles(int rows) { return rows <= 8 ? 1 : rows <= 16 ? 2 : rows <= 32 ?
 
 struct Geometry {
   int tiles, splits, stageCount, nt;
-  size_t inputBytes;
   bool dependentLaunch;  // compute capability 9.0+: a programmatic dependent launch after the rounding
 };
 
@@ -451,28 +498,32 @@ Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool cluster
   g.dependentLaunch = clusters;
   g.nt = paddedTiles(p.rowCount);
   g.tiles = static_cast<int>(ceilDiv(p.outerSize, tileOutputs));
-  g.stageCount = static_cast<int>(ceilDiv(p.innerSize, kStageUnits * 8));
+  g.stageCount = static_cast<int>(ceilDiv(p.innerSize, kStageUnits * 16 / dtypeBytes(p.weightDType)));  // 128-byte slices
   // split the inner dimension until at most as many blocks as fit at once (mma.sync kernel: two per SM,
   // at most 96 KB of stages each), keeping at least two stages per block
   const int resident = blocksPerMultiprocessor * multiprocessorCount;
   g.splits = clusters ? std::max(1, std::min({resident / g.tiles, kMaxSplits, g.stageCount / 2})) : 1;
-  g.inputBytes = static_cast<size_t>(p.rowCount) * p.innerSize * 2;
   return g;
 }
 
 /**
- * A 2D tensor map over the weight [outer][inner] with [tileOutputs][64] boxes and the 128-byte swizzle
- * (the bulk-copy path). False where the driver has no cuTensorMapEncodeTiled or refuses the map (the
- * weight must be 16-byte aligned and `inner` a multiple of 8): the kernel then copies element by element.
+ * A 2D tensor map over the weight [outer][inner] with [tileOutputs][128 bytes] boxes (64 f16/bf16
+ * elements, 32 f32) and the 128-byte swizzle (the bulk-copy path). False where the driver has no
+ * cuTensorMapEncodeTiled or refuses the map (the weight must be 16-byte aligned and its rows a multiple
+ * of 16 bytes): the kernel then copies element by element.
  */
 bool weightTensorMap(const MatmulParams& p, CUtensorMap& map, int tileOutputs = kTileOutputs) {
   const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
   if (encode == nullptr) return false;
   const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.innerSize), static_cast<cuuint64_t>(p.outerSize)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.innerSize) * 2};  // bytes between weight rows
-  const cuuint32_t box[2] = {kStageUnits * 8, static_cast<cuuint32_t>(tileOutputs)};
+  const int elementBytes = dtypeBytes(p.weightDType);
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.innerSize) * elementBytes};  // bytes between weight rows
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(kStageUnits * 16 / elementBytes), static_cast<cuuint32_t>(tileOutputs)};
   const cuuint32_t elementStrides[2] = {1, 1};
-  return encode(&map, p.weightDType == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
+  const CUtensorMapDataType type = p.weightDType == DType::BF16  ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                   : p.weightDType == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                                 : CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
+  return encode(&map, type,
                 2, const_cast<void*>(p.weight), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                 CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
@@ -607,12 +658,16 @@ void splitColumns(const float* source, int rows, int total, const MatmulOutputs&
 }
 
 bool matmulTensorCoreSupports(const MatmulParams& p) {
-  return (p.weightDType == DType::BF16 || p.weightDType == DType::F16) && p.rowCount >= 1 &&
-         p.rowCount <= kMatmulTensorCoreRows && p.innerSize % 8 == 0 &&
-         reinterpret_cast<uintptr_t>(p.weight) % 16 == 0;
+  if (p.rowCount < 1 || reinterpret_cast<uintptr_t>(p.weight) % 16 != 0) return false;
+  if (p.weightDType == DType::F32)  // the input is read as it is: 16-byte rows and alignment
+    return p.rowCount <= kMatmulTensorCoreRowsF32 && p.innerSize % 4 == 0 && reinterpret_cast<uintptr_t>(p.input) % 16 == 0;
+  return (p.weightDType == DType::BF16 || p.weightDType == DType::F16) && p.rowCount <= kMatmulTensorCoreRows &&
+         p.innerSize % 8 == 0;
 }
 
-size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& p) { return static_cast<size_t>(p.rowCount) * p.innerSize * 2; }
+size_t matmulTensorCoreWorkspaceBytes(const MatmulParams& p) {
+  return p.weightDType == DType::F32 ? 0 : static_cast<size_t>(p.rowCount) * p.innerSize * 2;
+}
 
 #ifndef FAIRKV_WGMMA_MIN_ROWS  // benchmark experiments only
 #define FAIRKV_WGMMA_MIN_ROWS 17
@@ -646,10 +701,12 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
                       bool clusters, bool bulkCopies, bool warpgroupMma, cudaStream_t stream) {
   if (p.rowCount <= 0 || p.outerSize <= 0) return;
   if (!matmulTensorCoreSupports(p)) throw std::invalid_argument("matmulTensorCore: unsupported shape or dtype");
-  auto* bytes = static_cast<unsigned char*>(workspace);
-  convertFloatTo(p.input, bytes, p.weightDType, static_cast<long long>(p.rowCount) * p.innerSize, stream);
+  // f16/bf16: the input rounded to the weight's dtype first; f32: read as it is (TF32 split in the kernel)
+  const bool f32 = p.weightDType == DType::F32;
+  auto* bytes = f32 ? reinterpret_cast<unsigned char*>(const_cast<float*>(p.input)) : static_cast<unsigned char*>(workspace);
+  if (!f32) convertFloatTo(p.input, bytes, p.weightDType, static_cast<long long>(p.rowCount) * p.innerSize, stream);
   const int n = p.rowCount <= 16 ? 16 : p.rowCount <= 32 ? 32 : p.rowCount <= 64 ? 64 : 128;
-  const bool wgmma = clusters && bulkCopies && warpgroupMma && p.rowCount >= FAIRKV_WGMMA_MIN_ROWS;
+  const bool wgmma = !f32 && clusters && bulkCopies && warpgroupMma && p.rowCount >= FAIRKV_WGMMA_MIN_ROWS;
   // 64-output tiles while they fit in one wave (a block per SM): past that, twice the tiles only queue
   // (tp2 gate | up split, 224 tiles, at 100-124 rows: 64-65 against 52 µs for cuBLAS)
   const int tileOutputs =
@@ -658,7 +715,7 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
           : kTileOutputs;
   CUtensorMap weightMap{};
   bool bulk = clusters && bulkCopies && weightTensorMap(p, weightMap, tileOutputs);
-  const auto dispatchType = [&](auto body) {
+  const auto dispatchHalfType = [&](auto body) {  // the warpgroup kernel: f16/bf16 only
     if (p.weightDType == DType::BF16) body(static_cast<__nv_bfloat16*>(nullptr));
     else body(static_cast<__half*>(nullptr));
   };
@@ -674,7 +731,7 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
           geometryOf(p, multiprocessorCount, clusters, wgmmaBlocksPerMultiprocessor(shared), TO);
       const TensorCoreArgs args{static_cast<const unsigned char*>(p.weight), bytes, outputs, p.rowCount, p.innerSize,
                                 p.outerSize, g.splits, g.stageCount};
-      dispatchType([&](auto* tag) {
+      dispatchHalfType([&](auto* tag) {
         using T = std::remove_pointer_t<decltype(tag)>;
         switch (n) {
           case 16:
@@ -697,11 +754,16 @@ void matmulTensorCore(const MatmulParams& p, const MatmulOutputs& outputs, void*
   const Geometry g = geometryOf(p, multiprocessorCount, clusters);
   const TensorCoreArgs args{static_cast<const unsigned char*>(p.weight), bytes, outputs, p.rowCount, p.innerSize,
                             p.outerSize, g.splits, g.stageCount};
-  dispatchType([&](auto* tag) {
+  withStoredType(p.weightDType, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const auto withBulk = [&](auto nt) {
-      if (bulk) launch<T, decltype(nt)::value, true>(args, g, weightMap, stream);
-      else launch<T, decltype(nt)::value, false>(args, g, weightMap, stream);
+      constexpr int NT = decltype(nt)::value;
+      if constexpr (std::is_same_v<T, float> && NT * 8 > kMatmulTensorCoreRowsF32) {
+        throw std::logic_error("matmulTensorCore: f32 rows past kMatmulTensorCoreRowsF32");  // supports() refuses them
+      } else {
+        if (bulk) launch<T, NT, true>(args, g, weightMap, stream);
+        else launch<T, NT, false>(args, g, weightMap, stream);
+      }
     };
     switch (g.nt) {
       case 1: withBulk(std::integral_constant<int, 1>{}); break;

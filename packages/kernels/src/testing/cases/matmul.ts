@@ -37,6 +37,11 @@ const shapes: { rows: SizeSpec; inner: SizeSpec; outer: SizeSpec }[] = [
   { rows: 5, inner: 1028, outer: 67 },
   { rows: [6, 7], inner: 1028, outer: 67 },
   { rows: 8, inner: 2052, outer: 5 },
+  // 9-64 rows of f32 weights (CUDA: the tensor-core kernel's TF32 split, slices of 32 floats): an inner
+  // size a multiple of 4 but not of 8, so the last slice is partial, and its largest f32 batch with few
+  // outputs, the inner dimension split over a cluster
+  { rows: [9, 33], inner: 1036, outer: 67 },
+  { rows: 64, inner: 4100, outer: 130 },
 ];
 
 /**
