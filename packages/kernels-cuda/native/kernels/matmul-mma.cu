@@ -236,18 +236,23 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
     const unsigned char* base = shared + (t % kStages) * kStageBytes;
     const unsigned char* inputs = base + kWeightStageBytes;
     const int matrix = lane >> 3;
-    // f32 (TF32 split): each k-step's three products go into zeroed registers, added to acc in f32.
-    // The tensor cores' accumulation truncates: chained through a whole stage (12 MMAs) the results
-    // differed from cuBLAS's f32 GEMM by up to 3.8e-5 of their scale on an ill-conditioned benchmark
-    // input (bench/cuda-matmul/NOTES.md, "Session 15").
-    float stepAcc[kF32 ? kM : 1][kF32 ? kN : 1][4];
+    // f32 (TF32 split): the stage's products go into zeroed registers, added to acc in f32 below
+    float stageAcc[kF32 ? kM : 1][kF32 ? kN : 1][4];
+    if constexpr (kF32) {
+#pragma unroll
+      for (int m = 0; m < kM; ++m)
+#pragma unroll
+        for (int n = 0; n < kN; ++n)
+#pragma unroll
+          for (int e = 0; e < 4; ++e) stageAcc[m][n][e] = 0.f;
+    }
     // d += weights x input (b0, b1): one m16n8k16 MMA, or for f32 the three TF32 products of the split
     // (b0, b1 the hi parts, bLo the lo parts)
     const auto mma = [&](int m, int n, const unsigned (&w)[4], const unsigned (&wLo)[4], unsigned b0, unsigned b1,
                          const unsigned (&bLo)[2]) {
       if constexpr (kF32) {
         const unsigned bHi[2] = {b0, b1};
-        mmaSplitTf32(stepAcc[m][n], w, wLo, bHi, bLo);
+        mmaSplitTf32(stageAcc[m][n], w, wLo, bHi, bLo);
       } else {
         MmaOps<T>::mma(acc[m][n], w, b0, b1);
       }
@@ -257,7 +262,7 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
       if constexpr (kF32) {
 #pragma unroll
         for (int e = 0; e < static_cast<int>(sizeof(hi) / sizeof(hi[0])); ++e)
-          splitTf32(__uint_as_float(hi[e]), hi[e], lo[e]);
+          splitTf32Nearest(__uint_as_float(hi[e]), hi[e], lo[e]);
       }
     };
     // k-steps of 16 elements (8 for f32: m16n8k8), two 16-byte units of every row each; ldmatrix hands
@@ -265,14 +270,6 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
     // matrix: the TF32 A and B fragment layouts)
 #pragma unroll
     for (int k = 0; k < kStageUnits / 2; ++k) {
-      if constexpr (kF32) {
-#pragma unroll
-        for (int m = 0; m < kM; ++m)
-#pragma unroll
-          for (int n = 0; n < kN; ++n)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) stepAcc[m][n][e] = 0.f;
-      }
       unsigned weights[kM][4];
       unsigned weightsLo[kM][4];
 #pragma unroll
@@ -304,14 +301,14 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
           }
         }
       }
-      if constexpr (kF32) {
+    }
+    if constexpr (kF32) {
 #pragma unroll
-        for (int m = 0; m < kM; ++m)
+      for (int m = 0; m < kM; ++m)
 #pragma unroll
-          for (int n = 0; n < kN; ++n)
+        for (int n = 0; n < kN; ++n)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) acc[m][n][e] += stepAcc[m][n][e];
-      }
+          for (int e = 0; e < 4; ++e) acc[m][n][e] += stageAcc[m][n][e];
     }
   }
   waitAsync<0>();
