@@ -4,7 +4,8 @@
  * f32 activations of 1 to 244 rows, against the device-to-device copy bandwidth measured in the same
  * run, each shape every way the backend can run it: its tensor-core decode kernel (f16/bf16 weights up
  * to 128 rows, f32 up to 64), `cublasGemmEx`, the CUDA-core streaming kernel (up to 16 rows) and the backend's
- * automatic choice, with the largest difference of each output from cuBLAS's.
+ * automatic choice, with the largest difference of each output from cuBLAS's (and, f32 weights, the
+ * largest error against float64 on 512 sampled outputs).
  *
  * Timing is what a decode step sees: **cold L2, back to back**. Before every call the stream overwrites
  * a buffer of twice the L2 (in a step, each weight comes from DRAM: a weight that stays in L2 between
@@ -148,16 +149,14 @@ for (const tp of TPS) {
   for (const [name, outer, inner, segments] of shapes(tp)) {
     if (onlyShapes && !onlyShapes.includes(name)) continue;
     const weight = backend.createBuffer({ dtype: weightDType, elementCount: outer * inner });
-    backend.upload(
-      weight,
-      Float32Array.from({ length: outer * inner }, (_, i) => Math.cos(i * 0.11) * 0.02),
-    );
+    const weightValues = Float32Array.from({ length: outer * inner }, (_, i) => Math.cos(i * 0.11) * 0.02);
+    backend.upload(weight, weightValues);
     const input = backend.createBuffer({ dtype: 'f32', elementCount: maxRows * inner });
-    // inputs of both signs and several magnitudes (a constant input would hide row mix-ups)
-    backend.upload(
-      input,
-      Float32Array.from({ length: maxRows * inner }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7))),
-    );
+    // inputs of both signs and several magnitudes (a constant input would hide row mix-ups); with these
+    // periodic values the outputs cancel heavily (the sum of |products| is about 80x the largest output),
+    // so differences between f32 summation orders show
+    const inputValues = Float32Array.from({ length: maxRows * inner }, (_, i) => Math.sin(i * 0.37) * (1 + (i % 7)));
+    backend.upload(input, inputValues);
     // one buffer per output segment; a split projection's segments are compared joined
     const outputs = segments.map((width) => backend.createBuffer({ dtype: 'f32', elementCount: maxRows * width }));
     const outputArgs = Object.fromEntries(
@@ -183,9 +182,32 @@ for (const tp of TPS) {
     const line: string[] = [];
     for (const rows of ROWS) {
       const figures: Partial<
-        Record<PathName, { deviceMs: number; hostMs: number; weightGBs: number; ofCopy: number; maxDifference: number }>
+        Record<
+          PathName,
+          {
+            deviceMs: number;
+            hostMs: number;
+            weightGBs: number;
+            ofCopy: number;
+            maxDifference: number;
+            sampledErrorVsFloat64?: number;
+          }
+        >
       > = {};
       let reference: Float32Array | undefined;
+      // f32 weights: float64 products of 512 sampled outputs (row, column), each path's largest error on
+      // them over the largest output (the same scale as maxDifference)
+      const samples =
+        weightDType === 'f32'
+          ? Array.from({ length: 512 }, (_, s) => {
+              const row = (s * 7919) % rows;
+              const column = (s * 104729) % outer;
+              let exact = 0;
+              for (let k = 0; k < inner; k++)
+                exact += inputValues[row * inner + k]! * weightValues[column * inner + k]!;
+              return { index: row * outer + column, exact };
+            })
+          : [];
       for (const [path, matmulPath, knobs] of PATHS) {
         // the tensor-core kernel: f16/bf16 up to 128 rows, f32 up to 64 (mma.sync only)
         if (path.startsWith('tensor-core') && rows > (weightDType === 'f32' ? 64 : 128)) continue;
@@ -204,12 +226,15 @@ for (const tp of TPS) {
           difference = Math.max(difference, Math.abs(result[i]! - reference[i]!));
         }
         const gbs = (outer * inner * weightBytes) / (t.device * 1e6);
+        let sampledError = 0;
+        for (const { index, exact } of samples) sampledError = Math.max(sampledError, Math.abs(result[index]! - exact));
         figures[path] = {
           deviceMs: t.device,
           hostMs: t.host,
           weightGBs: gbs,
           ofCopy: gbs / copyGBs,
           maxDifference: difference / scale,
+          ...(samples.length > 0 ? { sampledErrorVsFloat64: sampledError / scale } : {}),
         };
       }
       results.push({ shape: name, outer, inner, segments, rows, ...figures });

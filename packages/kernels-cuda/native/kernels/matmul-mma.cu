@@ -236,7 +236,10 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
     const unsigned char* base = shared + (t % kStages) * kStageBytes;
     const unsigned char* inputs = base + kWeightStageBytes;
     const int matrix = lane >> 3;
-    // f32 (TF32 split): the stage's products go into zeroed registers, added to acc in f32 below
+    // f32 (TF32 split): the stage's products go into zeroed registers, added to acc in f32 below (the
+    // tensor cores' accumulation truncates). Fresh registers per k-step instead, or lo rounded to TF32
+    // rather than truncated by the tensor cores, measured the same accuracy against cuBLAS and were
+    // 3-7% slower at 64 rows (bench/cuda-matmul/NOTES.md, "Session 15").
     float stageAcc[kF32 ? kM : 1][kF32 ? kN : 1][4];
     if constexpr (kF32) {
 #pragma unroll
@@ -262,7 +265,7 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
       if constexpr (kF32) {
 #pragma unroll
         for (int e = 0; e < static_cast<int>(sizeof(hi) / sizeof(hi[0])); ++e)
-          splitTf32Nearest(__uint_as_float(hi[e]), hi[e], lo[e]);
+          splitTf32(__uint_as_float(hi[e]), hi[e], lo[e]);
       }
     };
     // k-steps of 16 elements (8 for f32: m16n8k8), two 16-byte units of every row each; ldmatrix hands

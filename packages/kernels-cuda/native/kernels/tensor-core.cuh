@@ -64,14 +64,6 @@ __device__ __forceinline__ void splitTf32(float x, unsigned& hi, unsigned& lo) {
   hi = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
   lo = __float_as_uint(x - __uint_as_float(hi));
 }
-/**
- * As splitTf32, with lo rounded to TF32 as well (to nearest, ties away): the tensor cores would
- * truncate it, which doubles the error of each hi x lo product (up to 2^-22 of |x| instead of 2^-23).
- */
-__device__ __forceinline__ void splitTf32Nearest(float x, unsigned& hi, unsigned& lo) {
-  hi = (__float_as_uint(x) + 0x1000u) & 0xffffe000u;
-  lo = (__float_as_uint(x - __uint_as_float(hi)) + 0x1000u) & 0xffffe000u;
-}
 __device__ __forceinline__ void mmaTf32(float (&d)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
   asm volatile(
       "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
