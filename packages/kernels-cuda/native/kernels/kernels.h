@@ -45,7 +45,7 @@ void matmulStreaming(const MatmulParams& params, cudaStream_t stream);
 
 /** Rows the GEMV kernel (matmul-gemv.cu) takes at most: f16/bf16 weights (the tensor-core kernel takes more). */
 constexpr int kMatmulGemvRows = 4;
-/** Rows the GEMV kernel takes at most with f32 weights (no tensor-core kernel takes f32). */
+/** Rows the GEMV kernel takes at most with f32 weights (the automatic choice: up to 4, 5-8 for small weights). */
 constexpr int kMatmulGemvRowsF32 = 8;
 /** Rows the tensor-core decode matmul (matmul-mma.cu) takes at most, with f16/bf16 weights. */
 constexpr int kMatmulTensorCoreRows = 128;

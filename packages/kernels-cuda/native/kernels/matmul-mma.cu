@@ -1,17 +1,19 @@
 // Decode matmul on tensor cores (and the column split of fused projections): output = input x weight^T for up to kMatmulTensorCoreRows rows with
-// f16/bf16 weights in nn.Linear layout [outer][inner]. The backend runs it where cuBLAS is missing, and
-// for projections split into several outputs (it writes them in place: at every row count on Hopper
-// with warpgroup MMAs, else up to 32 rows for unequal widths); elsewhere cuBLAS was as fast or faster,
-// cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight, which is read exactly once: each
-// block owns 128 outputs (the M dimension of the MMAs; 64 for the warpgroup kernel from 65 rows) and
-// streams their weight rows through a pipeline
-// of 64-element slices, together with the same slice of every input row (the N dimension, rows padded
-// with zeros). On Hopper each stage's weight slice is one bulk tensor copy (TMA) and the kernel is a
+// f16/bf16 weights in nn.Linear layout [outer][inner], or up to kMatmulTensorCoreRowsF32 rows with f32
+// weights (TF32 split, mma.sync only). The backend runs it where cuBLAS is missing, for projections
+// split into several outputs (it writes them in place: at every row count on Hopper with warpgroup MMAs,
+// else up to 32 rows for unequal widths), and for larger f32 weights from 5 to 32 rows; elsewhere
+// cuBLAS was as fast or faster, cold L2 (bench/cuda-matmul/NOTES.md). Bandwidth-bound on the weight,
+// which is read exactly once: each block owns 128 outputs (the M dimension of the MMAs; 64 for the
+// warpgroup kernel from 65 rows) and streams their weight rows through a pipeline of 128-byte slices
+// (64 f16/bf16 elements, 32 f32), together with the same slice of every input row (the N dimension,
+// rows padded with zeros). On Hopper each stage's weight slice is one bulk tensor copy (TMA) and the kernel is a
 // programmatic dependent launch that asks for its first weight stages while the kernel before it still
 // runs; from 17 rows, where the addon holds sm_90a code, warpgroup MMAs (matmulWgmmaKernel) read both
-// boxes straight from shared memory, else mma.sync through ldmatrix (matmulTensorCoreKernel). The f32
-// input is first rounded to the weight's dtype (as a cuBLAS call with one operand type does); products
-// accumulate in f32.
+// boxes straight from shared memory, else mma.sync through ldmatrix (matmulTensorCoreKernel). With
+// 16-bit weights the f32 input is first rounded to the weight's dtype (as a cuBLAS call with one operand
+// type does); products accumulate in f32. With f32 weights the input is read as it is and each product
+// is three TF32 MMAs of the hi parts and remainders (mma.sync.m16n8k8).
 //
 // Few output tiles (small projections, or fewer tiles than two per SM) split the inner dimension over
 // the blocks of a thread-block cluster (Hopper, up to 8 blocks): each block leaves its f32 partial tile
