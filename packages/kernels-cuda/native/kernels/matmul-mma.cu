@@ -201,13 +201,17 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
   using Tile = WarpTile<NT>;
   constexpr int kM = Tile::kM;
   constexpr int kN = Tile::kN;
+  // f(m, n, e) for every accumulator register of the warp tile
+  const auto forEachAccumulator = [](auto&& f) {
+#pragma unroll
+    for (int m = 0; m < kM; ++m)
+#pragma unroll
+      for (int n = 0; n < kN; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) f(m, n, e);
+  };
   float acc[kM][kN][4];
-#pragma unroll
-  for (int m = 0; m < kM; ++m)
-#pragma unroll
-    for (int n = 0; n < kN; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) acc[m][n][e] = 0.f;
+  forEachAccumulator([&](int m, int n, int e) { acc[m][n][e] = 0.f; });
 
   if constexpr (Bulk) {
     if (threadIdx.x == 0)
@@ -243,14 +247,7 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
     // rather than truncated by the tensor cores, measured the same accuracy against cuBLAS and were
     // 3-7% slower at 64 rows (bench/cuda-matmul/NOTES.md, "Session 15").
     float stageAcc[kF32 ? kM : 1][kF32 ? kN : 1][4];
-    if constexpr (kF32) {
-#pragma unroll
-      for (int m = 0; m < kM; ++m)
-#pragma unroll
-        for (int n = 0; n < kN; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) stageAcc[m][n][e] = 0.f;
-    }
+    if constexpr (kF32) forEachAccumulator([&](int m, int n, int e) { stageAcc[m][n][e] = 0.f; });
     // d += weights x input (b0, b1): one m16n8k16 MMA, or for f32 the three TF32 products of the split
     // (b0, b1 the hi parts, bLo the lo parts)
     const auto mma = [&](int m, int n, const unsigned (&w)[4], const unsigned (&wLo)[4], unsigned b0, unsigned b1,
@@ -307,14 +304,7 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
         }
       }
     }
-    if constexpr (kF32) {
-#pragma unroll
-      for (int m = 0; m < kM; ++m)
-#pragma unroll
-        for (int n = 0; n < kN; ++n)
-#pragma unroll
-          for (int e = 0; e < 4; ++e) acc[m][n][e] += stageAcc[m][n][e];
-    }
+    if constexpr (kF32) forEachAccumulator([&](int m, int n, int e) { acc[m][n][e] += stageAcc[m][n][e]; });
   }
   waitAsync<0>();
 
