@@ -281,7 +281,7 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
         split(weights[m], weightsLo[m]);
       }
       if constexpr (kN == 1) {
-        unsigned b[2], bLo[2];
+        unsigned b[2], bLo[2]{};  // bLo: f32 only
         const int row = lane & 7;
         loadMatrixX2(b, inputs + row * 128 + swizzle(row, 2 * k + (matrix & 1)) * 16);
         split(b, bLo);
@@ -290,7 +290,7 @@ __global__ void __launch_bounds__(kThreads) matmulTensorCoreKernel(TensorCoreArg
       } else {
 #pragma unroll
         for (int n = 0; n < kN; n += 2) {
-          unsigned b[4], bLo[4];
+          unsigned b[4], bLo[4]{};  // bLo: f32 only
           const int row = Tile::row(warp, n) + (lane & 7) + ((matrix >> 1) << 3);
           loadMatrixX4(b, inputs + row * 128 + swizzle(row, 2 * k + (matrix & 1)) * 16);
           split(b, bLo);
