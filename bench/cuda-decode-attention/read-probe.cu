@@ -20,7 +20,8 @@
 // for 528 MiB in 512 KB units, one per warp as at batch 16, and 2,112 MiB in 1 MB units):
 //   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -I packages/kernels-cuda/native \
 //        -o /tmp/read-probe bench/cuda-decode-attention/read-probe.cu
-//   /tmp/read-probe [total MiB, default 2048] [repeats, default 15] [unit KiB, default 1024] > result.json
+//   /tmp/read-probe [total MiB, default 2048] [repeats, default 15] [unit KiB, default 1024] [names] > result.json
+// (names: only the shapes whose name contains one of these comma-separated words)
 // Sizes are binary (MiB, KiB); rates are decimal GB/s, as every benchmark here reports them.
 #include <cuda.h>
 #include <cuda_runtime.h>
@@ -243,6 +244,8 @@ int main(int argc, char** argv) {
   const int repeats = argc > 2 ? atoi(argv[2]) : 15;
   // bytes per unit of work (default 1 MB: 2,048 tokens of K and V, the attention schedule's chunk)
   const int unitBytes = (argc > 3 ? atoi(argv[3]) : 1024) * 1024;
+  // only the shapes whose name contains one of these comma-separated words (default: all)
+  const std::string only = argc > 4 ? argv[4] : "";
   const int blockBytes = 4096;  // 16 tokens x 128 dims x bf16
   const long long blocks = totalMb * 1024 * 1024 / blockBytes;
   const long long bytes = blocks * blockBytes;
@@ -326,6 +329,12 @@ int main(int argc, char** argv) {
       {"warp 8 KB tiles bulk 12/SM", Ask::Bulk, 1, 12, 2, 2, true, 0, 0},
       {"warp 8 KB tiles bulk 16/SM", Ask::Bulk, 1, 16, 2, 2, true, 0, 0},
       {"warp 4 KB tiles bulk 16/SM", Ask::Bulk, 1, 16, 1, 2, true, 0, 0},
+      // the same work per byte spread over more, smaller streams: does the math still slow the stream?
+      {"warp 4 KB tiles bulk 16/SM + less math", Ask::Bulk, 1, 16, 1, 2, true, 200, 1},
+      {"warp 4 KB tiles bulk 16/SM + math", Ask::Bulk, 1, 16, 1, 2, true, 600, 1},
+      {"warp 4 KB tiles bulk 24/SM + less math", Ask::Bulk, 1, 24, 1, 2, true, 200, 1},
+      {"warp 8 KB tiles bulk 12/SM + less math", Ask::Bulk, 1, 12, 2, 2, true, 400, 1},
+      {"warp 8 KB tiles bulk 16/SM + less math", Ask::Bulk, 1, 16, 2, 2, true, 400, 1},
       // cuDNN's shape: 4 warps share 32 KB tiles, 2 blocks per SM
       {"cudnn-shape cg ordered", Ask::CpAsyncCg, 4, 2, 8, 2, false, 0, 0},
       {"cudnn-shape cg ordered 2 in flight", Ask::CpAsyncCg, 4, 2, 8, 3, false, 0, 0},
@@ -335,6 +344,21 @@ int main(int argc, char** argv) {
       {"cudnn-shape bulk shuffled 2 in flight", Ask::Bulk, 4, 2, 8, 3, true, 0, 0},
       {"block 4 warps 8 KB tiles bulk shuffled 4 in flight", Ask::Bulk, 4, 2, 2, 5, true, 0, 0},
   };
+  if (!only.empty()) {
+    std::vector<Config> kept;
+    for (const Config& config : configs) {
+      size_t from = 0;
+      while (from <= only.size()) {
+        const size_t to = std::min(only.find(',', from), only.size());
+        if (to > from && config.name.find(only.substr(from, to - from)) != std::string::npos) {
+          kept.push_back(config);
+          break;
+        }
+        from = to + 1;
+      }
+    }
+    configs = kept;
+  }
   for (size_t c = 0; c < configs.size(); ++c) {
     const Config& config = configs[c];
     const int tileBytes = blockBytes * config.tileBlocks;
