@@ -220,9 +220,7 @@ void matmulGemv(const MatmulParams& p, const MatmulOutputs& outputs, int multipr
       default: return launchGemvSplit<T, 4>(p, outputs, split, programmatic, stream);
     }
   };
-  if (p.weightDType == DType::BF16) launch(static_cast<__nv_bfloat16*>(nullptr));
-  else if (p.weightDType == DType::F16) launch(static_cast<__half*>(nullptr));
-  else launch(static_cast<float*>(nullptr));
+  withStoredType(p.weightDType, launch);
   checkLaunch("matmul gemv kernel");
 }
 }  // namespace fairkv

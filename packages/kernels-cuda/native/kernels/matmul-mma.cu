@@ -508,34 +508,12 @@ Geometry geometryOf(const MatmulParams& p, int multiprocessorCount, bool cluster
  * of 16 bytes): the kernel then copies element by element.
  */
 bool weightTensorMap(const MatmulParams& p, CUtensorMap& map, int tileOutputs = kTileOutputs) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
-  if (encode == nullptr) return false;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.innerSize), static_cast<cuuint64_t>(p.outerSize)};
-  const int elementBytes = dtypeBytes(p.weightDType);
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.innerSize) * elementBytes};  // bytes between weight rows
-  const cuuint32_t box[2] = {static_cast<cuuint32_t>(kStageUnits * 16 / elementBytes), static_cast<cuuint32_t>(tileOutputs)};
-  const cuuint32_t elementStrides[2] = {1, 1};
-  const CUtensorMapDataType type = p.weightDType == DType::BF16  ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                   : p.weightDType == DType::F16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
-                                                                 : CU_TENSOR_MAP_DATA_TYPE_FLOAT32;
-  return encode(&map, type,
-                2, const_cast<void*>(p.weight), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return swizzledRowsTensorMap(p.weight, p.weightDType, p.innerSize, p.outerSize, tileOutputs, map);
 }
 
 /** The input box of the warpgroup kernel: [N rows][64 inner] of the rounded input, 128-byte swizzle. */
 bool inputTensorMap(const MatmulParams& p, const void* rounded, int n, CUtensorMap& map) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
-  if (encode == nullptr) return false;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(p.innerSize), static_cast<cuuint64_t>(p.rowCount)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(p.innerSize) * 2};
-  const cuuint32_t box[2] = {kStageUnits * 8, static_cast<cuuint32_t>(n)};
-  const cuuint32_t elementStrides[2] = {1, 1};
-  return encode(&map, p.weightDType == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-                2, const_cast<void*>(rounded), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return swizzledRowsTensorMap(rounded, p.weightDType, p.innerSize, p.rowCount, n, map);
 }
 
 /** Sets `kernel`'s dynamic shared memory limit once per device this thread launches on. */

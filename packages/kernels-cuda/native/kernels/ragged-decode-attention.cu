@@ -622,20 +622,7 @@ bool usesBulkCopies(const RaggedDecodeAttentionParams& params) {
  * no cuTensorMapEncodeTiled or refuses the map: the caller then streams with per-lane copies.
  */
 bool poolTensorMap(const void* pool, DType dtype, int headDim, long long rows, CUtensorMap& map) {
-  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
-  if (encode == nullptr) return false;
-  const bool wide = dtype == DType::F32;
-  const cuuint64_t elementBytes = wide ? 4 : 2;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(headDim), static_cast<cuuint64_t>(rows)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(headDim) * elementBytes};  // bytes between rows
-  const cuuint32_t box[2] = {static_cast<cuuint32_t>(128 / elementBytes), static_cast<cuuint32_t>(mmaStageTokens(dtype))};
-  const cuuint32_t elementStrides[2] = {1, 1};
-  const CUtensorMapDataType type = wide                    ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
-                                   : dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
-                                                          : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
-  return encode(&map, type, 2,
-                const_cast<void*>(pool), dims, strides, box, elementStrides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                CU_TENSOR_MAP_SWIZZLE_128B, FAIRKV_TMA_L2_PROMOTION, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+  return swizzledRowsTensorMap(pool, dtype, headDim, rows, mmaStageTokens(dtype), map, FAIRKV_TMA_L2_PROMOTION);
 }
 
 template <typename T, int H, StageCopy Copy>

@@ -197,6 +197,31 @@ inline PFN_cuTensorMapEncodeTiled_v12000 tensorMapEncoder() {
   return encode;
 }
 
+/**
+ * A 2D tensor map over `rows` row-major rows of `rowElements` elements of `dtype` at `base`, in boxes of
+ * 128 bytes (64 f16/bf16 elements, 32 f32) by `boxRows` rows with the 128-byte swizzle: the layout the
+ * mma kernels' bulk copies bring into shared memory. False where the driver has no
+ * cuTensorMapEncodeTiled or refuses the map (`base` must be 16-byte aligned and a row a multiple of 16
+ * bytes): the callers then copy element by element.
+ */
+inline bool swizzledRowsTensorMap(const void* base, DType dtype, long long rowElements, long long rows, int boxRows,
+                                  CUtensorMap& map,
+                                  CUtensorMapL2promotion promotion = CU_TENSOR_MAP_L2_PROMOTION_L2_256B) {
+  const PFN_cuTensorMapEncodeTiled_v12000 encode = tensorMapEncoder();
+  if (encode == nullptr) return false;
+  const int elementBytes = dtypeBytes(dtype);
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(rowElements), static_cast<cuuint64_t>(rows)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(rowElements) * elementBytes};  // bytes between rows
+  const cuuint32_t box[2] = {static_cast<cuuint32_t>(128 / elementBytes), static_cast<cuuint32_t>(boxRows)};
+  const cuuint32_t elementStrides[2] = {1, 1};
+  const CUtensorMapDataType type = dtype == DType::F32    ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
+                                   : dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                                          : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  return encode(&map, type, 2, const_cast<void*>(base), dims, strides, box, elementStrides,
+                CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, promotion,
+                CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
 /** ldmatrix.x4: four 8x8 b16 matrices; lanes 8j..8j+7 address the rows of matrix j, register j holds it. */
 __device__ __forceinline__ void loadMatrixX4(unsigned (&r)[4], const void* shared) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
