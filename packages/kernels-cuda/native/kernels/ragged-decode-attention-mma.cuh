@@ -122,6 +122,24 @@ __device__ __forceinline__ float softmaxStage(float (&score)[N], float& runningM
 }
 
 /**
+ * Calls store(d, value) for every unnormalised output dimension a lane (group, tig) holds in the C
+ * fragments of its P V products, `tile(o, i)` for o < Outer, i < Inner: columns 0 and 1 of a fragment
+ * (each summed with columns 2 and 3, the products of the probabilities' lo half) are dims
+ * Inner (2 tig + 8 o) + i and Inner (2 tig + 1 + 8 o) + i.
+ */
+template <int Outer, int Inner, typename Tile, typename Store>
+__device__ __forceinline__ void storeUnitOutputs(int tig, Tile&& tile, Store&& store) {
+#pragma unroll
+  for (int o = 0; o < Outer; ++o)
+#pragma unroll
+    for (int i = 0; i < Inner; ++i) {
+      const float* c = tile(o, i);
+      store(Inner * (2 * tig + 8 * o) + i, c[0] + c[2]);
+      store(Inner * (2 * tig + 1 + 8 * o) + i, c[1] + c[3]);
+    }
+}
+
+/**
  * The math of one work unit for 16-bit pools (mma.sync.m16n8k16): the split query of head `group`, its
  * output accumulators (unnormalised) and its online softmax state.
  */
@@ -218,13 +236,7 @@ struct HalfPoolUnit {
   /** Calls store(d, value) for every output dimension d of head `group` this lane holds (unnormalised). */
   template <typename Store>
   __device__ __forceinline__ void forEachOutput(int tig, Store&& store) const {
-#pragma unroll
-    for (int h = 0; h < H; ++h)
-#pragma unroll
-      for (int m = 0; m < 8; ++m) {
-        store((2 * tig + 8 * h) * 8 + m, acc[h][m][0] + acc[h][m][2]);
-        store((2 * tig + 1 + 8 * h) * 8 + m, acc[h][m][1] + acc[h][m][3]);
-      }
+    storeUnitOutputs<H, 8>(tig, [&](int h, int m) { return acc[h][m]; }, store);
   }
 };
 
@@ -333,15 +345,10 @@ struct FloatPoolUnit {
     }
   }
 
+  /** As HalfPoolUnit::forEachOutput (n-tile 4j + e holds dims 4 (2 tig + 8j) + e and 4 (2 tig + 1 + 8j) + e). */
   template <typename Store>
   __device__ __forceinline__ void forEachOutput(int tig, Store&& store) const {
-#pragma unroll
-    for (int j = 0; j < kValueChunks; ++j)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        store(4 * (2 * tig + 8 * j) + e, acc[4 * j + e][0] + acc[4 * j + e][2]);
-        store(4 * (2 * tig + 1 + 8 * j) + e, acc[4 * j + e][1] + acc[4 * j + e][3]);
-      }
+    storeUnitOutputs<kValueChunks, 4>(tig, [&](int j, int e) { return acc[4 * j + e]; }, store);
   }
 };
 
