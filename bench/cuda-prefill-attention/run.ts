@@ -208,7 +208,7 @@ async function measure(backend: CudaBackend, tokens: number) {
   const tensorCoreError = await checked();
   const tensorCoresMs = medianEventMs(backend, () => run(true), repeats, 1);
   const withoutWindowMs = medianEventMs(backend, () => run(false), repeats, 1);
-  // H2O's column sums too: every row's log-sum-exp kept, one more pass over the keys on CUDA cores
+  // H2O's column sums too: every row's log-sum-exp kept, one more pass over the keys on tensor cores
   const withAccumulatedMs = medianEventMs(backend, () => run(true, { accumulated: true }), repeats, 1);
   let element: { milliseconds: number; error: { output: number; windowScores: number } } | undefined;
   if (tokens <= elementMax) {

@@ -86,8 +86,8 @@ void matmulTensorCore(const MatmulParams& params, const MatmulOutputs& outputs, 
 bool matmulWarpgroupMmaBuilt();
 /**
  * Whether the GEMV kernel takes this call: f16/bf16 weights at 1..kMatmulGemvRows rows or f32 weights at
- * 1..kMatmulGemvRowsF32, inner a
- * multiple of one 16-byte load (8 elements, 4 of f32), weight and input 16-byte aligned.
+ * 1..kMatmulGemvRowsF32, inner a multiple of one 16-byte load (8 elements, 4 of f32), weight and input
+ * 16-byte aligned.
  */
 bool matmulGemvSupports(const MatmulParams& params);
 /**
