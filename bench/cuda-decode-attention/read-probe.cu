@@ -342,6 +342,14 @@ int main(int argc, char** argv) {
       {"cudnn-shape cg shuffled 2 in flight", Ask::CpAsyncCg, 4, 2, 8, 3, true, 0, 0},
       {"cudnn-shape bulk ordered 2 in flight", Ask::Bulk, 4, 2, 8, 3, false, 0, 0},
       {"cudnn-shape bulk shuffled 2 in flight", Ask::Bulk, 4, 2, 8, 3, true, 0, 0},
+      // cuDNN's shape with the attention's work per byte: each warp's share of a 32 KB tile is 8 KB, so
+      // the same busy wait per tile as the attention shape's 8 KB stage (does this shape hide it?)
+      {"cudnn-shape cg shuffled 2 in flight + less math", Ask::CpAsyncCg, 4, 2, 8, 3, true, 400, 1},
+      {"cudnn-shape cg shuffled 2 in flight + math", Ask::CpAsyncCg, 4, 2, 8, 3, true, 1200, 1},
+      {"cudnn-shape cg shuffled + math", Ask::CpAsyncCg, 4, 2, 8, 2, true, 1200, 1},
+      {"cudnn-shape cg ordered 2 in flight + math", Ask::CpAsyncCg, 4, 2, 8, 3, false, 1200, 1},
+      {"cudnn-shape bulk shuffled 2 in flight + less math", Ask::Bulk, 4, 2, 8, 3, true, 400, 1},
+      {"cudnn-shape bulk shuffled 2 in flight + math", Ask::Bulk, 4, 2, 8, 3, true, 1200, 1},
       {"block 4 warps 8 KB tiles bulk shuffled 4 in flight", Ask::Bulk, 4, 2, 2, 5, true, 0, 0},
   };
   if (!only.empty()) {

@@ -7,7 +7,7 @@
  */
 import type { CompressionPolicy } from '@fairkv/compress';
 import { createCluster, type HeadLoadProfile, type ModelConfig, type Plan, parsePlan } from '@fairkv/core';
-import { type LoadedModel, profileHeadLoads } from '@fairkv/runtime';
+import { type LoadedModel, type ProfileHeadLoadsOptions, profileHeadLoads } from '@fairkv/runtime';
 import { InputError, UsageError, withContext } from './cli-error.js';
 import { readTextFile } from './files.js';
 import { type CliSolverName, runSolver } from './placement-run.js';
@@ -63,15 +63,40 @@ export interface ChoosePlanOptions {
   onProfileProgress?: (done: number, total: number) => void;
 }
 
-/** Measures a profile of the prompts with the policy (one prefill per prompt, in this thread). */
-export async function measureProfile(options: ChoosePlanOptions): Promise<HeadLoadProfile> {
+/** Where {@link measureProfile} runs the prefills, when not on the CPU in this thread. */
+export interface ProfileDevices {
+  backend: NonNullable<ProfileHeadLoadsOptions['backend']>;
+  plan: Plan;
+  execution: 'inline' | 'workers';
+  dtype: ProfileHeadLoadsOptions['dtype'];
+  /** Named in the profile's source, e.g. `cuda, contiguous plan on 2 devices`. */
+  description: string;
+}
+
+/**
+ * Measures a profile of the prompts with the policy: one prefill per prompt, in this thread on the
+ * CPU, or on `devices` (e.g. the GPUs a benchmark runs on, under standard tensor parallelism).
+ */
+export async function measureProfile(
+  options: Pick<ChoosePlanOptions, 'model' | 'prompts' | 'policy' | 'maxTokens' | 'onProfileProgress'>,
+  devices?: ProfileDevices,
+): Promise<HeadLoadProfile> {
+  const where = devices ? ` on ${devices.description}` : '';
   return profileHeadLoads({
     model: options.model,
     prompts: options.prompts,
     policy: options.policy,
     generatedTokens: options.maxTokens,
-    source: `measured on ${options.prompts.length} prompt(s) with ${options.policy.name}`,
+    source: `measured on ${options.prompts.length} prompt(s) with ${options.policy.name}${where}`,
     ...(options.onProfileProgress ? { onProgress: options.onProfileProgress } : {}),
+    ...(devices
+      ? {
+          backend: devices.backend,
+          plan: devices.plan,
+          execution: devices.execution,
+          ...(devices.dtype ? { dtype: devices.dtype } : {}),
+        }
+      : {}),
   });
 }
 

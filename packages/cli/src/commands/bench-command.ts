@@ -52,7 +52,10 @@ export function registerBenchCommand(program: Command): Command {
     .option('--concurrency <n>', 'requests decoded together (the batch)', integerAtLeast(1), 4)
     .option('--max-tokens <n>', 'tokens each request generates', integerAtLeast(1), 16)
     .option('--prompts <file>', 'prompts, one per line or JSON Lines (default: built-in story openings)')
-    .option('--profile <spec>', 'head-load profile the solvers balance (default: measured on the prompts)')
+    .option(
+      '--profile <spec>',
+      'head-load profile the solvers balance (default: measured on the prompts, on the --backend devices)',
+    )
     .addOption(
       new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')
         .choices(DTYPES)

@@ -1,7 +1,7 @@
 import { aggregateProfile, type CompressionPolicy, type PromptCompression } from '@fairkv/compress';
-import { type HeadLoadProfile, ValidationError } from '@fairkv/core';
+import { type DType, type HeadLoadProfile, type Plan, ValidationError } from '@fairkv/core';
 import type { LoadedModel } from '../model/loaded-model.js';
-import { createInferenceEngine } from './create-engine.js';
+import { type CreateEngineOptions, createInferenceEngine } from './create-engine.js';
 
 /** Options of {@link profileHeadLoads}. */
 export interface ProfileHeadLoadsOptions {
@@ -18,11 +18,27 @@ export interface ProfileHeadLoadsOptions {
   /** Called after each prompt. */
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
+  /**
+   * Backend the prefills run on, as {@link CreateEngineOptions.backend} takes it (e.g.
+   * `cudaWorkerBackend()` of `@fairkv/kernels-cuda` with `execution: 'workers'`). Default: the CPU
+   * backend in this thread.
+   */
+  backend?: CreateEngineOptions['backend'];
+  /**
+   * Placement the prefills run under (default: every head on one device). Give the plan the loads are
+   * observed under, e.g. the contiguous plan of the devices a benchmark runs on, where the model does
+   * not fit one device.
+   */
+  plan?: Plan;
+  /** Default: `inline` without `backend`, else the engine's default (`workers` for several devices). */
+  execution?: CreateEngineOptions['execution'];
+  /** Dtype of weights and KV during the prefills (default f32). */
+  dtype?: DType;
 }
 
 /**
- * Measures a model's head-load profile: runs the prefill of every prompt on the CPU backend, applies
- * the compression policy, and aggregates the per-(layer, kv head) kept tokens (mean, p90, max) into a
+ * Measures a model's head-load profile: runs the prefill of every prompt (on the CPU backend unless
+ * `backend` names another), applies the compression policy, and aggregates the per-(layer, kv head) kept tokens (mean, p90, max) into a
  * HeadLoadProfile that the placement solvers take (`fairkv profile`).
  * @throws ValidationError for no prompts or a prompt longer than the model's context.
  */
@@ -36,8 +52,13 @@ export async function profileHeadLoads(options: ProfileHeadLoadsOptions): Promis
   const engine = await createInferenceEngine({
     model,
     policy,
-    execution: 'inline',
+    ...(options.backend === undefined
+      ? { execution: options.execution ?? 'inline' }
+      : { backend: options.backend, ...(options.execution ? { execution: options.execution } : {}) }),
+    ...(options.plan ? { plan: options.plan } : {}),
+    ...(options.dtype ? { dtype: options.dtype } : {}),
     maxBatch: 1,
+    // a prefill's KV is discarded once its budgets are decided: the pools need no room
     kvTokensPerDevice: 16,
   });
   const results: PromptCompression[] = [];
