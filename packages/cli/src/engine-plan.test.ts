@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { snapKvPolicy } from '@fairkv/compress';
 import { loadModel } from '@fairkv/runtime';
@@ -35,6 +35,46 @@ describe.skipIf(!hasStories260k)('choosing the plan of generate (stories260K, in
     expect(fairCopy.plan).toMatchObject({ solver: 'fair-copy', deviceCount: 2 });
     // SnapKV keeps 6 tokens per head, plus the 8 generated ones
     expect(new Set(fairCopy.profile!.mean.flat())).toEqual(new Set([14]));
+  });
+
+  it('--solver measures the profile where profileOn says (device workers of a backend module, contiguous plan)', async () => {
+    const record = join(temporaryFolder('engine-plan-profile-on'), 'setups.jsonl');
+    const module = new URL('../../runtime/src/__fixtures__/cpu-worker-device.ts', import.meta.url).href;
+    const asked: number[] = [];
+    const onWorkers = await choosePlan({
+      ...base,
+      model,
+      flags: { devices: 2, solver: 'fair-copy' },
+      profileOn: async (deviceCount) => {
+        asked.push(deviceCount);
+        return {
+          backend: { module, options: { threads: 1, record } },
+          execution: 'workers',
+          dtype: 'f32',
+          name: 'cpu module',
+        };
+      },
+    });
+    expect(asked).toEqual([2]);
+    expect(onWorkers.profile!.source).toBe(
+      'measured on 1 prompt(s) with snapkv on cpu module, contiguous plan on 2 devices',
+    );
+    // the module's two devices ran the prefill, and saw the loads this thread sees
+    expect(readFileSync(record, 'utf8').trim().split('\n')).toHaveLength(2);
+    const inThread = await choosePlan({ ...base, model, flags: { devices: 2, solver: 'fair-copy' } });
+    expect(onWorkers.profile!.mean).toEqual(inThread.profile!.mean);
+    expect(onWorkers.plan!.layers).toEqual(inThread.plan!.layers);
+    // no profile to measure: not asked
+    await choosePlan({
+      ...base,
+      model,
+      flags: { devices: 2 },
+      profileOn: async (deviceCount) => {
+        asked.push(deviceCount);
+        return undefined;
+      },
+    });
+    expect(asked).toEqual([2]);
   });
 
   it('reads --plan files and names conflicts and mismatches', async () => {

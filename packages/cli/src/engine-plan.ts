@@ -6,7 +6,14 @@
  * @packageDocumentation
  */
 import type { CompressionPolicy } from '@fairkv/compress';
-import { createCluster, type HeadLoadProfile, type ModelConfig, type Plan, parsePlan } from '@fairkv/core';
+import {
+  type ClusterSpec,
+  createCluster,
+  type HeadLoadProfile,
+  type ModelConfig,
+  type Plan,
+  parsePlan,
+} from '@fairkv/core';
 import { type LoadedModel, type ProfileHeadLoadsOptions, profileHeadLoads } from '@fairkv/runtime';
 import { InputError, UsageError, withContext } from './cli-error.js';
 import { readTextFile } from './files.js';
@@ -61,16 +68,44 @@ export interface ChoosePlanOptions {
   /** Batch the solver balances for. */
   batch: number;
   onProfileProgress?: (done: number, total: number) => void;
+  /**
+   * Where a measured profile's prefills run on `deviceCount` devices (under their contiguous plan);
+   * undefined from it, or absent: on the CPU in this thread.
+   */
+  profileOn?: (deviceCount: number) => Promise<ProfileBackend | undefined>;
+}
+
+/** A backend a profile's prefills can run on (with the devices' execution and dtype). */
+export interface ProfileBackend {
+  backend: NonNullable<ProfileHeadLoadsOptions['backend']>;
+  execution: 'inline' | 'workers';
+  dtype: ProfileHeadLoadsOptions['dtype'];
+  /** Its name in the profile's source, e.g. `cuda, bf16`. */
+  name: string;
 }
 
 /** Where {@link measureProfile} runs the prefills, when not on the CPU in this thread. */
-export interface ProfileDevices {
-  backend: NonNullable<ProfileHeadLoadsOptions['backend']>;
+export interface ProfileDevices extends ProfileBackend {
   plan: Plan;
-  execution: 'inline' | 'workers';
-  dtype: ProfileHeadLoadsOptions['dtype'];
-  /** Named in the profile's source, e.g. `cuda, contiguous plan on 2 devices`. */
-  description: string;
+}
+
+/**
+ * The devices a measured profile observes: `on` under the contiguous plan of `cluster`'s devices
+ * (standard tensor parallelism, the layout FairKV observes loads under before it re-places heads).
+ */
+export async function contiguousProfileDevices(
+  on: ProfileBackend,
+  request: { model: ModelConfig; cluster: ClusterSpec; batch: number; maxTokens: number },
+): Promise<ProfileDevices> {
+  const { model, cluster } = request;
+  const { plan } = await runSolver('contiguous', {
+    model,
+    profile: uniformProfile(model, Math.min(model.maxContext, 1 + request.maxTokens)),
+    cluster,
+    batch: request.batch,
+    dtype: on.dtype ?? 'f32',
+  });
+  return { ...on, plan };
 }
 
 /**
@@ -81,7 +116,9 @@ export async function measureProfile(
   options: Pick<ChoosePlanOptions, 'model' | 'prompts' | 'policy' | 'maxTokens' | 'onProfileProgress'>,
   devices?: ProfileDevices,
 ): Promise<HeadLoadProfile> {
-  const where = devices ? ` on ${devices.description}` : '';
+  const where = devices
+    ? ` on ${devices.name}, contiguous plan on ${devices.plan.deviceCount} device${devices.plan.deviceCount === 1 ? '' : 's'}`
+    : '';
   return profileHeadLoads({
     model: options.model,
     prompts: options.prompts,
@@ -135,21 +172,29 @@ export async function choosePlan(options: ChoosePlanOptions): Promise<ChosenPlan
   }
   const solver: CliSolverName = flags.solver ?? 'contiguous';
   const warnings: string[] = [];
-  let profile: HeadLoadProfile;
+  let profile = uniformProfile(config, Math.min(config.maxContext, 1 + options.maxTokens));
   if (flags.profile) {
     const loaded = loadProfile(flags.profile, config);
     profile = loaded.profile;
     warnings.push(...loaded.warnings);
-  } else if (solver === 'contiguous') {
-    profile = uniformProfile(config, Math.min(config.maxContext, 1 + options.maxTokens));
-  } else {
-    profile = fitProfile(await measureProfile(options), config, 'measured').profile;
   }
-  let cluster: ReturnType<typeof createCluster>;
+  let cluster: ClusterSpec;
   try {
     cluster = createCluster('cpu', deviceCount);
   } catch (error) {
     throw withContext(error, `--devices ${deviceCount}`);
+  }
+  if (!flags.profile && solver !== 'contiguous') {
+    const on = await options.profileOn?.(deviceCount);
+    const devices = on
+      ? await contiguousProfileDevices(on, {
+          model: config,
+          cluster,
+          batch: options.batch,
+          maxTokens: options.maxTokens,
+        })
+      : undefined;
+    profile = fitProfile(await measureProfile(options, devices), config, 'measured').profile;
   }
   const result = await runSolver(solver, {
     model: config,

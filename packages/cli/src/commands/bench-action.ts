@@ -14,7 +14,7 @@ import { printJson, printWarnings } from '../command-help.js';
 import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
 import { demoPrompts } from '../demo-prompts.js';
 import { kvBalance } from '../device-report.js';
-import { measureProfile, type ProfileDevices, uniformProfile } from '../engine-plan.js';
+import { contiguousProfileDevices, measureProfile } from '../engine-plan.js';
 import { writeTextFile } from '../files.js';
 import { describeModel, loadModelChoice } from '../model-source.js';
 import { type CliSolverName, copyCount, runSolver } from '../placement-run.js';
@@ -102,23 +102,12 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     } else {
       // the loads are observed where the bench runs: on the GPUs, under standard tensor parallelism over
       // its devices (prefills of a GPU-sized model on the CPU would take minutes)
-      const devices: ProfileDevices | undefined =
+      const devices =
         backend.name === 'cuda'
-          ? {
-              backend: backend.next(),
-              plan: (
-                await runSolver('contiguous', {
-                  model: config,
-                  profile: uniformProfile(config, Math.min(config.maxContext, 1 + flags.maxTokens)),
-                  cluster,
-                  batch: flags.concurrency,
-                  dtype: flags.dtype,
-                })
-              ).plan,
-              execution: 'workers',
-              dtype: flags.dtype,
-              description: `cuda, ${flags.dtype}, contiguous plan on ${flags.devices} device${flags.devices === 1 ? '' : 's'}`,
-            }
+          ? await contiguousProfileDevices(
+              { backend: backend.next(), execution: 'workers', dtype: flags.dtype, name: `cuda, ${flags.dtype}` },
+              { model: config, cluster, batch: flags.concurrency, maxTokens: flags.maxTokens },
+            )
           : undefined;
       progress.start(prompts.length, 'profile');
       profile = fitProfile(

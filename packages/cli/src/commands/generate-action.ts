@@ -103,6 +103,13 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
         if (done === 1) progress.start(total, 'profile');
         progress.update(done);
       },
+      // on GPUs the prompt's loads are measured there (a CPU prefill of a GPU-sized model takes minutes)
+      profileOn: async (deviceCount) => {
+        const on = await resolveBackend(flags.backend, deviceCount);
+        return on.name === 'cuda'
+          ? { backend: on.backend, execution: 'workers', dtype: flags.dtype, name: `cuda, ${flags.dtype}` }
+          : undefined;
+      },
     });
     progress.stop();
     printWarnings(chosen.warnings);

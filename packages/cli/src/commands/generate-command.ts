@@ -41,7 +41,10 @@ export function registerGenerateCommand(program: Command): Command {
     )
     .option('--plan <plan.json>', 'placement plan to shard the model by')
     .addOption(new Option('--solver <name>', 'solve a plan for --devices with this solver').choices(SOLVER_NAMES))
-    .option('--profile <spec>', 'head-load profile for --solver (default: measured on the prompt with the policy)')
+    .option(
+      '--profile <spec>',
+      'head-load profile for --solver (default: measured on the prompt with the policy, on the --backend devices)',
+    )
     .addOption(
       new Option(
         '--backend <name>',
