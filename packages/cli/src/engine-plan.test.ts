@@ -37,7 +37,7 @@ describe.skipIf(!hasStories260k)('choosing the plan of generate (stories260K, in
     expect(new Set(fairCopy.profile!.mean.flat())).toEqual(new Set([14]));
   });
 
-  it('--solver measures the profile where profileOn says (device workers of a backend module, contiguous plan)', async () => {
+  it('plans for the devices devicesFor names: their cluster preset and dtype, the profile measured where it says', async () => {
     const record = join(temporaryFolder('engine-plan-profile-on'), 'setups.jsonl');
     const module = new URL('../../runtime/src/__fixtures__/cpu-worker-device.ts', import.meta.url).href;
     const asked: number[] = [];
@@ -45,14 +45,10 @@ describe.skipIf(!hasStories260k)('choosing the plan of generate (stories260K, in
       ...base,
       model,
       flags: { devices: 2, solver: 'fair-copy' },
-      profileOn: async (deviceCount) => {
+      devicesFor: async (deviceCount) => {
         asked.push(deviceCount);
-        return {
-          backend: { module, options: { threads: 1, record } },
-          execution: 'workers',
-          dtype: 'f32',
-          name: 'cpu module',
-        };
+        const backend = { module, options: { threads: 1, record } };
+        return { cluster: 'cpu', profileOn: { backend, execution: 'workers', dtype: 'f32', name: 'cpu module' } };
       },
     });
     expect(asked).toEqual([2]);
@@ -64,17 +60,33 @@ describe.skipIf(!hasStories260k)('choosing the plan of generate (stories260K, in
     const inThread = await choosePlan({ ...base, model, flags: { devices: 2, solver: 'fair-copy' } });
     expect(onWorkers.profile!.mean).toEqual(inThread.profile!.mean);
     expect(onWorkers.plan!.layers).toEqual(inThread.plan!.layers);
-    // no profile to measure: not asked
-    await choosePlan({
+    expect(inThread.description).toMatch(/^fair-copy plan on 2 CPU worker devices/);
+    // GPUs: the plan is checked and timed for their preset, in the run's dtype
+    const onGpus = await choosePlan({
+      ...base,
+      model,
+      flags: { devices: 2, solver: 'greedy' },
+      dtype: 'bf16',
+      devicesFor: async () => ({ cluster: 'h100-sxm-80g' }),
+    });
+    expect(onGpus.plan).toMatchObject({ cluster: 'h100-sxm-80g', dtype: 'bf16', deviceCount: 2 });
+    expect(onGpus.description).toMatch(/^greedy plan on 2 H100 SXM 80GB devices/);
+    // contiguous for --devices alone is planned for them too, with no profile to measure
+    const contiguous = await choosePlan({
       ...base,
       model,
       flags: { devices: 2 },
-      profileOn: async (deviceCount) => {
+      devicesFor: async (deviceCount) => {
         asked.push(deviceCount);
-        return undefined;
+        return {
+          cluster: 'h100-sxm-80g',
+          profileOn: { backend: 'cpu', execution: 'inline', dtype: 'f32', name: 'unused' },
+        };
       },
     });
-    expect(asked).toEqual([2]);
+    expect(asked).toEqual([2, 2]);
+    expect(contiguous.plan).toMatchObject({ solver: 'contiguous', cluster: 'h100-sxm-80g' });
+    expect(contiguous.profile!.source).toMatch(/^uniform/);
   });
 
   it('reads --plan files and names conflicts and mismatches', async () => {

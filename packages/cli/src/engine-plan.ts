@@ -9,6 +9,7 @@ import type { CompressionPolicy } from '@fairkv/compress';
 import {
   type ClusterSpec,
   createCluster,
+  type DType,
   type HeadLoadProfile,
   type ModelConfig,
   type Plan,
@@ -69,10 +70,20 @@ export interface ChoosePlanOptions {
   batch: number;
   onProfileProgress?: (done: number, total: number) => void;
   /**
-   * Where a measured profile's prefills run on `deviceCount` devices (under their contiguous plan);
-   * undefined from it, or absent: on the CPU in this thread.
+   * The devices a plan is solved for, once their count is known (default: the `cpu` preset, and a
+   * measured profile's prefills on the CPU in this thread).
    */
-  profileOn?: (deviceCount: number) => Promise<ProfileBackend | undefined>;
+  devicesFor?: (deviceCount: number) => Promise<PlanDevices>;
+  /** Dtype of the weights and KV the plan must fit (default f32). */
+  dtype?: DType;
+}
+
+/** What {@link ChoosePlanOptions.devicesFor} says about the devices a plan is for. */
+export interface PlanDevices {
+  /** Cluster preset the solver plans memory and time with, e.g. `h100-sxm-80g` for H100s. */
+  cluster: string;
+  /** Where a measured profile's prefills run (under the contiguous plan); absent: the CPU in this thread. */
+  profileOn?: ProfileBackend;
 }
 
 /** A backend a profile's prefills can run on (with the devices' execution and dtype). */
@@ -178,15 +189,17 @@ export async function choosePlan(options: ChoosePlanOptions): Promise<ChosenPlan
     profile = loaded.profile;
     warnings.push(...loaded.warnings);
   }
+  const devices = await options.devicesFor?.(deviceCount);
   let cluster: ClusterSpec;
   try {
-    cluster = createCluster('cpu', deviceCount);
+    cluster = createCluster(devices?.cluster ?? 'cpu', deviceCount);
   } catch (error) {
     throw withContext(error, `--devices ${deviceCount}`);
   }
+  const dtype = options.dtype ?? 'f32';
   if (!flags.profile && solver !== 'contiguous') {
-    const on = await options.profileOn?.(deviceCount);
-    const devices = on
+    const on = devices?.profileOn;
+    const observed = on
       ? await contiguousProfileDevices(on, {
           model: config,
           cluster,
@@ -194,21 +207,21 @@ export async function choosePlan(options: ChoosePlanOptions): Promise<ChosenPlan
           maxTokens: options.maxTokens,
         })
       : undefined;
-    profile = fitProfile(await measureProfile(options, devices), config, 'measured').profile;
+    profile = fitProfile(await measureProfile(options, observed), config, 'measured').profile;
   }
   const result = await runSolver(solver, {
     model: config,
     profile,
     cluster,
     batch: options.batch,
-    dtype: 'f32',
+    dtype,
     contextLength: profile.contextLength,
   });
   warnings.push(...result.warnings);
   return {
     plan: result.plan,
     deviceCount,
-    description: `${solver} plan on ${deviceCount} CPU devices (profile: ${profile.source})`,
+    description: `${solver} plan on ${deviceCount} ${cluster.devices[0]!.name} device${deviceCount === 1 ? '' : 's'} (profile: ${profile.source})`,
     profile,
     warnings,
   };

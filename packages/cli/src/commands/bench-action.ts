@@ -51,14 +51,6 @@ export interface BenchFlags extends PolicyFlags, CostModelFlags {
 /** What each engine generates before it is measured (unless `--no-warmup`). */
 const WARMUP = { maxTokens: 2, stopAtEos: false } as const;
 
-/** The cluster preset of a GPU model name, for predictions on the GPUs the bench runs on. */
-function clusterOfGpu(name: string): string | undefined {
-  if (/H100/i.test(name)) return 'h100-sxm-80g';
-  if (/H200/i.test(name)) return 'h200-141g';
-  if (/A100/i.test(name)) return 'a100-80g';
-  return undefined;
-}
-
 /** The action of the command (loaded on demand). */
 export async function runBench(flags: BenchFlags): Promise<void> {
   const quiet = flags.json === true;
@@ -73,7 +65,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     const config = model.config;
     const policy = createPolicy(flags, config);
     const backend = await resolveBackend(flags.backend, flags.devices);
-    const clusterName = flags.cluster ?? (backend.name === 'cuda' ? clusterOfGpu(backend.gpus[0]!) : 'cpu');
+    const clusterName = flags.cluster ?? (backend.name === 'cuda' ? backend.cluster : 'cpu');
     if (!clusterName) {
       throw new InputError(
         `--backend cuda: no cluster preset matches ${backend.name === 'cuda' ? backend.gpus[0] : ''}; pass --cluster for the predictions`,

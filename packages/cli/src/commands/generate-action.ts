@@ -8,7 +8,7 @@
  */
 import type { DType } from '@fairkv/core';
 import { createInferenceEngine, type WorkerBackendModule } from '@fairkv/runtime';
-import { InputError } from '../cli-error.js';
+import { InputError, UsageError } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { deviceTable } from '../device-report.js';
@@ -32,6 +32,7 @@ export interface GenerateFlags extends PolicyFlags {
   plan?: string;
   solver?: CliSolverName;
   profile?: string;
+  cluster?: string;
   backend: (typeof BACKEND_CHOICES)[number];
   dtype: DType;
   /** False with `--no-graph-steps`. */
@@ -45,7 +46,22 @@ export interface GenerateFlags extends PolicyFlags {
  */
 export type ResolvedBackend =
   | { name: 'cpu'; backend: 'cpu'; next(): 'cpu' }
-  | { name: 'cuda'; backend: WorkerBackendModule; gpus: string[]; next(): WorkerBackendModule };
+  | {
+      name: 'cuda';
+      backend: WorkerBackendModule;
+      gpus: string[];
+      /** The cluster preset of the GPUs (`h100-sxm-80g`, ...), undefined for a GPU no preset describes. */
+      cluster: string | undefined;
+      next(): WorkerBackendModule;
+    };
+
+/** The cluster preset of a GPU model name, for plans and predictions on the GPUs a command runs on. */
+export function clusterOfGpu(name: string): string | undefined {
+  if (/H100/i.test(name)) return 'h100-sxm-80g';
+  if (/H200/i.test(name)) return 'h200-141g';
+  if (/A100/i.test(name)) return 'a100-80g';
+  return undefined;
+}
 
 /**
  * The backend the runtime will use for `--backend`: `cpu`; `cuda` (one worker thread, CUDA backend and
@@ -69,10 +85,12 @@ export async function resolveBackend(name: string, deviceCount: number): Promise
         `--backend cuda: ${deviceCount} devices need ${deviceCount} GPUs, this machine has ${probe.devices.length}`,
       );
     }
+    const gpus = probe.devices.slice(0, deviceCount).map((device) => device.name);
     return {
       name: 'cuda',
       backend: cuda.cudaWorkerBackend(),
-      gpus: probe.devices.slice(0, deviceCount).map((device) => device.name),
+      gpus,
+      cluster: clusterOfGpu(gpus[0]!),
       next: () => cuda.cudaWorkerBackend(),
     };
   }
@@ -92,6 +110,9 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     const policy = createPolicy(flags, model.config);
     if (!quiet) process.stderr.write(`${style.dim(describeModel(choice))}\n`);
     const progress = createProgress(quiet);
+    if (flags.cluster && flags.plan) throw new UsageError('--cluster applies to --devices and --solver, not to --plan');
+    // resolved once the device count is known (a --plan's may differ from --devices)
+    let resolved: ResolvedBackend | undefined;
     const chosen = await choosePlan({
       model,
       flags,
@@ -103,12 +124,25 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
         if (done === 1) progress.start(total, 'profile');
         progress.update(done);
       },
-      // on GPUs the prompt's loads are measured there (a CPU prefill of a GPU-sized model takes minutes)
-      profileOn: async (deviceCount) => {
-        const on = await resolveBackend(flags.backend, deviceCount);
-        return on.name === 'cuda'
-          ? { backend: on.backend, execution: 'workers', dtype: flags.dtype, name: `cuda, ${flags.dtype}` }
-          : undefined;
+      dtype: flags.dtype,
+      // plans for GPUs are checked against GPU memory, and the prompt's loads are measured on the GPUs
+      // (a CPU prefill of a GPU-sized model takes minutes)
+      devicesFor: async (deviceCount) => {
+        resolved = await resolveBackend(flags.backend, deviceCount);
+        if (resolved.name !== 'cuda') return { cluster: flags.cluster ?? 'cpu' };
+        const cluster = flags.cluster ?? resolved.cluster;
+        if (!cluster) {
+          throw new InputError(
+            `--backend cuda: no cluster preset matches ${resolved.gpus[0]}; pass --cluster for the plan's memory and time model`,
+          );
+        }
+        const profileOn = {
+          backend: resolved.next(),
+          execution: 'workers',
+          dtype: flags.dtype,
+          name: `cuda, ${flags.dtype}`,
+        } as const;
+        return { cluster, profileOn };
       },
     });
     progress.stop();
@@ -121,7 +155,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
         `--max-tokens ${flags.maxTokens}: the prompt (${promptTokens} tokens) plus max tokens exceeds the model's context of ${model.config.maxContext}`,
       );
     }
-    const backend = await resolveBackend(flags.backend, chosen.deviceCount);
+    const backend = resolved ?? (await resolveBackend(flags.backend, chosen.deviceCount));
     if (!quiet && backend.name === 'cuda') process.stderr.write(style.dim(`cuda: ${backend.gpus.join(', ')}\n`));
     progress.start(chosen.deviceCount, 'load');
     let ready = 0;

@@ -5,7 +5,7 @@
  *
  * @packageDocumentation
  */
-import { DTYPES } from '@fairkv/core';
+import { CLUSTER_PRESET_NAMES, DTYPES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
 import { BACKEND_CHOICES, SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
@@ -52,6 +52,12 @@ export function registerGenerateCommand(program: Command): Command {
       )
         .choices(BACKEND_CHOICES)
         .default('auto'),
+    )
+    .addOption(
+      new Option(
+        '--cluster <preset>',
+        'device type a solved plan must fit and is timed for (default: cpu on the cpu backend; the GPUs found with cuda)',
+      ).choices(CLUSTER_PRESET_NAMES),
     )
     .addOption(
       new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')

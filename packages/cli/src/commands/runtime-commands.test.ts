@@ -127,6 +127,14 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     const capacity = (run: { stdout: string }) =>
       (JSON.parse(run.stdout).devices as { kvCapacityBytes: number }[]).map((device) => device.kvCapacityBytes);
     expect(capacity(half)).toEqual(capacity(full).map((bytes) => bytes / 2));
+
+    // --cluster: the device type a solved plan is fitted and timed for; a --plan carries its own
+    const clustered = await generate('--devices', '2', '--solver', 'greedy', '--cluster', 'h100-sxm-80g', '--json');
+    expect(clustered.code, clustered.stderr).toBe(0);
+    expect(JSON.parse(clustered.stdout).plan).toMatchObject({ solver: 'greedy', cluster: 'h100-sxm-80g' });
+    const conflicting = await onPlan('--cluster', 'h100-sxm-80g');
+    expect(conflicting.code).toBe(1);
+    expect(conflicting.stderr).toMatch(/--cluster applies to --devices and --solver, not to --plan/);
   });
 
   /** `fairkv bench` on stories260K over 2 devices, 2 requests at a time, writing `out`. */
