@@ -38,8 +38,8 @@ export interface ProfileHeadLoadsOptions {
 
 /**
  * Measures a model's head-load profile: runs the prefill of every prompt (on the CPU backend unless
- * `backend` names another), applies the compression policy, and aggregates the per-(layer, kv head) kept tokens (mean, p90, max) into a
- * HeadLoadProfile that the placement solvers take (`fairkv profile`).
+ * `backend` names another), applies the compression policy, and aggregates the per-(layer, kv head)
+ * kept tokens (mean, p90, max) into a HeadLoadProfile that the placement solvers take (`fairkv profile`).
  * @throws ValidationError for no prompts or a prompt longer than the model's context.
  */
 export async function profileHeadLoads(options: ProfileHeadLoadsOptions): Promise<HeadLoadProfile> {
