@@ -5,15 +5,18 @@
  *
  * @packageDocumentation
  */
-import type { HeadLoadProfile } from '@fairkv/core';
+import { type ClusterSpec, createCluster, type DType, type HeadLoadProfile, ValidationError } from '@fairkv/core';
 import { profileHeadLoads } from '@fairkv/runtime';
-import { withContext } from '../cli-error.js';
+import { InputError, withContext } from '../cli-error.js';
+import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson } from '../command-help.js';
+import { contiguousProfileDevices, type ProfileDevices } from '../engine-plan.js';
 import { writeTextFile } from '../files.js';
 import { describeModel, loadModelChoice } from '../model-source.js';
 import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.js';
 import { readPrompts } from '../prompts-file.js';
 import { createProgress, formatNumber, renderTable } from '../terminal.js';
+import { resolveBackend } from './generate-action.js';
 
 /** The flags of `fairkv profile`, as commander parsed them. */
 export interface ProfileFlags extends PolicyFlags {
@@ -22,6 +25,10 @@ export interface ProfileFlags extends PolicyFlags {
   out?: string;
   newTokens: number;
   context?: number;
+  backend: (typeof BACKEND_CHOICES)[number];
+  devices: number;
+  dtype: DType;
+  cluster?: string;
   json?: boolean;
 }
 
@@ -49,6 +56,32 @@ export async function runProfile(flags: ProfileFlags): Promise<void> {
   try {
     const policy = createPolicy(flags, model.config);
     if (!flags.json && flags.out) process.stderr.write(`${describeModel(choice)}\n`);
+    const backend = await resolveBackend(flags.backend, flags.devices);
+    // one CPU device: the prefills run in this thread; otherwise on device workers under the contiguous plan
+    let devices: ProfileDevices | undefined;
+    if (backend.name === 'cuda' || flags.devices > 1) {
+      const clusterName = flags.cluster ?? (backend.name === 'cuda' ? backend.cluster : 'cpu');
+      if (!clusterName) {
+        throw new InputError(
+          `--backend cuda: no cluster preset matches ${backend.name === 'cuda' ? backend.gpus[0] : ''}; pass --cluster for the sharding's memory check`,
+        );
+      }
+      let cluster: ClusterSpec;
+      try {
+        cluster = createCluster(clusterName, flags.devices);
+      } catch (error) {
+        throw withContext(error, `--devices ${flags.devices}`);
+      }
+      devices = await contiguousProfileDevices(
+        { backend: backend.backend, execution: 'workers', dtype: flags.dtype, name: `${backend.name}, ${flags.dtype}` },
+        { model: model.config, cluster, batch: 1, maxTokens: flags.newTokens },
+      );
+    }
+    const where = devices
+      ? `; ${devices.name}, contiguous plan on ${flags.devices} device${flags.devices === 1 ? '' : 's'}`
+      : flags.dtype === 'f32'
+        ? ''
+        : `; ${flags.dtype}`;
     const progress = createProgress(flags.json === true || !flags.out);
     progress.start(prompts.length, 'profile');
     let profile: HeadLoadProfile;
@@ -59,11 +92,16 @@ export async function runProfile(flags: ProfileFlags): Promise<void> {
         policy,
         generatedTokens: flags.newTokens,
         ...(flags.context !== undefined ? { contextLength: flags.context } : {}),
-        source: `measured on ${prompts.length} prompts of ${flags.prompts} (${model.config.name}, ${describePolicy(policy)})`,
+        source: `measured on ${prompts.length} prompts of ${flags.prompts} (${model.config.name}, ${describePolicy(policy)}${where})`,
         onProgress: (done) => progress.update(done),
+        dtype: flags.dtype,
+        ...(devices ? { backend: devices.backend, plan: devices.plan, execution: devices.execution } : {}),
       });
     } catch (error) {
-      throw withContext(error, '--prompts');
+      // a prompt the model cannot take (`prompts[i]: ...`) is the file's fault; a device's failure is not
+      throw error instanceof ValidationError && error.message.startsWith('prompts')
+        ? withContext(error, '--prompts')
+        : error;
     } finally {
       progress.stop();
     }

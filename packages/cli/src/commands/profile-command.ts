@@ -5,7 +5,9 @@
  *
  * @packageDocumentation
  */
-import type { Command } from 'commander';
+import { CLUSTER_PRESET_NAMES, DTYPES } from '@fairkv/core';
+import { type Command, Option } from 'commander';
+import { BACKEND_CHOICES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
 import { integerAtLeast } from '../option-parsers.js';
 import { addPolicyOptions } from '../policy-flags.js';
@@ -39,6 +41,31 @@ export function registerProfileCommand(program: Command): Command {
       'context recorded in the profile (default: longest prompt + new tokens)',
       integerAtLeast(1),
     )
+    .addOption(
+      new Option(
+        '--backend <name>',
+        'where the prefills run: cpu, cuda (the GPUs, a worker thread and NCCL rank each), or auto (cuda when enough GPUs work here, else cpu)',
+      )
+        .choices(BACKEND_CHOICES)
+        .default('cpu'),
+    )
+    .option(
+      '--devices <n>',
+      'devices the prefills are sharded over, as standard tensor parallelism (worker threads; GPUs with cuda)',
+      integerAtLeast(1),
+      1,
+    )
+    .addOption(
+      new Option('--dtype <dtype>', 'dtype of the weights and the KV cache during the prefills')
+        .choices(DTYPES)
+        .default('f32'),
+    )
+    .addOption(
+      new Option(
+        '--cluster <preset>',
+        'device type the sharding must fit (default: cpu on the cpu backend; the GPUs found with cuda)',
+      ).choices(CLUSTER_PRESET_NAMES),
+    )
     .option('--json', 'print the profile JSON even with --out')
     .action(async (flags: ProfileFlags) => (await import('./profile-action.js')).runProfile(flags));
   return addExamples(command, [
@@ -50,6 +77,11 @@ export function registerProfileCommand(program: Command): Command {
     {
       command: 'fairkv profile --policy snapkv --budget 16 --prompts prompts.jsonl --new-tokens 64 > profile.json',
       description: 'profile the default model; every head also holds 64 generated tokens',
+    },
+    {
+      command:
+        'fairkv profile --model llama-3.1-8b.gguf --policy ada-kv --budget 1024 --prompts prompts.txt --backend cuda --devices 2 --dtype bf16 --out profile.json',
+      description: 'measure the loads of a GPU-sized model on 2 GPUs',
     },
   ]);
 }

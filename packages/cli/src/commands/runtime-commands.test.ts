@@ -53,6 +53,33 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     expect(new Set(profile.mean.flat())).toEqual(new Set([24]));
     expect(profile.policy).toMatchObject({ name: 'snapkv', settings: { averageBudget: 8, windowSize: 4 } });
 
+    // sharded over 2 worker devices (the contiguous plan), Ada-KV's uneven budgets come out the same
+    const adaKv = (...extra: string[]) =>
+      runFairkv([
+        'profile',
+        '--model',
+        STORIES_260K,
+        '--policy',
+        'ada-kv',
+        '--budget',
+        '8',
+        '--prompts',
+        prompts,
+        '--json',
+        ...extra,
+      ]);
+    const [inThread, sharded] = [await adaKv(), await adaKv('--devices', '2')];
+    expect(sharded.code, sharded.stderr).toBe(0);
+    const [oneDevice, twoDevices] = [JSON.parse(inThread.stdout), JSON.parse(sharded.stdout)];
+    expect(new Set(oneDevice.mean.flat()).size).toBeGreaterThan(1);
+    expect(twoDevices.mean).toEqual(oneDevice.mean);
+    expect(twoDevices.source).toMatch(/; cpu, f32, contiguous plan on 2 devices\)$/);
+    const webgpu = await adaKv('--backend', 'webgpu');
+    expect(webgpu.code).toBe(2);
+    expect(errorLines(webgpu)).toEqual([
+      expect.stringContaining('--backend webgpu: the runtime cannot run models on webgpu yet'),
+    ]);
+
     const planned = await runFairkv([
       'plan',
       '--model',
