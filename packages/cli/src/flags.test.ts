@@ -211,7 +211,7 @@ describe('--backend cuda without a usable GPU', () => {
   it('resolves auto to cpu and refuses cuda with the probe reason', async () => {
     const { probeCuda } = await import('@fairkv/kernels-cuda');
     const probe = probeCuda();
-    const { resolveBackend } = await import('./commands/generate-action.js');
+    const { resolveBackend } = await import('./backend-choice.js');
     if (probe.available) {
       // a GPU machine: cuda resolves, and asking for more GPUs than exist names both counts
       const count = probe.devices.length;
@@ -225,5 +225,15 @@ describe('--backend cuda without a usable GPU', () => {
     const refusal = resolveBackend('cuda', 1);
     await expect(refusal).rejects.toThrow(InputError);
     await expect(refusal).rejects.toThrow(/^--backend cuda: .+ \(see `fairkv inspect backends`\)$/);
+  });
+});
+
+describe('the cluster preset of the GPUs found', () => {
+  it('maps the names the driver reports to presets, and others to none (the commands then ask for --cluster)', async () => {
+    const { clusterOfGpu } = await import('./backend-choice.js');
+    expect(clusterOfGpu('NVIDIA H100 80GB HBM3')).toBe('h100-sxm-80g');
+    expect(clusterOfGpu('NVIDIA H200')).toBe('h200-141g');
+    expect(clusterOfGpu('NVIDIA A100-SXM4-80GB')).toBe('a100-80g');
+    expect(clusterOfGpu('NVIDIA L4')).toBeUndefined();
   });
 });

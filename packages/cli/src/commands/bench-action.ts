@@ -8,6 +8,7 @@ import { cpus } from 'node:os';
 import { createCluster, type DType, type HeadLoadProfile } from '@fairkv/core';
 import { predictPlan } from '@fairkv/placement';
 import { createInferenceEngine, type InferenceEngine } from '@fairkv/runtime';
+import { resolveBackend } from '../backend-choice.js';
 import { InputError, withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
@@ -24,7 +25,6 @@ import { readPrompts } from '../prompts-file.js';
 import { runWorkload } from '../run-workload.js';
 import { createProgress, formatBytes, formatNumber, renderTable, stylesFor } from '../terminal.js';
 import { version } from '../version.js';
-import { resolveBackend } from './generate-action.js';
 
 /** The flags of `fairkv bench`, as commander parsed them. */
 export interface BenchFlags extends PolicyFlags, CostModelFlags {

@@ -7,6 +7,7 @@
  */
 import { type ClusterSpec, createCluster, type DType, type HeadLoadProfile, ValidationError } from '@fairkv/core';
 import { profileHeadLoads } from '@fairkv/runtime';
+import { resolveBackend } from '../backend-choice.js';
 import { InputError, withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson } from '../command-help.js';
@@ -16,7 +17,6 @@ import { describeModel, loadModelChoice } from '../model-source.js';
 import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.js';
 import { readPrompts } from '../prompts-file.js';
 import { createProgress, formatNumber, renderTable } from '../terminal.js';
-import { resolveBackend } from './generate-action.js';
 
 /** The flags of `fairkv profile`, as commander parsed them. */
 export interface ProfileFlags extends PolicyFlags {

@@ -1,0 +1,68 @@
+/**
+ * What `--backend` resolves to for the commands that run models (generate, bench, profile): the CPU
+ * backend, or a CUDA backend per device worker, with the cluster preset of the GPUs found.
+ *
+ * @packageDocumentation
+ */
+import type { WorkerBackendModule } from '@fairkv/runtime';
+import { InputError } from './cli-error.js';
+
+/**
+ * What `--backend` resolved to: the CPU backend, or a CUDA backend per device worker (an NCCL rank each).
+ * `backend` serves one engine; `next()` gives the value for another engine (a fresh NCCL group id).
+ */
+export type ResolvedBackend =
+  | { name: 'cpu'; backend: 'cpu'; next(): 'cpu' }
+  | {
+      name: 'cuda';
+      backend: WorkerBackendModule;
+      gpus: string[];
+      /** The cluster preset of the GPUs (`h100-sxm-80g`, ...), undefined for a GPU no preset describes. */
+      cluster: string | undefined;
+      next(): WorkerBackendModule;
+    };
+
+/** The cluster preset of a GPU model name, for plans and predictions on the GPUs a command runs on. */
+export function clusterOfGpu(name: string): string | undefined {
+  if (/H100/i.test(name)) return 'h100-sxm-80g';
+  if (/H200/i.test(name)) return 'h200-141g';
+  if (/A100/i.test(name)) return 'a100-80g';
+  return undefined;
+}
+
+/**
+ * The backend the runtime will use for `--backend`: `cpu`; `cuda` (one worker thread, CUDA backend and
+ * NCCL rank per device; needs as many GPUs as devices); `auto` = cuda when CUDA works here and has
+ * enough GPUs, else cpu.
+ * @throws InputError for cuda without a usable GPU, and for webgpu (its kernels are not in the runtime yet).
+ */
+export async function resolveBackend(name: string, deviceCount: number): Promise<ResolvedBackend> {
+  const cpu: ResolvedBackend = { name: 'cpu', backend: 'cpu', next: () => 'cpu' };
+  if (name === 'cpu') return cpu;
+  if (name === 'cuda' || name === 'auto') {
+    const cuda = await import('@fairkv/kernels-cuda');
+    const probe = cuda.probeCuda();
+    const enough = probe.available && probe.devices.length >= deviceCount;
+    if (!enough && name === 'auto') return cpu;
+    if (!probe.available) {
+      throw new InputError(`--backend cuda: ${probe.reason} (see \`fairkv inspect backends\`)`);
+    }
+    if (!enough) {
+      throw new InputError(
+        `--backend cuda: ${deviceCount} devices need ${deviceCount} GPUs, this machine has ${probe.devices.length}`,
+      );
+    }
+    const gpus = probe.devices.slice(0, deviceCount).map((device) => device.name);
+    return {
+      name: 'cuda',
+      backend: cuda.cudaWorkerBackend(),
+      gpus,
+      cluster: clusterOfGpu(gpus[0]!),
+      next: () => cuda.cudaWorkerBackend(),
+    };
+  }
+  throw new InputError(
+    `--backend ${name}: the runtime cannot run models on ${name} yet (its kernels are not wired into it); ` +
+      'use --backend cpu, cuda or auto, and see `fairkv inspect backends`',
+  );
+}
