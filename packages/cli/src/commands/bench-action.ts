@@ -15,8 +15,9 @@ import { printJson, printWarnings } from '../command-help.js';
 import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
 import { demoPrompts } from '../demo-prompts.js';
 import { kvBalance } from '../device-report.js';
-import { contiguousProfileDevices, measureProfile } from '../engine-plan.js';
+import { contiguousProfileDevices, measureProfile, uniformProfile } from '../engine-plan.js';
 import { writeTextFile } from '../files.js';
+import { profileFromResults } from '../measured-profile.js';
 import { describeModel, loadModelChoice } from '../model-source.js';
 import { type CliSolverName, copyCount, runSolver } from '../placement-run.js';
 import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.js';
@@ -85,13 +86,15 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       );
     }
     const progress = createProgress(quiet);
-    let profile: HeadLoadProfile;
     const warnings: string[] = [];
+    const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
+    // undefined: observed in the first solver's run, standard tensor parallelism (FairKV's workflow)
+    let profile: HeadLoadProfile | undefined;
     if (flags.profile) {
       const loaded = loadProfile(flags.profile, config);
       profile = loaded.profile;
       warnings.push(...loaded.warnings);
-    } else {
+    } else if (flags.solvers[0] !== 'contiguous') {
       // the loads are observed where the bench runs: on the GPUs, under standard tensor parallelism over
       // its devices (prefills of a GPU-sized model on the CPU would take minutes)
       const devices =
@@ -118,18 +121,21 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       ).profile;
       progress.stop();
     }
-    const request = {
+    const requestWith = (loads: HeadLoadProfile) => ({
       model: config,
-      profile,
+      profile: loads,
       cluster,
       batch: flags.concurrency,
       dtype: flags.dtype,
       options: costModelOptions(flags),
-    };
-    const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
+    });
     const results = [];
     for (const [index, solver] of flags.solvers.entries()) {
-      const solved = await runSolver(solver, request);
+      // contiguous placement does not depend on the loads: before they are observed, any profile serves
+      let solved = await runSolver(
+        solver,
+        requestWith(profile ?? uniformProfile(config, Math.min(config.maxContext, longest + flags.maxTokens))),
+      );
       warnings.push(...solved.warnings);
       const engine = await createInferenceEngine({
         model,
@@ -162,7 +168,22 @@ export async function runBench(flags: BenchFlags): Promise<void> {
           ? (await engine.stopProfile()).map(({ calls: _calls, ...totals }) => totals)
           : undefined;
         progress.stop();
-        const predicted = predictPlan(solved.plan, request);
+        if (!profile) {
+          profile = fitProfile(
+            profileFromResults(figures.results, {
+              policy,
+              generatedTokens: flags.maxTokens,
+              contextLength: Math.min(config.maxContext, longest + flags.maxTokens),
+              model: config.name,
+              source: `kept tokens of ${prompts.length} requests under the contiguous plan (${backend.name}, ${flags.dtype}, ${flags.devices} device${flags.devices === 1 ? '' : 's'})`,
+            }),
+            config,
+            'measured',
+          ).profile;
+          // the same placement, its plan document now scored with the observed loads
+          solved = await runSolver(solver, requestWith(profile));
+        }
+        const predicted = predictPlan(solved.plan, requestWith(profile));
         results.push({
           solver,
           plan: solved.plan,
@@ -205,7 +226,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       concurrency: flags.concurrency,
       maxTokens: flags.maxTokens,
       warmup: flags.warmup ? { requests: Math.min(flags.concurrency, prompts.length), ...WARMUP } : false,
-      profileSource: profile.source,
+      profileSource: profile?.source,
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
       results,
     };

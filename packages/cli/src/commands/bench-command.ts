@@ -20,8 +20,9 @@ export function registerBenchCommand(program: Command): Command {
     .summary("measured against predicted throughput of each solver's plan on CPU devices or GPUs")
     .description(
       'Run the runtime on CPU devices (worker threads) or GPUs under a synthetic load: --requests requests, ' +
-        '--concurrency decoded together, with the plan of each solver (balanced on --profile, or on a profile ' +
-        'measured on the prompts); print measured and predicted throughput side by side and write JSON.',
+        '--concurrency decoded together, with the plan of each solver (balanced on --profile, or on the loads ' +
+        'the first, contiguous run kept, or on a profile measured on the prompts); print measured and predicted ' +
+        'throughput side by side and write JSON.',
     )
     .option(
       '--model <path>',
@@ -54,7 +55,7 @@ export function registerBenchCommand(program: Command): Command {
     .option('--prompts <file>', 'prompts, one per line or JSON Lines (default: built-in story openings)')
     .option(
       '--profile <spec>',
-      'head-load profile the solvers balance (default: measured on the prompts, on the --backend devices)',
+      'head-load profile the solvers balance (default: the loads of the contiguous run when it comes first, else measured on the prompts on the --backend devices)',
     )
     .addOption(
       new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')

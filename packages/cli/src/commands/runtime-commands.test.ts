@@ -191,6 +191,10 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     expect(document.warmup).toEqual({ requests: 2, maxTokens: 2, stopAtEos: false });
     expect(document.machine.cores).toBeGreaterThan(0);
     expect(document.results.map((result: { solver: string }) => result.solver)).toEqual(['contiguous', 'fair-copy']);
+    // the loads fair-copy balances were observed in the contiguous run itself (FairKV's workflow), and
+    // both plans are scored with them
+    expect(document.profileSource).toBe('kept tokens of 4 requests under the contiguous plan (cpu, f32, 2 devices)');
+    for (const result of document.results) expect(result.plan.profileSource).toBe(document.profileSource);
     for (const result of document.results) {
       expect(result.measured.generatedTokens).toBe(16);
       expect(result.measured.decodeTokensPerSecond).toBeGreaterThan(0);
