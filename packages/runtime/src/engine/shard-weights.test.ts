@@ -14,7 +14,7 @@ import { SoloCommunicator } from './communicator.js';
 import { createInferenceEngine } from './create-engine.js';
 import { type DeviceShard, deviceShardsFromPlan } from './device-shards.js';
 import { ShardForward } from './shard-forward.js';
-import { type HostWeight, type ShardWeights, sliceShardWeights } from './shard-weights.js';
+import { type HostWeight, joined, type ShardWeights, sliceShardWeights } from './shard-weights.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fairkv-shard-weights-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -188,5 +188,15 @@ describe('ShardForward weights', () => {
     } finally {
       backend.dispose();
     }
+  });
+});
+
+describe('joined', () => {
+  it('puts parts one after another; a single part comes back as it is, not copied', () => {
+    const allocate = (length: number) => new Uint16Array(length);
+    const parts = [Uint16Array.of(1, 2), Uint16Array.of(3), Uint16Array.of(4, 5, 6)];
+    expect(Array.from(joined(parts, allocate))).toEqual([1, 2, 3, 4, 5, 6]);
+    const single = Float32Array.of(0.5, -1);
+    expect(joined([single], (length) => new Float32Array(length))).toBe(single);
   });
 });

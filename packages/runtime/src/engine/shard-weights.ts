@@ -75,8 +75,12 @@ function mergeBlocks(blocks: [number, number][]): [number, number][] {
   return merged;
 }
 
-/** The arrays one after another, in a new array of their type (all of one type). */
+/**
+ * The arrays one after another, in one array of their type (all of one type). A single array is
+ * returned as it is (a whole tensor, or one device's contiguous rows: the common case), not copied.
+ */
 export function joined<A extends Float32Array | Uint16Array>(parts: A[], allocate: (length: number) => A): A {
+  if (parts.length === 1) return parts[0]!;
   const out = allocate(parts.reduce((sum, part) => sum + part.length, 0));
   let offset = 0;
   for (const part of parts) {
