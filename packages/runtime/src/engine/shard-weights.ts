@@ -90,13 +90,14 @@ export function joined<A extends Float32Array | Uint16Array>(parts: A[], allocat
   return out;
 }
 
-/** Column blocks of `[rows, count]` each, interleaved into `[rows, total count]`. */
+/** Column blocks of `[rows, count]` each, interleaved into `[rows, total count]` (one block: as it is). */
 function interleaved<A extends Float32Array | Uint16Array>(
   parts: A[],
   counts: number[],
   rows: number,
   allocate: (length: number) => A,
 ): A {
+  if (parts.length === 1) return parts[0]!;
   const width = counts.reduce((sum, count) => sum + count, 0);
   const out = allocate(rows * width);
   for (let r = 0; r < rows; r++) {

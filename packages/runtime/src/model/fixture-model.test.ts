@@ -154,6 +154,8 @@ describe('createFixtureModel', () => {
     ]);
     expect(left).toEqual(await model.weights.readColumns('layers.0.feedForward.down', 0, 8));
     expect(right).toEqual(await model.weights.readColumns('layers.0.feedForward.down', 200, 56));
+    // every column: the rows as read, in one piece
+    expect(await model.weights.readColumns('layers.0.feedForward.down', 0, columns)).toEqual(whole);
     await expect(model.weights.readColumns('layers.0.feedForward.down', 250, 8)).rejects.toThrow(RangeError);
     await expect(model.weights.readColumns('outputNorm', 0, 1)).rejects.toThrow(/needs? a matrix/);
     expect(() => model.weights.info('layers.9.attention.wq')).toThrow(/unknown weight/);

@@ -87,7 +87,10 @@ async function readRowBits(tensor: StoredTensor, name: string, firstRow: number,
   return storedBits(await tensor.readRowBytes(firstRow, rowCount));
 }
 
-/** Reads a matrix once, in bounded chunks of rows, and copies out each column range as `[rows, count]`. */
+/**
+ * Reads a matrix once, in bounded chunks of rows, and copies out each column range as `[rows, count]`
+ * (all columns: the rows as read).
+ */
 async function readColumnRanges<A extends Float32Array | Uint16Array>(
   tensor: StoredTensor,
   name: string,
@@ -99,6 +102,8 @@ async function readColumnRanges<A extends Float32Array | Uint16Array>(
     throw new RangeError(`${name}: column reads need a matrix, shape is [${tensor.shape.join(', ')}]`);
   const [rows, columns] = tensor.shape as [number, number];
   for (const range of ranges) checkRowRange({ name: `${name} columns`, shape: [columns] }, range.first, range.count);
+  // every column (a device holding the whole matrix): one read, no copies
+  if (ranges.length === 1 && ranges[0]!.first === 0 && ranges[0]!.count === columns) return [await readRows(0, rows)];
   const outputs = ranges.map((range) => allocate(rows * range.count));
   const bytesPerRow = Math.max(1, tensor.byteLength / Math.max(1, rows));
   const chunkRows = Math.max(1, Math.floor(COLUMN_CHUNK_BYTES / bytesPerRow));
