@@ -67,6 +67,13 @@ export function describeBufferContract(
       const encode = dtype === 'f16' ? f32ToF16Bits : f32ToBf16Bits;
       backend().upload(buffer, Uint16Array.from(values, encode));
       expect(Array.from(await backend().download(buffer))).toEqual(Array.from(rounded));
+      // raw bits at an offset (a fused projection's parts, uploaded one after another)
+      backend().fill(buffer, 0);
+      backend().upload(buffer, Uint16Array.from(values.subarray(0, 20), encode), 40);
+      const placed = await backend().download(buffer);
+      expect(Array.from(placed.subarray(40, 60))).toEqual(Array.from(rounded.subarray(0, 20)));
+      expect(Array.from(placed.subarray(0, 40)).every((value) => value === 0)).toBe(true);
+      expect(Array.from(placed.subarray(60)).every((value) => value === 0)).toBe(true);
       backend().disposeBuffer(buffer);
     }
   });

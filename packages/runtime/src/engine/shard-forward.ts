@@ -2,7 +2,7 @@ import { type DType, type ModelConfig, queryGroupSize, ValidationError } from '@
 import { type Backend, type BufferDType, buildRopeTable, type DeviceBuffer } from '@fairkv/kernels';
 import type { Communicator } from './communicator.js';
 import type { DeviceShard } from './device-shards.js';
-import { type HostWeight, joined, type ShardWeights } from './shard-weights.js';
+import type { HostWeight, ShardWeights } from './shard-weights.js';
 
 /** Per-step sampling settings of each row. */
 export interface RowSampling {
@@ -37,20 +37,16 @@ interface LayerBuffers {
 }
 
 /**
- * The arrays one after another, in a new array of their type.
- * @throws ValidationError when f32 and raw 16-bit parts are mixed (one fused projection's weights come
- * in one form: `sliceShardWeights` reads them alike).
+ * Checks that a fused projection's parts come in one form (`sliceShardWeights` reads them alike).
+ * @throws ValidationError when f32 and raw 16-bit parts are mixed.
  */
-function concatenated(parts: HostWeight[], label: string): HostWeight {
+function checkOneForm(parts: HostWeight[], label: string): void {
   const raw = parts[0] instanceof Uint16Array;
   if (parts.some((part) => part instanceof Uint16Array !== raw)) {
     throw new ValidationError(`${label}: its parts mix f32 and raw 16-bit weights; give them in one form`, [
       { path: `$.weights.${label}`, message: 'mixed f32 and raw 16-bit parts' },
     ]);
   }
-  return raw
-    ? joined(parts as Uint16Array[], (length) => new Uint16Array(length))
-    : joined(parts as Float32Array[], (length) => new Float32Array(length));
 }
 
 /**
@@ -83,9 +79,17 @@ export class ShardForward {
     this.shard = shard;
     this.#comm = options.communicator;
     this.groupSize = queryGroupSize(config);
-    const upload = (data: HostWeight, label: string): DeviceBuffer => {
-      const buffer = backend.createBuffer({ dtype, elementCount: Math.max(data.length, 1), label });
-      if (data.length > 0) backend.upload(buffer, data);
+    /** The parts one after another in one device buffer (a fused projection's: no host copy of them joined). */
+    const upload = (data: HostWeight | HostWeight[], label: string): DeviceBuffer => {
+      const parts = Array.isArray(data) ? data : [data];
+      checkOneForm(parts, label);
+      const length = parts.reduce((sum, part) => sum + part.length, 0);
+      const buffer = backend.createBuffer({ dtype, elementCount: Math.max(length, 1), label });
+      let offset = 0;
+      for (const part of parts) {
+        if (part.length > 0) backend.upload(buffer, part, offset);
+        offset += part.length;
+      }
       return buffer;
     };
     this.#embedding = upload(weights.tokenEmbedding, 'token-embedding');
@@ -93,10 +97,10 @@ export class ShardForward {
     // q | k | v and one gate | up, and splits its output by weight rows
     this.#layers = weights.layers.map((layer, l) => ({
       attentionNorm: upload(layer.attentionNorm, `layers.${l}.attention-norm`),
-      wQkv: upload(concatenated([layer.wq, layer.wk, layer.wv], `layers.${l}.wqkv`), `layers.${l}.wqkv`),
+      wQkv: upload([layer.wq, layer.wk, layer.wv], `layers.${l}.wqkv`),
       wo: upload(layer.wo, `layers.${l}.wo`),
       ffnNorm: upload(layer.ffnNorm, `layers.${l}.ffn-norm`),
-      wGateUp: upload(concatenated([layer.wGate, layer.wUp], `layers.${l}.w-gate-up`), `layers.${l}.w-gate-up`),
+      wGateUp: upload([layer.wGate, layer.wUp], `layers.${l}.w-gate-up`),
       wDown: upload(layer.wDown, `layers.${l}.w-down`),
     }));
     this.#outputNorm = weights.outputNorm ? upload(weights.outputNorm, 'output-norm') : undefined;
