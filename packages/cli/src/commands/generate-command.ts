@@ -20,8 +20,9 @@ export function registerGenerateCommand(program: Command): Command {
     .summary('generate text on sharded CPU devices or GPUs under a compression policy')
     .description(
       'Generate text from a prompt, streaming it to stdout; with --devices the model is sharded over CPU ' +
-        'worker threads by a placement plan (--plan file, or --solver with --profile or a profile measured ' +
-        'on the prompt). At the end, per-device KV memory and tokens/s go to stderr.',
+        'worker threads, or GPUs with --backend cuda, by a placement plan (--plan file, or --solver with ' +
+        '--profile or a profile measured on the prompt). At the end, per-device KV memory and tokens/s go ' +
+        'to stderr.',
     )
     .option(
       '--model <path>',

@@ -8,7 +8,7 @@
 import { type ClusterSpec, createCluster, type DType, type HeadLoadProfile, ValidationError } from '@fairkv/core';
 import { profileHeadLoads } from '@fairkv/runtime';
 import { resolveBackend } from '../backend-choice.js';
-import { InputError, withContext } from '../cli-error.js';
+import { InputError, UsageError, withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson } from '../command-help.js';
 import { contiguousProfileDevices, type ProfileDevices } from '../engine-plan.js';
@@ -57,6 +57,9 @@ export async function runProfile(flags: ProfileFlags): Promise<void> {
     const policy = createPolicy(flags, model.config);
     if (!flags.json && flags.out) process.stderr.write(`${describeModel(choice)}\n`);
     const backend = await resolveBackend(flags.backend, flags.devices);
+    if (flags.cluster && backend.name === 'cpu' && flags.devices === 1) {
+      throw new UsageError('--cluster applies to --devices above 1 or --backend cuda (one CPU device is not sharded)');
+    }
     // one CPU device: the prefills run in this thread; otherwise on device workers under the contiguous plan
     let devices: ProfileDevices | undefined;
     if (backend.name === 'cuda' || flags.devices > 1) {

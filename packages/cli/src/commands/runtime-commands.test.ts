@@ -74,6 +74,9 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     expect(new Set(oneDevice.mean.flat()).size).toBeGreaterThan(1);
     expect(twoDevices.mean).toEqual(oneDevice.mean);
     expect(twoDevices.source).toMatch(/; cpu, f32, contiguous plan on 2 devices\)$/);
+    const unsharded = await adaKv('--cluster', 'h100-sxm-80g');
+    expect(unsharded.code).toBe(1);
+    expect(unsharded.stderr).toMatch(/--cluster applies to --devices above 1 or --backend cuda/);
     const webgpu = await adaKv('--backend', 'webgpu');
     expect(webgpu.code).toBe(2);
     expect(errorLines(webgpu)).toEqual([
