@@ -261,7 +261,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
             'copies',
           ],
           rows,
-        )}\n\nmeasured: decode tokens/s of the ${backend.name === 'cuda' ? `${flags.devices} GPU workers` : 'CPU workers'}; predicted: cost model for the ${clusterName} cluster preset\nwrote ${flags.out}\n`,
+        )}\n\nmeasured: decode tokens/s of the ${backend.name === 'cuda' ? `${flags.devices} GPU workers` : 'CPU workers'}; predicted: cost model for the ${clusterName} cluster preset\nloads the plans balance: ${profile?.source}\nwrote ${flags.out}\n`,
     );
     for (const result of results) {
       const profiles = result.measured.operationProfiles;

@@ -188,6 +188,7 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/solver\s+measured tok\/s\s+predicted tok\/s/);
+    expect(run.stdout).toContain('loads the plans balance: kept tokens of 4 requests under the contiguous plan');
     const document = JSON.parse(readFileSync(out, 'utf8'));
     expect(document).toMatchObject({ model: 'tinyllamas-stories-260k', devices: 2, requests: 4, concurrency: 2 });
     // one unmeasured batch first: the measured figures count the 4 requests only
