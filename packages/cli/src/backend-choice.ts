@@ -4,8 +4,10 @@
  *
  * @packageDocumentation
  */
+import type { DType } from '@fairkv/core';
 import type { WorkerBackendModule } from '@fairkv/runtime';
 import { InputError } from './cli-error.js';
+import type { ProfileBackend } from './engine-plan.js';
 
 /**
  * What `--backend` resolved to: the CPU backend, or a CUDA backend per device worker (an NCCL rank each).
@@ -65,4 +67,21 @@ export async function resolveBackend(name: string, deviceCount: number): Promise
     `--backend ${name}: the runtime cannot run models on ${name} yet (its kernels are not wired into it); ` +
       'use --backend cpu, cuda or auto, and see `fairkv inspect backends`',
   );
+}
+
+/**
+ * The cluster preset a command plans or predicts for: `--cluster`, else `cpu` on the CPU backend and
+ * the GPUs' preset on cuda.
+ * @throws InputError for GPUs no preset describes without `--cluster`, saying what the preset is for.
+ */
+export function clusterPresetFor(backend: ResolvedBackend, cluster: string | undefined, purpose: string): string {
+  if (cluster) return cluster;
+  if (backend.name === 'cpu') return 'cpu';
+  if (backend.cluster) return backend.cluster;
+  throw new InputError(`--backend cuda: no cluster preset matches ${backend.gpus[0]}; pass --cluster for ${purpose}`);
+}
+
+/** A profile's prefills on the resolved backend's device workers (an engine of their own: `next()`). */
+export function profileBackendOf(backend: ResolvedBackend, dtype: DType): ProfileBackend {
+  return { backend: backend.next(), execution: 'workers', dtype, name: `${backend.name}, ${dtype}` };
 }

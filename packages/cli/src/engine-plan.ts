@@ -119,6 +119,12 @@ export async function contiguousProfileDevices(
   return { ...on, plan };
 }
 
+/** Where a profile was measured, for its source: `cuda, bf16, contiguous plan on 2 devices`. */
+export function describeProfileDevices(devices: ProfileDevices): string {
+  const count = devices.plan.deviceCount;
+  return `${devices.name}, contiguous plan on ${count} device${count === 1 ? '' : 's'}`;
+}
+
 /**
  * Measures a profile of the prompts with the policy: one prefill per prompt, in this thread on the
  * CPU, or on `devices` (e.g. the GPUs a benchmark runs on, under standard tensor parallelism).
@@ -127,9 +133,7 @@ export async function measureProfile(
   options: Pick<ChoosePlanOptions, 'model' | 'prompts' | 'policy' | 'maxTokens' | 'onProfileProgress'>,
   devices?: ProfileDevices,
 ): Promise<HeadLoadProfile> {
-  const where = devices
-    ? ` on ${devices.name}, contiguous plan on ${devices.plan.deviceCount} device${devices.plan.deviceCount === 1 ? '' : 's'}`
-    : '';
+  const where = devices ? ` on ${describeProfileDevices(devices)}` : '';
   return profileHeadLoads({
     model: options.model,
     prompts: options.prompts,

@@ -1,6 +1,7 @@
 import { ConfigError, FormatError, getModelPreset, ValidationError } from '@fairkv/core';
 import { InvalidArgumentError } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ResolvedBackend } from './backend-choice.js';
 import { exitCodeOf, InputError, oneLineMessage, UsageError } from './cli-error.js';
 import { batchSize, integerAtLeast, listOf, numberInRange } from './option-parsers.js';
 import { createPolicy, defaultWindow, describePolicy } from './policy-spec.js';
@@ -235,5 +236,25 @@ describe('the cluster preset of the GPUs found', () => {
     expect(clusterOfGpu('NVIDIA H200')).toBe('h200-141g');
     expect(clusterOfGpu('NVIDIA A100-SXM4-80GB')).toBe('a100-80g');
     expect(clusterOfGpu('NVIDIA L4')).toBeUndefined();
+  });
+
+  it('picks --cluster, else cpu on the CPU backend and the GPUs preset on cuda, else says to pass --cluster', async () => {
+    const { clusterPresetFor } = await import('./backend-choice.js');
+    const cpu: ResolvedBackend = { name: 'cpu', backend: 'cpu', next: () => 'cpu' };
+    const module = { module: 'unused' };
+    const gpus = (cluster: string | undefined): ResolvedBackend => ({
+      name: 'cuda',
+      backend: module,
+      gpus: ['NVIDIA L4'],
+      cluster,
+      next: () => module,
+    });
+    expect(clusterPresetFor(cpu, undefined, 'x')).toBe('cpu');
+    expect(clusterPresetFor(cpu, 'a100-80g', 'x')).toBe('a100-80g');
+    expect(clusterPresetFor(gpus('h100-sxm-80g'), undefined, 'x')).toBe('h100-sxm-80g');
+    expect(clusterPresetFor(gpus(undefined), 'h200-141g', 'x')).toBe('h200-141g');
+    expect(() => clusterPresetFor(gpus(undefined), undefined, 'the predictions')).toThrow(
+      new InputError('--backend cuda: no cluster preset matches NVIDIA L4; pass --cluster for the predictions'),
+    );
   });
 });

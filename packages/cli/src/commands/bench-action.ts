@@ -8,8 +8,8 @@ import { cpus } from 'node:os';
 import { createCluster, type DType, type HeadLoadProfile } from '@fairkv/core';
 import { predictPlan } from '@fairkv/placement';
 import { createInferenceEngine, type InferenceEngine } from '@fairkv/runtime';
-import { resolveBackend } from '../backend-choice.js';
-import { InputError, withContext } from '../cli-error.js';
+import { clusterPresetFor, profileBackendOf, resolveBackend } from '../backend-choice.js';
+import { withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
@@ -66,12 +66,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     const config = model.config;
     const policy = createPolicy(flags, config);
     const backend = await resolveBackend(flags.backend, flags.devices);
-    const clusterName = flags.cluster ?? (backend.name === 'cuda' ? backend.cluster : 'cpu');
-    if (!clusterName) {
-      throw new InputError(
-        `--backend cuda: no cluster preset matches ${backend.name === 'cuda' ? backend.gpus[0] : ''}; pass --cluster for the predictions`,
-      );
-    }
+    const clusterName = clusterPresetFor(backend, flags.cluster, 'the predictions');
     let cluster: ReturnType<typeof createCluster>;
     try {
       cluster = createCluster(clusterName, flags.devices);
@@ -88,6 +83,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     const progress = createProgress(quiet);
     const warnings: string[] = [];
     const longest = Math.max(...prompts.map((prompt) => model.tokenizer.encode(prompt).length));
+    const contextLength = Math.min(config.maxContext, longest + flags.maxTokens);
     // undefined: observed in the first solver's run, standard tensor parallelism (FairKV's workflow)
     let profile: HeadLoadProfile | undefined;
     if (flags.profile) {
@@ -99,10 +95,12 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       // its devices (prefills of a GPU-sized model on the CPU would take minutes)
       const devices =
         backend.name === 'cuda'
-          ? await contiguousProfileDevices(
-              { backend: backend.next(), execution: 'workers', dtype: flags.dtype, name: `cuda, ${flags.dtype}` },
-              { model: config, cluster, batch: flags.concurrency, maxTokens: flags.maxTokens },
-            )
+          ? await contiguousProfileDevices(profileBackendOf(backend, flags.dtype), {
+              model: config,
+              cluster,
+              batch: flags.concurrency,
+              maxTokens: flags.maxTokens,
+            })
           : undefined;
       progress.start(prompts.length, 'profile');
       profile = fitProfile(
@@ -132,10 +130,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     const results = [];
     for (const [index, solver] of flags.solvers.entries()) {
       // contiguous placement does not depend on the loads: before they are observed, any profile serves
-      let solved = await runSolver(
-        solver,
-        requestWith(profile ?? uniformProfile(config, Math.min(config.maxContext, longest + flags.maxTokens))),
-      );
+      let solved = await runSolver(solver, requestWith(profile ?? uniformProfile(config, contextLength)));
       warnings.push(...solved.warnings);
       const engine = await createInferenceEngine({
         model,
@@ -173,7 +168,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
             profileFromResults(figures.results, {
               policy,
               generatedTokens: flags.maxTokens,
-              contextLength: Math.min(config.maxContext, longest + flags.maxTokens),
+              contextLength,
               model: config.name,
               source: `kept tokens of ${prompts.length} requests under the contiguous plan (${backend.name}, ${flags.dtype}, ${flags.devices} device${flags.devices === 1 ? '' : 's'})`,
             }),

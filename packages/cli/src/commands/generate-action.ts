@@ -8,7 +8,7 @@
  */
 import type { DType } from '@fairkv/core';
 import { createInferenceEngine } from '@fairkv/runtime';
-import { type ResolvedBackend, resolveBackend } from '../backend-choice.js';
+import { clusterPresetFor, profileBackendOf, type ResolvedBackend, resolveBackend } from '../backend-choice.js';
 import { InputError, UsageError } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
@@ -70,20 +70,8 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       // (a CPU prefill of a GPU-sized model takes minutes)
       devicesFor: async (deviceCount) => {
         resolved = await resolveBackend(flags.backend, deviceCount);
-        if (resolved.name !== 'cuda') return { cluster: flags.cluster ?? 'cpu' };
-        const cluster = flags.cluster ?? resolved.cluster;
-        if (!cluster) {
-          throw new InputError(
-            `--backend cuda: no cluster preset matches ${resolved.gpus[0]}; pass --cluster for the plan's memory and time model`,
-          );
-        }
-        const profileOn = {
-          backend: resolved.next(),
-          execution: 'workers',
-          dtype: flags.dtype,
-          name: `cuda, ${flags.dtype}`,
-        } as const;
-        return { cluster, profileOn };
+        const cluster = clusterPresetFor(resolved, flags.cluster, "the plan's memory and time model");
+        return resolved.name === 'cuda' ? { cluster, profileOn: profileBackendOf(resolved, flags.dtype) } : { cluster };
       },
     });
     progress.stop();

@@ -7,11 +7,11 @@
  */
 import { type ClusterSpec, createCluster, type DType, type HeadLoadProfile, ValidationError } from '@fairkv/core';
 import { profileHeadLoads } from '@fairkv/runtime';
-import { resolveBackend } from '../backend-choice.js';
-import { InputError, UsageError, withContext } from '../cli-error.js';
+import { clusterPresetFor, profileBackendOf, resolveBackend } from '../backend-choice.js';
+import { UsageError, withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES } from '../cli-names.js';
 import { printJson } from '../command-help.js';
-import { contiguousProfileDevices, type ProfileDevices } from '../engine-plan.js';
+import { contiguousProfileDevices, describeProfileDevices, type ProfileDevices } from '../engine-plan.js';
 import { writeTextFile } from '../files.js';
 import { describeModel, loadModelChoice } from '../model-source.js';
 import { createPolicy, describePolicy, type PolicyFlags } from '../policy-spec.js';
@@ -63,28 +63,21 @@ export async function runProfile(flags: ProfileFlags): Promise<void> {
     // one CPU device: the prefills run in this thread; otherwise on device workers under the contiguous plan
     let devices: ProfileDevices | undefined;
     if (backend.name === 'cuda' || flags.devices > 1) {
-      const clusterName = flags.cluster ?? (backend.name === 'cuda' ? backend.cluster : 'cpu');
-      if (!clusterName) {
-        throw new InputError(
-          `--backend cuda: no cluster preset matches ${backend.name === 'cuda' ? backend.gpus[0] : ''}; pass --cluster for the sharding's memory check`,
-        );
-      }
+      const clusterName = clusterPresetFor(backend, flags.cluster, "the sharding's memory check");
       let cluster: ClusterSpec;
       try {
         cluster = createCluster(clusterName, flags.devices);
       } catch (error) {
         throw withContext(error, `--devices ${flags.devices}`);
       }
-      devices = await contiguousProfileDevices(
-        { backend: backend.backend, execution: 'workers', dtype: flags.dtype, name: `${backend.name}, ${flags.dtype}` },
-        { model: model.config, cluster, batch: 1, maxTokens: flags.newTokens },
-      );
+      devices = await contiguousProfileDevices(profileBackendOf(backend, flags.dtype), {
+        model: model.config,
+        cluster,
+        batch: 1,
+        maxTokens: flags.newTokens,
+      });
     }
-    const where = devices
-      ? `; ${devices.name}, contiguous plan on ${flags.devices} device${flags.devices === 1 ? '' : 's'}`
-      : flags.dtype === 'f32'
-        ? ''
-        : `; ${flags.dtype}`;
+    const where = devices ? `; ${describeProfileDevices(devices)}` : flags.dtype === 'f32' ? '' : `; ${flags.dtype}`;
     const progress = createProgress(flags.json === true || !flags.out);
     progress.start(prompts.length, 'profile');
     let profile: HeadLoadProfile;
