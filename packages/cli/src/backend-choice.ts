@@ -5,8 +5,9 @@
  * @packageDocumentation
  */
 import type { DType } from '@fairkv/core';
-import type { WorkerBackendModule } from '@fairkv/runtime';
+import { type LoadedModel, nativeDtype, type WorkerBackendModule } from '@fairkv/runtime';
 import { InputError } from './cli-error.js';
+import type { DtypeChoice } from './cli-names.js';
 import type { ProfileBackend } from './engine-plan.js';
 
 /**
@@ -84,4 +85,33 @@ export function clusterPresetFor(backend: ResolvedBackend, cluster: string | und
 /** A profile's prefills on the resolved backend's device workers (an engine of their own: `next()`). */
 export function profileBackendOf(backend: ResolvedBackend, dtype: DType): ProfileBackend {
   return { backend: backend.next(), execution: 'workers', dtype, name: `${backend.name}, ${dtype}` };
+}
+
+/** What `--dtype` resolved to, and for `auto` why. */
+export interface ChosenDtype {
+  dtype: DType;
+  /** For `auto`: where the dtype comes from, e.g. `auto: the model's matrices are stored in bf16`. */
+  reason?: string;
+}
+
+/**
+ * The dtype a command runs the model in for `--dtype`: the flag's, or for `auto` f32 on the CPU (the
+ * reference backend's precision) and on GPUs the model's own ({@link nativeDtype}: bf16 or f16 as its
+ * matrices are stored, f16 for quantised GGUF, f32 for f32 models), as vLLM's `--dtype auto` does.
+ */
+export function chooseDtype(
+  flag: DtypeChoice,
+  backend: ResolvedBackend,
+  model: Pick<LoadedModel, 'config' | 'weights'>,
+): ChosenDtype {
+  if (flag !== 'auto') return { dtype: flag };
+  if (backend.name === 'cpu') return { dtype: 'f32', reason: 'auto: f32 on the CPU' };
+  const dtype = nativeDtype(model);
+  const stored = dtype === 'f32' ? 'f32 (or mixed 16-bit types)' : dtype === 'f16' ? 'f16 or quantised blocks' : 'bf16';
+  return { dtype, reason: `auto: the model's matrices are stored in ${stored}` };
+}
+
+/** `bf16 (auto: the model's matrices are stored in bf16)`, or the dtype alone where the flag named it. */
+export function describeDtype(chosen: ChosenDtype): string {
+  return chosen.reason ? `${chosen.dtype} (${chosen.reason})` : chosen.dtype;
 }

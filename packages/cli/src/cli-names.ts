@@ -16,3 +16,13 @@ export { POLICY_NAMES, type PolicyName } from '@fairkv/compress';
 
 /** Backends `--backend` names; the runtime drives `cpu` today (`auto` picks it). */
 export const BACKEND_CHOICES = ['auto', 'cpu', 'cuda', 'webgpu'] as const;
+
+/** Dtypes `--dtype` accepts where a model runs: `auto` (f32 on the CPU, the model's own on GPUs) or one of core's. */
+export const DTYPE_CHOICES = ['auto', 'f32', 'f16', 'bf16'] as const;
+
+/** A name from {@link DTYPE_CHOICES}. */
+export type DtypeChoice = (typeof DTYPE_CHOICES)[number];
+
+/** What `--dtype auto` means, for the option texts of the commands that run a model. */
+export const DTYPE_AUTO_HELP =
+  "auto: f32 on the CPU; on GPUs the model's own, bf16 or f16 as its matrices are stored, f16 for quantised GGUF, f32 for f32 models";

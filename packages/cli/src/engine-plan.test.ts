@@ -71,6 +71,15 @@ describe.skipIf(!hasStories260k)('choosing the plan of generate (stories260K, in
     });
     expect(onGpus.plan).toMatchObject({ cluster: 'h100-sxm-80g', dtype: 'bf16', deviceCount: 2 });
     expect(onGpus.description).toMatch(/^greedy plan on 2 H100 SXM 80GB devices/);
+    // a dtype the devices name (generate's --dtype auto, resolved with the backend) is the one planned in
+    const inTheirDtype = await choosePlan({
+      ...base,
+      model,
+      flags: { devices: 2, solver: 'greedy' },
+      dtype: 'bf16',
+      devicesFor: async () => ({ cluster: 'h100-sxm-80g', dtype: 'f16' }),
+    });
+    expect(inTheirDtype.plan).toMatchObject({ cluster: 'h100-sxm-80g', dtype: 'f16' });
     // contiguous for --devices alone is planned for them too, with no profile to measure
     const contiguous = await choosePlan({
       ...base,

@@ -84,6 +84,8 @@ export interface PlanDevices {
   cluster: string;
   /** Where a measured profile's prefills run (under the contiguous plan); absent: the CPU in this thread. */
   profileOn?: ProfileBackend;
+  /** Dtype the devices run in, which the plan must fit (default: {@link ChoosePlanOptions.dtype}). */
+  dtype?: DType;
 }
 
 /** A backend a profile's prefills can run on (with the devices' execution and dtype). */
@@ -200,7 +202,7 @@ export async function choosePlan(options: ChoosePlanOptions): Promise<ChosenPlan
   } catch (error) {
     throw withContext(error, `--devices ${deviceCount}`);
   }
-  const dtype = options.dtype ?? 'f32';
+  const dtype = devices?.dtype ?? options.dtype ?? 'f32';
   if (!flags.profile && solver !== 'contiguous') {
     const on = devices?.profileOn;
     const observed = on

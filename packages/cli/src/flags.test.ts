@@ -1,6 +1,7 @@
 import { ConfigError, FormatError, getModelPreset, ValidationError } from '@fairkv/core';
 import { InvalidArgumentError } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { temporaryFolder } from './__fixtures__/cli-process.js';
 import type { ResolvedBackend } from './backend-choice.js';
 import { exitCodeOf, InputError, oneLineMessage, UsageError } from './cli-error.js';
 import { batchSize, integerAtLeast, listOf, numberInRange } from './option-parsers.js';
@@ -155,6 +156,7 @@ describe('runCli in-process', () => {
       [['plan', '--model', 'llama-3.1-8b', '--profile', 'p.json', '--batch', '0'], /--batch <n\|max>/],
       [['generate', '--prompt', 'x', '--bogus'], /unknown option '--bogus'/],
       [['generate', '--prompt', 'x', '--policy', 'nope'], /--policy <name>' argument 'nope' is invalid/],
+      [['bench', '--dtype', 'f64'], /'--dtype <dtype>' argument 'f64' is invalid.*auto, f32, f16, bf16/],
       [['demo', '--devices', '1'], /'--devices <n>' argument '1' is invalid.*>= 2/],
       [
         ['plan', '--model', 'llama-3.1-8b', '--profile', 'duo:g.tsv,width=2'],
@@ -226,6 +228,43 @@ describe('--backend cuda without a usable GPU', () => {
     const refusal = resolveBackend('cuda', 1);
     await expect(refusal).rejects.toThrow(InputError);
     await expect(refusal).rejects.toThrow(/^--backend cuda: .+ \(see `fairkv inspect backends`\)$/);
+  });
+});
+
+describe('--dtype auto', () => {
+  it("keeps a named dtype, takes f32 on the CPU and the model's own on GPUs, and says why", async () => {
+    const { chooseDtype, describeDtype } = await import('./backend-choice.js');
+    const { createFixtureModel, loadModel } = await import('@fairkv/runtime');
+    const folder = temporaryFolder('dtype-auto');
+    const shape = { layerCount: 1, hiddenSize: 64, queryHeadCount: 2, kvHeadCount: 1, headDim: 32, ffnSize: 64 };
+    const files = await createFixtureModel(folder, {
+      ...shape,
+      gguf: { tensorType: 'q8_0' },
+      huggingFace: { dtype: 'BF16' },
+    });
+    const cpu: ResolvedBackend = { name: 'cpu', backend: 'cpu', next: () => 'cpu' };
+    const module = { module: 'unused' };
+    const gpus: ResolvedBackend = {
+      name: 'cuda',
+      backend: module,
+      gpus: ['NVIDIA H100'],
+      cluster: 'h100-sxm-80g',
+      next: () => module,
+    };
+    const [quantised, brain] = [await loadModel(files.ggufPath!), await loadModel(files.huggingFaceFolder!)];
+    try {
+      expect(chooseDtype('bf16', cpu, brain)).toEqual({ dtype: 'bf16' });
+      expect(chooseDtype('f32', gpus, brain)).toEqual({ dtype: 'f32' });
+      expect(chooseDtype('auto', cpu, brain)).toEqual({ dtype: 'f32', reason: 'auto: f32 on the CPU' });
+      const onGpus = chooseDtype('auto', gpus, brain);
+      expect(onGpus.dtype).toBe('bf16');
+      expect(describeDtype(onGpus)).toBe("bf16 (auto: the model's matrices are stored in bf16)");
+      expect(chooseDtype('auto', gpus, quantised).dtype).toBe('f16');
+      expect(describeDtype(chooseDtype('f16', gpus, quantised))).toBe('f16');
+    } finally {
+      quantised.close();
+      brain.close();
+    }
   });
 });
 

@@ -5,12 +5,12 @@
  * @packageDocumentation
  */
 import { cpus } from 'node:os';
-import { createCluster, type DType, type HeadLoadProfile } from '@fairkv/core';
+import { createCluster, type HeadLoadProfile } from '@fairkv/core';
 import { predictPlan } from '@fairkv/placement';
 import { createInferenceEngine, type InferenceEngine } from '@fairkv/runtime';
-import { clusterPresetFor, profileBackendOf, resolveBackend } from '../backend-choice.js';
+import { chooseDtype, clusterPresetFor, describeDtype, profileBackendOf, resolveBackend } from '../backend-choice.js';
 import { withContext } from '../cli-error.js';
-import type { BACKEND_CHOICES } from '../cli-names.js';
+import type { BACKEND_CHOICES, DtypeChoice } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
 import { demoPrompts } from '../demo-prompts.js';
@@ -39,7 +39,7 @@ export interface BenchFlags extends PolicyFlags, CostModelFlags {
   profile?: string;
   backend: (typeof BACKEND_CHOICES)[number];
   cluster?: string;
-  dtype: DType;
+  dtype: DtypeChoice;
   kernelProfile?: boolean;
   /** False with `--no-graph-steps`. */
   graphSteps: boolean;
@@ -67,6 +67,8 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     const policy = createPolicy(flags, config);
     const backend = await resolveBackend(flags.backend, flags.devices);
     const clusterName = clusterPresetFor(backend, flags.cluster, 'the predictions');
+    const chosenDtype = chooseDtype(flags.dtype, backend, model);
+    const { dtype } = chosenDtype;
     let cluster: ReturnType<typeof createCluster>;
     try {
       cluster = createCluster(clusterName, flags.devices);
@@ -77,7 +79,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       const devices =
         backend.name === 'cuda' ? `cuda: ${backend.gpus.join(', ')}` : `cpu: ${flags.devices} worker threads`;
       process.stderr.write(
-        `${describeModel(choice)}\n${describePolicy(policy)}\n${devices}; predictions for ${clusterName}\n`,
+        `${describeModel(choice)}\n${describePolicy(policy)}\n${devices}; ${describeDtype(chosenDtype)}; predictions for ${clusterName}\n`,
       );
     }
     const progress = createProgress(quiet);
@@ -95,7 +97,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       // its devices (prefills of a GPU-sized model on the CPU would take minutes)
       const devices =
         backend.name === 'cuda'
-          ? await contiguousProfileDevices(profileBackendOf(backend, flags.dtype), {
+          ? await contiguousProfileDevices(profileBackendOf(backend, dtype), {
               model: config,
               cluster,
               batch: flags.concurrency,
@@ -124,7 +126,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       profile: loads,
       cluster,
       batch: flags.concurrency,
-      dtype: flags.dtype,
+      dtype,
       options: costModelOptions(flags),
     });
     const results = [];
@@ -139,7 +141,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
         // each engine of a cuda run forms its own NCCL group
         backend: index === 0 ? backend.backend : backend.next(),
         execution: 'workers',
-        dtype: flags.dtype,
+        dtype,
         maxBatch: flags.concurrency,
         maxPositions: Math.min(config.maxContext, longest + flags.maxTokens + 1),
         graphSteps: flags.graphSteps,
@@ -170,7 +172,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
               generatedTokens: flags.maxTokens,
               contextLength,
               model: config.name,
-              source: `kept tokens of ${prompts.length} requests under the contiguous plan (${backend.name}, ${flags.dtype}, ${flags.devices} device${flags.devices === 1 ? '' : 's'})`,
+              source: `kept tokens of ${prompts.length} requests under the contiguous plan (${backend.name}, ${dtype}, ${flags.devices} device${flags.devices === 1 ? '' : 's'})`,
             }),
             config,
             'measured',
@@ -214,7 +216,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       randomWeights: model.randomWeights,
       backend: backend.name === 'cuda' ? { name: 'cuda', gpus: backend.gpus } : { name: 'cpu' },
       cluster: clusterName,
-      dtype: flags.dtype,
+      dtype,
       policy: { name: policy.name, settings: policy.settings },
       devices: flags.devices,
       requests: flags.requests,

@@ -4,9 +4,9 @@
  *
  * @packageDocumentation
  */
-import { CLUSTER_PRESET_NAMES, DTYPES } from '@fairkv/core';
+import { CLUSTER_PRESET_NAMES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
-import { BACKEND_CHOICES, SOLVER_NAMES } from '../cli-names.js';
+import { BACKEND_CHOICES, DTYPE_AUTO_HELP, DTYPE_CHOICES, SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
 import { addCostModelOptions } from '../cost-model-flags.js';
 import { integerAtLeast, listOf } from '../option-parsers.js';
@@ -58,9 +58,9 @@ export function registerBenchCommand(program: Command): Command {
       'head-load profile the solvers balance (default: the loads of the contiguous run when it comes first, else measured on the prompts on the --backend devices)',
     )
     .addOption(
-      new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')
-        .choices(DTYPES)
-        .default('f32'),
+      new Option('--dtype <dtype>', `dtype of the weights and the KV cache on the devices (${DTYPE_AUTO_HELP})`)
+        .choices(DTYPE_CHOICES)
+        .default('auto'),
     )
     .option(
       '--no-graph-steps',

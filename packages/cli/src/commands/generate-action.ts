@@ -6,11 +6,18 @@
  *
  * @packageDocumentation
  */
-import type { DType } from '@fairkv/core';
 import { createInferenceEngine } from '@fairkv/runtime';
-import { clusterPresetFor, profileBackendOf, type ResolvedBackend, resolveBackend } from '../backend-choice.js';
+import {
+  type ChosenDtype,
+  chooseDtype,
+  clusterPresetFor,
+  describeDtype,
+  profileBackendOf,
+  type ResolvedBackend,
+  resolveBackend,
+} from '../backend-choice.js';
 import { InputError, UsageError } from '../cli-error.js';
-import type { BACKEND_CHOICES } from '../cli-names.js';
+import type { BACKEND_CHOICES, DtypeChoice } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { deviceTable } from '../device-report.js';
 import { choosePlan } from '../engine-plan.js';
@@ -35,7 +42,7 @@ export interface GenerateFlags extends PolicyFlags {
   profile?: string;
   cluster?: string;
   backend: (typeof BACKEND_CHOICES)[number];
-  dtype: DType;
+  dtype: DtypeChoice;
   /** False with `--no-graph-steps`. */
   graphSteps: boolean;
   json?: boolean;
@@ -52,8 +59,9 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     if (!quiet) process.stderr.write(`${style.dim(describeModel(choice))}\n`);
     const progress = createProgress(quiet);
     if (flags.cluster && flags.plan) throw new UsageError('--cluster applies to --devices and --solver, not to --plan');
-    // resolved once the device count is known (a --plan's may differ from --devices)
+    // resolved once the device count is known (a --plan's may differ from --devices), the dtype with it
     let resolved: ResolvedBackend | undefined;
+    let chosenDtype: ChosenDtype | undefined;
     const chosen = await choosePlan({
       model,
       flags,
@@ -65,13 +73,16 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
         if (done === 1) progress.start(total, 'profile');
         progress.update(done);
       },
-      dtype: flags.dtype,
-      // plans for GPUs are checked against GPU memory, and the prompt's loads are measured on the GPUs
-      // (a CPU prefill of a GPU-sized model takes minutes)
+      // plans for GPUs are checked against GPU memory in the GPUs' dtype, and the prompt's loads are
+      // measured on the GPUs (a CPU prefill of a GPU-sized model takes minutes)
       devicesFor: async (deviceCount) => {
         resolved = await resolveBackend(flags.backend, deviceCount);
+        chosenDtype = chooseDtype(flags.dtype, resolved, model);
+        const { dtype } = chosenDtype;
         const cluster = clusterPresetFor(resolved, flags.cluster, "the plan's memory and time model");
-        return resolved.name === 'cuda' ? { cluster, profileOn: profileBackendOf(resolved, flags.dtype) } : { cluster };
+        return resolved.name === 'cuda'
+          ? { cluster, dtype, profileOn: profileBackendOf(resolved, dtype) }
+          : { cluster, dtype };
       },
     });
     progress.stop();
@@ -85,7 +96,11 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       );
     }
     const backend = resolved ?? (await resolveBackend(flags.backend, chosen.deviceCount));
-    if (!quiet && backend.name === 'cuda') process.stderr.write(style.dim(`cuda: ${backend.gpus.join(', ')}\n`));
+    chosenDtype ??= chooseDtype(flags.dtype, backend, model);
+    const { dtype } = chosenDtype;
+    if (!quiet && backend.name === 'cuda') {
+      process.stderr.write(style.dim(`cuda: ${backend.gpus.join(', ')}; ${describeDtype(chosenDtype)}\n`));
+    }
     progress.start(chosen.deviceCount, 'load');
     let ready = 0;
     const engine = await createInferenceEngine({
@@ -93,7 +108,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       ...(chosen.plan ? { plan: chosen.plan } : {}),
       policy,
       backend: backend.backend,
-      dtype: flags.dtype,
+      dtype,
       // a backend module creates its devices in worker threads, even for one device
       ...(backend.name === 'cuda' ? { execution: 'workers' as const } : {}),
       maxBatch: 1,
@@ -124,7 +139,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
           model: model.config.name,
           randomWeights: model.randomWeights,
           backend: backend.name === 'cuda' ? { name: 'cuda', gpus: backend.gpus } : { name: 'cpu' },
-          dtype: flags.dtype,
+          dtype,
           policy: { name: policy.name, settings: policy.settings },
           plan: chosen.plan ?? null,
           prompt: flags.prompt,

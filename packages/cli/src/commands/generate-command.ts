@@ -5,9 +5,9 @@
  *
  * @packageDocumentation
  */
-import { CLUSTER_PRESET_NAMES, DTYPES } from '@fairkv/core';
+import { CLUSTER_PRESET_NAMES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
-import { BACKEND_CHOICES, SOLVER_NAMES } from '../cli-names.js';
+import { BACKEND_CHOICES, DTYPE_AUTO_HELP, DTYPE_CHOICES, SOLVER_NAMES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
 import { integer, integerAtLeast, numberInRange } from '../option-parsers.js';
 import { addPolicyOptions } from '../policy-flags.js';
@@ -61,9 +61,9 @@ export function registerGenerateCommand(program: Command): Command {
       ).choices(CLUSTER_PRESET_NAMES),
     )
     .addOption(
-      new Option('--dtype <dtype>', 'dtype of the weights and the KV cache on the devices')
-        .choices(DTYPES)
-        .default('f32'),
+      new Option('--dtype <dtype>', `dtype of the weights and the KV cache on the devices (${DTYPE_AUTO_HELP})`)
+        .choices(DTYPE_CHOICES)
+        .default('auto'),
     )
     .option(
       '--no-graph-steps',

@@ -14,7 +14,7 @@ import {
   type PlanValidationContext,
   validatePlan,
 } from '@fairkv/core';
-import { type LoadedModel, loadModel } from '@fairkv/runtime';
+import { type LoadedModel, loadModel, nativeDtype } from '@fairkv/runtime';
 import { probeBackends } from '../backend-probe.js';
 import { InputError, withContext } from '../cli-error.js';
 import { printJson } from '../command-help.js';
@@ -87,6 +87,8 @@ export async function inspectModel(spec: string, flags: { json?: boolean }): Pro
   }
   try {
     const tensors = loaded ? tensorReport(loaded) : undefined;
+    // what --dtype auto runs it in on GPUs
+    const gpuDtype = loaded ? nativeDtype(loaded) : undefined;
     const sizes = sizesReport(config);
     if (flags.json) {
       printJson({
@@ -97,6 +99,7 @@ export async function inspectModel(spec: string, flags: { json?: boolean }): Pro
         config,
         tokenizer: loaded ? { kind: loaded.tokenizer.kind, vocabSize: loaded.tokenizer.vocabSize } : null,
         tensors: tensors ?? null,
+        gpuDtype: gpuDtype ?? null,
         sizes,
       });
       return;
@@ -134,6 +137,7 @@ export async function inspectModel(spec: string, flags: { json?: boolean }): Pro
                     .join(', ')})`,
                 ],
                 ['stored bytes', formatBytes(tensors.storedBytes)],
+                ['on GPUs', `${gpuDtype} (--dtype auto)`],
               ]
             : []),
         ],

@@ -5,11 +5,11 @@
  *
  * @packageDocumentation
  */
-import { type ClusterSpec, createCluster, type DType, type HeadLoadProfile, ValidationError } from '@fairkv/core';
+import { type ClusterSpec, createCluster, type HeadLoadProfile, ValidationError } from '@fairkv/core';
 import { profileHeadLoads } from '@fairkv/runtime';
-import { clusterPresetFor, profileBackendOf, resolveBackend } from '../backend-choice.js';
+import { chooseDtype, clusterPresetFor, profileBackendOf, resolveBackend } from '../backend-choice.js';
 import { UsageError, withContext } from '../cli-error.js';
-import type { BACKEND_CHOICES } from '../cli-names.js';
+import type { BACKEND_CHOICES, DtypeChoice } from '../cli-names.js';
 import { printJson } from '../command-help.js';
 import { contiguousProfileDevices, describeProfileDevices, type ProfileDevices } from '../engine-plan.js';
 import { writeTextFile } from '../files.js';
@@ -27,7 +27,7 @@ export interface ProfileFlags extends PolicyFlags {
   context?: number;
   backend: (typeof BACKEND_CHOICES)[number];
   devices: number;
-  dtype: DType;
+  dtype: DtypeChoice;
   cluster?: string;
   json?: boolean;
 }
@@ -60,6 +60,7 @@ export async function runProfile(flags: ProfileFlags): Promise<void> {
     if (flags.cluster && backend.name === 'cpu' && flags.devices === 1) {
       throw new UsageError('--cluster applies to --devices above 1 or --backend cuda (one CPU device is not sharded)');
     }
+    const { dtype } = chooseDtype(flags.dtype, backend, model);
     // one CPU device: the prefills run in this thread; otherwise on device workers under the contiguous plan
     let devices: ProfileDevices | undefined;
     if (backend.name === 'cuda' || flags.devices > 1) {
@@ -70,14 +71,14 @@ export async function runProfile(flags: ProfileFlags): Promise<void> {
       } catch (error) {
         throw withContext(error, `--devices ${flags.devices}`);
       }
-      devices = await contiguousProfileDevices(profileBackendOf(backend, flags.dtype), {
+      devices = await contiguousProfileDevices(profileBackendOf(backend, dtype), {
         model: model.config,
         cluster,
         batch: 1,
         maxTokens: flags.newTokens,
       });
     }
-    const where = devices ? `; ${describeProfileDevices(devices)}` : flags.dtype === 'f32' ? '' : `; ${flags.dtype}`;
+    const where = devices ? `; ${describeProfileDevices(devices)}` : dtype === 'f32' ? '' : `; ${dtype}`;
     const progress = createProgress(flags.json === true || !flags.out);
     progress.start(prompts.length, 'profile');
     let profile: HeadLoadProfile;
@@ -90,7 +91,7 @@ export async function runProfile(flags: ProfileFlags): Promise<void> {
         ...(flags.context !== undefined ? { contextLength: flags.context } : {}),
         source: `measured on ${prompts.length} prompts of ${flags.prompts} (${model.config.name}, ${describePolicy(policy)}${where})`,
         onProgress: (done) => progress.update(done),
-        dtype: flags.dtype,
+        dtype,
         ...(devices ? { backend: devices.backend, plan: devices.plan, execution: devices.execution } : {}),
       });
     } catch (error) {

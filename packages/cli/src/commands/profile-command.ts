@@ -5,9 +5,9 @@
  *
  * @packageDocumentation
  */
-import { CLUSTER_PRESET_NAMES, DTYPES } from '@fairkv/core';
+import { CLUSTER_PRESET_NAMES } from '@fairkv/core';
 import { type Command, Option } from 'commander';
-import { BACKEND_CHOICES } from '../cli-names.js';
+import { BACKEND_CHOICES, DTYPE_AUTO_HELP, DTYPE_CHOICES } from '../cli-names.js';
 import { addExamples } from '../command-help.js';
 import { integerAtLeast } from '../option-parsers.js';
 import { addPolicyOptions } from '../policy-flags.js';
@@ -56,9 +56,9 @@ export function registerProfileCommand(program: Command): Command {
       1,
     )
     .addOption(
-      new Option('--dtype <dtype>', 'dtype of the weights and the KV cache during the prefills')
-        .choices(DTYPES)
-        .default('f32'),
+      new Option('--dtype <dtype>', `dtype of the weights and the KV cache during the prefills (${DTYPE_AUTO_HELP})`)
+        .choices(DTYPE_CHOICES)
+        .default('auto'),
     )
     .addOption(
       new Option(

@@ -115,6 +115,7 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
       tokenizer: { kind: 'sentencepiece-bpe', vocabSize: 512 },
     });
     expect(report.sizes.f32.kvBytesPerToken).toBe(2 * 8 * 4 * 5 * 4);
+    expect(report.gpuDtype).toBe('f32');
 
     const truncated = join(folder, 'truncated.gguf');
     writeFileSync(truncated, readFileSync(STORIES_260K).subarray(0, 300));
