@@ -24,7 +24,9 @@ export function registerInspectCommand(program: Command): Command {
   addExamples(backends, [{ command: 'fairkv inspect backends', description: 'probe cpu, cuda and webgpu' }]);
   const model = inspect
     .command('model')
-    .description('Architecture, tensors, bytes per dtype, KV bytes per token and the dtype GPUs run it in (--dtype auto) of a model.')
+    .description(
+      'Architecture, tensors, bytes per dtype, KV bytes per token and the dtype GPUs run it in (--dtype auto) of a model.',
+    )
     .argument('<model>', 'GGUF file, Hugging Face folder, config.json or preset name')
     .option('--json', 'print JSON')
     .action(async (spec: string, flags: { json?: boolean }) =>
