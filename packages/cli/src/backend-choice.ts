@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import type { DType } from '@fairkv/core';
-import { type LoadedModel, nativeDtype, type WorkerBackendModule } from '@fairkv/runtime';
+import { type LoadedModel, matrixStoredTypes, nativeDtype, type WorkerBackendModule } from '@fairkv/runtime';
 import { InputError } from './cli-error.js';
 import type { DtypeChoice } from './cli-names.js';
 import type { ProfileBackend } from './engine-plan.js';
@@ -106,9 +106,10 @@ export function chooseDtype(
 ): ChosenDtype {
   if (flag !== 'auto') return { dtype: flag };
   if (backend.name === 'cpu') return { dtype: 'f32', reason: 'auto: f32 on the CPU' };
-  const dtype = nativeDtype(model);
-  const stored = dtype === 'f32' ? 'f32 (or mixed 16-bit types)' : dtype === 'f16' ? 'f16 or quantised blocks' : 'bf16';
-  return { dtype, reason: `auto: the model's matrices are stored in ${stored}` };
+  return {
+    dtype: nativeDtype(model),
+    reason: `auto: the model's matrices are stored in ${matrixStoredTypes(model).join(', ')}`,
+  };
 }
 
 /** `bf16 (auto: the model's matrices are stored in bf16)`, or the dtype alone where the flag named it. */

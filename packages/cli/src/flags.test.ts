@@ -259,7 +259,10 @@ describe('--dtype auto', () => {
       const onGpus = chooseDtype('auto', gpus, brain);
       expect(onGpus.dtype).toBe('bf16');
       expect(describeDtype(onGpus)).toBe("bf16 (auto: the model's matrices are stored in bf16)");
-      expect(chooseDtype('auto', gpus, quantised).dtype).toBe('f16');
+      expect(chooseDtype('auto', gpus, quantised)).toEqual({
+        dtype: 'f16',
+        reason: "auto: the model's matrices are stored in q8_0",
+      });
       expect(describeDtype(chooseDtype('f16', gpus, quantised))).toBe('f16');
     } finally {
       quantised.close();

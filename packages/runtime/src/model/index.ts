@@ -60,7 +60,7 @@ export { HF_FILES, loadHuggingFaceModel, readSafetensorsIndex } from './load-hug
 export { loadModel } from './load-model.js';
 export { type LoadedModel, type LoadModelOptions, type ModelFormat, RANDOM_WEIGHTS_KEY } from './loaded-model.js';
 export { createModelWeights, halfStoredType, type ModelWeights, type WeightInfo } from './model-weights.js';
-export { nativeDtype } from './native-dtype.js';
+export { matrixStoredTypes, nativeDtype } from './native-dtype.js';
 export {
   decodeSafetensorsData,
   parseSafetensorsHeader,

@@ -6,7 +6,7 @@ import { createFixtureModel } from './fixture-model.js';
 import type { WritableGgmlType } from './ggml-quantize.js';
 import { loadModel } from './load-model.js';
 import type { ModelWeights, WeightInfo } from './model-weights.js';
-import { nativeDtype } from './native-dtype.js';
+import { matrixStoredTypes, nativeDtype } from './native-dtype.js';
 import type { WritableSafetensorsDtype } from './safetensors-writer.js';
 
 const TINY = { layerCount: 2, hiddenSize: 64, queryHeadCount: 2, kvHeadCount: 1, headDim: 32, ffnSize: 64 } as const;
@@ -39,6 +39,7 @@ describe('nativeDtype', () => {
   ] as const)('a GGUF with %s matrices runs in %s', async (stored, expected) => {
     const model = await ggufOf(stored);
     try {
+      expect(matrixStoredTypes(model)).toEqual([stored]);
       expect(nativeDtype(model)).toBe(expected);
     } finally {
       model.close();

@@ -9,15 +9,18 @@ import type { DType } from '@fairkv/core';
 import type { LoadedModel } from './loaded-model.js';
 import { LAYER_WEIGHT_KINDS, layerWeightName } from './weight-names.js';
 
-/** Stored types of the layer matrices and the output head (no norms: those are vectors). */
-function matrixStoredTypes(model: Pick<LoadedModel, 'config' | 'weights'>): Set<string> {
+/**
+ * The types a model's matrices are stored in (every layer's projections and the output head; not the
+ * norms, which are vectors), lower-cased, in order of first appearance: `['bf16']`, `['q4_k', 'q6_k']`.
+ */
+export function matrixStoredTypes(model: Pick<LoadedModel, 'config' | 'weights'>): string[] {
   const kinds = LAYER_WEIGHT_KINDS.filter((kind) => !kind.endsWith('Norm'));
   const types = new Set<string>();
   for (let layer = 0; layer < model.config.layerCount; layer++) {
     for (const kind of kinds) types.add(model.weights.info(layerWeightName(layer, kind)).storedType.toLowerCase());
   }
   types.add(model.weights.info('output').storedType.toLowerCase());
-  return types;
+  return [...types];
 }
 
 /** True for ggml's quantised block types (`q8_0`, `q4_K`, ...): integers times 16-bit scales. */
@@ -36,8 +39,7 @@ function isQuantised(storedType: string): boolean {
  *   occur (neither holds the other's values).
  */
 export function nativeDtype(model: Pick<LoadedModel, 'config' | 'weights'>): DType {
-  const types = matrixStoredTypes(model);
-  const halves = [...types].filter((type) => !isQuantised(type));
+  const halves = matrixStoredTypes(model).filter((type) => !isQuantised(type));
   if (halves.length === 0) return 'f16';
   if (halves.length === 1 && (halves[0] === 'bf16' || halves[0] === 'f16')) return halves[0];
   return 'f32';
