@@ -504,7 +504,7 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
  *   npx tsx bench/cuda-decode-e2e/run.ts calibrate G [results.json] [plan solver to fit on]
  */
 async function calibrate(deviceCount: number, file: string, fitSolver: string): Promise<void> {
-  const { predictPlan } = await import('@fairkv/placement');
+  const { fitCostConstants, predictPlan } = await import('@fairkv/placement');
   const prepared = JSON.parse(readFileSync(`.device/e2e-plans-${deviceCount}.json`, 'utf8')) as Prepared;
   const measured = JSON.parse(readFileSync(file, 'utf8')) as {
     gpus: string[];
@@ -514,27 +514,20 @@ async function calibrate(deviceCount: number, file: string, fitSolver: string): 
     ...prepared.profile,
     mean: prepared.profile.mean.map((row) => row.map((length) => Math.max(1, Math.round(length * scale)))),
   });
+  /** The plan's workload at KV `scale`: its largest batch on the H100s, the profile's lengths scaled. */
+  const requestAt = (plan: Plan, scale: number) => ({
+    model: prepared.model,
+    profile: scaled(scale),
+    cluster: createCluster('h100-sxm-80g', deviceCount),
+    batch: Math.floor(plan.predicted.maxBatch),
+    newTokens: NEW_TOKENS,
+    dtype: 'bf16' as const,
+  });
   const predict = (
     plan: Plan,
     scale: number,
     options: { bandwidthEfficiency?: number; layerOverheadSeconds?: number },
-  ) =>
-    predictPlan(plan, {
-      model: prepared.model,
-      profile: scaled(scale),
-      cluster: createCluster('h100-sxm-80g', deviceCount),
-      batch: Math.floor(plan.predicted.maxBatch),
-      newTokens: NEW_TOKENS,
-      dtype: 'bf16',
-      options,
-    }).stepTimeSeconds;
-  /** step = bytes / efficiency + interconnect + overheads x layerOverheadSeconds, from three predictions. */
-  const terms = (plan: Plan, scale: number) => {
-    const nominal = predict(plan, scale, { layerOverheadSeconds: 0 });
-    const bytes = predict(plan, scale, { bandwidthEfficiency: 0.5, layerOverheadSeconds: 0 }) - nominal;
-    const overheads = (predict(plan, scale, { layerOverheadSeconds: 1e-3 }) - nominal) / 1e-3;
-    return { bytes, interconnect: nominal - bytes, overheads };
-  };
+  ) => predictPlan(plan, { ...requestAt(plan, scale), options }).stepTimeSeconds;
   const stepOf = (solver: string, scale: number) =>
     measured.results.find((r) => r.solver === solver && (r.kvScale ?? 1) === scale)?.measured?.stepSecondsMedian;
   const scales = [...new Set(measured.results.map((r) => r.kvScale ?? 1))].sort((a, b) => b - a);
@@ -559,9 +552,11 @@ async function calibrate(deviceCount: number, file: string, fitSolver: string): 
       `constants of ${process.env.FAIRKV_CALIBRATION}: bandwidthEfficiency ${efficiency.toFixed(3)}, layerOverheadSeconds ${(layerOverheadSeconds * 1e6).toFixed(0)} us`,
     );
   } else {
-    const [t1, t2] = [terms(fitPlan!, high!), terms(fitPlan!, low!)];
-    efficiency = (t1.bytes - t2.bytes) / (m1 - m2 - (t1.interconnect - t2.interconnect));
-    layerOverheadSeconds = (m1 - t1.bytes / efficiency - t1.interconnect) / t1.overheads;
+    // the predicted step is affine in 1 / efficiency and the overhead (@fairkv/placement's stepTerms)
+    ({ bandwidthEfficiency: efficiency, layerOverheadSeconds } = fitCostConstants(
+      { plan: fitPlan!, request: requestAt(fitPlan!, high!), stepSeconds: m1 },
+      { plan: fitPlan!, request: requestAt(fitPlan!, low!), stepSeconds: m2 },
+    ));
     console.log(
       `fitted on ${fitSolver} at KV x${high} and x${low}: bandwidthEfficiency ${efficiency.toFixed(3)}, layerOverheadSeconds ${(layerOverheadSeconds * 1e6).toFixed(0)} us`,
     );

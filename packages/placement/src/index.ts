@@ -5,6 +5,15 @@
  *
  * @packageDocumentation
  */
+
+export {
+  type CostConstants,
+  fitCostConstants,
+  fitLayerOverhead,
+  type MeasuredStep,
+  type StepTerms,
+  stepTerms,
+} from './calibration.js';
 export {
   allReduceSeconds,
   type DevicePlacementPrediction,

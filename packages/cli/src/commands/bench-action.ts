@@ -6,10 +6,10 @@
  */
 import { cpus } from 'node:os';
 import { createCluster, type HeadLoadProfile } from '@fairkv/core';
-import { predictPlan } from '@fairkv/placement';
+import { type CostConstants, fitLayerOverhead, predictPlan } from '@fairkv/placement';
 import { createInferenceEngine, type InferenceEngine } from '@fairkv/runtime';
 import { chooseDtype, clusterPresetFor, describeDtype, profileBackendOf, resolveBackend } from '../backend-choice.js';
-import { withContext } from '../cli-error.js';
+import { UsageError, withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES, DtypeChoice } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
@@ -41,6 +41,8 @@ export interface BenchFlags extends PolicyFlags, CostModelFlags {
   cluster?: string;
   dtype: DtypeChoice;
   kernelProfile?: boolean;
+  /** Fit the cost model's per-layer overhead to the first solver's measured run. */
+  calibrate?: boolean;
   /** False with `--no-graph-steps`. */
   graphSteps: boolean;
   /** False with `--no-warmup`. */
@@ -54,6 +56,9 @@ const WARMUP = { maxTokens: 2, stopAtEos: false } as const;
 
 /** The action of the command (loaded on demand). */
 export async function runBench(flags: BenchFlags): Promise<void> {
+  if (flags.calibrate && flags.layerOverhead !== undefined) {
+    throw new UsageError('--calibrate fits the layer overhead that --layer-overhead sets: give one');
+  }
   const quiet = flags.json === true;
   const pool = flags.prompts ? readPrompts(flags.prompts) : undefined;
   const prompts = pool
@@ -121,13 +126,18 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       ).profile;
       progress.stop();
     }
+    // --calibrate: the overhead fitted on the first run, for its prediction and every later one
+    let calibration: (CostConstants & { solver: CliSolverName; clamped: boolean }) | undefined;
     const requestWith = (loads: HeadLoadProfile) => ({
       model: config,
       profile: loads,
       cluster,
       batch: flags.concurrency,
       dtype,
-      options: costModelOptions(flags),
+      options: {
+        ...costModelOptions(flags),
+        ...(calibration ? { layerOverheadSeconds: calibration.layerOverheadSeconds } : {}),
+      },
     });
     const results = [];
     for (const [index, solver] of flags.solvers.entries()) {
@@ -180,6 +190,20 @@ export async function runBench(flags: BenchFlags): Promise<void> {
           // the same placement, its plan document now scored with the observed loads
           solved = await runSolver(solver, requestWith(profile));
         }
+        if (flags.calibrate && index === 0) {
+          // a decode step of the whole batch: what the cost model predicts (tokens/s = batch / step)
+          const stepSeconds = flags.concurrency / figures.decodeTokensPerSecond;
+          calibration = {
+            solver,
+            ...fitLayerOverhead({ plan: solved.plan, request: requestWith(profile), stepSeconds }),
+          };
+          if (calibration.clamped) {
+            warnings.push(
+              `--calibrate: ${solver} decoded faster than the cost model's bytes alone allow at bandwidth efficiency ` +
+                `${calibration.bandwidthEfficiency}; the layer overhead is 0 (give a lower --bandwidth-efficiency)`,
+            );
+          }
+        }
         const predicted = predictPlan(solved.plan, requestWith(profile));
         results.push({
           solver,
@@ -224,6 +248,14 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       maxTokens: flags.maxTokens,
       warmup: flags.warmup ? { requests: Math.min(flags.concurrency, prompts.length), ...WARMUP } : false,
       profileSource: profile?.source,
+      calibration: calibration
+        ? {
+            solver: calibration.solver,
+            bandwidthEfficiency: calibration.bandwidthEfficiency,
+            layerOverheadSeconds: calibration.layerOverheadSeconds,
+            clamped: calibration.clamped,
+          }
+        : null,
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
       results,
     };
@@ -258,7 +290,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
             'copies',
           ],
           rows,
-        )}\n\nmeasured: decode tokens/s of the ${backend.name === 'cuda' ? `${flags.devices} GPU workers` : 'CPU workers'}; predicted: cost model for the ${clusterName} cluster preset\nloads the plans balance: ${profile?.source}\nwrote ${flags.out}\n`,
+        )}\n\nmeasured: decode tokens/s of the ${backend.name === 'cuda' ? `${flags.devices} GPU workers` : 'CPU workers'}; predicted: cost model for the ${clusterName} cluster preset${calibrationNote(calibration, flags)}\nloads the plans balance: ${profile?.source}\nwrote ${flags.out}\n`,
     );
     for (const result of results) {
       const profiles = result.measured.operationProfiles;
@@ -270,6 +302,23 @@ export async function runBench(flags: BenchFlags): Promise<void> {
   } finally {
     model.close();
   }
+}
+
+/**
+ * `, its layer overhead fitted on contiguous's run (812 µs at bandwidth efficiency 1)`; without
+ * `--calibrate` or either constant, a pointer to it (the defaults are the paper's ideal hardware).
+ */
+function calibrationNote(calibration: (CostConstants & { solver: string }) | undefined, flags: CostModelFlags): string {
+  if (!calibration) {
+    const given = flags.bandwidthEfficiency !== undefined || flags.layerOverhead !== undefined;
+    return given
+      ? ' with the given constants'
+      : ' with its ideal-hardware constants (--calibrate fits them to this run)';
+  }
+  return (
+    `, its layer overhead fitted on ${calibration.solver}'s run (${formatNumber(calibration.layerOverheadSeconds * 1e6)} µs ` +
+    `at bandwidth efficiency ${calibration.bandwidthEfficiency})`
+  );
 }
 
 /** One device's operation profile, as `InferenceEngine.stopProfile` returns it. */

@@ -68,6 +68,10 @@ export function registerBenchCommand(program: Command): Command {
     );
   addCostModelOptions(command, 'predictions: ')
     .option(
+      '--calibrate',
+      "predictions: fit the layer overhead to the first solver's measured decode rate (at --bandwidth-efficiency), then predict every plan with it",
+    )
+    .option(
       '--no-warmup',
       'measure from the first request (default: one batch of 2-token requests runs first, unmeasured)',
     )

@@ -208,6 +208,38 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     }
   });
 
+  it('bench --calibrate fits the layer overhead on the first run and predicts every plan with it', async () => {
+    const out = join(folder, 'bench-calibrated.json');
+    const run = await bench(
+      out,
+      '--policy',
+      'snapkv',
+      '--budget',
+      '8',
+      '--requests',
+      '2',
+      '--max-tokens',
+      '4',
+      '--calibrate',
+    );
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(
+      /its layer overhead fitted on contiguous's run \([\d,.]+ µs at bandwidth efficiency 1\)/,
+    );
+    const document = JSON.parse(readFileSync(out, 'utf8'));
+    const { calibration, results } = document;
+    expect(calibration).toMatchObject({ solver: 'contiguous', bandwidthEfficiency: 1, clamped: false });
+    // CPU workers take far longer per layer than their bytes: hundreds of µs, not the 10 µs default
+    expect(calibration.layerOverheadSeconds).toBeGreaterThan(20e-6);
+    const [first, second] = results;
+    expect(first.predicted.throughputTokensPerSecond / first.measured.decodeTokensPerSecond).toBeCloseTo(1, 9);
+    // 5 layers and the output stage, each with the fitted overhead
+    expect(second.predicted.stepTimeSeconds).toBeGreaterThan(6 * calibration.layerOverheadSeconds);
+    const both = await bench(join(folder, 'unused.json'), '--calibrate', '--layer-overhead', '200');
+    expect(both.code).toBe(1);
+    expect(both.stderr).toMatch(/--calibrate fits the layer overhead that --layer-overhead sets: give one/);
+  });
+
   it('bench --kernel-profile reports the time of each operation on every device', async () => {
     const out = join(folder, 'bench-profile.json');
     const run = await bench(
