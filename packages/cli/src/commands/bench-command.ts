@@ -92,5 +92,10 @@ export function registerBenchCommand(program: Command): Command {
       command: 'fairkv bench --model stories260K.gguf --devices 4 --policy snapkv --budget 24 --out bench.json',
       description: 'stories260K on 4 devices',
     },
+    {
+      command:
+        'fairkv bench --model model.gguf --backend cuda --devices 2 --solvers contiguous,greedy,fair-copy --requests 64 --concurrency 64 --max-tokens 512 --calibrate',
+      description: '2 GPUs, every plan predicted with the layer overhead fitted on the contiguous run',
+    },
   ]);
 }
