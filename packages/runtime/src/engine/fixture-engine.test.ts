@@ -7,6 +7,7 @@ import { ReferenceLlama } from '../__fixtures__/reference-llama.js';
 import { createFixtureModel } from '../model/fixture-model.js';
 import { loadModel } from '../model/load-model.js';
 import type { LoadedModel } from '../model/loaded-model.js';
+import { nativeDtype } from '../model/native-dtype.js';
 import { createInferenceEngine } from './create-engine.js';
 
 // MHA, head dim 64, half-split (Hugging Face / NeoX) RoPE, sharded safetensors: shapes stories260K lacks.
@@ -118,5 +119,49 @@ describe('engine on the generated fixture model (MHA, head dim 64, half-split Ro
       }
     };
     expect(await run(gguf)).toEqual(await run(huggingFace));
+  });
+});
+
+describe('a quantised GGUF in the dtype --dtype auto gives it on GPUs', () => {
+  it('runs q8_0 weights in an f16 engine within f16 rounding of the f32 engine', async () => {
+    const files = await createFixtureModel(join(dir, 'q8'), {
+      seed: 5,
+      layerCount: 2,
+      hiddenSize: 128,
+      queryHeadCount: 4,
+      kvHeadCount: 2,
+      headDim: 32,
+      ffnSize: 96,
+      maxContext: 64,
+      gguf: { tensorType: 'q8_0' },
+      huggingFace: false,
+    });
+    const model = await loadModel(files.ggufPath!);
+    try {
+      expect(nativeDtype(model)).toBe('f16');
+      const run = async (dtype: 'f32' | 'f16') => {
+        const engine = await createInferenceEngine({ model, dtype, execution: 'inline', maxPositions: 64 });
+        try {
+          return (
+            await engine.generate([1, 5, 9, 13, 2], { maxTokens: 4, stopAtEos: false, returnLogits: true }).result
+          ).logits!;
+        } finally {
+          await engine.dispose();
+        }
+      };
+      const [full, half] = [await run('f32'), await run('f16')];
+      // the first step sees the same prompt in both (later steps may pick other tokens on a random model)
+      const [exact, rounded] = [full[0]!, half[0]!];
+      let diff = 0;
+      let scale = 0;
+      for (let v = 0; v < exact.length; v++) {
+        diff = Math.max(diff, Math.abs(exact[v]! - rounded[v]!));
+        scale = Math.max(scale, Math.abs(exact[v]!));
+      }
+      expect(diff / scale).toBeGreaterThan(0); // f16 storage really rounds
+      expect(diff / scale).toBeLessThan(2e-3);
+    } finally {
+      model.close();
+    }
   });
 });
