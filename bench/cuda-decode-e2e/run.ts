@@ -74,20 +74,34 @@ interface Prepared {
   commit: string;
 }
 
-/** The issue's workload on `deviceCount` H100s: llama-3.1-8b, the DuoAttention 8B profile at `sparsity`. */
+/**
+ * The DuoAttention gate files of ../shared and the model preset of each one's shape (Llama-3-8B has
+ * Llama-3.1-8B's layers, heads and widths). FAIRKV_E2E_GATES picks one (default: the issue's,
+ * Meta-Llama-3.1-8B-Instruct).
+ */
+const GATE_MODELS: Record<string, string> = {
+  'Meta-Llama-3.1-8B-Instruct': 'llama-3.1-8b',
+  'Llama-3-8B-Instruct-Gradient-1048k': 'llama-3.1-8b',
+  'Mistral-7B-Instruct-v0.2': 'mistral-7b-v0.2',
+};
+const GATES = process.env.FAIRKV_E2E_GATES ?? 'Meta-Llama-3.1-8B-Instruct';
+if (!(GATES in GATE_MODELS)) {
+  throw new Error(
+    `FAIRKV_E2E_GATES: expected one of ${Object.keys(GATE_MODELS).join(', ')}, got ${JSON.stringify(GATES)}`,
+  );
+}
+
+/** The issue's workload on `deviceCount` H100s: llama-3.1-8b, the DuoAttention 8B profile at `sparsity` (or FAIRKV_E2E_GATES's). */
 function workload(deviceCount: number, sparsity: number) {
-  const model = getModelPreset('llama-3.1-8b');
+  const model = getModelPreset(GATE_MODELS[GATES]!);
   const tsv = readFileSync(
-    new URL(
-      '../../../shared/profiles/duo-attention/Meta-Llama-3.1-8B-Instruct/full_attention_heads.tsv',
-      import.meta.url,
-    ),
+    new URL(`../../../shared/profiles/duo-attention/${GATES}/full_attention_heads.tsv`, import.meta.url),
     'utf8',
   );
   const profile = duoAttentionProfile(parseDuoAttentionGates(tsv), {
     contextLength: CONTEXT,
     selection: { sparsity },
-    source: `DuoAttention Meta-Llama-3.1-8B-Instruct, sparsity ${sparsity}`,
+    source: `DuoAttention ${GATES}, sparsity ${sparsity}`,
   });
   return {
     model,
@@ -169,10 +183,11 @@ async function ceiling(): Promise<void> {
       }
     }
   }
-  const out = new URL('./results/cuda-decode-e2e-ceiling.json', import.meta.url);
+  const suffix = GATES === 'Meta-Llama-3.1-8B-Instruct' ? '' : `-${GATES}`;
+  const out = new URL(`./results/cuda-decode-e2e-ceiling${suffix}.json`, import.meta.url);
   writeFileSync(
     out,
-    `${JSON.stringify({ benchmark: 'cuda-decode-e2e ceiling', model: 'llama-3.1-8b', cluster: 'h100-sxm-80g', contextLength: CONTEXT, commit: gitCommit(), rows }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'cuda-decode-e2e ceiling', model: GATE_MODELS[GATES], gates: GATES, cluster: 'h100-sxm-80g', contextLength: CONTEXT, commit: gitCommit(), rows }, null, 2)}\n`,
   );
   console.log(`wrote ${relative(process.cwd(), fileURLToPath(out))}`);
 }
