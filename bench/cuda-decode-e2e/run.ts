@@ -1,7 +1,8 @@
 /**
  * Issue 8 §5b: end-to-end decode on several GPUs with each placement plan, measured next to predicted.
  * llama-3.1-8b shape with random bf16 weights, the DuoAttention Llama-3.1-8B head profile at sparsity
- * 0.5 (FAIRKV_E2E_SPARSITY; retrieval heads 32,768 tokens, streaming heads 384), each plan at the largest batch the cost model
+ * 0.5 (FAIRKV_E2E_SPARSITY; retrieval heads 32,768 tokens, streaming heads 384; FAIRKV_E2E_GATES picks
+ * another gate file of ../shared and its model's shape), each plan at the largest batch the cost model
  * says it fits. Requests are admitted without a prefill (their KV lengths come from the profile), then
  * decode steps run through the runtime's DeviceExecutor on CUDA backends with NCCL all-reduce, each
  * plan driven two ways in the same run: `workers` (a runtime worker thread and an NCCL rank per GPU, as
@@ -504,7 +505,7 @@ async function runPlans(file: string, executions: Execution[]): Promise<void> {
   const out = process.env.OUT ?? '.';
   writeFileSync(
     `${out}/cuda-decode-e2e-${prepared.deviceCount}.json`,
-    `${JSON.stringify({ benchmark: 'cuda-decode-e2e', gpus: probe.devices.map((d) => d.name), deviceCount: prepared.deviceCount, model: 'llama-3.1-8b shape, dummy bf16 weights (N(0, 0.02))', profile: profile.source, context: CONTEXT, commit: gitCommit(), addonBuild: probe.build ?? null, plansCommit: prepared.commit, host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), results, ...(kvSweep.length > 0 ? { kvSweep } : {}) }, null, 2)}\n`,
+    `${JSON.stringify({ benchmark: 'cuda-decode-e2e', gpus: probe.devices.map((d) => d.name), deviceCount: prepared.deviceCount, model: `${prepared.model.name} shape, dummy bf16 weights (N(0, 0.02))`, profile: profile.source, context: CONTEXT, commit: gitCommit(), addonBuild: probe.build ?? null, plansCommit: prepared.commit, host: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version }, date: new Date().toISOString(), results, ...(kvSweep.length > 0 ? { kvSweep } : {}) }, null, 2)}\n`,
   );
 }
 
