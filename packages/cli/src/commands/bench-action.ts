@@ -59,6 +59,11 @@ export async function runBench(flags: BenchFlags): Promise<void> {
   if (flags.calibrate && flags.layerOverhead !== undefined) {
     throw new UsageError('--calibrate fits the layer overhead that --layer-overhead sets: give one');
   }
+  if (flags.calibrate && flags.calibration !== undefined) {
+    throw new UsageError('--calibrate fits the constants that --calibration reads: give one');
+  }
+  // read once, before any model loads (a bad --calibration file fails fast)
+  const costOptions = costModelOptions(flags);
   const quiet = flags.json === true;
   const pool = flags.prompts ? readPrompts(flags.prompts) : undefined;
   const prompts = pool
@@ -135,7 +140,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       batch: flags.concurrency,
       dtype,
       options: {
-        ...costModelOptions(flags),
+        ...costOptions,
         ...(calibration ? { layerOverheadSeconds: calibration.layerOverheadSeconds } : {}),
       },
     });
@@ -310,6 +315,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
  */
 function calibrationNote(calibration: (CostConstants & { solver: string }) | undefined, flags: CostModelFlags): string {
   if (!calibration) {
+    if (flags.calibration !== undefined) return ` with the constants of ${flags.calibration}`;
     const given = flags.bandwidthEfficiency !== undefined || flags.layerOverhead !== undefined;
     return given
       ? ' with the given constants'

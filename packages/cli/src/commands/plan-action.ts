@@ -6,7 +6,7 @@
  * @packageDocumentation
  */
 import { createCluster, type DType } from '@fairkv/core';
-import type { PlacementOptions, PlacementRequest } from '@fairkv/placement';
+import { type PlacementOptions, type PlacementRequest, resolvePlacementOptions } from '@fairkv/placement';
 import { InputError, oneLineMessage, withContext } from '../cli-error.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
@@ -83,6 +83,18 @@ async function buildRequest(flags: PlanFlags): Promise<{ request: PlacementReque
   };
 }
 
+/** `cost model: bandwidth efficiency 0.985, layer overhead 232 µs (--calibration cal.json)`, defaults named as such. */
+function costModelLine(request: PlacementRequest, calibration: string | undefined): string {
+  const given = request.options ?? {};
+  const { bandwidthEfficiency, layerOverheadSeconds } = resolvePlacementOptions(given, request.cluster.devices.length);
+  const defaults = given.bandwidthEfficiency === undefined && given.layerOverheadSeconds === undefined;
+  const source = calibration ? ` (--calibration ${calibration})` : defaults ? ' (defaults: ideal hardware)' : '';
+  return (
+    `cost model: bandwidth efficiency ${Number(bandwidthEfficiency.toPrecision(4))}, ` +
+    `layer overhead ${formatNumber(layerOverheadSeconds * 1e6)} µs${source}`
+  );
+}
+
 function tableOf(outcomes: SolverOutcome[]): string {
   const baseline = outcomes.find((outcome) => outcome.solver === 'contiguous')?.result?.predicted;
   const rows = outcomes.map(({ solver, result, error }) => {
@@ -155,7 +167,8 @@ export async function runPlan(flags: PlanFlags): Promise<void> {
     const { model, profile, cluster } = request;
     process.stdout.write(
       `${style.bold(`${model.name} on ${cluster.devices.length} x ${cluster.name}`)}, ${flags.dtype}, batch ${flags.batch}, ` +
-        `profile ${profile.policy.name} (${profile.source}), context ${request.contextLength ?? profile.contextLength}\n\n`,
+        `profile ${profile.policy.name} (${profile.source}), context ${request.contextLength ?? profile.contextLength}\n` +
+        `${costModelLine(request, flags.calibration)}\n\n`,
     );
     process.stdout.write(`${tableOf(outcomes)}\n`);
     const p = best.result!.predicted;

@@ -145,6 +145,75 @@ describe.skipIf(!hasDuoGates)(
       expect(calibrated.stepTimeSeconds - none.stepTimeSeconds).toBeCloseTo((32 + 1) * 185e-6, 9);
       expect(await refusal('--layer-overhead', '-5')).toEqual([expect.stringMatching(/--layer-overhead.*-5/)]);
     });
+
+    it('--calibration takes both constants from a bench result or an e2e calibration, and names what is wrong', async () => {
+      const plan = ['--devices', '4', '--solver', 'fair-copy'];
+      const write = (name: string, document: unknown) => {
+        const path = join(folder, name);
+        writeFileSync(path, typeof document === 'string' ? document : JSON.stringify(document));
+        return path;
+      };
+      const constants = { bandwidthEfficiency: 0.9, layerOverheadSeconds: 200e-6 };
+      const bench = write('bench-calibrated.json', {
+        results: [],
+        calibration: { solver: 'contiguous', ...constants },
+      });
+      const e2e = write('e2e-calibration.json', { benchmark: 'cuda-decode-e2e calibration', ...constants });
+      const byFlags = await predicted(...plan, '--bandwidth-efficiency', '0.9', '--layer-overhead', '200');
+      for (const file of [bench, e2e]) {
+        expect((await predicted(...plan, '--calibration', file)).stepTimeSeconds).toBeCloseTo(
+          byFlags.stepTimeSeconds,
+          12,
+        );
+      }
+      const human = await runFairkv([
+        'plan',
+        '--model',
+        'llama-3.1-8b',
+        '--profile',
+        profile,
+        ...plan,
+        '--calibration',
+        bench,
+      ]);
+      expect(human.stdout).toContain(
+        `cost model: bandwidth efficiency 0.9, layer overhead 200 µs (--calibration ${bench})`,
+      );
+      /** The exit code and one error line of a plan with `--calibration file` and more flags. */
+      const failure = async (file: string, ...more: string[]) => {
+        const run = await runFairkv([
+          'plan',
+          '--model',
+          'llama-3.1-8b',
+          '--profile',
+          profile,
+          '--calibration',
+          file,
+          ...more,
+        ]);
+        return [run.code, ...errorLines(run)];
+      };
+      expect(await failure(join(folder, 'missing.json'))).toEqual([
+        2,
+        expect.stringMatching(/--calibration .*missing.json: no such file or directory/),
+      ]);
+      expect(await failure(write('uncalibrated.json', { results: [], calibration: null }))).toEqual([
+        2,
+        expect.stringMatching(/that bench ran without --calibrate/),
+      ]);
+      expect(await failure(write('fast.json', { bandwidthEfficiency: 1.2, layerOverheadSeconds: 0 }))).toEqual([
+        2,
+        expect.stringMatching(/bandwidthEfficiency: expected a number in \(0, 1\], got 1.2/),
+      ]);
+      expect(
+        await failure(write('negative.json', { calibration: { bandwidthEfficiency: 1, layerOverheadSeconds: -1 } })),
+      ).toEqual([2, expect.stringMatching(/layerOverheadSeconds: expected a finite number >= 0, got -1/)]);
+      expect(await failure(write('broken.json', '{ nope'))).toEqual([2, expect.stringMatching(/not valid JSON/)]);
+      expect(await failure(bench, '--layer-overhead', '5')).toEqual([
+        1,
+        expect.stringMatching(/--calibration sets both constants: drop --bandwidth-efficiency and --layer-overhead/),
+      ]);
+    });
   },
 );
 if (!hasDuoGates) it.skip(SHARED_SKIP_MESSAGE, () => {});

@@ -238,6 +238,21 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     const both = await bench(join(folder, 'unused.json'), '--calibrate', '--layer-overhead', '200');
     expect(both.code).toBe(1);
     expect(both.stderr).toMatch(/--calibrate fits the layer overhead that --layer-overhead sets: give one/);
+    // the constants it wrote serve another run's predictions
+    const again = await bench(
+      join(folder, 'bench-again.json'),
+      '--requests',
+      '2',
+      '--max-tokens',
+      '2',
+      '--calibration',
+      out,
+    );
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`with the constants of ${out}`);
+    const twice = await bench(join(folder, 'unused.json'), '--calibrate', '--calibration', out);
+    expect(twice.code).toBe(1);
+    expect(twice.stderr).toMatch(/--calibrate fits the constants that --calibration reads: give one/);
   });
 
   it('bench --kernel-profile reports the time of each operation on every device', async () => {
