@@ -97,7 +97,8 @@ export interface ChosenDtype {
 /**
  * The dtype a command runs the model in for `--dtype`: the flag's, or for `auto` f32 on the CPU (the
  * reference backend's precision) and on GPUs the model's own ({@link nativeDtype}: bf16 or f16 as its
- * matrices are stored, f16 for quantised GGUF, f32 for f32 models), as vLLM's `--dtype auto` does.
+ * matrices are stored, f16 for quantised GGUF, f32 for f32 models). vLLM's `--dtype auto` keeps bf16 and
+ * f16 checkpoints alike; it narrows f32 ones to f16, which fairkv leaves in f32, the CPU reference's precision.
  */
 export function chooseDtype(
   flag: DtypeChoice,
