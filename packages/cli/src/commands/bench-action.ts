@@ -196,6 +196,11 @@ export async function runBench(flags: BenchFlags): Promise<void> {
           solved = await runSolver(solver, requestWith(profile));
         }
         if (flags.calibrate && index === 0) {
+          if (!(figures.decodeTokensPerSecond > 0)) {
+            throw new UsageError(
+              `--calibrate: the ${solver} run took no decode step to fit on (--max-tokens ${flags.maxTokens}); give --max-tokens a few hundred`,
+            );
+          }
           // a decode step of the whole batch: what the cost model predicts (tokens/s = batch / step)
           const stepSeconds = flags.concurrency / figures.decodeTokensPerSecond;
           calibration = {

@@ -253,6 +253,9 @@ describe.skipIf(!hasStories260k)('profile, plan, generate, bench and inspect on 
     const twice = await bench(join(folder, 'unused.json'), '--calibrate', '--calibration', out);
     expect(twice.code).toBe(1);
     expect(twice.stderr).toMatch(/--calibrate fits the constants that --calibration reads: give one/);
+    const nothing = await bench(join(folder, 'unused.json'), '--calibrate', '--requests', '2', '--max-tokens', '1');
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toMatch(/--calibrate: the contiguous run took no decode step to fit on \(--max-tokens 1\)/);
   });
 
   it('bench --kernel-profile reports the time of each operation on every device', async () => {
