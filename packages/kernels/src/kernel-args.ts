@@ -161,6 +161,13 @@ export interface PrefillAttentionArgs {
   windowSize: number;
   /** Softmax scale, usually `1 / sqrt(headDim)`. */
   scale: number;
+  /**
+   * Optional: K and V rounded to this 16-bit type (round to nearest even) before every product that
+   * reads them, scores, window scores and outputs alike; absent, they are used as given. A 16-bit engine
+   * stores the prompt's K/V in its pool in that type and decode reads them so: the prompt's own attention
+   * then sees the same values. Q and the probabilities keep f32 precision.
+   */
+  kvRounding?: 'bf16' | 'f16';
 }
 
 /** The paged KV pool and the flat block table (layout in `kv-layout.ts` and docs/kv-cache.md). */

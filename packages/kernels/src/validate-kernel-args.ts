@@ -231,6 +231,9 @@ const RULES: { [K in KernelName]: KernelRule } = {
           message: `expected a divisor of queryHeadCount ${n(a, 'queryHeadCount')}, got ${n(a, 'kvHeadCount')}`,
         });
       }
+      if (a.kvRounding !== undefined && a.kvRounding !== 'bf16' && a.kvRounding !== 'f16') {
+        issues.push({ path: '$.kvRounding', message: `expected 'bf16' or 'f16', got ${describeValue(a.kvRounding)}` });
+      }
       if (a.windowScoreSums !== undefined && n(a, 'windowSize') === 0) {
         issues.push({ path: '$.windowScoreSums', message: 'needs a window: windowSize is 0' });
       }

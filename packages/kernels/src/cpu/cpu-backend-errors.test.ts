@@ -183,5 +183,11 @@ describe('cpu backend specifics', () => {
     expect(() => backend.run('prefill-attention', { ...args, windowSize: 0 })).toThrow(
       /\$\.windowScoreSums: needs a window: windowSize is 0/,
     );
+    for (const kvRounding of ['bf16', 'f16'] as const) {
+      expect(() => backend.run('prefill-attention', { ...args, windowSize: 2, kvRounding })).not.toThrow();
+    }
+    expect(() =>
+      backend.run('prefill-attention', { ...args, windowSize: 2, kvRounding: 'f8' as unknown as 'bf16' }),
+    ).toThrow(/\$\.kvRounding: expected 'bf16' or 'f16', got "f8"/);
   });
 });

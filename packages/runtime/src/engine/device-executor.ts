@@ -67,10 +67,13 @@ export class DeviceExecutor {
   readonly #graphSteps: boolean;
   /** This executor's prefix of graph step names (executors sharing a backend keep their own graphs). */
   readonly #graphName = `decode-${nextGraphName++}`;
+  /** A 16-bit pool's type: the prompt's attention rounds K and V to it, as decode reads them from the pool. */
+  readonly #kvRounding: 'bf16' | 'f16' | undefined;
 
   constructor(options: DeviceExecutorOptions) {
     const { backend, config, shard } = options;
     const dtype = options.dtype ?? 'f32';
+    this.#kvRounding = dtype === 'f32' ? undefined : dtype;
     this.#forward = new ShardForward(options);
     this.#backend = backend;
     this.#config = config;
@@ -147,6 +150,7 @@ export class DeviceExecutor {
           headDim,
           windowSize: windowSums ? windowRows : 0,
           scale: 1 / Math.sqrt(headDim),
+          ...(this.#kvRounding ? { kvRounding: this.#kvRounding } : {}),
         });
       }
       const heads = this.shard.layers[l]!;

@@ -1,18 +1,33 @@
+import { decodeHalf, encodeHalf } from '../../half-precision.js';
 import type { CpuKernel } from '../cpu-kernel.js';
+
+/** `values` rounded to `dtype` (through its bits), in `target`. */
+function roundedInto(values: Float32Array, dtype: 'bf16' | 'f16', target: Float32Array): Float32Array {
+  const bits = new Uint16Array(values.length);
+  encodeHalf(dtype, values, bits);
+  decodeHalf(dtype, bits, 0, target, 0, values.length);
+  return target;
+}
 
 /**
  * `prefill-attention` on the CPU: causal GQA softmax attention over one prompt, one (query head,
  * query token) at a time with f64 scores (four keys and values per inner pass), also writing the
  * observation-window probabilities (or their column sums) and, when asked, each key's attention summed over
- * all queries.
+ * all queries. With `kvRounding`, K and V are rounded to that 16-bit type first.
  */
 export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
   name: 'prefill-attention',
   run(args, context) {
     const { tokenCount, queryHeadCount, kvHeadCount, headDim, windowSize, scale } = args;
     const query = context.f32(args.query);
-    const key = context.f32(args.key);
-    const value = context.f32(args.value);
+    const kvElements = tokenCount * kvHeadCount * headDim;
+    // kvRounding: the K and V a 16-bit pool will hold, for every product below
+    const key = args.kvRounding
+      ? roundedInto(context.f32(args.key).subarray(0, kvElements), args.kvRounding, context.scratchF32(0, kvElements))
+      : context.f32(args.key);
+    const value = args.kvRounding
+      ? roundedInto(context.f32(args.value).subarray(0, kvElements), args.kvRounding, context.scratchF32(1, kvElements))
+      : context.f32(args.value);
     const output = context.f32(args.output);
     const windowScores = windowSize > 0 && args.windowScores ? context.f32(args.windowScores) : undefined;
     const windowScoreSums = windowSize > 0 && args.windowScoreSums ? context.f32(args.windowScoreSums) : undefined;
