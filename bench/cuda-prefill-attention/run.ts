@@ -20,7 +20,7 @@ import { spawnSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DeviceBuffer } from '@fairkv/kernels';
+import { type DeviceBuffer, roundToDType } from '@fairkv/kernels';
 import { type CudaBackend, createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { medianEventMs } from '../cuda-event-timing.js';
 import { positiveIntegersFromEnv } from '../env-integers.js';
@@ -178,7 +178,7 @@ async function measure(backend: CudaBackend, tokens: number) {
     elementCount: queryHeadCount * tokens,
     label: 'accumulatedScores',
   });
-  const run = (window: boolean, knobs: { tensorCores?: 0; accumulated?: true } = {}) =>
+  const run = (window: boolean, knobs: { tensorCores?: 0; accumulated?: true; kvRounding?: 'bf16' } = {}) =>
     backend.run('prefill-attention', {
       query,
       key,
@@ -193,13 +193,20 @@ async function measure(backend: CudaBackend, tokens: number) {
       windowSize: window ? windowSize : 0,
       scale: 1 / Math.sqrt(headDim),
       ...(knobs.tensorCores === 0 ? { tensorCores: 0 } : {}),
+      ...(knobs.kvRounding ? { kvRounding: knobs.kvRounding } : {}),
     });
-  const checked = async (knobs: { tensorCores?: 0 } = {}) => {
+  // with kvRounding the float64 reference takes the rounded K and V, as a bf16 engine's pool holds them
+  const roundedHost = {
+    ...host,
+    key: host.key.map((x) => roundToDType('bf16', x)),
+    value: host.value.map((x) => roundToDType('bf16', x)),
+  };
+  const checked = async (knobs: { tensorCores?: 0; kvRounding?: 'bf16' } = {}) => {
     backend.fill(output, Number.NaN);
     backend.fill(windowScores, Number.NaN);
     run(true, knobs);
     return sampledError(
-      host,
+      knobs.kvRounding ? roundedHost : host,
       tokens,
       (await backend.download(output)) as Float32Array,
       (await backend.download(windowScores)) as Float32Array,
@@ -210,6 +217,15 @@ async function measure(backend: CudaBackend, tokens: number) {
   const withoutWindowMs = medianEventMs(backend, () => run(false), repeats, 1);
   // H2O's column sums too: every row's log-sum-exp kept, one more pass over the keys on tensor cores
   const withAccumulatedMs = medianEventMs(backend, () => run(true, { accumulated: true }), repeats, 1);
+  // a bf16 engine's call: K and V rounded to bf16 (exact in TF32: two products per multiply, not three)
+  const roundedError = await checked({ kvRounding: 'bf16' });
+  const roundedMs = medianEventMs(backend, () => run(true, { kvRounding: 'bf16' }), repeats, 1);
+  const roundedAccumulatedMs = medianEventMs(
+    backend,
+    () => run(true, { kvRounding: 'bf16', accumulated: true }),
+    repeats,
+    1,
+  );
   let element: { milliseconds: number; error: { output: number; windowScores: number } } | undefined;
   if (tokens <= elementMax) {
     const error = await checked({ tensorCores: 0 });
@@ -217,7 +233,14 @@ async function measure(backend: CudaBackend, tokens: number) {
   }
   for (const buffer of [query, key, value, output, windowScores, accumulatedScores] as DeviceBuffer[])
     backend.disposeBuffer(buffer);
-  return { tensorCoresMs, withoutWindowMs, withAccumulatedMs, tensorCoreError, element };
+  return {
+    tensorCoresMs,
+    withoutWindowMs,
+    withAccumulatedMs,
+    tensorCoreError,
+    element,
+    rounded: { milliseconds: roundedMs, withAccumulatedScoresMs: roundedAccumulatedMs, errorVsFloat64: roundedError },
+  };
 }
 
 async function main(): Promise<void> {
@@ -239,6 +262,11 @@ async function main(): Promise<void> {
         withAccumulatedScoresMs: measured.withAccumulatedMs,
         errorVsFloat64: measured.tensorCoreError,
       },
+      kvRoundedBf16: {
+        ...measured.rounded,
+        tflops: tflops(measured.rounded.milliseconds),
+        speedup: measured.tensorCoresMs / measured.rounded.milliseconds,
+      },
       element: measured.element
         ? {
             milliseconds: measured.element.milliseconds,
@@ -254,6 +282,7 @@ async function main(): Promise<void> {
     console.log(
       `${tokens} tokens: tensor cores ${measured.tensorCoresMs.toFixed(3)} ms (${tflops(measured.tensorCoresMs).toFixed(1)} TFLOPS; ` +
         `no window ${measured.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.withAccumulatedMs.toFixed(3)} ms; error ${e.output.toExponential(1)} / ${e.windowScores.toExponential(1)}); ` +
+        `K/V rounded to bf16 ${measured.rounded.milliseconds.toFixed(3)} ms (${(measured.tensorCoresMs / measured.rounded.milliseconds).toFixed(2)}x; with accumulated scores ${measured.rounded.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.rounded.errorVsFloat64.output.toExponential(1)} / ${measured.rounded.errorVsFloat64.windowScores.toExponential(1)}); ` +
         (measured.element
           ? `element kernel ${measured.element.milliseconds.toFixed(2)} ms (${(measured.element.milliseconds / measured.tensorCoresMs).toFixed(1)}x slower; error ${measured.element.error.output.toExponential(1)}); `
           : 'element kernel skipped; ') +

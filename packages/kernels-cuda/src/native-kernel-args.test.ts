@@ -41,6 +41,12 @@ describe('toNativeKernelArgs', () => {
     });
   });
 
+  it("maps prefill's kvRounding to a code", () => {
+    expect(toNativeKernelArgs({ kvRounding: 'bf16' }, () => 0n)).toEqual({ kvRounding: 1 });
+    expect(toNativeKernelArgs({ kvRounding: 'f16' }, () => 0n)).toEqual({ kvRounding: 2 });
+    expect(toNativeKernelArgs({ scale: 0.5 }, () => 0n)).toEqual({ scale: 0.5 });
+  });
+
   it('maps the RoPE layout to halfSplit', () => {
     expect(toNativeKernelArgs({ layout: 'half-split' }, () => 0n)).toEqual({ halfSplit: 1 });
     expect(toNativeKernelArgs({ layout: 'adjacent' }, () => 0n)).toEqual({ halfSplit: 0 });

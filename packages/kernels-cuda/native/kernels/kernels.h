@@ -128,6 +128,8 @@ struct PrefillAttentionParams {
   float* accumulatedScores;
   /** Optional `[queryHeadCount][tokenCount]` column sums of the window rows, or null (`windowScores` may then be null). */
   float* windowScoreSums;
+  /** K and V rounded before every product: 0 as given (f32), 1 to bf16, 2 to f16 (the contract's `kvRounding`). */
+  int kvRounding;
 };
 /**
  * Whether the tensor-core kernel can run this call here: head dim 64 or 128, compute capability 8.0+,

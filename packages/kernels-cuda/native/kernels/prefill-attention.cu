@@ -14,6 +14,11 @@
 // recomputes the rows' scores on tensor cores and sums the probabilities per key. The element kernel
 // (every other case, and the `tensorCores: 0` benchmark knob) takes one block per (query token, query
 // head) with two passes over the keys, and adds the column sums atomically.
+//
+// `kvRounding` (a 16-bit engine's pool type) rounds K and V to bf16 or f16 wherever they are read: the
+// tensor-core kernels round each K and V tile once in shared memory. A rounded value is exact in TF32, so
+// it needs no low part and each multiply takes two products instead of three (hi x hi + lo x hi of the
+// other, unrounded operand).
 #include "../common.h"
 #include "kernels.h"
 #include "tensor-core.cuh"
@@ -22,9 +27,24 @@ namespace fairkv {
 namespace {
 constexpr int kThreads = 128;
 
-__device__ __forceinline__ float dotRow(const float* __restrict__ a, const float* __restrict__ b, int n) {
+/**
+ * `x` rounded to bf16 (`mode` 1) or f16 (2), as an f32 (exact in TF32); `x` itself for 0. bf16 by integer
+ * round-to-nearest-even (a NaN stays one): the conversion instruction runs at a fraction of the integer rate.
+ */
+__device__ __forceinline__ float roundKv(float x, int mode) {
+  if (mode == 1) {
+    const unsigned u = __float_as_uint(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return x;
+    return __uint_as_float((u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u);
+  }
+  if (mode == 2) return __half2float(__float2half_rn(x));
+  return x;
+}
+
+/** `a . b` over `n` elements, `b` (a K row) rounded by `mode` ({@link roundKv}). */
+__device__ __forceinline__ float dotRow(const float* __restrict__ a, const float* __restrict__ b, int n, int mode) {
   float sum = 0.f;
-  for (int i = 0; i < n; ++i) sum = fmaf(a[i], b[i], sum);
+  for (int i = 0; i < n; ++i) sum = fmaf(a[i], roundKv(b[i], mode), sum);
   return sum;
 }
 
@@ -54,7 +74,7 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
   float localMax = -INFINITY;
   float localSum = 0.f;
   for (int k = threadIdx.x; k <= t; k += kThreads) {
-    const float s = p.scale * dotRow(sQuery, keyBase + k * kvStride, D);
+    const float s = p.scale * dotRow(sQuery, keyBase + k * kvStride, D, p.kvRounding);
     if (s > localMax) {
       localSum = localSum * expf(localMax - s) + 1.f;
       localMax = s;
@@ -85,7 +105,7 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
   for (int tile = 0; tile <= t; tile += kThreads) {
     const int k = tile + threadIdx.x;
     float probability = 0.f;
-    if (k <= t) probability = expf(p.scale * dotRow(sQuery, keyBase + k * kvStride, D) - maximum) * inverseSum;
+    if (k <= t) probability = expf(p.scale * dotRow(sQuery, keyBase + k * kvStride, D, p.kvRounding) - maximum) * inverseSum;
     sProb[threadIdx.x] = probability;
     if (windowOut != nullptr && k <= t) windowOut[k] = probability;
     if (p.accumulatedScores != nullptr && k <= t)
@@ -96,7 +116,8 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
     const int count = min(kThreads, t + 1 - tile);
     for (int d = threadIdx.x; d < D; d += kThreads) {
       float acc = sOut[d];
-      for (int j = 0; j < count; ++j) acc = fmaf(sProb[j], valueBase[(tile + j) * kvStride + d], acc);
+      for (int j = 0; j < count; ++j)
+        acc = fmaf(sProb[j], roundKv(valueBase[(tile + j) * kvStride + d], p.kvRounding), acc);
       sOut[d] = acc;
     }
     __syncthreads();
@@ -139,6 +160,26 @@ __device__ __forceinline__ void loadTileRows(float* shared, const float* base, l
   }
 }
 
+/**
+ * Rounds, by `mode` ({@link roundKv}), the tile rows this thread copied with {@link loadTileRows} (same
+ * units, same thread): call it after this thread's wait for the tile's copies and before the barrier that
+ * lets every warp read it. Each K and V element is then rounded once per block, not once per use.
+ */
+template <int D, int Rows>
+__device__ __forceinline__ void roundTileRows(float* shared, int mode) {
+  constexpr int kUnits = D / 4;
+  constexpr int kStride = D + 4;
+  for (int i = threadIdx.x; i < Rows * kUnits; i += kMmaThreads) {
+    float4* unit = reinterpret_cast<float4*>(shared + (i / kUnits) * kStride + (i % kUnits) * 4);
+    float4 v = *unit;
+    v.x = roundKv(v.x, mode);
+    v.y = roundKv(v.y, mode);
+    v.z = roundKv(v.z, mode);
+    v.w = roundKv(v.w, mode);
+    *unit = v;
+  }
+}
+
 /** Where a tensor-core block and lane are: its query head's kv head, strides, and the m16n8k8 lane (4g + t). */
 struct MmaPlace {
   int head, kvHead, warp, lane, g, t;
@@ -154,12 +195,42 @@ struct MmaPlace {
         kvStride(static_cast<long long>(p.kvHeadCount) * headDim) {}
 };
 
+/** Which operand of {@link scoreTile} holds K rows rounded by `kvRounding` (exact in TF32: no low part). */
+enum class Rounded { None, A, B };
+
+/** A product of TF32-split operands where one operand is exact (`Rounded`): two MMAs; else the three of mmaSplitTf32. */
+template <Rounded R>
+__device__ __forceinline__ void mmaRoundedTf32(float (&d)[4], const unsigned (&aHi)[4], const unsigned (&aLo)[4],
+                                               const unsigned (&bHi)[2], const unsigned (&bLo)[2]) {
+  if constexpr (R == Rounded::B) {
+    mmaTf32(d, aLo, bHi[0], bHi[1]);
+    mmaTf32(d, aHi, bHi[0], bHi[1]);
+  } else if constexpr (R == Rounded::A) {
+    mmaTf32(d, aHi, bLo[0], bLo[1]);
+    mmaTf32(d, aHi, bHi[0], bHi[1]);
+  } else {
+    mmaSplitTf32(d, aHi, aLo, bHi, bLo);
+  }
+}
+
+/** An operand's TF32 parts: `x` split (hi + lo), or, when it was rounded (exact in TF32), itself and no lo. */
+template <bool IsRounded>
+__device__ __forceinline__ void operandTf32(float x, unsigned& hi, unsigned& lo) {
+  if constexpr (IsRounded) {
+    hi = __float_as_uint(x);
+    lo = 0u;
+  } else {
+    splitTf32(x, hi, lo);
+  }
+}
+
 /**
  * `score = A B^T` for the warp's 16 rows of `a` (shared, `D + 4` floats per row) and the first
  * `8 * Fragments` rows of `b` (same layout), as m16n8k8 C fragments (lane = 4g + t holds rows g and g + 8,
- * columns 2t and 2t + 1 of each 8-column fragment), f32 accuracy from TF32 split three ways.
+ * columns 2t and 2t + 1 of each 8-column fragment), f32 accuracy from TF32 split three ways; the operand
+ * `R` names (K rows already rounded in shared memory, {@link roundTileRows}) is taken whole, in two products.
  */
-template <int D, int Fragments>
+template <int D, int Fragments, Rounded R = Rounded::None>
 __device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const float* a, const float* b, int lane) {
   constexpr int kStride = D + 4;
 #pragma unroll
@@ -172,7 +243,7 @@ __device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const fl
     unsigned fragment[4];
     loadMatrixX4(fragment, a + ((lane & 7) + ((lane >> 3) & 1) * 8) * kStride + k + (lane >> 4) * 4);
 #pragma unroll
-    for (int i = 0; i < 4; ++i) splitTf32(__uint_as_float(fragment[i]), aHi[i], aLo[i]);
+    for (int i = 0; i < 4; ++i) operandTf32<R == Rounded::A>(__uint_as_float(fragment[i]), aHi[i], aLo[i]);
 #pragma unroll
     for (int n = 0; n < Fragments; n += 2) {
       unsigned bPair[4];  // b0, b1 of fragment n, then of n + 1
@@ -180,9 +251,9 @@ __device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const fl
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         unsigned bHi[2], bLo[2];
-        splitTf32(__uint_as_float(bPair[2 * j]), bHi[0], bLo[0]);
-        splitTf32(__uint_as_float(bPair[2 * j + 1]), bHi[1], bLo[1]);
-        mmaSplitTf32(score[n + j], aHi, aLo, bHi, bLo);
+        operandTf32<R == Rounded::B>(__uint_as_float(bPair[2 * j]), bHi[0], bLo[0]);
+        operandTf32<R == Rounded::B>(__uint_as_float(bPair[2 * j + 1]), bHi[1], bLo[1]);
+        mmaRoundedTf32<R>(score[n + j], aHi, aLo, bHi, bLo);
       }
     }
   }
@@ -195,8 +266,9 @@ __device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const fl
  * score fragment are taken in the order (0, 2, 4, 6, 1, 3, 5, 7), and the V fragment reads its rows in
  * the same order.
  */
-template <int D>
+template <int D, bool RoundedKv>
 __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(PrefillAttentionParams p, float* rowLse) {
+  constexpr Rounded kKeyOperand = RoundedKv ? Rounded::B : Rounded::None;
   constexpr int kStride = D + 4;
   constexpr int kKeyFragments = kTileKeys / 8;  // n-fragments of a score tile
   constexpr int kDimFragments = D / 8;          // n-fragments of the output
@@ -233,9 +305,10 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
   const int lastKeyTile = (first + kTileRows) / kTileKeys - 1;  // keys up to the tile's last row
   for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
     waitAsync<1>();
+    if constexpr (RoundedKv) roundTileRows<D, kTileKeys>(sKey, p.kvRounding);
     __syncthreads();  // Q and this K tile are in
     float score[kKeyFragments][4];
-    scoreTile<D, kKeyFragments>(score, queryRows, sKey, lane);
+    scoreTile<D, kKeyFragments, kKeyOperand>(score, queryRows, sKey, lane);
     __syncthreads();  // every warp is done with this K tile
     if (keyTile < lastKeyTile) loadTileRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, T);
     commitAsync();
@@ -284,6 +357,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
     }
 
     waitAsync<1>();
+    if constexpr (RoundedKv) roundTileRows<D, kTileKeys>(sValue, p.kvRounding);
     __syncthreads();  // this V tile is in
     // P as A fragments, split once: fragment column t is key 2t, column t + 4 is key 2t + 1 of each
     // 8-key slice
@@ -312,9 +386,9 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
 #pragma unroll
         for (int n = 0; n < kPart; ++n) {
           unsigned bHi[2], bLo[2];
-          splitTf32(valueEven[n * 8], bHi[0], bLo[0]);
-          splitTf32(valueOdd[n * 8], bHi[1], bLo[1]);
-          mmaSplitTf32(part[n], probabilityHi[kk], probabilityLo[kk], bHi, bLo);
+          operandTf32<RoundedKv>(valueEven[n * 8], bHi[0], bLo[0]);
+          operandTf32<RoundedKv>(valueOdd[n * 8], bHi[1], bLo[1]);
+          mmaRoundedTf32<kKeyOperand>(part[n], probabilityHi[kk], probabilityLo[kk], bHi, bLo);
         }
       }
 #pragma unroll
@@ -395,7 +469,7 @@ __global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(Prefi
         const int r = i / kWindowChunk;
         const int d = chunk + i % kWindowChunk;
         const int keyRow = keyFirst + r;
-        sKey[r * kStride + d - chunk] = keyRow < T ? key[keyRow * kvStride + d] : 0.f;
+        sKey[r * kStride + d - chunk] = keyRow < T ? roundKv(key[keyRow * kvStride + d], p.kvRounding) : 0.f;
       }
       __syncthreads();
 #pragma unroll 8
@@ -442,7 +516,7 @@ __global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(Prefi
  * one tile ahead) as the B rows. Each lane sums its two keys' probabilities over the rows it holds,
  * then over its quad.
  */
-template <int D>
+template <int D, bool RoundedKv>
 __global__ void __launch_bounds__(kMmaThreads, 2)
     prefillColumnSumsMmaKernel(PrefillAttentionParams p, const float* rowLse, float* sums, int rowStart) {
   constexpr int kStride = D + 4;
@@ -478,9 +552,13 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
     if (tileIndex + 1 < rowTiles) loadRows(buffer ^ 1, rowFirst + kTileRows);
     commitAsync();
     waitAsync<1>();
+    if constexpr (RoundedKv)
+      if (tileIndex == 0) roundTileRows<D, kTileRows>(sKey, p.kvRounding);
     __syncthreads();  // this row tile (and the keys) are in
     float score[kRowFragments][4];
-    scoreTile<D, kRowFragments>(score, sKey + warp * 16 * kStride, rows(buffer), lane);
+    // the keys are the A rows here
+    scoreTile<D, kRowFragments, RoundedKv ? Rounded::A : Rounded::None>(score, sKey + warp * 16 * kStride, rows(buffer),
+                                                                        lane);
 #pragma unroll
     for (int n = 0; n < kRowFragments; ++n)
 #pragma unroll
@@ -503,16 +581,16 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   if (t == 0 && keyB < T) out[keyB] = column[1];
 }
 
-template <int D>
+template <int D, bool RoundedKv>
 void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
   const size_t shared = sizeof(float) * (kTileRows + 2 * kTileKeys) * (D + 4);
   // set on every launch (as the decode attention does): the attribute is per device, and device
   // workers call from several threads
-  checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D, RoundedKv>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  static_cast<int>(shared)),
             "cudaFuncSetAttribute(prefill-attention tensor cores)");
   const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
-  prefillAttentionMmaKernel<D><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
+  prefillAttentionMmaKernel<D, RoundedKv><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
   checkLaunch("prefill-attention tensor-core kernel");
   if (p.windowSize > 0 && p.windowScores != nullptr) {
     const int keyBlocks = (p.tokenCount + kWindowKeys - 1) / kWindowKeys;
@@ -525,11 +603,11 @@ void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, c
   }
   const auto columnSums = [&](float* sums, int rowStart, const char* what) {
     const size_t bytes = sizeof(float) * 3 * kTileRows * (D + 4);
-    checkCuda(cudaFuncSetAttribute(prefillColumnSumsMmaKernel<D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(bytes)),
+    checkCuda(cudaFuncSetAttribute(prefillColumnSumsMmaKernel<D, RoundedKv>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
               "cudaFuncSetAttribute(prefill-attention column sums)");
-    prefillColumnSumsMmaKernel<D><<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, rowLse, sums,
-                                                                                                 rowStart);
+    prefillColumnSumsMmaKernel<D, RoundedKv>
+        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, rowLse, sums, rowStart);
     checkLaunch(what);
   };
   if (p.accumulatedScores != nullptr) columnSums(p.accumulatedScores, 0, "prefill-attention accumulated-score kernel");
@@ -553,8 +631,15 @@ void prefillAttention(const PrefillAttentionParams& params, void* workspace, boo
   if (params.tokenCount <= 0 || params.queryHeadCount <= 0) return;
   if (tensorCores) {
     auto* rowLse = static_cast<float*>(workspace);
-    if (params.headDim == 128) launchPrefillAttentionMma<128>(params, rowLse, stream);
-    else launchPrefillAttentionMma<64>(params, rowLse, stream);
+    const bool rounded = params.kvRounding != 0;
+    if (params.headDim == 128) {
+      if (rounded) launchPrefillAttentionMma<128, true>(params, rowLse, stream);
+      else launchPrefillAttentionMma<128, false>(params, rowLse, stream);
+    } else if (rounded) {
+      launchPrefillAttentionMma<64, true>(params, rowLse, stream);
+    } else {
+      launchPrefillAttentionMma<64, false>(params, rowLse, stream);
+    }
     return;
   }
   // the element kernel adds each probability to its key's column
