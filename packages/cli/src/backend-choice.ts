@@ -4,9 +4,9 @@
  *
  * @packageDocumentation
  */
-import type { DType } from '@fairkv/core';
+import { type ClusterSpec, createCluster, type DType } from '@fairkv/core';
 import { type LoadedModel, matrixStoredTypes, nativeDtype, type WorkerBackendModule } from '@fairkv/runtime';
-import { InputError } from './cli-error.js';
+import { InputError, withContext } from './cli-error.js';
 import type { DtypeChoice } from './cli-names.js';
 import type { ProfileBackend } from './engine-plan.js';
 
@@ -22,6 +22,8 @@ export type ResolvedBackend =
       gpus: string[];
       /** The cluster preset of the GPUs (`h100-sxm-80g`, ...), undefined for a GPU no preset describes. */
       cluster: string | undefined;
+      /** Each GPU's memory as the driver reports it (81,559 MiB on an H100 80GB). */
+      memoryBytes: number[];
       next(): WorkerBackendModule;
     };
 
@@ -55,12 +57,14 @@ export async function resolveBackend(name: string, deviceCount: number): Promise
         `--backend cuda: ${deviceCount} devices need ${deviceCount} GPUs, this machine has ${probe.devices.length}`,
       );
     }
-    const gpus = probe.devices.slice(0, deviceCount).map((device) => device.name);
+    const found = probe.devices.slice(0, deviceCount);
+    const gpus = found.map((device) => device.name);
     return {
       name: 'cuda',
       backend: cuda.cudaWorkerBackend(),
       gpus,
       cluster: clusterOfGpu(gpus[0]!),
+      memoryBytes: found.map((device) => device.totalMemoryBytes),
       next: () => cuda.cudaWorkerBackend(),
     };
   }
@@ -80,6 +84,36 @@ export function clusterPresetFor(backend: ResolvedBackend, cluster: string | und
   if (backend.name === 'cpu') return 'cpu';
   if (backend.cluster) return backend.cluster;
   throw new InputError(`--backend cuda: no cluster preset matches ${backend.gpus[0]}; pass --cluster for ${purpose}`);
+}
+
+/**
+ * The cluster a command plans or predicts for: {@link clusterPresetFor}'s preset over `deviceCount`
+ * devices. On cuda without `--cluster`, each device is the GPU found: its name and its memory as the driver
+ * reports it (81,559 MiB on an H100 80GB, where the preset says 80e9 bytes), so plans use all of it.
+ * @throws InputError naming `--devices` for a count the preset refuses, and as clusterPresetFor does.
+ */
+export function clusterFor(
+  backend: ResolvedBackend,
+  cluster: string | undefined,
+  deviceCount: number,
+  purpose: string,
+): ClusterSpec {
+  const name = clusterPresetFor(backend, cluster, purpose);
+  let spec: ClusterSpec;
+  try {
+    spec = createCluster(name, deviceCount);
+  } catch (error) {
+    throw withContext(error, `--devices ${deviceCount}`);
+  }
+  if (backend.name !== 'cuda' || cluster !== undefined) return spec;
+  return {
+    ...spec,
+    devices: spec.devices.map((device, index) => ({
+      ...device,
+      name: backend.gpus[index] ?? device.name,
+      memoryBytes: backend.memoryBytes[index] ?? device.memoryBytes,
+    })),
+  };
 }
 
 /** A profile's prefills on the resolved backend's device workers (an engine of their own: `next()`). */

@@ -80,8 +80,11 @@ export interface ChoosePlanOptions {
 
 /** What {@link ChoosePlanOptions.devicesFor} says about the devices a plan is for. */
 export interface PlanDevices {
-  /** Cluster preset the solver plans memory and time with, e.g. `h100-sxm-80g` for H100s. */
-  cluster: string;
+  /**
+   * The devices the solver plans memory and time with: a cluster preset's name (e.g. `h100-sxm-80g`), or a
+   * cluster of exactly the device count (the GPUs found, with their own memory: `clusterFor`).
+   */
+  cluster: string | ClusterSpec;
   /** Where a measured profile's prefills run (under the contiguous plan); absent: the CPU in this thread. */
   profileOn?: ProfileBackend;
   /** Dtype the devices run in, which the plan must fit (default: {@link ChoosePlanOptions.dtype}). */
@@ -198,9 +201,13 @@ export async function choosePlan(options: ChoosePlanOptions): Promise<ChosenPlan
   const devices = await options.devicesFor?.(deviceCount);
   let cluster: ClusterSpec;
   try {
-    cluster = createCluster(devices?.cluster ?? 'cpu', deviceCount);
+    const given = devices?.cluster ?? 'cpu';
+    cluster = typeof given === 'string' ? createCluster(given, deviceCount) : given;
   } catch (error) {
     throw withContext(error, `--devices ${deviceCount}`);
+  }
+  if (cluster.devices.length !== deviceCount) {
+    throw new UsageError(`--devices ${deviceCount}: the cluster to plan for has ${cluster.devices.length} devices`);
   }
   const dtype = devices?.dtype ?? options.dtype ?? 'f32';
   if (!flags.profile && solver !== 'contiguous') {

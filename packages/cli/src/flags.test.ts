@@ -247,6 +247,7 @@ describe('--dtype auto', () => {
     const gpus: ResolvedBackend = {
       name: 'cuda',
       backend: module,
+      memoryBytes: [85.5e9],
       gpus: ['NVIDIA H100'],
       cluster: 'h100-sxm-80g',
       next: () => module,
@@ -289,6 +290,7 @@ describe('the cluster preset of the GPUs found', () => {
       backend: module,
       gpus: ['NVIDIA L4'],
       cluster,
+      memoryBytes: [24e9],
       next: () => module,
     });
     expect(clusterPresetFor(cpu, undefined, 'x')).toBe('cpu');
@@ -298,5 +300,33 @@ describe('the cluster preset of the GPUs found', () => {
     expect(() => clusterPresetFor(gpus(undefined), undefined, 'the predictions')).toThrow(
       new InputError('--backend cuda: no cluster preset matches NVIDIA L4; pass --cluster for the predictions'),
     );
+  });
+
+  it('plans for the GPUs found: their names and the memory the driver reports, unless --cluster names a preset', async () => {
+    const { clusterFor } = await import('./backend-choice.js');
+    const module = { module: 'unused' };
+    const h100s: ResolvedBackend = {
+      name: 'cuda',
+      backend: module,
+      gpus: ['NVIDIA H100 80GB HBM3', 'NVIDIA H100 80GB HBM3'],
+      cluster: 'h100-sxm-80g',
+      memoryBytes: [85_520_809_984, 85_520_809_984],
+      next: () => module,
+    };
+    const found = clusterFor(h100s, undefined, 2, 'x');
+    expect(found.name).toBe('h100-sxm-80g');
+    expect(found.devices.map((device) => [device.name, device.memoryBytes])).toEqual([
+      ['NVIDIA H100 80GB HBM3', 85_520_809_984],
+      ['NVIDIA H100 80GB HBM3', 85_520_809_984],
+    ]);
+    // the preset's bandwidth and interconnect stay
+    expect(found.devices[0]!.memoryBandwidthBytesPerSecond).toBe(3.35e12);
+    expect(clusterFor(h100s, 'h200-141g', 2, 'x').devices[0]).toMatchObject({
+      name: 'H200 SXM 141GB',
+      memoryBytes: 141e9,
+    });
+    const cpu: ResolvedBackend = { name: 'cpu', backend: 'cpu', next: () => 'cpu' };
+    expect(clusterFor(cpu, undefined, 3, 'x').devices).toHaveLength(3);
+    expect(() => clusterFor(h100s, undefined, 9, 'x')).toThrow(/--devices 9/);
   });
 });

@@ -5,11 +5,18 @@
  * @packageDocumentation
  */
 import { cpus } from 'node:os';
-import { createCluster, type HeadLoadProfile } from '@fairkv/core';
+import type { HeadLoadProfile } from '@fairkv/core';
 import { type CostConstants, fitLayerOverhead, predictPlan } from '@fairkv/placement';
 import { createInferenceEngine, type InferenceEngine } from '@fairkv/runtime';
-import { chooseDtype, clusterPresetFor, describeDtype, profileBackendOf, resolveBackend } from '../backend-choice.js';
-import { UsageError, withContext } from '../cli-error.js';
+import {
+  chooseDtype,
+  clusterFor,
+  clusterPresetFor,
+  describeDtype,
+  profileBackendOf,
+  resolveBackend,
+} from '../backend-choice.js';
+import { UsageError } from '../cli-error.js';
 import type { BACKEND_CHOICES, DtypeChoice } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
 import { type CostModelFlags, costModelOptions } from '../cost-model-flags.js';
@@ -77,14 +84,9 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     const policy = createPolicy(flags, config);
     const backend = await resolveBackend(flags.backend, flags.devices);
     const clusterName = clusterPresetFor(backend, flags.cluster, 'the predictions');
+    const cluster = clusterFor(backend, flags.cluster, flags.devices, 'the predictions');
     const chosenDtype = chooseDtype(flags.dtype, backend, model);
     const { dtype } = chosenDtype;
-    let cluster: ReturnType<typeof createCluster>;
-    try {
-      cluster = createCluster(clusterName, flags.devices);
-    } catch (error) {
-      throw withContext(error, `--devices ${flags.devices}`);
-    }
     if (!quiet) {
       const devices =
         backend.name === 'cuda' ? `cuda: ${backend.gpus.join(', ')}` : `cpu: ${flags.devices} worker threads`;

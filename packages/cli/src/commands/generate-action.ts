@@ -10,7 +10,7 @@ import { createInferenceEngine } from '@fairkv/runtime';
 import {
   type ChosenDtype,
   chooseDtype,
-  clusterPresetFor,
+  clusterFor,
   describeDtype,
   profileBackendOf,
   type ResolvedBackend,
@@ -79,7 +79,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
         resolved = await resolveBackend(flags.backend, deviceCount);
         chosenDtype = chooseDtype(flags.dtype, resolved, model);
         const { dtype } = chosenDtype;
-        const cluster = clusterPresetFor(resolved, flags.cluster, "the plan's memory and time model");
+        const cluster = clusterFor(resolved, flags.cluster, deviceCount, "the plan's memory and time model");
         return resolved.name === 'cuda'
           ? { cluster, dtype, profileOn: profileBackendOf(resolved, dtype) }
           : { cluster, dtype };

@@ -5,9 +5,9 @@
  *
  * @packageDocumentation
  */
-import { type ClusterSpec, createCluster, type HeadLoadProfile, ValidationError } from '@fairkv/core';
+import { type HeadLoadProfile, ValidationError } from '@fairkv/core';
 import { profileHeadLoads } from '@fairkv/runtime';
-import { chooseDtype, clusterPresetFor, profileBackendOf, resolveBackend } from '../backend-choice.js';
+import { chooseDtype, clusterFor, profileBackendOf, resolveBackend } from '../backend-choice.js';
 import { UsageError, withContext } from '../cli-error.js';
 import type { BACKEND_CHOICES, DtypeChoice } from '../cli-names.js';
 import { printJson } from '../command-help.js';
@@ -64,13 +64,7 @@ export async function runProfile(flags: ProfileFlags): Promise<void> {
     // one CPU device: the prefills run in this thread; otherwise on device workers under the contiguous plan
     let devices: ProfileDevices | undefined;
     if (backend.name === 'cuda' || flags.devices > 1) {
-      const clusterName = clusterPresetFor(backend, flags.cluster, "the sharding's memory check");
-      let cluster: ClusterSpec;
-      try {
-        cluster = createCluster(clusterName, flags.devices);
-      } catch (error) {
-        throw withContext(error, `--devices ${flags.devices}`);
-      }
+      const cluster = clusterFor(backend, flags.cluster, flags.devices, "the sharding's memory check");
       devices = await contiguousProfileDevices(profileBackendOf(backend, dtype), {
         model: model.config,
         cluster,
