@@ -8,14 +8,7 @@ import { cpus } from 'node:os';
 import type { HeadLoadProfile } from '@fairkv/core';
 import { type CostConstants, fitLayerOverhead, predictPlan } from '@fairkv/placement';
 import { createInferenceEngine, type InferenceEngine } from '@fairkv/runtime';
-import {
-  chooseDtype,
-  clusterFor,
-  clusterPresetFor,
-  describeDtype,
-  profileBackendOf,
-  resolveBackend,
-} from '../backend-choice.js';
+import { chooseDtype, clusterFor, describeDtype, profileBackendOf, resolveBackend } from '../backend-choice.js';
 import { UsageError } from '../cli-error.js';
 import type { BACKEND_CHOICES, DtypeChoice } from '../cli-names.js';
 import { printJson, printWarnings } from '../command-help.js';
@@ -83,8 +76,8 @@ export async function runBench(flags: BenchFlags): Promise<void> {
     const config = model.config;
     const policy = createPolicy(flags, config);
     const backend = await resolveBackend(flags.backend, flags.devices);
-    const clusterName = clusterPresetFor(backend, flags.cluster, 'the predictions');
     const cluster = clusterFor(backend, flags.cluster, flags.devices, 'the predictions');
+    const clusterName = cluster.name;
     const chosenDtype = chooseDtype(flags.dtype, backend, model);
     const { dtype } = chosenDtype;
     if (!quiet) {
@@ -260,14 +253,7 @@ export async function runBench(flags: BenchFlags): Promise<void> {
       maxTokens: flags.maxTokens,
       warmup: flags.warmup ? { requests: Math.min(flags.concurrency, prompts.length), ...WARMUP } : false,
       profileSource: profile?.source,
-      calibration: calibration
-        ? {
-            solver: calibration.solver,
-            bandwidthEfficiency: calibration.bandwidthEfficiency,
-            layerOverheadSeconds: calibration.layerOverheadSeconds,
-            clamped: calibration.clamped,
-          }
-        : null,
+      calibration: calibration ?? null,
       machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
       results,
     };

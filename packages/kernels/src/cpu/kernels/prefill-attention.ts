@@ -1,13 +1,5 @@
-import { decodeHalf, encodeHalf } from '../../half-precision.js';
+import { roundToDType } from '../../half-precision.js';
 import type { CpuKernel } from '../cpu-kernel.js';
-
-/** `values` rounded to `dtype` (through its bits), in `target`. */
-function roundedInto(values: Float32Array, dtype: 'bf16' | 'f16', target: Float32Array): Float32Array {
-  const bits = new Uint16Array(values.length);
-  encodeHalf(dtype, values, bits);
-  decodeHalf(dtype, bits, 0, target, 0, values.length);
-  return target;
-}
 
 /**
  * `prefill-attention` on the CPU: causal GQA softmax attention over one prompt, one (query head,
@@ -20,14 +12,17 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
   run(args, context) {
     const { tokenCount, queryHeadCount, kvHeadCount, headDim, windowSize, scale } = args;
     const query = context.f32(args.query);
-    const kvElements = tokenCount * kvHeadCount * headDim;
     // kvRounding: the K and V a 16-bit pool will hold, for every product below
-    const key = args.kvRounding
-      ? roundedInto(context.f32(args.key).subarray(0, kvElements), args.kvRounding, context.scratchF32(0, kvElements))
-      : context.f32(args.key);
-    const value = args.kvRounding
-      ? roundedInto(context.f32(args.value).subarray(0, kvElements), args.kvRounding, context.scratchF32(1, kvElements))
-      : context.f32(args.value);
+    const kvOf = (buffer: typeof args.key, slot: number): Float32Array => {
+      const values = context.f32(buffer);
+      const { kvRounding } = args;
+      if (!kvRounding) return values;
+      const rounded = context.scratchF32(slot, tokenCount * kvHeadCount * headDim);
+      for (let i = 0; i < tokenCount * kvHeadCount * headDim; i++) rounded[i] = roundToDType(kvRounding, values[i]!);
+      return rounded;
+    };
+    const key = kvOf(args.key, 0);
+    const value = kvOf(args.value, 1);
     const output = context.f32(args.output);
     const windowScores = windowSize > 0 && args.windowScores ? context.f32(args.windowScores) : undefined;
     const windowScoreSums = windowSize > 0 && args.windowScoreSums ? context.f32(args.windowScoreSums) : undefined;
