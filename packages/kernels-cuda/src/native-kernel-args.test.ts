@@ -41,9 +41,11 @@ describe('toNativeKernelArgs', () => {
     });
   });
 
-  it("maps prefill's kvRounding to a code", () => {
+  it("maps prefill's kvRounding and productRounding to codes", () => {
     expect(toNativeKernelArgs({ kvRounding: 'bf16' }, () => 0n)).toEqual({ kvRounding: 1 });
     expect(toNativeKernelArgs({ kvRounding: 'f16' }, () => 0n)).toEqual({ kvRounding: 2 });
+    expect(toNativeKernelArgs({ productRounding: 'bf16' }, () => 0n)).toEqual({ productRounding: 1 });
+    expect(toNativeKernelArgs({ productRounding: 'f16' }, () => 0n)).toEqual({ productRounding: 2 });
     expect(toNativeKernelArgs({ scale: 0.5 }, () => 0n)).toEqual({ scale: 0.5 });
   });
 

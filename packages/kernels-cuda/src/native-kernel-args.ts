@@ -1,7 +1,8 @@
 /**
  * Translation of the contract's kernel arguments ({@link KernelArgsMap}) into the flat objects the
  * addon's `run` reads: every buffer becomes its device pointer plus a `<field>DType` code, RoPE's
- * layout becomes `halfSplit`, prefill's `kvRounding` a code (1 bf16, 2 f16), numbers pass through unchanged.
+ * layout becomes `halfSplit`, prefill's `kvRounding` and `productRounding` a code each (1 bf16, 2 f16),
+ * numbers pass through unchanged.
  *
  * @packageDocumentation
  */
@@ -30,8 +31,8 @@ export function toNativeKernelArgs(args: object, pointerOf: (buffer: DeviceBuffe
       native[dtypeFieldName(field)] = NativeDTypeCode[value.dtype];
     } else if (field === 'layout') {
       native.halfSplit = value === 'half-split' ? 1 : 0;
-    } else if (field === 'kvRounding') {
-      native.kvRounding = value === 'bf16' ? 1 : value === 'f16' ? 2 : 0;
+    } else if (field === 'kvRounding' || field === 'productRounding') {
+      native[field] = value === 'bf16' ? 1 : value === 'f16' ? 2 : 0;
     } else if (typeof value === 'number') {
       native[field] = value;
     }

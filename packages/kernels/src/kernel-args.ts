@@ -168,6 +168,17 @@ export interface PrefillAttentionArgs {
    * then sees the same values. Q and the probabilities keep f32 precision.
    */
   kvRounding?: 'bf16' | 'f16';
+  /**
+   * Optional: every product's operands rounded to this 16-bit type (round to nearest even), as
+   * FlashAttention's 16-bit kernels multiply: Q, K and V, and the probabilities before they multiply V.
+   * Implies `kvRounding` of the same type (giving `kvRounding` of the other type is an error). Scores,
+   * softmax, window scores and accumulated scores are computed in f32 or better from the rounded Q and K
+   * (unrounded probabilities). The output is `sum_k round(w_k) v_k / sum_k w_k`, where `w` are the row's
+   * unnormalised probabilities at a scale the backend picks (a tiled kernel's running maximum), so it may
+   * differ from the output with unrounded probabilities by up to 2^-8 (bf16) or 2^-11 (f16) of
+   * `sum_k p_k |v_k|`. A 16-bit engine asks for it, so that its prefill runs on 16-bit tensor cores.
+   */
+  productRounding?: 'bf16' | 'f16';
 }
 
 /** The paged KV pool and the flat block table (layout in `kv-layout.ts` and docs/kv-cache.md). */

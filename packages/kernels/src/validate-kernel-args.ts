@@ -231,8 +231,17 @@ const RULES: { [K in KernelName]: KernelRule } = {
           message: `expected a divisor of queryHeadCount ${n(a, 'queryHeadCount')}, got ${n(a, 'kvHeadCount')}`,
         });
       }
-      if (a.kvRounding !== undefined && a.kvRounding !== 'bf16' && a.kvRounding !== 'f16') {
-        issues.push({ path: '$.kvRounding', message: `expected 'bf16' or 'f16', got ${describeValue(a.kvRounding)}` });
+      for (const field of ['kvRounding', 'productRounding'] as const) {
+        const value = a[field];
+        if (value !== undefined && value !== 'bf16' && value !== 'f16') {
+          issues.push({ path: `$.${field}`, message: `expected 'bf16' or 'f16', got ${describeValue(value)}` });
+        }
+      }
+      if (a.kvRounding !== undefined && a.productRounding !== undefined && a.kvRounding !== a.productRounding) {
+        issues.push({
+          path: '$.productRounding',
+          message: `expected the kvRounding type ${describeValue(a.kvRounding)} (products round K and V too), got ${describeValue(a.productRounding)}`,
+        });
       }
       if (a.windowScoreSums !== undefined && n(a, 'windowSize') === 0) {
         issues.push({ path: '$.windowScoreSums', message: 'needs a window: windowSize is 0' });

@@ -189,5 +189,17 @@ describe('cpu backend specifics', () => {
     expect(() =>
       backend.run('prefill-attention', { ...args, windowSize: 2, kvRounding: 'f8' as unknown as 'bf16' }),
     ).toThrow(/\$\.kvRounding: expected 'bf16' or 'f16', got "f8"/);
+    for (const productRounding of ['bf16', 'f16'] as const) {
+      expect(() => backend.run('prefill-attention', { ...args, windowSize: 2, productRounding })).not.toThrow();
+      expect(() =>
+        backend.run('prefill-attention', { ...args, windowSize: 2, productRounding, kvRounding: productRounding }),
+      ).not.toThrow();
+    }
+    expect(() =>
+      backend.run('prefill-attention', { ...args, windowSize: 2, productRounding: 'tf32' as unknown as 'bf16' }),
+    ).toThrow(/\$\.productRounding: expected 'bf16' or 'f16', got "tf32"/);
+    expect(() =>
+      backend.run('prefill-attention', { ...args, windowSize: 2, kvRounding: 'bf16', productRounding: 'f16' }),
+    ).toThrow(/\$\.productRounding: expected the kvRounding type "bf16" \(products round K and V too\), got "f16"/);
   });
 });

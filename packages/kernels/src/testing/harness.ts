@@ -52,19 +52,35 @@ export class CaseContext {
   }
 
   /** Asserts `actual` matches `expected` within `tolerance` and the padding after it is still poisoned. */
-  expectClose(name: string, actual: Float32Array, expected: ArrayLike<number>, tolerance: number): Comparison {
-    const comparison = this.expectMatch(name, actual, expected, tolerance);
+  expectClose(
+    name: string,
+    actual: Float32Array,
+    expected: ArrayLike<number>,
+    tolerance: number,
+    allowance?: ArrayLike<number>,
+  ): Comparison {
+    const comparison = this.expectMatch(name, actual, expected, tolerance, allowance);
     this.expectPoisoned(name, actual, expected.length, actual.length);
     return comparison;
   }
 
-  /** Asserts the first `expected.length` elements of `actual` match `expected` within `tolerance`. */
-  expectMatch(name: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance: number): Comparison {
-    const comparison = compareOutputs(actual, expected);
+  /**
+   * Asserts the first `expected.length` elements of `actual` match `expected` within `tolerance`, beyond
+   * a per-element absolute `allowance` where given ({@link compareOutputs}).
+   */
+  expectMatch(
+    name: string,
+    actual: ArrayLike<number>,
+    expected: ArrayLike<number>,
+    tolerance: number,
+    allowance?: ArrayLike<number>,
+  ): Comparison {
+    const comparison = compareOutputs(actual, expected, expected.length, allowance);
     if (comparison.nonFiniteCount > 0 || !(comparison.maxError <= tolerance)) {
       const i = comparison.worstIndex;
+      const beyond = allowance === undefined ? '' : ` beyond the allowed ${allowance[i]}`;
       this.fail(
-        `${name}: relative error ${comparison.maxError.toExponential(3)} > ${tolerance} at element ${i} (got ${actual[i]}, expected ${expected[i]}; ${comparison.nonFiniteCount} non-finite of ${expected.length})`,
+        `${name}: relative error ${comparison.maxError.toExponential(3)}${beyond} > ${tolerance} at element ${i} (got ${actual[i]}, expected ${expected[i]}; ${comparison.nonFiniteCount} non-finite of ${expected.length})`,
       );
     }
     return comparison;

@@ -24,13 +24,15 @@ export interface Comparison {
 
 /**
  * Compares `count` elements: the error of element `i` is `|a_i - e_i| / (|e_i| + rms(e))`, a relative
- * error that stays meaningful for elements near zero. Any NaN or infinity in `actual` counts as an
- * infinite error: NaN never passes.
+ * error that stays meaningful for elements near zero. With `allowance`, the part of `|a_i - e_i|` up to
+ * `allowance[i]` (an absolute bound the contract grants, such as a rounding it permits) is not counted.
+ * Any NaN or infinity in `actual` counts as an infinite error: NaN never passes.
  */
 export function compareOutputs(
   actual: ArrayLike<number>,
   expected: ArrayLike<number>,
   count = expected.length,
+  allowance?: ArrayLike<number>,
 ): Comparison {
   let sumOfSquares = 0;
   for (let i = 0; i < count; i++) sumOfSquares += expected[i]! * expected[i]!;
@@ -46,7 +48,8 @@ export function compareOutputs(
       nonFiniteCount++;
       error = Number.POSITIVE_INFINITY;
     } else {
-      error = Math.abs(a - e) / Math.max(Math.abs(e) + rms, 1e-30);
+      const beyond = Math.max(0, Math.abs(a - e) - (allowance === undefined ? 0 : allowance[i]!));
+      error = beyond / Math.max(Math.abs(e) + rms, 1e-30);
     }
     if (error > maxError || worstIndex < 0) {
       maxError = error;

@@ -5,24 +5,26 @@ import type { CpuKernel } from '../cpu-kernel.js';
  * `prefill-attention` on the CPU: causal GQA softmax attention over one prompt, one (query head,
  * query token) at a time with f64 scores (four keys and values per inner pass), also writing the
  * observation-window probabilities (or their column sums) and, when asked, each key's attention summed over
- * all queries. With `kvRounding`, K and V are rounded to that 16-bit type first.
+ * all queries. With `kvRounding`, K and V are rounded to that 16-bit type first; with `productRounding`,
+ * Q, K and V are, and each normalised probability is rounded before it multiplies V.
  */
 export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
   name: 'prefill-attention',
   run(args, context) {
     const { tokenCount, queryHeadCount, kvHeadCount, headDim, windowSize, scale } = args;
-    const query = context.f32(args.query);
-    // kvRounding: the K and V a 16-bit pool will hold, for every product below
-    const kvOf = (buffer: typeof args.key, slot: number): Float32Array => {
+    // kvRounding: the K and V a 16-bit pool will hold, for every product below; productRounding: Q too
+    const { productRounding } = args;
+    const kvRounding = args.kvRounding ?? productRounding;
+    const roundedOf = (buffer: typeof args.key, heads: number, rounding: typeof kvRounding, slot: number) => {
       const values = context.f32(buffer);
-      const { kvRounding } = args;
-      if (!kvRounding) return values;
-      const rounded = context.scratchF32(slot, tokenCount * kvHeadCount * headDim);
-      for (let i = 0; i < tokenCount * kvHeadCount * headDim; i++) rounded[i] = roundToDType(kvRounding, values[i]!);
+      if (!rounding) return values;
+      const rounded = context.scratchF32(slot, tokenCount * heads * headDim);
+      for (let i = 0; i < tokenCount * heads * headDim; i++) rounded[i] = roundToDType(rounding, values[i]!);
       return rounded;
     };
-    const key = kvOf(args.key, 0);
-    const value = kvOf(args.value, 1);
+    const query = roundedOf(args.query, queryHeadCount, productRounding, 2);
+    const key = roundedOf(args.key, kvHeadCount, kvRounding, 0);
+    const value = roundedOf(args.value, kvHeadCount, kvRounding, 1);
     const output = context.f32(args.output);
     const windowScores = windowSize > 0 && args.windowScores ? context.f32(args.windowScores) : undefined;
     const windowScoreSums = windowSize > 0 && args.windowScoreSums ? context.f32(args.windowScoreSums) : undefined;
@@ -80,6 +82,9 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
           total += weight;
         }
         for (k = 0; k < visible; k++) scores[k] = scores[k]! / total;
+        // the probabilities as V's products take them (window and column sums keep them unrounded)
+        const weights = productRounding ? context.scratchF64(4, tokenCount) : scores;
+        if (productRounding) for (k = 0; k < visible; k++) weights[k] = roundToDType(productRounding, scores[k]!);
         if (columnSums) for (k = 0; k < visible; k++) columnSums[k] = columnSums[k]! + scores[k]!;
         if (windowSums && token >= windowStart)
           for (k = 0; k < visible; k++) windowSums[k] = windowSums[k]! + scores[k]!;
@@ -90,10 +95,10 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
           const v1 = v0 + kvStride;
           const v2 = v1 + kvStride;
           const v3 = v2 + kvStride;
-          const w0 = scores[k]!;
-          const w1 = scores[k + 1]!;
-          const w2 = scores[k + 2]!;
-          const w3 = scores[k + 3]!;
+          const w0 = weights[k]!;
+          const w1 = weights[k + 1]!;
+          const w2 = weights[k + 2]!;
+          const w3 = weights[k + 3]!;
           for (let d = 0; d < headDim; d++) {
             accumulator[d] =
               accumulator[d]! + w0 * value[v0 + d]! + w1 * value[v1 + d]! + w2 * value[v2 + d]! + w3 * value[v3 + d]!;
@@ -101,7 +106,7 @@ export const prefillAttentionKernel: CpuKernel<'prefill-attention'> = {
         }
         for (; k < visible; k++) {
           const valueBase = k * kvStride + kvBase;
-          const weight = scores[k]!;
+          const weight = weights[k]!;
           for (let d = 0; d < headDim; d++) accumulator[d] = accumulator[d]! + weight * value[valueBase + d]!;
         }
         for (let d = 0; d < headDim; d++) output[queryBase + d] = accumulator[d]!;
