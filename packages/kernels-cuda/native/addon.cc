@@ -811,7 +811,7 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                                      intField(a, "queryHeadCount"), intField(a, "kvHeadCount"), intField(a, "headDim"),
                                      intField(a, "windowSize"), static_cast<float>(numberField(a, "scale")),
                                      field<float>(a, "accumulatedScores"), field<float>(a, "windowScoreSums"),
-                                     optionalIntField(a, "kvRounding", 0)};
+                                     optionalIntField(a, "kvRounding", 0), optionalIntField(a, "productRounding", 0)};
       // tensorCores (benchmarks; not part of the contract): 0 = the element kernel everywhere
       const bool tensorCores =
           prefillAttentionUsesTensorCores(p, context.computeMajor) && optionalIntField(a, "tensorCores", 1) != 0;

@@ -130,6 +130,11 @@ struct PrefillAttentionParams {
   float* windowScoreSums;
   /** K and V rounded before every product: 0 as given (f32), 1 to bf16, 2 to f16 (the contract's `kvRounding`). */
   int kvRounding;
+  /**
+   * Q, K, V and the probabilities rounded before their products (the contract's `productRounding`), codes as
+   * `kvRounding`: the tensor-core path then multiplies on 16-bit tensor cores.
+   */
+  int productRounding;
 };
 /**
  * Whether the tensor-core kernel can run this call here: head dim 64 or 128, compute capability 8.0+,
@@ -138,7 +143,8 @@ struct PrefillAttentionParams {
 bool prefillAttentionUsesTensorCores(const PrefillAttentionParams& params, int computeMajor);
 /**
  * Workspace of the tensor-core path: the log-sum-exp of each window row, or of every row when the
- * accumulated scores are asked for (queryHeadCount x that many f32).
+ * accumulated scores are asked for (queryHeadCount x that many f32); with `productRounding`, also Q, K
+ * and V in that 16-bit type.
  */
 size_t prefillAttentionWorkspaceBytes(const PrefillAttentionParams& params);
 /** `tensorCores` only where prefillAttentionUsesTensorCores said so; `workspace` its bytes then. */

@@ -19,6 +19,14 @@
 // tensor-core kernels round each K and V tile once in shared memory. A rounded value is exact in TF32, so
 // it needs no low part and each multiply takes two products instead of three (hi x hi + lo x hi of the
 // other, unrounded operand).
+//
+// `productRounding` (what a 16-bit engine asks for) rounds Q, K, V and the probabilities: a conversion
+// kernel writes Q, K and V in that type into the workspace once, and the 16-bit kernel multiplies on
+// mma.sync.m16n8k16 with f32 accumulation, FlashAttention-2 style (Q fragments in registers, K by
+// ldmatrix, V by ldmatrix.trans, the probabilities packed to the type in registers). The window and column
+// kernels read the f32 inputs and round Q as they load it, so their scores are the rounded Q and K's.
+#include <algorithm>
+
 #include "../common.h"
 #include "kernels.h"
 #include "tensor-core.cuh"
@@ -63,7 +71,7 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
 
   const long long queryOffset = (static_cast<long long>(t) * p.queryHeadCount + head) * D;
   for (int d = threadIdx.x; d < D; d += kThreads) {
-    sQuery[d] = p.query[queryOffset + d];
+    sQuery[d] = roundKv(p.query[queryOffset + d], p.productRounding);
     sOut[d] = 0.f;
   }
   __syncthreads();
@@ -106,7 +114,7 @@ __global__ void __launch_bounds__(kThreads) prefillAttentionKernel(PrefillAttent
     const int k = tile + threadIdx.x;
     float probability = 0.f;
     if (k <= t) probability = expf(p.scale * dotRow(sQuery, keyBase + k * kvStride, D, p.kvRounding) - maximum) * inverseSum;
-    sProb[threadIdx.x] = probability;
+    sProb[threadIdx.x] = roundKv(probability, p.productRounding);  // as V's products take it
     if (windowOut != nullptr && k <= t) windowOut[k] = probability;
     if (p.accumulatedScores != nullptr && k <= t)
       atomicAdd(p.accumulatedScores + static_cast<long long>(head) * p.tokenCount + k, probability);
@@ -260,6 +268,38 @@ __device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const fl
 }
 
 /**
+ * The end of a tensor-core block: a warp's rows g and g + 8 (`rowA`, `rowB`) of the output, normalised by
+ * their sums (`partialSum` holds this lane's columns; summed over the quad here), and, for the last
+ * lseRowCount rows, their log-sum-exp (log2 domain) for the window and column kernels.
+ */
+template <int D>
+__device__ __forceinline__ void writeRows(const PrefillAttentionParams& p, float* rowLse, const float (&out)[D / 8][4],
+                                          const float (&partialSum)[2], const float (&runningMax)[2], int rowA,
+                                          int rowB, int head, int t, long long queryStride) {
+  float sum[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    sum[r] = partialSum[r];
+    sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
+    sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+  }
+  const int lseRows = lseRowCount(p);  // the last lseRows rows keep their log-sum-exp
+  const int lseFirst = p.tokenCount - lseRows;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = r == 0 ? rowA : rowB;
+    if (row >= p.tokenCount) continue;
+    const float inverse = 1.f / sum[r];
+    float* output = p.output + static_cast<long long>(row) * queryStride + static_cast<long long>(head) * D + 2 * t;
+#pragma unroll
+    for (int n = 0; n < D / 8; ++n)
+      *reinterpret_cast<float2*>(output + n * 8) = make_float2(out[n][2 * r] * inverse, out[n][2 * r + 1] * inverse);
+    if (t == 0 && row >= lseFirst)
+      rowLse[static_cast<long long>(head) * lseRows + (row - lseFirst)] = runningMax[r] + log2f(sum[r]);
+  }
+}
+
+/**
  * One block per (64-row query tile, query head), heaviest tiles first. Warp w owns rows 16w..16w+15
  * of the tile; mma fragments follow the PTX ISA for m16n8k8 (lane = 4g + t). The probabilities of a
  * score tile become the A operand of the P * V product without leaving registers: the 8 keys of a
@@ -401,28 +441,183 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
     commitAsync();
   }
   waitAsync<0>();
+  writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
+}
 
-  float sum[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    sum[r] = partialSum[r];
-    sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 1);
-    sum[r] += __shfl_xor_sync(0xffffffffu, sum[r], 2);
+// ---- 16-bit kernel (productRounding) -------------------------------------------------------------
+
+/** `count4` groups of 4 floats of `source` rounded to the 16-bit type `T` (to nearest even) into `target`. */
+template <typename T>
+__global__ void toHalfKernel(const float4* __restrict__ source, uint2* __restrict__ target, long long count4) {
+  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count4;
+       i += static_cast<long long>(gridDim.x) * blockDim.x) {
+    const float4 v = source[i];
+    target[i] = make_uint2(MmaOps<T>::pack(v.x, v.y), MmaOps<T>::pack(v.z, v.w));
   }
-  const int lseRows = lseRowCount(p);  // the last lseRows rows keep their log-sum-exp
-  const int lseFirst = T - lseRows;
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int row = r == 0 ? rowA : rowB;
-    if (row >= T) continue;
-    const float inverse = 1.f / sum[r];
-    float* output = p.output + static_cast<long long>(row) * queryStride + static_cast<long long>(head) * D + 2 * t;
-#pragma unroll
-    for (int n = 0; n < kDimFragments; ++n)
-      *reinterpret_cast<float2*>(output + n * 8) = make_float2(out[n][2 * r] * inverse, out[n][2 * r + 1] * inverse);
-    if (t == 0 && row >= lseFirst)
-      rowLse[static_cast<long long>(head) * lseRows + (row - lseFirst)] = runningMax[r] + log2f(sum[r]);
+}
+
+/** Shared row stride of the 16-bit tiles: D + 8 elements, so the 8 rows of an ldmatrix fall on distinct banks. */
+template <int D>
+__host__ __device__ constexpr int halfStride() {
+  return D + 8;
+}
+
+/** Rows [first, first + Rows) of a `[tokenCount][heads][D]` 16-bit tensor (`base` at the head) into shared memory; rows past the prompt are zero. */
+template <int D, int Rows, typename T>
+__device__ __forceinline__ void loadHalfRows(T* shared, const T* base, long long rowStride, int first, int tokenCount) {
+  constexpr int kUnits = D / 8;  // 16-byte copies per row
+  for (int i = threadIdx.x; i < Rows * kUnits; i += kMmaThreads) {
+    const int r = i / kUnits;
+    const int unit = i % kUnits;
+    const int row = first + r;
+    const bool valid = row < tokenCount;
+    copyAsync16(shared + r * halfStride<D>() + unit * 8, base + (valid ? row : 0) * rowStride + unit * 8, valid);
   }
+}
+
+/**
+ * The tensor-core kernel's work on 16-bit operands (Q, K, V already rounded to `T` in the workspace):
+ * the same blocks, tiles, cp.async pipeline, masking, online softmax and outputs, with mma.sync.m16n8k16
+ * (f32 accumulation): the warp's Q fragments stay in registers, K fragments come by ldmatrix, V
+ * fragments by ldmatrix.trans, and the probabilities of two score fragments are packed to `T` as one A
+ * fragment of P x V. Each key tile's P x V goes into fresh accumulators that are added to the output in
+ * f32 (the tensor cores' accumulation rounds toward zero; above).
+ */
+template <int D, typename T>
+__global__ void __launch_bounds__(kMmaThreads, 2)
+    prefillAttentionHalfKernel(PrefillAttentionParams p, const T* query, const T* key, const T* value, float* rowLse) {
+  constexpr int kStride = halfStride<D>();
+  constexpr int kKeyFragments = kTileKeys / 8;  // n-fragments of a score tile
+  constexpr int kDimFragments = D / 8;          // n-fragments of the output
+  constexpr int kSteps = D / 16;                // k-steps of Q K^T
+  extern __shared__ __align__(16) unsigned char halfTileMemory[];
+  T* sQuery = reinterpret_cast<T*>(halfTileMemory);  // [kTileRows][kStride]
+  T* sKey = sQuery + kTileRows * kStride;            // [kTileKeys][kStride]
+  T* sValue = sKey + kTileKeys * kStride;            // [kTileKeys][kStride]
+
+  const int tokenCount = p.tokenCount;
+  const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
+  const int first = tile * kTileRows;
+  const MmaPlace place(p, D);
+  const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
+  const T* keyBase = key + static_cast<long long>(kvHead) * D;
+  const T* valueBase = value + static_cast<long long>(kvHead) * D;
+
+  // cp.async groups in order: [Q, K0] [V0] [K1] [V1] ...; each wait leaves the newest group pending
+  loadHalfRows<D, kTileRows>(sQuery, query + static_cast<long long>(head) * D, queryStride, first, tokenCount);
+  loadHalfRows<D, kTileKeys>(sKey, keyBase, kvStride, 0, tokenCount);
+  commitAsync();
+  loadHalfRows<D, kTileKeys>(sValue, valueBase, kvStride, 0, tokenCount);
+  commitAsync();
+
+  const float scaleLog2 = p.scale * kLog2E;
+  const int rowA = first + warp * 16 + g;  // fragment rows g and g + 8
+  const int rowB = rowA + 8;
+  float out[kDimFragments][4];
+#pragma unroll
+  for (int n = 0; n < kDimFragments; ++n) out[n][0] = out[n][1] = out[n][2] = out[n][3] = 0.f;
+  float runningMax[2] = {-INFINITY, -INFINITY};  // log2 domain (score * scale * log2 e)
+  float partialSum[2] = {0.f, 0.f};              // this lane's columns only; summed over the quad at the end
+  unsigned queryFragment[kSteps][4];
+
+  const int lastKeyTile = (first + kTileRows) / kTileKeys - 1;  // keys up to the tile's last row
+  for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
+    waitAsync<1>();
+    __syncthreads();  // Q and this K tile are in
+    if (keyTile == 0) {
+#pragma unroll
+      for (int s = 0; s < kSteps; ++s)
+        loadMatrixX4(queryFragment[s],
+                     sQuery + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + s * 16 + (lane >> 4) * 8);
+    }
+    float score[kKeyFragments][4];
+#pragma unroll
+    for (int n = 0; n < kKeyFragments; ++n) score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.f;
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+#pragma unroll
+      for (int n = 0; n < kKeyFragments; n += 2) {
+        unsigned b[4];  // b0, b1 of key fragment n, then of n + 1
+        loadMatrixX4(b, sKey + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + s * 16 + ((lane >> 3) & 1) * 8);
+        MmaOps<T>::mma(score[n], queryFragment[s], b[0], b[1]);
+        MmaOps<T>::mma(score[n + 1], queryFragment[s], b[2], b[3]);
+      }
+    }
+    __syncthreads();  // every warp is done with this K tile
+    if (keyTile < lastKeyTile) loadHalfRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
+    commitAsync();
+
+    if ((keyTile + 1) * kTileKeys > first) {  // on the diagonal: keys after the row (and past the prompt) are masked
+#pragma unroll
+      for (int n = 0; n < kKeyFragments; ++n)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+          const int keyIndex = keyTile * kTileKeys + n * 8 + 2 * t + (c & 1);
+          if (keyIndex > (c < 2 ? rowA : rowB)) score[n][c] = -INFINITY;
+        }
+    }
+    float tileMax[2] = {runningMax[0], runningMax[1]};
+#pragma unroll
+    for (int n = 0; n < kKeyFragments; ++n) {
+      tileMax[0] = fmaxf(tileMax[0], fmaxf(score[n][0], score[n][1]) * scaleLog2);
+      tileMax[1] = fmaxf(tileMax[1], fmaxf(score[n][2], score[n][3]) * scaleLog2);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));
+      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));
+    }
+    // every row has key 0 unmasked, so tileMax is finite from the first tile on
+    const float rescale[2] = {exp2f(runningMax[0] - tileMax[0]), exp2f(runningMax[1] - tileMax[1])};
+    runningMax[0] = tileMax[0];
+    runningMax[1] = tileMax[1];
+    partialSum[0] *= rescale[0];
+    partialSum[1] *= rescale[1];
+    // the probabilities: summed unrounded, multiplied with V rounded to T (two key fragments per A fragment)
+    unsigned probability[kKeyFragments / 2][4];
+#pragma unroll
+    for (int n = 0; n < kKeyFragments; ++n) {
+      score[n][0] = exp2f(fmaf(score[n][0], scaleLog2, -tileMax[0]));
+      score[n][1] = exp2f(fmaf(score[n][1], scaleLog2, -tileMax[0]));
+      score[n][2] = exp2f(fmaf(score[n][2], scaleLog2, -tileMax[1]));
+      score[n][3] = exp2f(fmaf(score[n][3], scaleLog2, -tileMax[1]));
+      partialSum[0] += score[n][0] + score[n][1];
+      partialSum[1] += score[n][2] + score[n][3];
+      probability[n / 2][(n & 1) * 2 + 0] = MmaOps<T>::pack(score[n][0], score[n][1]);  // row g
+      probability[n / 2][(n & 1) * 2 + 1] = MmaOps<T>::pack(score[n][2], score[n][3]);  // row g + 8
+    }
+#pragma unroll
+    for (int n = 0; n < kDimFragments; ++n) {
+      out[n][0] *= rescale[0];
+      out[n][1] *= rescale[0];
+      out[n][2] *= rescale[1];
+      out[n][3] *= rescale[1];
+    }
+
+    waitAsync<1>();
+    __syncthreads();  // this V tile is in
+#pragma unroll
+    for (int n = 0; n < kDimFragments; n += 2) {
+      float part[2][4] = {};
+#pragma unroll
+      for (int kk = 0; kk < kKeyFragments / 2; ++kk) {
+        unsigned b[4];  // b0, b1 of dim fragment n, then of n + 1
+        loadMatrixX4Trans(b, sValue + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + n * 8 + (lane >> 4) * 8);
+        MmaOps<T>::mma(part[0], probability[kk], b[0], b[1]);
+        MmaOps<T>::mma(part[1], probability[kk], b[2], b[3]);
+      }
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        out[n][c] += part[0][c];
+        out[n + 1][c] += part[1][c];
+      }
+    }
+    __syncthreads();  // every warp is done with this V tile
+    if (keyTile < lastKeyTile) loadHalfRows<D, kTileKeys>(sValue, valueBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
+    commitAsync();
+  }
+  waitAsync<0>();
+  writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
 }
 
 // ---- window scores from the row log-sum-exp -------------------------------------------------------
@@ -463,7 +658,7 @@ __global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(Prefi
         const int r = i / kWindowChunk;
         const int d = chunk + i % kWindowChunk;
         const int token = tokenFirst + r;
-        sQuery[r * kStride + d - chunk] = token < T ? query[token * queryStride + d] : 0.f;
+        sQuery[r * kStride + d - chunk] = token < T ? roundKv(query[token * queryStride + d], p.productRounding) : 0.f;
       }
       for (int i = threadIdx.x; i < kWindowKeys * kWindowChunk; i += kThreadsPerBlock) {
         const int r = i / kWindowChunk;
@@ -554,6 +749,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
     waitAsync<1>();
     if constexpr (RoundedKv)
       if (tileIndex == 0) roundTileRows<D, kTileRows>(sKey, p.kvRounding);
+    if (p.productRounding != 0) roundTileRows<D, kTileRows>(rows(buffer), p.productRounding);
     __syncthreads();  // this row tile (and the keys) are in
     float score[kRowFragments][4];
     // the keys are the A rows here
@@ -581,17 +777,10 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   if (t == 0 && keyB < T) out[keyB] = column[1];
 }
 
+/** The window-score and column-sum kernels of a tensor-core call, after its attention kernel wrote `rowLse`. */
 template <int D, bool RoundedKv>
-void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
-  const size_t shared = sizeof(float) * (kTileRows + 2 * kTileKeys) * (D + 4);
-  // set on every launch (as the decode attention does): the attribute is per device, and device
-  // workers call from several threads
-  checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D, RoundedKv>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 static_cast<int>(shared)),
-            "cudaFuncSetAttribute(prefill-attention tensor cores)");
+void launchPrefillScoreKernels(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
   const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
-  prefillAttentionMmaKernel<D, RoundedKv><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
-  checkLaunch("prefill-attention tensor-core kernel");
   if (p.windowSize > 0 && p.windowScores != nullptr) {
     const int keyBlocks = (p.tokenCount + kWindowKeys - 1) / kWindowKeys;
     if (p.windowSize <= 32)
@@ -615,6 +804,72 @@ void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, c
     columnSums(p.windowScoreSums, p.tokenCount - p.windowSize, "prefill-attention window-sum kernel");
 }
 
+template <int D, bool RoundedKv>
+void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
+  const size_t shared = sizeof(float) * (kTileRows + 2 * kTileKeys) * (D + 4);
+  // set on every launch (as the decode attention does): the attribute is per device, and device
+  // workers call from several threads
+  checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D, RoundedKv>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(shared)),
+            "cudaFuncSetAttribute(prefill-attention tensor cores)");
+  const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
+  prefillAttentionMmaKernel<D, RoundedKv><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
+  checkLaunch("prefill-attention tensor-core kernel");
+  launchPrefillScoreKernels<D, RoundedKv>(p, rowLse, stream);
+}
+
+/** Bytes of the row log-sum-exp at the workspace's start, rounded up so that the 16-bit copies after it stay aligned. */
+size_t lseWorkspaceBytes(const PrefillAttentionParams& p) {
+  return (sizeof(float) * static_cast<size_t>(p.queryHeadCount) * static_cast<size_t>(lseRowCount(p)) + 255) / 256 * 256;
+}
+
+/** Elements of Q, then of K (and of V) in the workspace's 16-bit copies. */
+long long queryElements(const PrefillAttentionParams& p) {
+  return static_cast<long long>(p.tokenCount) * p.queryHeadCount * p.headDim;
+}
+long long kvElements(const PrefillAttentionParams& p) {
+  return static_cast<long long>(p.tokenCount) * p.kvHeadCount * p.headDim;
+}
+
+/** `count` floats of `source` (a multiple of 4, 16-byte aligned) rounded to `T` into `target`. */
+template <typename T>
+void convertToHalf(const float* source, T* target, long long count, cudaStream_t stream) {
+  const long long count4 = count / 4;
+  const int blocks = static_cast<int>(std::min<long long>((count4 + 255) / 256, 65535));
+  toHalfKernel<T><<<blocks, 256, 0, stream>>>(reinterpret_cast<const float4*>(source), reinterpret_cast<uint2*>(target),
+                                              count4);
+  checkLaunch("prefill-attention 16-bit conversion kernel");
+}
+
+/** productRounding: Q, K and V rounded to `T` into the workspace, then the 16-bit kernel and the score kernels. */
+template <int D, typename T>
+void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
+  auto* rowLse = static_cast<float*>(workspace);
+  T* query = reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + lseWorkspaceBytes(p));
+  T* key = query + queryElements(p);
+  T* value = key + kvElements(p);
+  convertToHalf(p.query, query, queryElements(p), stream);
+  convertToHalf(p.key, key, kvElements(p), stream);
+  convertToHalf(p.value, value, kvElements(p), stream);
+  const size_t shared = sizeof(T) * (kTileRows + 2 * kTileKeys) * halfStride<D>();
+  checkCuda(cudaFuncSetAttribute(prefillAttentionHalfKernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(shared)),
+            "cudaFuncSetAttribute(prefill-attention 16-bit tensor cores)");
+  const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
+  prefillAttentionHalfKernel<D, T>
+      <<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, query, key, value, rowLse);
+  checkLaunch("prefill-attention 16-bit tensor-core kernel");
+  launchPrefillScoreKernels<D, true>(p, rowLse, stream);
+}
+
+template <int D>
+void launchPrefillAttentionTensorCores(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
+  if (p.productRounding == 1) launchPrefillAttentionHalf<D, __nv_bfloat16>(p, workspace, stream);
+  else if (p.productRounding == 2) launchPrefillAttentionHalf<D, __half>(p, workspace, stream);
+  else if (p.kvRounding != 0) launchPrefillAttentionMma<D, true>(p, static_cast<float*>(workspace), stream);
+  else launchPrefillAttentionMma<D, false>(p, static_cast<float*>(workspace), stream);
+}
+
 bool aligned16(const void* pointer) { return (reinterpret_cast<uintptr_t>(pointer) & 15) == 0; }
 }  // namespace
 
@@ -624,36 +879,32 @@ bool prefillAttentionUsesTensorCores(const PrefillAttentionParams& params, int c
 }
 
 size_t prefillAttentionWorkspaceBytes(const PrefillAttentionParams& params) {
-  return sizeof(float) * static_cast<size_t>(params.queryHeadCount) * static_cast<size_t>(lseRowCount(params));
+  if (params.productRounding == 0)
+    return sizeof(float) * static_cast<size_t>(params.queryHeadCount) * static_cast<size_t>(lseRowCount(params));
+  return lseWorkspaceBytes(params) + 2 * static_cast<size_t>(queryElements(params) + 2 * kvElements(params));
 }
 
 void prefillAttention(const PrefillAttentionParams& params, void* workspace, bool tensorCores, cudaStream_t stream) {
   if (params.tokenCount <= 0 || params.queryHeadCount <= 0) return;
+  PrefillAttentionParams p = params;
+  if (p.kvRounding == 0) p.kvRounding = p.productRounding;  // products round K and V too
   if (tensorCores) {
-    auto* rowLse = static_cast<float*>(workspace);
-    const bool rounded = params.kvRounding != 0;
-    if (params.headDim == 128) {
-      if (rounded) launchPrefillAttentionMma<128, true>(params, rowLse, stream);
-      else launchPrefillAttentionMma<128, false>(params, rowLse, stream);
-    } else if (rounded) {
-      launchPrefillAttentionMma<64, true>(params, rowLse, stream);
-    } else {
-      launchPrefillAttentionMma<64, false>(params, rowLse, stream);
-    }
+    if (p.headDim == 128) launchPrefillAttentionTensorCores<128>(p, workspace, stream);
+    else launchPrefillAttentionTensorCores<64>(p, workspace, stream);
     return;
   }
   // the element kernel adds each probability to its key's column
-  for (float* sums : {params.accumulatedScores, params.windowScoreSums})
+  for (float* sums : {p.accumulatedScores, p.windowScoreSums})
     if (sums != nullptr)
-      checkCuda(cudaMemsetAsync(sums, 0, sizeof(float) * static_cast<size_t>(params.queryHeadCount) * params.tokenCount,
+      checkCuda(cudaMemsetAsync(sums, 0, sizeof(float) * static_cast<size_t>(p.queryHeadCount) * p.tokenCount,
                                 stream),
                 "cudaMemsetAsync(prefill-attention column sums)");
-  const size_t shared = sizeof(float) * (2 * static_cast<size_t>(params.headDim) + kThreads);
+  const size_t shared = sizeof(float) * (2 * static_cast<size_t>(p.headDim) + kThreads);
   if (shared > 48 * 1024)
     checkCuda(cudaFuncSetAttribute(prefillAttentionKernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                    static_cast<int>(shared)),
               "cudaFuncSetAttribute(prefill-attention)");
-  prefillAttentionKernel<<<dim3(params.tokenCount, params.queryHeadCount), kThreads, shared, stream>>>(params);
+  prefillAttentionKernel<<<dim3(p.tokenCount, p.queryHeadCount), kThreads, shared, stream>>>(p);
   checkLaunch("prefill-attention kernel");
 }
 }  // namespace fairkv

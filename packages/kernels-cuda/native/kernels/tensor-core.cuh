@@ -27,6 +27,11 @@ struct MmaOps<__nv_bfloat16> {
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
+  /** Packs (x, y) rounded to bf16 (to nearest even), x in the low half. */
+  static __device__ __forceinline__ unsigned pack(float x, float y) {
+    const __nv_bfloat162 packed = __floats2bfloat162_rn(x, y);
+    return *reinterpret_cast<const unsigned*>(&packed);
+  }
   /** Packs (x, y) rounded to bf16, x in the low half; `lo` receives the packed rounding remainders. */
   static __device__ __forceinline__ unsigned split(float x, float y, unsigned& lo) {
     const __nv_bfloat162 hi = __floats2bfloat162_rn(x, y);
@@ -44,6 +49,11 @@ struct MmaOps<__half> {
         "{%0,%1,%2,%3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  /** Packs (x, y) rounded to f16 (to nearest even), x in the low half. */
+  static __device__ __forceinline__ unsigned pack(float x, float y) {
+    const __half2 packed = __floats2half2_rn(x, y);
+    return *reinterpret_cast<const unsigned*>(&packed);
   }
   static __device__ __forceinline__ unsigned split(float x, float y, unsigned& lo) {
     const __half2 hi = __floats2half2_rn(x, y);
@@ -225,6 +235,16 @@ inline bool swizzledRowsTensorMap(const void* base, DType dtype, long long rowEl
 /** ldmatrix.x4: four 8x8 b16 matrices; lanes 8j..8j+7 address the rows of matrix j, register j holds it. */
 __device__ __forceinline__ void loadMatrixX4(unsigned (&r)[4], const void* shared) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(sharedAddress(shared)));
+}
+
+/**
+ * ldmatrix.x4.trans: as {@link loadMatrixX4}, each matrix transposed (lane 4g + t receives elements
+ * (2t, g) and (2t + 1, g) of its rows): a row-major [k][n] tile read as an m16n8k16 B operand.
+ */
+__device__ __forceinline__ void loadMatrixX4Trans(unsigned (&r)[4], const void* shared) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(sharedAddress(shared)));
 }

@@ -67,13 +67,17 @@ export class DeviceExecutor {
   readonly #graphSteps: boolean;
   /** This executor's prefix of graph step names (executors sharing a backend keep their own graphs). */
   readonly #graphName = `decode-${nextGraphName++}`;
-  /** A 16-bit pool's type: the prompt's attention rounds K and V to it, as decode reads them from the pool. */
-  readonly #kvRounding: 'bf16' | 'f16' | undefined;
+  /**
+   * A 16-bit engine's type: the prompt's attention takes its products in it (`productRounding`: Q, K, V and
+   * the probabilities, as FlashAttention's 16-bit kernels do), so K and V are the values decode reads from
+   * the pool, and GPUs run the prefill on 16-bit tensor cores.
+   */
+  readonly #productRounding: 'bf16' | 'f16' | undefined;
 
   constructor(options: DeviceExecutorOptions) {
     const { backend, config, shard } = options;
     const dtype = options.dtype ?? 'f32';
-    this.#kvRounding = dtype === 'f32' ? undefined : dtype;
+    this.#productRounding = dtype === 'f32' ? undefined : dtype;
     this.#forward = new ShardForward(options);
     this.#backend = backend;
     this.#config = config;
@@ -150,7 +154,7 @@ export class DeviceExecutor {
           headDim,
           windowSize: windowSums ? windowRows : 0,
           scale: 1 / Math.sqrt(headDim),
-          ...(this.#kvRounding ? { kvRounding: this.#kvRounding } : {}),
+          ...(this.#productRounding ? { productRounding: this.#productRounding } : {}),
         });
       }
       const heads = this.shard.layers[l]!;
