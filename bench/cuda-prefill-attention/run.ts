@@ -4,7 +4,9 @@
  * dim 128) and prompts of FAIRKV_PREFILL_TOKENS (default 1024, 4096, 16384) tokens, measured in ONE
  * run:
  *   1. the tensor-core kernel (the default), with an observation window of 32 rows, without one, and
- *      with the window and H2O's accumulated scores;
+ *      with the window and H2O's accumulated scores; the same with K/V rounded to bf16 (`kvRounding`),
+ *      and with every product's operands in bf16 (`productRounding`, what a bf16 engine asks for: the
+ *      16-bit tensor-core kernel);
  *   2. the element kernel (the `tensorCores: 0` benchmark knob), up to FAIRKV_PREFILL_ELEMENT_MAX
  *      tokens (default 4096: it takes seconds beyond);
  *   3. PyTorch scaled_dot_product_attention (causal) on the same shape in f32 (what the contract
@@ -178,7 +180,9 @@ async function measure(backend: CudaBackend, tokens: number) {
     elementCount: queryHeadCount * tokens,
     label: 'accumulatedScores',
   });
-  const run = (window: boolean, knobs: { tensorCores?: 0; accumulated?: true; kvRounding?: 'bf16' } = {}) =>
+  /** `kv`: K and V rounded to bf16 (`kvRounding`); `product`: every product's operands (`productRounding`). */
+  type Knobs = { tensorCores?: 0; accumulated?: true; rounding?: 'kv' | 'product' };
+  const run = (window: boolean, knobs: Knobs = {}) =>
     backend.run('prefill-attention', {
       query,
       key,
@@ -193,20 +197,20 @@ async function measure(backend: CudaBackend, tokens: number) {
       windowSize: window ? windowSize : 0,
       scale: 1 / Math.sqrt(headDim),
       ...(knobs.tensorCores === 0 ? { tensorCores: 0 } : {}),
-      ...(knobs.kvRounding ? { kvRounding: knobs.kvRounding } : {}),
+      ...(knobs.rounding === 'kv' ? { kvRounding: 'bf16' as const } : {}),
+      ...(knobs.rounding === 'product' ? { productRounding: 'bf16' as const } : {}),
     });
-  // with kvRounding the float64 reference takes the rounded K and V, as a bf16 engine's pool holds them
-  const roundedHost = {
-    ...host,
-    key: host.key.map((x) => roundToDType('bf16', x)),
-    value: host.value.map((x) => roundToDType('bf16', x)),
-  };
-  const checked = async (knobs: { tensorCores?: 0; kvRounding?: 'bf16' } = {}) => {
+  // with kvRounding the float64 reference takes the rounded K and V, as a bf16 engine's pool holds them;
+  // with productRounding the rounded Q too (and unrounded probabilities: the error shows their rounding)
+  const bf16 = (values: Float32Array) => values.map((x) => roundToDType('bf16', x));
+  const roundedHost = { ...host, key: bf16(host.key), value: bf16(host.value) };
+  const productHost = { ...roundedHost, query: bf16(host.query) };
+  const checked = async (knobs: Knobs = {}) => {
     backend.fill(output, Number.NaN);
     backend.fill(windowScores, Number.NaN);
     run(true, knobs);
     return sampledError(
-      knobs.kvRounding ? roundedHost : host,
+      knobs.rounding === 'kv' ? roundedHost : knobs.rounding === 'product' ? productHost : host,
       tokens,
       (await backend.download(output)) as Float32Array,
       (await backend.download(windowScores)) as Float32Array,
@@ -218,11 +222,21 @@ async function measure(backend: CudaBackend, tokens: number) {
   // H2O's column sums too: every row's log-sum-exp kept, one more pass over the keys on tensor cores
   const withAccumulatedMs = medianEventMs(backend, () => run(true, { accumulated: true }), repeats, 1);
   // a bf16 engine's call: K and V rounded to bf16 (exact in TF32: two products per multiply, not three)
-  const roundedError = await checked({ kvRounding: 'bf16' });
-  const roundedMs = medianEventMs(backend, () => run(true, { kvRounding: 'bf16' }), repeats, 1);
+  const roundedError = await checked({ rounding: 'kv' });
+  const roundedMs = medianEventMs(backend, () => run(true, { rounding: 'kv' }), repeats, 1);
   const roundedAccumulatedMs = medianEventMs(
     backend,
-    () => run(true, { kvRounding: 'bf16', accumulated: true }),
+    () => run(true, { rounding: 'kv', accumulated: true }),
+    repeats,
+    1,
+  );
+  // what a bf16 engine asks for now: Q, K, V and the probabilities in bf16, on 16-bit tensor cores
+  const productError = await checked({ rounding: 'product' });
+  const productMs = medianEventMs(backend, () => run(true, { rounding: 'product' }), repeats, 1);
+  const productNoWindowMs = medianEventMs(backend, () => run(false, { rounding: 'product' }), repeats, 1);
+  const productAccumulatedMs = medianEventMs(
+    backend,
+    () => run(true, { rounding: 'product', accumulated: true }),
     repeats,
     1,
   );
@@ -240,6 +254,12 @@ async function measure(backend: CudaBackend, tokens: number) {
     tensorCoreError,
     element,
     rounded: { milliseconds: roundedMs, withAccumulatedScoresMs: roundedAccumulatedMs, errorVsFloat64: roundedError },
+    product: {
+      milliseconds: productMs,
+      withoutWindowMs: productNoWindowMs,
+      withAccumulatedScoresMs: productAccumulatedMs,
+      errorVsFloat64: productError,
+    },
   };
 }
 
@@ -267,6 +287,12 @@ async function main(): Promise<void> {
         tflops: tflops(measured.rounded.milliseconds),
         speedup: measured.tensorCoresMs / measured.rounded.milliseconds,
       },
+      productRoundedBf16: {
+        ...measured.product,
+        tflops: tflops(measured.product.milliseconds),
+        speedup: measured.tensorCoresMs / measured.product.milliseconds,
+        speedupOverKvRounded: measured.rounded.milliseconds / measured.product.milliseconds,
+      },
       element: measured.element
         ? {
             milliseconds: measured.element.milliseconds,
@@ -283,6 +309,7 @@ async function main(): Promise<void> {
       `${tokens} tokens: tensor cores ${measured.tensorCoresMs.toFixed(3)} ms (${tflops(measured.tensorCoresMs).toFixed(1)} TFLOPS; ` +
         `no window ${measured.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.withAccumulatedMs.toFixed(3)} ms; error ${e.output.toExponential(1)} / ${e.windowScores.toExponential(1)}); ` +
         `K/V rounded to bf16 ${measured.rounded.milliseconds.toFixed(3)} ms (${(measured.tensorCoresMs / measured.rounded.milliseconds).toFixed(2)}x; with accumulated scores ${measured.rounded.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.rounded.errorVsFloat64.output.toExponential(1)} / ${measured.rounded.errorVsFloat64.windowScores.toExponential(1)}); ` +
+        `products in bf16 ${measured.product.milliseconds.toFixed(3)} ms (${tflops(measured.product.milliseconds).toFixed(1)} TFLOPS, ${(measured.rounded.milliseconds / measured.product.milliseconds).toFixed(2)}x K/V rounded; no window ${measured.product.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.product.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.product.errorVsFloat64.output.toExponential(1)} / ${measured.product.errorVsFloat64.windowScores.toExponential(1)}); ` +
         (measured.element
           ? `element kernel ${measured.element.milliseconds.toFixed(2)} ms (${(measured.element.milliseconds / measured.tensorCoresMs).toFixed(1)}x slower; error ${measured.element.error.output.toExponential(1)}); `
           : 'element kernel skipped; ') +
