@@ -23,8 +23,9 @@
 // `productRounding` (what a 16-bit engine asks for) rounds Q, K, V and the probabilities: a conversion
 // kernel writes Q, K and V in that type into the workspace once, and the 16-bit kernel multiplies on
 // mma.sync.m16n8k16 with f32 accumulation, FlashAttention-2 style (Q fragments in registers, K by
-// ldmatrix, V by ldmatrix.trans, the probabilities packed to the type in registers). The window and column
-// kernels read the f32 inputs and round Q as they load it, so their scores are the rounded Q and K's.
+// ldmatrix, V by ldmatrix.trans, the probabilities packed to the type in registers); a 16-bit column
+// kernel sums the accumulated scores (and window sums) likewise. The window kernel reads the f32 inputs
+// and rounds Q as it loads it, so every score is the rounded Q and K's.
 #include <algorithm>
 
 #include "../common.h"
@@ -749,7 +750,6 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
     waitAsync<1>();
     if constexpr (RoundedKv)
       if (tileIndex == 0) roundTileRows<D, kTileRows>(sKey, p.kvRounding);
-    if (p.productRounding != 0) roundTileRows<D, kTileRows>(rows(buffer), p.productRounding);
     __syncthreads();  // this row tile (and the keys) are in
     float score[kRowFragments][4];
     // the keys are the A rows here
@@ -777,10 +777,100 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   if (t == 0 && keyB < T) out[keyB] = column[1];
 }
 
-/** The window-score and column-sum kernels of a tensor-core call, after its attention kernel wrote `rowLse`. */
-template <int D, bool RoundedKv>
-void launchPrefillScoreKernels(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
-  const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
+/**
+ * {@link prefillColumnSumsMmaKernel} on the workspace's 16-bit Q and K (productRounding): the same blocks,
+ * tiles and sums, the scores by mma.sync.m16n8k16 (exact products of the rounded operands, f32
+ * accumulation), the warp's 16 keys as A fragments kept in registers, the query rows as B by ldmatrix.
+ */
+template <int D, typename T>
+__global__ void __launch_bounds__(kMmaThreads, 2) prefillColumnSumsHalfKernel(PrefillAttentionParams p, const T* query,
+                                                                             const T* key, const float* rowLse,
+                                                                             float* sums, int rowStart) {
+  constexpr int kStride = halfStride<D>();
+  constexpr int kRowFragments = kTileRows / 8;
+  constexpr int kSteps = D / 16;
+  extern __shared__ __align__(16) unsigned char halfTileMemory[];
+  T* sKey = reinterpret_cast<T*>(halfTileMemory);  // [64][kStride], then two row tiles of [64][kStride]
+  const auto rows = [&](int buffer) { return sKey + (1 + buffer) * kTileRows * kStride; };
+  __shared__ float sLse[2][kTileRows];
+  const int tokenCount = p.tokenCount;
+  const int keyFirst = blockIdx.x * kTileRows;  // the first blocks have the most rows: heaviest first
+  const MmaPlace place(p, D);
+  const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
+  const T* queryBase = query + static_cast<long long>(head) * D;
+  const int lseRows = lseRowCount(p);  // the last lseRows rows have their log-sum-exp
+  const float* lse = rowLse + static_cast<long long>(head) * lseRows - (tokenCount - lseRows);  // indexed by row
+  const auto loadRows = [&](int buffer, int rowFirst) {
+    loadHalfRows<D, kTileRows>(rows(buffer), queryBase, queryStride, rowFirst, tokenCount);
+    if (threadIdx.x < kTileRows)
+      sLse[buffer][threadIdx.x] = rowFirst + threadIdx.x < tokenCount ? lse[rowFirst + threadIdx.x] : 0.f;
+  };
+  loadHalfRows<D, kTileRows>(sKey, key + static_cast<long long>(kvHead) * D, kvStride, keyFirst, tokenCount);
+  const int start = max(keyFirst, rowStart);  // rows before the block's first key see none of its keys
+  loadRows(0, start);
+  commitAsync();
+
+  const float scaleLog2 = p.scale * kLog2E;
+  const int keyA = keyFirst + warp * 16 + g;  // fragment rows g and g + 8
+  const int keyB = keyA + 8;
+  float column[2] = {0.f, 0.f};
+  unsigned keyFragment[kSteps][4];
+  const int rowTiles = (tokenCount - start + kTileRows - 1) / kTileRows;
+  for (int tileIndex = 0; tileIndex < rowTiles; ++tileIndex) {
+    const int buffer = tileIndex & 1;
+    const int rowFirst = start + tileIndex * kTileRows;
+    if (tileIndex + 1 < rowTiles) loadRows(buffer ^ 1, rowFirst + kTileRows);
+    commitAsync();
+    waitAsync<1>();
+    __syncthreads();  // this row tile (and the keys) are in
+    if (tileIndex == 0) {
+#pragma unroll
+      for (int s = 0; s < kSteps; ++s)
+        loadMatrixX4(keyFragment[s],
+                     sKey + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + s * 16 + (lane >> 4) * 8);
+    }
+    float score[kRowFragments][4];
+#pragma unroll
+    for (int n = 0; n < kRowFragments; ++n) score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.f;
+#pragma unroll
+    for (int s = 0; s < kSteps; ++s) {
+#pragma unroll
+      for (int n = 0; n < kRowFragments; n += 2) {
+        unsigned b[4];  // b0, b1 of row fragment n, then of n + 1
+        loadMatrixX4(b, rows(buffer) + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + s * 16 + ((lane >> 3) & 1) * 8);
+        MmaOps<T>::mma(score[n], keyFragment[s], b[0], b[1]);
+        MmaOps<T>::mma(score[n + 1], keyFragment[s], b[2], b[3]);
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < kRowFragments; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int local = n * 8 + 2 * t + (c & 1);
+        const int row = rowFirst + local;
+        if (row < tokenCount && (c < 2 ? keyA : keyB) <= row)
+          column[c >> 1] += exp2f(fmaf(score[n][c], scaleLog2, -sLse[buffer][local]));
+      }
+    __syncthreads();  // every warp is done with this buffer before it is refilled
+  }
+  waitAsync<0>();
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 1);
+    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 2);
+  }
+  float* out = sums + static_cast<long long>(head) * tokenCount;
+  if (t == 0 && keyA < tokenCount) out[keyA] = column[0];
+  if (t == 0 && keyB < tokenCount) out[keyB] = column[1];
+}
+
+/**
+ * The window-score kernel and, for the accumulated scores and the window's column sums, `columnSums(sums,
+ * rowStart, what)`, after a tensor-core call's attention kernel wrote `rowLse`.
+ */
+template <int D, typename ColumnSums>
+void launchPrefillScoreKernels(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream,
+                               ColumnSums&& columnSums) {
   if (p.windowSize > 0 && p.windowScores != nullptr) {
     const int keyBlocks = (p.tokenCount + kWindowKeys - 1) / kWindowKeys;
     if (p.windowSize <= 32)
@@ -790,15 +880,6 @@ void launchPrefillScoreKernels(const PrefillAttentionParams& p, float* rowLse, c
                                          stream>>>(p, rowLse);
     checkLaunch("prefill-attention window-score kernel");
   }
-  const auto columnSums = [&](float* sums, int rowStart, const char* what) {
-    const size_t bytes = sizeof(float) * 3 * kTileRows * (D + 4);
-    checkCuda(cudaFuncSetAttribute(prefillColumnSumsMmaKernel<D, RoundedKv>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-              "cudaFuncSetAttribute(prefill-attention column sums)");
-    prefillColumnSumsMmaKernel<D, RoundedKv>
-        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, rowLse, sums, rowStart);
-    checkLaunch(what);
-  };
   if (p.accumulatedScores != nullptr) columnSums(p.accumulatedScores, 0, "prefill-attention accumulated-score kernel");
   if (p.windowScoreSums != nullptr && p.windowSize > 0)
     columnSums(p.windowScoreSums, p.tokenCount - p.windowSize, "prefill-attention window-sum kernel");
@@ -815,7 +896,15 @@ void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, c
   const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
   prefillAttentionMmaKernel<D, RoundedKv><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
   checkLaunch("prefill-attention tensor-core kernel");
-  launchPrefillScoreKernels<D, RoundedKv>(p, rowLse, stream);
+  launchPrefillScoreKernels<D>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
+    const size_t bytes = sizeof(float) * 3 * kTileRows * (D + 4);
+    checkCuda(cudaFuncSetAttribute(prefillColumnSumsMmaKernel<D, RoundedKv>,
+                                   cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
+              "cudaFuncSetAttribute(prefill-attention column sums)");
+    prefillColumnSumsMmaKernel<D, RoundedKv>
+        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, rowLse, sums, rowStart);
+    checkLaunch(what);
+  });
 }
 
 /** Bytes of the row log-sum-exp at the workspace's start, rounded up so that the 16-bit copies after it stay aligned. */
@@ -859,7 +948,15 @@ void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace
   prefillAttentionHalfKernel<D, T>
       <<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, query, key, value, rowLse);
   checkLaunch("prefill-attention 16-bit tensor-core kernel");
-  launchPrefillScoreKernels<D, true>(p, rowLse, stream);
+  launchPrefillScoreKernels<D>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
+    const size_t bytes = sizeof(T) * 3 * kTileRows * halfStride<D>();
+    checkCuda(cudaFuncSetAttribute(prefillColumnSumsHalfKernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(bytes)),
+              "cudaFuncSetAttribute(prefill-attention 16-bit column sums)");
+    prefillColumnSumsHalfKernel<D, T>
+        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, query, key, rowLse, sums, rowStart);
+    checkLaunch(what);
+  });
 }
 
 template <int D>

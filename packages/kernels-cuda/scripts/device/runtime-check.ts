@@ -6,7 +6,8 @@
  * 3. a generated fixture model with head dim 128 (GQA 8:2) on a prompt of several hundred tokens, where prefill runs the
  *    tensor-core prefill attention (stories260K's head dim 8 runs the element kernel), gives the tokens
  *    of the CPU backend, with the full policy, SnapKV (which reads the window scores) and H2O (the
- *    accumulated scores), and on 2 GPUs those of one.
+ *    accumulated scores), and on 2 GPUs those of one; in a bf16 engine (every prefill product in bf16, the
+ *    16-bit tensor-core kernel) its logits are within 1e-2 of the CPU backend's bf16 engine.
  * Bundled by bundle-device.sh; run by run-device.sh `runtime <model.gguf>`. Writes $OUT/runtime-check.json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,6 +38,7 @@ async function run(
   prompt: string,
   maxTokens: number,
   maxPositions = 256,
+  dtype: 'f32' | 'bf16' = 'f32',
 ) {
   const deviceCount = plan?.deviceCount ?? 1;
   const backends =
@@ -51,6 +53,7 @@ async function run(
     ...(communicators ? { communicators } : {}),
     maxPositions,
     kvTokensPerDevice: 8192,
+    dtype,
   });
   try {
     const started = performance.now();
@@ -184,6 +187,28 @@ try {
         { maxRelativeLogitDifference: maxRelative(two.result.logits!, gpu.result.logits!) },
       );
     }
+  }
+  // A bf16 engine: prefill takes every product in bf16 (productRounding), on the GPU the 16-bit
+  // tensor-core kernel. The CPU rounds the probabilities at another scale and sums in another order, so
+  // the logits agree within bf16's rounding, not bit for bit.
+  for (const [name, policy] of [
+    ['full', () => fullPolicy()],
+    ['snapkv', () => snapKvPolicy({ averageBudget: 64, windowSize: 32, kernelSize: 5 })],
+  ] as const) {
+    const gpu = await run(fixture, 'cuda', undefined, policy(), prompt, 16, 1024, 'bf16');
+    const cpu = await run(fixture, 'cpu', undefined, policy(), prompt, 16, 1024, 'bf16');
+    const difference = maxRelative(gpu.result.logits!, cpu.result.logits!);
+    check(
+      `fixture head dim 128, bf16 engine: 1 GPU within bf16 rounding of the CPU backend, ${name}`,
+      difference <= 1e-2,
+      {
+        maxRelativeLogitDifference: difference,
+        tokensEqual: JSON.stringify(gpu.result.tokenIds) === JSON.stringify(cpu.result.tokenIds),
+        keptTokensEqual: JSON.stringify(gpu.result.keptTokens) === JSON.stringify(cpu.result.keptTokens),
+        gpuSeconds: gpu.seconds,
+        cpuSeconds: cpu.seconds,
+      },
+    );
   }
   fixture.close();
 } finally {
