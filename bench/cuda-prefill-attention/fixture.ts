@@ -27,9 +27,13 @@ const files = await createFixtureModel(dir, {
   huggingFace: false,
 });
 const model = await loadModel(files.ggufPath!);
+// phrases added in batches sized from the tokens per phrase so far (one encode per batch, not per phrase)
 const words: string[] = [];
-for (let i = 0; model.tokenizer.encode(words.join(' ')).length < promptTokens; i++)
-  words.push(`the ${i % 7} little ${i % 5} girls play`);
+for (let count = 0; count < promptTokens; count = model.tokenizer.encode(words.join(' ')).length) {
+  // one phrase first, to measure its tokens
+  const missing = words.length === 0 ? 1 : Math.max(1, Math.floor(((promptTokens - count) * words.length) / count));
+  for (let j = 0; j < missing; j++) words.push(`the ${words.length % 7} little ${words.length % 5} girls play`);
+}
 writeFileSync(join(dir, 'prompt.txt'), words.join(' '));
 console.log(`${files.ggufPath}: ${layerCount} layers; prompt ${model.tokenizer.encode(words.join(' ')).length} tokens`);
 model.close();
