@@ -9,7 +9,7 @@ import {
 import type { DeviceShard } from './device-shards.js';
 import { type DeviceStats, LayerTimer } from './device-stats.js';
 import { type KvSequence, KvSequences } from './kv-sequences.js';
-import { ownedHeadObservations, type PrefillObservation } from './prefill-observation.js';
+import { type HeadObservation, ownedHeadObservations, type PrefillObservation } from './prefill-observation.js';
 import { type RowSampling, ShardForward, type ShardForwardOptions } from './shard-forward.js';
 
 export type { PrefillObservation } from './prefill-observation.js';
@@ -123,7 +123,9 @@ export class DeviceExecutor {
       Int32Array.from({ length: count }, (_, i) => i),
     );
     const windowRows = Math.min(needs.windowRows, count);
-    const observation: PrefillObservation = { layers: [] };
+    // each layer's observation downloads are enqueued with the layer and awaited after the last one, so
+    // the device goes on with the next layers while the host waits for and reduces them
+    const observed: Promise<HeadObservation[]>[] = [];
     const retained = { key: [] as DeviceBuffer<'f32'>[], value: [] as DeviceBuffer<'f32'>[], tokenCount: count };
     for (let l = 0; l < layerCount; l++) {
       const started = performance.now();
@@ -169,7 +171,9 @@ export class DeviceExecutor {
           });
         b.upload(attention, host);
       }
-      observation.layers.push(await this.#observe(l, windowSums, accumulated, k, owned, count, needs));
+      const layerObservation = this.#observe(l, windowSums, accumulated, k, owned, count, needs);
+      layerObservation.catch(() => {}); // awaited below; a failure must not surface as unhandled first
+      observed.push(layerObservation);
       const key = b.createBuffer({
         dtype: 'f32',
         elementCount: Math.max(count * local * headDim, 1),
@@ -206,10 +210,15 @@ export class DeviceExecutor {
     }
     this.#retained.set(requestId, retained);
     const logits = this.#forward.logits(x, 1, count - 1);
+    const observation: PrefillObservation = { layers: await Promise.all(observed) };
     if (logits) observation.logits = await b.download(logits, { elementCount: this.#config.vocabSize });
     return observation;
   }
 
+  /**
+   * Layer `l`'s observation for the heads this device owns. Its downloads are enqueued at the call, in
+   * queue order, so the layer's buffers may be overwritten by work enqueued after it.
+   */
   async #observe(
     l: number,
     windowSums: DeviceBuffer<'f32'> | undefined,
@@ -218,20 +227,15 @@ export class DeviceExecutor {
     owned: boolean[],
     count: number,
     needs: { windowRows: number; accumulated: boolean; keyNorms: boolean },
-  ) {
+  ): Promise<HeadObservation[]> {
     const heads = this.shard.layers[l]!;
     const { headDim } = this.#config;
     const local = heads.length;
-    const sums = windowSums
-      ? await this.#backend.download(windowSums, { elementCount: local * this.#group * count })
-      : undefined;
-    const columnSums = accumulated
-      ? await this.#backend.download(accumulated, { elementCount: local * this.#group * count })
-      : undefined;
-    const keys =
-      needs.keyNorms && local > 0
-        ? await this.#backend.download(k, { elementCount: count * local * headDim })
-        : undefined;
+    const [sums, columnSums, keys] = await Promise.all([
+      windowSums ? this.#backend.download(windowSums, { elementCount: local * this.#group * count }) : undefined,
+      accumulated ? this.#backend.download(accumulated, { elementCount: local * this.#group * count }) : undefined,
+      needs.keyNorms && local > 0 ? this.#backend.download(k, { elementCount: count * local * headDim }) : undefined,
+    ]);
     return ownedHeadObservations({
       heads,
       owned,
