@@ -269,6 +269,60 @@ __device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const fl
 }
 
 /**
+ * The online softmax of one key tile (first key `keyBegin`) for a warp's rows g and g + 8 (`rowA`, `rowB`):
+ * masks the keys after each row where the tile reaches the diagonal of the query tile at `first`, turns
+ * the scores into probabilities against the new running maximum (log2 domain), adds them to this lane's
+ * partial sums and rescales the output accumulators by the maximum's change.
+ */
+template <int KeyFragments, int DimFragments>
+__device__ __forceinline__ void softmaxTile(float (&score)[KeyFragments][4], float (&out)[DimFragments][4],
+                                            float (&runningMax)[2], float (&partialSum)[2], int keyBegin, int first,
+                                            int rowA, int rowB, int t, float scaleLog2) {
+  if (keyBegin + KeyFragments * 8 > first) {  // on the diagonal: keys after the row (and past the prompt) are masked
+#pragma unroll
+    for (int n = 0; n < KeyFragments; ++n)
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int key = keyBegin + n * 8 + 2 * t + (c & 1);
+        if (key > (c < 2 ? rowA : rowB)) score[n][c] = -INFINITY;
+      }
+  }
+  float tileMax[2] = {runningMax[0], runningMax[1]};
+#pragma unroll
+  for (int n = 0; n < KeyFragments; ++n) {
+    tileMax[0] = fmaxf(tileMax[0], fmaxf(score[n][0], score[n][1]) * scaleLog2);
+    tileMax[1] = fmaxf(tileMax[1], fmaxf(score[n][2], score[n][3]) * scaleLog2);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));
+    tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));
+  }
+  // every row has key 0 unmasked, so tileMax is finite from the first tile on
+  const float rescale[2] = {exp2f(runningMax[0] - tileMax[0]), exp2f(runningMax[1] - tileMax[1])};
+  runningMax[0] = tileMax[0];
+  runningMax[1] = tileMax[1];
+  partialSum[0] *= rescale[0];
+  partialSum[1] *= rescale[1];
+#pragma unroll
+  for (int n = 0; n < KeyFragments; ++n) {
+    score[n][0] = exp2f(fmaf(score[n][0], scaleLog2, -tileMax[0]));
+    score[n][1] = exp2f(fmaf(score[n][1], scaleLog2, -tileMax[0]));
+    score[n][2] = exp2f(fmaf(score[n][2], scaleLog2, -tileMax[1]));
+    score[n][3] = exp2f(fmaf(score[n][3], scaleLog2, -tileMax[1]));
+    partialSum[0] += score[n][0] + score[n][1];
+    partialSum[1] += score[n][2] + score[n][3];
+  }
+#pragma unroll
+  for (int n = 0; n < DimFragments; ++n) {
+    out[n][0] *= rescale[0];
+    out[n][1] *= rescale[0];
+    out[n][2] *= rescale[1];
+    out[n][3] *= rescale[1];
+  }
+}
+
+/**
  * The end of a tensor-core block: a warp's rows g and g + 8 (`rowA`, `rowB`) of the output, normalised by
  * their sums (`partialSum` holds this lane's columns; summed over the quad here), and, for the last
  * lseRowCount rows, their log-sum-exp (log2 domain) for the window and column kernels.
@@ -354,48 +408,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
     if (keyTile < lastKeyTile) loadTileRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, T);
     commitAsync();
 
-    if ((keyTile + 1) * kTileKeys > first) {  // on the diagonal: keys after the row (and past the prompt) are masked
-#pragma unroll
-      for (int n = 0; n < kKeyFragments; ++n)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          const int key = keyTile * kTileKeys + n * 8 + 2 * t + (c & 1);
-          if (key > (c < 2 ? rowA : rowB)) score[n][c] = -INFINITY;
-        }
-    }
-    float tileMax[2] = {runningMax[0], runningMax[1]};
-#pragma unroll
-    for (int n = 0; n < kKeyFragments; ++n) {
-      tileMax[0] = fmaxf(tileMax[0], fmaxf(score[n][0], score[n][1]) * scaleLog2);
-      tileMax[1] = fmaxf(tileMax[1], fmaxf(score[n][2], score[n][3]) * scaleLog2);
-    }
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));
-      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));
-    }
-    // every row has key 0 unmasked, so tileMax is finite from the first tile on
-    const float rescale[2] = {exp2f(runningMax[0] - tileMax[0]), exp2f(runningMax[1] - tileMax[1])};
-    runningMax[0] = tileMax[0];
-    runningMax[1] = tileMax[1];
-    partialSum[0] *= rescale[0];
-    partialSum[1] *= rescale[1];
-#pragma unroll
-    for (int n = 0; n < kKeyFragments; ++n) {
-      score[n][0] = exp2f(fmaf(score[n][0], scaleLog2, -tileMax[0]));
-      score[n][1] = exp2f(fmaf(score[n][1], scaleLog2, -tileMax[0]));
-      score[n][2] = exp2f(fmaf(score[n][2], scaleLog2, -tileMax[1]));
-      score[n][3] = exp2f(fmaf(score[n][3], scaleLog2, -tileMax[1]));
-      partialSum[0] += score[n][0] + score[n][1];
-      partialSum[1] += score[n][2] + score[n][3];
-    }
-#pragma unroll
-    for (int n = 0; n < kDimFragments; ++n) {
-      out[n][0] *= rescale[0];
-      out[n][1] *= rescale[0];
-      out[n][2] *= rescale[1];
-      out[n][3] *= rescale[1];
-    }
+    softmaxTile(score, out, runningMax, partialSum, keyTile * kTileKeys, first, rowA, rowB, t, scaleLog2);
 
     waitAsync<1>();
     if constexpr (RoundedKv) roundTileRows<D, kTileKeys>(sValue, p.kvRounding);
@@ -476,6 +489,36 @@ __device__ __forceinline__ void loadHalfRows(T* shared, const T* base, long long
   }
 }
 
+/** A warp's 16 rows of a 16-bit shared tile (`rows`: its first, rows `halfStride<D>()` apart) as m16n8k16 A fragments, one per k-step. */
+template <int D, typename T>
+__device__ __forceinline__ void loadRowFragments(unsigned (&fragment)[D / 16][4], const T* rows, int lane) {
+#pragma unroll
+  for (int s = 0; s < D / 16; ++s)
+    loadMatrixX4(fragment[s], rows + ((lane & 7) + ((lane >> 3) & 1) * 8) * halfStride<D>() + s * 16 + (lane >> 4) * 8);
+}
+
+/**
+ * `score = A B^T` on 16-bit tensor cores: A the warp's 16 rows as {@link loadRowFragments} gave them, B the
+ * first `8 * Fragments` rows of the 16-bit shared tile `b` (by ldmatrix), as m16n8k16 C fragments (lane
+ * 4g + t holds rows g and g + 8, columns 2t and 2t + 1 of each 8-column fragment), accumulated in f32.
+ */
+template <int D, int Fragments, typename T>
+__device__ __forceinline__ void halfScoreTile(float (&score)[Fragments][4], const unsigned (&a)[D / 16][4], const T* b,
+                                              int lane) {
+#pragma unroll
+  for (int n = 0; n < Fragments; ++n) score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.f;
+#pragma unroll
+  for (int s = 0; s < D / 16; ++s) {
+#pragma unroll
+    for (int n = 0; n < Fragments; n += 2) {
+      unsigned fragment[4];  // b0, b1 of fragment n, then of n + 1
+      loadMatrixX4(fragment, b + (n * 8 + (lane & 7) + (lane >> 4) * 8) * halfStride<D>() + s * 16 + ((lane >> 3) & 1) * 8);
+      MmaOps<T>::mma(score[n], a[s], fragment[0], fragment[1]);
+      MmaOps<T>::mma(score[n + 1], a[s], fragment[2], fragment[3]);
+    }
+  }
+}
+
 /**
  * The tensor-core kernel's work on 16-bit operands (Q, K, V already rounded to `T` in the workspace):
  * the same blocks, tiles, cp.async pipeline, masking, online softmax and outputs, with mma.sync.m16n8k16
@@ -525,74 +568,20 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
     waitAsync<1>();
     __syncthreads();  // Q and this K tile are in
-    if (keyTile == 0) {
-#pragma unroll
-      for (int s = 0; s < kSteps; ++s)
-        loadMatrixX4(queryFragment[s],
-                     sQuery + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + s * 16 + (lane >> 4) * 8);
-    }
+    if (keyTile == 0) loadRowFragments<D>(queryFragment, sQuery + warp * 16 * kStride, lane);
     float score[kKeyFragments][4];
-#pragma unroll
-    for (int n = 0; n < kKeyFragments; ++n) score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.f;
-#pragma unroll
-    for (int s = 0; s < kSteps; ++s) {
-#pragma unroll
-      for (int n = 0; n < kKeyFragments; n += 2) {
-        unsigned b[4];  // b0, b1 of key fragment n, then of n + 1
-        loadMatrixX4(b, sKey + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + s * 16 + ((lane >> 3) & 1) * 8);
-        MmaOps<T>::mma(score[n], queryFragment[s], b[0], b[1]);
-        MmaOps<T>::mma(score[n + 1], queryFragment[s], b[2], b[3]);
-      }
-    }
+    halfScoreTile<D>(score, queryFragment, sKey, lane);
     __syncthreads();  // every warp is done with this K tile
     if (keyTile < lastKeyTile) loadHalfRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
     commitAsync();
 
-    if ((keyTile + 1) * kTileKeys > first) {  // on the diagonal: keys after the row (and past the prompt) are masked
-#pragma unroll
-      for (int n = 0; n < kKeyFragments; ++n)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          const int keyIndex = keyTile * kTileKeys + n * 8 + 2 * t + (c & 1);
-          if (keyIndex > (c < 2 ? rowA : rowB)) score[n][c] = -INFINITY;
-        }
-    }
-    float tileMax[2] = {runningMax[0], runningMax[1]};
-#pragma unroll
-    for (int n = 0; n < kKeyFragments; ++n) {
-      tileMax[0] = fmaxf(tileMax[0], fmaxf(score[n][0], score[n][1]) * scaleLog2);
-      tileMax[1] = fmaxf(tileMax[1], fmaxf(score[n][2], score[n][3]) * scaleLog2);
-    }
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 1));
-      tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));
-    }
-    // every row has key 0 unmasked, so tileMax is finite from the first tile on
-    const float rescale[2] = {exp2f(runningMax[0] - tileMax[0]), exp2f(runningMax[1] - tileMax[1])};
-    runningMax[0] = tileMax[0];
-    runningMax[1] = tileMax[1];
-    partialSum[0] *= rescale[0];
-    partialSum[1] *= rescale[1];
-    // the probabilities: summed unrounded, multiplied with V rounded to T (two key fragments per A fragment)
+    softmaxTile(score, out, runningMax, partialSum, keyTile * kTileKeys, first, rowA, rowB, t, scaleLog2);
+    // the probabilities multiply V rounded to T: two key fragments make one A fragment of P x V
     unsigned probability[kKeyFragments / 2][4];
 #pragma unroll
     for (int n = 0; n < kKeyFragments; ++n) {
-      score[n][0] = exp2f(fmaf(score[n][0], scaleLog2, -tileMax[0]));
-      score[n][1] = exp2f(fmaf(score[n][1], scaleLog2, -tileMax[0]));
-      score[n][2] = exp2f(fmaf(score[n][2], scaleLog2, -tileMax[1]));
-      score[n][3] = exp2f(fmaf(score[n][3], scaleLog2, -tileMax[1]));
-      partialSum[0] += score[n][0] + score[n][1];
-      partialSum[1] += score[n][2] + score[n][3];
       probability[n / 2][(n & 1) * 2 + 0] = MmaOps<T>::pack(score[n][0], score[n][1]);  // row g
       probability[n / 2][(n & 1) * 2 + 1] = MmaOps<T>::pack(score[n][2], score[n][3]);  // row g + 8
-    }
-#pragma unroll
-    for (int n = 0; n < kDimFragments; ++n) {
-      out[n][0] *= rescale[0];
-      out[n][1] *= rescale[0];
-      out[n][2] *= rescale[1];
-      out[n][3] *= rescale[1];
     }
 
     waitAsync<1>();
@@ -704,6 +693,38 @@ __global__ void __launch_bounds__(16 * Rows / 4) prefillWindowScoresKernel(Prefi
 }
 
 /**
+ * A column kernel's step: adds to this lane's two keys (`keyA`, `keyB`) the probabilities `2^(score x
+ * scaleLog2 - lse)` of the query rows `rowFirst + local` its score fragments hold (rows before a key or past
+ * the prompt add nothing).
+ */
+template <int RowFragments>
+__device__ __forceinline__ void addColumnProbabilities(const float (&score)[RowFragments][4], float (&column)[2],
+                                                       const float* lse, int rowFirst, int tokenCount, int keyA,
+                                                       int keyB, int t, float scaleLog2) {
+#pragma unroll
+  for (int n = 0; n < RowFragments; ++n)
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      const int local = n * 8 + 2 * t + (c & 1);
+      const int row = rowFirst + local;
+      if (row < tokenCount && (c < 2 ? keyA : keyB) <= row)
+        column[c >> 1] += exp2f(fmaf(score[n][c], scaleLog2, -lse[local]));
+    }
+}
+
+/** A column kernel's end: each key's sum over the quad's lanes into `out` (the head's row of sums). */
+__device__ __forceinline__ void writeColumnSums(float (&column)[2], float* out, int tokenCount, int keyA, int keyB,
+                                                int t) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 1);
+    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 2);
+  }
+  if (t == 0 && keyA < tokenCount) out[keyA] = column[0];
+  if (t == 0 && keyB < tokenCount) out[keyB] = column[1];
+}
+
+/**
  * `sums[head][k] = sum over t >= max(k, rowStart) of 2^(scale log2(e) q_t . k_k - lse_t)`: the accumulated
  * scores (rowStart 0) or the window's column sums (rowStart T - W), on tensor cores
  * as the attention's scores: one block of 4 warps per (64 keys, head), keys as the A rows of
@@ -755,26 +776,11 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
     // the keys are the A rows here
     scoreTile<D, kRowFragments, RoundedKv ? Rounded::A : Rounded::None>(score, sKey + warp * 16 * kStride, rows(buffer),
                                                                         lane);
-#pragma unroll
-    for (int n = 0; n < kRowFragments; ++n)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int local = n * 8 + 2 * t + (c & 1);
-        const int row = rowFirst + local;
-        if (row < T && (c < 2 ? keyA : keyB) <= row)
-          column[c >> 1] += exp2f(fmaf(score[n][c], scaleLog2, -sLse[buffer][local]));
-      }
+    addColumnProbabilities(score, column, sLse[buffer], rowFirst, T, keyA, keyB, t, scaleLog2);
     __syncthreads();  // every warp is done with this buffer before it is refilled
   }
   waitAsync<0>();
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 1);
-    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 2);
-  }
-  float* out = sums + static_cast<long long>(head) * T;
-  if (t == 0 && keyA < T) out[keyA] = column[0];
-  if (t == 0 && keyB < T) out[keyB] = column[1];
+  writeColumnSums(column, sums + static_cast<long long>(head) * T, T, keyA, keyB, t);
 }
 
 /**
@@ -801,7 +807,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillColumnSumsHalfKernel(Pr
   const int lseRows = lseRowCount(p);  // the last lseRows rows have their log-sum-exp
   const float* lse = rowLse + static_cast<long long>(head) * lseRows - (tokenCount - lseRows);  // indexed by row
   const auto loadRows = [&](int buffer, int rowFirst) {
-    loadHalfRows<D, kTileRows>(rows(buffer), queryBase, queryStride, rowFirst, tokenCount);
+    loadHalfRows<D, kTileRows>(rows(buffer), queryBase, place.queryStride, rowFirst, tokenCount);
     if (threadIdx.x < kTileRows)
       sLse[buffer][threadIdx.x] = rowFirst + threadIdx.x < tokenCount ? lse[rowFirst + threadIdx.x] : 0.f;
   };
@@ -823,45 +829,14 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillColumnSumsHalfKernel(Pr
     commitAsync();
     waitAsync<1>();
     __syncthreads();  // this row tile (and the keys) are in
-    if (tileIndex == 0) {
-#pragma unroll
-      for (int s = 0; s < kSteps; ++s)
-        loadMatrixX4(keyFragment[s],
-                     sKey + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + s * 16 + (lane >> 4) * 8);
-    }
+    if (tileIndex == 0) loadRowFragments<D>(keyFragment, sKey + warp * 16 * kStride, lane);
     float score[kRowFragments][4];
-#pragma unroll
-    for (int n = 0; n < kRowFragments; ++n) score[n][0] = score[n][1] = score[n][2] = score[n][3] = 0.f;
-#pragma unroll
-    for (int s = 0; s < kSteps; ++s) {
-#pragma unroll
-      for (int n = 0; n < kRowFragments; n += 2) {
-        unsigned b[4];  // b0, b1 of row fragment n, then of n + 1
-        loadMatrixX4(b, rows(buffer) + (n * 8 + (lane & 7) + (lane >> 4) * 8) * kStride + s * 16 + ((lane >> 3) & 1) * 8);
-        MmaOps<T>::mma(score[n], keyFragment[s], b[0], b[1]);
-        MmaOps<T>::mma(score[n + 1], keyFragment[s], b[2], b[3]);
-      }
-    }
-#pragma unroll
-    for (int n = 0; n < kRowFragments; ++n)
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int local = n * 8 + 2 * t + (c & 1);
-        const int row = rowFirst + local;
-        if (row < tokenCount && (c < 2 ? keyA : keyB) <= row)
-          column[c >> 1] += exp2f(fmaf(score[n][c], scaleLog2, -sLse[buffer][local]));
-      }
+    halfScoreTile<D>(score, keyFragment, rows(buffer), lane);
+addColumnProbabilities(score, column, sLse[buffer], rowFirst, tokenCount, keyA, keyB, t, scaleLog2);
     __syncthreads();  // every warp is done with this buffer before it is refilled
   }
   waitAsync<0>();
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 1);
-    column[r] += __shfl_xor_sync(0xffffffffu, column[r], 2);
-  }
-  float* out = sums + static_cast<long long>(head) * tokenCount;
-  if (t == 0 && keyA < tokenCount) out[keyA] = column[0];
-  if (t == 0 && keyB < tokenCount) out[keyB] = column[1];
+  writeColumnSums(column, sums + static_cast<long long>(head) * tokenCount, tokenCount, keyA, keyB, t);
 }
 
 /**
