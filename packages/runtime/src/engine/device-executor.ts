@@ -9,7 +9,12 @@ import {
 import type { DeviceShard } from './device-shards.js';
 import { type DeviceStats, LayerTimer } from './device-stats.js';
 import { type KvSequence, KvSequences } from './kv-sequences.js';
-import { type HeadObservation, ownedHeadObservations, type PrefillObservation } from './prefill-observation.js';
+import {
+  type HeadObservation,
+  type OnLayerObserved,
+  ownedHeadObservations,
+  type PrefillObservation,
+} from './prefill-observation.js';
 import { type RowSampling, ShardForward, type ShardForwardOptions } from './shard-forward.js';
 
 export type { PrefillObservation } from './prefill-observation.js';
@@ -108,11 +113,14 @@ export class DeviceExecutor {
   /**
    * Prefills one prompt: full causal attention for every hosted head, observation data for the heads
    * this device owns, and the prompt's K/V kept aside until {@link commit} stores what the policy keeps.
+   * With `onLayer`, each layer's observation goes to it as soon as its downloads complete (while the
+   * device computes later layers), and the result's `layers` is empty.
    */
   async prefill(
     requestId: string,
     tokens: Int32Array,
     needs: { windowRows: number; accumulated: boolean; keyNorms: boolean },
+    onLayer?: OnLayerObserved,
   ): Promise<PrefillObservation> {
     const b = this.#backend;
     const { headDim, layerCount } = this.#config;
@@ -171,7 +179,10 @@ export class DeviceExecutor {
           });
         b.upload(attention, host);
       }
-      const layerObservation = this.#observe(l, windowSums, accumulated, k, owned, count, needs);
+      const layerObservation = this.#observe(l, windowSums, accumulated, k, owned, count, needs).then((heads) => {
+        onLayer?.(l, heads);
+        return heads;
+      });
       layerObservation.catch(() => {}); // awaited below; a failure must not surface as unhandled first
       observed.push(layerObservation);
       const key = b.createBuffer({
@@ -210,7 +221,8 @@ export class DeviceExecutor {
     }
     this.#retained.set(requestId, retained);
     const logits = this.#forward.logits(x, 1, count - 1);
-    const observation: PrefillObservation = { layers: await Promise.all(observed) };
+    const layers = await Promise.all(observed);
+    const observation: PrefillObservation = { layers: onLayer ? [] : layers };
     if (logits) observation.logits = await b.download(logits, { elementCount: this.#config.vocabSize });
     return observation;
   }

@@ -1,6 +1,7 @@
 import type { BackendProfile } from '@fairkv/kernels';
 import type { DecodeRow, DeviceExecutor, PrefillObservation, RowSampling } from './device-executor.js';
 import type { DeviceStats } from './device-stats.js';
+import type { OnLayerObserved } from './prefill-observation.js';
 
 /** Observation inputs a prefill must produce for the policy. */
 export interface PrefillNeeds {
@@ -16,7 +17,13 @@ export interface PrefillNeeds {
  */
 export interface DeviceHandle {
   readonly device: number;
-  prefill(requestId: string, tokens: Int32Array, needs: PrefillNeeds): Promise<PrefillObservation>;
+  /** See {@link DeviceExecutor.prefill}; `onLayer` is called in this thread. */
+  prefill(
+    requestId: string,
+    tokens: Int32Array,
+    needs: PrefillNeeds,
+    onLayer?: OnLayerObserved,
+  ): Promise<PrefillObservation>;
   commit(requestId: string, kept: (Int32Array | null)[][], reserveTokens: number): Promise<void>;
   /** Admits a request without a prefill (decode benchmarks): see {@link DeviceExecutor.admitSynthetic}. */
   admitSynthetic(requestId: string, lengths: (number | null)[][], reserveTokens: number): Promise<void> | void;
@@ -44,7 +51,7 @@ export interface DeviceHandle {
 export function inlineDeviceHandle(executor: DeviceExecutor): DeviceHandle {
   return {
     device: executor.shard.device,
-    prefill: (requestId, tokens, needs) => executor.prefill(requestId, tokens, needs),
+    prefill: (requestId, tokens, needs, onLayer) => executor.prefill(requestId, tokens, needs, onLayer),
     commit: (requestId, kept, reserveTokens) => executor.commit(requestId, kept, reserveTokens),
     admitSynthetic: (requestId, lengths, reserveTokens) => executor.admitSynthetic(requestId, lengths, reserveTokens),
     discard: (requestId) => executor.discard(requestId),

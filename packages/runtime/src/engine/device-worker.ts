@@ -24,8 +24,8 @@ import {
   WORKER_PREPARED_ID,
 } from './worker-protocol.js';
 
+if (!parentPort) throw new Error('device-worker must run in a worker thread');
 const port = parentPort;
-if (!port) throw new Error('device-worker must run in a worker thread');
 
 function replyError(id: number, error: unknown): DeviceWorkerReply {
   const e = error as { name?: string; message?: string; code?: string; stack?: string };
@@ -120,6 +120,13 @@ async function call(message: DeviceWorkerCall): Promise<unknown> {
   if (!handle) throw new Error('device worker not initialised');
   // the communicator (e.g. an NCCL rank) goes before the backend it runs on
   if (message.method === 'dispose') disposeCommunicator?.();
+  if (message.method === 'prefill') {
+    // each layer's observation goes back as it arrives, before the call's answer
+    const [requestId, tokens, needs] = message.args as Parameters<DeviceHandle['prefill']>;
+    return handle.prefill(requestId, tokens, needs, (layer, observation) =>
+      port.postMessage({ id: message.id, layer, observation } satisfies DeviceWorkerReply),
+    );
+  }
   const method = handle[message.method] as (...args: unknown[]) => unknown;
   return method(...message.args);
 }

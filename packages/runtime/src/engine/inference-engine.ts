@@ -11,8 +11,8 @@ import {
   type ResolvedGenerateOptions,
   resolveGenerateOptions,
 } from './generation.js';
-import type { PrefillObservation } from './prefill-observation.js';
-import { assembleObservations } from './prompt-observations.js';
+import type { HeadObservation, PrefillObservation } from './prefill-observation.js';
+import { assembleLayerObservation } from './prompt-observations.js';
 import { ReplicaRouter } from './replica-router.js';
 
 /** What the coordinator needs besides its devices. */
@@ -205,12 +205,27 @@ export class InferenceEngine {
       accumulated: this.policy.requirements.accumulatedAttention,
       keyNorms: this.policy.requirements.keyNorms,
     };
-    const observed = await this.#all((device) => device.prefill(id, tokens, needs));
-    const observations = assembleObservations(this.config, tokens.length, observed, needs.windowRows);
-    const layerCount = this.config.layerCount;
-    const decisions = observations.map((observation, layerIndex) =>
-      this.policy.compressLayer(observation, { layerIndex, layerCount }),
-    );
+    // Each layer's policy runs as soon as every device sent that layer's observation, while the devices
+    // compute the next layers.
+    const { layerCount } = this.config;
+    const arrived: HeadObservation[][][] = Array.from({ length: layerCount }, () => []);
+    const decisions: LayerCompression[] = [];
+    let failure: { error: unknown } | undefined;
+    const onLayer = (layer: number, heads: HeadObservation[]) => {
+      const layerHeads = arrived[layer]!;
+      layerHeads.push(heads);
+      if (failure || layerHeads.length < this.#devices.length) return;
+      try {
+        const observation = assembleLayerObservation(this.config, tokens.length, layerHeads, needs.windowRows);
+        decisions[layer] = this.policy.compressLayer(observation, { layerIndex: layer, layerCount });
+      } catch (error) {
+        failure = { error };
+      }
+    };
+    const observed = await this.#all((device) => device.prefill(id, tokens, needs, onLayer));
+    if (failure) throw failure.error;
+    const missing = arrived.findIndex((layerHeads) => layerHeads.length < this.#devices.length);
+    if (missing >= 0) throw new Error(`prefill of request ${id}: no observation of layer ${missing} from every device`);
     return { observed, decisions };
   }
 

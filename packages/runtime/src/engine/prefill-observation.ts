@@ -16,11 +16,20 @@ export interface HeadObservation {
 
 /** What a prefill returns for the compression policy: the observations of the heads a device owns. */
 export interface PrefillObservation {
-  /** Per layer, the heads this device owns (the first replica of each head computes its observation). */
+  /**
+   * Per layer, the heads this device owns (the first replica of each head computes its observation);
+   * empty when the prefill handed each layer to an {@link OnLayerObserved} callback as it arrived.
+   */
   layers: HeadObservation[][];
   /** Last prompt row's logits (logits device only). */
   logits?: Float32Array;
 }
+
+/**
+ * Receives a prefill's observation of one layer as soon as the device has it (in layer order), so the
+ * policy can run for that layer while the device computes the next ones.
+ */
+export type OnLayerObserved = (layer: number, heads: HeadObservation[]) => void;
 
 /** Inputs of {@link ownedHeadObservations}. */
 export interface OwnedObservationInput {

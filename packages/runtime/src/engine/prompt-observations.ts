@@ -1,48 +1,44 @@
 import type { LayerObservation } from '@fairkv/compress';
 import { type ModelConfig, queryGroupSize } from '@fairkv/core';
-import type { PrefillObservation } from './device-executor.js';
+import type { HeadObservation } from './prefill-observation.js';
 
 /**
- * Assembles the per-layer observations a compression policy reads from what each device returned for
- * the heads it owns: window column sums `[queryHead][T]` over the last `min(windowRows, T)` rows
- * (`windowAttentionSums`), accumulated attention `[queryHead][T]` and key norms `[kvHead][T]` in the
- * model's global head order.
+ * Assembles one layer's observation, as a compression policy reads it, from what each device returned
+ * for the heads it owns in that layer: window column sums `[queryHead][T]` over the last
+ * `min(windowRows, T)` rows (`windowAttentionSums`), accumulated attention `[queryHead][T]` and key norms
+ * `[kvHead][T]` in the model's global head order.
  */
-export function assembleObservations(
+export function assembleLayerObservation(
   config: ModelConfig,
   tokenCount: number,
-  perDevice: PrefillObservation[],
+  perDevice: readonly (readonly HeadObservation[])[],
   windowRows: number,
-): LayerObservation[] {
+): LayerObservation {
   const group = queryGroupSize(config);
-  const { queryHeadCount, kvHeadCount, layerCount } = config;
-  const observations: LayerObservation[] = [];
-  for (let l = 0; l < layerCount; l++) {
-    const rows = Math.min(windowRows, tokenCount);
-    const windowSums = rows > 0 ? new Float32Array(queryHeadCount * tokenCount) : undefined;
-    let accumulated: Float32Array | undefined;
-    let keyNorms: Float32Array | undefined;
-    for (const device of perDevice) {
-      for (const head of device.layers[l] ?? []) {
-        if (windowSums && head.windowSums) windowSums.set(head.windowSums, head.kvHead * group * tokenCount);
-        if (head.accumulated) {
-          accumulated ??= new Float32Array(queryHeadCount * tokenCount);
-          accumulated.set(head.accumulated, head.kvHead * group * tokenCount);
-        }
-        if (head.keyNorms) {
-          keyNorms ??= new Float32Array(kvHeadCount * tokenCount);
-          keyNorms.set(head.keyNorms, head.kvHead * tokenCount);
-        }
+  const { queryHeadCount, kvHeadCount } = config;
+  const rows = Math.min(windowRows, tokenCount);
+  const windowSums = rows > 0 ? new Float32Array(queryHeadCount * tokenCount) : undefined;
+  let accumulated: Float32Array | undefined;
+  let keyNorms: Float32Array | undefined;
+  for (const heads of perDevice) {
+    for (const head of heads) {
+      if (windowSums && head.windowSums) windowSums.set(head.windowSums, head.kvHead * group * tokenCount);
+      if (head.accumulated) {
+        accumulated ??= new Float32Array(queryHeadCount * tokenCount);
+        accumulated.set(head.accumulated, head.kvHead * group * tokenCount);
+      }
+      if (head.keyNorms) {
+        keyNorms ??= new Float32Array(kvHeadCount * tokenCount);
+        keyNorms.set(head.keyNorms, head.kvHead * tokenCount);
       }
     }
-    observations.push({
-      seqLen: tokenCount,
-      queryHeadCount,
-      kvHeadCount,
-      ...(windowSums ? { windowAttentionSums: windowSums, windowAttentionRows: rows } : {}),
-      ...(accumulated ? { accumulatedAttention: accumulated } : {}),
-      ...(keyNorms ? { keyNorms } : {}),
-    });
   }
-  return observations;
+  return {
+    seqLen: tokenCount,
+    queryHeadCount,
+    kvHeadCount,
+    ...(windowSums ? { windowAttentionSums: windowSums, windowAttentionRows: rows } : {}),
+    ...(accumulated ? { accumulatedAttention: accumulated } : {}),
+    ...(keyNorms ? { keyNorms } : {}),
+  };
 }

@@ -7,6 +7,7 @@ import { BackendError, type DType, FairkvError, type ModelConfig, ValidationErro
 import { createSharedCommunicatorState } from './communicator.js';
 import type { DeviceHandle } from './device-handle.js';
 import type { DeviceShard } from './device-shards.js';
+import type { HeadObservation, OnLayerObserved } from './prefill-observation.js';
 import { isWorkerBackendModule, type WorkerBackendModule } from './worker-backend.js';
 import {
   type DeviceWorkerCall,
@@ -103,7 +104,10 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
     : defaultWorkerScript();
   const handles = shards.map((shard) => {
     const worker = new Worker(script, { eval: isEval });
-    const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+    const pending = new Map<
+      number,
+      { resolve: (value: unknown) => void; reject: (error: Error) => void; onLayer?: OnLayerObserved }
+    >();
     let nextId = 0;
     let failed: Error | undefined;
     // the two start-up replies (prepared, connected) have negative ids
@@ -116,6 +120,10 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
           });
     const prepared = awaitStartup(WORKER_PREPARED_ID);
     worker.on('message', (reply: DeviceWorkerReply) => {
+      if ('layer' in reply) {
+        pending.get(reply.id)?.onLayer?.(reply.layer, reply.observation as HeadObservation[]);
+        return;
+      }
       const waiters = reply.id < 0 ? startup : pending;
       const waiter = waiters.get(reply.id);
       waiters.delete(reply.id);
@@ -150,17 +158,19 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
     };
     options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'slicing' });
     worker.postMessage(init);
-    const invoke = (method: DeviceWorkerCall['method'], ...args: unknown[]): Promise<never> => {
+    const call = (method: DeviceWorkerCall['method'], args: unknown[], onLayer?: OnLayerObserved): Promise<never> => {
       if (failed) return Promise.reject(failed);
       const id = nextId++;
       return new Promise((resolve, reject) => {
-        pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+        pending.set(id, { resolve: resolve as (value: unknown) => void, reject, ...(onLayer ? { onLayer } : {}) });
         worker.postMessage({ id, method, args } satisfies DeviceWorkerCall);
       });
     };
+    const invoke = (method: DeviceWorkerCall['method'], ...args: unknown[]): Promise<never> => call(method, args);
     const handle: DeviceHandle = {
       device: shard.device,
-      prefill: (...args) => invoke('prefill', ...args),
+      // the callback stays here; the worker sends each layer's observation as a message
+      prefill: (requestId, tokens, needs, onLayer) => call('prefill', [requestId, tokens, needs], onLayer),
       commit: (...args) => invoke('commit', ...args),
       admitSynthetic: (...args) => invoke('admitSynthetic', ...args),
       discard: (...args) => invoke('discard', ...args),

@@ -51,7 +51,11 @@ export interface DeviceWorkerCall {
   args: unknown[];
 }
 
-/** A worker's answer to a call (or to init, id -1, and connect, id -2). */
+/**
+ * A worker's answer to a call (or to init, id -1, and connect, id -2); before a `prefill` call's answer,
+ * one `layer` message per layer carries that layer's observation (`DeviceHandle.prefill`'s `onLayer`).
+ */
 export type DeviceWorkerReply =
   | { id: number; ok: true; value: unknown }
+  | { id: number; layer: number; observation: unknown }
   | { id: number; ok: false; error: { name: string; message: string; code?: string; stack?: string } };
