@@ -41,7 +41,7 @@ export {
 } from './generation.js';
 export { type EngineMetrics, InferenceEngine, type InferenceEngineOptions } from './inference-engine.js';
 export { type KvSequence, KvSequences } from './kv-sequences.js';
-export type { HeadObservation } from './prefill-observation.js';
+export type { HeadObservation, OnLayerObserved } from './prefill-observation.js';
 export { type ProfileHeadLoadsOptions, profileHeadLoads } from './profile.js';
 export { metricsToPrometheus } from './prometheus.js';
 export { ReplicaRouter } from './replica-router.js';
