@@ -181,7 +181,7 @@ async function measure(backend: CudaBackend, tokens: number) {
     label: 'accumulatedScores',
   });
   /** `kv`: K and V rounded to bf16 (`kvRounding`); `product`: every product's operands (`productRounding`). */
-  type Knobs = { tensorCores?: 0; accumulated?: true; rounding?: 'kv' | 'product' };
+  type Knobs = { tensorCores?: 0; accumulated?: true; rounding?: 'kv' | 'product'; warpgroupMma?: 0 };
   const run = (window: boolean, knobs: Knobs = {}) =>
     backend.run('prefill-attention', {
       query,
@@ -199,6 +199,7 @@ async function measure(backend: CudaBackend, tokens: number) {
       ...(knobs.tensorCores === 0 ? { tensorCores: 0 } : {}),
       ...(knobs.rounding === 'kv' ? { kvRounding: 'bf16' as const } : {}),
       ...(knobs.rounding === 'product' ? { productRounding: 'bf16' as const } : {}),
+      ...(knobs.warpgroupMma === 0 ? { warpgroupMma: 0 } : {}),
     });
   // with kvRounding the float64 reference takes the rounded K and V, as a bf16 engine's pool holds them;
   // with productRounding the rounded Q too (and unrounded probabilities: the error shows their rounding)
@@ -234,6 +235,14 @@ async function measure(backend: CudaBackend, tokens: number) {
   const productError = await checked({ rounding: 'product' });
   const productMs = medianEventMs(backend, () => run(true, { rounding: 'product' }), repeats, 1);
   const productNoWindowMs = medianEventMs(backend, () => run(false, { rounding: 'product' }), repeats, 1);
+  // the same on the mma.sync 16-bit kernel (where Hopper's warpgroup-MMA kernel takes it by default)
+  const productMmaSyncError = await checked({ rounding: 'product', warpgroupMma: 0 });
+  const productMmaSyncMs = medianEventMs(
+    backend,
+    () => run(true, { rounding: 'product', warpgroupMma: 0 }),
+    repeats,
+    1,
+  );
   const productAccumulatedMs = medianEventMs(
     backend,
     () => run(true, { rounding: 'product', accumulated: true }),
@@ -259,6 +268,7 @@ async function measure(backend: CudaBackend, tokens: number) {
       withoutWindowMs: productNoWindowMs,
       withAccumulatedScoresMs: productAccumulatedMs,
       errorVsFloat64: productError,
+      mmaSync: { milliseconds: productMmaSyncMs, errorVsFloat64: productMmaSyncError },
     },
   };
 }
@@ -309,7 +319,7 @@ async function main(): Promise<void> {
       `${tokens} tokens: tensor cores ${measured.tensorCoresMs.toFixed(3)} ms (${tflops(measured.tensorCoresMs).toFixed(1)} TFLOPS; ` +
         `no window ${measured.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.withAccumulatedMs.toFixed(3)} ms; error ${e.output.toExponential(1)} / ${e.windowScores.toExponential(1)}); ` +
         `K/V rounded to bf16 ${measured.rounded.milliseconds.toFixed(3)} ms (${(measured.tensorCoresMs / measured.rounded.milliseconds).toFixed(2)}x; with accumulated scores ${measured.rounded.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.rounded.errorVsFloat64.output.toExponential(1)} / ${measured.rounded.errorVsFloat64.windowScores.toExponential(1)}); ` +
-        `products in bf16 ${measured.product.milliseconds.toFixed(3)} ms (${tflops(measured.product.milliseconds).toFixed(1)} TFLOPS, ${(measured.rounded.milliseconds / measured.product.milliseconds).toFixed(2)}x K/V rounded; no window ${measured.product.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.product.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.product.errorVsFloat64.output.toExponential(1)} / ${measured.product.errorVsFloat64.windowScores.toExponential(1)}); ` +
+        `products in bf16 ${measured.product.milliseconds.toFixed(3)} ms (${tflops(measured.product.milliseconds).toFixed(1)} TFLOPS, ${(measured.rounded.milliseconds / measured.product.milliseconds).toFixed(2)}x K/V rounded; on mma.sync ${measured.product.mmaSync.milliseconds.toFixed(3)} ms, error ${measured.product.mmaSync.errorVsFloat64.output.toExponential(1)}; no window ${measured.product.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.product.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.product.errorVsFloat64.output.toExponential(1)} / ${measured.product.errorVsFloat64.windowScores.toExponential(1)}); ` +
         (measured.element
           ? `element kernel ${measured.element.milliseconds.toFixed(2)} ms (${(measured.element.milliseconds / measured.tensorCoresMs).toFixed(1)}x slower; error ${measured.element.error.output.toExponential(1)}); `
           : 'element kernel skipped; ') +

@@ -816,7 +816,9 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
       const bool tensorCores =
           prefillAttentionUsesTensorCores(p, context.computeMajor) && optionalIntField(a, "tensorCores", 1) != 0;
       const size_t bytes = tensorCores ? prefillAttentionWorkspaceBytes(p) : 0;
-      prefillAttention(p, bytes > 0 ? ensureWorkspace(context, bytes) : nullptr, tensorCores, stream);
+      // warpgroupMma (benchmarks; not part of the contract): 0 = the mma.sync kernels even where wgmma is built
+      const bool warpgroupMma = context.warpgroupMma && optionalIntField(a, "warpgroupMma", 1) != 0;
+      prefillAttention(p, bytes > 0 ? ensureWorkspace(context, bytes) : nullptr, tensorCores, warpgroupMma, stream);
     } else if (kernel == "kv-append") {
       kvAppend({kvPoolOf(a), field<const float>(a, "key"), field<const float>(a, "value"), field<const int>(a, "entries"),
                 intField(a, "rowCount"), intField(a, "kvHeadCount"), intField(a, "entryCount")},

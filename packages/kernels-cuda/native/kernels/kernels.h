@@ -147,8 +147,12 @@ bool prefillAttentionUsesTensorCores(const PrefillAttentionParams& params, int c
  * and V in that 16-bit type.
  */
 size_t prefillAttentionWorkspaceBytes(const PrefillAttentionParams& params);
-/** `tensorCores` only where prefillAttentionUsesTensorCores said so; `workspace` its bytes then. */
-void prefillAttention(const PrefillAttentionParams& params, void* workspace, bool tensorCores, cudaStream_t stream);
+/**
+ * `tensorCores` only where prefillAttentionUsesTensorCores said so; `workspace` its bytes then.
+ * `warpgroupMma` (Hopper, sm_90a code built): productRounding calls of head dim 128 run on warpgroup MMAs.
+ */
+void prefillAttention(const PrefillAttentionParams& params, void* workspace, bool tensorCores, bool warpgroupMma,
+                      cudaStream_t stream);
 
 struct KvPoolParams {
   void* pool;

@@ -31,6 +31,7 @@
 #include "../common.h"
 #include "kernels.h"
 #include "tensor-core.cuh"
+#include "wgmma.cuh"
 
 namespace fairkv {
 namespace {
@@ -610,6 +611,172 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
 }
 
+// ---- 16-bit kernel on warpgroup MMAs (Hopper, head dim 128) ---------------------------------------
+
+constexpr int kWgmmaRows = 64;  // query rows per block: wgmma's M, one warpgroup
+constexpr int kWgmmaKeys = 64;  // keys per K / V tile
+constexpr int kWgmmaThreads = 128;
+
+/** Makes this thread's shared-memory writes (cp.async or stores) visible to the async proxy wgmma reads through. */
+__device__ __forceinline__ void fenceProxyAsync() {
+#if FAIRKV_HAS_WGMMA
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+#endif
+}
+
+/**
+ * `Rows` rows of `Units` 16-byte units each (a row of `source`, `rowStride` elements apart) into shared
+ * memory in wgmma's K-major layout with the 128-byte swizzle: blocks of 64 elements (128-byte rows, 8-row
+ * groups of 1 KB), unit c of row r at c ^ (r & 7) of its row; rows at or past `validRows` are zero.
+ */
+template <int Rows, int Units, typename T>
+__device__ __forceinline__ void loadSwizzledRows(unsigned char* tile, const T* source, long long rowStride,
+                                                 int validRows) {
+  for (int i = threadIdx.x; i < Rows * Units; i += kWgmmaThreads) {
+    const int r = i / Units;
+    const int unit = i % Units;
+    const bool valid = r < validRows;
+    unsigned char* target = tile + (unit / 8) * Rows * 128 + r * 128 + ((unit % 8) ^ (r & 7)) * 16;
+    copyAsync16(target, source + (valid ? r : 0) * rowStride + unit * 8, valid);
+  }
+}
+
+/** `count` floats of a `[T][heads][128]` tensor as `T`, transposed to `[heads][128][paddedTokens]` (zero past T). */
+template <typename T>
+__global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __restrict__ target, int tokenCount,
+                                       int heads, int paddedTokens) {
+  __shared__ float tile[32][33];
+  const int head = blockIdx.z;
+  const int token0 = blockIdx.x * 32;
+  const int dim0 = blockIdx.y * 32;
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const int token = token0 + i;
+    tile[i][threadIdx.x] =
+        token < tokenCount ? source[(static_cast<long long>(token) * heads + head) * 128 + dim0 + threadIdx.x] : 0.f;
+  }
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += blockDim.y) {
+    const float v = tile[threadIdx.x][i];
+    target[(static_cast<long long>(head) * 128 + dim0 + i) * paddedTokens + token0 + threadIdx.x] = T(v);
+  }
+}
+
+/**
+ * The 16-bit kernel on Hopper's warpgroup MMAs for head dim 128: one warpgroup per (64 query rows, query
+ * head), heaviest tiles first. Q, and 64-key tiles of K and of V transposed (`valueT`, `[kvHead][128]
+ * [paddedTokens]`, so that P x V reads it K-major too) come by cp.async into the 128-byte-swizzled
+ * K-major layout (K and V two tiles deep); S = Q K^T by `wgmma.m64n64k16` from shared memory, the online
+ * softmax in registers (the same per-row state as the mma.sync kernels), the probabilities rounded to T
+ * into a swizzled P tile, and P x V by `wgmma.m64n128k16` into fresh accumulators added to the output.
+ */
+template <typename T>
+__global__ void __launch_bounds__(kWgmmaThreads, 2)
+    prefillAttentionWgmmaKernel(PrefillAttentionParams p, const T* query, const T* key, const T* valueT,
+                                int paddedTokens, float* rowLse) {
+  constexpr int D = 128;
+  extern __shared__ __align__(1024) unsigned char wgmmaTileMemory[];
+  unsigned char* base = wgmmaTileMemory + ((1024 - (sharedAddress(wgmmaTileMemory) & 1023)) & 1023);
+  unsigned char* sQuery = base;                               // 64 x 128: 2 blocks of 8 KB
+  unsigned char* sKey = sQuery + kWgmmaRows * D * 2;          // 2 buffers of 64 x 128
+  unsigned char* sValue = sKey + 2 * kWgmmaKeys * D * 2;      // 2 buffers of 128 x 64 (V^T)
+  unsigned char* sProbability = sValue + 2 * D * kWgmmaKeys * 2;  // 64 x 64
+
+  const int tokenCount = p.tokenCount;
+  const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
+  const int first = tile * kWgmmaRows;
+  const int head = blockIdx.y;
+  const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int t = lane & 3;
+  const long long queryStride = static_cast<long long>(p.queryHeadCount) * D;
+  const long long kvStride = static_cast<long long>(p.kvHeadCount) * D;
+  const T* keyBase = key + static_cast<long long>(kvHead) * D;
+  const T* valueBase = valueT + static_cast<long long>(kvHead) * D * paddedTokens;
+  const auto loadKeys = [&](int keyTile) {
+    const int buffer = keyTile & 1;
+    const int keyFirst = keyTile * kWgmmaKeys;
+    loadSwizzledRows<kWgmmaKeys, D / 8>(sKey + buffer * kWgmmaKeys * D * 2, keyBase + keyFirst * kvStride, kvStride,
+                                        tokenCount - keyFirst);
+    loadSwizzledRows<D, kWgmmaKeys / 8>(sValue + buffer * D * kWgmmaKeys * 2, valueBase + keyFirst, paddedTokens, D);
+  };
+  loadSwizzledRows<kWgmmaRows, D / 8>(sQuery, query + static_cast<long long>(first) * queryStride + head * D,
+                                      queryStride, tokenCount - first);
+  loadKeys(0);
+  commitAsync();
+
+  const float scaleLog2 = p.scale * kLog2E;
+  const int rowA = first + 16 * warp + (lane >> 2);  // D-fragment rows: e bit 1 clear, set
+  const int rowB = rowA + 8;
+  float out[D / 8][4] = {};  // the m64n128 D fragment: out[i / 4][i % 4] is register i
+  float runningMax[2] = {-INFINITY, -INFINITY};
+  float partialSum[2] = {0.f, 0.f};
+  const int lastKeyTile = (first + kWgmmaRows) / kWgmmaKeys - 1;
+  for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
+    if (keyTile < lastKeyTile) loadKeys(keyTile + 1);
+    commitAsync();
+    waitAsync<1>();
+    fenceProxyAsync();
+    __syncthreads();  // Q and this tile's K and V are in, for every thread and for the async proxy
+    const unsigned char* keys = sKey + (keyTile & 1) * kWgmmaKeys * D * 2;
+    const unsigned char* values = sValue + (keyTile & 1) * D * kWgmmaKeys * 2;
+
+    float s[32] = {};
+#pragma unroll
+    for (int i = 0; i < 32; ++i) wgmmaOperandFence(s[i]);
+    wgmmaFence();
+#pragma unroll
+    for (int k = 0; k < D / 16; ++k) {
+      const int block = k / 4;
+      const int slice = 32 * (k % 4);
+      Wgmma<T, 64>::mma(s, wgmmaDescriptor(sQuery + block * kWgmmaRows * 128 + slice),
+                        wgmmaDescriptor(keys + block * kWgmmaKeys * 128 + slice));
+    }
+    wgmmaCommit();
+    wgmmaWaitAll();
+#pragma unroll
+    for (int i = 0; i < 32; ++i) wgmmaOperandFence(s[i]);
+
+    // register 8j + e of the m64n64 D fragment holds row rowA (e bit 1 clear) or rowB, key 16j + 2t + (e & 1)
+    // + 8 (e >> 2): as score[2j + (e >> 2)][e & 3], the mma.sync kernels' fragment layout
+    float score[8][4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) score[2 * j + (e >> 2)][(e & 3)] = s[8 * j + e];
+    softmaxTile(score, out, runningMax, partialSum, keyTile * kWgmmaKeys, first, rowA, rowB, t, scaleLog2);
+    // the probabilities, rounded to T, into the swizzled P tile (row r: 64 keys, 128 bytes)
+#pragma unroll
+    for (int n = 0; n < 8; ++n)
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        const int row = 16 * warp + (lane >> 2) + 8 * half;
+        const int column = 8 * n + 2 * t;
+        *reinterpret_cast<unsigned*>(sProbability + row * 128 + ((n ^ (row & 7)) * 16) + (column % 8) * 2) =
+            MmaOps<T>::pack(score[n][2 * half], score[n][2 * half + 1]);
+      }
+    fenceProxyAsync();
+    __syncthreads();  // the whole P tile is written
+
+    float part[64] = {};
+#pragma unroll
+    for (int i = 0; i < 64; ++i) wgmmaOperandFence(part[i]);
+    wgmmaFence();
+#pragma unroll
+    for (int k = 0; k < kWgmmaKeys / 16; ++k)
+      Wgmma<T, 128>::mma(part, wgmmaDescriptor(sProbability + 32 * k), wgmmaDescriptor(values + 32 * k));
+    wgmmaCommit();
+    wgmmaWaitAll();
+#pragma unroll
+    for (int i = 0; i < 64; ++i) wgmmaOperandFence(part[i]);
+#pragma unroll
+    for (int i = 0; i < 64; ++i) out[i / 4][i % 4] += part[i];
+    __syncthreads();  // every warp is done with this tile's buffers and P
+  }
+  waitAsync<0>();
+  writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
+}
+
 // ---- window scores from the row log-sum-exp -------------------------------------------------------
 
 constexpr int kWindowKeys = 64;   // keys per block (16 threads x 4)
@@ -934,8 +1101,48 @@ void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace
   });
 }
 
+/** Tokens of a transposed V row in the workspace: the prompt rounded up to whole key tiles. */
+int paddedTokens(const PrefillAttentionParams& p) { return (p.tokenCount + kWgmmaKeys - 1) / kWgmmaKeys * kWgmmaKeys; }
+
+/** productRounding at head dim 128 on Hopper: the warpgroup-MMA kernel, then the 16-bit score kernels. */
+template <typename T>
+void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
+  auto* rowLse = static_cast<float*>(workspace);
+  T* query = reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + lseWorkspaceBytes(p));
+  T* key = query + queryElements(p);
+  T* valueT = key + 2 * kvElements(p);  // after the row-major V of the mma.sync kernel
+  convertToHalf(p.query, query, queryElements(p), stream);
+  convertToHalf(p.key, key, kvElements(p), stream);
+  const int padded = paddedTokens(p);
+  toHalfTransposedKernel<T><<<dim3(padded / 32, 128 / 32, p.kvHeadCount), dim3(32, 8), 0, stream>>>(
+      p.value, valueT, p.tokenCount, p.kvHeadCount, padded);
+  checkLaunch("prefill-attention 16-bit transposed conversion kernel");
+  const size_t shared = (kWgmmaRows * 128 + 2 * kWgmmaKeys * 128 + 2 * 128 * kWgmmaKeys + kWgmmaRows * kWgmmaKeys) * 2 + 1024;
+  checkCuda(cudaFuncSetAttribute(prefillAttentionWgmmaKernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 static_cast<int>(shared)),
+            "cudaFuncSetAttribute(prefill-attention warpgroup MMAs)");
+  const int tiles = (p.tokenCount + kWgmmaRows - 1) / kWgmmaRows;
+  prefillAttentionWgmmaKernel<T>
+      <<<dim3(tiles, p.queryHeadCount), kWgmmaThreads, shared, stream>>>(p, query, key, valueT, padded, rowLse);
+  checkLaunch("prefill-attention warpgroup-MMA kernel");
+  launchPrefillScoreKernels<128>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
+    const size_t bytes = sizeof(T) * 3 * kTileRows * halfStride<128>();
+    checkCuda(cudaFuncSetAttribute(prefillColumnSumsHalfKernel<128, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(bytes)),
+              "cudaFuncSetAttribute(prefill-attention 16-bit column sums)");
+    prefillColumnSumsHalfKernel<128, T>
+        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, query, key, rowLse, sums, rowStart);
+    checkLaunch(what);
+  });
+}
+
 template <int D>
-void launchPrefillAttentionTensorCores(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
+void launchPrefillAttentionTensorCores(const PrefillAttentionParams& p, void* workspace, bool warpgroupMma,
+                                       cudaStream_t stream) {
+  if constexpr (D == 128) {
+    if (warpgroupMma && p.productRounding == 1) return launchPrefillAttentionWgmma<__nv_bfloat16>(p, workspace, stream);
+    if (warpgroupMma && p.productRounding == 2) return launchPrefillAttentionWgmma<__half>(p, workspace, stream);
+  }
   if (p.productRounding == 1) launchPrefillAttentionHalf<D, __nv_bfloat16>(p, workspace, stream);
   else if (p.productRounding == 2) launchPrefillAttentionHalf<D, __half>(p, workspace, stream);
   else if (p.kvRounding != 0) launchPrefillAttentionMma<D, true>(p, static_cast<float*>(workspace), stream);
@@ -953,16 +1160,19 @@ bool prefillAttentionUsesTensorCores(const PrefillAttentionParams& params, int c
 size_t prefillAttentionWorkspaceBytes(const PrefillAttentionParams& params) {
   if (params.productRounding == 0)
     return sizeof(float) * static_cast<size_t>(params.queryHeadCount) * static_cast<size_t>(lseRowCount(params));
-  return lseWorkspaceBytes(params) + 2 * static_cast<size_t>(queryElements(params) + 2 * kvElements(params));
+  // Q, K and V in the 16-bit type, then V transposed for the warpgroup-MMA kernel
+  return lseWorkspaceBytes(params) + 2 * static_cast<size_t>(queryElements(params) + 2 * kvElements(params)) +
+         2 * static_cast<size_t>(params.kvHeadCount) * params.headDim * paddedTokens(params);
 }
 
-void prefillAttention(const PrefillAttentionParams& params, void* workspace, bool tensorCores, cudaStream_t stream) {
+void prefillAttention(const PrefillAttentionParams& params, void* workspace, bool tensorCores, bool warpgroupMma,
+                      cudaStream_t stream) {
   if (params.tokenCount <= 0 || params.queryHeadCount <= 0) return;
   PrefillAttentionParams p = params;
   if (p.kvRounding == 0) p.kvRounding = p.productRounding;  // products round K and V too
   if (tensorCores) {
-    if (p.headDim == 128) launchPrefillAttentionTensorCores<128>(p, workspace, stream);
-    else launchPrefillAttentionTensorCores<64>(p, workspace, stream);
+    if (p.headDim == 128) launchPrefillAttentionTensorCores<128>(p, workspace, warpgroupMma, stream);
+    else launchPrefillAttentionTensorCores<64>(p, workspace, warpgroupMma, stream);
     return;
   }
   // the element kernel adds each probability to its key's column
