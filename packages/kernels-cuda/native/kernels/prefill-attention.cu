@@ -641,7 +641,10 @@ __device__ __forceinline__ void loadSwizzledRows(unsigned char* tile, const T* s
   }
 }
 
-/** `count` floats of a `[T][heads][128]` tensor as `T`, transposed to `[heads][128][paddedTokens]` (zero past T). */
+/**
+ * A `[tokenCount][heads][128]` f32 tensor rounded to `T` and transposed to `[heads][128][paddedTokens]`
+ * (zero past tokenCount): 32 x 32 tiles through shared memory, a block per (32 tokens, 32 dims, head).
+ */
 template <typename T>
 __global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __restrict__ target, int tokenCount,
                                        int heads, int paddedTokens) {
