@@ -629,10 +629,10 @@ __device__ __forceinline__ void fenceProxyAsync() {
  * memory in wgmma's K-major layout with the 128-byte swizzle: blocks of 64 elements (128-byte rows, 8-row
  * groups of 1 KB), unit c of row r at c ^ (r & 7) of its row; rows at or past `validRows` are zero.
  */
-template <int Rows, int Units, typename T>
+template <int Rows, int Units, int Threads, typename T>
 __device__ __forceinline__ void loadSwizzledRows(unsigned char* tile, const T* source, long long rowStride,
                                                  int validRows) {
-  for (int i = threadIdx.x; i < Rows * Units; i += kWgmmaThreads) {
+  for (int i = threadIdx.x; i < Rows * Units; i += Threads) {
     const int r = i / Units;
     const int unit = i % Units;
     const bool valid = r < validRows;
@@ -666,30 +666,36 @@ __global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __re
 
 /**
  * The 16-bit kernel on Hopper's warpgroup MMAs for head dim 128: one warpgroup per (64 query rows, query
- * head), heaviest tiles first. Q, and 64-key tiles of K and of V transposed (`valueT`, `[kvHead][128]
+ * head), `Heads` (1 or 2) query heads of one kv head per block sharing its K and V tiles, heaviest tiles
+ * first. Q, and 64-key tiles of K and of V transposed (`valueT`, `[kvHead][128]
  * [paddedTokens]`, so that P x V reads it K-major too) come by cp.async into the 128-byte-swizzled
  * K-major layout (K and V two tiles deep); S = Q K^T by `wgmma.m64n64k16` from shared memory, the online
  * softmax in registers (the same per-row state as the mma.sync kernels), the probabilities rounded to T
  * into a swizzled P tile, and P x V by `wgmma.m64n128k16` into fresh accumulators added to the output.
  */
-template <typename T>
-__global__ void __launch_bounds__(kWgmmaThreads, 2)
+template <typename T, int Heads>
+__global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
     prefillAttentionWgmmaKernel(PrefillAttentionParams p, const T* query, const T* key, const T* valueT,
                                 int paddedTokens, float* rowLse) {
   constexpr int D = 128;
+  constexpr int kThreads = kWgmmaThreads * Heads;
   extern __shared__ __align__(1024) unsigned char wgmmaTileMemory[];
   unsigned char* base = wgmmaTileMemory + ((1024 - (sharedAddress(wgmmaTileMemory) & 1023)) & 1023);
-  unsigned char* sQuery = base;                               // 64 x 128: 2 blocks of 8 KB
-  unsigned char* sKey = sQuery + kWgmmaRows * D * 2;          // 2 buffers of 64 x 128
-  unsigned char* sValue = sKey + 2 * kWgmmaKeys * D * 2;      // 2 buffers of 128 x 64 (V^T)
-  unsigned char* sProbability = sValue + 2 * D * kWgmmaKeys * 2;  // 64 x 64
+  unsigned char* sKey = base;                                       // 2 buffers of 64 x 128: 2 blocks of 8 KB each
+  unsigned char* sValue = sKey + 2 * kWgmmaKeys * D * 2;            // 2 buffers of 128 x 64 (V^T)
+  unsigned char* sQueries = sValue + 2 * D * kWgmmaKeys * 2;        // per warpgroup: 64 x 128
+  unsigned char* sProbabilities = sQueries + Heads * kWgmmaRows * D * 2;  // per warpgroup: 64 x 64
 
   const int tokenCount = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
   const int first = tile * kWgmmaRows;
-  const int head = blockIdx.y;
+  // warpgroup g takes query head Heads * blockIdx.y + g; the heads of a block share their kv head
+  const int group = threadIdx.x / kWgmmaThreads;
+  const int head = Heads * blockIdx.y + group;
   const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
-  const int warp = threadIdx.x >> 5;
+  unsigned char* sQuery = sQueries + group * kWgmmaRows * D * 2;
+  unsigned char* sProbability = sProbabilities + group * kWgmmaRows * kWgmmaKeys * 2;
+  const int warp = (threadIdx.x % kWgmmaThreads) >> 5;
   const int lane = threadIdx.x & 31;
   const int t = lane & 3;
   const long long queryStride = static_cast<long long>(p.queryHeadCount) * D;
@@ -699,12 +705,17 @@ __global__ void __launch_bounds__(kWgmmaThreads, 2)
   const auto loadKeys = [&](int keyTile) {
     const int buffer = keyTile & 1;
     const int keyFirst = keyTile * kWgmmaKeys;
-    loadSwizzledRows<kWgmmaKeys, D / 8>(sKey + buffer * kWgmmaKeys * D * 2, keyBase + keyFirst * kvStride, kvStride,
-                                        tokenCount - keyFirst);
-    loadSwizzledRows<D, kWgmmaKeys / 8>(sValue + buffer * D * kWgmmaKeys * 2, valueBase + keyFirst, paddedTokens, D);
+    loadSwizzledRows<kWgmmaKeys, D / 8, kThreads>(sKey + buffer * kWgmmaKeys * D * 2, keyBase + keyFirst * kvStride,
+                                                  kvStride, tokenCount - keyFirst);
+    loadSwizzledRows<D, kWgmmaKeys / 8, kThreads>(sValue + buffer * D * kWgmmaKeys * 2, valueBase + keyFirst,
+                                                  paddedTokens, D);
   };
-  loadSwizzledRows<kWgmmaRows, D / 8>(sQuery, query + static_cast<long long>(first) * queryStride + head * D,
-                                      queryStride, tokenCount - first);
+#pragma unroll
+  for (int g = 0; g < Heads; ++g)
+    loadSwizzledRows<kWgmmaRows, D / 8, kThreads>(
+        sQueries + g * kWgmmaRows * D * 2,
+        query + static_cast<long long>(first) * queryStride + (Heads * blockIdx.y + g) * D, queryStride,
+        tokenCount - first);
   loadKeys(0);
   commitAsync();
 
@@ -1120,13 +1131,19 @@ void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   toHalfTransposedKernel<T><<<dim3(padded / 32, 128 / 32, p.kvHeadCount), dim3(32, 8), 0, stream>>>(
       p.value, valueT, p.tokenCount, p.kvHeadCount, padded);
   checkLaunch("prefill-attention 16-bit transposed conversion kernel");
-  const size_t shared = (kWgmmaRows * 128 + 2 * kWgmmaKeys * 128 + 2 * 128 * kWgmmaKeys + kWgmmaRows * kWgmmaKeys) * 2 + 1024;
-  checkCuda(cudaFuncSetAttribute(prefillAttentionWgmmaKernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 static_cast<int>(shared)),
-            "cudaFuncSetAttribute(prefill-attention warpgroup MMAs)");
   const int tiles = (p.tokenCount + kWgmmaRows - 1) / kWgmmaRows;
-  prefillAttentionWgmmaKernel<T>
-      <<<dim3(tiles, p.queryHeadCount), kWgmmaThreads, shared, stream>>>(p, query, key, valueT, padded, rowLse);
+  const auto launch = [&](auto kernel, int heads) {
+    const size_t shared =
+        (2 * kWgmmaKeys * 128 + 2 * 128 * kWgmmaKeys + heads * (kWgmmaRows * 128 + kWgmmaRows * kWgmmaKeys)) * 2 + 1024;
+    checkCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
+              "cudaFuncSetAttribute(prefill-attention warpgroup MMAs)");
+    kernel<<<dim3(tiles, p.queryHeadCount / heads), kWgmmaThreads * heads, shared, stream>>>(p, query, key, valueT,
+                                                                                            padded, rowLse);
+  };
+  // two query heads of a kv head per block where the GQA group allows it: they share every K and V tile
+  // (1.03-1.07x on an H100 at 4K-16K tokens; bench/cuda-prefill-attention/NOTES.md)
+  if ((p.queryHeadCount / p.kvHeadCount) % 2 == 0) launch(prefillAttentionWgmmaKernel<T, 2>, 2);
+  else launch(prefillAttentionWgmmaKernel<T, 1>, 1);
   checkLaunch("prefill-attention warpgroup-MMA kernel");
   launchPrefillScoreKernels<128>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
     const size_t bytes = sizeof(T) * 3 * kTileRows * halfStride<128>();
