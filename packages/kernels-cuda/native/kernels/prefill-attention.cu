@@ -1086,6 +1086,22 @@ void convertToHalf(const float* source, T* target, long long count, cudaStream_t
   checkLaunch("prefill-attention 16-bit conversion kernel");
 }
 
+/** The score kernels of a productRounding call: the window rows, and the column sums on 16-bit tensor cores from the workspace's Q and K. */
+template <int D, typename T>
+void launchHalfScoreKernels(const PrefillAttentionParams& p, const T* query, const T* key, float* rowLse,
+                            cudaStream_t stream) {
+  const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
+  launchPrefillScoreKernels<D>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
+    const size_t bytes = sizeof(T) * 3 * kTileRows * halfStride<D>();
+    checkCuda(cudaFuncSetAttribute(prefillColumnSumsHalfKernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(bytes)),
+              "cudaFuncSetAttribute(prefill-attention 16-bit column sums)");
+    prefillColumnSumsHalfKernel<D, T>
+        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, query, key, rowLse, sums, rowStart);
+    checkLaunch(what);
+  });
+}
+
 /** productRounding: Q, K and V rounded to `T` into the workspace, then the 16-bit kernel and the score kernels. */
 template <int D, typename T>
 void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
@@ -1104,15 +1120,7 @@ void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace
   prefillAttentionHalfKernel<D, T>
       <<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, query, key, value, rowLse);
   checkLaunch("prefill-attention 16-bit tensor-core kernel");
-  launchPrefillScoreKernels<D>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
-    const size_t bytes = sizeof(T) * 3 * kTileRows * halfStride<D>();
-    checkCuda(cudaFuncSetAttribute(prefillColumnSumsHalfKernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(bytes)),
-              "cudaFuncSetAttribute(prefill-attention 16-bit column sums)");
-    prefillColumnSumsHalfKernel<D, T>
-        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, query, key, rowLse, sums, rowStart);
-    checkLaunch(what);
-  });
+  launchHalfScoreKernels<D>(p, query, key, rowLse, stream);
 }
 
 /** Tokens of a transposed V row in the workspace: the prompt rounded up to whole key tiles. */
@@ -1145,15 +1153,7 @@ void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   if ((p.queryHeadCount / p.kvHeadCount) % 2 == 0) launch(prefillAttentionWgmmaKernel<T, 2>, 2);
   else launch(prefillAttentionWgmmaKernel<T, 1>, 1);
   checkLaunch("prefill-attention warpgroup-MMA kernel");
-  launchPrefillScoreKernels<128>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
-    const size_t bytes = sizeof(T) * 3 * kTileRows * halfStride<128>();
-    checkCuda(cudaFuncSetAttribute(prefillColumnSumsHalfKernel<128, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(bytes)),
-              "cudaFuncSetAttribute(prefill-attention 16-bit column sums)");
-    prefillColumnSumsHalfKernel<128, T>
-        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, query, key, rowLse, sums, rowStart);
-    checkLaunch(what);
-  });
+  launchHalfScoreKernels<128>(p, query, key, rowLse, stream);
 }
 
 template <int D>
