@@ -1,8 +1,8 @@
 /**
  * Prefill attention on one CUDA GPU: the contract's `prefill-attention` (f32 Q/K/V, causal, GQA,
  * observation-window scores) at the Llama-3.1-8B shape of one GPU (32 query heads, 8 kv heads, head
- * dim 128) and prompts of FAIRKV_PREFILL_TOKENS (default 1024, 4096, 16384) tokens, measured in ONE
- * run:
+ * dim 128; 64 with FAIRKV_PREFILL_HEAD_DIM=64, Llama-3.2-1B's) and prompts of FAIRKV_PREFILL_TOKENS
+ * (default 1024, 4096, 16384) tokens, measured in ONE run:
  *   1. the tensor-core kernel (the default), with an observation window of 32 rows, without one, and
  *      with the window and H2O's accumulated scores; the same with K/V rounded to bf16 (`kvRounding`),
  *      and with every product's operands in bf16 (`productRounding`, what a bf16 engine asks for: the
@@ -31,7 +31,9 @@ import { writeResult } from '../write-result.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
-const headDim = 128;
+/** Head dim (FAIRKV_PREFILL_HEAD_DIM: 128, Llama-3.1-8B's, by default; 64 is Llama-3.2-1B's, same head counts). */
+const headDim = positiveIntegersFromEnv('FAIRKV_PREFILL_HEAD_DIM', '128')[0]!;
+if (headDim !== 64 && headDim !== 128) throw new Error(`FAIRKV_PREFILL_HEAD_DIM: expected 64 or 128, got ${headDim}`);
 const queryHeadCount = 32;
 const kvHeadCount = 8;
 const windowSize = 32;

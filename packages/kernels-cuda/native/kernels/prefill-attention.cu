@@ -611,7 +611,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
 }
 
-// ---- 16-bit kernel on warpgroup MMAs (Hopper, head dim 128) ---------------------------------------
+// ---- 16-bit kernel on warpgroup MMAs (Hopper, head dims 64 and 128) --------------------------------
 
 constexpr int kWgmmaRows = 64;  // query rows per block: wgmma's M, one warpgroup
 constexpr int kWgmmaKeys = 64;  // keys per K / V tile
@@ -642,10 +642,10 @@ __device__ __forceinline__ void loadSwizzledRows(unsigned char* tile, const T* s
 }
 
 /**
- * A `[tokenCount][heads][128]` f32 tensor rounded to `T` and transposed to `[heads][128][paddedTokens]`
+ * A `[tokenCount][heads][D]` f32 tensor rounded to `T` and transposed to `[heads][D][paddedTokens]`
  * (zero past tokenCount): 32 x 32 tiles through shared memory, a block per (32 tokens, 32 dims, head).
  */
-template <typename T>
+template <typename T, int D>
 __global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __restrict__ target, int tokenCount,
                                        int heads, int paddedTokens) {
   __shared__ float tile[32][33];
@@ -655,29 +655,28 @@ __global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __re
   for (int i = threadIdx.y; i < 32; i += blockDim.y) {
     const int token = token0 + i;
     tile[i][threadIdx.x] =
-        token < tokenCount ? source[(static_cast<long long>(token) * heads + head) * 128 + dim0 + threadIdx.x] : 0.f;
+        token < tokenCount ? source[(static_cast<long long>(token) * heads + head) * D + dim0 + threadIdx.x] : 0.f;
   }
   __syncthreads();
   for (int i = threadIdx.y; i < 32; i += blockDim.y) {
     const float v = tile[threadIdx.x][i];
-    target[(static_cast<long long>(head) * 128 + dim0 + i) * paddedTokens + token0 + threadIdx.x] = T(v);
+    target[(static_cast<long long>(head) * D + dim0 + i) * paddedTokens + token0 + threadIdx.x] = T(v);
   }
 }
 
 /**
- * The 16-bit kernel on Hopper's warpgroup MMAs for head dim 128: one warpgroup per (64 query rows, query
- * head), `Heads` (1 or 2) query heads of one kv head per block sharing its K and V tiles, heaviest tiles
- * first. Q, and 64-key tiles of K and of V transposed (`valueT`, `[kvHead][128]
+ * The 16-bit kernel on Hopper's warpgroup MMAs for head dims D = 64 and 128: one warpgroup per (64 query
+ * rows, query head), `Heads` (1 or 2) query heads of one kv head per block sharing its K and V tiles,
+ * heaviest tiles first. Q, and 64-key tiles of K and of V transposed (`valueT`, `[kvHead][D]
  * [paddedTokens]`, so that P x V reads it K-major too) come by cp.async into the 128-byte-swizzled
  * K-major layout (K and V two tiles deep); S = Q K^T by `wgmma.m64n64k16` from shared memory, the online
  * softmax in registers (the same per-row state as the mma.sync kernels), the probabilities rounded to T
- * into a swizzled P tile, and P x V by `wgmma.m64n128k16` into fresh accumulators added to the output.
+ * into a swizzled P tile, and P x V by `wgmma.m64nDk16` into fresh accumulators added to the output.
  */
-template <typename T, int Heads>
+template <typename T, int D, int Heads>
 __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
     prefillAttentionWgmmaKernel(PrefillAttentionParams p, const T* query, const T* key, const T* valueT,
                                 int paddedTokens, float* rowLse) {
-  constexpr int D = 128;
   constexpr int kThreads = kWgmmaThreads * Heads;
   extern __shared__ __align__(1024) unsigned char wgmmaTileMemory[];
   unsigned char* base = wgmmaTileMemory + ((1024 - (sharedAddress(wgmmaTileMemory) & 1023)) & 1023);
@@ -722,7 +721,7 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
   const float scaleLog2 = p.scale * kLog2E;
   const int rowA = first + 16 * warp + (lane >> 2);  // D-fragment rows: e bit 1 clear, set
   const int rowB = rowA + 8;
-  float out[D / 8][4] = {};  // the m64n128 D fragment: out[i / 4][i % 4] is register i
+  float out[D / 8][4] = {};  // the m64nD D fragment: out[i / 4][i % 4] is register i
   float runningMax[2] = {-INFINITY, -INFINITY};
   float partialSum[2] = {0.f, 0.f};
   const int lastKeyTile = (first + kWgmmaRows) / kWgmmaKeys - 1;
@@ -772,19 +771,19 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
     fenceProxyAsync();
     __syncthreads();  // the whole P tile is written
 
-    float part[64] = {};
+    float part[D / 2] = {};
 #pragma unroll
-    for (int i = 0; i < 64; ++i) wgmmaOperandFence(part[i]);
+    for (int i = 0; i < D / 2; ++i) wgmmaOperandFence(part[i]);
     wgmmaFence();
 #pragma unroll
     for (int k = 0; k < kWgmmaKeys / 16; ++k)
-      Wgmma<T, 128>::mma(part, wgmmaDescriptor(sProbability + 32 * k), wgmmaDescriptor(values + 32 * k));
+      Wgmma<T, D>::mma(part, wgmmaDescriptor(sProbability + 32 * k), wgmmaDescriptor(values + 32 * k));
     wgmmaCommit();
     wgmmaWaitAll();
 #pragma unroll
-    for (int i = 0; i < 64; ++i) wgmmaOperandFence(part[i]);
+    for (int i = 0; i < D / 2; ++i) wgmmaOperandFence(part[i]);
 #pragma unroll
-    for (int i = 0; i < 64; ++i) out[i / 4][i % 4] += part[i];
+    for (int i = 0; i < D / 2; ++i) out[i / 4][i % 4] += part[i];
     __syncthreads();  // every warp is done with this tile's buffers and P
   }
   waitAsync<0>();
@@ -1126,8 +1125,8 @@ void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace
 /** Tokens of a transposed V row in the workspace: the prompt rounded up to whole key tiles. */
 int paddedTokens(const PrefillAttentionParams& p) { return (p.tokenCount + kWgmmaKeys - 1) / kWgmmaKeys * kWgmmaKeys; }
 
-/** productRounding at head dim 128 on Hopper: the warpgroup-MMA kernel, then the 16-bit score kernels. */
-template <typename T>
+/** productRounding on Hopper: the warpgroup-MMA kernel, then the 16-bit score kernels. */
+template <int D, typename T>
 void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
   auto* rowLse = static_cast<float*>(workspace);
   T* query = reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + lseWorkspaceBytes(p));
@@ -1136,13 +1135,13 @@ void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   convertToHalf(p.query, query, queryElements(p), stream);
   convertToHalf(p.key, key, kvElements(p), stream);
   const int padded = paddedTokens(p);
-  toHalfTransposedKernel<T><<<dim3(padded / 32, 128 / 32, p.kvHeadCount), dim3(32, 8), 0, stream>>>(
+  toHalfTransposedKernel<T, D><<<dim3(padded / 32, D / 32, p.kvHeadCount), dim3(32, 8), 0, stream>>>(
       p.value, valueT, p.tokenCount, p.kvHeadCount, padded);
   checkLaunch("prefill-attention 16-bit transposed conversion kernel");
   const int tiles = (p.tokenCount + kWgmmaRows - 1) / kWgmmaRows;
   const auto launch = [&](auto kernel, int heads) {
     const size_t shared =
-        (2 * kWgmmaKeys * 128 + 2 * 128 * kWgmmaKeys + heads * (kWgmmaRows * 128 + kWgmmaRows * kWgmmaKeys)) * 2 + 1024;
+        (2 * kWgmmaKeys * D + 2 * D * kWgmmaKeys + heads * (kWgmmaRows * D + kWgmmaRows * kWgmmaKeys)) * 2 + 1024;
     checkCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
               "cudaFuncSetAttribute(prefill-attention warpgroup MMAs)");
     kernel<<<dim3(tiles, p.queryHeadCount / heads), kWgmmaThreads * heads, shared, stream>>>(p, query, key, valueT,
@@ -1150,19 +1149,17 @@ void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   };
   // two query heads of a kv head per block where the GQA group allows it: they share every K and V tile
   // (1.03-1.07x on an H100 at 4K-16K tokens; bench/cuda-prefill-attention/NOTES.md)
-  if ((p.queryHeadCount / p.kvHeadCount) % 2 == 0) launch(prefillAttentionWgmmaKernel<T, 2>, 2);
-  else launch(prefillAttentionWgmmaKernel<T, 1>, 1);
+  if ((p.queryHeadCount / p.kvHeadCount) % 2 == 0) launch(prefillAttentionWgmmaKernel<T, D, 2>, 2);
+  else launch(prefillAttentionWgmmaKernel<T, D, 1>, 1);
   checkLaunch("prefill-attention warpgroup-MMA kernel");
-  launchHalfScoreKernels<128>(p, query, key, rowLse, stream);
+  launchHalfScoreKernels<D>(p, query, key, rowLse, stream);
 }
 
 template <int D>
 void launchPrefillAttentionTensorCores(const PrefillAttentionParams& p, void* workspace, bool warpgroupMma,
                                        cudaStream_t stream) {
-  if constexpr (D == 128) {
-    if (warpgroupMma && p.productRounding == 1) return launchPrefillAttentionWgmma<__nv_bfloat16>(p, workspace, stream);
-    if (warpgroupMma && p.productRounding == 2) return launchPrefillAttentionWgmma<__half>(p, workspace, stream);
-  }
+  if (warpgroupMma && p.productRounding == 1) return launchPrefillAttentionWgmma<D, __nv_bfloat16>(p, workspace, stream);
+  if (warpgroupMma && p.productRounding == 2) return launchPrefillAttentionWgmma<D, __half>(p, workspace, stream);
   if (p.productRounding == 1) launchPrefillAttentionHalf<D, __nv_bfloat16>(p, workspace, stream);
   else if (p.productRounding == 2) launchPrefillAttentionHalf<D, __half>(p, workspace, stream);
   else if (p.kvRounding != 0) launchPrefillAttentionMma<D, true>(p, static_cast<float*>(workspace), stream);
