@@ -680,10 +680,11 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
   constexpr int kThreads = kWgmmaThreads * Heads;
   extern __shared__ __align__(1024) unsigned char wgmmaTileMemory[];
   unsigned char* base = wgmmaTileMemory + ((1024 - (sharedAddress(wgmmaTileMemory) & 1023)) & 1023);
-  unsigned char* sKey = base;                                       // 2 buffers of 64 x 128: 2 blocks of 8 KB each
-  unsigned char* sValue = sKey + 2 * kWgmmaKeys * D * 2;            // 2 buffers of 128 x 64 (V^T)
-  unsigned char* sQueries = sValue + 2 * D * kWgmmaKeys * 2;        // per warpgroup: 64 x 128
-  unsigned char* sProbabilities = sQueries + Heads * kWgmmaRows * D * 2;  // per warpgroup: 64 x 64
+  // (tiles of 64-element blocks: a 64 x D tile is D / 64 blocks of 8 KB)
+  unsigned char* sKey = base;                                             // 2 buffers of 64 keys x D
+  unsigned char* sValue = sKey + 2 * kWgmmaKeys * D * 2;                  // 2 buffers of D x 64 keys (V^T)
+  unsigned char* sQueries = sValue + 2 * D * kWgmmaKeys * 2;              // per warpgroup: 64 rows x D
+  unsigned char* sProbabilities = sQueries + Heads * kWgmmaRows * D * 2;  // per warpgroup: 64 rows x 64 keys
 
   const int tokenCount = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
