@@ -26,6 +26,13 @@ __device__ __forceinline__ __half fromFloat<__half>(float value) { return __floa
 template <>
 __device__ __forceinline__ __nv_bfloat16 fromFloat<__nv_bfloat16>(float value) { return __float2bfloat16_rn(value); }
 
+/** Two f32 rounded to T (f16 or bf16) in one 32-bit word, `x` in the low half. */
+template <typename T>
+__device__ __forceinline__ unsigned int packPair(float x, float y) {
+  T pair[2] = {fromFloat<T>(x), fromFloat<T>(y)};
+  return *reinterpret_cast<const unsigned int*>(pair);
+}
+
 /** Elements of T in one 16-byte vector. */
 template <typename T>
 struct VectorWidth {

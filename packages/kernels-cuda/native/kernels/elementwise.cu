@@ -34,13 +34,6 @@ __global__ void fillKernel(T* __restrict__ data, long long count, T value) {
     data[i] = value;
 }
 
-/** Two f32 rounded to T (f16 or bf16) in one 32-bit word, `x` in the low half. */
-template <typename T>
-__device__ __forceinline__ unsigned int packPair(float x, float y) {
-  T pair[2] = {fromFloat<T>(x), fromFloat<T>(y)};
-  return *reinterpret_cast<const unsigned int*>(pair);
-}
-
 /**
  * f32 -> T, 8 elements per thread and turn with 16-byte loads and stores where both pointers are
  * 16-byte aligned (`Vectorized`; then element by element past the last full 8). Measured on an H100

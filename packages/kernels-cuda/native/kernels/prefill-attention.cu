@@ -26,9 +26,10 @@
 // ldmatrix, V by ldmatrix.trans, the probabilities packed to the type in registers); a 16-bit column
 // kernel sums the accumulated scores (and window sums) likewise. The window kernel reads the f32 inputs
 // and rounds Q as it loads it, so every score is the rounded Q and K's.
-#include <algorithm>
+#include <type_traits>
 
 #include "../common.h"
+#include "dtype-convert.cuh"
 #include "kernels.h"
 #include "tensor-core.cuh"
 #include "wgmma.cuh"
@@ -461,16 +462,6 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(Pref
 
 // ---- 16-bit kernel (productRounding) -------------------------------------------------------------
 
-/** `count4` groups of 4 floats of `source` rounded to the 16-bit type `T` (to nearest even) into `target`. */
-template <typename T>
-__global__ void toHalfKernel(const float4* __restrict__ source, uint2* __restrict__ target, long long count4) {
-  for (long long i = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; i < count4;
-       i += static_cast<long long>(gridDim.x) * blockDim.x) {
-    const float4 v = source[i];
-    target[i] = make_uint2(MmaOps<T>::pack(v.x, v.y), MmaOps<T>::pack(v.z, v.w));
-  }
-}
-
 /** Shared row stride of the 16-bit tiles: D + 8 elements, so the 8 rows of an ldmatrix fall on distinct banks. */
 template <int D>
 __host__ __device__ constexpr int halfStride() {
@@ -581,8 +572,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
     unsigned probability[kKeyFragments / 2][4];
 #pragma unroll
     for (int n = 0; n < kKeyFragments; ++n) {
-      probability[n / 2][(n & 1) * 2 + 0] = MmaOps<T>::pack(score[n][0], score[n][1]);  // row g
-      probability[n / 2][(n & 1) * 2 + 1] = MmaOps<T>::pack(score[n][2], score[n][3]);  // row g + 8
+      probability[n / 2][(n & 1) * 2 + 0] = packPair<T>(score[n][0], score[n][1]);  // row g
+      probability[n / 2][(n & 1) * 2 + 1] = packPair<T>(score[n][2], score[n][3]);  // row g + 8
     }
 
     waitAsync<1>();
@@ -660,7 +651,7 @@ __global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __re
   __syncthreads();
   for (int i = threadIdx.y; i < 32; i += blockDim.y) {
     const float v = tile[threadIdx.x][i];
-    target[(static_cast<long long>(head) * D + dim0 + i) * paddedTokens + token0 + threadIdx.x] = T(v);
+    target[(static_cast<long long>(head) * D + dim0 + i) * paddedTokens + token0 + threadIdx.x] = fromFloat<T>(v);
   }
 }
 
@@ -767,7 +758,7 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
         const int row = 16 * warp + (lane >> 2) + 8 * half;
         const int column = 8 * n + 2 * t;
         *reinterpret_cast<unsigned*>(sProbability + row * 128 + ((n ^ (row & 7)) * 16) + (column % 8) * 2) =
-            MmaOps<T>::pack(score[n][2 * half], score[n][2 * half + 1]);
+            packPair<T>(score[n][2 * half], score[n][2 * half + 1]);
       }
     fenceProxyAsync();
     __syncthreads();  // the whole P tile is written
@@ -1076,15 +1067,26 @@ long long kvElements(const PrefillAttentionParams& p) {
   return static_cast<long long>(p.tokenCount) * p.kvHeadCount * p.headDim;
 }
 
-/** `count` floats of `source` (a multiple of 4, 16-byte aligned) rounded to `T` into `target`. */
+/**
+ * A productRounding call's workspace: the row log-sum-exp, then Q, K and V in the 16-bit type `T`, then V
+ * transposed for the warpgroup-MMA kernel (prefillAttentionWorkspaceBytes). Q and K, which every 16-bit
+ * kernel reads, are converted here (convertFloatTo, round to nearest even).
+ */
 template <typename T>
-void convertToHalf(const float* source, T* target, long long count, cudaStream_t stream) {
-  const long long count4 = count / 4;
-  const int blocks = static_cast<int>(std::min<long long>((count4 + 255) / 256, 65535));
-  toHalfKernel<T><<<blocks, 256, 0, stream>>>(reinterpret_cast<const float4*>(source), reinterpret_cast<uint2*>(target),
-                                              count4);
-  checkLaunch("prefill-attention 16-bit conversion kernel");
-}
+struct HalfWorkspace {
+  float* rowLse;
+  T *query, *key, *value, *valueT;
+  HalfWorkspace(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream)
+      : rowLse(static_cast<float*>(workspace)),
+        query(reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + lseWorkspaceBytes(p))),
+        key(query + queryElements(p)),
+        value(key + kvElements(p)),
+        valueT(value + kvElements(p)) {
+    convertFloatTo(p.query, query, kType, queryElements(p), stream);
+    convertFloatTo(p.key, key, kType, kvElements(p), stream);
+  }
+  static constexpr DType kType = std::is_same_v<T, __nv_bfloat16> ? DType::BF16 : DType::F16;
+};
 
 /** The score kernels of a productRounding call: the window rows, and the column sums on 16-bit tensor cores from the workspace's Q and K. */
 template <int D, typename T>
@@ -1105,22 +1107,17 @@ void launchHalfScoreKernels(const PrefillAttentionParams& p, const T* query, con
 /** productRounding: Q, K and V rounded to `T` into the workspace, then the 16-bit kernel and the score kernels. */
 template <int D, typename T>
 void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
-  auto* rowLse = static_cast<float*>(workspace);
-  T* query = reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + lseWorkspaceBytes(p));
-  T* key = query + queryElements(p);
-  T* value = key + kvElements(p);
-  convertToHalf(p.query, query, queryElements(p), stream);
-  convertToHalf(p.key, key, kvElements(p), stream);
-  convertToHalf(p.value, value, kvElements(p), stream);
+  const HalfWorkspace<T> w(p, workspace, stream);
+  convertFloatTo(p.value, w.value, w.kType, kvElements(p), stream);
   const size_t shared = sizeof(T) * (kTileRows + 2 * kTileKeys) * halfStride<D>();
   checkCuda(cudaFuncSetAttribute(prefillAttentionHalfKernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  static_cast<int>(shared)),
             "cudaFuncSetAttribute(prefill-attention 16-bit tensor cores)");
   const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
   prefillAttentionHalfKernel<D, T>
-      <<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, query, key, value, rowLse);
+      <<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, w.query, w.key, w.value, w.rowLse);
   checkLaunch("prefill-attention 16-bit tensor-core kernel");
-  launchHalfScoreKernels<D>(p, query, key, rowLse, stream);
+  launchHalfScoreKernels<D>(p, w.query, w.key, w.rowLse, stream);
 }
 
 /** Tokens of a transposed V row in the workspace: the prompt rounded up to whole key tiles. */
@@ -1129,15 +1126,10 @@ int paddedTokens(const PrefillAttentionParams& p) { return (p.tokenCount + kWgmm
 /** productRounding on Hopper: the warpgroup-MMA kernel, then the 16-bit score kernels. */
 template <int D, typename T>
 void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
-  auto* rowLse = static_cast<float*>(workspace);
-  T* query = reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + lseWorkspaceBytes(p));
-  T* key = query + queryElements(p);
-  T* valueT = key + 2 * kvElements(p);  // after the row-major V of the mma.sync kernel
-  convertToHalf(p.query, query, queryElements(p), stream);
-  convertToHalf(p.key, key, kvElements(p), stream);
+  const HalfWorkspace<T> w(p, workspace, stream);
   const int padded = paddedTokens(p);
   toHalfTransposedKernel<T, D><<<dim3(padded / 32, D / 32, p.kvHeadCount), dim3(32, 8), 0, stream>>>(
-      p.value, valueT, p.tokenCount, p.kvHeadCount, padded);
+      p.value, w.valueT, p.tokenCount, p.kvHeadCount, padded);
   checkLaunch("prefill-attention 16-bit transposed conversion kernel");
   const int tiles = (p.tokenCount + kWgmmaRows - 1) / kWgmmaRows;
   const auto launch = [&](auto kernel, int heads) {
@@ -1145,15 +1137,15 @@ void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
         (2 * kWgmmaKeys * D + 2 * D * kWgmmaKeys + heads * (kWgmmaRows * D + kWgmmaRows * kWgmmaKeys)) * 2 + 1024;
     checkCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
               "cudaFuncSetAttribute(prefill-attention warpgroup MMAs)");
-    kernel<<<dim3(tiles, p.queryHeadCount / heads), kWgmmaThreads * heads, shared, stream>>>(p, query, key, valueT,
-                                                                                            padded, rowLse);
+    kernel<<<dim3(tiles, p.queryHeadCount / heads), kWgmmaThreads * heads, shared, stream>>>(
+        p, w.query, w.key, w.valueT, padded, w.rowLse);
   };
   // two query heads of a kv head per block where the GQA group allows it: they share every K and V tile
   // (1.03-1.07x on an H100 at 4K-16K tokens; bench/cuda-prefill-attention/NOTES.md)
   if ((p.queryHeadCount / p.kvHeadCount) % 2 == 0) launch(prefillAttentionWgmmaKernel<T, D, 2>, 2);
   else launch(prefillAttentionWgmmaKernel<T, D, 1>, 1);
   checkLaunch("prefill-attention warpgroup-MMA kernel");
-  launchHalfScoreKernels<D>(p, query, key, rowLse, stream);
+  launchHalfScoreKernels<D>(p, w.query, w.key, w.rowLse, stream);
 }
 
 template <int D>

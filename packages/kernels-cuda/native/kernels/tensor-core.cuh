@@ -27,11 +27,6 @@ struct MmaOps<__nv_bfloat16> {
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
   }
-  /** Packs (x, y) rounded to bf16 (to nearest even), x in the low half. */
-  static __device__ __forceinline__ unsigned pack(float x, float y) {
-    const __nv_bfloat162 packed = __floats2bfloat162_rn(x, y);
-    return *reinterpret_cast<const unsigned*>(&packed);
-  }
   /** Packs (x, y) rounded to bf16, x in the low half; `lo` receives the packed rounding remainders. */
   static __device__ __forceinline__ unsigned split(float x, float y, unsigned& lo) {
     const __nv_bfloat162 hi = __floats2bfloat162_rn(x, y);
@@ -49,11 +44,6 @@ struct MmaOps<__half> {
         "{%0,%1,%2,%3};\n"
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  }
-  /** Packs (x, y) rounded to f16 (to nearest even), x in the low half. */
-  static __device__ __forceinline__ unsigned pack(float x, float y) {
-    const __half2 packed = __floats2half2_rn(x, y);
-    return *reinterpret_cast<const unsigned*>(&packed);
   }
   static __device__ __forceinline__ unsigned split(float x, float y, unsigned& lo) {
     const __half2 hi = __floats2half2_rn(x, y);
