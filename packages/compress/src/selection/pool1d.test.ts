@@ -40,4 +40,24 @@ describe('pool1d max equals the direct window maximum (property)', () => {
       ),
     );
   });
+
+  it('skips NaN like the direct loop (all-NaN windows give -Infinity), row by row, on rows longer than several kernels', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: -50, max: 50 }), fc.constant(Number.NaN)), { minLength: 1, maxLength: 90 }),
+        fc.integer({ min: 1, max: 8 }),
+        (items, half) => {
+          const kernel = 2 * half + 1;
+          const direct = (row: number[]): number[] =>
+            row.map((_, j) => {
+              const window = row.slice(Math.max(0, j - half), j + half + 1).filter((value) => !Number.isNaN(value));
+              return window.length === 0 ? Number.NEGATIVE_INFINITY : Math.max(...window);
+            });
+          const reversed = [...items].reverse();
+          const pooled = pool1d(Float32Array.from([...items, ...reversed]), 2, items.length, kernel, 'max');
+          expect(Array.from(pooled)).toEqual([...direct(items), ...direct(reversed)]);
+        },
+      ),
+    );
+  });
 });
