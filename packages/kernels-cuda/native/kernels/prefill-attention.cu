@@ -605,7 +605,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
 // ---- 16-bit kernel on warpgroup MMAs (Hopper, head dims 64 and 128) --------------------------------
 
 constexpr int kWgmmaRows = 64;  // query rows per block: wgmma's M, one warpgroup
-constexpr int kWgmmaKeys = 64;  // keys per K / V tile
+constexpr int kWgmmaKeys = 64;  // keys per K / V tile (128 measured slower: 200 registers, one block per SM)
 constexpr int kWgmmaThreads = 128;
 
 /** Makes this thread's shared-memory writes (cp.async or stores) visible to the async proxy wgmma reads through. */
@@ -661,11 +661,14 @@ __global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __re
  * heaviest tiles first. Q, and 64-key tiles of K and of V transposed (`valueT`, `[kvHead][D]
  * [paddedTokens]`, so that P x V reads it K-major too) come by cp.async into the 128-byte-swizzled
  * K-major layout (K and V two tiles deep); S = Q K^T by `wgmma.m64n64k16` from shared memory, the online
- * softmax in registers (the same per-row state as the mma.sync kernels), the probabilities rounded to T
- * into a swizzled P tile, and P x V by `wgmma.m64nDk16` into fresh accumulators added to the output.
+ * softmax in registers (the same per-row state as the mma.sync kernels), and P x V by `wgmma.m64nDk16` with
+ * the probabilities, rounded to T, as its A operand straight from registers, accumulated in place into
+ * the output.
  */
 template <typename T, int D, int Heads>
-__global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
+// two blocks of two warpgroups per SM (128 registers: at head dim 128 a few spill, and the call is still
+// 1.16x faster than with one block of 163 registers)
+__global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
     prefillAttentionWgmmaKernel(PrefillAttentionParams p, const T* query, const T* key, const T* valueT,
                                 int paddedTokens, float* rowLse) {
   constexpr int kThreads = kWgmmaThreads * Heads;
@@ -675,7 +678,6 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
   unsigned char* sKey = base;                                             // 2 buffers of 64 keys x D
   unsigned char* sValue = sKey + 2 * kWgmmaKeys * D * 2;                  // 2 buffers of D x 64 keys (V^T)
   unsigned char* sQueries = sValue + 2 * D * kWgmmaKeys * 2;              // per warpgroup: 64 rows x D
-  unsigned char* sProbabilities = sQueries + Heads * kWgmmaRows * D * 2;  // per warpgroup: 64 rows x 64 keys
 
   const int tokenCount = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
@@ -685,7 +687,6 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
   const int head = Heads * blockIdx.y + group;
   const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
   unsigned char* sQuery = sQueries + group * kWgmmaRows * D * 2;
-  unsigned char* sProbability = sProbabilities + group * kWgmmaRows * kWgmmaKeys * 2;
   const int warp = (threadIdx.x % kWgmmaThreads) >> 5;
   const int lane = threadIdx.x & 31;
   const int t = lane & 3;
@@ -716,7 +717,7 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
   float out[D / 8][4] = {};  // the m64nD D fragment: out[i / 4][i % 4] is register i
   float runningMax[2] = {-INFINITY, -INFINITY};
   float partialSum[2] = {0.f, 0.f};
-  const int lastKeyTile = (first + kWgmmaRows) / kWgmmaKeys - 1;
+  const int lastKeyTile = (first + kWgmmaRows - 1) / kWgmmaKeys;  // the tile holding the query tile's last row
   for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
     if (keyTile < lastKeyTile) loadKeys(keyTile + 1);
     commitAsync();
@@ -726,57 +727,54 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 3 - Heads)
     const unsigned char* keys = sKey + (keyTile & 1) * kWgmmaKeys * D * 2;
     const unsigned char* values = sValue + (keyTile & 1) * D * kWgmmaKeys * 2;
 
-    float s[32] = {};
+    float s[kWgmmaKeys / 2] = {};
 #pragma unroll
-    for (int i = 0; i < 32; ++i) wgmmaOperandFence(s[i]);
+    for (int i = 0; i < kWgmmaKeys / 2; ++i) wgmmaOperandFence(s[i]);
     wgmmaFence();
 #pragma unroll
     for (int k = 0; k < D / 16; ++k) {
       const int block = k / 4;
       const int slice = 32 * (k % 4);
-      Wgmma<T, 64>::mma(s, wgmmaDescriptor(sQuery + block * kWgmmaRows * 128 + slice),
+      Wgmma<T, kWgmmaKeys>::mma(s, wgmmaDescriptor(sQuery + block * kWgmmaRows * 128 + slice),
                         wgmmaDescriptor(keys + block * kWgmmaKeys * 128 + slice));
     }
     wgmmaCommit();
     wgmmaWaitAll();
 #pragma unroll
-    for (int i = 0; i < 32; ++i) wgmmaOperandFence(s[i]);
+    for (int i = 0; i < kWgmmaKeys / 2; ++i) wgmmaOperandFence(s[i]);
 
-    // register 8j + e of the m64n64 D fragment holds row rowA (e bit 1 clear) or rowB, key 16j + 2t + (e & 1)
+    // register 8j + e of the m64nKeys D fragment holds row rowA (e bit 1 clear) or rowB, key 16j + 2t + (e & 1)
     // + 8 (e >> 2): as score[2j + (e >> 2)][e & 3], the mma.sync kernels' fragment layout
-    float score[8][4];
+    float score[kWgmmaKeys / 8][4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j)
+    for (int j = 0; j < kWgmmaKeys / 16; ++j)
 #pragma unroll
       for (int e = 0; e < 8; ++e) score[2 * j + (e >> 2)][(e & 3)] = s[8 * j + e];
     softmaxTile(score, out, runningMax, partialSum, keyTile * kWgmmaKeys, first, rowA, rowB, t, scaleLog2);
-    // the probabilities, rounded to T, into the swizzled P tile (row r: 64 keys, 128 bytes)
+    // the probabilities, rounded to T, stay in registers as P x V's A operand: k-step j (keys 16j..16j+15) is
+    // D registers 8j..8j+7 packed in pairs, i.e. score[2j] and score[2j + 1]
+    unsigned probability[kWgmmaKeys / 16][4];
 #pragma unroll
-    for (int n = 0; n < 8; ++n)
+    for (int j = 0; j < kWgmmaKeys / 16; ++j) {
+      probability[j][0] = packPair<T>(score[2 * j][0], score[2 * j][1]);
+      probability[j][1] = packPair<T>(score[2 * j][2], score[2 * j][3]);
+      probability[j][2] = packPair<T>(score[2 * j + 1][0], score[2 * j + 1][1]);
+      probability[j][3] = packPair<T>(score[2 * j + 1][2], score[2 * j + 1][3]);
+    }
+    // the output (rescaled by softmaxTile) accumulates P x V in place: register i of the m64nD D fragment is
+    // out[i / 4][i % 4]
+    float(&accumulator)[D / 2] = *reinterpret_cast<float(*)[D / 2]>(&out[0][0]);
 #pragma unroll
-      for (int half = 0; half < 2; ++half) {
-        const int row = 16 * warp + (lane >> 2) + 8 * half;
-        const int column = 8 * n + 2 * t;
-        *reinterpret_cast<unsigned*>(sProbability + row * 128 + ((n ^ (row & 7)) * 16) + (column % 8) * 2) =
-            packPair<T>(score[n][2 * half], score[n][2 * half + 1]);
-      }
-    fenceProxyAsync();
-    __syncthreads();  // the whole P tile is written
-
-    float part[D / 2] = {};
-#pragma unroll
-    for (int i = 0; i < D / 2; ++i) wgmmaOperandFence(part[i]);
+    for (int i = 0; i < D / 2; ++i) wgmmaOperandFence(accumulator[i]);
     wgmmaFence();
 #pragma unroll
     for (int k = 0; k < kWgmmaKeys / 16; ++k)
-      Wgmma<T, D>::mma(part, wgmmaDescriptor(sProbability + 32 * k), wgmmaDescriptor(values + 32 * k));
+      WgmmaRegisterA<T, D>::mma(accumulator, probability[k], wgmmaDescriptor(values + (k / 4) * D * 128 + 32 * (k % 4)));
     wgmmaCommit();
     wgmmaWaitAll();
 #pragma unroll
-    for (int i = 0; i < D / 2; ++i) wgmmaOperandFence(part[i]);
-#pragma unroll
-    for (int i = 0; i < D / 2; ++i) out[i / 4][i % 4] += part[i];
-    __syncthreads();  // every warp is done with this tile's buffers and P
+    for (int i = 0; i < D / 2; ++i) wgmmaOperandFence(accumulator[i]);
+    __syncthreads();  // every warp is done with this tile's buffers
   }
   waitAsync<0>();
   writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
@@ -1134,7 +1132,7 @@ void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   const int tiles = (p.tokenCount + kWgmmaRows - 1) / kWgmmaRows;
   const auto launch = [&](auto kernel, int heads) {
     const size_t shared =
-        (2 * kWgmmaKeys * D + 2 * D * kWgmmaKeys + heads * (kWgmmaRows * D + kWgmmaRows * kWgmmaKeys)) * 2 + 1024;
+        (2 * kWgmmaKeys * D + 2 * D * kWgmmaKeys + heads * kWgmmaRows * D) * 2 + 1024;
     checkCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
               "cudaFuncSetAttribute(prefill-attention warpgroup MMAs)");
     kernel<<<dim3(tiles, p.queryHeadCount / heads), kWgmmaThreads * heads, shared, stream>>>(

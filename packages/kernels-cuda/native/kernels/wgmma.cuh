@@ -89,4 +89,34 @@ FAIRKV_DEFINE_WGMMA(128, "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12
 #undef FAIRKV_DEFINE_WGMMA
 #undef FAIRKV_WGMMA_ASM
 
+// WgmmaRegisterA<T, N>::mma(d, a, b): d += A B with A, a 64 x 16 tile, in registers (a[4] per thread: the
+// mma.sync m16n8k16 A fragment of warp w's rows 16 w..16 w + 15, which is what the D fragment of a wgmma
+// gives when its registers 8 j + 0..7 are packed in pairs) and B from shared memory as above.
+#if FAIRKV_HAS_WGMMA
+#define FAIRKV_WGMMA_REGISTER_A_ASM(TYPE, N, PLACEHOLDERS, A_B, ...)                                             \
+  asm volatile("wgmma.mma_async.sync.aligned.m64n" #N "k16.f32." TYPE "." TYPE " " PLACEHOLDERS ", " A_B \
+               ", 1, 1, 1, 0;\n"                                                                          \
+               : __VA_ARGS__                                                                               \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b))
+#else
+#define FAIRKV_WGMMA_REGISTER_A_ASM(TYPE, N, PLACEHOLDERS, A_B, ...) __trap()
+#endif
+#define FAIRKV_DEFINE_WGMMA_REGISTER_A(N, PLACEHOLDERS, A_B, ...)                                              \
+  template <typename T>                                                                                     \
+  struct WgmmaRegisterA<T, N> {                                                                             \
+    static __device__ __forceinline__ void mma(float (&d)[N / 2], const unsigned (&a)[4], unsigned long long b) { \
+      if constexpr (std::is_same_v<T, __nv_bfloat16>) FAIRKV_WGMMA_REGISTER_A_ASM("bf16", N, PLACEHOLDERS, A_B, __VA_ARGS__); \
+      else FAIRKV_WGMMA_REGISTER_A_ASM("f16", N, PLACEHOLDERS, A_B, __VA_ARGS__);                             \
+    }                                                                                                       \
+  };
+
+template <typename T, int N>
+struct WgmmaRegisterA;
+
+FAIRKV_DEFINE_WGMMA_REGISTER_A(64, "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}", "{%32, %33, %34, %35}, %36", "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]))
+FAIRKV_DEFINE_WGMMA_REGISTER_A(128, "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}", "{%64, %65, %66, %67}, %68", "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]))
+
+#undef FAIRKV_DEFINE_WGMMA_REGISTER_A
+#undef FAIRKV_WGMMA_REGISTER_A_ASM
+
 }  // namespace fairkv
