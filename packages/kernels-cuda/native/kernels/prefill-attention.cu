@@ -276,7 +276,19 @@ __device__ __forceinline__ void scoreTile(float (&score)[Fragments][4], const fl
  * the scores into probabilities against the new running maximum (log2 domain), adds them to this lane's
  * partial sums and rescales the output accumulators by the maximum's change.
  */
-template <int KeyFragments, int DimFragments>
+/** 2^x; `Approximate`: the bare ex2.approx.ftz (subnormal results flushed to zero), for 16-bit probabilities. */
+template <bool Approximate>
+__device__ __forceinline__ float exp2Of(float x) {
+  if constexpr (Approximate) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+    return y;
+  } else {
+    return exp2f(x);
+  }
+}
+
+template <int KeyFragments, int DimFragments, bool ApproximateExp = false>
 __device__ __forceinline__ void softmaxTile(float (&score)[KeyFragments][4], float (&out)[DimFragments][4],
                                             float (&runningMax)[2], float (&partialSum)[2], int keyBegin, int first,
                                             int rowA, int rowB, int t, float scaleLog2) {
@@ -301,17 +313,17 @@ __device__ __forceinline__ void softmaxTile(float (&score)[KeyFragments][4], flo
     tileMax[r] = fmaxf(tileMax[r], __shfl_xor_sync(0xffffffffu, tileMax[r], 2));
   }
   // every row has key 0 unmasked, so tileMax is finite from the first tile on
-  const float rescale[2] = {exp2f(runningMax[0] - tileMax[0]), exp2f(runningMax[1] - tileMax[1])};
+  const float rescale[2] = {exp2Of<ApproximateExp>(runningMax[0] - tileMax[0]), exp2Of<ApproximateExp>(runningMax[1] - tileMax[1])};
   runningMax[0] = tileMax[0];
   runningMax[1] = tileMax[1];
   partialSum[0] *= rescale[0];
   partialSum[1] *= rescale[1];
 #pragma unroll
   for (int n = 0; n < KeyFragments; ++n) {
-    score[n][0] = exp2f(fmaf(score[n][0], scaleLog2, -tileMax[0]));
-    score[n][1] = exp2f(fmaf(score[n][1], scaleLog2, -tileMax[0]));
-    score[n][2] = exp2f(fmaf(score[n][2], scaleLog2, -tileMax[1]));
-    score[n][3] = exp2f(fmaf(score[n][3], scaleLog2, -tileMax[1]));
+    score[n][0] = exp2Of<ApproximateExp>(fmaf(score[n][0], scaleLog2, -tileMax[0]));
+    score[n][1] = exp2Of<ApproximateExp>(fmaf(score[n][1], scaleLog2, -tileMax[0]));
+    score[n][2] = exp2Of<ApproximateExp>(fmaf(score[n][2], scaleLog2, -tileMax[1]));
+    score[n][3] = exp2Of<ApproximateExp>(fmaf(score[n][3], scaleLog2, -tileMax[1]));
     partialSum[0] += score[n][0] + score[n][1];
     partialSum[1] += score[n][2] + score[n][3];
   }
@@ -567,7 +579,8 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
     if (keyTile < lastKeyTile) loadHalfRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
     commitAsync();
 
-    softmaxTile(score, out, runningMax, partialSum, keyTile * kTileKeys, first, rowA, rowB, t, scaleLog2);
+    softmaxTile<kKeyFragments, kDimFragments, true>(score, out, runningMax, partialSum, keyTile * kTileKeys, first,
+                                                    rowA, rowB, t, scaleLog2);
     // the probabilities multiply V rounded to T: two key fragments make one A fragment of P x V
     unsigned probability[kKeyFragments / 2][4];
 #pragma unroll
@@ -657,27 +670,39 @@ __global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __re
 
 /**
  * The 16-bit kernel on Hopper's warpgroup MMAs for head dims D = 64 and 128: one warpgroup per (64 query
- * rows, query head), `Heads` (1 or 2) query heads of one kv head per block sharing its K and V tiles,
- * heaviest tiles first. Q, and 64-key tiles of K and of V transposed (`valueT`, `[kvHead][D]
- * [paddedTokens]`, so that P x V reads it K-major too) come by cp.async into the 128-byte-swizzled
- * K-major layout (K and V two tiles deep); S = Q K^T by `wgmma.m64n64k16` from shared memory, the online
- * softmax in registers (the same per-row state as the mma.sync kernels), and P x V by `wgmma.m64nDk16` with
- * the probabilities, rounded to T, as its A operand straight from registers, accumulated in place into
- * the output.
+ * rows, query head), `Heads` (1, 2 or 4) query heads of one kv head per block sharing its K and V tiles,
+ * heaviest tiles first.
+ * - Q comes by cp.async; 64-key tiles of K and of V transposed (`valueT`, `[kvHead][D][paddedTokens]`, so
+ *   that P x V reads it K-major too) by bulk tensor copies (`keyMap`, `valueMap`), two tiles deep, all in
+ *   the 128-byte-swizzled K-major layout. A tile's copies complete on its buffer's `full` barrier; each
+ *   warp that has read the tile arrives on the buffer's `empty` barrier, and the last warpgroup's first
+ *   thread waits for it before it asks for the tile two ahead into that buffer. No block-wide barrier in
+ *   the loop, so the warpgroups need not run in step.
+ * - S = Q K^T by `wgmma.m64n64k16` from shared memory, the online softmax in registers (the same per-row
+ *   state as the mma.sync kernels, with the bare `ex2.approx.ftz`: probabilities below 2^-126 are rounded
+ *   to T anyway), and P x V by `wgmma.m64nDk16` with the probabilities, rounded to T, as its A operand
+ *   straight from registers, accumulated in place into the output. (The tensor cores' f32 accumulation
+ *   rounds toward zero, which fresh accumulators per tile avoid in the f32 kernel; here its bias, at most
+ *   about 1e-4 relative at 16K tokens, is far below the probabilities' rounding to T, and the measured
+ *   error is the same: bench/cuda-prefill-attention/NOTES.md.)
  */
 template <typename T, int D, int Heads>
 // two blocks of two warpgroups per SM (128 registers: at head dim 128 a few spill, and the call is still
 // 1.16x faster than with one block of 163 registers)
 __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
-    prefillAttentionWgmmaKernel(PrefillAttentionParams p, const T* query, const T* key, const T* valueT,
-                                int paddedTokens, float* rowLse) {
+    prefillAttentionWgmmaKernel(PrefillAttentionParams p, const T* query, const __grid_constant__ CUtensorMap keyMap,
+                                const __grid_constant__ CUtensorMap valueMap, float* rowLse) {
   constexpr int kThreads = kWgmmaThreads * Heads;
+  constexpr int kKeyBytes = kWgmmaKeys * D * 2;
+  constexpr int kValueBytes = D * kWgmmaKeys * 2;
   extern __shared__ __align__(1024) unsigned char wgmmaTileMemory[];
   unsigned char* base = wgmmaTileMemory + ((1024 - (sharedAddress(wgmmaTileMemory) & 1023)) & 1023);
   // (tiles of 64-element blocks: a 64 x D tile is D / 64 blocks of 8 KB)
-  unsigned char* sKey = base;                                             // 2 buffers of 64 keys x D
-  unsigned char* sValue = sKey + 2 * kWgmmaKeys * D * 2;                  // 2 buffers of D x 64 keys (V^T)
-  unsigned char* sQueries = sValue + 2 * D * kWgmmaKeys * 2;              // per warpgroup: 64 rows x D
+  unsigned char* sKey = base;                               // 2 buffers of 64 keys x D
+  unsigned char* sValue = sKey + 2 * kKeyBytes;             // 2 buffers of D x 64 keys (V^T)
+  unsigned char* sQueries = sValue + 2 * kValueBytes;       // per warpgroup: 64 rows x D
+  auto* full = reinterpret_cast<unsigned long long*>(sQueries + Heads * kWgmmaRows * D * 2);  // per buffer
+  unsigned long long* empty = full + 2;                                                        // per buffer
 
   const int tokenCount = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
@@ -691,25 +716,38 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
   const int lane = threadIdx.x & 31;
   const int t = lane & 3;
   const long long queryStride = static_cast<long long>(p.queryHeadCount) * D;
-  const long long kvStride = static_cast<long long>(p.kvHeadCount) * D;
-  const T* keyBase = key + static_cast<long long>(kvHead) * D;
-  const T* valueBase = valueT + static_cast<long long>(kvHead) * D * paddedTokens;
+  const int lastKeyTile = (first + kWgmmaRows - 1) / kWgmmaKeys;  // the tile holding the query tile's last row
+  const bool loader = threadIdx.x == (Heads - 1) * kWgmmaThreads;  // the last warpgroup's first thread
   const auto loadKeys = [&](int keyTile) {
     const int buffer = keyTile & 1;
-    const int keyFirst = keyTile * kWgmmaKeys;
-    loadSwizzledRows<kWgmmaKeys, D / 8, kThreads>(sKey + buffer * kWgmmaKeys * D * 2, keyBase + keyFirst * kvStride,
-                                                  kvStride, tokenCount - keyFirst);
-    loadSwizzledRows<D, kWgmmaKeys / 8, kThreads>(sValue + buffer * D * kWgmmaKeys * 2, valueBase + keyFirst,
-                                                  paddedTokens, D);
+    barrierArriveExpecting(&full[buffer], kKeyBytes + kValueBytes);
+#pragma unroll
+    for (int block = 0; block < D / 64; ++block)
+      tileLoad2d(sKey + buffer * kKeyBytes + block * kWgmmaKeys * 128, &keyMap, kvHead * D + 64 * block,
+                 keyTile * kWgmmaKeys, &full[buffer]);
+    tileLoad2d(sValue + buffer * kValueBytes, &valueMap, keyTile * kWgmmaKeys, kvHead * D, &full[buffer]);
   };
+  if (threadIdx.x == 0) {
+    barrierInit(&full[0], 1);
+    barrierInit(&full[1], 1);
+    barrierInit(&empty[0], kThreads / 32);  // every warp arrives once it has read the tile
+    barrierInit(&empty[1], kThreads / 32);
+  }
+  __syncthreads();  // the barriers are initialised
+  if (loader) {
+    loadKeys(0);
+    if (lastKeyTile > 0) loadKeys(1);
+  }
 #pragma unroll
   for (int g = 0; g < Heads; ++g)
     loadSwizzledRows<kWgmmaRows, D / 8, kThreads>(
         sQueries + g * kWgmmaRows * D * 2,
         query + static_cast<long long>(first) * queryStride + (Heads * blockIdx.y + g) * D, queryStride,
         tokenCount - first);
-  loadKeys(0);
   commitAsync();
+  waitAsync<0>();
+  fenceProxyAsync();
+  __syncthreads();  // Q is in, for every thread and for the async proxy
 
   const float scaleLog2 = p.scale * kLog2E;
   const int rowA = first + 16 * warp + (lane >> 2);  // D-fragment rows: e bit 1 clear, set
@@ -717,15 +755,12 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
   float out[D / 8][4] = {};  // the m64nD D fragment: out[i / 4][i % 4] is register i
   float runningMax[2] = {-INFINITY, -INFINITY};
   float partialSum[2] = {0.f, 0.f};
-  const int lastKeyTile = (first + kWgmmaRows - 1) / kWgmmaKeys;  // the tile holding the query tile's last row
   for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
-    if (keyTile < lastKeyTile) loadKeys(keyTile + 1);
-    commitAsync();
-    waitAsync<1>();
-    fenceProxyAsync();
-    __syncthreads();  // Q and this tile's K and V are in, for every thread and for the async proxy
-    const unsigned char* keys = sKey + (keyTile & 1) * kWgmmaKeys * D * 2;
-    const unsigned char* values = sValue + (keyTile & 1) * D * kWgmmaKeys * 2;
+    const int buffer = keyTile & 1;
+    const unsigned parity = (keyTile >> 1) & 1;
+    barrierWait(&full[buffer], parity);  // this tile's K and V have landed
+    const unsigned char* keys = sKey + buffer * kKeyBytes;
+    const unsigned char* values = sValue + buffer * kValueBytes;
 
     float s[kWgmmaKeys / 2] = {};
 #pragma unroll
@@ -736,7 +771,7 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
       const int block = k / 4;
       const int slice = 32 * (k % 4);
       Wgmma<T, kWgmmaKeys>::mma(s, wgmmaDescriptor(sQuery + block * kWgmmaRows * 128 + slice),
-                        wgmmaDescriptor(keys + block * kWgmmaKeys * 128 + slice));
+                                wgmmaDescriptor(keys + block * kWgmmaKeys * 128 + slice));
     }
     wgmmaCommit();
     wgmmaWaitAll();
@@ -750,7 +785,8 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
     for (int j = 0; j < kWgmmaKeys / 16; ++j)
 #pragma unroll
       for (int e = 0; e < 8; ++e) score[2 * j + (e >> 2)][(e & 3)] = s[8 * j + e];
-    softmaxTile(score, out, runningMax, partialSum, keyTile * kWgmmaKeys, first, rowA, rowB, t, scaleLog2);
+    softmaxTile<kWgmmaKeys / 8, D / 8, true>(score, out, runningMax, partialSum, keyTile * kWgmmaKeys, first, rowA,
+                                             rowB, t, scaleLog2);
     // the probabilities, rounded to T, stay in registers as P x V's A operand: k-step j (keys 16j..16j+15) is
     // D registers 8j..8j+7 packed in pairs, i.e. score[2j] and score[2j + 1]
     unsigned probability[kWgmmaKeys / 16][4];
@@ -774,9 +810,13 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
     wgmmaWaitAll();
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) wgmmaOperandFence(accumulator[i]);
-    __syncthreads();  // every warp is done with this tile's buffers
+    __syncwarp();
+    if (lane == 0) barrierArrive(&empty[buffer]);  // this warp is done with the buffer
+    if (loader && keyTile + 2 <= lastKeyTile) {
+      barrierWait(&empty[buffer], parity);  // every warp is
+      loadKeys(keyTile + 2);
+    }
   }
-  waitAsync<0>();
   writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
 }
 
@@ -1067,19 +1107,20 @@ long long kvElements(const PrefillAttentionParams& p) {
 
 /**
  * A productRounding call's workspace: the row log-sum-exp, then Q, K and V in the 16-bit type `T`, then V
- * transposed for the warpgroup-MMA kernel (prefillAttentionWorkspaceBytes). Q and K, which every 16-bit
- * kernel reads, are converted here (convertFloatTo, round to nearest even).
+ * transposed for the warpgroup-MMA kernel (prefillAttentionWorkspaceBytes). `convertQueryKey` rounds Q and
+ * K, which every 16-bit kernel reads, into it (convertFloatTo, round to nearest even).
  */
 template <typename T>
 struct HalfWorkspace {
   float* rowLse;
   T *query, *key, *value, *valueT;
-  HalfWorkspace(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream)
+  HalfWorkspace(const PrefillAttentionParams& p, void* workspace)
       : rowLse(static_cast<float*>(workspace)),
         query(reinterpret_cast<T*>(static_cast<unsigned char*>(workspace) + lseWorkspaceBytes(p))),
         key(query + queryElements(p)),
         value(key + kvElements(p)),
-        valueT(value + kvElements(p)) {
+        valueT(value + kvElements(p)) {}
+  void convertQueryKey(const PrefillAttentionParams& p, cudaStream_t stream) const {
     convertFloatTo(p.query, query, kType, queryElements(p), stream);
     convertFloatTo(p.key, key, kType, kvElements(p), stream);
   }
@@ -1105,7 +1146,8 @@ void launchHalfScoreKernels(const PrefillAttentionParams& p, const T* query, con
 /** productRounding: Q, K and V rounded to `T` into the workspace, then the 16-bit kernel and the score kernels. */
 template <int D, typename T>
 void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
-  const HalfWorkspace<T> w(p, workspace, stream);
+  const HalfWorkspace<T> w(p, workspace);
+  w.convertQueryKey(p, stream);
   convertFloatTo(p.value, w.value, w.kType, kvElements(p), stream);
   const size_t shared = sizeof(T) * (kTileRows + 2 * kTileKeys) * halfStride<D>();
   checkCuda(cudaFuncSetAttribute(prefillAttentionHalfKernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -1121,36 +1163,49 @@ void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace
 /** Tokens of a transposed V row in the workspace: the prompt rounded up to whole key tiles. */
 int paddedTokens(const PrefillAttentionParams& p) { return (p.tokenCount + kWgmmaKeys - 1) / kWgmmaKeys * kWgmmaKeys; }
 
-/** productRounding on Hopper: the warpgroup-MMA kernel, then the 16-bit score kernels. */
+/**
+ * productRounding on Hopper: the warpgroup-MMA kernel, then the 16-bit score kernels. False, having
+ * launched nothing, where the driver cannot describe the workspace's K and V^T as tensor maps.
+ */
 template <int D, typename T>
-void launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
-  const HalfWorkspace<T> w(p, workspace, stream);
+bool launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
+  const HalfWorkspace<T> w(p, workspace);
   const int padded = paddedTokens(p);
+  const long long kvRows = static_cast<long long>(p.kvHeadCount) * D;
+  CUtensorMap keyMap{}, valueMap{};
+  if (!swizzledRowsTensorMap(w.key, HalfWorkspace<T>::kType, kvRows, p.tokenCount, kWgmmaKeys, keyMap) ||
+      !swizzledRowsTensorMap(w.valueT, HalfWorkspace<T>::kType, padded, kvRows, D, valueMap))
+    return false;
+  w.convertQueryKey(p, stream);
   toHalfTransposedKernel<T, D><<<dim3(padded / 32, D / 32, p.kvHeadCount), dim3(32, 8), 0, stream>>>(
       p.value, w.valueT, p.tokenCount, p.kvHeadCount, padded);
   checkLaunch("prefill-attention 16-bit transposed conversion kernel");
   const int tiles = (p.tokenCount + kWgmmaRows - 1) / kWgmmaRows;
   const auto launch = [&](auto kernel, int heads) {
     const size_t shared =
-        (2 * kWgmmaKeys * D + 2 * D * kWgmmaKeys + heads * kWgmmaRows * D) * 2 + 1024;
+        (2 * kWgmmaKeys * D + 2 * D * kWgmmaKeys + heads * kWgmmaRows * D) * 2 + 4 * sizeof(unsigned long long) + 1024;
     checkCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
               "cudaFuncSetAttribute(prefill-attention warpgroup MMAs)");
     kernel<<<dim3(tiles, p.queryHeadCount / heads), kWgmmaThreads * heads, shared, stream>>>(
-        p, w.query, w.key, w.valueT, padded, w.rowLse);
+        p, w.query, keyMap, valueMap, w.rowLse);
   };
-  // two query heads of a kv head per block where the GQA group allows it: they share every K and V tile
-  // (1.03-1.07x on an H100 at 4K-16K tokens; bench/cuda-prefill-attention/NOTES.md)
-  if ((p.queryHeadCount / p.kvHeadCount) % 2 == 0) launch(prefillAttentionWgmmaKernel<T, D, 2>, 2);
+  // four or two query heads of a kv head per block where the GQA group allows it: they share every K and V
+  // tile (two: 1.03-1.07x over one on an H100 at 4K-16K tokens; four: 1.01-1.03x over two, one block of 16
+  // warps per SM instead of two of 8; bench/cuda-prefill-attention/NOTES.md)
+  if ((p.queryHeadCount / p.kvHeadCount) % 4 == 0) launch(prefillAttentionWgmmaKernel<T, D, 4>, 4);
+  else if ((p.queryHeadCount / p.kvHeadCount) % 2 == 0) launch(prefillAttentionWgmmaKernel<T, D, 2>, 2);
   else launch(prefillAttentionWgmmaKernel<T, D, 1>, 1);
   checkLaunch("prefill-attention warpgroup-MMA kernel");
   launchHalfScoreKernels<D>(p, w.query, w.key, w.rowLse, stream);
+  return true;
 }
 
 template <int D>
 void launchPrefillAttentionTensorCores(const PrefillAttentionParams& p, void* workspace, bool warpgroupMma,
                                        cudaStream_t stream) {
-  if (warpgroupMma && p.productRounding == 1) return launchPrefillAttentionWgmma<D, __nv_bfloat16>(p, workspace, stream);
-  if (warpgroupMma && p.productRounding == 2) return launchPrefillAttentionWgmma<D, __half>(p, workspace, stream);
+  if (warpgroupMma && p.productRounding == 1 && launchPrefillAttentionWgmma<D, __nv_bfloat16>(p, workspace, stream))
+    return;
+  if (warpgroupMma && p.productRounding == 2 && launchPrefillAttentionWgmma<D, __half>(p, workspace, stream)) return;
   if (p.productRounding == 1) launchPrefillAttentionHalf<D, __nv_bfloat16>(p, workspace, stream);
   else if (p.productRounding == 2) launchPrefillAttentionHalf<D, __half>(p, workspace, stream);
   else if (p.kvRounding != 0) launchPrefillAttentionMma<D, true>(p, static_cast<float*>(workspace), stream);
