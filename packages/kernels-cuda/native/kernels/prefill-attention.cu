@@ -579,8 +579,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
     if (keyTile < lastKeyTile) loadHalfRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
     commitAsync();
 
-    softmaxTile<kKeyFragments, kDimFragments, true>(score, out, runningMax, partialSum, keyTile * kTileKeys, first,
-                                                    rowA, rowB, t, scaleLog2);
+    softmaxTile(score, out, runningMax, partialSum, keyTile * kTileKeys, first, rowA, rowB, t, scaleLog2);
     // the probabilities multiply V rounded to T: two key fragments make one A fragment of P x V
     unsigned probability[kKeyFragments / 2][4];
 #pragma unroll
@@ -620,6 +619,9 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
 constexpr int kWgmmaRows = 64;  // query rows per block: wgmma's M, one warpgroup
 constexpr int kWgmmaKeys = 64;  // keys per K / V tile (128 measured slower: 200 registers, one block per SM)
 constexpr int kWgmmaThreads = 128;
+// K and V tiles in flight per block (two blocks of two warpgroups per SM leave room for no more at head dim
+// 128; with four warpgroups, 3 or 4 measured no faster)
+constexpr int kWgmmaStages = 2;
 
 /** Makes this thread's shared-memory writes (cp.async or stores) visible to the async proxy wgmma reads through. */
 __device__ __forceinline__ void fenceProxyAsync() {
@@ -695,14 +697,15 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
   constexpr int kThreads = kWgmmaThreads * Heads;
   constexpr int kKeyBytes = kWgmmaKeys * D * 2;
   constexpr int kValueBytes = D * kWgmmaKeys * 2;
+  constexpr int kStages = kWgmmaStages;
   extern __shared__ __align__(1024) unsigned char wgmmaTileMemory[];
   unsigned char* base = wgmmaTileMemory + ((1024 - (sharedAddress(wgmmaTileMemory) & 1023)) & 1023);
   // (tiles of 64-element blocks: a 64 x D tile is D / 64 blocks of 8 KB)
-  unsigned char* sKey = base;                               // 2 buffers of 64 keys x D
-  unsigned char* sValue = sKey + 2 * kKeyBytes;             // 2 buffers of D x 64 keys (V^T)
-  unsigned char* sQueries = sValue + 2 * kValueBytes;       // per warpgroup: 64 rows x D
+  unsigned char* sKey = base;                                  // kStages buffers of 64 keys x D
+  unsigned char* sValue = sKey + kStages * kKeyBytes;          // kStages buffers of D x 64 keys (V^T)
+  unsigned char* sQueries = sValue + kStages * kValueBytes;    // per warpgroup: 64 rows x D
   auto* full = reinterpret_cast<unsigned long long*>(sQueries + Heads * kWgmmaRows * D * 2);  // per buffer
-  unsigned long long* empty = full + 2;                                                        // per buffer
+  unsigned long long* empty = full + kStages;                                                  // per buffer
 
   const int tokenCount = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
@@ -719,7 +722,7 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
   const int lastKeyTile = (first + kWgmmaRows - 1) / kWgmmaKeys;  // the tile holding the query tile's last row
   const bool loader = threadIdx.x == (Heads - 1) * kWgmmaThreads;  // the last warpgroup's first thread
   const auto loadKeys = [&](int keyTile) {
-    const int buffer = keyTile & 1;
+    const int buffer = keyTile % kStages;
     barrierArriveExpecting(&full[buffer], kKeyBytes + kValueBytes);
 #pragma unroll
     for (int block = 0; block < D / 64; ++block)
@@ -728,15 +731,15 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
     tileLoad2d(sValue + buffer * kValueBytes, &valueMap, keyTile * kWgmmaKeys, kvHead * D, &full[buffer]);
   };
   if (threadIdx.x == 0) {
-    barrierInit(&full[0], 1);
-    barrierInit(&full[1], 1);
-    barrierInit(&empty[0], kThreads / 32);  // every warp arrives once it has read the tile
-    barrierInit(&empty[1], kThreads / 32);
+    for (int buffer = 0; buffer < kStages; ++buffer) {
+      barrierInit(&full[buffer], 1);
+      barrierInit(&empty[buffer], kThreads / 32);  // every warp arrives once it has read the tile
+    }
   }
   __syncthreads();  // the barriers are initialised
   if (loader) {
     loadKeys(0);
-    if (lastKeyTile > 0) loadKeys(1);
+    for (int keyTile = 1; keyTile < kStages && keyTile <= lastKeyTile; ++keyTile) loadKeys(keyTile);
   }
 #pragma unroll
   for (int g = 0; g < Heads; ++g)
@@ -756,8 +759,8 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
   float runningMax[2] = {-INFINITY, -INFINITY};
   float partialSum[2] = {0.f, 0.f};
   for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
-    const int buffer = keyTile & 1;
-    const unsigned parity = (keyTile >> 1) & 1;
+    const int buffer = keyTile % kStages;
+    const unsigned parity = (keyTile / kStages) & 1;
     barrierWait(&full[buffer], parity);  // this tile's K and V have landed
     const unsigned char* keys = sKey + buffer * kKeyBytes;
     const unsigned char* values = sValue + buffer * kValueBytes;
@@ -812,9 +815,9 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
     for (int i = 0; i < D / 2; ++i) wgmmaOperandFence(accumulator[i]);
     __syncwarp();
     if (lane == 0) barrierArrive(&empty[buffer]);  // this warp is done with the buffer
-    if (loader && keyTile + 2 <= lastKeyTile) {
+    if (loader && keyTile + kStages <= lastKeyTile) {
       barrierWait(&empty[buffer], parity);  // every warp is
-      loadKeys(keyTile + 2);
+      loadKeys(keyTile + kStages);
     }
   }
   writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
@@ -1183,7 +1186,8 @@ bool launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   const int tiles = (p.tokenCount + kWgmmaRows - 1) / kWgmmaRows;
   const auto launch = [&](auto kernel, int heads) {
     const size_t shared =
-        (2 * kWgmmaKeys * D + 2 * D * kWgmmaKeys + heads * kWgmmaRows * D) * 2 + 4 * sizeof(unsigned long long) + 1024;
+        (kWgmmaStages * 2 * kWgmmaKeys * D + heads * kWgmmaRows * D) * 2 +
+        2 * kWgmmaStages * sizeof(unsigned long long) + 1024;
     checkCuda(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)),
               "cudaFuncSetAttribute(prefill-attention warpgroup MMAs)");
     kernel<<<dim3(tiles, p.queryHeadCount / heads), kWgmmaThreads * heads, shared, stream>>>(
