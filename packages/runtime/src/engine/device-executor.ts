@@ -138,7 +138,12 @@ export class DeviceExecutor {
     for (let l = 0; l < layerCount; l++) {
       const started = performance.now();
       const { q, k, v, qWidth, local } = this.#forward.projectQkv(l, x, positions, count);
-      const attention = this.#forward.buffer('attention', 'f32', count * Math.max(qWidth, 1));
+      const heads = this.shard.layers[l]!;
+      const owned = heads.map((head) => head.prefillOwner);
+      const copied = owned.some((isOwner) => !isOwner);
+      const width = this.#group * headDim;
+      // with copied heads, one zero row of a head's width past the prompt's rows (see below)
+      const attention = this.#forward.buffer('attention', 'f32', count * Math.max(qWidth, 1) + (copied ? width : 0));
       // the window as its column sums: what every window-reading policy accepts (ObservationRequirements),
       // 1/windowRows of the rows' bytes to download and reduce
       const windowSums =
@@ -167,18 +172,10 @@ export class DeviceExecutor {
           ...(this.#productRounding ? { productRounding: this.#productRounding } : {}),
         });
       }
-      const heads = this.shard.layers[l]!;
-      const owned = heads.map((head) => head.prefillOwner);
-      if (owned.some((isOwner) => !isOwner)) {
-        // a copied head's prompt output is contributed once, by its first replica
-        const host = await b.download(attention, { elementCount: count * qWidth });
-        const width = this.#group * headDim;
-        for (let t = 0; t < count; t++)
-          owned.forEach((isOwner, i) => {
-            if (!isOwner) host.fill(0, t * qWidth + i * width, t * qWidth + (i + 1) * width);
-          });
-        b.upload(attention, host);
-      }
+      // a copied head's prompt output is contributed once, by its first replica: the output, read as
+      // [token][local head] rows of one head group's width, is gathered on the device with every row of a
+      // head this device does not own taken from the zero row (no round trip through the host)
+      const projected = copied ? this.#ownedRows(attention, owned, count, width) : attention;
       const layerObservation = this.#observe(l, windowSums, accumulated, k, owned, count, needs).then((heads) => {
         onLayer?.(l, heads);
         return heads;
@@ -214,7 +211,7 @@ export class DeviceExecutor {
       retained.key.push(key);
       retained.value.push(value);
       this.timer.add(l, performance.now() - started);
-      await this.#forward.attentionOutput(l, attention, x, count, qWidth);
+      await this.#forward.attentionOutput(l, projected, x, count, qWidth);
       const mlpStarted = performance.now();
       await this.#forward.mlp(l, x, count);
       this.timer.add(l, performance.now() - mlpStarted);
@@ -225,6 +222,33 @@ export class DeviceExecutor {
     const observation: PrefillObservation = { layers: onLayer ? [] : layers };
     if (logits) observation.logits = await b.download(logits, { elementCount: this.#config.vocabSize });
     return observation;
+  }
+
+  /**
+   * `attention` (`[count][owned.length]` rows of `width`, then room for one more row) with the rows of heads
+   * this device does not own replaced by zeros: an `embedding-gather` of its own rows, the others from a
+   * zero row written past the prompt's. Returns the gathered buffer.
+   */
+  #ownedRows(attention: DeviceBuffer<'f32'>, owned: boolean[], count: number, width: number): DeviceBuffer<'f32'> {
+    const b = this.#backend;
+    const local = owned.length;
+    const rows = count * local;
+    b.fill(attention, 0, { elementOffset: rows * width, elementCount: width });
+    const source = new Int32Array(rows);
+    for (let t = 0; t < count; t++)
+      for (let i = 0; i < local; i++) source[t * local + i] = owned[i] ? t * local + i : rows;
+    const sourceRows = this.#forward.buffer('owned-rows', 'i32', rows);
+    b.upload(sourceRows, source);
+    const gathered = this.#forward.buffer('attention-owned', 'f32', rows * width);
+    b.run('embedding-gather', {
+      table: attention,
+      tokens: sourceRows,
+      output: gathered,
+      rowCount: rows,
+      vocabSize: rows + 1,
+      hiddenSize: width,
+    });
+    return gathered;
   }
 
   /**
