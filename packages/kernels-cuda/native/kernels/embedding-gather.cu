@@ -6,13 +6,15 @@
 
 namespace fairkv {
 namespace {
+// rows stride over gridDim.y (at most 65,535: a prompt or a row gather may have more rows)
 template <typename T>
 __global__ void embeddingGatherKernel(const T* __restrict__ table, const int* __restrict__ tokens,
-                                      float* __restrict__ output, int hiddenSize) {
-  const int row = blockIdx.y;
-  const long long token = tokens[row];
-  for (int h = blockIdx.x * blockDim.x + threadIdx.x; h < hiddenSize; h += gridDim.x * blockDim.x)
-    output[static_cast<long long>(row) * hiddenSize + h] = toFloat<T>(table[token * hiddenSize + h]);
+                                      float* __restrict__ output, int rowCount, int hiddenSize) {
+  for (int row = blockIdx.y; row < rowCount; row += gridDim.y) {
+    const long long token = tokens[row];
+    for (int h = blockIdx.x * blockDim.x + threadIdx.x; h < hiddenSize; h += gridDim.x * blockDim.x)
+      output[static_cast<long long>(row) * hiddenSize + h] = toFloat<T>(table[token * hiddenSize + h]);
+  }
 }
 }  // namespace
 
@@ -20,9 +22,9 @@ void embeddingGather(const EmbeddingGatherParams& params, cudaStream_t stream) {
   if (params.rowCount <= 0) return;
   withStoredType(params.tableDType, [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    const dim3 grid(min(ceilDiv(params.hiddenSize, 256), 64u), params.rowCount);
+    const dim3 grid(min(ceilDiv(params.hiddenSize, 256), 64u), min(params.rowCount, 65535));
     embeddingGatherKernel<T><<<grid, 256, 0, stream>>>(static_cast<const T*>(params.table), params.tokens,
-                                                       params.output, params.hiddenSize);
+                                                       params.output, params.rowCount, params.hiddenSize);
   });
   checkLaunch("embedding-gather kernel");
 }

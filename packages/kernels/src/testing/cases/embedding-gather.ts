@@ -1,8 +1,8 @@
 import { type ConformanceCase, drawSize, formatSize, product, roundedCopy } from '../conformance-case.js';
 import { referenceEmbeddingGather } from '../reference/dense.js';
 
-/** `embedding-gather` cases: batches 1 and 7 plus a random batch, odd sizes, every stored dtype. */
-export const embeddingGatherCases: ConformanceCase[] = product({
+/** Batches 1 and 7 plus a random batch, odd sizes, every stored dtype. */
+const sizedCases: ConformanceCase[] = product({
   rows: [1, 7, [2, 33]] as const,
   dtype: ['f32', 'f16', 'bf16'] as const,
 }).map(({ rows, dtype }) => ({
@@ -23,3 +23,29 @@ export const embeddingGatherCases: ConformanceCase[] = product({
     context.expectClose('output', await context.read(output), expected, tolerance);
   },
 }));
+
+/**
+ * More rows than a CUDA grid dimension holds (65,535): a 64K-token prompt's embedding, or the runtime's
+ * gather of a copied head's prefill rows (every row its own index, some the zero row past the end).
+ */
+const manyRowCases: ConformanceCase[] = (['f32', 'bf16'] as const).map((dtype) => ({
+  kernel: 'embedding-gather',
+  name: `rows=70001 vocab=70002 hidden=3 ${dtype} (more rows than a grid dimension)`,
+  storageDType: dtype,
+  async execute(context, random, tolerance) {
+    const rowCount = 70_001;
+    const vocabSize = rowCount + 1;
+    const hiddenSize = 3;
+    const tableValues = random.floats(vocabSize * hiddenSize);
+    const tokenIds = Int32Array.from({ length: rowCount }, (_, r) => (r % 7 === 6 ? vocabSize - 1 : r));
+    const table = context.input(dtype, tableValues, 'table');
+    const tokens = context.input('i32', tokenIds, 'tokens');
+    const output = context.output('f32', rowCount * hiddenSize, 'output');
+    context.backend.run('embedding-gather', { table, tokens, output, rowCount, vocabSize, hiddenSize });
+    const expected = referenceEmbeddingGather(roundedCopy(dtype, tableValues), tokenIds, hiddenSize);
+    context.expectClose('output', await context.read(output), expected, tolerance);
+  },
+}));
+
+/** `embedding-gather` cases. */
+export const embeddingGatherCases: ConformanceCase[] = [...sizedCases, ...manyRowCases];
