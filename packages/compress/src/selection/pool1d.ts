@@ -68,7 +68,7 @@ function maxPoolRow(
   for (let j = radius; j < interiorEnd; j++) {
     const left = backward[j - radius]!;
     const right = forward[j + radius]!;
-    output[base + j] = left > right ? left : right;
+    output[base + j] = Math.max(left, right); // neither is NaN (skipped above)
   }
   // Windows clipped by the row's ends, directly.
   const leftEdge = Math.min(radius, length);
