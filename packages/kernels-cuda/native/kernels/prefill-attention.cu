@@ -689,8 +689,8 @@ __global__ void toHalfTransposedKernel(const float* __restrict__ source, T* __re
  *   error is the same: bench/cuda-prefill-attention/NOTES.md.)
  */
 template <typename T, int D, int Heads>
-// two blocks of two warpgroups per SM (128 registers: at head dim 128 a few spill, and the call is still
-// 1.16x faster than with one block of 163 registers)
+// 128 registers: two blocks of two warpgroups per SM, or one of four (at two warpgroups, two blocks of 128
+// registers were 1.16x faster than one of 163; bench/cuda-prefill-attention/NOTES.md, session 19)
 __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
     prefillAttentionWgmmaKernel(PrefillAttentionParams p, const T* query, const __grid_constant__ CUtensorMap keyMap,
                                 const __grid_constant__ CUtensorMap valueMap, float* rowLse) {
