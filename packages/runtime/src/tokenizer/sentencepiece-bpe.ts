@@ -47,6 +47,8 @@ export interface SentencePieceVocabulary {
 }
 
 const SPACE_PIECE = '\u2581';
+/** Token pairs whose merge the tokenizer remembers (tens of MB at most; forgotten all at once when full). */
+const PAIR_CACHE_LIMIT = 1 << 20;
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
 
 /** A min-heap entry: merge `left` with its right neighbour into `token` of `score`. */
@@ -73,7 +75,9 @@ class CandidateHeap {
     while (index > 0) {
       const parent = (index - 1) >> 1;
       if (!this.before(items[index]!, items[parent]!)) break;
-      [items[index], items[parent]] = [items[parent]!, items[index]!];
+      const swap = items[index]!;
+      items[index] = items[parent]!;
+      items[parent] = swap;
       index = parent;
     }
   }
@@ -91,7 +95,9 @@ class CandidateHeap {
         if (left < items.length && this.before(items[left]!, items[best]!)) best = left;
         if (right < items.length && this.before(items[right]!, items[best]!)) best = right;
         if (best === index) break;
-        [items[index], items[best]] = [items[best]!, items[index]!];
+        const swap = items[index]!;
+        items[index] = items[best]!;
+        items[best] = swap;
         index = best;
       }
     }
@@ -106,6 +112,8 @@ export class SentencePieceBpeTokenizer implements Tokenizer {
   readonly bosTokenId: number | undefined;
   readonly eosTokenId: number | undefined;
   private readonly pieceIds = new Map<string, number>();
+  /** Merged token of a (left, right) token pair, keyed `left * vocabSize + right`; -1: the pair does not merge. */
+  private readonly pairMerges = new Map<number, number>();
   private readonly mergeable: boolean[];
   private readonly byteTokens: (number | undefined)[] = new Array(256);
   private readonly tokenBytes: (Uint8Array | undefined)[];
@@ -174,6 +182,17 @@ export class SentencePieceBpeTokenizer implements Tokenizer {
     return symbols;
   }
 
+  /** The mergeable token spelling `leftId` then `rightId`, or -1 (remembered per pair: text repeats pairs). */
+  private pairMerge(leftId: number, rightId: number, tokens: readonly string[]): number {
+    const key = leftId * this.vocabSize + rightId;
+    const known = this.pairMerges.get(key);
+    if (known !== undefined) return known;
+    const merged = this.lookup(tokens[leftId]! + tokens[rightId]!) ?? -1;
+    if (this.pairMerges.size >= PAIR_CACHE_LIMIT) this.pairMerges.clear();
+    this.pairMerges.set(key, merged);
+    return merged;
+  }
+
   private mergeSymbols(initial: number[]): number[] {
     const count = initial.length;
     const token = Int32Array.from(initial);
@@ -189,8 +208,8 @@ export class SentencePieceBpeTokenizer implements Tokenizer {
     const consider = (left: number) => {
       const right = next[left]!;
       if (left < 0 || right < 0) return;
-      const merged = this.lookup(tokens[token[left]!]! + tokens[token[right]!]!);
-      if (merged === undefined) return;
+      const merged = this.pairMerge(token[left]!, token[right]!, tokens);
+      if (merged < 0) return;
       const score = Number(this.vocabulary.scores[merged] ?? 0);
       heap.push({ score, left, leftLength: pieceLength[left]!, rightLength: pieceLength[right]!, token: merged });
     };
