@@ -182,8 +182,14 @@ async function measure(backend: CudaBackend, tokens: number) {
     elementCount: queryHeadCount * tokens,
     label: 'accumulatedScores',
   });
+  // the window as its column sums: what the runtime asks for (every window-reading policy accepts them)
+  const windowScoreSums = backend.createBuffer({
+    dtype: 'f32',
+    elementCount: queryHeadCount * tokens,
+    label: 'windowScoreSums',
+  });
   /** `kv`: K and V rounded to bf16 (`kvRounding`); `product`: every product's operands (`productRounding`). */
-  type Knobs = { tensorCores?: 0; accumulated?: true; rounding?: 'kv' | 'product'; warpgroupMma?: 0 };
+  type Knobs = { tensorCores?: 0; accumulated?: true; sums?: true; rounding?: 'kv' | 'product'; warpgroupMma?: 0 };
   const run = (window: boolean, knobs: Knobs = {}) =>
     backend.run('prefill-attention', {
       query,
@@ -191,12 +197,13 @@ async function measure(backend: CudaBackend, tokens: number) {
       value,
       output,
       ...(window ? { windowScores } : {}),
+      ...(knobs.sums ? { windowScoreSums } : {}),
       ...(knobs.accumulated ? { accumulatedScores } : {}),
       tokenCount: tokens,
       queryHeadCount,
       kvHeadCount,
       headDim,
-      windowSize: window ? windowSize : 0,
+      windowSize: window || knobs.sums ? windowSize : 0,
       scale: 1 / Math.sqrt(headDim),
       ...(knobs.tensorCores === 0 ? { tensorCores: 0 } : {}),
       ...(knobs.rounding === 'kv' ? { kvRounding: 'bf16' as const } : {}),
@@ -237,6 +244,8 @@ async function measure(backend: CudaBackend, tokens: number) {
   const productError = await checked({ rounding: 'product' });
   const productMs = medianEventMs(backend, () => run(true, { rounding: 'product' }), repeats, 1);
   const productNoWindowMs = medianEventMs(backend, () => run(false, { rounding: 'product' }), repeats, 1);
+  // the runtime's call: the window's column sums instead of its rows
+  const productWindowSumsMs = medianEventMs(backend, () => run(false, { rounding: 'product', sums: true }), repeats, 1);
   // the same on the mma.sync 16-bit kernel (where Hopper's warpgroup-MMA kernel takes it by default)
   const productMmaSyncError = await checked({ rounding: 'product', warpgroupMma: 0 });
   const productMmaSyncMs = medianEventMs(
@@ -256,7 +265,7 @@ async function measure(backend: CudaBackend, tokens: number) {
     const error = await checked({ tensorCores: 0 });
     element = { milliseconds: medianEventMs(backend, () => run(true, { tensorCores: 0 }), 3, 1), error };
   }
-  for (const buffer of [query, key, value, output, windowScores, accumulatedScores] as DeviceBuffer[])
+  for (const buffer of [query, key, value, output, windowScores, accumulatedScores, windowScoreSums] as DeviceBuffer[])
     backend.disposeBuffer(buffer);
   return {
     tensorCoresMs,
@@ -268,6 +277,7 @@ async function measure(backend: CudaBackend, tokens: number) {
     product: {
       milliseconds: productMs,
       withoutWindowMs: productNoWindowMs,
+      withWindowSumsMs: productWindowSumsMs,
       withAccumulatedScoresMs: productAccumulatedMs,
       errorVsFloat64: productError,
       mmaSync: { milliseconds: productMmaSyncMs, errorVsFloat64: productMmaSyncError },
@@ -321,7 +331,7 @@ async function main(): Promise<void> {
       `${tokens} tokens: tensor cores ${measured.tensorCoresMs.toFixed(3)} ms (${tflops(measured.tensorCoresMs).toFixed(1)} TFLOPS; ` +
         `no window ${measured.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.withAccumulatedMs.toFixed(3)} ms; error ${e.output.toExponential(1)} / ${e.windowScores.toExponential(1)}); ` +
         `K/V rounded to bf16 ${measured.rounded.milliseconds.toFixed(3)} ms (${(measured.tensorCoresMs / measured.rounded.milliseconds).toFixed(2)}x; with accumulated scores ${measured.rounded.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.rounded.errorVsFloat64.output.toExponential(1)} / ${measured.rounded.errorVsFloat64.windowScores.toExponential(1)}); ` +
-        `products in bf16 ${measured.product.milliseconds.toFixed(3)} ms (${tflops(measured.product.milliseconds).toFixed(1)} TFLOPS, ${(measured.rounded.milliseconds / measured.product.milliseconds).toFixed(2)}x K/V rounded; on mma.sync ${measured.product.mmaSync.milliseconds.toFixed(3)} ms, error ${measured.product.mmaSync.errorVsFloat64.output.toExponential(1)}; no window ${measured.product.withoutWindowMs.toFixed(3)} ms; with accumulated scores ${measured.product.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.product.errorVsFloat64.output.toExponential(1)} / ${measured.product.errorVsFloat64.windowScores.toExponential(1)}); ` +
+        `products in bf16 ${measured.product.milliseconds.toFixed(3)} ms (${tflops(measured.product.milliseconds).toFixed(1)} TFLOPS, ${(measured.rounded.milliseconds / measured.product.milliseconds).toFixed(2)}x K/V rounded; on mma.sync ${measured.product.mmaSync.milliseconds.toFixed(3)} ms, error ${measured.product.mmaSync.errorVsFloat64.output.toExponential(1)}; no window ${measured.product.withoutWindowMs.toFixed(3)} ms; window sums (the runtime's call) ${measured.product.withWindowSumsMs.toFixed(3)} ms; with accumulated scores ${measured.product.withAccumulatedScoresMs.toFixed(3)} ms; error ${measured.product.errorVsFloat64.output.toExponential(1)} / ${measured.product.errorVsFloat64.windowScores.toExponential(1)}); ` +
         (measured.element
           ? `element kernel ${measured.element.milliseconds.toFixed(2)} ms (${(measured.element.milliseconds / measured.tensorCoresMs).toFixed(1)}x slower; error ${measured.element.error.output.toExponential(1)}); `
           : 'element kernel skipped; ') +
