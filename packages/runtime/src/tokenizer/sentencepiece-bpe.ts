@@ -183,10 +183,11 @@ export class SentencePieceBpeTokenizer implements Tokenizer {
   }
 
   /** The mergeable token spelling `leftId` then `rightId`, or -1 (remembered per pair: text repeats pairs). */
-  private pairMerge(leftId: number, rightId: number, tokens: readonly string[]): number {
+  private pairMerge(leftId: number, rightId: number): number {
     const key = leftId * this.vocabSize + rightId;
     const known = this.pairMerges.get(key);
     if (known !== undefined) return known;
+    const { tokens } = this.vocabulary;
     const merged = this.lookup(tokens[leftId]! + tokens[rightId]!) ?? -1;
     if (this.pairMerges.size >= PAIR_CACHE_LIMIT) this.pairMerges.clear();
     this.pairMerges.set(key, merged);
@@ -204,11 +205,10 @@ export class SentencePieceBpeTokenizer implements Tokenizer {
       previous[index] = index - 1;
     }
     const heap = new CandidateHeap();
-    const tokens = this.vocabulary.tokens;
     const consider = (left: number) => {
       const right = next[left]!;
       if (left < 0 || right < 0) return;
-      const merged = this.pairMerge(token[left]!, token[right]!, tokens);
+      const merged = this.pairMerge(token[left]!, token[right]!);
       if (merged < 0) return;
       const score = Number(this.vocabulary.scores[merged] ?? 0);
       heap.push({ score, left, leftLength: pieceLength[left]!, rightLength: pieceLength[right]!, token: merged });
