@@ -28,6 +28,14 @@ export interface Communicator {
   dispose(): void;
 }
 
+/** Thrown by an all-reduce that another device's failure aborted (see {@link abortLocalCommunicators}). */
+export class CollectiveAbortedError extends Error {
+  constructor(rank: number, how: string) {
+    super(`all-reduce on rank ${rank} aborted: another device failed (${how})`);
+    this.name = 'CollectiveAbortedError';
+  }
+}
+
 /** Communicator of a single device: all-reduce is the identity. */
 export class SoloCommunicator implements Communicator {
   readonly rank = 0;
@@ -41,22 +49,32 @@ export class SoloCommunicator implements Communicator {
  * memory. Used for in-process multi-device runs and tests.
  */
 export function createLocalCommunicators(size: number): Communicator[] {
-  let pending: { data: Float32Array; resolve: () => void }[] = [];
+  let pending: { data: Float32Array; resolve: () => void; reject: (error: Error) => void }[] = [];
   let length = -1;
+  let aborted = false;
   const communicators: Communicator[] = [];
+  const abort = () => {
+    aborted = true;
+    const waiting = pending;
+    pending = [];
+    waiting.forEach((entry, rank) => {
+      entry?.reject(new CollectiveAbortedError(rank, 'in-thread devices'));
+    });
+  };
   for (let rank = 0; rank < size; rank++) {
     communicators.push({
       rank,
       size,
       allReduceSum(data: Float32Array): Promise<void> {
+        if (aborted) return Promise.reject(new CollectiveAbortedError(rank, 'in-thread devices'));
         if (length === -1) length = data.length;
         else if (data.length !== length) {
           return Promise.reject(
             new Error(`all-reduce length mismatch: rank ${rank} sent ${data.length}, others ${length}`),
           );
         }
-        return new Promise<void>((resolve) => {
-          pending[rank] = { data, resolve };
+        return new Promise<void>((resolve, reject) => {
+          pending[rank] = { data, resolve, reject };
           if (pending.filter(Boolean).length < size) return;
           const contributions = pending;
           pending = [];
@@ -75,7 +93,21 @@ export function createLocalCommunicators(size: number): Communicator[] {
       dispose() {},
     });
   }
+  localAborts.set(communicators, abort);
   return communicators;
+}
+
+const localAborts = new WeakMap<Communicator[], () => void>();
+
+/**
+ * Aborts a group from {@link createLocalCommunicators}: pending and later all-reduces reject with
+ * {@link CollectiveAbortedError}, so devices waiting for one that failed return. Idempotent; a group
+ * from elsewhere is left alone (returns false).
+ */
+export function abortLocalCommunicators(communicators: Communicator[]): boolean {
+  const abort = localAborts.get(communicators);
+  abort?.();
+  return abort !== undefined;
 }
 
 /** The shared memory of a {@link SharedMemoryCommunicator} group, created once and sent to each worker. */
@@ -83,7 +115,7 @@ export interface SharedCommunicatorState {
   size: number;
   /** Floats per rank slot; longer all-reduces go in chunks. */
   slotElements: number;
-  /** `[generation, arrived]` barrier words. */
+  /** `[generation, arrived, aborted]` barrier words. */
   control: SharedArrayBuffer;
   /** `[size][slotElements]` f32 contributions. */
   slots: SharedArrayBuffer;
@@ -94,10 +126,24 @@ export function createSharedCommunicatorState(size: number, slotElements = 1 << 
   return {
     size,
     slotElements,
-    control: new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT),
+    control: new SharedArrayBuffer(3 * Int32Array.BYTES_PER_ELEMENT),
     slots: new SharedArrayBuffer(size * slotElements * Float32Array.BYTES_PER_ELEMENT),
   };
 }
+
+/**
+ * Aborts a {@link SharedMemoryCommunicator} group from any thread (the coordinator, once a device
+ * failed): ranks waiting in an all-reduce, and every later one, throw {@link CollectiveAbortedError}.
+ */
+export function abortSharedCommunicators(state: SharedCommunicatorState): void {
+  const control = new Int32Array(state.control);
+  Atomics.store(control, ABORTED, 1);
+  Atomics.notify(control, GENERATION);
+}
+
+const GENERATION = 0;
+const ARRIVED = 1;
+const ABORTED = 2;
 
 /**
  * All-reduce between worker threads through a SharedArrayBuffer: each rank writes its slot, a
@@ -122,20 +168,26 @@ export class SharedMemoryCommunicator implements Communicator {
   }
 
   #barrier(): void {
-    const generation = Atomics.load(this.#control, 0);
-    if (Atomics.add(this.#control, 1, 1) === this.size - 1) {
-      Atomics.store(this.#control, 1, 0);
-      Atomics.add(this.#control, 0, 1);
-      Atomics.notify(this.#control, 0);
+    const generation = Atomics.load(this.#control, GENERATION);
+    this.#throwIfAborted();
+    if (Atomics.add(this.#control, ARRIVED, 1) === this.size - 1) {
+      Atomics.store(this.#control, ARRIVED, 0);
+      Atomics.add(this.#control, GENERATION, 1);
+      Atomics.notify(this.#control, GENERATION);
       return;
     }
-    while (Atomics.load(this.#control, 0) === generation) {
-      if (Atomics.wait(this.#control, 0, generation, this.#timeoutMs) === 'timed-out') {
+    while (Atomics.load(this.#control, GENERATION) === generation) {
+      this.#throwIfAborted();
+      if (Atomics.wait(this.#control, GENERATION, generation, this.#timeoutMs) === 'timed-out') {
         throw new Error(
           `all-reduce barrier timed out after ${this.#timeoutMs} ms on rank ${this.rank}: a device stopped`,
         );
       }
     }
+  }
+
+  #throwIfAborted(): void {
+    if (Atomics.load(this.#control, ABORTED) !== 0) throw new CollectiveAbortedError(this.rank, 'worker threads');
   }
 
   async allReduceSum(data: Float32Array): Promise<void> {

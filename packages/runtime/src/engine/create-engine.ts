@@ -2,7 +2,12 @@ import type { CompressionPolicy } from '@fairkv/compress';
 import { BackendError, type DType, type Plan, ValidationError } from '@fairkv/core';
 import { type Backend, createCpuBackend } from '@fairkv/kernels';
 import type { LoadedModel } from '../model/loaded-model.js';
-import { type Communicator, createLocalCommunicators, SoloCommunicator } from './communicator.js';
+import {
+  abortLocalCommunicators,
+  type Communicator,
+  createLocalCommunicators,
+  SoloCommunicator,
+} from './communicator.js';
 import { DeviceExecutor } from './device-executor.js';
 import { type DeviceHandle, inlineDeviceHandle } from './device-handle.js';
 import { type DeviceShard, deviceShardsFromPlan, singleDevicePlan } from './device-shards.js';
@@ -148,7 +153,11 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
         maxPositions,
         ...(options.graphSteps !== undefined ? { graphSteps: options.graphSteps } : {}),
       });
-      devices.push(inlineDeviceHandle(executor));
+      // in-memory all-reduces waiting for a device that failed are released (the group's abort)
+      devices.push({
+        ...inlineDeviceHandle(executor),
+        abortCollectives: () => void abortLocalCommunicators(communicators),
+      });
       options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'ready' });
     }
   }

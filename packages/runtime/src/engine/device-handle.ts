@@ -45,6 +45,13 @@ export interface DeviceHandle {
   /** Stops timing and returns this device's profile (see {@link DeviceExecutor.stopProfile}). */
   stopProfile(): Promise<BackendProfile>;
   dispose(): Promise<void> | void;
+  /**
+   * Optional: releases every device of this handle's engine from the collectives it waits in (their
+   * all-reduces then fail), called by the coordinator once one device failed part-way through a call.
+   * Idempotent; the same group abort on every handle of an engine. The devices are unusable afterwards
+   * except for `dispose`.
+   */
+  abortCollectives?(): Promise<void> | void;
 }
 
 /** Adapts an in-thread executor to the {@link DeviceHandle} the coordinator drives. */

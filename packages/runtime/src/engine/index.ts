@@ -1,4 +1,7 @@
 export {
+  abortLocalCommunicators,
+  abortSharedCommunicators,
+  CollectiveAbortedError,
   type Communicator,
   createLocalCommunicators,
   createSharedCommunicatorState,
@@ -55,6 +58,7 @@ export {
   sliceShardWeights,
 } from './shard-weights.js';
 export {
+  type AbortWorkerDevices,
   type CreateWorkerDevice,
   isWorkerBackendModule,
   type WorkerBackendModule,

@@ -1,5 +1,12 @@
 import { type CompressionPolicy, fullPolicy, type LayerCompression, type PromptCompression } from '@fairkv/compress';
-import { CancelledError, CapacityError, type ModelConfig, type Plan, ValidationError } from '@fairkv/core';
+import {
+  BackendError,
+  CancelledError,
+  CapacityError,
+  type ModelConfig,
+  type Plan,
+  ValidationError,
+} from '@fairkv/core';
 import { type BackendProfile, samplingSeed } from '@fairkv/kernels';
 import type { Tokenizer, TokenStreamDecoder } from '../tokenizer/tokenizer.js';
 import type { DeviceHandle } from './device-handle.js';
@@ -14,6 +21,9 @@ import {
 import type { HeadObservation, PrefillObservation } from './prefill-observation.js';
 import { assembleLayerObservation } from './prompt-observations.js';
 import { ReplicaRouter } from './replica-router.js';
+
+/** How long a failed call's other devices get to return once their collectives were aborted. */
+const COLLECTIVE_SETTLE_MS = 10_000;
 
 /** What the coordinator needs besides its devices. */
 export interface InferenceEngineOptions {
@@ -87,6 +97,8 @@ export class InferenceEngine {
   #running = false;
   #lock: Promise<void> = Promise.resolve();
   #disposed = false;
+  /** The first device failure inside a prefill or a decode step: the engine takes no work after one. */
+  #failure: Error | undefined;
   #nextId = 0;
   #counters = {
     completed: 0,
@@ -123,6 +135,7 @@ export class InferenceEngine {
    */
   generate(prompt: string | readonly number[], options: GenerateOptions = {}): GenerationStream {
     if (this.#disposed) throw new Error('the engine is disposed');
+    if (this.#failure) throw this.#stoppedError();
     const resolved = resolveGenerateOptions(options);
     let promptTokenIds: number[];
     if (typeof prompt === 'string') {
@@ -175,6 +188,38 @@ export class InferenceEngine {
     return Promise.all(this.#devices.map((device) => call(device)));
   }
 
+  #stoppedError(): BackendError {
+    return new BackendError(
+      `the engine stopped after a device failed (${this.#failure?.message}); dispose it and create a new engine`,
+      { cause: this.#failure },
+    );
+  }
+
+  /**
+   * A call with collectives inside (prefill, decode step). When one device fails, the others may wait
+   * in an all-reduce for it forever: the devices' group is aborted (`abortCollectives`), their calls
+   * are given {@link COLLECTIVE_SETTLE_MS} to return, and the engine stops with the device's error.
+   */
+  async #collective<T>(call: (device: DeviceHandle) => Promise<T>): Promise<T[]> {
+    if (this.#failure) throw this.#stoppedError();
+    const calls = this.#devices.map((device) => Promise.resolve().then(() => call(device)));
+    try {
+      return await Promise.all(calls);
+    } catch (error) {
+      this.#failure ??= error instanceof Error ? error : new Error(String(error));
+      await Promise.allSettled(this.#devices.map((device) => device.abortCollectives?.()));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        Promise.allSettled(calls),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, COLLECTIVE_SETTLE_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+      throw error;
+    }
+  }
+
   /** Admits waiting requests in order while the batch and every device's KV pool have room. */
   async #admit(): Promise<void> {
     while (this.#waiting.length > 0 && this.#active.length < this.#maxBatch) {
@@ -222,7 +267,7 @@ export class InferenceEngine {
         failure = { error };
       }
     };
-    const observed = await this.#all((device) => device.prefill(id, tokens, needs, onLayer));
+    const observed = await this.#collective((device) => device.prefill(id, tokens, needs, onLayer));
     if (failure) throw failure.error;
     const missing = arrived.findIndex((layerHeads) => layerHeads.length < this.#devices.length);
     if (missing >= 0) throw new Error(`prefill of request ${id}: no observation of layer ${missing} from every device`);
@@ -389,7 +434,7 @@ export class InferenceEngine {
     }));
     const returnLogits = batch.some((request) => request.options.returnLogits);
     const started = performance.now();
-    const results = await this.#all((device) => device.decode(rows, sampling, returnLogits));
+    const results = await this.#collective((device) => device.decode(rows, sampling, returnLogits));
     this.#counters.decodeSeconds += (performance.now() - started) / 1000;
     this.#counters.decodeSteps++;
     this.#counters.decodeTokens += batch.length;
@@ -423,7 +468,8 @@ export class InferenceEngine {
       try {
         return (await this.#prefillAndDecide(id, tokens)).decisions;
       } finally {
-        await this.#all((device) => device.discard(id));
+        // after a device failure the devices take no more calls (only dispose)
+        if (!this.#failure) await this.#all((device) => device.discard(id));
       }
     };
     const layers = await this.#exclusive(run);

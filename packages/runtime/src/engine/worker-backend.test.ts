@@ -225,3 +225,70 @@ describe('worker device start-up in two phases', () => {
     expect(performance.now() - started).toBeLessThan(30_000);
   });
 });
+
+describe.skipIf(!hasStories260k)('a device that fails part-way through a call', () => {
+  const failures = [
+    ['a prefill, before its first all-reduce', { device: 1, kernel: 'embedding-gather', call: 1 }],
+    ['a decode step', { device: 1, kernel: 'ragged-decode-attention', call: 3 }],
+  ] as const;
+  for (const [when, failRun] of failures) {
+    it(`in ${when}: the request fails with that device's error at once, the engine stops, dispose returns`, async () => {
+      const model = await loadModel(STORIES_260K_PATH);
+      const record = join(mkdtempSync(join(tmpdir(), 'fairkv-worker-module-')), 'setups.jsonl');
+      const engine = await createInferenceEngine({
+        model,
+        plan: fairCopyPlan(2),
+        backend: { module: fixtureModule, options: { threads: 1, record, failRun } },
+        execution: 'workers',
+        maxPositions: 64,
+      });
+      try {
+        const started = performance.now();
+        await expect(engine.generate('Once upon a time', { maxTokens: 8, stopAtEos: false }).result).rejects.toThrow(
+          `device 1: simulated launch failure of ${failRun.kernel} on device 1`,
+        );
+        // device 0 waited in an all-reduce for device 1: released by the abort, not by the shared-memory
+        // barrier's own 60 s timeout
+        expect(performance.now() - started).toBeLessThan(20_000);
+        expect(readFileSync(record, 'utf8')).toContain('{"aborted":true}');
+        expect(() => engine.generate('Once')).toThrow(
+          /the engine stopped after a device failed \(device 1: simulated launch failure of .* on device 1\); dispose it/,
+        );
+      } finally {
+        await engine.dispose();
+        model.close();
+      }
+    });
+  }
+
+  it('in-thread devices: the request fails with the device error and the engine stops', async () => {
+    const model = await loadModel(STORIES_260K_PATH);
+    try {
+      let device1Runs = 0;
+      const engine = await createInferenceEngine({
+        model,
+        plan: fairCopyPlan(2),
+        execution: 'inline',
+        maxPositions: 64,
+        backend: (device) => {
+          const backend = createCpuBackend();
+          if (device === 1) {
+            const run = backend.run.bind(backend);
+            backend.run = (kernel, args) => {
+              if (kernel === 'swiglu' && ++device1Runs === 2) throw new Error('simulated failure on device 1');
+              run(kernel, args);
+            };
+          }
+          return backend;
+        },
+      });
+      await expect(engine.generate('Once upon a time', { maxTokens: 4 }).result).rejects.toThrow(
+        'simulated failure on device 1',
+      );
+      expect(() => engine.generate('Once')).toThrow(/the engine stopped after a device failed/);
+      await engine.dispose();
+    } finally {
+      model.close();
+    }
+  });
+});

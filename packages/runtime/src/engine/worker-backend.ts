@@ -4,8 +4,9 @@ import type { Communicator } from './communicator.js';
 /**
  * A backend that each device worker thread creates for itself: the module every worker imports (a
  * package specifier or a file URL) and options passed to it (structured-cloned). The module exports
- * {@link CreateWorkerDevice} as `createWorkerDevice`. `@fairkv/kernels-cuda`'s `cudaWorkerBackend()`
- * returns one, so every GPU is driven from its own thread with its own NCCL rank.
+ * {@link CreateWorkerDevice} as `createWorkerDevice`, and optionally {@link AbortWorkerDevices} as
+ * `abortWorkerDevices`. `@fairkv/kernels-cuda`'s `cudaWorkerBackend()` returns one, so every GPU is driven
+ * from its own thread with its own NCCL rank.
  */
 export interface WorkerBackendModule {
   module: string;
@@ -41,6 +42,15 @@ export interface WorkerDevice {
 
 /** The `createWorkerDevice` export of a {@link WorkerBackendModule}. */
 export type CreateWorkerDevice = (setup: WorkerDeviceSetup) => WorkerDevice | Promise<WorkerDevice>;
+
+/**
+ * The optional `abortWorkerDevices` export of a {@link WorkerBackendModule}, called in the
+ * coordinator's thread (with the module's options) once a device of the engine failed part-way through
+ * a prefill or a decode step: it must release the other devices from the collectives they wait in for
+ * the failed one (`@fairkv/kernels-cuda` aborts the engine's NCCL communicators), so that their calls
+ * return and the engine can stop. Without it a device blocked in a collective stays blocked.
+ */
+export type AbortWorkerDevices = (options: unknown) => void | Promise<void>;
 
 /** Whether `value` is a {@link WorkerBackendModule}. */
 export function isWorkerBackendModule(value: unknown): value is WorkerBackendModule {

@@ -4,11 +4,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { BackendError, type DType, FairkvError, type ModelConfig, ValidationError } from '@fairkv/core';
-import { createSharedCommunicatorState } from './communicator.js';
+import { abortSharedCommunicators, createSharedCommunicatorState } from './communicator.js';
 import type { DeviceHandle } from './device-handle.js';
 import type { DeviceShard } from './device-shards.js';
 import type { HeadObservation, OnLayerObserved } from './prefill-observation.js';
-import { isWorkerBackendModule, type WorkerBackendModule } from './worker-backend.js';
+import { type AbortWorkerDevices, isWorkerBackendModule, type WorkerBackendModule } from './worker-backend.js';
 import {
   type DeviceWorkerCall,
   type DeviceWorkerConnect,
@@ -87,7 +87,9 @@ function toError(error: { name: string; message: string; code?: string }, device
 /**
  * Starts one worker thread per device and returns the handles the coordinator drives. Each worker
  * loads only its weight slices and creates its own backend; they all-reduce through one
- * SharedArrayBuffer, or through the communicators their backend module creates (NCCL on CUDA).
+ * SharedArrayBuffer, or through the communicators their backend module creates (NCCL on CUDA). Each
+ * handle's `abortCollectives` releases the group's collectives (the barrier, and the module's
+ * `abortWorkerDevices` where it exports one) once a device failed.
  * @throws BackendError when a worker fails to start (every worker is then stopped).
  */
 export async function createWorkerDevices(options: WorkerDevicesOptions): Promise<DeviceHandle[]> {
@@ -99,6 +101,18 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
     );
   }
   const communicator = createSharedCommunicatorState(shards.length, Math.max(1 << 14, config.hiddenSize * 64));
+  const backendModule = options.backend === 'cpu' ? undefined : options.backend;
+  let aborting: Promise<void> | undefined;
+  // one abort for the whole group: the shared-memory barrier and the backend module's collectives
+  const abortCollectives = (): Promise<void> => {
+    aborting ??= (async () => {
+      abortSharedCommunicators(communicator);
+      if (!backendModule) return;
+      const loaded = (await import(backendModule.module)) as { abortWorkerDevices?: AbortWorkerDevices };
+      await loaded.abortWorkerDevices?.(backendModule.options);
+    })();
+    return aborting;
+  };
   const { script, eval: isEval } = options.workerScript
     ? { script: options.workerScript, eval: false }
     : defaultWorkerScript();
@@ -181,6 +195,7 @@ export async function createWorkerDevices(options: WorkerDevicesOptions): Promis
       kvBlocks: () => invoke('kvBlocks'),
       startProfile: () => invoke('startProfile'),
       stopProfile: () => invoke('stopProfile'),
+      abortCollectives,
       dispose: async () => {
         try {
           await invoke('dispose');
