@@ -22,6 +22,8 @@
 #include "kernels/kernels.h"
 #include "nccl.h"
 
+#include <thread>
+
 namespace fairkv {
 namespace {
 
@@ -314,6 +316,7 @@ Napi::Value LibraryInfo(const Napi::CallbackInfo& info) {
   ncclInfo.Set("path", nccl.path);
   ncclInfo.Set("error", nccl.error);
   ncclInfo.Set("version", nccl.version);
+  ncclInfo.Set("abortable", nccl.abortable);
   result.Set("nccl", ncclInfo);
   return result;
 }
@@ -1160,6 +1163,37 @@ Napi::Value NcclAllReduce(const Napi::CallbackInfo& info) {
   });
 }
 
+/**
+ * Aborts this process's ranks of the group with the given unique id (see ncclAbortRanks) on a thread of
+ * its own: neither this JavaScript thread nor libuv's pool (where the ranks' downloads may be waiting
+ * for the aborted collectives) waits for it. Resolves to the number of communicators aborted.
+ */
+Napi::Value NcclAbortRanks(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+    std::vector<unsigned char> uniqueId(bytes.Data(), bytes.Data() + bytes.ElementLength());
+    auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+    auto done = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "fairkv.ncclAbortRanks", 0, 1);
+    std::thread([done, uniqueId, deferred]() mutable {
+      int count = 0;
+      std::string error;
+      try {
+        count = ncclAbortRanks(uniqueId);
+      } catch (const std::exception& failure) {
+        error = failure.what();
+      }
+      done.BlockingCall([deferred, count, error](Napi::Env env, Napi::Function) {
+        if (error.empty()) deferred->Resolve(Napi::Number::New(env, count));
+        else deferred->Reject(Napi::Error::New(env, error).Value());
+      });
+      done.Release();
+    }).detach();
+    return deferred->Promise();
+  });
+}
+
 Napi::Value NcclDestroyGroup(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     ncclGroups.erase(info[0].As<Napi::Number>().Int32Value());
@@ -1202,6 +1236,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("ncclCreateRank", Napi::Function::New(env, NcclCreateRank));
   exports.Set("ncclAllReduce", Napi::Function::New(env, NcclAllReduce));
   exports.Set("ncclDestroyGroup", Napi::Function::New(env, NcclDestroyGroup));
+  exports.Set("ncclAbortRanks", Napi::Function::New(env, NcclAbortRanks));
   return exports;
 }
 

@@ -1,11 +1,13 @@
 // NCCL loaded at run time (dlopen): nccl.h is absent where the addon is usually built, so the few
 // entry points used are declared here from NCCL's documented ABI (nccl.h, NCCL 2.x). One process
 // drives all local GPUs: ncclCommInitAll gives one communicator per device, each used on that
-// device's stream. Multi-process setups use ncclGetUniqueId + ncclCommInitRank.
+// device's stream. A rank per thread or process uses ncclGetUniqueId + ncclCommInitRank; another
+// thread can abort the ranks of a group (ncclAbortRanks) when one of its devices failed.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,8 @@ struct NcclStatus {
   std::string path;
   std::string error;
   int version;
+  /** Whether the library has ncclCommAbort (ncclAbortRanks can abort ranks from another thread). */
+  bool abortable;
 };
 
 /** Loads NCCL once (FAIRKV_NCCL_LIBRARY, then libnccl.so.2, libnccl.so). Sets NCCL_NVLS_ENABLE=0 when unset. */
@@ -27,6 +31,14 @@ const NcclStatus& ncclStatus();
 constexpr int kNcclUniqueIdBytes = 128;
 std::vector<unsigned char> ncclGetUniqueIdBytes();
 
+/**
+ * Aborts (ncclCommAbort) every rank communicator of this process created with `uniqueId`, from any
+ * thread: device work waiting in their collectives ends, and their later all-reduces throw. For the
+ * ranks of a group whose other members failed. Returns how many communicators it aborted.
+ */
+int ncclAbortRanks(const std::vector<unsigned char>& uniqueId);
+
+struct RankSlot;
 /** One NCCL communicator per listed device (ncclCommInitAll), or one rank of a multi-process group. */
 class NcclGroup {
  public:
@@ -38,10 +50,11 @@ class NcclGroup {
   /** In-place sum all-reduce of `count` elements; buffers[i] and streams[i] belong to communicator i. */
   void allReduceSum(const std::vector<void*>& buffers, const std::vector<cudaStream_t>& streams, size_t count,
                     DType dtype);
-  size_t size() const { return comms_.size(); }
+  size_t size() const { return slot_ ? 1 : comms_.size(); }
 
  private:
-  std::vector<void*> comms_;
+  std::vector<void*> comms_;           // ncclCommInitAll's communicators
+  std::shared_ptr<RankSlot> slot_;     // a rank's communicator, shared with the abort registry
 };
 
 }  // namespace fairkv

@@ -29,7 +29,13 @@ export { CudaBuffer } from './cuda-buffer.js';
 export { loadNativeAddon } from './load-native.js';
 export * from './native.js';
 export { createNcclCommunicator, NcclCommunicator } from './nccl-communicator.js';
-export { createNcclUniqueId, type JoinNcclRankOptions, joinNcclRank, NCCL_UNIQUE_ID_BYTES } from './nccl-rank.js';
+export {
+  abortNcclRanks,
+  createNcclUniqueId,
+  type JoinNcclRankOptions,
+  joinNcclRank,
+  NCCL_UNIQUE_ID_BYTES,
+} from './nccl-rank.js';
 export {
   createNcclRankCommunicators,
   createRankCommunicators,
@@ -44,6 +50,7 @@ export {
 } from './nccl-rendezvous.js';
 export { type CudaProbeResult, type ProbeOptions, probeCuda } from './probe.js';
 export {
+  abortWorkerDevices,
   type CudaWorkerBackendOptions,
   type CudaWorkerBackendSpec,
   type CudaWorkerDeviceSetup,

@@ -50,7 +50,8 @@ export interface NativeLibraryStatus {
 /** `libraryInfo()`: cuBLAS and NCCL are opened with dlopen on first use of this call or a context. */
 export interface NativeLibraryInfo {
   cublas: NativeLibraryStatus;
-  nccl: NativeLibraryStatus & { version: number };
+  /** `abortable`: the library has `ncclCommAbort`, so `ncclAbortRanks` can abort ranks. */
+  nccl: NativeLibraryStatus & { version: number; abortable: boolean };
 }
 
 /** A kernel's arguments as the addon reads them: device pointers, dtype codes and numbers by name. */
@@ -170,6 +171,12 @@ export interface NativeAddon {
   ncclCreateGroup(contexts: number[]): number;
   /** `ncclCommInitRank`: this process's rank in a group of `rankCount`, on the context's device. */
   ncclCreateRank(uniqueId: Uint8Array, rankCount: number, rank: number, context: number): number;
+  /**
+   * `ncclCommAbort` on every rank of this process created with `uniqueId`, on a native thread of its
+   * own: their collectives waiting on the device end, later ones throw. Resolves to how many
+   * communicators it aborted.
+   */
+  ncclAbortRanks(uniqueId: Uint8Array): Promise<number>;
   /** In-place sum all-reduce of `count` elements: buffer i on context i's stream (grouped NCCL calls). */
   ncclAllReduce(group: number, contexts: number[], pointers: bigint[], count: number, dtype: NativeDTypeCode): void;
   ncclDestroyGroup(group: number): void;

@@ -14,6 +14,7 @@ import { CudaBuffer } from './cuda-buffer.js';
 import { loadNativeAddon } from './load-native.js';
 import { NativeDTypeCode } from './native.js';
 import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
+import { probeCuda } from './probe.js';
 
 /** Bytes of an `ncclUniqueId`. */
 export const NCCL_UNIQUE_ID_BYTES = 128;
@@ -24,6 +25,33 @@ export function createNcclUniqueId(): Uint8Array {
   const nccl = addon.libraryInfo().nccl;
   if (!nccl.available) throw new BackendError(`NCCL unavailable: ${nccl.error}`);
   return addon.ncclUniqueId();
+}
+
+/**
+ * Aborts every rank of this process that joined the group `uniqueId` (`ncclCommAbort`, on a native
+ * thread of its own, so it may be called from any thread while the ranks' threads wait): for the
+ * coordinator once one rank's device failed, since the other ranks would wait in their collectives for
+ * it forever. Their device work waiting in a collective ends (its results are undefined), and their
+ * later all-reduces throw; only disposing them is left. Resolves to how many communicators it aborted.
+ * Idempotent.
+ * @throws ValidationError for an id that is not 128 bytes.
+ */
+export async function abortNcclRanks(uniqueId: Uint8Array): Promise<number> {
+  checkUniqueId(uniqueId);
+  // without a usable CUDA addon no rank can exist in this process
+  if (!probeCuda().available) return 0;
+  const { addon } = loadNativeAddon();
+  if (!addon.libraryInfo().nccl.available) return 0;
+  return addon.ncclAbortRanks(uniqueId);
+}
+
+function checkUniqueId(uniqueId: Uint8Array): void {
+  if (!(uniqueId instanceof Uint8Array) || uniqueId.length !== NCCL_UNIQUE_ID_BYTES) {
+    throw new ValidationError(
+      `uniqueId: expected ${NCCL_UNIQUE_ID_BYTES} bytes from createNcclUniqueId(), got ${describe(uniqueId)}`,
+      [{ path: '$.uniqueId', message: `expected a Uint8Array of ${NCCL_UNIQUE_ID_BYTES} bytes` }],
+    );
+  }
 }
 
 /**
@@ -60,15 +88,11 @@ export interface JoinNcclRankOptions {
  * returns its communicator: `allReduceDeviceSum` enqueues `ncclAllReduce` on the backend's stream and
  * resolves at once (later work on the stream sees the sums); `allReduceSum` on host arrays goes through
  * a device buffer. Every rank gets the same bits (NCCL's reduction result is identical on all ranks).
+ * After {@link abortNcclRanks} on its group, its all-reduces throw a `BackendError`.
  */
 export function joinNcclRank(options: JoinNcclRankOptions): NcclRankCommunicator {
   const { backend, uniqueId, rank, size } = options;
-  if (!(uniqueId instanceof Uint8Array) || uniqueId.length !== NCCL_UNIQUE_ID_BYTES) {
-    throw new ValidationError(
-      `uniqueId: expected ${NCCL_UNIQUE_ID_BYTES} bytes from createNcclUniqueId(), got ${describe(uniqueId)}`,
-      [{ path: '$.uniqueId', message: `expected a Uint8Array of ${NCCL_UNIQUE_ID_BYTES} bytes` }],
-    );
-  }
+  checkUniqueId(uniqueId);
   validateRank(rank, size);
   const native = backend.native;
   const nccl = native.libraryInfo().nccl;

@@ -1,9 +1,9 @@
 import { BackendError, ValidationError } from '@fairkv/core';
 import { describe, expect, it } from 'vitest';
 import type { CudaBackend } from './cuda-backend.js';
-import { joinNcclRank } from './nccl-rank.js';
+import { abortNcclRanks, joinNcclRank } from './nccl-rank.js';
 import { probeCuda } from './probe.js';
-import { createWorkerDevice, cudaWorkerBackend } from './worker-device.js';
+import { abortWorkerDevices, createWorkerDevice, cudaWorkerBackend } from './worker-device.js';
 
 const cuda = probeCuda();
 // never used: validation fails before the backend is touched
@@ -31,6 +31,16 @@ describe('NCCL ranks and CUDA worker devices: bad input', () => {
     expect(() =>
       createWorkerDevice({ device: 0, deviceCount: 2, options: { uniqueId: new Uint8Array(128), gpus: [0] } }),
     ).toThrow(/options\.gpus: expected 2 CUDA device numbers/);
+  });
+
+  it('abortNcclRanks and abortWorkerDevices check the id; with no group of that id they abort nothing', async () => {
+    await expect(abortNcclRanks(new Uint8Array(16))).rejects.toThrow(
+      /uniqueId: expected 128 bytes from createNcclUniqueId\(\), got 16 bytes/,
+    );
+    await expect(abortWorkerDevices({ uniqueId: 'id' })).rejects.toThrow(ValidationError);
+    // a fresh id: no rank of this process joined it (and without a GPU none can exist)
+    await expect(abortNcclRanks(new Uint8Array(128).fill(7))).resolves.toBe(0);
+    await expect(abortWorkerDevices({})).resolves.toBeUndefined();
   });
 
   it.skipIf(cuda.available)('cudaWorkerBackend reports CUDA as unavailable here, with the reason (no GPU)', () => {

@@ -9,7 +9,7 @@
 import { BackendError, ValidationError } from '@fairkv/core';
 import { type CudaBackend, createCudaBackend } from './cuda-backend.js';
 import { loadNativeAddon } from './load-native.js';
-import { joinNcclRank, NCCL_UNIQUE_ID_BYTES } from './nccl-rank.js';
+import { abortNcclRanks, joinNcclRank, NCCL_UNIQUE_ID_BYTES } from './nccl-rank.js';
 import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
 
 /** What a runtime worker passes to {@link createWorkerDevice}. */
@@ -83,6 +83,18 @@ function parseOptions(options: unknown, deviceCount: number): CudaWorkerOptions 
     ]);
   }
   return value as CudaWorkerOptions;
+}
+
+/**
+ * Called by the runtime in the coordinator's thread once a device of the engine failed part-way
+ * through a prefill or a decode step (the runtime's `AbortWorkerDevices`): aborts the engine's NCCL
+ * ranks ({@link abortNcclRanks}), so that the other GPUs' workers, waiting in an all-reduce for the
+ * failed one, return and the engine can stop instead of hanging. Does nothing for one device.
+ */
+export async function abortWorkerDevices(options: unknown): Promise<void> {
+  const { uniqueId } = (options ?? {}) as Partial<CudaWorkerOptions>;
+  if (uniqueId === undefined) return;
+  await abortNcclRanks(uniqueId);
 }
 
 /**

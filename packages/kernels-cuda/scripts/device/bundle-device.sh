@@ -27,6 +27,9 @@ mkdir -p .device/cli && echo '{"type":"module"}' > .device/cli/package.json
 npx esbuild packages/cli/src/cli.ts "${common[@]}" --external:glpk.js --outfile=.device/cli/cli.mjs
 cp .device/device-worker.mjs .device/cli/device-worker.js
 cp .device/cuda-worker-device.mjs .device/cli/worker-device.js
+# the fault check runs from .device/cli too: its workers load device-worker.js from there
+npx esbuild packages/kernels-cuda/scripts/device/fault-check.ts "${common[@]}" --external:glpk.js --outfile=.device/cli/fault-check.mjs
+npx esbuild packages/kernels-cuda/scripts/device/fault-worker-device.ts "${common[@]}" --outfile=.device/cli/fault-worker-device.mjs
 # the commit the bundles are built from (-dirty: tracked files differ from it); run-device.sh hands it
 # to the benchmarks as FAIRKV_GIT_COMMIT, since the GPU machine's copy of the tree may carry stale git data
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)

@@ -2,7 +2,7 @@
 # Runs on a lent GPU machine (no Node, no node_modules there): unpacks the carried node binary,
 # points the addon at cuBLAS, then runs the conformance suite, the NCCL check and the decode
 # attention benchmark from their esbuild bundles in .device/ (see bundle-device.sh).
-# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|runtime|e2e|cli|cli-graphs|profile|bench|read-probe|prefill|prefill-ttft|matmul|matmul-l2|allreduce|host|graphs]...
+# Usage there: bash packages/kernels-cuda/scripts/device/run-device.sh [conformance|nccl|nccl-mp|fault|runtime|e2e|cli|cli-graphs|profile|bench|read-probe|prefill|prefill-ttft|matmul|matmul-l2|allreduce|host|graphs]...
 # (`runtime` needs .device/stories260K.gguf: copy ../shared/models/stories260K.gguf there first;
 #  `e2e` runs every .device/e2e-plans-G.json from `npx tsx bench/cuda-decode-e2e/run.ts prepare G` whose G
 #  GPUs are here, or the files FAIRKV_E2E_PLANS lists; FAIRKV_E2E_EXECUTIONS picks workers,inline)
@@ -27,6 +27,12 @@ for step in "${steps[@]}"; do
   case $step in
     conformance) node .device/conformance.mjs 2>&1 | tee "$OUT/conformance.log" || status=1 ;;
     nccl) node .device/nccl-check.mjs 2>&1 | tee "$OUT/nccl.log" || status=1 ;;
+    fault) # a GPU failing part-way through a call: the others are released, the engine stops (2 GPUs)
+      for scenario in prefill-first decode-eager decode-graph prefill-after-graphs none; do
+        timeout 180 node .device/cli/fault-check.mjs .device/stories260K.gguf $scenario 2>&1 | tee -a "$OUT/fault.log"
+        rc=${PIPESTATUS[0]}
+        [ "$rc" -eq 0 ] || { status=1; echo "fault $scenario: exit $rc (124: timed out, a hang)" | tee -a "$OUT/fault.log"; }
+      done ;;
     nccl-mp) node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" 2>&1 | tee "$OUT/nccl-multiprocess.log" || status=1 ;;
     profile) FAIRKV_BENCH_QUICK=1 FAIRKV_BENCH_REPEATS=1 FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention \
       ncu --target-processes all -k regex:'decodeMma|scheduleKernel|combineKernel' --launch-skip 6 --launch-count 6 \

@@ -99,6 +99,8 @@ export class InferenceEngine {
   #disposed = false;
   /** The first device failure inside a prefill or a decode step: the engine takes no work after one. */
   #failure: Error | undefined;
+  /** The devices' collectives being aborted after {@link #failure}. */
+  #aborting: Promise<unknown> | undefined;
   #nextId = 0;
   #counters = {
     completed: 0,
@@ -198,7 +200,8 @@ export class InferenceEngine {
   /**
    * A call with collectives inside (prefill, decode step). When one device fails, the others may wait
    * in an all-reduce for it forever: the devices' group is aborted (`abortCollectives`), their calls
-   * are given {@link COLLECTIVE_SETTLE_MS} to return, and the engine stops with the device's error.
+   * are given {@link COLLECTIVE_SETTLE_MS} to return, and the engine stops with the device's error
+   * (a device that is still blocked then is the backend's fault; the error is reported all the same).
    */
   async #collective<T>(call: (device: DeviceHandle) => Promise<T>): Promise<T[]> {
     if (this.#failure) throw this.#stoppedError();
@@ -207,7 +210,12 @@ export class InferenceEngine {
       return await Promise.all(calls);
     } catch (error) {
       this.#failure ??= error instanceof Error ? error : new Error(String(error));
-      await Promise.allSettled(this.#devices.map((device) => device.abortCollectives?.()));
+      // The abort itself may complete only once the devices dropped what still refers to their
+      // collectives (NCCL waits for the CUDA graphs that captured them): it is not waited for here,
+      // only the calls it releases; dispose waits for it.
+      this.#aborting ??= Promise.allSettled(
+        this.#devices.map((device) => Promise.resolve().then(() => device.abortCollectives?.())),
+      );
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         Promise.allSettled(calls),
@@ -516,7 +524,10 @@ export class InferenceEngine {
     return this.#exclusive(() => this.#all((device) => device.stopProfile()));
   }
 
-  /** Stops the engine: pending requests fail, devices are disposed. */
+  /**
+   * Stops the engine: pending requests fail, devices are disposed (after a device failure, once the
+   * abort of their collectives completed).
+   */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -524,6 +535,10 @@ export class InferenceEngine {
       request.stream.fail(new CancelledError('engine disposed'));
     this.#active = [];
     this.#waiting = [];
-    await this.#all((device) => device.dispose());
+    try {
+      await this.#all((device) => device.dispose());
+    } finally {
+      await this.#aborting;
+    }
   }
 }

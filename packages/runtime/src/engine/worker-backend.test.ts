@@ -250,10 +250,12 @@ describe.skipIf(!hasStories260k)('a device that fails part-way through a call', 
         // device 0 waited in an all-reduce for device 1: released by the abort, not by the shared-memory
         // barrier's own 60 s timeout
         expect(performance.now() - started).toBeLessThan(20_000);
-        expect(readFileSync(record, 'utf8')).toContain('{"aborted":true}');
         expect(() => engine.generate('Once')).toThrow(
           /the engine stopped after a device failed \(device 1: simulated launch failure of .* on device 1\); dispose it/,
         );
+        // dispose waits for the module's abort, which the coordinator called
+        await engine.dispose();
+        expect(readFileSync(record, 'utf8')).toContain('{"aborted":true}');
       } finally {
         await engine.dispose();
         model.close();
