@@ -1053,6 +1053,125 @@ addColumnProbabilities(score, column, sLse[buffer], rowFirst, tokenCount, keyA, 
 }
 
 /**
+ * {@link prefillColumnSumsHalfKernel} on Hopper's warpgroup MMAs (head dims 64 and 128): one warpgroup per
+ * (64 keys, query head), the same sums. The keys are wgmma's A rows (64 x D, loaded once by bulk tensor
+ * copies); the query rows from the block's first key (or rowStart) on stream as B in 64-row tiles by bulk
+ * tensor copies of the workspace's Q, two tiles deep on full/empty transaction barriers as in
+ * {@link prefillAttentionWgmmaKernel}: each warp releases a tile as soon as its scores are in registers, so
+ * the next tile's copy overlaps the probabilities. Register 8j + e of the m64n64 D fragment is key keyA
+ * (e bit 1 clear) or keyB and row 16j + 2t + (e & 1) + 8 (e >> 2) of the tile; each thread sums its two
+ * keys' probabilities over its rows, then over its quad. The probabilities take the bare `ex2.approx.ftz`
+ * as the attention's do (a probability below 2^-126 adds nothing to an f32 sum of ones), and only the
+ * diagonal and last tiles test rows against keys and the prompt's end.
+ */
+template <typename T, int D>
+__global__ void __launch_bounds__(kWgmmaThreads, 4)
+    prefillColumnSumsWgmmaKernel(PrefillAttentionParams p, const __grid_constant__ CUtensorMap queryMap,
+                                 const __grid_constant__ CUtensorMap keyMap, const float* rowLse, float* sums,
+                                 int rowStart) {
+  constexpr int kTileBytes = kWgmmaRows * D * 2;  // 64 rows x D, D / 64 blocks of 8 KB
+  constexpr int kStages = kWgmmaStages;
+  extern __shared__ __align__(1024) unsigned char columnTileMemory[];
+  unsigned char* base = columnTileMemory + ((1024 - (sharedAddress(columnTileMemory) & 1023)) & 1023);
+  unsigned char* sKey = base;                                                                  // 64 keys x D
+  unsigned char* sRows = sKey + kTileBytes;                                                    // kStages row tiles
+  auto* full = reinterpret_cast<unsigned long long*>(sRows + kStages * kTileBytes);            // per buffer
+  unsigned long long* empty = full + kStages;                                                  // per buffer
+  unsigned long long* keysIn = empty + kStages;
+
+  const int tokenCount = p.tokenCount;
+  const int keyFirst = blockIdx.x * kWgmmaKeys;  // the first blocks have the most rows: heaviest first
+  const int head = blockIdx.y;
+  const int kvHead = head / (p.queryHeadCount / p.kvHeadCount);
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const int t = lane & 3;
+  const int start = max(keyFirst, rowStart);  // rows before the block's first key see none of its keys
+  const int rowTiles = (tokenCount - start + kWgmmaRows - 1) / kWgmmaRows;
+  const bool loader = threadIdx.x == 0;
+  const auto loadRows = [&](int tileIndex) {
+    const int buffer = tileIndex % kStages;
+    barrierArriveExpecting(&full[buffer], kTileBytes);
+#pragma unroll
+    for (int block = 0; block < D / 64; ++block)
+      tileLoad2d(sRows + buffer * kTileBytes + block * kWgmmaRows * 128, &queryMap, head * D + 64 * block,
+                 start + tileIndex * kWgmmaRows, &full[buffer]);
+  };
+  if (loader) {
+    for (int buffer = 0; buffer < kStages; ++buffer) {
+      barrierInit(&full[buffer], 1);
+      barrierInit(&empty[buffer], kWgmmaThreads / 32);  // every warp arrives once its scores are in registers
+    }
+    barrierInit(keysIn, 1);
+  }
+  __syncthreads();  // the barriers are initialised
+  if (loader) {
+    barrierArriveExpecting(keysIn, kTileBytes);
+#pragma unroll
+    for (int block = 0; block < D / 64; ++block)
+      tileLoad2d(sKey + block * kWgmmaKeys * 128, &keyMap, kvHead * D + 64 * block, keyFirst, keysIn);
+    for (int tileIndex = 0; tileIndex < kStages && tileIndex < rowTiles; ++tileIndex) loadRows(tileIndex);
+  }
+  const int lseRows = lseRowCount(p);  // the last lseRows rows have their log-sum-exp
+  const float* lse = rowLse + static_cast<long long>(head) * lseRows - (tokenCount - lseRows);  // indexed by row
+  const float scaleLog2 = p.scale * kLog2E;
+  const int keyA = keyFirst + 16 * warp + (lane >> 2);  // D-fragment rows: e bit 1 clear, set
+  const int keyB = keyA + 8;
+  float column[2] = {0.f, 0.f};
+  barrierWait(keysIn, 0);
+  for (int tileIndex = 0; tileIndex < rowTiles; ++tileIndex) {
+    const int buffer = tileIndex % kStages;
+    const unsigned parity = (tileIndex / kStages) & 1;
+    const int rowFirst = start + tileIndex * kWgmmaRows;
+    // this thread's rows' log-sum-exp, read while the tile's copy may still be in flight
+    float rowLseOf[kWgmmaRows / 8][2];
+#pragma unroll
+    for (int i = 0; i < kWgmmaRows / 8; ++i)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int row = rowFirst + 8 * i + 2 * t + c;
+        rowLseOf[i][c] = lse[min(row, tokenCount - 1)];  // rows past the prompt are left out below
+      }
+    barrierWait(&full[buffer], parity);  // this row tile has landed
+    const unsigned char* rows = sRows + buffer * kTileBytes;
+    float s[kWgmmaRows / 2] = {};
+#pragma unroll
+    for (int i = 0; i < kWgmmaRows / 2; ++i) wgmmaOperandFence(s[i]);
+    wgmmaFence();
+#pragma unroll
+    for (int k = 0; k < D / 16; ++k) {
+      const int block = k / 4;
+      const int slice = 32 * (k % 4);
+      Wgmma<T, kWgmmaRows>::mma(s, wgmmaDescriptor(sKey + block * kWgmmaKeys * 128 + slice),
+                                wgmmaDescriptor(rows + block * kWgmmaRows * 128 + slice));
+    }
+    wgmmaCommit();
+    wgmmaWaitAll();
+#pragma unroll
+    for (int i = 0; i < kWgmmaRows / 2; ++i) wgmmaOperandFence(s[i]);
+    __syncwarp();
+    if (lane == 0) barrierArrive(&empty[buffer]);  // this warp is done with the buffer
+    if (loader && tileIndex + kStages < rowTiles) {
+      barrierWait(&empty[buffer], parity);  // every warp is
+      loadRows(tileIndex + kStages);
+    }
+    // only the tile on the diagonal and the prompt's last one have rows to leave out
+    const bool masked = rowFirst < keyFirst + kWgmmaKeys || rowFirst + kWgmmaRows > tokenCount;
+#pragma unroll
+    for (int j = 0; j < kWgmmaRows / 16; ++j)
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        const int row = rowFirst + 16 * j + 2 * t + (e & 1) + 8 * (e >> 2);
+        const int r = (e >> 1) & 1;
+        const float probability =
+            exp2Of<true>(fmaf(s[8 * j + e], scaleLog2, -rowLseOf[2 * j + (e >> 2)][e & 1]));
+        if (!masked || (row < tokenCount && (r == 0 ? keyA : keyB) <= row)) column[r] += probability;
+      }
+  }
+  writeColumnSums(column, sums + static_cast<long long>(head) * tokenCount, tokenCount, keyA, keyB, t);
+}
+
+/**
  * The window-score kernel and, for the accumulated scores and the window's column sums, `columnSums(sums,
  * rowStart, what)`, after a tensor-core call's attention kernel wrote `rowLse`.
  */
@@ -1167,8 +1286,9 @@ void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace
 int paddedTokens(const PrefillAttentionParams& p) { return (p.tokenCount + kWgmmaKeys - 1) / kWgmmaKeys * kWgmmaKeys; }
 
 /**
- * productRounding on Hopper: the warpgroup-MMA kernel, then the 16-bit score kernels. False, having
- * launched nothing, where the driver cannot describe the workspace's K and V^T as tensor maps.
+ * productRounding on Hopper: the warpgroup-MMA kernel, then the score kernels (the column sums on warpgroup
+ * MMAs too). False, having launched nothing, where the driver cannot describe the workspace's K and V^T as
+ * tensor maps.
  */
 template <int D, typename T>
 bool launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
@@ -1179,6 +1299,11 @@ bool launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   if (!swizzledRowsTensorMap(w.key, HalfWorkspace<T>::kType, kvRows, p.tokenCount, kWgmmaKeys, keyMap) ||
       !swizzledRowsTensorMap(w.valueT, HalfWorkspace<T>::kType, padded, kvRows, D, valueMap))
     return false;
+  // the column sums read Q by bulk copies too; without its map they take the mma.sync kernel
+  CUtensorMap queryMap{};
+  const bool wgmmaColumns = swizzledRowsTensorMap(w.query, HalfWorkspace<T>::kType,
+                                                  static_cast<long long>(p.queryHeadCount) * D, p.tokenCount,
+                                                  kWgmmaRows, queryMap);
   w.convertQueryKey(p, stream);
   toHalfTransposedKernel<T, D><<<dim3(padded / 32, D / 32, p.kvHeadCount), dim3(32, 8), 0, stream>>>(
       p.value, w.valueT, p.tokenCount, p.kvHeadCount, padded);
@@ -1200,7 +1325,19 @@ bool launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   else if ((p.queryHeadCount / p.kvHeadCount) % 2 == 0) launch(prefillAttentionWgmmaKernel<T, D, 2>, 2);
   else launch(prefillAttentionWgmmaKernel<T, D, 1>, 1);
   checkLaunch("prefill-attention warpgroup-MMA kernel");
-  launchHalfScoreKernels<D>(p, w.query, w.key, w.rowLse, stream);
+  if (!wgmmaColumns) {
+    launchHalfScoreKernels<D>(p, w.query, w.key, w.rowLse, stream);
+    return true;
+  }
+  launchPrefillScoreKernels<D>(p, w.rowLse, stream, [&](float* sums, int rowStart, const char* what) {
+    const size_t shared = (1 + kWgmmaStages) * kWgmmaRows * D * 2 + (2 * kWgmmaStages + 1) * sizeof(unsigned long long) + 1024;
+    checkCuda(cudaFuncSetAttribute(prefillColumnSumsWgmmaKernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(shared)),
+              "cudaFuncSetAttribute(prefill-attention warpgroup-MMA column sums)");
+    prefillColumnSumsWgmmaKernel<T, D><<<dim3(tiles, p.queryHeadCount), kWgmmaThreads, shared, stream>>>(
+        p, queryMap, keyMap, w.rowLse, sums, rowStart);
+    checkLaunch(what);
+  });
   return true;
 }
 
