@@ -619,6 +619,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
 constexpr int kWgmmaRows = 64;  // query rows per block: wgmma's M, one warpgroup
 constexpr int kWgmmaKeys = 64;  // keys per K / V tile (128 measured slower: 200 registers, one block per SM)
 constexpr int kWgmmaThreads = 128;
+static_assert(kWgmmaRows == 64 && kWgmmaKeys == 64, "wgmmaScoreTile takes 64-row tiles");
 // K and V tiles in flight per block (two blocks of two warpgroups per SM leave room for no more at head dim
 // 128; with four warpgroups, 3 or 4 measured no faster)
 constexpr int kWgmmaStages = 2;
@@ -628,6 +629,30 @@ __device__ __forceinline__ void fenceProxyAsync() {
 #if FAIRKV_HAS_WGMMA
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 #endif
+}
+
+/**
+ * `s` = the m64n64 D fragment of A B^T, A and B two 64-row tiles of D columns in shared memory (K-major,
+ * 128-byte swizzle, D / 64 blocks of 8 KB each): the scores of 64 rows against 64 rows, on warpgroup
+ * MMAs, waited for.
+ */
+template <typename T, int D>
+__device__ __forceinline__ void wgmmaScoreTile(float (&s)[32], const unsigned char* a, const unsigned char* b) {
+#pragma unroll
+  for (int i = 0; i < 32; ++i) s[i] = 0.f;
+#pragma unroll
+  for (int i = 0; i < 32; ++i) wgmmaOperandFence(s[i]);
+  wgmmaFence();
+#pragma unroll
+  for (int k = 0; k < D / 16; ++k) {
+    const int block = k / 4;
+    const int slice = 32 * (k % 4);
+    Wgmma<T, 64>::mma(s, wgmmaDescriptor(a + block * 64 * 128 + slice), wgmmaDescriptor(b + block * 64 * 128 + slice));
+  }
+  wgmmaCommit();
+  wgmmaWaitAll();
+#pragma unroll
+  for (int i = 0; i < 32; ++i) wgmmaOperandFence(s[i]);
 }
 
 /**
@@ -765,21 +790,8 @@ __global__ void __launch_bounds__(kWgmmaThreads * Heads, 4 / Heads)
     const unsigned char* keys = sKey + buffer * kKeyBytes;
     const unsigned char* values = sValue + buffer * kValueBytes;
 
-    float s[kWgmmaKeys / 2] = {};
-#pragma unroll
-    for (int i = 0; i < kWgmmaKeys / 2; ++i) wgmmaOperandFence(s[i]);
-    wgmmaFence();
-#pragma unroll
-    for (int k = 0; k < D / 16; ++k) {
-      const int block = k / 4;
-      const int slice = 32 * (k % 4);
-      Wgmma<T, kWgmmaKeys>::mma(s, wgmmaDescriptor(sQuery + block * kWgmmaRows * 128 + slice),
-                                wgmmaDescriptor(keys + block * kWgmmaKeys * 128 + slice));
-    }
-    wgmmaCommit();
-    wgmmaWaitAll();
-#pragma unroll
-    for (int i = 0; i < kWgmmaKeys / 2; ++i) wgmmaOperandFence(s[i]);
+    float s[kWgmmaKeys / 2];
+    wgmmaScoreTile<T, D>(s, sQuery, keys);
 
     // register 8j + e of the m64nKeys D fragment holds row rowA (e bit 1 clear) or rowB, key 16j + 2t + (e & 1)
     // + 8 (e >> 2): as score[2j + (e >> 2)][e & 3], the mma.sync kernels' fragment layout
@@ -1134,21 +1146,8 @@ __global__ void __launch_bounds__(kWgmmaThreads, 4)
       }
     barrierWait(&full[buffer], parity);  // this row tile has landed
     const unsigned char* rows = sRows + buffer * kTileBytes;
-    float s[kWgmmaRows / 2] = {};
-#pragma unroll
-    for (int i = 0; i < kWgmmaRows / 2; ++i) wgmmaOperandFence(s[i]);
-    wgmmaFence();
-#pragma unroll
-    for (int k = 0; k < D / 16; ++k) {
-      const int block = k / 4;
-      const int slice = 32 * (k % 4);
-      Wgmma<T, kWgmmaRows>::mma(s, wgmmaDescriptor(sKey + block * kWgmmaKeys * 128 + slice),
-                                wgmmaDescriptor(rows + block * kWgmmaRows * 128 + slice));
-    }
-    wgmmaCommit();
-    wgmmaWaitAll();
-#pragma unroll
-    for (int i = 0; i < kWgmmaRows / 2; ++i) wgmmaOperandFence(s[i]);
+    float s[kWgmmaRows / 2];
+    wgmmaScoreTile<T, D>(s, sKey, rows);  // the keys as A rows
     __syncwarp();
     if (lane == 0) barrierArrive(&empty[buffer]);  // this warp is done with the buffer
     if (loader && tileIndex + kStages < rowTiles) {

@@ -7,7 +7,7 @@
  *    tensor-core prefill attention (stories260K's head dim 8 runs the element kernel), gives the tokens
  *    of the CPU backend, with the full policy, SnapKV (which reads the window scores) and H2O (the
  *    accumulated scores), and on 2 GPUs those of one; in a bf16 engine (every prefill product in bf16, the
- *    16-bit tensor-core kernel) its logits are within 1e-2 of the CPU backend's bf16 engine.
+ *    16-bit tensor-core kernels) its logits are within 1e-2 of the CPU backend's bf16 engine, each policy.
  * Bundled by bundle-device.sh; run by run-device.sh `runtime <model.gguf>`. Writes $OUT/runtime-check.json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -189,11 +189,12 @@ try {
     }
   }
   // A bf16 engine: prefill takes every product in bf16 (productRounding), on the GPU the 16-bit
-  // tensor-core kernel. The CPU rounds the probabilities at another scale and sums in another order, so
-  // the logits agree within bf16's rounding, not bit for bit.
+  // tensor-core kernel (and H2O's accumulated scores its column kernel). The CPU rounds the probabilities
+  // at another scale and sums in another order, so the logits agree within bf16's rounding, not bit for bit.
   for (const [name, policy] of [
     ['full', () => fullPolicy()],
     ['snapkv', () => snapKvPolicy({ averageBudget: 64, windowSize: 32, kernelSize: 5 })],
+    ['h2o', () => h2oPolicy()],
   ] as const) {
     const gpu = await run(fixture, 'cuda', undefined, policy(), prompt, 16, 1024, 'bf16');
     const cpu = await run(fixture, 'cpu', undefined, policy(), prompt, 16, 1024, 'bf16');
