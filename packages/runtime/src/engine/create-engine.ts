@@ -153,11 +153,14 @@ export async function createInferenceEngine(options: CreateEngineOptions): Promi
         maxPositions,
         ...(options.graphSteps !== undefined ? { graphSteps: options.graphSteps } : {}),
       });
-      // in-memory all-reduces waiting for a device that failed are released (the group's abort)
-      devices.push({
-        ...inlineDeviceHandle(executor),
-        abortCollectives: () => void abortLocalCommunicators(communicators),
-      });
+      const handle = inlineDeviceHandle(executor);
+      // in-memory all-reduces waiting for a device that failed are released (the group's abort); given
+      // communicators have no abort the engine knows of
+      devices.push(
+        options.communicators
+          ? handle
+          : { ...handle, abortCollectives: () => void abortLocalCommunicators(communicators) },
+      );
       options.onProgress?.({ device: shard.device, deviceCount: shards.length, phase: 'ready' });
     }
   }

@@ -202,6 +202,7 @@ export class InferenceEngine {
    * in an all-reduce for it forever: the devices' group is aborted (`abortCollectives`), their calls
    * are given {@link COLLECTIVE_SETTLE_MS} to return, and the engine stops with the device's error
    * (a device that is still blocked then is the backend's fault; the error is reported all the same).
+   * Devices without `abortCollectives` (in-thread ones over given communicators) are not waited for.
    */
   async #collective<T>(call: (device: DeviceHandle) => Promise<T>): Promise<T[]> {
     if (this.#failure) throw this.#stoppedError();
@@ -210,6 +211,8 @@ export class InferenceEngine {
       return await Promise.all(calls);
     } catch (error) {
       this.#failure ??= error instanceof Error ? error : new Error(String(error));
+      // devices with no abort cannot be released: nothing to wait for
+      if (!this.#devices.some((device) => device.abortCollectives)) throw error;
       // The abort itself may complete only once the devices dropped what still refers to their
       // collectives (NCCL waits for the CUDA graphs that captured them): it is not waited for here,
       // only the calls it releases; dispose waits for it.

@@ -263,34 +263,41 @@ describe.skipIf(!hasStories260k)('a device that fails part-way through a call', 
     });
   }
 
-  it('in-thread devices: the request fails with the device error and the engine stops', async () => {
-    const model = await loadModel(STORIES_260K_PATH);
-    try {
-      let device1Runs = 0;
-      const engine = await createInferenceEngine({
-        model,
-        plan: fairCopyPlan(2),
-        execution: 'inline',
-        maxPositions: 64,
-        backend: (device) => {
-          const backend = createCpuBackend();
-          if (device === 1) {
-            const run = backend.run.bind(backend);
-            backend.run = (kernel, args) => {
-              if (kernel === 'swiglu' && ++device1Runs === 2) throw new Error('simulated failure on device 1');
-              run(kernel, args);
-            };
-          }
-          return backend;
-        },
-      });
-      await expect(engine.generate('Once upon a time', { maxTokens: 4 }).result).rejects.toThrow(
-        'simulated failure on device 1',
-      );
-      expect(() => engine.generate('Once')).toThrow(/the engine stopped after a device failed/);
-      await engine.dispose();
-    } finally {
-      model.close();
-    }
-  });
+  for (const given of [false, true]) {
+    it(`in-thread devices${given ? ' over given communicators (no abort)' : ''}: the request fails with the device error at once and the engine stops`, async () => {
+      const model = await loadModel(STORIES_260K_PATH);
+      try {
+        let device1Runs = 0;
+        const engine = await createInferenceEngine({
+          model,
+          plan: fairCopyPlan(2),
+          execution: 'inline',
+          maxPositions: 64,
+          // copies of in-memory communicators: the same all-reduce, without the group abort
+          ...(given ? { communicators: createLocalCommunicators(2).map((communicator) => ({ ...communicator })) } : {}),
+          backend: (device) => {
+            const backend = createCpuBackend();
+            if (device === 1) {
+              const run = backend.run.bind(backend);
+              backend.run = (kernel, args) => {
+                if (kernel === 'swiglu' && ++device1Runs === 2) throw new Error('simulated failure on device 1');
+                run(kernel, args);
+              };
+            }
+            return backend;
+          },
+        });
+        const started = performance.now();
+        await expect(engine.generate('Once upon a time', { maxTokens: 4 }).result).rejects.toThrow(
+          'simulated failure on device 1',
+        );
+        // not the 10 s the engine gives aborted devices to return: there is no device left to wait for
+        expect(performance.now() - started).toBeLessThan(5_000);
+        expect(() => engine.generate('Once')).toThrow(/the engine stopped after a device failed/);
+        await engine.dispose();
+      } finally {
+        model.close();
+      }
+    });
+  }
 });
