@@ -1196,7 +1196,10 @@ Napi::Value NcclAbortRanks(const Napi::CallbackInfo& info) {
 
 Napi::Value NcclDestroyGroup(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    ncclGroups.erase(info[0].As<Napi::Number>().Int32Value());
+    auto found = ncclGroups.find(info[0].As<Napi::Number>().Int32Value());
+    if (found == ncclGroups.end()) return info.Env().Undefined();
+    found->second->destroy();
+    ncclGroups.erase(found);
     return info.Env().Undefined();
   });
 }

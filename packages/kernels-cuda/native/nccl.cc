@@ -190,8 +190,16 @@ NcclGroup::NcclGroup(const std::vector<unsigned char>& uniqueId, int rankCount, 
 }
 
 NcclGroup::~NcclGroup() {
-  for (void* comm : comms_)
+  // Not destroyed here: ncclCommDestroy waits for the group's other ranks, so a group still alive when
+  // its thread or process exits (never disposed) is left to the driver rather than hang the exit.
+  if (slot_) unregister(slot_);
+}
+
+void NcclGroup::destroy() {
+  for (void*& comm : comms_) {
     if (comm != nullptr) api().commDestroy(comm);
+    comm = nullptr;
+  }
   if (!slot_) return;
   unregister(slot_);
   std::lock_guard<std::timed_mutex> lock(slot_->mutex);

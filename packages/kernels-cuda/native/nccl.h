@@ -44,7 +44,10 @@ class NcclGroup {
  public:
   explicit NcclGroup(const std::vector<int>& devices);
   NcclGroup(const std::vector<unsigned char>& uniqueId, int rankCount, int rank, int device);
+  /** Leaves the communicators alone (see destroy): a thread or process exiting must not wait for peers. */
   ~NcclGroup();
+  /** ncclCommDestroy of every communicator not aborted (waits for the group's other ranks). Idempotent. */
+  void destroy();
   NcclGroup(const NcclGroup&) = delete;
   NcclGroup& operator=(const NcclGroup&) = delete;
   /** In-place sum all-reduce of `count` elements; buffers[i] and streams[i] belong to communicator i. */

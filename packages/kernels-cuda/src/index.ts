@@ -45,7 +45,9 @@ export {
 export {
   type JoinNcclRankOverTcpOptions,
   joinNcclRankOverTcp,
+  type NcclGroupRendezvous,
   type NcclRendezvousOptions,
+  rendezvousNcclGroup,
   rendezvousNcclUniqueId,
 } from './nccl-rendezvous.js';
 export { type CudaProbeResult, type ProbeOptions, probeCuda } from './probe.js';

@@ -2,17 +2,24 @@
  * The TCP rendezvous that lets separate processes (on one node or several) form one NCCL group: rank 0
  * creates the 128-byte `ncclUniqueId` and serves it on a TCP address; every other rank connects, says
  * which rank it is, and receives the id; then all ranks call `ncclCommInitRank` (see
- * {@link joinNcclRankOverTcp}). Only the id travels here: NCCL is the distributed engine.
+ * {@link joinNcclRankOverTcp}). Only the id travels here: NCCL is the distributed engine. The
+ * connections can stay open as a watch over the ranks' processes ({@link rendezvousNcclGroup}): a rank
+ * whose process goes away without leaving makes every other rank abort its NCCL communicator, so no
+ * rank waits in a collective for a process that is gone.
  *
  * @packageDocumentation
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { BackendError, ValidationError } from '@fairkv/core';
 import type { CudaBackend } from './cuda-backend.js';
-import { createNcclUniqueId, joinNcclRank, NCCL_UNIQUE_ID_BYTES, validateRank } from './nccl-rank.js';
+import { abortNcclRanks, createNcclUniqueId, joinNcclRank, NCCL_UNIQUE_ID_BYTES, validateRank } from './nccl-rank.js';
 import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
 
 const HELLO = Buffer.from('FKVNCCL1');
+/** After the id, on a connection kept open: this side leaves normally (what follows is not a loss). */
+const BYE = 0x42;
+/** From rank 0: another rank's process went away. */
+const LOST = 0x4c;
 
 /** Options of {@link rendezvousNcclUniqueId}. */
 export interface NcclRendezvousOptions {
@@ -50,7 +57,7 @@ function validate(options: NcclRendezvousOptions): { host: string; port: number;
   return { ...parseAddress(options.address), timeoutMs };
 }
 
-/** Reads exactly `bytes` bytes from a socket. */
+/** Reads exactly `bytes` bytes from a socket; bytes that came after them go back to the socket's stream. */
 function readExactly(socket: Socket, bytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -60,7 +67,9 @@ function readExactly(socket: Socket, bytes: number): Promise<Buffer> {
       length += chunk.length;
       if (length >= bytes) {
         cleanup();
-        resolve(Buffer.concat(chunks).subarray(0, bytes));
+        const all = Buffer.concat(chunks);
+        if (all.length > bytes) socket.unshift(all.subarray(bytes));
+        resolve(all.subarray(0, bytes));
       }
     };
     const onEnd = () => {
@@ -82,15 +91,25 @@ function readExactly(socket: Socket, bytes: number): Promise<Buffer> {
   });
 }
 
-function serve(host: string, port: number, size: number, id: Uint8Array, timeoutMs: number): Promise<void> {
+/** Rank 0's side: serves the id to every other rank; with `keepOpen`, resolves with their connections. */
+function serve(
+  host: string,
+  port: number,
+  size: number,
+  id: Uint8Array,
+  timeoutMs: number,
+  keepOpen: boolean,
+): Promise<Map<number, Socket>> {
   return new Promise((resolve, reject) => {
-    const served = new Set<number>();
+    const served = new Map<number, Socket>();
     let server: Server | undefined;
     const finish = (error?: Error) => {
       clearTimeout(timer);
       server?.close();
-      if (error) reject(error);
-      else resolve();
+      if (error) {
+        for (const socket of served.values()) socket.destroy();
+        reject(error);
+      } else resolve(served);
     };
     const timer = setTimeout(
       () =>
@@ -110,10 +129,12 @@ function serve(host: string, port: number, size: number, id: Uint8Array, timeout
             socket.destroy();
             return;
           }
-          served.add(rank);
-          socket.end(Buffer.from(id), () => {
+          served.set(rank, socket);
+          const done = () => {
             if (served.size === size - 1) finish();
-          });
+          };
+          if (keepOpen) socket.write(Buffer.from(id), done);
+          else socket.end(Buffer.from(id), done);
         })
         .catch(() => socket.destroy());
     });
@@ -128,12 +149,20 @@ function serve(host: string, port: number, size: number, id: Uint8Array, timeout
   });
 }
 
-async function fetchId(host: string, port: number, rank: number, timeoutMs: number): Promise<Uint8Array> {
+/** A rank's side: fetches the id from rank 0; with `keepOpen`, keeps the connection (returned). */
+async function fetchId(
+  host: string,
+  port: number,
+  rank: number,
+  timeoutMs: number,
+  keepOpen: boolean,
+): Promise<{ id: Uint8Array; socket?: Socket }> {
   const deadline = Date.now() + timeoutMs;
   let lastError: Error | undefined;
   while (Date.now() < deadline) {
     try {
       const socket = connect({ host, port });
+      let kept = false;
       try {
         await new Promise<void>((resolve, reject) => {
           socket.once('connect', resolve);
@@ -143,9 +172,11 @@ async function fetchId(host: string, port: number, rank: number, timeoutMs: numb
         HELLO.copy(hello);
         hello.writeUInt32BE(rank, HELLO.length);
         socket.write(hello);
-        return new Uint8Array(await readExactly(socket, NCCL_UNIQUE_ID_BYTES));
+        const id = new Uint8Array(await readExactly(socket, NCCL_UNIQUE_ID_BYTES));
+        kept = keepOpen;
+        return kept ? { id, socket } : { id };
       } finally {
-        socket.destroy();
+        if (!kept) socket.destroy();
       }
     } catch (error) {
       // rank 0 not listening yet (or it refused us): retry until the deadline
@@ -165,16 +196,89 @@ async function fetchId(host: string, port: number, rank: number, timeoutMs: numb
  * @throws ValidationError for a bad address, rank or size; BackendError on timeout.
  */
 export async function rendezvousNcclUniqueId(options: NcclRendezvousOptions): Promise<Uint8Array> {
+  return (await rendezvous(options, false)).id;
+}
+
+async function rendezvous(
+  options: NcclRendezvousOptions,
+  keepOpen: boolean,
+): Promise<{ id: Uint8Array; sockets: Map<number, Socket> }> {
   const { host, port, timeoutMs } = validate(options);
-  if (options.rank !== 0) return fetchId(host, port, options.rank, timeoutMs);
+  if (options.rank !== 0) {
+    const { id, socket } = await fetchId(host, port, options.rank, timeoutMs, keepOpen);
+    return { id, sockets: new Map(socket ? [[0, socket]] : []) };
+  }
   const id = (options.createId ?? createNcclUniqueId)();
   if (!(id instanceof Uint8Array) || id.length !== NCCL_UNIQUE_ID_BYTES) {
     throw new BackendError(
       `NCCL rendezvous: createId returned ${id?.length ?? 0} bytes, expected ${NCCL_UNIQUE_ID_BYTES}`,
     );
   }
-  if (options.size > 1) await serve(host, port, options.size, id, timeoutMs);
-  return id;
+  const sockets = options.size > 1 ? await serve(host, port, options.size, id, timeoutMs, keepOpen) : new Map();
+  return { id, sockets };
+}
+
+/** A rank of a group formed by {@link rendezvousNcclGroup}: the id, and the watch over the other ranks. */
+export interface NcclGroupRendezvous {
+  /** The group's NCCL id, the same 128 bytes on every rank. */
+  readonly uniqueId: Uint8Array;
+  /**
+   * Calls `listener` once, when another rank's process is gone: its connection closed (or, across
+   * nodes, TCP keep-alive gave up on it) before it left, or rank 0 reported such a rank. At once when
+   * that already happened.
+   */
+  onPeerLost(listener: (reason: string) => void): void;
+  /** Tells the other ranks this one leaves normally and closes its connections. Idempotent. */
+  leave(): void;
+}
+
+/**
+ * {@link rendezvousNcclUniqueId}, keeping the connections open afterwards (rank 0 to every rank) as a
+ * watch over the ranks' processes: when a rank's process goes away without {@link NcclGroupRendezvous.leave},
+ * rank 0 sees its connection close and tells every other rank, and a rank that loses its connection to
+ * rank 0 counts rank 0 as gone. Connections do not keep a process alive (they are unref'd).
+ * @throws ValidationError for a bad address, rank or size; BackendError on timeout.
+ */
+export async function rendezvousNcclGroup(options: NcclRendezvousOptions): Promise<NcclGroupRendezvous> {
+  const { id, sockets } = await rendezvous(options, true);
+  const listeners: ((reason: string) => void)[] = [];
+  let lost: string | undefined;
+  let leaving = false;
+  const peerLost = (reason: string) => {
+    if (lost !== undefined || leaving) return;
+    lost = reason;
+    // rank 0 passes the news on to the ranks still connected
+    for (const socket of sockets.values()) if (!socket.destroyed) socket.write(Buffer.of(LOST));
+    for (const listener of listeners.splice(0)) listener(reason);
+  };
+  for (const [peer, socket] of sockets) {
+    let left = false;
+    socket.unref();
+    socket.setKeepAlive(true, 10_000);
+    socket.on('data', (chunk: Buffer) => {
+      for (const byte of chunk) {
+        if (byte === BYE) left = true;
+        else if (byte === LOST && !left) peerLost('rank 0 reports that a rank of the group is gone');
+      }
+    });
+    socket.on('error', () => {}); // 'close' follows
+    socket.on('close', () => {
+      sockets.delete(peer);
+      if (!left) peerLost(`the connection to rank ${peer} closed before it left (its process is gone)`);
+    });
+  }
+  return {
+    uniqueId: id,
+    onPeerLost(listener) {
+      if (lost !== undefined) listener(lost);
+      else listeners.push(listener);
+    },
+    leave() {
+      if (leaving) return;
+      leaving = true;
+      for (const socket of sockets.values()) socket.end(Buffer.of(BYE));
+    },
+  };
 }
 
 /** Options of {@link joinNcclRankOverTcp}. */
@@ -184,11 +288,32 @@ export interface JoinNcclRankOverTcpOptions extends Omit<NcclRendezvousOptions, 
 }
 
 /**
- * Joins a multi-process (or multi-node) NCCL group: the id by {@link rendezvousNcclUniqueId}, then
- * `ncclCommInitRank`. Every process calls it with the same address and size and its own rank.
+ * Joins a multi-process (or multi-node) NCCL group: the id by {@link rendezvousNcclGroup}, then
+ * `ncclCommInitRank`. Every process calls it with the same address and size and its own rank. When
+ * another rank's process goes away, this rank's communicator is aborted ({@link abortNcclRanks}): its
+ * collectives waiting for that process end and its later all-reduces throw. `dispose` leaves the group
+ * normally.
  */
 export async function joinNcclRankOverTcp(options: JoinNcclRankOverTcpOptions): Promise<NcclRankCommunicator> {
-  const { backend, ...rendezvous } = options;
-  const uniqueId = await rendezvousNcclUniqueId(rendezvous);
-  return joinNcclRank({ backend, uniqueId, rank: options.rank, size: options.size });
+  const { backend, ...rendezvousOptions } = options;
+  const group = await rendezvousNcclGroup(rendezvousOptions);
+  let communicator: NcclRankCommunicator;
+  try {
+    communicator = joinNcclRank({ backend, uniqueId: group.uniqueId, rank: options.rank, size: options.size });
+  } catch (error) {
+    group.leave();
+    throw error;
+  }
+  group.onPeerLost(() => void abortNcclRanks(group.uniqueId).catch(() => {}));
+  return {
+    rank: communicator.rank,
+    size: communicator.size,
+    graphSteps: communicator.graphSteps,
+    allReduceSum: (data) => communicator.allReduceSum(data),
+    allReduceDeviceSum: (buffer, elementCount) => communicator.allReduceDeviceSum(buffer, elementCount),
+    dispose() {
+      group.leave();
+      communicator.dispose();
+    },
+  };
 }

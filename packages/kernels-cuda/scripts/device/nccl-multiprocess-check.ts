@@ -3,7 +3,10 @@
  * (`joinNcclRankOverTcp`: rank 0 serves the unique id, then `ncclCommInitRank`). The parent spawns one
  * process per GPU; each fills a buffer with rank + 1, all-reduces it on the GPU, and checks every
  * element equals 1 + 2 + ... + size; then times a 64 MiB all-reduce. Writes $OUT/nccl-multiprocess.json.
- *   node .device/nccl-multiprocess.mjs [size]
+ * With `lost`, the last rank's process exits right after the first all-reduce, without leaving the group,
+ * and every other rank all-reduces again: the rendezvous's watch must abort its communicator, so that it
+ * gets an error within seconds instead of waiting forever. Writes $OUT/nccl-multiprocess-lost.json.
+ *   node .device/nccl-multiprocess.mjs [size] [lost]
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -11,7 +14,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createCudaBackend, joinNcclRankOverTcp, probeCuda } from '../../src/index.js';
 
-async function child(rank: number, size: number, address: string): Promise<void> {
+async function child(rank: number, size: number, address: string, lost: boolean): Promise<void> {
   const backend = createCudaBackend({ device: rank });
   const communicator = await joinNcclRankOverTcp({ backend, address, rank, size, timeoutMs: 60_000 });
   try {
@@ -22,6 +25,24 @@ async function child(rank: number, size: number, address: string): Promise<void>
     const sum = (await backend.download(buffer, { elementCount: count })) as Float32Array;
     const expected = (size * (size + 1)) / 2;
     const wrong = sum.findIndex((value) => value !== expected);
+    if (lost) {
+      if (rank === size - 1) process.exit(3); // gone, without leaving the group
+      // a collective the last rank never joins: waits on the device until the watch aborts this rank
+      const started = performance.now();
+      let outcome = 'no error';
+      try {
+        await communicator.allReduceDeviceSum(buffer, count);
+        await backend.download(buffer, { elementCount: 1 });
+        await communicator.allReduceDeviceSum(buffer, count);
+      } catch (error) {
+        outcome = (error as Error).message;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      process.stdout.write(
+        `${JSON.stringify({ rank, ok: wrong < 0 && /aborted/.test(outcome) && seconds < 20, seconds, outcome })}\n`,
+      );
+      return;
+    }
     const times: number[] = [];
     for (let i = 0; i < 6; i++) {
       await backend.synchronize();
@@ -41,7 +62,7 @@ async function child(rank: number, size: number, address: string): Promise<void>
   }
 }
 
-async function parent(size: number): Promise<void> {
+async function parent(size: number, lost: boolean): Promise<void> {
   const probe = probeCuda();
   if (!probe.available) throw new Error(probe.reason);
   const port = await new Promise<number>((resolve) => {
@@ -58,7 +79,11 @@ async function parent(size: number): Promise<void> {
       { length: size },
       (_, rank) =>
         new Promise<{ rank: number; code: number | null; stdout: string; stderr: string }>((resolve) => {
-          const proc = spawn(process.execPath, [script, 'child', String(rank), String(size), address]);
+          const args = [script, 'child', String(rank), String(size), address, ...(lost ? ['lost'] : [])];
+          const proc = spawn(process.execPath, args);
+          // a rank still waiting after a minute is the hang this check is about
+          const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
+          proc.on('exit', () => clearTimeout(timer));
           let stdout = '';
           let stderr = '';
           proc.stdout.on('data', (chunk) => {
@@ -72,6 +97,8 @@ async function parent(size: number): Promise<void> {
     ),
   );
   const ranks = results.map((result) => {
+    if (lost && result.rank === size - 1)
+      return { rank: result.rank, ok: result.code === 3, code: result.code, exited: true };
     try {
       return { ...JSON.parse(result.stdout.trim()), code: result.code };
     } catch {
@@ -79,17 +106,18 @@ async function parent(size: number): Promise<void> {
     }
   });
   const report = {
-    check: 'nccl-multiprocess',
+    check: lost ? 'nccl-multiprocess-lost' : 'nccl-multiprocess',
     gpus: probe.devices.slice(0, size).map((d) => d.name),
     size,
     address,
     ranks,
   };
   console.log(JSON.stringify(report, null, 2));
-  writeFileSync(`${process.env.OUT ?? '.'}/nccl-multiprocess.json`, `${JSON.stringify(report, null, 2)}\n`);
+  const file = lost ? 'nccl-multiprocess-lost.json' : 'nccl-multiprocess.json';
+  writeFileSync(`${process.env.OUT ?? '.'}/${file}`, `${JSON.stringify(report, null, 2)}\n`);
   if (!ranks.every((rank) => rank.ok && rank.code === 0)) process.exitCode = 1;
 }
 
 const [mode, ...rest] = process.argv.slice(2);
-if (mode === 'child') await child(Number(rest[0]), Number(rest[1]), rest[2]!);
-else await parent(Number(mode ?? 2));
+if (mode === 'child') await child(Number(rest[0]), Number(rest[1]), rest[2]!, rest[3] === 'lost');
+else await parent(Number(mode ?? 2), rest[0] === 'lost');
