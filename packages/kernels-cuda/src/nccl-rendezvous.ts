@@ -262,10 +262,13 @@ export async function rendezvousNcclGroup(options: NcclRendezvousOptions): Promi
       }
     });
     socket.on('error', () => {}); // 'close' follows
-    socket.on('close', () => {
+    const gone = () => {
       sockets.delete(peer);
       if (!left) peerLost(`the connection to rank ${peer} closed before it left (its process is gone)`);
-    });
+    };
+    // (a connection can close between the id's exchange and this watch)
+    if (socket.destroyed) gone();
+    else socket.on('close', gone);
   }
   return {
     uniqueId: id,
