@@ -335,7 +335,11 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
     const char* bulkCopies = std::getenv("FAIRKV_CUDA_BULK_COPIES");
     context->bulkCopies = context->computeMajor >= 9 && !(bulkCopies != nullptr && std::string(bulkCopies) == "0");
 #ifndef FAIRKV_PROBE_ONLY
-    context->warpgroupMma = context->computeMajor == 9 && matmulWarpgroupMmaBuilt();
+    // FAIRKV_CUDA_WARPGROUP_MMA=0: the mma.sync kernels on Hopper too (with FAIRKV_CUDA_BULK_COPIES=0, the
+    // paths an Ampere or Ada GPU runs, so that a Hopper machine can test them)
+    const char* warpgroupMma = std::getenv("FAIRKV_CUDA_WARPGROUP_MMA");
+    context->warpgroupMma = context->computeMajor == 9 && matmulWarpgroupMmaBuilt() &&
+                            !(warpgroupMma != nullptr && std::string(warpgroupMma) == "0");
 #endif
     // the matmul path when a call names none (tests and benchmarks: FAIRKV_CUDA_MATMUL_PATH=2 runs the
     // conformance suite through the tensor-core kernel); see runMatmul
