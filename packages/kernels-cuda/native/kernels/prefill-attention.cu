@@ -368,110 +368,6 @@ __device__ __forceinline__ void writeRows(const PrefillAttentionParams& p, float
   }
 }
 
-/**
- * One block per (64-row query tile, query head), heaviest tiles first. Warp w owns rows 16w..16w+15
- * of the tile; mma fragments follow the PTX ISA for m16n8k8 (lane = 4g + t). The probabilities of a
- * score tile become the A operand of the P * V product without leaving registers: the 8 keys of a
- * score fragment are taken in the order (0, 2, 4, 6, 1, 3, 5, 7), and the V fragment reads its rows in
- * the same order.
- */
-template <int D, bool RoundedKv>
-__global__ void __launch_bounds__(kMmaThreads, 2) prefillAttentionMmaKernel(PrefillAttentionParams p, float* rowLse) {
-  constexpr Rounded kKeyOperand = RoundedKv ? Rounded::B : Rounded::None;
-  constexpr int kStride = D + 4;
-  constexpr int kKeyFragments = kTileKeys / 8;  // n-fragments of a score tile
-  constexpr int kDimFragments = D / 8;          // n-fragments of the output
-  extern __shared__ __align__(16) float tileMemory[];
-  float* sQuery = tileMemory;                   // [kTileRows][kStride]
-  float* sKey = sQuery + kTileRows * kStride;   // [kTileKeys][kStride]
-  float* sValue = sKey + kTileKeys * kStride;   // [kTileKeys][kStride]
-
-  const int T = p.tokenCount;
-  const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
-  const int first = tile * kTileRows;
-  const MmaPlace place(p, D);
-  const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
-  const float* keyBase = p.key + static_cast<long long>(kvHead) * D;
-  const float* valueBase = p.value + static_cast<long long>(kvHead) * D;
-
-  // cp.async groups in order: [Q, K0] [V0] [K1] [V1] ...; each wait leaves the newest group pending
-  loadTileRows<D, kTileRows>(sQuery, p.query + static_cast<long long>(head) * D, queryStride, first, T);
-  loadTileRows<D, kTileKeys>(sKey, keyBase, kvStride, 0, T);
-  commitAsync();
-  loadTileRows<D, kTileKeys>(sValue, valueBase, kvStride, 0, T);
-  commitAsync();
-
-  const float scaleLog2 = p.scale * kLog2E;
-  const int rowA = first + warp * 16 + g;  // fragment rows g and g + 8
-  const int rowB = rowA + 8;
-  float out[kDimFragments][4];
-#pragma unroll
-  for (int n = 0; n < kDimFragments; ++n) out[n][0] = out[n][1] = out[n][2] = out[n][3] = 0.f;
-  float runningMax[2] = {-INFINITY, -INFINITY};  // log2 domain (score * scale * log2 e)
-  float partialSum[2] = {0.f, 0.f};              // this lane's columns only; summed over the quad at the end
-  const float* queryRows = sQuery + warp * 16 * kStride;
-
-  const int lastKeyTile = (first + kTileRows) / kTileKeys - 1;  // keys up to the tile's last row
-  for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
-    waitAsync<1>();
-    if constexpr (RoundedKv) roundTileRows<D, kTileKeys>(sKey, p.kvRounding);
-    __syncthreads();  // Q and this K tile are in
-    float score[kKeyFragments][4];
-    scoreTile<D, kKeyFragments, kKeyOperand>(score, queryRows, sKey, lane);
-    __syncthreads();  // every warp is done with this K tile
-    if (keyTile < lastKeyTile) loadTileRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, T);
-    commitAsync();
-
-    softmaxTile(score, out, runningMax, partialSum, keyTile * kTileKeys, first, rowA, rowB, t, scaleLog2);
-
-    waitAsync<1>();
-    if constexpr (RoundedKv) roundTileRows<D, kTileKeys>(sValue, p.kvRounding);
-    __syncthreads();  // this V tile is in
-    // P as A fragments, split once: fragment column t is key 2t, column t + 4 is key 2t + 1 of each
-    // 8-key slice
-    unsigned probabilityHi[kKeyFragments][4], probabilityLo[kKeyFragments][4];
-#pragma unroll
-    for (int kk = 0; kk < kKeyFragments; ++kk) {
-      splitTf32(score[kk][0], probabilityHi[kk][0], probabilityLo[kk][0]);
-      splitTf32(score[kk][2], probabilityHi[kk][1], probabilityLo[kk][1]);
-      splitTf32(score[kk][1], probabilityHi[kk][2], probabilityLo[kk][2]);
-      splitTf32(score[kk][3], probabilityHi[kk][3], probabilityLo[kk][3]);
-    }
-    // The tile's P * V goes into fresh accumulators that are then added to the output in f32 (32 head
-    // dims at a time, for registers): the tensor cores' f32 accumulation rounds toward zero, and one
-    // running accumulator of one sign would gather that bias over the whole prompt (measured on an
-    // H100: relative error 1.4e-4 at 16K tokens against 2.8e-6 for the element kernel).
-    constexpr int kPart = 4;  // output n-fragments (32 head dims) per pass
-#pragma unroll
-    for (int pass = 0; pass < kDimFragments / kPart; ++pass) {
-      float part[kPart][4];
-#pragma unroll
-      for (int n = 0; n < kPart; ++n) part[n][0] = part[n][1] = part[n][2] = part[n][3] = 0.f;
-#pragma unroll
-      for (int kk = 0; kk < kKeyFragments; ++kk) {
-        const float* valueEven = sValue + (kk * 8 + 2 * t) * kStride + pass * kPart * 8 + g;
-        const float* valueOdd = valueEven + kStride;
-#pragma unroll
-        for (int n = 0; n < kPart; ++n) {
-          unsigned bHi[2], bLo[2];
-          operandTf32<RoundedKv>(valueEven[n * 8], bHi[0], bLo[0]);
-          operandTf32<RoundedKv>(valueOdd[n * 8], bHi[1], bLo[1]);
-          mmaRoundedTf32<kKeyOperand>(part[n], probabilityHi[kk], probabilityLo[kk], bHi, bLo);
-        }
-      }
-#pragma unroll
-      for (int n = 0; n < kPart; ++n)
-#pragma unroll
-        for (int c = 0; c < 4; ++c) out[pass * kPart + n][c] += part[n][c];
-    }
-    __syncthreads();  // every warp is done with this V tile
-    if (keyTile < lastKeyTile) loadTileRows<D, kTileKeys>(sValue, valueBase, kvStride, (keyTile + 1) * kTileKeys, T);
-    commitAsync();
-  }
-  waitAsync<0>();
-  writeRows<D>(p, rowLse, out, partialSum, runningMax, rowA, rowB, head, t, queryStride);
-}
-
 // ---- 16-bit kernel (productRounding) -------------------------------------------------------------
 
 /** Shared row stride of the 16-bit tiles: D + 8 elements, so the 8 rows of an ldmatrix fall on distinct banks. */
@@ -523,39 +419,175 @@ __device__ __forceinline__ void halfScoreTile(float (&score)[Fragments][4], cons
   }
 }
 
+// ---- mma.sync kernels: operand policies ----------------------------------------------------------
+
 /**
- * The tensor-core kernel's work on 16-bit operands (Q, K, V already rounded to `T` in the workspace):
- * the same blocks, tiles, cp.async pipeline, masking, online softmax and outputs, with mma.sync.m16n8k16
- * (f32 accumulation): the warp's Q fragments stay in registers, K fragments come by ldmatrix, V
- * fragments by ldmatrix.trans, and the probabilities of two score fragments are packed to `T` as one A
- * fragment of P x V. Each key tile's P x V goes into fresh accumulators that are added to the output in
- * f32 (the tensor cores' accumulation rounds toward zero; above).
+ * The f32 operands of the mma.sync kernels: tiles of `D + 4` floats per row copied from the f32 inputs,
+ * products on TF32 split three ways, or two where K and V were rounded by `kvRounding` ({@link
+ * roundTileRows}: exact in TF32, no low part). The warp's 16 A rows are read from shared memory at every tile.
+ */
+template <int D, bool RoundedKv>
+struct Tf32Operands {
+  using Element = float;
+  static constexpr int kStride = D + 4;
+  static constexpr const char* kName = "prefill-attention tensor-core kernel";
+  /** Rows [first, first + Rows) of a `[tokenCount][heads][D]` tensor (`base` at the head) into a shared tile. */
+  template <int Rows>
+  __device__ static void load(float* tile, const float* base, long long rowStride, int first, int tokenCount) {
+    loadTileRows<D, Rows>(tile, base, rowStride, first, tokenCount);
+  }
+  /** A tile of K or V rows whose copies this thread waited for, before the barrier that lets every warp read it. */
+  template <int Rows>
+  __device__ static void arrived(float* tile, int kvRounding) {
+    if constexpr (RoundedKv) roundTileRows<D, Rows>(tile, kvRounding);
+  }
+  /** The warp's 16 A rows as the products take them: their place in shared memory. */
+  struct RowOperand {
+    const float* rows;
+  };
+  __device__ static void takeRows(RowOperand& a, const float* rows, int) { a.rows = rows; }
+  /** `score = A B^T` over 8-column fragments of `b`'s rows; `KeysAreA`: the A rows are the (rounded) keys, else B's. */
+  template <bool KeysAreA, int Fragments>
+  __device__ static void scores(float (&score)[Fragments][4], const RowOperand& a, const float* b, int lane) {
+    scoreTile<D, Fragments, !RoundedKv ? Rounded::None : KeysAreA ? Rounded::A : Rounded::B>(score, a.rows, b, lane);
+  }
+  /**
+   * A key tile's probabilities as A fragments of P x V, split once: fragment column t is key 2t, column t + 4
+   * key 2t + 1 of each 8-key slice.
+   */
+  struct Probabilities {
+    unsigned hi[kTileKeys / 8][4], lo[kTileKeys / 8][4];
+  };
+  __device__ static void takeProbabilities(Probabilities& probability, const float (&score)[kTileKeys / 8][4]) {
+#pragma unroll
+    for (int kk = 0; kk < kTileKeys / 8; ++kk) {
+      splitTf32(score[kk][0], probability.hi[kk][0], probability.lo[kk][0]);
+      splitTf32(score[kk][2], probability.hi[kk][1], probability.lo[kk][1]);
+      splitTf32(score[kk][1], probability.hi[kk][2], probability.lo[kk][2]);
+      splitTf32(score[kk][3], probability.hi[kk][3], probability.lo[kk][3]);
+    }
+  }
+  /** `out += P V` for the V tile `value`: the V fragment reads its rows in the probabilities' key order. */
+  __device__ static void addValues(float (&out)[D / 8][4], const Probabilities& probability, const float* value,
+                                   int lane) {
+    const int g = lane >> 2, t = lane & 3;
+    constexpr int kPart = 4;  // output n-fragments (32 head dims) per pass, for registers
+#pragma unroll
+    for (int pass = 0; pass < D / 8 / kPart; ++pass) {
+      float part[kPart][4];
+#pragma unroll
+      for (int n = 0; n < kPart; ++n) part[n][0] = part[n][1] = part[n][2] = part[n][3] = 0.f;
+#pragma unroll
+      for (int kk = 0; kk < kTileKeys / 8; ++kk) {
+        const float* valueEven = value + (kk * 8 + 2 * t) * kStride + pass * kPart * 8 + g;
+        const float* valueOdd = valueEven + kStride;
+#pragma unroll
+        for (int n = 0; n < kPart; ++n) {
+          unsigned bHi[2], bLo[2];
+          operandTf32<RoundedKv>(valueEven[n * 8], bHi[0], bLo[0]);
+          operandTf32<RoundedKv>(valueOdd[n * 8], bHi[1], bLo[1]);
+          mmaRoundedTf32<RoundedKv ? Rounded::B : Rounded::None>(part[n], probability.hi[kk], probability.lo[kk], bHi,
+                                                                  bLo);
+        }
+      }
+#pragma unroll
+      for (int n = 0; n < kPart; ++n)
+#pragma unroll
+        for (int c = 0; c < 4; ++c) out[pass * kPart + n][c] += part[n][c];
+    }
+  }
+};
+
+/**
+ * The 16-bit operands of the mma.sync kernels (productRounding: Q, K and V already rounded to `T` in the
+ * workspace), FlashAttention-2 style on mma.sync.m16n8k16 with f32 accumulation: the warp's 16 A rows stay
+ * in registers as fragments, B rows come by ldmatrix, V by ldmatrix.trans, and the probabilities of two
+ * score fragments are packed to `T` as one A fragment of P x V.
  */
 template <int D, typename T>
+struct HalfOperands {
+  using Element = T;
+  static constexpr int kStride = halfStride<D>();
+  static constexpr const char* kName = "prefill-attention 16-bit tensor-core kernel";
+  template <int Rows>
+  __device__ static void load(T* tile, const T* base, long long rowStride, int first, int tokenCount) {
+    loadHalfRows<D, Rows>(tile, base, rowStride, first, tokenCount);
+  }
+  template <int Rows>
+  __device__ static void arrived(T*, int) {}  // rounded already
+  struct RowOperand {
+    unsigned fragment[D / 16][4];
+  };
+  __device__ static void takeRows(RowOperand& a, const T* rows, int lane) { loadRowFragments<D>(a.fragment, rows, lane); }
+  template <bool KeysAreA, int Fragments>
+  __device__ static void scores(float (&score)[Fragments][4], const RowOperand& a, const T* b, int lane) {
+    halfScoreTile<D>(score, a.fragment, b, lane);
+  }
+  struct Probabilities {
+    unsigned packed[kTileKeys / 16][4];
+  };
+  __device__ static void takeProbabilities(Probabilities& probability, const float (&score)[kTileKeys / 8][4]) {
+#pragma unroll
+    for (int n = 0; n < kTileKeys / 8; ++n) {
+      probability.packed[n / 2][(n & 1) * 2 + 0] = packPair<T>(score[n][0], score[n][1]);  // row g
+      probability.packed[n / 2][(n & 1) * 2 + 1] = packPair<T>(score[n][2], score[n][3]);  // row g + 8
+    }
+  }
+  __device__ static void addValues(float (&out)[D / 8][4], const Probabilities& probability, const T* value, int lane) {
+#pragma unroll
+    for (int n = 0; n < D / 8; n += 2) {
+      float part[2][4] = {};
+#pragma unroll
+      for (int kk = 0; kk < kTileKeys / 16; ++kk) {
+        unsigned b[4];  // b0, b1 of dim fragment n, then of n + 1
+        loadMatrixX4Trans(b, value + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + n * 8 + (lane >> 4) * 8);
+        MmaOps<T>::mma(part[0], probability.packed[kk], b[0], b[1]);
+        MmaOps<T>::mma(part[1], probability.packed[kk], b[2], b[3]);
+      }
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        out[n][c] += part[0][c];
+        out[n + 1][c] += part[1][c];
+      }
+    }
+  }
+};
+
+/**
+ * The mma.sync attention kernel, on `Ops`'s operands ({@link Tf32Operands}, {@link HalfOperands}): one block
+ * per (64-row query tile, query head), heaviest tiles first. Warp w owns rows 16w..16w+15 of the tile
+ * (mma fragments as the PTX ISA lays them out: lane = 4g + t). Q once, then K and V each one 64-key tile
+ * ahead by cp.async, keys up to the diagonal; an online softmax per row in registers; the probabilities
+ * become the A operand of P x V without leaving registers. Each key tile's P x V goes into fresh
+ * accumulators that are then added to the output in f32: the tensor cores' f32 accumulation rounds toward
+ * zero, and one running accumulator of one sign would gather that bias over the whole prompt (measured on
+ * an H100: relative error 1.4e-4 at 16K tokens against 2.8e-6 for the element kernel).
+ */
+template <int D, typename Ops>
 __global__ void __launch_bounds__(kMmaThreads, 2)
-    prefillAttentionHalfKernel(PrefillAttentionParams p, const T* query, const T* key, const T* value, float* rowLse) {
-  constexpr int kStride = halfStride<D>();
-  constexpr int kKeyFragments = kTileKeys / 8;  // n-fragments of a score tile
-  constexpr int kDimFragments = D / 8;          // n-fragments of the output
-  constexpr int kSteps = D / 16;                // k-steps of Q K^T
-  extern __shared__ __align__(16) unsigned char halfTileMemory[];
-  T* sQuery = reinterpret_cast<T*>(halfTileMemory);  // [kTileRows][kStride]
-  T* sKey = sQuery + kTileRows * kStride;            // [kTileKeys][kStride]
-  T* sValue = sKey + kTileKeys * kStride;            // [kTileKeys][kStride]
+    prefillAttentionMmaKernel(PrefillAttentionParams p, const typename Ops::Element* query,
+                              const typename Ops::Element* key, const typename Ops::Element* value, float* rowLse) {
+  using E = typename Ops::Element;
+  constexpr int kStride = Ops::kStride;
+  constexpr int kDimFragments = D / 8;  // n-fragments of the output
+  extern __shared__ __align__(16) unsigned char mmaTileMemory[];
+  E* sQuery = reinterpret_cast<E*>(mmaTileMemory);  // [kTileRows][kStride]
+  E* sKey = sQuery + kTileRows * kStride;           // [kTileKeys][kStride]
+  E* sValue = sKey + kTileKeys * kStride;           // [kTileKeys][kStride]
 
   const int tokenCount = p.tokenCount;
   const int tile = static_cast<int>(gridDim.x) - 1 - static_cast<int>(blockIdx.x);
   const int first = tile * kTileRows;
   const MmaPlace place(p, D);
   const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
-  const T* keyBase = key + static_cast<long long>(kvHead) * D;
-  const T* valueBase = value + static_cast<long long>(kvHead) * D;
+  const E* keyBase = key + static_cast<long long>(kvHead) * D;
+  const E* valueBase = value + static_cast<long long>(kvHead) * D;
 
   // cp.async groups in order: [Q, K0] [V0] [K1] [V1] ...; each wait leaves the newest group pending
-  loadHalfRows<D, kTileRows>(sQuery, query + static_cast<long long>(head) * D, queryStride, first, tokenCount);
-  loadHalfRows<D, kTileKeys>(sKey, keyBase, kvStride, 0, tokenCount);
+  Ops::template load<kTileRows>(sQuery, query + static_cast<long long>(head) * D, queryStride, first, tokenCount);
+  Ops::template load<kTileKeys>(sKey, keyBase, kvStride, 0, tokenCount);
   commitAsync();
-  loadHalfRows<D, kTileKeys>(sValue, valueBase, kvStride, 0, tokenCount);
+  Ops::template load<kTileKeys>(sValue, valueBase, kvStride, 0, tokenCount);
   commitAsync();
 
   const float scaleLog2 = p.scale * kLog2E;
@@ -566,48 +598,31 @@ __global__ void __launch_bounds__(kMmaThreads, 2)
   for (int n = 0; n < kDimFragments; ++n) out[n][0] = out[n][1] = out[n][2] = out[n][3] = 0.f;
   float runningMax[2] = {-INFINITY, -INFINITY};  // log2 domain (score * scale * log2 e)
   float partialSum[2] = {0.f, 0.f};              // this lane's columns only; summed over the quad at the end
-  unsigned queryFragment[kSteps][4];
+  typename Ops::RowOperand queryRows;
 
   const int lastKeyTile = (first + kTileRows) / kTileKeys - 1;  // keys up to the tile's last row
   for (int keyTile = 0; keyTile <= lastKeyTile; ++keyTile) {
     waitAsync<1>();
+    Ops::template arrived<kTileKeys>(sKey, p.kvRounding);
     __syncthreads();  // Q and this K tile are in
-    if (keyTile == 0) loadRowFragments<D>(queryFragment, sQuery + warp * 16 * kStride, lane);
-    float score[kKeyFragments][4];
-    halfScoreTile<D>(score, queryFragment, sKey, lane);
+    if (keyTile == 0) Ops::takeRows(queryRows, sQuery + warp * 16 * kStride, lane);
+    float score[kTileKeys / 8][4];
+    Ops::template scores<false>(score, queryRows, sKey, lane);
     __syncthreads();  // every warp is done with this K tile
-    if (keyTile < lastKeyTile) loadHalfRows<D, kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
+    if (keyTile < lastKeyTile) Ops::template load<kTileKeys>(sKey, keyBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
     commitAsync();
 
     softmaxTile(score, out, runningMax, partialSum, keyTile * kTileKeys, first, rowA, rowB, t, scaleLog2);
-    // the probabilities multiply V rounded to T: two key fragments make one A fragment of P x V
-    unsigned probability[kKeyFragments / 2][4];
-#pragma unroll
-    for (int n = 0; n < kKeyFragments; ++n) {
-      probability[n / 2][(n & 1) * 2 + 0] = packPair<T>(score[n][0], score[n][1]);  // row g
-      probability[n / 2][(n & 1) * 2 + 1] = packPair<T>(score[n][2], score[n][3]);  // row g + 8
-    }
+    typename Ops::Probabilities probability;
+    Ops::takeProbabilities(probability, score);
 
     waitAsync<1>();
+    Ops::template arrived<kTileKeys>(sValue, p.kvRounding);
     __syncthreads();  // this V tile is in
-#pragma unroll
-    for (int n = 0; n < kDimFragments; n += 2) {
-      float part[2][4] = {};
-#pragma unroll
-      for (int kk = 0; kk < kKeyFragments / 2; ++kk) {
-        unsigned b[4];  // b0, b1 of dim fragment n, then of n + 1
-        loadMatrixX4Trans(b, sValue + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * kStride + n * 8 + (lane >> 4) * 8);
-        MmaOps<T>::mma(part[0], probability[kk], b[0], b[1]);
-        MmaOps<T>::mma(part[1], probability[kk], b[2], b[3]);
-      }
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        out[n][c] += part[0][c];
-        out[n + 1][c] += part[1][c];
-      }
-    }
+    Ops::addValues(out, probability, sValue, lane);
     __syncthreads();  // every warp is done with this V tile
-    if (keyTile < lastKeyTile) loadHalfRows<D, kTileKeys>(sValue, valueBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
+    if (keyTile < lastKeyTile)
+      Ops::template load<kTileKeys>(sValue, valueBase, kvStride, (keyTile + 1) * kTileKeys, tokenCount);
     commitAsync();
   }
   waitAsync<0>();
@@ -951,92 +966,37 @@ __device__ __forceinline__ void writeColumnSums(float (&column)[2], float* out, 
 
 /**
  * `sums[head][k] = sum over t >= max(k, rowStart) of 2^(scale log2(e) q_t . k_k - lse_t)`: the accumulated
- * scores (rowStart 0) or the window's column sums (rowStart T - W), on tensor cores
- * as the attention's scores: one block of 4 warps per (64 keys, head), keys as the A rows of
- * {@link scoreTile} (warp w: keys 16w..16w+15), and the query rows from the block's first key (or
- * rowStart) to the end of the prompt streaming through shared memory in 64-row tiles with their log-sum-exp (cp.async,
- * one tile ahead) as the B rows. Each lane sums its two keys' probabilities over the rows it holds,
- * then over its quad.
+ * scores (rowStart 0) or the window's column sums (rowStart T - W), on mma.sync tensor cores with `Ops`'s
+ * operands ({@link Tf32Operands}, {@link HalfOperands}) as the attention's scores: one block of 4 warps per
+ * (64 keys, head), keys as the A rows (warp w: keys 16w..16w+15), and the query rows from the block's first
+ * key (or rowStart) to the end of the prompt streaming through shared memory in 64-row tiles with their
+ * log-sum-exp (cp.async, one tile ahead) as the B rows. Each lane sums its two keys' probabilities over the
+ * rows it holds, then over its quad.
  */
-template <int D, bool RoundedKv>
+template <int D, typename Ops>
 __global__ void __launch_bounds__(kMmaThreads, 2)
-    prefillColumnSumsMmaKernel(PrefillAttentionParams p, const float* rowLse, float* sums, int rowStart) {
-  constexpr int kStride = D + 4;
+    prefillColumnSumsMmaKernel(PrefillAttentionParams p, const typename Ops::Element* query,
+                               const typename Ops::Element* key, const float* rowLse, float* sums, int rowStart) {
+  using E = typename Ops::Element;
+  constexpr int kStride = Ops::kStride;
   constexpr int kRowFragments = kTileRows / 8;
-  extern __shared__ __align__(16) float tileMemory[];
-  float* sKey = tileMemory;  // [64][kStride], then two row tiles of [64][kStride]
-  const auto rows = [&](int buffer) { return sKey + (1 + buffer) * kTileRows * kStride; };
-  __shared__ float sLse[2][kTileRows];
-  const int T = p.tokenCount;
-  const int keyFirst = blockIdx.x * kTileRows;  // the first blocks have the most rows: heaviest first
-  const MmaPlace place(p, D);
-  const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
-  const float* queryBase = p.query + static_cast<long long>(head) * D;
-  const int lseRows = lseRowCount(p);  // the last lseRows rows have their log-sum-exp
-  const float* lse = rowLse + static_cast<long long>(head) * lseRows - (T - lseRows);  // indexed by row
-  const auto loadRows = [&](int buffer, int rowFirst) {
-    loadTileRows<D, kTileRows>(rows(buffer), queryBase, place.queryStride, rowFirst, T);
-    if (threadIdx.x < kTileRows) sLse[buffer][threadIdx.x] = rowFirst + threadIdx.x < T ? lse[rowFirst + threadIdx.x] : 0.f;
-  };
-  loadTileRows<D, kTileRows>(sKey, p.key + static_cast<long long>(kvHead) * D, kvStride, keyFirst, T);
-  const int start = max(keyFirst, rowStart);  // rows before the block's first key see none of its keys
-  loadRows(0, start);
-  commitAsync();
-
-  const float scaleLog2 = p.scale * kLog2E;
-  const int keyA = keyFirst + warp * 16 + g;  // fragment rows g and g + 8
-  const int keyB = keyA + 8;
-  float column[2] = {0.f, 0.f};
-  const int rowTiles = (T - start + kTileRows - 1) / kTileRows;
-  for (int tileIndex = 0; tileIndex < rowTiles; ++tileIndex) {
-    const int buffer = tileIndex & 1;
-    const int rowFirst = start + tileIndex * kTileRows;
-    if (tileIndex + 1 < rowTiles) loadRows(buffer ^ 1, rowFirst + kTileRows);
-    commitAsync();
-    waitAsync<1>();
-    if constexpr (RoundedKv)
-      if (tileIndex == 0) roundTileRows<D, kTileRows>(sKey, p.kvRounding);
-    __syncthreads();  // this row tile (and the keys) are in
-    float score[kRowFragments][4];
-    // the keys are the A rows here
-    scoreTile<D, kRowFragments, RoundedKv ? Rounded::A : Rounded::None>(score, sKey + warp * 16 * kStride, rows(buffer),
-                                                                        lane);
-    addColumnProbabilities(score, column, sLse[buffer], rowFirst, T, keyA, keyB, t, scaleLog2);
-    __syncthreads();  // every warp is done with this buffer before it is refilled
-  }
-  waitAsync<0>();
-  writeColumnSums(column, sums + static_cast<long long>(head) * T, T, keyA, keyB, t);
-}
-
-/**
- * {@link prefillColumnSumsMmaKernel} on the workspace's 16-bit Q and K (productRounding): the same blocks,
- * tiles and sums, the scores by mma.sync.m16n8k16 (exact products of the rounded operands, f32
- * accumulation), the warp's 16 keys as A fragments kept in registers, the query rows as B by ldmatrix.
- */
-template <int D, typename T>
-__global__ void __launch_bounds__(kMmaThreads, 2) prefillColumnSumsHalfKernel(PrefillAttentionParams p, const T* query,
-                                                                             const T* key, const float* rowLse,
-                                                                             float* sums, int rowStart) {
-  constexpr int kStride = halfStride<D>();
-  constexpr int kRowFragments = kTileRows / 8;
-  constexpr int kSteps = D / 16;
-  extern __shared__ __align__(16) unsigned char halfTileMemory[];
-  T* sKey = reinterpret_cast<T*>(halfTileMemory);  // [64][kStride], then two row tiles of [64][kStride]
+  extern __shared__ __align__(16) unsigned char mmaTileMemory[];
+  E* sKey = reinterpret_cast<E*>(mmaTileMemory);  // [64][kStride], then two row tiles of [64][kStride]
   const auto rows = [&](int buffer) { return sKey + (1 + buffer) * kTileRows * kStride; };
   __shared__ float sLse[2][kTileRows];
   const int tokenCount = p.tokenCount;
   const int keyFirst = blockIdx.x * kTileRows;  // the first blocks have the most rows: heaviest first
   const MmaPlace place(p, D);
   const auto [head, kvHead, warp, lane, g, t, queryStride, kvStride] = place;
-  const T* queryBase = query + static_cast<long long>(head) * D;
+  const E* queryBase = query + static_cast<long long>(head) * D;
   const int lseRows = lseRowCount(p);  // the last lseRows rows have their log-sum-exp
   const float* lse = rowLse + static_cast<long long>(head) * lseRows - (tokenCount - lseRows);  // indexed by row
   const auto loadRows = [&](int buffer, int rowFirst) {
-    loadHalfRows<D, kTileRows>(rows(buffer), queryBase, place.queryStride, rowFirst, tokenCount);
+    Ops::template load<kTileRows>(rows(buffer), queryBase, place.queryStride, rowFirst, tokenCount);
     if (threadIdx.x < kTileRows)
       sLse[buffer][threadIdx.x] = rowFirst + threadIdx.x < tokenCount ? lse[rowFirst + threadIdx.x] : 0.f;
   };
-  loadHalfRows<D, kTileRows>(sKey, key + static_cast<long long>(kvHead) * D, kvStride, keyFirst, tokenCount);
+  Ops::template load<kTileRows>(sKey, key + static_cast<long long>(kvHead) * D, kvStride, keyFirst, tokenCount);
   const int start = max(keyFirst, rowStart);  // rows before the block's first key see none of its keys
   loadRows(0, start);
   commitAsync();
@@ -1045,7 +1005,7 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillColumnSumsHalfKernel(Pr
   const int keyA = keyFirst + warp * 16 + g;  // fragment rows g and g + 8
   const int keyB = keyA + 8;
   float column[2] = {0.f, 0.f};
-  unsigned keyFragment[kSteps][4];
+  typename Ops::RowOperand keys;
   const int rowTiles = (tokenCount - start + kTileRows - 1) / kTileRows;
   for (int tileIndex = 0; tileIndex < rowTiles; ++tileIndex) {
     const int buffer = tileIndex & 1;
@@ -1053,11 +1013,12 @@ __global__ void __launch_bounds__(kMmaThreads, 2) prefillColumnSumsHalfKernel(Pr
     if (tileIndex + 1 < rowTiles) loadRows(buffer ^ 1, rowFirst + kTileRows);
     commitAsync();
     waitAsync<1>();
+    if (tileIndex == 0) Ops::template arrived<kTileRows>(sKey, p.kvRounding);
     __syncthreads();  // this row tile (and the keys) are in
-    if (tileIndex == 0) loadRowFragments<D>(keyFragment, sKey + warp * 16 * kStride, lane);
+    if (tileIndex == 0) Ops::takeRows(keys, sKey + warp * 16 * kStride, lane);
     float score[kRowFragments][4];
-    halfScoreTile<D>(score, keyFragment, rows(buffer), lane);
-addColumnProbabilities(score, column, sLse[buffer], rowFirst, tokenCount, keyA, keyB, t, scaleLog2);
+    Ops::template scores<true>(score, keys, rows(buffer), lane);
+    addColumnProbabilities(score, column, sLse[buffer], rowFirst, tokenCount, keyA, keyB, t, scaleLog2);
     __syncthreads();  // every warp is done with this buffer before it is refilled
   }
   waitAsync<0>();
@@ -1065,7 +1026,7 @@ addColumnProbabilities(score, column, sLse[buffer], rowFirst, tokenCount, keyA, 
 }
 
 /**
- * {@link prefillColumnSumsHalfKernel} on Hopper's warpgroup MMAs (head dims 64 and 128): one warpgroup per
+ * {@link prefillColumnSumsMmaKernel} (16-bit operands) on Hopper's warpgroup MMAs (head dims 64 and 128): one warpgroup per
  * (64 keys, query head), the same sums. The keys are wgmma's A rows (64 x D, loaded once by bulk tensor
  * copies); the query rows from the block's first key (or rowStart) on stream as B in 64-row tiles by bulk
  * tensor copies of the workspace's Q, two tiles deep on full/empty transaction barriers as in
@@ -1191,26 +1152,38 @@ void launchPrefillScoreKernels(const PrefillAttentionParams& p, float* rowLse, c
     columnSums(p.windowScoreSums, p.tokenCount - p.windowSize, "prefill-attention window-sum kernel");
 }
 
-template <int D, bool RoundedKv>
-void launchPrefillAttentionMma(const PrefillAttentionParams& p, float* rowLse, cudaStream_t stream) {
-  const size_t shared = sizeof(float) * (kTileRows + 2 * kTileKeys) * (D + 4);
+/** The score kernels of an mma.sync call: the window rows, and the column sums on `Ops`'s operands (its Q and K). */
+template <int D, typename Ops>
+void launchMmaScoreKernels(const PrefillAttentionParams& p, const typename Ops::Element* query,
+                           const typename Ops::Element* key, float* rowLse, cudaStream_t stream) {
+  const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
+  launchPrefillScoreKernels<D>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
+    const size_t bytes = sizeof(typename Ops::Element) * 3 * kTileRows * Ops::kStride;
+    checkCuda(cudaFuncSetAttribute(prefillColumnSumsMmaKernel<D, Ops>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   static_cast<int>(bytes)),
+              "cudaFuncSetAttribute(prefill-attention column sums)");
+    prefillColumnSumsMmaKernel<D, Ops>
+        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, query, key, rowLse, sums, rowStart);
+    checkLaunch(what);
+  });
+}
+
+/** The mma.sync attention kernel on `Ops`'s operands (Q, K and V as it reads them), then the score kernels. */
+template <int D, typename Ops>
+void launchMmaAttention(const PrefillAttentionParams& p, const typename Ops::Element* query,
+                        const typename Ops::Element* key, const typename Ops::Element* value, float* rowLse,
+                        cudaStream_t stream) {
+  const size_t shared = sizeof(typename Ops::Element) * (kTileRows + 2 * kTileKeys) * Ops::kStride;
   // set on every launch (as the decode attention does): the attribute is per device, and device
   // workers call from several threads
-  checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D, RoundedKv>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+  checkCuda(cudaFuncSetAttribute(prefillAttentionMmaKernel<D, Ops>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                  static_cast<int>(shared)),
             "cudaFuncSetAttribute(prefill-attention tensor cores)");
   const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
-  prefillAttentionMmaKernel<D, RoundedKv><<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, rowLse);
-  checkLaunch("prefill-attention tensor-core kernel");
-  launchPrefillScoreKernels<D>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
-    const size_t bytes = sizeof(float) * 3 * kTileRows * (D + 4);
-    checkCuda(cudaFuncSetAttribute(prefillColumnSumsMmaKernel<D, RoundedKv>,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)),
-              "cudaFuncSetAttribute(prefill-attention column sums)");
-    prefillColumnSumsMmaKernel<D, RoundedKv>
-        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, rowLse, sums, rowStart);
-    checkLaunch(what);
-  });
+  prefillAttentionMmaKernel<D, Ops>
+      <<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, query, key, value, rowLse);
+  checkLaunch(Ops::kName);
+  launchMmaScoreKernels<D, Ops>(p, query, key, rowLse, stream);
 }
 
 /** Bytes of the row log-sum-exp at the workspace's start, rounded up so that the 16-bit copies after it stay aligned. */
@@ -1248,37 +1221,13 @@ struct HalfWorkspace {
   static constexpr DType kType = std::is_same_v<T, __nv_bfloat16> ? DType::BF16 : DType::F16;
 };
 
-/** The score kernels of a productRounding call: the window rows, and the column sums on 16-bit tensor cores from the workspace's Q and K. */
-template <int D, typename T>
-void launchHalfScoreKernels(const PrefillAttentionParams& p, const T* query, const T* key, float* rowLse,
-                            cudaStream_t stream) {
-  const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
-  launchPrefillScoreKernels<D>(p, rowLse, stream, [&](float* sums, int rowStart, const char* what) {
-    const size_t bytes = sizeof(T) * 3 * kTileRows * halfStride<D>();
-    checkCuda(cudaFuncSetAttribute(prefillColumnSumsHalfKernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   static_cast<int>(bytes)),
-              "cudaFuncSetAttribute(prefill-attention 16-bit column sums)");
-    prefillColumnSumsHalfKernel<D, T>
-        <<<dim3(tiles, p.queryHeadCount), kMmaThreads, bytes, stream>>>(p, query, key, rowLse, sums, rowStart);
-    checkLaunch(what);
-  });
-}
-
 /** productRounding: Q, K and V rounded to `T` into the workspace, then the 16-bit kernel and the score kernels. */
 template <int D, typename T>
 void launchPrefillAttentionHalf(const PrefillAttentionParams& p, void* workspace, cudaStream_t stream) {
   const HalfWorkspace<T> w(p, workspace);
   w.convertQueryKey(p, stream);
   convertFloatTo(p.value, w.value, w.kType, kvElements(p), stream);
-  const size_t shared = sizeof(T) * (kTileRows + 2 * kTileKeys) * halfStride<D>();
-  checkCuda(cudaFuncSetAttribute(prefillAttentionHalfKernel<D, T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                 static_cast<int>(shared)),
-            "cudaFuncSetAttribute(prefill-attention 16-bit tensor cores)");
-  const int tiles = (p.tokenCount + kTileRows - 1) / kTileRows;
-  prefillAttentionHalfKernel<D, T>
-      <<<dim3(tiles, p.queryHeadCount), kMmaThreads, shared, stream>>>(p, w.query, w.key, w.value, w.rowLse);
-  checkLaunch("prefill-attention 16-bit tensor-core kernel");
-  launchHalfScoreKernels<D>(p, w.query, w.key, w.rowLse, stream);
+  launchMmaAttention<D, HalfOperands<D, T>>(p, w.query, w.key, w.value, w.rowLse, stream);
 }
 
 /** Tokens of a transposed V row in the workspace: the prompt rounded up to whole key tiles. */
@@ -1325,7 +1274,7 @@ bool launchPrefillAttentionWgmma(const PrefillAttentionParams& p, void* workspac
   else launch(prefillAttentionWgmmaKernel<T, D, 1>, 1);
   checkLaunch("prefill-attention warpgroup-MMA kernel");
   if (!wgmmaColumns) {
-    launchHalfScoreKernels<D>(p, w.query, w.key, w.rowLse, stream);
+    launchMmaScoreKernels<D, HalfOperands<D, T>>(p, w.query, w.key, w.rowLse, stream);
     return true;
   }
   launchPrefillScoreKernels<D>(p, w.rowLse, stream, [&](float* sums, int rowStart, const char* what) {
@@ -1348,8 +1297,9 @@ void launchPrefillAttentionTensorCores(const PrefillAttentionParams& p, void* wo
   if (warpgroupMma && p.productRounding == 2 && launchPrefillAttentionWgmma<D, __half>(p, workspace, stream)) return;
   if (p.productRounding == 1) launchPrefillAttentionHalf<D, __nv_bfloat16>(p, workspace, stream);
   else if (p.productRounding == 2) launchPrefillAttentionHalf<D, __half>(p, workspace, stream);
-  else if (p.kvRounding != 0) launchPrefillAttentionMma<D, true>(p, static_cast<float*>(workspace), stream);
-  else launchPrefillAttentionMma<D, false>(p, static_cast<float*>(workspace), stream);
+  else if (p.kvRounding != 0)
+    launchMmaAttention<D, Tf32Operands<D, true>>(p, p.query, p.key, p.value, static_cast<float*>(workspace), stream);
+  else launchMmaAttention<D, Tf32Operands<D, false>>(p, p.query, p.key, p.value, static_cast<float*>(workspace), stream);
 }
 
 bool aligned16(const void* pointer) { return (reinterpret_cast<uintptr_t>(pointer) & 15) == 0; }
