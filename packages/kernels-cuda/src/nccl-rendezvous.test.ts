@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { connect, createServer } from 'node:net';
 import { BackendError, ValidationError } from '@fairkv/core';
 import { describe, expect, it } from 'vitest';
-import { rendezvousNcclGroup, rendezvousNcclUniqueId } from './nccl-rendezvous.js';
+import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
+import { rendezvousNcclGroup, rendezvousNcclUniqueId, watchedRank } from './nccl-rendezvous.js';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -92,7 +93,7 @@ describe('NCCL group rendezvous: the connections as a watch over the ranks', () 
     const lost = [lostWithin(zero, 5_000), lostWithin(first, 5_000)];
     two.destroy();
     expect(await lost[0]).toMatch(/the connection to rank 2 closed before it left/);
-    expect(await lost[1]).toMatch(/rank 0 reports that a rank of the group is gone/);
+    expect(await lost[1]).toMatch(/rank 0 reports: the connection to rank 2 closed before it left/);
     // a listener added afterwards hears it at once
     expect(await lostWithin(zero, 10)).toMatch(/rank 2/);
     zero.leave();
@@ -127,5 +128,136 @@ describe('NCCL group rendezvous: the connections as a watch over the ranks', () 
     } finally {
       server.close();
     }
+  });
+
+  it('a rank that aborts is reported to every other rank with its reason, and not to itself', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const ranks = await Promise.all(
+      [0, 1, 2].map((rank) =>
+        rendezvousNcclGroup({ address, rank, size: 3, timeoutMs: 10_000, createId: () => new Uint8Array(128) }),
+      ),
+    );
+    const heard = ranks.map((group) => lostWithin(group, 5_000));
+    ranks[2]!.abort('device 2 failed: an illegal memory access');
+    expect(await heard[0]).toBe('rank 2 aborted the group: device 2 failed: an illegal memory access');
+    expect(await heard[1]).toBe('rank 0 reports: rank 2 aborted the group: device 2 failed: an illegal memory access');
+    expect(await Promise.race([heard[2], new Promise((resolve) => setTimeout(() => resolve('quiet'), 300))])).toBe(
+      'quiet',
+    );
+    for (const group of ranks) group.leave();
+
+    // rank 0 aborting reaches every rank directly
+    const next = `127.0.0.1:${await freePort()}`;
+    const again = await Promise.all(
+      [0, 1, 2].map((rank) =>
+        rendezvousNcclGroup({ address: next, rank, size: 3, timeoutMs: 10_000, createId: () => new Uint8Array(128) }),
+      ),
+    );
+    const told = [lostWithin(again[1]!, 400), lostWithin(again[2]!, 5_000)];
+    again[1]!.leave(); // a rank that left hears nothing more
+    again[0]!.abort('x'.repeat(5000)); // reasons are cut at 1 KiB
+    expect(await told[0]).toBeUndefined();
+    expect(await told[1]).toBe(`rank 0 aborted the group: ${'x'.repeat(1024)}`);
+    again[2]!.leave();
+  });
+
+  it('reads an abort that arrives in pieces; does nothing after the rank left', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const [host, port] = [address.split(':')[0]!, Number(address.split(':')[1])];
+    const root = rendezvousNcclGroup({
+      address,
+      rank: 0,
+      size: 2,
+      timeoutMs: 10_000,
+      createId: () => new Uint8Array(128),
+    });
+    const one = connect({ port, host });
+    await new Promise((resolve) => one.once('connect', resolve));
+    one.write(hello(1));
+    await new Promise((resolve) => one.once('data', resolve));
+    const zero = await root;
+    const heard = lostWithin(zero, 5_000);
+    const reason = Buffer.from('GPU 1 fell off the bus', 'utf8');
+    const frame = Buffer.concat([Buffer.of(0x41, 0, reason.length), reason]);
+    one.write(frame.subarray(0, 2));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    one.write(frame.subarray(2, 9));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    one.end(frame.subarray(9));
+    expect(await heard).toBe('rank 1 aborted the group: GPU 1 fell off the bus');
+    zero.leave();
+    zero.abort('late'); // after leave: nothing is sent, nothing throws
+  });
+});
+
+/** A rank communicator whose all-reduces fail with `fail()`'s error, if any, and that counts its aborts. */
+function fakeRank(rank: number, fail: () => Error | undefined) {
+  const aborts: number[] = [];
+  const reduce = async () => {
+    const error = fail();
+    if (error) throw error;
+  };
+  const communicator: NcclRankCommunicator = {
+    rank,
+    size: 2,
+    allReduceSum: reduce,
+    allReduceDeviceSum: reduce,
+    dispose() {},
+  };
+  return { communicator, aborts, abortLocal: async () => aborts.push(Date.now()) };
+}
+
+async function until(condition: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  return condition();
+}
+
+describe('a rank communicator tied to the watch (joinNcclRankOverTcp)', () => {
+  async function pair() {
+    const address = `127.0.0.1:${await freePort()}`;
+    const groups = await Promise.all(
+      [0, 1].map((rank) =>
+        rendezvousNcclGroup({ address, rank, size: 2, timeoutMs: 10_000, createId: () => new Uint8Array(128) }),
+      ),
+    );
+    const errors: (Error | undefined)[] = [undefined, undefined];
+    const fakes = [0, 1].map((rank) => fakeRank(rank, () => errors[rank]));
+    const ranks = fakes.map((fake, rank) => watchedRank(groups[rank]!, fake.communicator, fake.abortLocal));
+    return { ranks, fakes, errors };
+  }
+
+  it('a rank whose all-reduce fails aborts the group: the other rank is aborted, and its error says why', async () => {
+    const { ranks, fakes, errors } = await pair();
+    errors[1] = new ValidationError('elementCount: expected 0..4, got 9', []);
+    await expect(ranks[1]!.allReduceDeviceSum({} as never, 9)).rejects.toThrow(ValidationError);
+    expect(await until(() => fakes[0]!.aborts.length > 0, 300)).toBe(false); // bad input is not a failure
+
+    errors[1] = new BackendError('NCCL all-reduce on rank 1 failed: an illegal memory access was encountered');
+    await expect(ranks[1]!.allReduceSum(new Float32Array(4))).rejects.toThrow(/an illegal memory access/);
+    expect(fakes[1]!.aborts).toHaveLength(1);
+    expect(await until(() => fakes[0]!.aborts.length > 0, 5_000)).toBe(true);
+    errors[0] = new BackendError('NCCL all-reduce on rank 0 failed: ncclAllReduce: the NCCL group was aborted');
+    await expect(ranks[0]!.allReduceSum(new Float32Array(4))).rejects.toThrow(
+      'NCCL all-reduce on rank 0 failed: ncclAllReduce: the NCCL group was aborted; rank 1 aborted the group: ' +
+        'its all-reduce failed: NCCL all-reduce on rank 1 failed: an illegal memory access was encountered',
+    );
+    for (const rank of ranks) rank.dispose();
+  });
+
+  it('abort(reason) aborts this rank and the others; later failures here name it', async () => {
+    const { ranks, fakes, errors } = await pair();
+    await ranks[0]!.abort!('device 0 failed');
+    expect(fakes[0]!.aborts).toHaveLength(1);
+    expect(await until(() => fakes[1]!.aborts.length > 0, 5_000)).toBe(true);
+    errors[0] = new BackendError('ncclAllReduce: the NCCL group was aborted');
+    await expect(ranks[0]!.allReduceSum(new Float32Array(1))).rejects.toThrow(
+      'ncclAllReduce: the NCCL group was aborted; this rank aborted the group: device 0 failed',
+    );
+    errors[1] = new BackendError('ncclAllReduce: the NCCL group was aborted');
+    await expect(ranks[1]!.allReduceDeviceSum({} as never, 1)).rejects.toThrow(
+      'ncclAllReduce: the NCCL group was aborted; rank 0 aborted the group: device 0 failed',
+    );
+    for (const rank of ranks) rank.dispose();
   });
 });

@@ -4,8 +4,8 @@
  * which rank it is, and receives the id; then all ranks call `ncclCommInitRank` (see
  * {@link joinNcclRankOverTcp}). Only the id travels here: NCCL is the distributed engine. The
  * connections can stay open as a watch over the ranks' processes ({@link rendezvousNcclGroup}): a rank
- * whose process goes away without leaving makes every other rank abort its NCCL communicator, so no
- * rank waits in a collective for a process that is gone.
+ * whose process goes away without leaving, or that aborts (its device failed), makes every other rank
+ * abort its NCCL communicator, so no rank waits in a collective for a rank that will never join it.
  *
  * @packageDocumentation
  */
@@ -18,8 +18,20 @@ import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
 const HELLO = Buffer.from('FKVNCCL1');
 /** After the id, on a connection kept open: this side leaves normally (what follows is not a loss). */
 const BYE = 0x42;
-/** From rank 0: another rank's process went away. */
+/** From rank 0, then a reason (u16 length + UTF-8): another rank is gone or aborted. */
 const LOST = 0x4c;
+/** From the rank at this connection's other end, then a reason: it aborts the group. */
+const ABORT = 0x41;
+/** Longest reason sent, in bytes. */
+const REASON_BYTES = 1024;
+
+function frame(kind: number, reason: string): Buffer {
+  const text = Buffer.from(reason, 'utf8').subarray(0, REASON_BYTES);
+  const header = Buffer.alloc(3);
+  header[0] = kind;
+  header.writeUInt16BE(text.length, 1);
+  return Buffer.concat([header, text]);
+}
 
 /** Options of {@link rendezvousNcclUniqueId}. */
 export interface NcclRendezvousOptions {
@@ -223,11 +235,18 @@ export interface NcclGroupRendezvous {
   /** The group's NCCL id, the same 128 bytes on every rank. */
   readonly uniqueId: Uint8Array;
   /**
-   * Calls `listener` once, when another rank's process is gone: its connection closed (or, across
-   * nodes, TCP keep-alive gave up on it) before it left, or rank 0 reported such a rank. At once when
-   * that already happened.
+   * Calls `listener` once, when another rank is gone or aborts: its connection closed (or, across nodes,
+   * TCP keep-alive gave up on it) before it left, it called {@link NcclGroupRendezvous.abort}, or rank 0
+   * reported either of those of a third rank. The reason names the rank. At once when that already happened.
    */
   onPeerLost(listener: (reason: string) => void): void;
+  /**
+   * Tells every other rank that this one aborts the group (its device failed, say), with `reason`, and
+   * closes its connections: their listeners run, so they abort their communicators instead of waiting in a
+   * collective for this rank. This rank's own listeners do not run. Does nothing after `leave`, a
+   * previous `abort`, or once another rank was lost.
+   */
+  abort(reason: string): void;
   /** Tells the other ranks this one leaves normally and closes its connections. Idempotent. */
   leave(): void;
 }
@@ -243,22 +262,36 @@ export async function rendezvousNcclGroup(options: NcclRendezvousOptions): Promi
   const { id, sockets } = await rendezvous(options, true);
   const listeners: ((reason: string) => void)[] = [];
   let lost: string | undefined;
-  let leaving = false;
+  let closing = false; // this rank left or aborted
   const peerLost = (reason: string) => {
-    if (lost !== undefined || leaving) return;
+    if (lost !== undefined || closing) return;
     lost = reason;
     // rank 0 passes the news on to the ranks still connected
-    for (const socket of sockets.values()) if (!socket.destroyed) socket.write(Buffer.of(LOST));
+    if (options.rank === 0)
+      for (const socket of sockets.values()) if (!socket.destroyed) socket.write(frame(LOST, reason));
     for (const listener of listeners.splice(0)) listener(reason);
   };
   for (const [peer, socket] of sockets) {
     let left = false;
+    let pending: Buffer = Buffer.alloc(0);
     socket.unref();
     socket.setKeepAlive(true, 10_000);
     socket.on('data', (chunk: Buffer) => {
-      for (const byte of chunk) {
-        if (byte === BYE) left = true;
-        else if (byte === LOST && !left) peerLost('rank 0 reports that a rank of the group is gone');
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      while (pending.length > 0) {
+        const kind = pending[0];
+        if (kind !== LOST && kind !== ABORT) {
+          if (kind === BYE) left = true;
+          pending = pending.subarray(1);
+          continue;
+        }
+        if (pending.length < 3 || pending.length < 3 + pending.readUInt16BE(1)) return; // the rest is on its way
+        const end = 3 + pending.readUInt16BE(1);
+        const reason = pending.subarray(3, end).toString('utf8');
+        pending = pending.subarray(end);
+        if (left) continue;
+        if (kind === ABORT) peerLost(`rank ${peer} aborted the group: ${reason}`);
+        else peerLost(`rank 0 reports: ${reason}`);
       }
     });
     socket.on('error', () => {}); // 'close' follows
@@ -270,16 +303,22 @@ export async function rendezvousNcclGroup(options: NcclRendezvousOptions): Promi
     if (socket.destroyed) gone();
     else socket.on('close', gone);
   }
+  const close = (last: Buffer) => {
+    closing = true;
+    for (const socket of sockets.values()) socket.end(last);
+  };
   return {
     uniqueId: id,
     onPeerLost(listener) {
       if (lost !== undefined) listener(lost);
       else listeners.push(listener);
     },
+    abort(reason) {
+      if (closing || lost !== undefined) return;
+      close(frame(ABORT, String(reason)));
+    },
     leave() {
-      if (leaving) return;
-      leaving = true;
-      for (const socket of sockets.values()) socket.end(Buffer.of(BYE));
+      if (!closing) close(Buffer.of(BYE));
     },
   };
 }
@@ -293,9 +332,11 @@ export interface JoinNcclRankOverTcpOptions extends Omit<NcclRendezvousOptions, 
 /**
  * Joins a multi-process (or multi-node) NCCL group: the id by {@link rendezvousNcclGroup}, then
  * `ncclCommInitRank`. Every process calls it with the same address and size and its own rank. When
- * another rank's process goes away, this rank's communicator is aborted ({@link abortNcclRanks}): its
- * collectives waiting for that process end and its later all-reduces throw. `dispose` leaves the group
- * normally.
+ * another rank's process goes away, or another rank aborts, this rank's communicator is aborted
+ * ({@link abortNcclRanks}): its collectives waiting for that rank end and its later all-reduces throw.
+ * `abort(reason)` does the same from this side: call it when this process's device failed and it lives on
+ * (a server that catches the error), so that the other ranks stop waiting for it; an all-reduce that
+ * fails here (a `BackendError`) calls it itself. `dispose` leaves the group normally.
  */
 export async function joinNcclRankOverTcp(options: JoinNcclRankOverTcpOptions): Promise<NcclRankCommunicator> {
   const { backend, ...rendezvousOptions } = options;
@@ -307,13 +348,49 @@ export async function joinNcclRankOverTcp(options: JoinNcclRankOverTcpOptions): 
     group.leave();
     throw error;
   }
-  group.onPeerLost(() => void abortNcclRanks(group.uniqueId).catch(() => {}));
+  return watchedRank(group, communicator, () => abortNcclRanks(group.uniqueId));
+}
+
+/**
+ * A rank communicator tied to its group's watch: the watch's news aborts it (`abortLocal`), `abort` tells
+ * the group, an all-reduce that fails with a `BackendError` aborts the group, and one that fails after the
+ * group ended says why. `dispose` leaves the group. Exported for tests.
+ * @internal
+ */
+export function watchedRank(
+  group: NcclGroupRendezvous,
+  communicator: NcclRankCommunicator,
+  abortLocal: () => Promise<unknown>,
+): NcclRankCommunicator {
+  const abortHere = () => abortLocal().catch(() => 0);
+  let ended: string | undefined; // why this rank's communicator was aborted
+  group.onPeerLost((reason) => {
+    ended ??= reason;
+    void abortHere();
+  });
+  const abort = async (reason: string): Promise<void> => {
+    ended ??= `this rank aborted the group: ${reason}`;
+    group.abort(reason);
+    await abortHere();
+  };
+  // a rank whose all-reduce fails will not join the next one: the others must not wait for it
+  const guarded = async (collective: Promise<void>): Promise<void> => {
+    try {
+      await collective;
+    } catch (error) {
+      if (!(error instanceof BackendError)) throw error;
+      if (ended !== undefined) throw new BackendError(`${error.message}; ${ended}`, { cause: error });
+      await abort(`its all-reduce failed: ${error.message}`);
+      throw error;
+    }
+  };
   return {
     rank: communicator.rank,
     size: communicator.size,
     graphSteps: communicator.graphSteps,
-    allReduceSum: (data) => communicator.allReduceSum(data),
-    allReduceDeviceSum: (buffer, elementCount) => communicator.allReduceDeviceSum(buffer, elementCount),
+    allReduceSum: (data) => guarded(communicator.allReduceSum(data)),
+    allReduceDeviceSum: (buffer, elementCount) => guarded(communicator.allReduceDeviceSum(buffer, elementCount)),
+    abort,
     dispose() {
       group.leave();
       communicator.dispose();

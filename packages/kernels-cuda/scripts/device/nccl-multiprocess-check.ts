@@ -6,7 +6,10 @@
  * With `lost`, the last rank's process exits right after the first all-reduce, without leaving the group,
  * and every other rank all-reduces again: the rendezvous's watch must abort its communicator, so that it
  * gets an error within seconds instead of waiting forever. Writes $OUT/nccl-multiprocess-lost.json.
- *   node .device/nccl-multiprocess.mjs [size] [lost]
+ * With `abort`, the last rank's process lives on and calls `communicator.abort(reason)` instead (its device
+ * failed, say): the others must get an error naming it, and its own next all-reduce must throw too.
+ * Writes $OUT/nccl-multiprocess-abort.json.
+ *   node .device/nccl-multiprocess.mjs [size] [lost|abort]
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -14,7 +17,9 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createCudaBackend, joinNcclRankOverTcp, probeCuda } from '../../src/index.js';
 
-async function child(rank: number, size: number, address: string, lost: boolean): Promise<void> {
+type Failure = 'lost' | 'abort' | undefined;
+
+async function child(rank: number, size: number, address: string, failure: Failure): Promise<void> {
   const backend = createCudaBackend({ device: rank });
   const communicator = await joinNcclRankOverTcp({ backend, address, rank, size, timeoutMs: 60_000 });
   try {
@@ -25,8 +30,23 @@ async function child(rank: number, size: number, address: string, lost: boolean)
     const sum = (await backend.download(buffer, { elementCount: count })) as Float32Array;
     const expected = (size * (size + 1)) / 2;
     const wrong = sum.findIndex((value) => value !== expected);
-    if (lost) {
-      if (rank === size - 1) process.exit(3); // gone, without leaving the group
+    if (failure) {
+      if (rank === size - 1 && failure === 'lost') process.exit(3); // gone, without leaving the group
+      if (rank === size - 1) {
+        // alive, but done with the group: the others must hear of it from the rendezvous
+        await communicator.abort!(`rank ${rank}'s device failed (injected by the check)`);
+        let outcome = 'no error';
+        try {
+          await communicator.allReduceDeviceSum(buffer, count);
+          await backend.download(buffer, { elementCount: 1 });
+        } catch (error) {
+          outcome = (error as Error).message;
+        }
+        process.stdout.write(
+          `${JSON.stringify({ rank, ok: wrong < 0 && /aborted/.test(outcome), aborted: true, outcome })}\n`,
+        );
+        return;
+      }
       // a collective the last rank never joins: waits on the device until the watch aborts this rank
       const started = performance.now();
       let outcome = 'no error';
@@ -38,8 +58,9 @@ async function child(rank: number, size: number, address: string, lost: boolean)
         outcome = (error as Error).message;
       }
       const seconds = (performance.now() - started) / 1000;
+      const named = failure === 'lost' || /rank \d+ aborted the group/.test(outcome);
       process.stdout.write(
-        `${JSON.stringify({ rank, ok: wrong < 0 && /aborted/.test(outcome) && seconds < 20, seconds, outcome })}\n`,
+        `${JSON.stringify({ rank, ok: wrong < 0 && /aborted/.test(outcome) && named && seconds < 20, seconds, outcome })}\n`,
       );
       return;
     }
@@ -62,7 +83,7 @@ async function child(rank: number, size: number, address: string, lost: boolean)
   }
 }
 
-async function parent(size: number, lost: boolean): Promise<void> {
+async function parent(size: number, failure: Failure): Promise<void> {
   const probe = probeCuda();
   if (!probe.available) throw new Error(probe.reason);
   const port = await new Promise<number>((resolve) => {
@@ -79,7 +100,7 @@ async function parent(size: number, lost: boolean): Promise<void> {
       { length: size },
       (_, rank) =>
         new Promise<{ rank: number; code: number | null; stdout: string; stderr: string }>((resolve) => {
-          const args = [script, 'child', String(rank), String(size), address, ...(lost ? ['lost'] : [])];
+          const args = [script, 'child', String(rank), String(size), address, ...(failure ? [failure] : [])];
           const proc = spawn(process.execPath, args);
           // a rank still waiting after a minute is the hang this check is about
           const timer = setTimeout(() => proc.kill('SIGKILL'), 60_000);
@@ -97,7 +118,7 @@ async function parent(size: number, lost: boolean): Promise<void> {
     ),
   );
   const ranks = results.map((result) => {
-    if (lost && result.rank === size - 1)
+    if (failure === 'lost' && result.rank === size - 1)
       return { rank: result.rank, ok: result.code === 3, code: result.code, exited: true };
     try {
       return { ...JSON.parse(result.stdout.trim()), code: result.code };
@@ -106,18 +127,19 @@ async function parent(size: number, lost: boolean): Promise<void> {
     }
   });
   const report = {
-    check: lost ? 'nccl-multiprocess-lost' : 'nccl-multiprocess',
+    check: failure ? `nccl-multiprocess-${failure}` : 'nccl-multiprocess',
     gpus: probe.devices.slice(0, size).map((d) => d.name),
     size,
     address,
     ranks,
   };
   console.log(JSON.stringify(report, null, 2));
-  const file = lost ? 'nccl-multiprocess-lost.json' : 'nccl-multiprocess.json';
+  const file = failure ? `nccl-multiprocess-${failure}.json` : 'nccl-multiprocess.json';
   writeFileSync(`${process.env.OUT ?? '.'}/${file}`, `${JSON.stringify(report, null, 2)}\n`);
   if (!ranks.every((rank) => rank.ok && rank.code === 0)) process.exitCode = 1;
 }
 
 const [mode, ...rest] = process.argv.slice(2);
-if (mode === 'child') await child(Number(rest[0]), Number(rest[1]), rest[2]!, rest[3] === 'lost');
-else await parent(Number(mode ?? 2), rest[0] === 'lost');
+const failureOf = (word: string | undefined): Failure => (word === 'lost' || word === 'abort' ? word : undefined);
+if (mode === 'child') await child(Number(rest[0]), Number(rest[1]), rest[2]!, failureOf(rest[3]));
+else await parent(Number(mode ?? 2), failureOf(rest[0]));
