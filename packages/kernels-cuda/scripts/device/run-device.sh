@@ -35,7 +35,9 @@ for step in "${steps[@]}"; do
       done ;;
     nccl-mp) node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" 2>&1 | tee "$OUT/nccl-multiprocess.log" || status=1
       # a rank's process gone mid-run: the others must get an error, not wait forever
-      timeout 120 node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" lost 2>&1 | tee "$OUT/nccl-multiprocess-lost.log" || status=1 ;;
+      timeout 120 node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" lost 2>&1 | tee "$OUT/nccl-multiprocess-lost.log" || status=1
+      # a rank whose process lives on aborts the group (its device failed): the others must hear of it
+      timeout 120 node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" abort 2>&1 | tee "$OUT/nccl-multiprocess-abort.log" || status=1 ;;
     profile) FAIRKV_BENCH_QUICK=1 FAIRKV_BENCH_REPEATS=1 FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention \
       ncu --target-processes all -k regex:'decodeMma|scheduleKernel|combineKernel' --launch-skip 6 --launch-count 6 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
