@@ -75,6 +75,16 @@ function lostWithin(group: { onPeerLost(listener: (reason: string) => void): voi
   });
 }
 
+/** Every rank of a group of `size` formed by rendezvousNcclGroup on a fresh local address. */
+async function formGroup(size: number) {
+  const address = `127.0.0.1:${await freePort()}`;
+  return Promise.all(
+    Array.from({ length: size }, (_, rank) =>
+      rendezvousNcclGroup({ address, rank, size, timeoutMs: 10_000, createId: () => new Uint8Array(128) }),
+    ),
+  );
+}
+
 describe('NCCL group rendezvous: the connections as a watch over the ranks', () => {
   it('a rank whose process is gone before it left is reported to every other rank; leaving is not', async () => {
     const address = `127.0.0.1:${await freePort()}`;
@@ -101,12 +111,7 @@ describe('NCCL group rendezvous: the connections as a watch over the ranks', () 
   });
 
   it('ranks that all leave report nothing; a rank whose connection to rank 0 drops counts rank 0 as gone', async () => {
-    const address = `127.0.0.1:${await freePort()}`;
-    const ranks = await Promise.all(
-      [0, 1, 2].map((rank) =>
-        rendezvousNcclGroup({ address, rank, size: 3, timeoutMs: 10_000, createId: () => new Uint8Array(128) }),
-      ),
-    );
+    const ranks = await formGroup(3);
     const quiet = ranks.map((group) => lostWithin(group, 400));
     ranks[1]!.leave();
     ranks[2]!.leave();
@@ -131,12 +136,7 @@ describe('NCCL group rendezvous: the connections as a watch over the ranks', () 
   });
 
   it('a rank that aborts is reported to every other rank with its reason, and not to itself', async () => {
-    const address = `127.0.0.1:${await freePort()}`;
-    const ranks = await Promise.all(
-      [0, 1, 2].map((rank) =>
-        rendezvousNcclGroup({ address, rank, size: 3, timeoutMs: 10_000, createId: () => new Uint8Array(128) }),
-      ),
-    );
+    const ranks = await formGroup(3);
     const heard = ranks.map((group) => lostWithin(group, 5_000));
     ranks[2]!.abort('device 2 failed: an illegal memory access');
     expect(await heard[0]).toBe('rank 2 aborted the group: device 2 failed: an illegal memory access');
@@ -147,12 +147,7 @@ describe('NCCL group rendezvous: the connections as a watch over the ranks', () 
     for (const group of ranks) group.leave();
 
     // rank 0 aborting reaches every rank directly
-    const next = `127.0.0.1:${await freePort()}`;
-    const again = await Promise.all(
-      [0, 1, 2].map((rank) =>
-        rendezvousNcclGroup({ address: next, rank, size: 3, timeoutMs: 10_000, createId: () => new Uint8Array(128) }),
-      ),
-    );
+    const again = await formGroup(3);
     const told = [lostWithin(again[1]!, 400), lostWithin(again[2]!, 5_000)];
     again[1]!.leave(); // a rank that left hears nothing more
     again[0]!.abort('x'.repeat(5000)); // reasons are cut at 1 KiB
@@ -215,12 +210,7 @@ async function until(condition: () => boolean, ms: number): Promise<boolean> {
 
 describe('a rank communicator tied to the watch (joinNcclRankOverTcp)', () => {
   async function pair() {
-    const address = `127.0.0.1:${await freePort()}`;
-    const groups = await Promise.all(
-      [0, 1].map((rank) =>
-        rendezvousNcclGroup({ address, rank, size: 2, timeoutMs: 10_000, createId: () => new Uint8Array(128) }),
-      ),
-    );
+    const groups = await formGroup(2);
     const errors: (Error | undefined)[] = [undefined, undefined];
     const fakes = [0, 1].map((rank) => fakeRank(rank, () => errors[rank]));
     const ranks = fakes.map((fake, rank) => watchedRank(groups[rank]!, fake.communicator, fake.abortLocal));
