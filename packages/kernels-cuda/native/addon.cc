@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -1126,16 +1127,57 @@ Napi::Value NcclCreateGroup(const Napi::CallbackInfo& info) {
   });
 }
 
+/**
+ * `ncclCommInitRank` on a thread of its own (it blocks until every rank of the group joined): returns
+ * `{ result, abandon }` at once. `result` resolves to the group's id on this JavaScript thread (where the
+ * group is registered, as collectives look it up) or rejects with NCCL's error. A rank whose peer never
+ * joins (its process or device failed first) would wait there for good; `abandon()` lets this thread stop
+ * waiting: the init thread is left to the process (a group it still forms is dropped, not registered), and
+ * it no longer keeps the event loop alive.
+ */
 Napi::Value NcclCreateRank(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
     Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
     std::vector<unsigned char> uniqueId(bytes.Data(), bytes.Data() + bytes.ElementLength());
     const int rankCount = info[1].As<Napi::Number>().Int32Value();
     const int rank = info[2].As<Napi::Number>().Int32Value();
-    DeviceContext& context = contextOf(info[3]);
-    const int id = nextGroupId++;
-    ncclGroups[id] = std::make_unique<NcclGroup>(uniqueId, rankCount, rank, context.device);
-    return Napi::Number::New(info.Env(), id);
+    const int device = contextOf(info[3]).device;
+    auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
+    auto abandoned = std::make_shared<std::atomic<bool>>(false);
+    auto done = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                              "fairkv.ncclCreateRank", 0, 1);
+    std::thread([done, uniqueId, rankCount, rank, device, deferred, abandoned]() mutable {
+      NcclGroup* group = nullptr;
+      std::string error;
+      try {
+        group = new NcclGroup(uniqueId, rankCount, rank, device);
+      } catch (const std::exception& failure) {
+        error = failure.what();
+      }
+      const napi_status status = done.BlockingCall([deferred, group, error, abandoned](Napi::Env env, Napi::Function) {
+        if (abandoned->load()) {
+          delete group;  // nobody waits for it: unregistered, its communicator left to the process
+          return;
+        }
+        if (group == nullptr) {
+          deferred->Reject(Napi::Error::New(env, error).Value());
+          return;
+        }
+        const int id = nextGroupId++;
+        ncclGroups[id] = std::unique_ptr<NcclGroup>(group);
+        deferred->Resolve(Napi::Number::New(env, id));
+      });
+      if (status != napi_ok) delete group;  // the JavaScript thread is gone
+      done.Release();
+    }).detach();
+    Napi::Object pending = Napi::Object::New(env);
+    pending.Set("result", deferred->Promise());
+    pending.Set("abandon", Napi::Function::New(env, [done, abandoned](const Napi::CallbackInfo& call) mutable {
+      if (!abandoned->exchange(true)) done.Unref(call.Env());
+      return call.Env().Undefined();
+    }));
+    return pending;
   });
 }
 

@@ -169,8 +169,17 @@ export interface NativeAddon {
   ncclUniqueId(): Uint8Array;
   /** `ncclCommInitAll` over the devices of the given contexts (one process, all local GPUs). */
   ncclCreateGroup(contexts: number[]): number;
-  /** `ncclCommInitRank`: this process's rank in a group of `rankCount`, on the context's device. */
-  ncclCreateRank(uniqueId: Uint8Array, rankCount: number, rank: number, context: number): number;
+  /**
+   * `ncclCommInitRank`: this process's rank in a group of `rankCount`, on the context's device, on a native
+   * thread of its own (it blocks until every rank joined). `result` resolves to the group id; `abandon()`
+   * stops waiting for it (the init thread is left to the process, and no longer keeps the event loop alive).
+   */
+  ncclCreateRank(
+    uniqueId: Uint8Array,
+    rankCount: number,
+    rank: number,
+    context: number,
+  ): { result: Promise<number>; abandon(): void };
   /**
    * `ncclCommAbort` on every rank of this process created with `uniqueId`, on a native thread of its
    * own: their collectives waiting on the device end, later ones throw. Resolves to how many

@@ -81,30 +81,85 @@ export interface JoinNcclRankOptions {
   rank: number;
   /** Ranks in the group. */
   size: number;
+  /**
+   * Gives up waiting for the other ranks when it aborts (one of them failed before it joined): the join
+   * rejects with a `BackendError` carrying the signal's reason. NCCL's init cannot be cancelled, so its
+   * thread is left to the process.
+   */
+  signal?: AbortSignal;
+}
+
+/** A rank's `ncclCommInitRank` under way on its native thread (the addon's `ncclCreateRank`). */
+export interface PendingNcclInit {
+  result: Promise<number>;
+  abandon(): void;
+}
+
+function reasonOf(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : String(reason);
 }
 
 /**
- * Joins an NCCL group as one rank (`ncclCommInitRank`; blocks this thread until every rank joined) and
- * returns its communicator: `allReduceDeviceSum` enqueues `ncclAllReduce` on the backend's stream and
- * resolves at once (later work on the stream sees the sums); `allReduceSum` on host arrays goes through
- * a device buffer. Every rank gets the same bits (NCCL's reduction result is identical on all ranks).
- * After {@link abortNcclRanks} on its group, its all-reduces throw a `BackendError`.
+ * Waits for a rank's init, or abandons it once `signal` aborts. `what` names the rank in errors.
+ * Exported for tests.
+ * @internal
  */
-export function joinNcclRank(options: JoinNcclRankOptions): NcclRankCommunicator {
-  const { backend, uniqueId, rank, size } = options;
+export function awaitNcclInit(
+  pending: PendingNcclInit,
+  signal: AbortSignal | undefined,
+  what: string,
+): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const giveUp = () => {
+      pending.abandon();
+      reject(
+        new BackendError(`${what}: stopped waiting for the other ranks: ${reasonOf(signal!)}`, {
+          cause: signal!.reason,
+        }),
+      );
+    };
+    if (signal?.aborted) {
+      giveUp();
+      return;
+    }
+    signal?.addEventListener('abort', giveUp, { once: true });
+    pending.result.then(
+      (group) => {
+        signal?.removeEventListener('abort', giveUp);
+        resolve(group);
+      },
+      (error: unknown) => {
+        signal?.removeEventListener('abort', giveUp);
+        reject(new BackendError(`${what} failed: ${(error as Error).message}`, { cause: error }));
+      },
+    );
+  });
+}
+
+/**
+ * Joins an NCCL group as one rank and resolves to its communicator once every rank joined
+ * (`ncclCommInitRank`, on a native thread of its own, so this thread stays free: a worker whose peer failed
+ * can still be told to stop, or stop waiting through `signal`). `allReduceDeviceSum` enqueues
+ * `ncclAllReduce` on the backend's stream and resolves at once (later work on the stream sees the sums);
+ * `allReduceSum` on host arrays goes through a device buffer. Every rank gets the same bits (NCCL's
+ * reduction result is identical on all ranks). After {@link abortNcclRanks} on its group, its all-reduces
+ * throw a `BackendError`.
+ * @throws (rejects) ValidationError for a bad id, rank or size; BackendError when NCCL is unavailable, its
+ * init fails, or `signal` aborted first.
+ */
+export async function joinNcclRank(options: JoinNcclRankOptions): Promise<NcclRankCommunicator> {
+  const { backend, uniqueId, rank, size, signal } = options;
   checkUniqueId(uniqueId);
   validateRank(rank, size);
   const native = backend.native;
   const nccl = native.libraryInfo().nccl;
   if (!nccl.available) throw new BackendError(`NCCL unavailable: ${nccl.error}`);
-  let group: number;
-  try {
-    group = native.ncclCreateRank(uniqueId, size, rank, backend.nativeContext);
-  } catch (error) {
-    throw new BackendError(`ncclCommInitRank (rank ${rank} of ${size}) failed: ${(error as Error).message}`, {
-      cause: error,
-    });
-  }
+  const group = await awaitNcclInit(
+    native.ncclCreateRank(uniqueId, size, rank, backend.nativeContext),
+    signal,
+    `ncclCommInitRank (rank ${rank} of ${size})`,
+  );
   let disposed = false;
   let scratch: DeviceBuffer<'f32'> | undefined;
   const allReduce = (buffer: DeviceBuffer<'f32'>, elementCount: number): void => {

@@ -331,7 +331,9 @@ export interface JoinNcclRankOverTcpOptions extends Omit<NcclRendezvousOptions, 
 
 /**
  * Joins a multi-process (or multi-node) NCCL group: the id by {@link rendezvousNcclGroup}, then
- * `ncclCommInitRank`. Every process calls it with the same address and size and its own rank. When
+ * `ncclCommInitRank`. Every process calls it with the same address and size and its own rank. A rank whose
+ * process goes away, or whose init fails, before the group formed makes the others stop waiting in theirs
+ * (their joins reject with a `BackendError` naming it). When
  * another rank's process goes away, or another rank aborts, this rank's communicator is aborted
  * ({@link abortNcclRanks}): its collectives waiting for that rank end and its later all-reduces throw.
  * `abort(reason)` does the same from this side: call it when this process's device failed and it lives on
@@ -341,11 +343,21 @@ export interface JoinNcclRankOverTcpOptions extends Omit<NcclRendezvousOptions, 
 export async function joinNcclRankOverTcp(options: JoinNcclRankOverTcpOptions): Promise<NcclRankCommunicator> {
   const { backend, ...rendezvousOptions } = options;
   const group = await rendezvousNcclGroup(rendezvousOptions);
+  // a rank gone before the group formed: stop waiting for it in ncclCommInitRank
+  const forming = new AbortController();
+  group.onPeerLost((reason) => forming.abort(new Error(reason)));
   let communicator: NcclRankCommunicator;
   try {
-    communicator = joinNcclRank({ backend, uniqueId: group.uniqueId, rank: options.rank, size: options.size });
+    communicator = await joinNcclRank({
+      backend,
+      uniqueId: group.uniqueId,
+      rank: options.rank,
+      size: options.size,
+      signal: forming.signal,
+    });
   } catch (error) {
-    group.leave();
+    // the other ranks wait in their ncclCommInitRank for this one: they must stop too
+    group.abort(`its ncclCommInitRank failed: ${(error as Error).message}`);
     throw error;
   }
   return watchedRank(group, communicator, () => abortNcclRanks(group.uniqueId));

@@ -1,7 +1,7 @@
 import { BackendError, ValidationError } from '@fairkv/core';
 import { describe, expect, it } from 'vitest';
 import type { CudaBackend } from './cuda-backend.js';
-import { abortNcclRanks, joinNcclRank } from './nccl-rank.js';
+import { abortNcclRanks, awaitNcclInit, joinNcclRank, type PendingNcclInit } from './nccl-rank.js';
 import { probeCuda } from './probe.js';
 import { abortWorkerDevices, createWorkerDevice, cudaWorkerBackend } from './worker-device.js';
 
@@ -10,15 +10,41 @@ const cuda = probeCuda();
 const noBackend = {} as CudaBackend;
 
 describe('NCCL ranks and CUDA worker devices: bad input', () => {
-  it('joinNcclRank names the field and the value', () => {
+  it('joinNcclRank names the field and the value', async () => {
     const id = new Uint8Array(128);
-    expect(() => joinNcclRank({ backend: noBackend, uniqueId: new Uint8Array(16), rank: 0, size: 2 })).toThrow(
+    await expect(joinNcclRank({ backend: noBackend, uniqueId: new Uint8Array(16), rank: 0, size: 2 })).rejects.toThrow(
       /uniqueId: expected 128 bytes from createNcclUniqueId\(\), got 16 bytes/,
     );
-    expect(() => joinNcclRank({ backend: noBackend, uniqueId: id, rank: 2, size: 2 })).toThrow(
+    await expect(joinNcclRank({ backend: noBackend, uniqueId: id, rank: 2, size: 2 })).rejects.toThrow(
       /rank: expected an integer in \[0, 2\), got 2/,
     );
-    expect(() => joinNcclRank({ backend: noBackend, uniqueId: id, rank: 0, size: 0 })).toThrow(ValidationError);
+    await expect(joinNcclRank({ backend: noBackend, uniqueId: id, rank: 0, size: 0 })).rejects.toThrow(ValidationError);
+  });
+
+  it('a rank stops waiting for its init when the signal aborts, and reports a failed init by rank', async () => {
+    let abandoned = 0;
+    const never: PendingNcclInit = { result: new Promise<number>(() => {}), abandon: () => void abandoned++ };
+    const forming = new AbortController();
+    const waiting = awaitNcclInit(never, forming.signal, 'ncclCommInitRank (rank 0 of 2)');
+    forming.abort(new Error('the connection to rank 1 closed before it left (its process is gone)'));
+    await expect(waiting).rejects.toThrow(
+      'ncclCommInitRank (rank 0 of 2): stopped waiting for the other ranks: the connection to rank 1 closed before it left (its process is gone)',
+    );
+    expect(abandoned).toBe(1);
+    // already aborted: gives up at once
+    await expect(awaitNcclInit(never, forming.signal, 'rank 0')).rejects.toThrow(BackendError);
+    expect(abandoned).toBe(2);
+    // NCCL's own failure, named by rank; a finished init resolves to its group, and a later abort changes nothing
+    const failed = { result: Promise.reject(new Error('ncclCommInitRank: unhandled cuda error')), abandon() {} };
+    await expect(awaitNcclInit(failed, undefined, 'ncclCommInitRank (rank 1 of 2)')).rejects.toThrow(
+      'ncclCommInitRank (rank 1 of 2) failed: ncclCommInitRank: unhandled cuda error',
+    );
+    const late = new AbortController();
+    await expect(
+      awaitNcclInit({ result: Promise.resolve(7), abandon: () => void abandoned++ }, late.signal, 'r'),
+    ).resolves.toBe(7);
+    late.abort(new Error('too late'));
+    expect(abandoned).toBe(2);
   });
 
   it('createWorkerDevice refuses options without the NCCL id or with a wrong GPU list', () => {

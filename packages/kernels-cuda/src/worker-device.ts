@@ -100,12 +100,13 @@ export async function abortWorkerDevices(options: unknown): Promise<void> {
 /**
  * Called by the runtime in a device worker thread: creates the CUDA backend of `setup.device` (on
  * `options.gpus[device]`, default the same GPU number) and, with several devices, a `connect` that joins
- * the NCCL group as rank `device` (`ncclCommInitRank` blocks until every worker joined; the runtime
- * calls it only once every device has created its backend). Structurally the runtime's `WorkerDevice`.
+ * the NCCL group as rank `device` (it resolves once every worker joined; the runtime calls it only once
+ * every device has created its backend, and ends the workers if one fails to join). Structurally the
+ * runtime's `WorkerDevice`.
  */
 export function createWorkerDevice(setup: CudaWorkerDeviceSetup): {
   backend: CudaBackend;
-  connect?: () => NcclRankCommunicator;
+  connect?: () => Promise<NcclRankCommunicator>;
 } {
   const options = parseOptions(setup.options, setup.deviceCount);
   const backend = createCudaBackend({ device: options.gpus?.[setup.device] ?? setup.device });

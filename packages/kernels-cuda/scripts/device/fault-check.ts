@@ -5,8 +5,11 @@
  * call (fault-worker-device.ts). For each scenario the request must fail with device 1's error within
  * seconds, the engine refuse further work, `dispose` return, and a fresh engine on the same GPUs in the
  * same process generate stories260K's golden text.
+ * Scenario `connect`: device 1 fails to join the NCCL group while device 0 waits in its ncclCommInitRank;
+ * creating the engine must fail with device 1's error within seconds (it used to hang).
  * Usage: node .device/cli/fault-check.mjs <model.gguf> <scenario> (prefill-first | decode-eager |
- * decode-graph | prefill-after-graphs | none); writes $OUT/fault-<scenario>.json; exit code 1 when a check fails.
+ * decode-graph | prefill-after-graphs | connect | none); writes $OUT/fault-<scenario>.json; exit code 1 when a
+ * check fails.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +33,7 @@ const scenarios: Record<string, FailRun | undefined> = {
   'decode-graph': { device: 1, kernel: 'ragged-decode-attention', call: 4 * layers + 2 },
   // a second request's prefill, while the first one decodes from CUDA graphs that captured all-reduces
   'prefill-after-graphs': { device: 1, kernel: 'prefill-attention', call: layers + 1 },
+  connect: undefined,
   none: undefined,
 };
 if (!(scenario in scenarios)) throw new Error(`scenario: expected one of ${Object.keys(scenarios).join(', ')}`);
@@ -69,39 +73,61 @@ const engineWith = (options: Record<string, unknown>): Promise<InferenceEngine> 
   });
 };
 
-const engine = await engineWith(failRun ? { failRun } : {});
-let started = performance.now();
-try {
-  const first = engine.generate('Once upon a time', { maxTokens: 30, stopAtEos: false });
-  let request = first;
-  if (scenario === 'prefill-after-graphs') {
-    const chunks = first[Symbol.asyncIterator]();
-    for (let token = 0; token < 6; token++) await chunks.next();
-    started = performance.now();
-    request = engine.generate('Once upon a time there was', { maxTokens: 8, stopAtEos: false });
-    // the first request fails with the same error
-    await Promise.allSettled([first.result]);
-  }
-  const result = await request.result;
-  check(failRun ? 'the request fails with device 1 error' : 'the request completes', failRun === undefined, {
-    text: result.text.slice(0, 60),
-  });
-} catch (error) {
-  const seconds = (performance.now() - started) / 1000;
-  const message = (error as Error).message;
-  check('the request fails with device 1 error', /^device 1: simulated launch failure/.test(message), { message });
-  check('it fails within 20 s', seconds < 20, { seconds });
-  let refused = '';
+async function failingRequest(): Promise<void> {
+  const engine = await engineWith(failRun ? { failRun } : {});
+  let started = performance.now();
   try {
-    engine.generate('Once');
-  } catch (next) {
-    refused = (next as Error).message;
+    const first = engine.generate('Once upon a time', { maxTokens: 30, stopAtEos: false });
+    let request = first;
+    if (scenario === 'prefill-after-graphs') {
+      const chunks = first[Symbol.asyncIterator]();
+      for (let token = 0; token < 6; token++) await chunks.next();
+      started = performance.now();
+      request = engine.generate('Once upon a time there was', { maxTokens: 8, stopAtEos: false });
+      // the first request fails with the same error
+      await Promise.allSettled([first.result]);
+    }
+    const result = await request.result;
+    check(failRun ? 'the request fails with device 1 error' : 'the request completes', failRun === undefined, {
+      text: result.text.slice(0, 60),
+    });
+  } catch (error) {
+    const seconds = (performance.now() - started) / 1000;
+    const message = (error as Error).message;
+    check('the request fails with device 1 error', /^device 1: simulated launch failure/.test(message), { message });
+    check('it fails within 20 s', seconds < 20, { seconds });
+    let refused = '';
+    try {
+      engine.generate('Once');
+    } catch (next) {
+      refused = (next as Error).message;
+    }
+    check('the engine refuses further work', /the engine stopped after a device failed/.test(refused), { refused });
   }
-  check('the engine refuses further work', /the engine stopped after a device failed/.test(refused), { refused });
+  started = performance.now();
+  await engine.dispose();
+  check('dispose returns', true, { seconds: (performance.now() - started) / 1000 });
 }
-started = performance.now();
-await engine.dispose();
-check('dispose returns', true, { seconds: (performance.now() - started) / 1000 });
+
+async function failingStart(): Promise<void> {
+  const started = performance.now();
+  try {
+    const engine = await engineWith({ failConnect: 1 });
+    await engine.dispose();
+    check('creating the engine fails with device 1 error', false);
+  } catch (error) {
+    const message = (error as Error).message;
+    check('creating the engine fails with device 1 error', /simulated NCCL init failure on device 1/.test(message), {
+      message,
+    });
+    check('it fails within 20 s', (performance.now() - started) / 1000 < 20, {
+      seconds: (performance.now() - started) / 1000,
+    });
+  }
+}
+
+if (scenario === 'connect') await failingStart();
+else await failingRequest();
 
 const fresh = await engineWith({});
 try {

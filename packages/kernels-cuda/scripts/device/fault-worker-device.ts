@@ -1,7 +1,8 @@
 /**
  * The CUDA worker device of `@fairkv/kernels-cuda` with a fault injected for fault-check.ts: with
  * `options.failRun` one device's backend throws at the given call of a kernel, as a failed launch
- * would, part-way through a prefill or a decode step. Everything else is the real worker device
+ * would, part-way through a prefill or a decode step; with `options.failConnect` that device fails to join
+ * the NCCL group (the others are already waiting in theirs). Everything else is the real worker device
  * (its NCCL rank, its abort). Bundled beside the CLI's worker bundles by bundle-device.sh.
  */
 import type { Backend } from '@fairkv/kernels';
@@ -19,8 +20,14 @@ export interface FailRun {
 }
 
 export function createWorkerDevice(setup: CudaWorkerDeviceSetup) {
-  const { failRun, ...options } = setup.options as { failRun?: FailRun };
+  const { failRun, failConnect, ...options } = setup.options as { failRun?: FailRun; failConnect?: number };
   const device = createCudaWorkerDevice({ ...setup, options });
+  if (failConnect === setup.device && device.connect) {
+    // its NCCL rank never joins: the other devices wait in their ncclCommInitRank
+    device.connect = async () => {
+      throw new Error(`simulated NCCL init failure on device ${setup.device}`);
+    };
+  }
   if (failRun?.device === setup.device) {
     const backend: Backend = device.backend;
     const run = backend.run.bind(backend);

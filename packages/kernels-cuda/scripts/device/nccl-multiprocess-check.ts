@@ -9,17 +9,46 @@
  * With `abort`, the last rank's process lives on and calls `communicator.abort(reason)` instead (its device
  * failed, say): the others must get an error naming it, and its own next all-reduce must throw too.
  * Writes $OUT/nccl-multiprocess-abort.json.
- *   node .device/nccl-multiprocess.mjs [size] [lost|abort]
+ * With `init-lost` (`init-abort`), the last rank's process exits (aborts the group, as a failed
+ * ncclCommInitRank would) right after the rendezvous, while the others wait in their ncclCommInitRank: their
+ * joins must fail within seconds naming it, and their processes exit. Writes $OUT/nccl-multiprocess-<mode>.json.
+ *   node .device/nccl-multiprocess.mjs [size] [lost|abort|init-lost|init-abort]
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { createCudaBackend, joinNcclRankOverTcp, probeCuda } from '../../src/index.js';
+import { createCudaBackend, joinNcclRankOverTcp, probeCuda, rendezvousNcclGroup } from '../../src/index.js';
 
-type Failure = 'lost' | 'abort' | undefined;
+type Failure = 'lost' | 'abort' | 'init-lost' | 'init-abort' | undefined;
+
+async function failingInit(rank: number, size: number, address: string, failure: Failure): Promise<void> {
+  if (rank === size - 1) {
+    // takes the id, then never joins: gone, or alive and telling the others its init failed
+    const group = await rendezvousNcclGroup({ address, rank, size, timeoutMs: 60_000 });
+    if (failure === 'init-lost') process.exit(3);
+    group.abort(`rank ${rank}'s ncclCommInitRank failed (simulated by the check)`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    process.stdout.write(`${JSON.stringify({ rank, ok: true, aborted: true })}\n`);
+    return;
+  }
+  const backend = createCudaBackend({ device: rank });
+  const started = performance.now();
+  let outcome = 'joined';
+  try {
+    (await joinNcclRankOverTcp({ backend, address, rank, size, timeoutMs: 60_000 })).dispose();
+  } catch (error) {
+    outcome = (error as Error).message;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const ok = /stopped waiting for the other ranks/.test(outcome) && new RegExp(`rank ${size - 1}`).test(outcome);
+  process.stdout.write(`${JSON.stringify({ rank, ok: ok && seconds < 20, seconds, outcome })}\n`);
+  backend.dispose();
+  // the process must still exit: the abandoned init thread does not keep it alive
+}
 
 async function child(rank: number, size: number, address: string, failure: Failure): Promise<void> {
+  if (failure === 'init-lost' || failure === 'init-abort') return failingInit(rank, size, address, failure);
   const backend = createCudaBackend({ device: rank });
   const communicator = await joinNcclRankOverTcp({ backend, address, rank, size, timeoutMs: 60_000 });
   try {
@@ -118,7 +147,7 @@ async function parent(size: number, failure: Failure): Promise<void> {
     ),
   );
   const ranks = results.map((result) => {
-    if (failure === 'lost' && result.rank === size - 1)
+    if ((failure === 'lost' || failure === 'init-lost') && result.rank === size - 1)
       return { rank: result.rank, ok: result.code === 3, code: result.code, exited: true };
     try {
       return { ...JSON.parse(result.stdout.trim()), code: result.code };
@@ -141,6 +170,7 @@ async function parent(size: number, failure: Failure): Promise<void> {
 }
 
 const [mode, ...rest] = process.argv.slice(2);
-const failureOf = (word: string | undefined): Failure => (word === 'lost' || word === 'abort' ? word : undefined);
+const failures = ['lost', 'abort', 'init-lost', 'init-abort'] as const;
+const failureOf = (word: string | undefined): Failure => failures.find((failure) => failure === word);
 if (mode === 'child') await child(Number(rest[0]), Number(rest[1]), rest[2]!, failureOf(rest[3]));
 else await parent(Number(mode ?? 2), failureOf(rest[0]));

@@ -28,7 +28,7 @@ for step in "${steps[@]}"; do
     conformance) node .device/conformance.mjs 2>&1 | tee "$OUT/conformance.log" || status=1 ;;
     nccl) node .device/nccl-check.mjs 2>&1 | tee "$OUT/nccl.log" || status=1 ;;
     fault) # a GPU failing part-way through a call: the others are released, the engine stops (2 GPUs)
-      for scenario in prefill-first decode-eager decode-graph prefill-after-graphs none; do
+      for scenario in prefill-first decode-eager decode-graph prefill-after-graphs connect none; do
         timeout 180 node .device/cli/fault-check.mjs .device/stories260K.gguf $scenario 2>&1 | tee -a "$OUT/fault.log"
         rc=${PIPESTATUS[0]}
         [ "$rc" -eq 0 ] || { status=1; echo "fault $scenario: exit $rc (124: timed out, a hang)" | tee -a "$OUT/fault.log"; }
@@ -37,7 +37,11 @@ for step in "${steps[@]}"; do
       # a rank's process gone mid-run: the others must get an error, not wait forever
       timeout 120 node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" lost 2>&1 | tee "$OUT/nccl-multiprocess-lost.log" || status=1
       # a rank whose process lives on aborts the group (its device failed): the others must hear of it
-      timeout 120 node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" abort 2>&1 | tee "$OUT/nccl-multiprocess-abort.log" || status=1 ;;
+      timeout 120 node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" abort 2>&1 | tee "$OUT/nccl-multiprocess-abort.log" || status=1
+      # a rank that never joins ncclCommInitRank (gone, or its init failed): the others stop waiting
+      for mode in init-lost init-abort; do
+        timeout 120 node .device/nccl-multiprocess.mjs "$(nvidia-smi -L | wc -l)" $mode 2>&1 | tee "$OUT/nccl-multiprocess-$mode.log" || status=1
+      done ;;
     profile) FAIRKV_BENCH_QUICK=1 FAIRKV_BENCH_REPEATS=1 FAIRKV_BENCH_DIR=$PWD/bench/cuda-decode-attention \
       ncu --target-processes all -k regex:'decodeMma|scheduleKernel|combineKernel' --launch-skip 6 --launch-count 6 \
       --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats --section MemoryWorkloadAnalysis \
