@@ -9,7 +9,6 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -1144,10 +1143,16 @@ Napi::Value NcclCreateRank(const Napi::CallbackInfo& info) {
     const int rank = info[2].As<Napi::Number>().Int32Value();
     const int device = contextOf(info[3]).device;
     auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-    auto abandoned = std::make_shared<std::atomic<bool>>(false);
+    // abandoned: set by abandon() (on this thread), read by the init thread's callback (on this thread too);
+    // settled: the callback ran, so the thread-safe function may be gone and abandon() leaves it alone
+    struct State {
+      bool abandoned = false;
+      bool settled = false;
+    };
+    auto state = std::make_shared<State>();
     auto done = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
                                               "fairkv.ncclCreateRank", 0, 1);
-    std::thread([done, uniqueId, rankCount, rank, device, deferred, abandoned]() mutable {
+    std::thread([done, uniqueId, rankCount, rank, device, deferred, state]() mutable {
       NcclGroup* group = nullptr;
       std::string error;
       try {
@@ -1155,8 +1160,9 @@ Napi::Value NcclCreateRank(const Napi::CallbackInfo& info) {
       } catch (const std::exception& failure) {
         error = failure.what();
       }
-      const napi_status status = done.BlockingCall([deferred, group, error, abandoned](Napi::Env env, Napi::Function) {
-        if (abandoned->load()) {
+      const napi_status status = done.BlockingCall([deferred, group, error, state](Napi::Env env, Napi::Function) {
+        state->settled = true;
+        if (state->abandoned) {
           delete group;  // nobody waits for it: unregistered, its communicator left to the process
           return;
         }
@@ -1173,8 +1179,9 @@ Napi::Value NcclCreateRank(const Napi::CallbackInfo& info) {
     }).detach();
     Napi::Object pending = Napi::Object::New(env);
     pending.Set("result", deferred->Promise());
-    pending.Set("abandon", Napi::Function::New(env, [done, abandoned](const Napi::CallbackInfo& call) mutable {
-      if (!abandoned->exchange(true)) done.Unref(call.Env());
+    pending.Set("abandon", Napi::Function::New(env, [done, state](const Napi::CallbackInfo& call) mutable {
+      if (!state->abandoned && !state->settled) done.Unref(call.Env());
+      state->abandoned = true;
       return call.Env().Undefined();
     }));
     return pending;

@@ -333,9 +333,9 @@ export interface JoinNcclRankOverTcpOptions extends Omit<NcclRendezvousOptions, 
  * Joins a multi-process (or multi-node) NCCL group: the id by {@link rendezvousNcclGroup}, then
  * `ncclCommInitRank`. Every process calls it with the same address and size and its own rank. A rank whose
  * process goes away, or whose init fails, before the group formed makes the others stop waiting in theirs
- * (their joins reject with a `BackendError` naming it). When
- * another rank's process goes away, or another rank aborts, this rank's communicator is aborted
- * ({@link abortNcclRanks}): its collectives waiting for that rank end and its later all-reduces throw.
+ * (their joins reject with a `BackendError` naming it). Once the group formed, when another rank's process
+ * goes away or another rank aborts, this rank's communicator is aborted ({@link abortNcclRanks}): its
+ * collectives waiting for that rank end and its later all-reduces throw.
  * `abort(reason)` does the same from this side: call it when this process's device failed and it lives on
  * (a server that catches the error), so that the other ranks stop waiting for it; an all-reduce that
  * fails here (a `BackendError`) calls it itself. `dispose` leaves the group normally.
@@ -358,6 +358,7 @@ export async function joinNcclRankOverTcp(options: JoinNcclRankOverTcpOptions): 
   } catch (error) {
     // the other ranks wait in their ncclCommInitRank for this one: they must stop too
     group.abort(`its ncclCommInitRank failed: ${(error as Error).message}`);
+    group.leave(); // (closes the connections where abort had nothing to say: the group was lost already)
     throw error;
   }
   return watchedRank(group, communicator, () => abortNcclRanks(group.uniqueId));
