@@ -156,6 +156,34 @@ describe('NCCL group rendezvous: the connections as a watch over the ranks', () 
     again[2]!.leave();
   });
 
+  it('keeps an abort sent before the group formed (the other ranks still arriving) for the watch', async () => {
+    const address = `127.0.0.1:${await freePort()}`;
+    const [host, port] = [address.split(':')[0]!, Number(address.split(':')[1])];
+    const root = rendezvousNcclGroup({
+      address,
+      rank: 0,
+      size: 3,
+      timeoutMs: 10_000,
+      createId: () => new Uint8Array(128),
+    });
+    // rank 2 takes the id, aborts at once (its init failed) and goes, before rank 1 has even arrived
+    const two = connect({ port, host });
+    await new Promise((resolve) => two.once('connect', resolve));
+    two.write(hello(2));
+    await new Promise((resolve) => two.once('data', resolve));
+    const reason = Buffer.from('its ncclCommInitRank failed: out of memory', 'utf8');
+    two.end(Buffer.concat([Buffer.of(0x41, 0, reason.length), reason]));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const one = await rendezvousNcclGroup({ address, rank: 1, size: 3, timeoutMs: 10_000 });
+    const zero = await root;
+    expect(await lostWithin(zero, 5_000)).toBe('rank 2 aborted the group: its ncclCommInitRank failed: out of memory');
+    expect(await lostWithin(one, 5_000)).toBe(
+      'rank 0 reports: rank 2 aborted the group: its ncclCommInitRank failed: out of memory',
+    );
+    zero.leave();
+    one.leave();
+  });
+
   it('reads an abort that arrives in pieces; does nothing after the rank left', async () => {
     const address = `127.0.0.1:${await freePort()}`;
     const [host, port] = [address.split(':')[0]!, Number(address.split(':')[1])];

@@ -69,7 +69,10 @@ function validate(options: NcclRendezvousOptions): { host: string; port: number;
   return { ...parseAddress(options.address), timeoutMs };
 }
 
-/** Reads exactly `bytes` bytes from a socket; bytes that came after them go back to the socket's stream. */
+/**
+ * Reads exactly `bytes` bytes from a socket; bytes that came after them go back to the socket's stream,
+ * which is left paused, so that nothing that follows is lost before the next reader listens (it resumes it).
+ */
 function readExactly(socket: Socket, bytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -79,6 +82,7 @@ function readExactly(socket: Socket, bytes: number): Promise<Buffer> {
       length += chunk.length;
       if (length >= bytes) {
         cleanup();
+        socket.pause();
         const all = Buffer.concat(chunks);
         if (all.length > bytes) socket.unshift(all.subarray(bytes));
         resolve(all.subarray(0, bytes));
@@ -302,6 +306,7 @@ export async function rendezvousNcclGroup(options: NcclRendezvousOptions): Promi
     // (a connection can close between the id's exchange and this watch)
     if (socket.destroyed) gone();
     else socket.on('close', gone);
+    socket.resume(); // what the peer sent since the id's exchange (an abort, say) was kept for this watch
   }
   const close = (last: Buffer) => {
     closing = true;

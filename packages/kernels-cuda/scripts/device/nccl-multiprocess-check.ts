@@ -128,7 +128,13 @@ async function parent(size: number, failure: Failure): Promise<void> {
     Array.from(
       { length: size },
       (_, rank) =>
-        new Promise<{ rank: number; code: number | null; stdout: string; stderr: string }>((resolve) => {
+        new Promise<{
+          rank: number;
+          code: number | null;
+          signal: NodeJS.Signals | null;
+          stdout: string;
+          stderr: string;
+        }>((resolve) => {
           const args = [script, 'child', String(rank), String(size), address, ...(failure ? [failure] : [])];
           const proc = spawn(process.execPath, args);
           // a rank still waiting after a minute is the hang this check is about
@@ -142,7 +148,7 @@ async function parent(size: number, failure: Failure): Promise<void> {
           proc.stderr.on('data', (chunk) => {
             stderr += chunk;
           });
-          proc.on('close', (code) => resolve({ rank, code, stdout, stderr }));
+          proc.on('close', (code, signal) => resolve({ rank, code, signal, stdout, stderr }));
         }),
     ),
   );
@@ -150,7 +156,9 @@ async function parent(size: number, failure: Failure): Promise<void> {
     if ((failure === 'lost' || failure === 'init-lost') && result.rank === size - 1)
       return { rank: result.rank, ok: result.code === 3, code: result.code, exited: true };
     try {
-      return { ...JSON.parse(result.stdout.trim()), code: result.code };
+      const report = { ...JSON.parse(result.stdout.trim()), code: result.code };
+      // a process that reported, then died by a signal (at exit): what it printed last
+      return result.signal ? { ...report, signal: result.signal, stderr: result.stderr.slice(-1500) } : report;
     } catch {
       return { rank: result.rank, ok: false, code: result.code, error: result.stderr.slice(-2000) };
     }
