@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -1127,32 +1128,32 @@ Napi::Value NcclCreateGroup(const Napi::CallbackInfo& info) {
 }
 
 /**
- * `ncclCommInitRank` on a thread of its own (it blocks until every rank of the group joined): returns
- * `{ result, abandon }` at once. `result` resolves to the group's id on this JavaScript thread (where the
- * group is registered, as collectives look it up) or rejects with NCCL's error. A rank whose peer never
- * joins (its process or device failed first) would wait there for good; `abandon()` lets this thread stop
- * waiting: the init thread is left to the process (a group it still forms is dropped, not registered), and
- * it no longer keeps the event loop alive.
+ * A rank's `ncclCommInitRank` under way on its own thread. The thread touches nothing of Node's (no
+ * thread-safe function): a process may exit while it still waits in NCCL, and a call into a torn-down
+ * environment from it would be undefined. The JavaScript thread polls it instead (ncclPollRank).
  */
-Napi::Value NcclCreateRank(const Napi::CallbackInfo& info) {
+struct PendingRank {
+  std::mutex mutex;
+  bool finished = false;
+  NcclGroup* group = nullptr;  // owned here until the poll that registers it
+  std::string error;
+};
+thread_local std::map<int, std::shared_ptr<PendingRank>> pendingRanks;
+thread_local int nextPendingId = 1;
+
+/**
+ * Starts `ncclCommInitRank` (it blocks until every rank of the group joined) on a thread of its own and
+ * returns the pending init's id for ncclPollRank / ncclAbandonRank.
+ */
+Napi::Value NcclStartRank(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
-    Napi::Env env = info.Env();
     Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
     std::vector<unsigned char> uniqueId(bytes.Data(), bytes.Data() + bytes.ElementLength());
     const int rankCount = info[1].As<Napi::Number>().Int32Value();
     const int rank = info[2].As<Napi::Number>().Int32Value();
     const int device = contextOf(info[3]).device;
-    auto deferred = std::make_shared<Napi::Promise::Deferred>(env);
-    // abandoned: set by abandon() (on this thread), read by the init thread's callback (on this thread too);
-    // settled: the callback ran, so the thread-safe function may be gone and abandon() leaves it alone
-    struct State {
-      bool abandoned = false;
-      bool settled = false;
-    };
-    auto state = std::make_shared<State>();
-    auto done = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
-                                              "fairkv.ncclCreateRank", 0, 1);
-    std::thread([done, uniqueId, rankCount, rank, device, deferred, state]() mutable {
+    auto pending = std::make_shared<PendingRank>();
+    std::thread([pending, uniqueId, rankCount, rank, device]() {
       NcclGroup* group = nullptr;
       std::string error;
       try {
@@ -1160,31 +1161,46 @@ Napi::Value NcclCreateRank(const Napi::CallbackInfo& info) {
       } catch (const std::exception& failure) {
         error = failure.what();
       }
-      const napi_status status = done.BlockingCall([deferred, group, error, state](Napi::Env env, Napi::Function) {
-        state->settled = true;
-        if (state->abandoned) {
-          delete group;  // nobody waits for it: unregistered, its communicator left to the process
-          return;
-        }
-        if (group == nullptr) {
-          deferred->Reject(Napi::Error::New(env, error).Value());
-          return;
-        }
-        const int id = nextGroupId++;
-        ncclGroups[id] = std::unique_ptr<NcclGroup>(group);
-        deferred->Resolve(Napi::Number::New(env, id));
-      });
-      if (status != napi_ok) delete group;  // the JavaScript thread is gone
-      done.Release();
+      std::lock_guard<std::mutex> lock(pending->mutex);
+      pending->group = group;
+      pending->error = error;
+      pending->finished = true;
     }).detach();
-    Napi::Object pending = Napi::Object::New(env);
-    pending.Set("result", deferred->Promise());
-    pending.Set("abandon", Napi::Function::New(env, [done, state](const Napi::CallbackInfo& call) mutable {
-      if (!state->abandoned && !state->settled) done.Unref(call.Env());
-      state->abandoned = true;
-      return call.Env().Undefined();
-    }));
-    return pending;
+    const int id = nextPendingId++;
+    pendingRanks[id] = pending;
+    return Napi::Number::New(info.Env(), id);
+  });
+}
+
+/**
+ * A pending init's outcome: undefined while NCCL still waits; the NCCL group's id once it formed (the group
+ * is registered on this thread, where collectives look it up); throws NCCL's error if it failed.
+ */
+Napi::Value NcclPollRank(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    const int id = info[0].As<Napi::Number>().Int32Value();
+    auto found = pendingRanks.find(id);
+    if (found == pendingRanks.end()) throw std::invalid_argument("unknown pending NCCL rank " + std::to_string(id));
+    std::shared_ptr<PendingRank> pending = found->second;
+    std::lock_guard<std::mutex> lock(pending->mutex);
+    if (!pending->finished) return info.Env().Undefined();
+    pendingRanks.erase(found);
+    if (pending->group == nullptr) throw std::runtime_error(pending->error);
+    const int groupId = nextGroupId++;
+    ncclGroups[groupId] = std::unique_ptr<NcclGroup>(pending->group);
+    pending->group = nullptr;
+    return Napi::Number::New(info.Env(), groupId);
+  });
+}
+
+/**
+ * Stops waiting for a pending init: NCCL's init cannot be cancelled, so its thread is left to the process,
+ * and a group it still forms is left unregistered (its communicator to the process).
+ */
+Napi::Value NcclAbandonRank(const Napi::CallbackInfo& info) {
+  return guarded(info, [&]() -> Napi::Value {
+    pendingRanks.erase(info[0].As<Napi::Number>().Int32Value());
+    return info.Env().Undefined();
   });
 }
 
@@ -1251,7 +1267,7 @@ Napi::Value NcclDestroyGroup(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto found = ncclGroups.find(info[0].As<Napi::Number>().Int32Value());
     if (found == ncclGroups.end()) return info.Env().Undefined();
-    found->second->destroy();
+    found->second->destroy(info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value());
     ncclGroups.erase(found);
     return info.Env().Undefined();
   });
@@ -1289,7 +1305,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("graphDestroy", Napi::Function::New(env, GraphDestroy));
   exports.Set("ncclUniqueId", Napi::Function::New(env, NcclUniqueId));
   exports.Set("ncclCreateGroup", Napi::Function::New(env, NcclCreateGroup));
-  exports.Set("ncclCreateRank", Napi::Function::New(env, NcclCreateRank));
+  exports.Set("ncclStartRank", Napi::Function::New(env, NcclStartRank));
+  exports.Set("ncclPollRank", Napi::Function::New(env, NcclPollRank));
+  exports.Set("ncclAbandonRank", Napi::Function::New(env, NcclAbandonRank));
   exports.Set("ncclAllReduce", Napi::Function::New(env, NcclAllReduce));
   exports.Set("ncclDestroyGroup", Napi::Function::New(env, NcclDestroyGroup));
   exports.Set("ncclAbortRanks", Napi::Function::New(env, NcclAbortRanks));

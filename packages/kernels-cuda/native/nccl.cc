@@ -195,17 +195,29 @@ NcclGroup::~NcclGroup() {
   if (slot_) unregister(slot_);
 }
 
-void NcclGroup::destroy() {
+void NcclGroup::destroy(bool abort) {
   for (void*& comm : comms_) {
     if (comm != nullptr) api().commDestroy(comm);
     comm = nullptr;
   }
   if (!slot_) return;
   unregister(slot_);
-  std::lock_guard<std::timed_mutex> lock(slot_->mutex);
   // an aborted rank's communicator is freed already (or left to the process: see ncclAbortRanks)
-  if (!slot_->aborted && slot_->comm != nullptr) api().commDestroy(slot_->comm);
-  slot_->comm = nullptr;
+  void* comm = nullptr;
+  {
+    std::lock_guard<std::timed_mutex> lock(slot_->mutex);
+    if (!slot_->aborted) std::swap(comm, slot_->comm);
+  }
+  if (comm == nullptr) return;
+  if (abort && api().commAbort != nullptr) {
+    int previous = 0;
+    const bool restore = cudaGetDevice(&previous) == cudaSuccess;
+    cudaSetDevice(slot_->device);
+    api().commAbort(comm);
+    if (restore) cudaSetDevice(previous);
+  } else {
+    api().commDestroy(comm);
+  }
 }
 
 void NcclGroup::allReduceSum(const std::vector<void*>& buffers, const std::vector<cudaStream_t>& streams, size_t count,

@@ -46,8 +46,12 @@ class NcclGroup {
   NcclGroup(const std::vector<unsigned char>& uniqueId, int rankCount, int rank, int device);
   /** Leaves the communicators alone (see destroy): a thread or process exiting must not wait for peers. */
   ~NcclGroup();
-  /** ncclCommDestroy of every communicator not aborted (waits for the group's other ranks). Idempotent. */
-  void destroy();
+  /**
+   * ncclCommDestroy of every communicator not aborted: it waits for the collectives still in flight (and
+   * so for the group's other ranks). With `abort`, a rank's communicator is ncclCommAbort'ed instead (where
+   * the library has it): what is in flight is cut, nothing is waited for. Idempotent.
+   */
+  void destroy(bool abort = false);
   NcclGroup(const NcclGroup&) = delete;
   NcclGroup& operator=(const NcclGroup&) = delete;
   /** In-place sum all-reduce of `count` elements; buffers[i] and streams[i] belong to communicator i. */

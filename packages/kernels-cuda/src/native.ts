@@ -170,16 +170,14 @@ export interface NativeAddon {
   /** `ncclCommInitAll` over the devices of the given contexts (one process, all local GPUs). */
   ncclCreateGroup(contexts: number[]): number;
   /**
-   * `ncclCommInitRank`: this process's rank in a group of `rankCount`, on the context's device, on a native
-   * thread of its own (it blocks until every rank joined). `result` resolves to the group id; `abandon()`
-   * stops waiting for it (the init thread is left to the process, and no longer keeps the event loop alive).
+   * Starts `ncclCommInitRank` (this process's rank in a group of `rankCount`, on the context's device) on
+   * a native thread of its own, since it blocks until every rank joined; returns the pending init's id.
    */
-  ncclCreateRank(
-    uniqueId: Uint8Array,
-    rankCount: number,
-    rank: number,
-    context: number,
-  ): { result: Promise<number>; abandon(): void };
+  ncclStartRank(uniqueId: Uint8Array, rankCount: number, rank: number, context: number): number;
+  /** A pending init: undefined while NCCL waits, the group's id once it formed; throws NCCL's error. */
+  ncclPollRank(pending: number): number | undefined;
+  /** Stops waiting for a pending init (its thread is left to the process; a group it forms is dropped). */
+  ncclAbandonRank(pending: number): void;
   /**
    * `ncclCommAbort` on every rank of this process created with `uniqueId`, on a native thread of its
    * own: their collectives waiting on the device end, later ones throw. Resolves to how many
@@ -188,7 +186,11 @@ export interface NativeAddon {
   ncclAbortRanks(uniqueId: Uint8Array): Promise<number>;
   /** In-place sum all-reduce of `count` elements: buffer i on context i's stream (grouped NCCL calls). */
   ncclAllReduce(group: number, contexts: number[], pointers: bigint[], count: number, dtype: NativeDTypeCode): void;
-  ncclDestroyGroup(group: number): void;
+  /**
+   * Frees a group: `ncclCommDestroy`, which waits for its collectives still in flight; with `abort`, a
+   * rank's communicator is `ncclCommAbort`'ed instead (what is in flight is cut, nothing is waited for).
+   */
+  ncclDestroyGroup(group: number, abort?: boolean): void;
 }
 
 /** The `cudaError_t` carried by an addon error, if any. */

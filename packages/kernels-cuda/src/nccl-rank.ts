@@ -14,6 +14,7 @@ import { CudaBuffer } from './cuda-buffer.js';
 import { loadNativeAddon } from './load-native.js';
 import { NativeDTypeCode } from './native.js';
 import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
+import type { joinNcclRankOverTcp } from './nccl-rendezvous.js';
 import { probeCuda } from './probe.js';
 
 /** Bytes of an `ncclUniqueId`. */
@@ -87,12 +88,55 @@ export interface JoinNcclRankOptions {
    * thread is left to the process.
    */
   signal?: AbortSignal;
+  /**
+   * `dispose` aborts the communicator (`ncclCommAbort`) instead of destroying it (`ncclCommDestroy`, which
+   * waits for every collective still in flight, so for the other ranks): for ranks whose peers may be gone
+   * without this rank knowing yet ({@link joinNcclRankOverTcp} sets it). Dispose after the last collective
+   * completed either way.
+   */
+  abortOnDispose?: boolean;
 }
 
-/** A rank's `ncclCommInitRank` under way on its native thread (the addon's `ncclCreateRank`). */
+/** A rank's `ncclCommInitRank` under way on its native thread. */
 export interface PendingNcclInit {
   result: Promise<number>;
   abandon(): void;
+}
+
+/**
+ * Starts a rank's init (the addon's `ncclStartRank`) and polls it from this thread (every 1 ms at first,
+ * then up to every 20 ms): the init's thread calls nothing of Node's, so a process may exit while it still
+ * waits in NCCL. The poll keeps the event loop alive until the group formed or `abandon()`.
+ */
+function startNcclInit(backend: CudaBackend, uniqueId: Uint8Array, size: number, rank: number): PendingNcclInit {
+  const native = backend.native;
+  const pending = native.ncclStartRank(uniqueId, size, rank, backend.nativeContext);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let abandoned = false;
+  const result = new Promise<number>((resolve, reject) => {
+    const poll = (delay: number) => {
+      if (abandoned) return;
+      let group: number | undefined;
+      try {
+        group = native.ncclPollRank(pending);
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      if (group !== undefined) resolve(group);
+      else timer = setTimeout(() => poll(Math.min(20, delay * 2)), delay);
+    };
+    poll(1);
+  });
+  return {
+    result,
+    abandon() {
+      if (abandoned) return;
+      abandoned = true;
+      clearTimeout(timer);
+      native.ncclAbandonRank(pending);
+    },
+  };
 }
 
 function reasonOf(signal: AbortSignal): string {
@@ -149,14 +193,14 @@ export function awaitNcclInit(
  * init fails, or `signal` aborted first.
  */
 export async function joinNcclRank(options: JoinNcclRankOptions): Promise<NcclRankCommunicator> {
-  const { backend, uniqueId, rank, size, signal } = options;
+  const { backend, uniqueId, rank, size, signal, abortOnDispose = false } = options;
   checkUniqueId(uniqueId);
   validateRank(rank, size);
   const native = backend.native;
   const nccl = native.libraryInfo().nccl;
   if (!nccl.available) throw new BackendError(`NCCL unavailable: ${nccl.error}`);
   const group = await awaitNcclInit(
-    native.ncclCreateRank(uniqueId, size, rank, backend.nativeContext),
+    startNcclInit(backend, uniqueId, size, rank),
     signal,
     `ncclCommInitRank (rank ${rank} of ${size})`,
   );
@@ -214,7 +258,7 @@ export async function joinNcclRank(options: JoinNcclRankOptions): Promise<NcclRa
       if (scratch) backend.disposeBuffer(scratch);
       // graphs that captured this rank's all-reduces go first, and the stream is drained
       backend.dropGraphs();
-      native.ncclDestroyGroup(group);
+      native.ncclDestroyGroup(group, abortOnDispose);
     },
   };
 }

@@ -359,6 +359,8 @@ export async function joinNcclRankOverTcp(options: JoinNcclRankOverTcpOptions): 
       rank: options.rank,
       size: options.size,
       signal: forming.signal,
+      // a peer may be gone before this rank hears of it: disposing must not wait for its collectives
+      abortOnDispose: true,
     });
   } catch (error) {
     // the other ranks wait in their ncclCommInitRank for this one: they must stop too
