@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { BackendError, ValidationError } from '@fairkv/core';
 import { describe, expect, it } from 'vitest';
 import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
@@ -75,6 +75,27 @@ function lostWithin(group: { onPeerLost(listener: (reason: string) => void): voi
   });
 }
 
+/** Rank 0 of a group of `size` on `address`, serving a zeroed id. */
+function rootRank(address: string, size: number) {
+  return rendezvousNcclGroup({ address, rank: 0, size, timeoutMs: 10_000, createId: () => new Uint8Array(128) });
+}
+
+/** A rank's "process" speaking the protocol by hand: says hello, receives the id; the connection stays open. */
+async function handRank(address: string, rank: number): Promise<Socket> {
+  const [host, port] = [address.split(':')[0]!, Number(address.split(':')[1])];
+  const socket = connect({ port, host });
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(hello(rank));
+  await new Promise((resolve) => socket.once('data', resolve));
+  return socket;
+}
+
+/** An abort with `reason`, as a rank sends it (kind, u16 length, UTF-8). */
+function abortBytes(reason: string): Buffer {
+  const text = Buffer.from(reason, 'utf8');
+  return Buffer.concat([Buffer.of(0x41, 0, text.length), text]);
+}
+
 /** Every rank of a group of `size` formed by rendezvousNcclGroup on a fresh local address. */
 async function formGroup(size: number) {
   const address = `127.0.0.1:${await freePort()}`;
@@ -88,15 +109,11 @@ async function formGroup(size: number) {
 describe('NCCL group rendezvous: the connections as a watch over the ranks', () => {
   it('a rank whose process is gone before it left is reported to every other rank; leaving is not', async () => {
     const address = `127.0.0.1:${await freePort()}`;
-    const [host, port] = [address.split(':')[0]!, Number(address.split(':')[1])];
     const created = new Uint8Array(randomBytes(128));
     const root = rendezvousNcclGroup({ address, rank: 0, size: 3, timeoutMs: 10_000, createId: () => created });
     const one = rendezvousNcclGroup({ address, rank: 1, size: 3, timeoutMs: 10_000 });
     // rank 2's "process": fetches the id by the protocol, then vanishes without saying goodbye
-    const two = connect({ port, host });
-    await new Promise((resolve) => two.once('connect', resolve));
-    two.write(hello(2));
-    await new Promise((resolve) => two.once('data', resolve));
+    const two = await handRank(address, 2);
     const [zero, first] = await Promise.all([root, one]);
     expect(zero.uniqueId).toEqual(created);
     expect(first.uniqueId).toEqual(created);
@@ -158,21 +175,10 @@ describe('NCCL group rendezvous: the connections as a watch over the ranks', () 
 
   it('keeps an abort sent before the group formed (the other ranks still arriving) for the watch', async () => {
     const address = `127.0.0.1:${await freePort()}`;
-    const [host, port] = [address.split(':')[0]!, Number(address.split(':')[1])];
-    const root = rendezvousNcclGroup({
-      address,
-      rank: 0,
-      size: 3,
-      timeoutMs: 10_000,
-      createId: () => new Uint8Array(128),
-    });
+    const root = rootRank(address, 3);
     // rank 2 takes the id, aborts at once (its init failed) and goes, before rank 1 has even arrived
-    const two = connect({ port, host });
-    await new Promise((resolve) => two.once('connect', resolve));
-    two.write(hello(2));
-    await new Promise((resolve) => two.once('data', resolve));
-    const reason = Buffer.from('its ncclCommInitRank failed: out of memory', 'utf8');
-    two.end(Buffer.concat([Buffer.of(0x41, 0, reason.length), reason]));
+    const two = await handRank(address, 2);
+    two.end(abortBytes('its ncclCommInitRank failed: out of memory'));
     await new Promise((resolve) => setTimeout(resolve, 200));
     const one = await rendezvousNcclGroup({ address, rank: 1, size: 3, timeoutMs: 10_000 });
     const zero = await root;
@@ -186,22 +192,11 @@ describe('NCCL group rendezvous: the connections as a watch over the ranks', () 
 
   it('reads an abort that arrives in pieces; does nothing after the rank left', async () => {
     const address = `127.0.0.1:${await freePort()}`;
-    const [host, port] = [address.split(':')[0]!, Number(address.split(':')[1])];
-    const root = rendezvousNcclGroup({
-      address,
-      rank: 0,
-      size: 2,
-      timeoutMs: 10_000,
-      createId: () => new Uint8Array(128),
-    });
-    const one = connect({ port, host });
-    await new Promise((resolve) => one.once('connect', resolve));
-    one.write(hello(1));
-    await new Promise((resolve) => one.once('data', resolve));
+    const root = rootRank(address, 2);
+    const one = await handRank(address, 1);
     const zero = await root;
     const heard = lostWithin(zero, 5_000);
-    const reason = Buffer.from('GPU 1 fell off the bus', 'utf8');
-    const frame = Buffer.concat([Buffer.of(0x41, 0, reason.length), reason]);
+    const frame = abortBytes('GPU 1 fell off the bus');
     one.write(frame.subarray(0, 2));
     await new Promise((resolve) => setTimeout(resolve, 50));
     one.write(frame.subarray(2, 9));
