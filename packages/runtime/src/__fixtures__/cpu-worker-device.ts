@@ -5,7 +5,8 @@
  * with `barrier` (an Int32Array on a SharedArrayBuffer) `connect` blocks this thread until every device
  * connected, as NCCL's ncclCommInitRank does; with `failRun` one device's backend throws at the given
  * call of a kernel (a launch failure part-way through a prefill or a decode step, while the other
- * devices go on into an all-reduce). `abortWorkerDevices` records that the coordinator called it.
+ * devices go on into an all-reduce); with `failConnect` one device fails to connect while the others wait
+ * for it. `abortWorkerDevices` records that the coordinator called it.
  */
 import { appendFileSync } from 'node:fs';
 import { createCpuBackend } from '@fairkv/kernels';
@@ -18,6 +19,11 @@ interface FixtureOptions {
   barrier?: Int32Array;
   /** Device `device` throws at its `call`-th (1-based) run of `kernel`. */
   failRun?: { device: number; kernel: string; call: number };
+  /**
+   * This device fails to connect, while the others' `connect` waits for it without end (a promise that
+   * never settles), as an NCCL init on its own thread waits for a rank that never joins.
+   */
+  failConnect?: number;
 }
 
 /** Called by the coordinator (its own thread) when a device failed. */
@@ -40,6 +46,16 @@ export function createWorkerDevice(setup: WorkerDeviceSetup): WorkerDevice {
         throw new Error(`simulated launch failure of ${kernel} on device ${setup.device}`);
       }
       run(kernel, args);
+    };
+  }
+  if (options.failConnect !== undefined) {
+    const failing = setup.device === options.failConnect;
+    return {
+      backend,
+      connect: () =>
+        failing
+          ? Promise.reject(new Error(`simulated connect failure on device ${setup.device}`))
+          : new Promise<undefined>(() => {}),
     };
   }
   const barrier = options.barrier;

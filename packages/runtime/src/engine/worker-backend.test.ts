@@ -224,6 +224,19 @@ describe('worker device start-up in two phases', () => {
     expect(Atomics.load(barrier, 0)).toBe(0);
     expect(performance.now() - started).toBeLessThan(30_000);
   });
+
+  it('a device that fails to connect fails the start-up naming it, though the others still wait for it', async () => {
+    const record = join(mkdtempSync(join(tmpdir(), 'fairkv-worker-module-')), 'setups.jsonl');
+    const started = performance.now();
+    await expect(
+      createWorkerDevices({
+        ...common,
+        backend: { module: fixtureModule, options: { threads: 1, record, failConnect: 1 } },
+      }),
+    ).rejects.toThrow(/device 1: simulated connect failure on device 1/);
+    // device 0's connect never settles: the start-up neither waited for it nor for its worker to end
+    expect(performance.now() - started).toBeLessThan(10_000);
+  });
 });
 
 describe.skipIf(!hasStories260k)('a device that fails part-way through a call', () => {
