@@ -11,7 +11,6 @@ import { BackendError, ValidationError } from '@fairkv/core';
 import type { DeviceBuffer } from '@fairkv/kernels';
 import type { CudaBackend } from './cuda-backend.js';
 import { createNcclCommunicator, type NcclCommunicator } from './nccl-communicator.js';
-import type { joinNcclRankOverTcp } from './nccl-rendezvous.js';
 
 /** One rank's view of an NCCL group; structurally a `@fairkv/runtime` `Communicator`. */
 export interface NcclRankCommunicator {
@@ -24,7 +23,7 @@ export interface NcclRankCommunicator {
   /** True where `allReduceDeviceSum` goes through the backend's graph steps (a rank per thread). */
   readonly graphSteps?: boolean;
   /**
-   * Multi-process groups ({@link joinNcclRankOverTcp}): aborts this rank's communicator and tells the other
+   * Multi-process groups (`joinNcclRankOverTcp`): aborts this rank's communicator and tells the other
    * ranks to abort theirs, with `reason`; for a process whose device failed while it lives on.
    */
   abort?(reason: string): Promise<void>;

@@ -14,7 +14,6 @@ import { CudaBuffer } from './cuda-buffer.js';
 import { loadNativeAddon } from './load-native.js';
 import { NativeDTypeCode } from './native.js';
 import type { NcclRankCommunicator } from './nccl-rank-communicators.js';
-import type { joinNcclRankOverTcp } from './nccl-rendezvous.js';
 import { probeCuda } from './probe.js';
 
 /** Bytes of an `ncclUniqueId`. */
@@ -91,7 +90,7 @@ export interface JoinNcclRankOptions {
   /**
    * `dispose` aborts the communicator (`ncclCommAbort`) instead of destroying it (`ncclCommDestroy`, which
    * waits for every collective still in flight, so for the other ranks): for ranks whose peers may be gone
-   * without this rank knowing yet ({@link joinNcclRankOverTcp} sets it). Dispose after the last collective
+   * without this rank knowing yet (`joinNcclRankOverTcp` sets it). Dispose after the last collective
    * completed either way.
    */
   abortOnDispose?: boolean;
