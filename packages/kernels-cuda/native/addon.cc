@@ -16,14 +16,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common.h"
 #include "cublas.h"
 #include "kernels/kernels.h"
 #include "nccl.h"
-
-#include <thread>
 
 namespace fairkv {
 namespace {
@@ -322,6 +321,12 @@ Napi::Value LibraryInfo(const Napi::CallbackInfo& info) {
   return result;
 }
 
+/** Whether the environment variable `name` is "0" (a hardware path switched off for tests and benchmarks). */
+bool switchedOff(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && std::string(value) == "0";
+}
+
 Napi::Value CreateContext(const Napi::CallbackInfo& info) {
   return guarded(info, [&]() -> Napi::Value {
     auto context = std::make_unique<DeviceContext>();
@@ -333,14 +338,12 @@ Napi::Value CreateContext(const Napi::CallbackInfo& info) {
     if (cublasStatus().available) context->cublas = std::make_unique<CublasHandle>(context->device, context->stream);
     checkCuda(cudaDeviceGetAttribute(&context->computeMajor, cudaDevAttrComputeCapabilityMajor, context->device),
               "cudaDeviceGetAttribute");
-    const char* bulkCopies = std::getenv("FAIRKV_CUDA_BULK_COPIES");
-    context->bulkCopies = context->computeMajor >= 9 && !(bulkCopies != nullptr && std::string(bulkCopies) == "0");
+    context->bulkCopies = context->computeMajor >= 9 && !switchedOff("FAIRKV_CUDA_BULK_COPIES");
 #ifndef FAIRKV_PROBE_ONLY
     // FAIRKV_CUDA_WARPGROUP_MMA=0: the mma.sync kernels on Hopper too (with FAIRKV_CUDA_BULK_COPIES=0, the
     // paths an Ampere or Ada GPU runs, so that a Hopper machine can test them)
-    const char* warpgroupMma = std::getenv("FAIRKV_CUDA_WARPGROUP_MMA");
-    context->warpgroupMma = context->computeMajor == 9 && matmulWarpgroupMmaBuilt() &&
-                            !(warpgroupMma != nullptr && std::string(warpgroupMma) == "0");
+    context->warpgroupMma =
+        context->computeMajor == 9 && matmulWarpgroupMmaBuilt() && !switchedOff("FAIRKV_CUDA_WARPGROUP_MMA");
 #endif
     // the matmul path when a call names none (tests and benchmarks: FAIRKV_CUDA_MATMUL_PATH=2 runs the
     // conformance suite through the tensor-core kernel); see runMatmul

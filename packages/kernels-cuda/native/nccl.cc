@@ -123,6 +123,15 @@ void unregister(const std::shared_ptr<RankSlot>& slot) {
   slots.erase(std::remove(slots.begin(), slots.end(), slot), slots.end());
 }
 
+/** ncclCommAbort of `comm`, made on `device` (NCCL frees its device memory there); this thread's device kept. */
+void abortOnDevice(void* comm, int device) {
+  int previous = 0;
+  const bool restore = cudaGetDevice(&previous) == cudaSuccess;
+  cudaSetDevice(device);
+  api().commAbort(comm);
+  if (restore) cudaSetDevice(previous);
+}
+
 [[noreturn]] void throwAborted(const char* what) {
   throw std::runtime_error(std::string(what) + ": the NCCL group was aborted (another device of the group failed)");
 }
@@ -150,11 +159,7 @@ int ncclAbortRanks(const std::vector<unsigned char>& uniqueId) {
     if (comm == nullptr || api().commAbort == nullptr) continue;
     // Not under the rank's mutex: ncclCommAbort may wait until the rank's thread destroyed the CUDA
     // graphs that captured its collectives, and that thread may need the mutex (to throw) first.
-    int previous = 0;
-    const bool restore = cudaGetDevice(&previous) == cudaSuccess;
-    cudaSetDevice(slot->device);
-    api().commAbort(comm);
-    if (restore) cudaSetDevice(previous);
+    abortOnDevice(comm, slot->device);
     ++aborted;
   }
   return aborted;
@@ -209,15 +214,8 @@ void NcclGroup::destroy(bool abort) {
     if (!slot_->aborted) std::swap(comm, slot_->comm);
   }
   if (comm == nullptr) return;
-  if (abort && api().commAbort != nullptr) {
-    int previous = 0;
-    const bool restore = cudaGetDevice(&previous) == cudaSuccess;
-    cudaSetDevice(slot_->device);
-    api().commAbort(comm);
-    if (restore) cudaSetDevice(previous);
-  } else {
-    api().commDestroy(comm);
-  }
+  if (abort && api().commAbort != nullptr) abortOnDevice(comm, slot_->device);
+  else api().commDestroy(comm);
 }
 
 void NcclGroup::allReduceSum(const std::vector<void*>& buffers, const std::vector<cudaStream_t>& streams, size_t count,

@@ -247,8 +247,8 @@ export interface NcclGroupRendezvous {
   /**
    * Tells every other rank that this one aborts the group (its device failed, say), with `reason`, and
    * closes its connections: their listeners run, so they abort their communicators instead of waiting in a
-   * collective for this rank. This rank's own listeners do not run. Does nothing after `leave`, a
-   * previous `abort`, or once another rank was lost.
+   * collective for this rank. This rank's own listeners do not run. Does nothing after `leave` or a
+   * previous `abort`; once another rank was lost it only closes the connections (every rank knows).
    */
   abort(reason: string): void;
   /** Tells the other ranks this one leaves normally and closes its connections. Idempotent. */
@@ -289,8 +289,9 @@ export async function rendezvousNcclGroup(options: NcclRendezvousOptions): Promi
           pending = pending.subarray(1);
           continue;
         }
-        if (pending.length < 3 || pending.length < 3 + pending.readUInt16BE(1)) return; // the rest is on its way
+        if (pending.length < 3) return; // the rest is on its way
         const end = 3 + pending.readUInt16BE(1);
+        if (pending.length < end) return;
         const reason = pending.subarray(3, end).toString('utf8');
         pending = pending.subarray(end);
         if (left) continue;
@@ -308,9 +309,12 @@ export async function rendezvousNcclGroup(options: NcclRendezvousOptions): Promi
     else socket.on('close', gone);
     socket.resume(); // what the peer sent since the id's exchange (an abort, say) was kept for this watch
   }
-  const close = (last: Buffer) => {
+  const close = (last?: Buffer) => {
     closing = true;
-    for (const socket of sockets.values()) socket.end(last);
+    for (const socket of sockets.values()) {
+      if (last) socket.end(last);
+      else socket.end();
+    }
   };
   return {
     uniqueId: id,
@@ -319,8 +323,8 @@ export async function rendezvousNcclGroup(options: NcclRendezvousOptions): Promi
       else listeners.push(listener);
     },
     abort(reason) {
-      if (closing || lost !== undefined) return;
-      close(frame(ABORT, String(reason)));
+      // once another rank was lost, every rank has been told already: only the connections are closed
+      if (!closing) close(lost === undefined ? frame(ABORT, String(reason)) : undefined);
     },
     leave() {
       if (!closing) close(Buffer.of(BYE));
@@ -365,7 +369,6 @@ export async function joinNcclRankOverTcp(options: JoinNcclRankOverTcpOptions): 
   } catch (error) {
     // the other ranks wait in their ncclCommInitRank for this one: they must stop too
     group.abort(`its ncclCommInitRank failed: ${(error as Error).message}`);
-    group.leave(); // (closes the connections where abort had nothing to say: the group was lost already)
     throw error;
   }
   return watchedRank(group, communicator, () => abortNcclRanks(group.uniqueId));
