@@ -68,6 +68,13 @@ class CandidateHeap {
   private before(a: Candidate, b: Candidate): boolean {
     return a.score > b.score || (a.score === b.score && a.left < b.left);
   }
+  /** Swaps two entries (by hand: a destructuring swap allocates an array on this hot path). */
+  private swap(i: number, j: number): void {
+    const items = this.items;
+    const held = items[i]!;
+    items[i] = items[j]!;
+    items[j] = held;
+  }
   push(item: Candidate): void {
     const items = this.items;
     items.push(item);
@@ -75,9 +82,7 @@ class CandidateHeap {
     while (index > 0) {
       const parent = (index - 1) >> 1;
       if (!this.before(items[index]!, items[parent]!)) break;
-      const swap = items[index]!;
-      items[index] = items[parent]!;
-      items[parent] = swap;
+      this.swap(index, parent);
       index = parent;
     }
   }
@@ -95,9 +100,7 @@ class CandidateHeap {
         if (left < items.length && this.before(items[left]!, items[best]!)) best = left;
         if (right < items.length && this.before(items[right]!, items[best]!)) best = right;
         if (best === index) break;
-        const swap = items[index]!;
-        items[index] = items[best]!;
-        items[best] = swap;
+        this.swap(index, best);
         index = best;
       }
     }
