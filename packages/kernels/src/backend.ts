@@ -28,27 +28,10 @@
  * @packageDocumentation
  */
 import type { DType, KernelName } from '@fairkv/core';
+import type { BufferDType, DeviceBuffer } from './device-buffer.js';
 import type { KernelArgsMap } from './kernel-args.js';
 
-/** Element type of a device buffer: a storage/activation float dtype, or `i32` for indices. */
-export type BufferDType = DType | 'i32';
-
-/**
- * A buffer in a backend's memory. Created only by {@link Backend.createBuffer}; the handle is opaque
- * beyond these fields, and a buffer from one backend cannot be used with another (a `BackendError`).
- */
-export interface DeviceBuffer<D extends BufferDType = BufferDType> {
-  /** Element type. */
-  readonly dtype: D;
-  /** Number of elements. */
-  readonly elementCount: number;
-  /** Exact bytes this buffer holds on the device: `elementCount * bytesPerBufferElement(dtype)`. */
-  readonly byteLength: number;
-  /** Free-form name used in error messages and memory reports. */
-  readonly label: string;
-  /** True after {@link Backend.disposeBuffer} (or {@link Backend.dispose}); using it then throws. */
-  readonly disposed: boolean;
-}
+export type { BufferDType, DeviceBuffer } from './device-buffer.js';
 
 /** Host array a {@link Backend.download} of a buffer of dtype `D` resolves to. */
 export type HostArrayOf<D extends BufferDType> = D extends 'i32' ? Int32Array : Float32Array;

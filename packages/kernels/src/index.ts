@@ -8,7 +8,13 @@
 export * from './backend.js';
 export * from './buffer-range.js';
 export { CpuBackend, type CpuBackendOptions, createCpuBackend } from './cpu/cpu-backend.js';
-export type { AnyCpuKernel, CpuKernel, CpuKernelContext } from './cpu/cpu-kernel.js';
+export type {
+  AnyCpuKernel,
+  CpuKernel,
+  CpuKernelContext,
+  CpuParallelRunner,
+  ParallelFunctionName,
+} from './cpu/cpu-kernel.js';
 export { CPU_KERNELS } from './cpu/kernels/index.js';
 export type { StoredArray } from './cpu/stored-array.js';
 export * from './graph-steps.js';

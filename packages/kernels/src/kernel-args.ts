@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import type { KernelName, RopeLayout } from '@fairkv/core';
-import type { DeviceBuffer } from './backend.js';
+import type { DeviceBuffer } from './device-buffer.js';
 
 /** `output[r][h] = table[tokens[r]][h]` (LLaMA token embedding). */
 export interface EmbeddingGatherArgs {

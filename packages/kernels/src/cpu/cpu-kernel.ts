@@ -2,7 +2,6 @@ import type { KernelName } from '@fairkv/core';
 import type { DeviceBuffer } from '../backend.js';
 import type { KernelArgsMap } from '../kernel-args.js';
 import type { StoredArray } from './stored-array.js';
-import type { CpuThreadPool } from './thread-pool.js';
 
 /** What a CPU kernel may use of its backend: typed views of buffers and reusable scratch memory. */
 export interface CpuKernelContext {
@@ -17,7 +16,23 @@ export interface CpuKernelContext {
   /** A reusable f64 scratch array of at least `length` elements. */
   scratchF64(slot: number, length: number): Float64Array;
   /** The thread pool, when the backend was created with `threads > 1`. */
-  parallel?: CpuThreadPool;
+  parallel?: CpuParallelRunner;
+}
+
+/** Name of a kernel function that the CPU backend's thread pool can spread over threads. */
+export type ParallelFunctionName = 'matmulRange' | 'attendPairs';
+
+/**
+ * What a CPU kernel may use of the backend's thread pool (`CpuThreadPool` implements it; declared here
+ * so that the kernels, which the pool's workers run, need not import the pool).
+ */
+export interface CpuParallelRunner {
+  /** Threads a call can use, the calling thread included. */
+  readonly size: number;
+  /** The f16 decode table in shared memory (sent to workers without copying). */
+  readonly f16Table: Float32Array;
+  /** Runs `name(...parts[i])` for every part, part 0 on the calling thread; returns when all finish. */
+  run(name: ParallelFunctionName, parts: readonly unknown[][]): void;
 }
 
 /**

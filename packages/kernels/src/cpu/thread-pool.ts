@@ -1,13 +1,14 @@
 import { BackendError } from '@fairkv/core';
 import { f16DecodeTable } from '../half-precision.js';
+import type { CpuParallelRunner, ParallelFunctionName } from './cpu-kernel.js';
 import { matmulRange } from './kernels/matmul.js';
 import { attendPairs } from './kernels/ragged-decode-attention.js';
 
 /** The self-contained functions worker threads can run, by name. */
-const WORKER_FUNCTIONS = { matmulRange, attendPairs } as const;
-
-/** Name of a function {@link CpuThreadPool.run} can spread over threads. */
-export type ParallelFunctionName = keyof typeof WORKER_FUNCTIONS;
+const WORKER_FUNCTIONS = { matmulRange, attendPairs } as const satisfies Record<
+  ParallelFunctionName,
+  (...args: never[]) => void
+>;
 
 /** Minimal shape of `node:worker_threads`' Worker that the pool uses. */
 interface WorkerLike {
@@ -48,7 +49,7 @@ parentPort.on('message', ({ name, args, signal }) => {
  * worker threads over shared memory, and blocks (Atomics.wait) until all are done, so kernels stay
  * synchronous and the queue stays in order. Needs every buffer to live in a SharedArrayBuffer.
  */
-export class CpuThreadPool {
+export class CpuThreadPool implements CpuParallelRunner {
   /** Threads a call can use, the calling thread included. */
   readonly size: number;
   /** The f16 decode table in shared memory (sent to workers without copying). */
