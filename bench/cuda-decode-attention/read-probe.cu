@@ -351,6 +351,13 @@ int main(int argc, char** argv) {
       {"cudnn-shape bulk shuffled 2 in flight + less math", Ask::Bulk, 4, 2, 8, 3, true, 400, 1},
       {"cudnn-shape bulk shuffled 2 in flight + math", Ask::Bulk, 4, 2, 8, 3, true, 1200, 1},
       {"block 4 warps 8 KB tiles bulk shuffled 4 in flight", Ask::Bulk, 4, 2, 2, 5, true, 0, 0},
+      // cuDNN's grid at batch 64 (session 22): one block of 4 warps per SM, each reading one long
+      // contiguous unit (run with a unit of 16 MiB: one per block)
+      {"long cudnn-shape cg ordered 1/SM", Ask::CpAsyncCg, 4, 1, 8, 2, false, 0, 0},
+      {"long cudnn-shape cg ordered 1/SM 2 in flight", Ask::CpAsyncCg, 4, 1, 8, 3, false, 0, 0},
+      {"long cudnn-shape cg ordered 1/SM 2 in flight + math", Ask::CpAsyncCg, 4, 1, 8, 3, false, 1200, 1},
+      {"long cudnn-shape bulk ordered 1/SM 2 in flight", Ask::Bulk, 4, 1, 8, 3, false, 0, 0},
+      {"long cudnn-shape cg shuffled 1/SM 2 in flight", Ask::CpAsyncCg, 4, 1, 8, 3, true, 0, 0},
   };
   if (!only.empty()) {
     std::vector<Config> kept;
