@@ -14,7 +14,10 @@ import {
   type BufferDType,
   type CopyOptions,
   type CreateBufferOptions,
-  checkElementRange,
+  checkCopyOptions,
+  checkCreateBufferOptions,
+  checkFillValue,
+  checkUploadData,
   type DeviceBuffer,
   type ElementRange,
   encodeHalf,
@@ -122,19 +125,7 @@ export class CudaBackend implements Backend {
   createBuffer<D extends BufferDType>(options: CreateBufferOptions<D>): DeviceBuffer<D> {
     this.#assertLive();
     if (this.#steps.open) this.#steps.interrupt(true);
-    const { dtype, elementCount } = options;
-    if (!['f32', 'f16', 'bf16', 'i32'].includes(dtype)) {
-      throw new ValidationError(`dtype: expected f32, f16, bf16 or i32, got ${String(dtype)}`, [
-        { path: '$.dtype', message: 'expected f32, f16, bf16 or i32' },
-      ]);
-    }
-    if (!Number.isInteger(elementCount) || elementCount <= 0) {
-      throw new ValidationError(`elementCount: expected a positive integer, got ${elementCount}`, [
-        { path: '$.elementCount', message: 'expected a positive integer' },
-      ]);
-    }
-    const label = options.label ?? `${dtype}[${elementCount}]`;
-    const byteLength = elementCount * (dtype === 'f32' || dtype === 'i32' ? 4 : 2);
+    const { dtype, elementCount, label, byteLength } = checkCreateBufferOptions(options);
     let pointer: bigint;
     try {
       pointer = this.#addon.allocate(this.#context, byteLength);
@@ -163,19 +154,12 @@ export class CudaBackend implements Backend {
   /** `mapped`: `data` lies in `hostAlloc` memory, read by a kernel through its device mapping. */
   #upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number, mapped = false): void {
     const pointer = this.#pointerOf(buffer);
-    checkElementRange(buffer, 'upload', elementOffset, data.length);
     let bytes: HostArray = data;
-    if (buffer.dtype === 'i32') {
-      if (!(data instanceof Int32Array)) throw this.#hostArrayError(buffer, data, 'Int32Array');
-    } else if (buffer.dtype === 'f32') {
-      if (!(data instanceof Float32Array)) throw this.#hostArrayError(buffer, data, 'Float32Array');
-    } else if (data instanceof Float32Array) {
+    if (checkUploadData(buffer, data, elementOffset) === 'encode') {
       // Round exactly as the contract's reference does (round-to-nearest-even, NaN kept).
       const encoded = new Uint16Array(data.length);
-      encodeHalf(buffer.dtype, data, encoded, 0);
+      encodeHalf(buffer.dtype as 'f16' | 'bf16', data as Float32Array, encoded, 0);
       bytes = encoded;
-    } else if (!(data instanceof Uint16Array)) {
-      throw this.#hostArrayError(buffer, data, 'Float32Array or Uint16Array (raw bits)');
     }
     if (bytes.length === 0) return;
     const elementBytes = buffer.byteLength / buffer.elementCount;
@@ -222,11 +206,7 @@ export class CudaBackend implements Backend {
   #fill(buffer: DeviceBuffer, value: number, range: ElementRange): void {
     const pointer = this.#pointerOf(buffer);
     const { offset, count } = resolveElementRange(buffer, 'fill', range);
-    if (buffer.dtype === 'i32' && (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31)) {
-      throw new ValidationError(`fill: value ${value} is not a 32-bit integer for i32 buffer '${buffer.label}'`, [
-        { path: '$.value', message: 'expected a 32-bit integer' },
-      ]);
-    }
+    checkFillValue(buffer, value);
     if (count === 0) return;
     const elementBytes = buffer.byteLength / buffer.elementCount;
     this.#call('fill', () =>
@@ -243,14 +223,7 @@ export class CudaBackend implements Backend {
     const { source, destination, sourceOffset, destinationOffset, elementCount } = options;
     const from = this.#pointerOf(source);
     const to = this.#pointerOf(destination);
-    if (source.dtype !== destination.dtype) {
-      throw new ValidationError(
-        `copy: destination '${destination.label}' has dtype ${destination.dtype}, expected the source's ${source.dtype}`,
-        [{ path: '$.destination', message: `expected dtype ${source.dtype}` }],
-      );
-    }
-    checkElementRange(source, 'copy source', sourceOffset, elementCount);
-    checkElementRange(destination, 'copy destination', destinationOffset, elementCount);
+    checkCopyOptions(options);
     const elementBytes = source.byteLength / source.elementCount;
     this.#call('copy', () =>
       this.#addon.copy(
@@ -452,13 +425,6 @@ export class CudaBackend implements Backend {
     const pointer = this.#own(buffer).pointer;
     if (pointer === undefined) throw new BackendError(`buffer '${buffer.label}' is disposed`);
     return pointer;
-  }
-
-  #hostArrayError(buffer: DeviceBuffer, data: HostArray, expected: string): ValidationError {
-    return new ValidationError(
-      `upload: buffer '${buffer.label}' has dtype ${buffer.dtype}, expected ${expected} data, got ${data.constructor.name}`,
-      [{ path: '$.data', message: `expected ${expected}` }],
-    );
   }
 }
 

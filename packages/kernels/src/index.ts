@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 export * from './backend.js';
+export * from './buffer-checks.js';
 export * from './buffer-range.js';
 export { CpuBackend, type CpuBackendOptions, createCpuBackend } from './cpu/cpu-backend.js';
 export type {

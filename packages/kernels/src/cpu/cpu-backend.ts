@@ -20,7 +20,8 @@ import type {
   HostArray,
   HostArrayOf,
 } from '../backend.js';
-import { checkElementRange, resolveElementRange } from '../buffer-range.js';
+import { checkCopyOptions, checkCreateBufferOptions, checkFillValue, checkUploadData } from '../buffer-checks.js';
+import { resolveElementRange } from '../buffer-range.js';
 import { GraphSteps } from '../graph-steps.js';
 import { decodeHalf, encodeHalf, f32ToBf16Bits, f32ToF16Bits } from '../half-precision.js';
 import type { KernelArgsMap } from '../kernel-args.js';
@@ -146,19 +147,7 @@ export class CpuBackend implements Backend {
 
   createBuffer<D extends BufferDType>(options: CreateBufferOptions<D>): DeviceBuffer<D> {
     this.#assertLive();
-    const { dtype, elementCount } = options;
-    if (!['f32', 'f16', 'bf16', 'i32'].includes(dtype)) {
-      throw new ValidationError(`dtype: expected f32, f16, bf16 or i32, got ${String(dtype)}`, [
-        { path: '$.dtype', message: 'expected f32, f16, bf16 or i32' },
-      ]);
-    }
-    if (!Number.isInteger(elementCount) || elementCount <= 0) {
-      throw new ValidationError(`elementCount: expected a positive integer, got ${elementCount}`, [
-        { path: '$.elementCount', message: 'expected a positive integer' },
-      ]);
-    }
-    const label = options.label ?? `${dtype}[${elementCount}]`;
-    const byteLength = elementCount * (dtype === 'f32' || dtype === 'i32' ? 4 : 2);
+    const { dtype, elementCount, label, byteLength } = checkCreateBufferOptions(options);
     if (byteLength > MAX_BUFFER_BYTES) {
       throw new CapacityError(`buffer '${label}' of ${byteLength} bytes exceeds maxBufferBytes ${MAX_BUFFER_BYTES}`, {
         shortfallBytes: byteLength - MAX_BUFFER_BYTES,
@@ -186,15 +175,9 @@ export class CpuBackend implements Backend {
   /** Checks an upload now; the write it returns reads `data` when it runs (in a graph: at each launch). */
   #upload(buffer: DeviceBuffer, data: HostArray, elementOffset: number): () => void {
     const storage = this.#storageOf(buffer);
-    checkElementRange(buffer, 'upload', elementOffset, data.length);
-    if (buffer.dtype === 'i32') {
-      if (!(data instanceof Int32Array)) throw this.#hostArrayError(buffer, data, 'Int32Array');
-    } else if (buffer.dtype === 'f32') {
-      if (!(data instanceof Float32Array)) throw this.#hostArrayError(buffer, data, 'Float32Array');
-    } else if (data instanceof Float32Array) {
-      return () => encodeHalf(buffer.dtype as 'f16' | 'bf16', data, storage as Uint16Array, elementOffset);
-    } else if (!(data instanceof Uint16Array)) {
-      throw this.#hostArrayError(buffer, data, 'Float32Array or Uint16Array (raw bits)');
+    if (checkUploadData(buffer, data, elementOffset) === 'encode') {
+      return () =>
+        encodeHalf(buffer.dtype as 'f16' | 'bf16', data as Float32Array, storage as Uint16Array, elementOffset);
     }
     return () => storage.set(data as never, elementOffset);
   }
@@ -227,14 +210,9 @@ export class CpuBackend implements Backend {
   #fill(buffer: DeviceBuffer, value: number, range: ElementRange): () => void {
     const storage = this.#storageOf(buffer);
     const { offset, count } = resolveElementRange(buffer, 'fill', range);
+    checkFillValue(buffer, value);
     let stored = value;
-    if (buffer.dtype === 'i32') {
-      if (!Number.isInteger(value) || value < -(2 ** 31) || value >= 2 ** 31) {
-        throw new ValidationError(`fill: value ${value} is not a 32-bit integer for i32 buffer '${buffer.label}'`, [
-          { path: '$.value', message: 'expected a 32-bit integer' },
-        ]);
-      }
-    } else if (buffer.dtype === 'f16') stored = f32ToF16Bits(value);
+    if (buffer.dtype === 'f16') stored = f32ToF16Bits(value);
     else if (buffer.dtype === 'bf16') stored = f32ToBf16Bits(value);
     return () => storage.fill(stored, offset, offset + count);
   }
@@ -248,14 +226,7 @@ export class CpuBackend implements Backend {
     const { source, destination, sourceOffset, destinationOffset, elementCount } = options;
     const from = this.#storageOf(source);
     const to = this.#storageOf(destination);
-    if (source.dtype !== destination.dtype) {
-      throw new ValidationError(
-        `copy: destination '${destination.label}' has dtype ${destination.dtype}, expected the source's ${source.dtype}`,
-        [{ path: '$.destination', message: `expected dtype ${source.dtype}` }],
-      );
-    }
-    checkElementRange(source, 'copy source', sourceOffset, elementCount);
-    checkElementRange(destination, 'copy destination', destinationOffset, elementCount);
+    checkCopyOptions(options);
     return () => to.set(from.subarray(sourceOffset, sourceOffset + elementCount), destinationOffset);
   }
 
@@ -367,13 +338,6 @@ export class CpuBackend implements Backend {
     const storage = this.#own(buffer).storage;
     if (storage === undefined) throw new BackendError(`buffer '${buffer.label}' is disposed`);
     return storage;
-  }
-
-  #hostArrayError(buffer: DeviceBuffer, data: HostArray, expected: string): ValidationError {
-    return new ValidationError(
-      `upload: buffer '${buffer.label}' of dtype ${buffer.dtype} takes ${expected}, got ${data.constructor.name}`,
-      [{ path: '$.data', message: `expected ${expected}` }],
-    );
   }
 
   #scratch<T extends Float32Array | Float64Array>(
