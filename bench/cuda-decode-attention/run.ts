@@ -1,7 +1,8 @@
 /**
  * Ragged decode attention on one CUDA GPU (issue 8, §5a): bf16 KV (FAIRKV_BENCH_POOL_DTYPE=f32: an f32
- * pool holding the same values, on the TF32 tensor-core path), head dim 128, GQA group 8, a
- * DuoAttention-like mix of pair lengths (some 32K, most 384), measured in ONE run against
+ * pool holding the same values, on the TF32 tensor-core path), head dim 128, GQA group 8, mixes of pair
+ * lengths (DuoAttention's: some 32K, most 384; and a HeadKV-style one where nearly every pair has a length
+ * of its own, `proportional`; FAIRKV_BENCH_MIXES picks), measured in ONE run against
  *   1. the device-to-device copy bandwidth (bytes read + written),
  *   2. PyTorch scaled_dot_product_attention on heads padded to the longest length,
  *   3. PyTorch SDPA with heads grouped by length class (one call per class),
@@ -15,6 +16,7 @@
  * and $OUT/ when set).
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,9 +24,10 @@ import { bf16BitsToF32, type DeviceBuffer, f32ToBf16Bits } from '@fairkv/kernels
 import { type CudaBackend, createCudaBackend, probeCuda } from '@fairkv/kernels-cuda';
 import { medianEventMs } from '../cuda-event-timing.js';
 import { positiveIntegersFromEnv } from '../env-integers.js';
-import { nameFromEnv } from '../env-names.js';
+import { nameFromEnv, namesFromEnv } from '../env-names.js';
 import { gitCommit } from '../git-commit.js';
 import { writeResult } from '../write-result.js';
+import { parseGateRows, proportionalLengths } from './proportional-lengths.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchRoot = process.env.FAIRKV_BENCH_DIR ?? here;
@@ -58,13 +61,54 @@ interface Mix {
   name: string;
   /** Requests (each with kvHeadCount pairs). */
   batch: number;
-  /** Fraction of kv heads (per request) that are retrieval heads with the long context. */
-  longHeadsPerRequest: number;
+  /** KV length of each pair. */
+  lengthOf(request: number, kvHead: number): number;
 }
-const MIXES: Mix[] = BATCHES.flatMap((batch) => [
-  { name: 'quarter-long', batch, longHeadsPerRequest: 2 },
-  { name: 'half-long', batch, longHeadsPerRequest: 4 },
-]);
+/** DuoAttention's mixes: `longHeads` of a request's kv heads keep the context, the rest the streaming window. */
+const duoMix = (name: string, batch: number, longHeads: number): Mix => ({
+  name,
+  batch,
+  lengthOf: (request, kvHead) => ((kvHead + request) % kvHeadCount < longHeads ? longLength : shortLength),
+});
+/**
+ * The HeadKV-style mix (`proportional`): each request's budget of one layer (8,192 tokens per head on
+ * average, a quarter of the context: about the quarter-long mix's bytes) spread over its kv heads in
+ * proportion to their DuoAttention gates times a per-request factor exp(0.5 z), at least the streaming
+ * window and at most the context (proportional-lengths.ts), so nearly every pair has a length of its own.
+ * Gates: FAIRKV_BENCH_GATES (default: Meta-Llama-3.1-8B-Instruct's in ../shared), layer
+ * FAIRKV_BENCH_GATE_LAYER (default 3, whose gates spread from 0.07 to 1.00).
+ */
+const GATES_FILE =
+  process.env.FAIRKV_BENCH_GATES ??
+  join(here, '../../../shared/profiles/duo-attention/Meta-Llama-3.1-8B-Instruct/full_attention_heads.tsv');
+const GATE_LAYER = Number(process.env.FAIRKV_BENCH_GATE_LAYER ?? '3');
+function proportionalMix(batch: number): Mix | undefined {
+  if (!existsSync(GATES_FILE)) {
+    console.log(`proportional mix skipped: no gate file at ${GATES_FILE} (FAIRKV_BENCH_GATES)`);
+    return undefined;
+  }
+  const gates = parseGateRows(readFileSync(GATES_FILE, 'utf8'))[GATE_LAYER];
+  if (gates?.length !== kvHeadCount) {
+    throw new Error(`FAIRKV_BENCH_GATE_LAYER ${GATE_LAYER}: ${GATES_FILE} has no row of ${kvHeadCount} gates there`);
+  }
+  const lengths = proportionalLengths(gates, batch, {
+    budgetPerHead: longLength / 4,
+    min: shortLength,
+    max: longLength,
+    spread: 0.5,
+  });
+  return { name: 'proportional', batch, lengthOf: (request, kvHead) => lengths[request]![kvHead]! };
+}
+const MIX_NAMES = ['quarter-long', 'half-long', 'proportional'] as const;
+/** Mixes to run (FAIRKV_BENCH_MIXES, comma-separated; default all three). */
+const mixNames = namesFromEnv('FAIRKV_BENCH_MIXES', MIX_NAMES) ?? MIX_NAMES;
+const MIXES: Mix[] = BATCHES.flatMap((batch) =>
+  [
+    mixNames.includes('quarter-long') ? duoMix('quarter-long', batch, 2) : undefined,
+    mixNames.includes('half-long') ? duoMix('half-long', batch, 4) : undefined,
+    mixNames.includes('proportional') ? proportionalMix(batch) : undefined,
+  ].filter((mix): mix is Mix => mix !== undefined),
+);
 
 /** Times `body` with CUDA events: the median over `repeats` single launches (after 3 warm-up calls). */
 function timeMs(backend: CudaBackend, body: () => void, count = repeats): number {
@@ -178,8 +222,7 @@ function buildLayout(mix: Mix): Layout {
   let tableLength = 0;
   for (let request = 0; request < mix.batch; request++) {
     for (let kvHead = 0; kvHead < kvHeadCount; kvHead++) {
-      const long = (kvHead + request) % kvHeadCount < mix.longHeadsPerRequest;
-      const length = long ? longLength : shortLength;
+      const length = mix.lengthOf(request, kvHead);
       lengths.push(length);
       pairRows.push(request, kvHead, length, tableLength);
       tableLength += Math.ceil(length / blockSize);
@@ -412,13 +455,14 @@ async function main(): Promise<void> {
       ? { available: false, reason: 'quick run' }
       : torchOff
         ? { available: false, reason: 'FAIRKV_BENCH_TORCH=0' }
-        : runTorch(mix);
+        : runTorch(mix, layout);
     const floorMs = layout.bytesNeeded / (copy.gbPerSecond * 1e6);
     const entry = {
       mix: mix.name,
       batch: mix.batch,
       pairs: layout.lengths.length,
       longPairs: layout.lengths.filter((length) => length === longLength).length,
+      distinctLengths: new Set(layout.lengths).size,
       bytesNeeded: layout.bytesNeeded,
       floorMsAtCopyBandwidth: floorMs,
       ours: {
@@ -483,16 +527,15 @@ type TorchResult =
     }
   | { available: false; reason: string };
 
-function runTorch(mix: Mix): TorchResult {
+function runTorch(mix: Mix, layout: Layout): TorchResult {
   const python = process.env.FAIRKV_PYTHON ?? 'python3';
   const config = JSON.stringify({
     batch: mix.batch,
     kvHeadCount,
     groupSize,
     headDim,
-    longLength,
-    shortLength,
-    longHeadsPerRequest: mix.longHeadsPerRequest,
+    // each pair's length, request by request (kv head fastest), as the layout holds them
+    lengths: layout.lengths,
     repeats,
     dtype: poolDType,
   });

@@ -1,13 +1,13 @@
 """PyTorch baselines for bench/cuda-decode-attention (run by run.ts in the same job, same GPU).
 
-Decode attention (one query token per request), bf16 (or f32: config "dtype"), GQA, for a
-DuoAttention-like mix where each request has `longHeadsPerRequest` kv heads of `longLength` tokens
-and the rest `shortLength`:
+Decode attention (one query token per request), bf16 (or f32: config "dtype"), GQA, for the pair
+lengths run.ts measured (config "lengths": request by request, kv head fastest):
 
 - padded: one scaled_dot_product_attention call on K/V padded to the longest length (every head
   pays for the longest; no mask, so this is PyTorch's best case for the padded layout);
 - grouped: the (request, kv head) pairs grouped by length class, one SDPA call per class with the
-  query-head group as the query heads (enable_gqa), timings summed.
+  query-head group as the query heads (enable_gqa), all the calls timed together (where nearly every
+  pair has a length of its own, as in the proportional mix, that is about one call per pair).
 
 Prints one JSON line: milliseconds (median of CUDA-event-timed calls issued back to back, as run.ts
 times ours; the grouped path also as calls each started on an idle GPU, `groupedSyncedMs`) and GB/s of
@@ -43,11 +43,11 @@ def median_synced_ms(fn, repeats):
 
 def main():
     c = json.loads(sys.argv[1])
-    b, hkv, g, d = c["batch"], c["kvHeadCount"], c["groupSize"], c["headDim"]
-    long_len, short_len, long_heads, repeats = c["longLength"], c["shortLength"], c["longHeadsPerRequest"], c["repeats"]
+    b, hkv, g, d, repeats = c["batch"], c["kvHeadCount"], c["groupSize"], c["headDim"], c["repeats"]
     dev = torch.device("cuda")
     dt = torch.float32 if c.get("dtype") == "f32" else torch.bfloat16
-    lengths = [[long_len if (h + r) % hkv < long_heads else short_len for h in range(hkv)] for r in range(b)]
+    lengths = [c["lengths"][r * hkv : (r + 1) * hkv] for r in range(b)]
+    long_len = max(max(row) for row in lengths)
     needed = sum(sum(row) for row in lengths) * d * 2 * (4 if dt == torch.float32 else 2)
 
     # Padded: [batch, kv heads, longest, d]
