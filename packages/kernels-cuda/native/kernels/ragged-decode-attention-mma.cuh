@@ -355,10 +355,10 @@ struct FloatPoolUnit {
 /**
  * Shared memory of the per-block schedule's tables for `pairCount` pairs: each pair's packed prefix
  * (full chunks before it in the high 32 bits, tail chunks in the low), one more for the totals, then
- * each pair's length.
+ * each pair's length, then the pair of each tail in execution order.
  */
 constexpr size_t localScheduleBytes(int pairCount) {
-  return ((static_cast<size_t>(pairCount) + 1) * sizeof(long long) + static_cast<size_t>(pairCount) * sizeof(int) + 15) /
+  return ((static_cast<size_t>(pairCount) + 1) * sizeof(long long) + 2 * static_cast<size_t>(pairCount) * sizeof(int) + 15) /
          16 * 16;
 }
 /** Dynamic shared memory a block of the tensor-core kernel may take so that two fit on an SM (228 KB). */
@@ -401,6 +401,7 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
   // The per-block schedule's tables (localScheduleBytes), after the stage buffers.
   long long* const sPrefix = reinterpret_cast<long long*>(sharedBytes + mmaSharedBytes<H>(Copy));
   int* const sLength = reinterpret_cast<int*>(sPrefix + args.plan.pairCount + 1);
+  int* const sTailPair = sLength + args.plan.pairCount;  // the pair of each tail, in execution order
   int itemCount, chunk;
   long long fullTotal = 0;  // per-block schedule: full chunks of the call (they come first in the queue)
   int* workCounter;
@@ -412,8 +413,9 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     if (first && args.trace != nullptr && threadIdx.x == 0) args.trace[0] = globalNanoseconds();
     const ChunkTotals totals = planChunks<kMmaThreads>(
         args.plan, scheduleStorage, sLength, args.plan.pairCount,
-        [&](int p, int, long long fullOffset, long long partialOffset, const ChunkTotals&) {
+        [&](int p, int, long long fullOffset, long long partialOffset, long long tailRank, const ChunkTotals&) {
           sPrefix[p] = (fullOffset << 32) | partialOffset;
+          if (tailRank >= 0) sTailPair[tailRank] = p;
           if (first) args.plan.itemStart[p] = static_cast<int>(fullOffset + partialOffset);
         });
     itemCount = static_cast<int>(totals.full + totals.partial);
@@ -487,20 +489,23 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     w.subgroup = work % args.subgroups;
     int chunkIndex, kvLength;
     if (args.localSchedule) {
-      // Full chunks run first, in pair order, then every pair's last, shorter chunk (a short pair's
-      // only one): the item's pair is the last one whose prefix of that kind is at most the item's
-      // rank among its kind (pairs with none of that kind share the next one's prefix, so the search
-      // never stops on them).
+      // Full chunks run first, in pair order: a full item's pair is the last one whose prefix of full
+      // chunks is at most the item's rank (pairs with none share the next one's prefix, so the search
+      // never stops on them). Then every pair's last, shorter chunk (a short pair's only one), by size
+      // class, largest first: the table of tails in that order names the pair.
       const bool full = item < fullTotal;
       const long long rank = full ? item : item - fullTotal;
-      int low = 0, high = args.plan.pairCount - 1;
-      while (low < high) {
-        const int middle = (low + high + 1) >> 1;
-        const long long prefix = full ? sPrefix[middle] >> 32 : sPrefix[middle] & 0xffffffffLL;
-        if (prefix <= rank) low = middle;
-        else high = middle - 1;
+      if (full) {
+        int low = 0, high = args.plan.pairCount - 1;
+        while (low < high) {
+          const int middle = (low + high + 1) >> 1;
+          if ((sPrefix[middle] >> 32) <= rank) low = middle;
+          else high = middle - 1;
+        }
+        w.pair = low;
+      } else {
+        w.pair = sTailPair[rank];  // tails run by size class, largest first (planChunks)
       }
-      w.pair = low;
       // a pair's first slot: every full and tail chunk of the pairs before it
       const auto slotsBefore = [&](int p) { return static_cast<int>((sPrefix[p] >> 32) + (sPrefix[p] & 0xffffffffLL)); };
       kvLength = sLength[w.pair];

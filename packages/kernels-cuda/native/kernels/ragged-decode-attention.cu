@@ -63,11 +63,23 @@ struct ScheduleArgs {
   Schedule* schedule;
 };
 
+/**
+ * What the schedule's one scan adds up per pair: full chunks (high 32 bits) and tail chunks (low) of
+ * `counts`, and the tails of size classes 0-2 packed in `classes` (see tailClass).
+ */
+struct ChunkCounts {
+  long long counts;
+  long long classes;
+};
+__device__ __forceinline__ ChunkCounts operator+(const ChunkCounts& a, const ChunkCounts& b) {
+  return {a.counts + b.counts, a.classes + b.classes};
+}
+
 template <int Threads>
 struct ScheduleStorage {
   union {
     typename cub::BlockReduce<long long, Threads>::TempStorage reduce;
-    typename cub::BlockScan<long long, Threads>::TempStorage scan;
+    typename cub::BlockScan<ChunkCounts, Threads>::TempStorage scan;
   } temp;
   int chunk;
 };
@@ -83,11 +95,30 @@ struct ChunkTotals {
 __device__ __forceinline__ int tailChunks(int length, int chunk) { return (length % chunk != 0 || length == 0) ? 1 : 0; }
 
 /**
+ * Size classes of tail chunks (a pair's last, shorter chunk; a short pair's only one): tails run class by
+ * class, largest first, after every full chunk, so the last work the queue hands out is the smallest
+ * (longest-processing-time-first by classes). Where lengths vary from pair to pair, a tail of nearly a
+ * chunk handed out last would otherwise hold the call's end.
+ */
+constexpr int kTailClasses = 4;
+/** Bits of each packed class counter in the schedule's scan (classes 0-2; class 3 is the rest). */
+constexpr int kTailClassBits = 21;
+/** Pairs a call may have: the packed class counters must not carry. */
+constexpr int kMaxPairs = (1 << kTailClassBits) - 1;
+/** Class of a tail of `length % chunk` tokens: 0 for at least half a chunk, 1 a quarter, 2 an eighth, 3 less. */
+__device__ __forceinline__ int tailClass(int length, int chunk) {
+  const long long tail = length % chunk;
+  return 2 * tail >= chunk ? 0 : 4 * tail >= chunk ? 1 : 8 * tail >= chunk ? 2 : 3;
+}
+
+/**
  * The chunking shared by every schedule, computed by one block of `Threads` threads: reads the pair
  * lengths on the device, picks a chunk length so the call makes between `fewestItems` and `mostItems`
  * work items (chunks of about `preferredChunk` tokens where that range allows), and calls
- * `emit(p, length, fullOffset, partialOffset, totals)` for every pair with the exclusive prefix sums of
- * the full and tail chunk counts before it (each thread for a contiguous range of pairs, in order).
+ * `emit(p, length, fullOffset, partialOffset, tailRank, totals)` for every pair with the exclusive prefix
+ * sums of the full and tail chunk counts before it, and the rank of its tail among the call's tails in
+ * execution order (by class, then pair; -1 without a tail), each thread for a contiguous range of pairs,
+ * in order.
  * Where the pairs fit in `lengthCache` (shared memory, `cacheCapacity` ints), their lengths are read
  * from global memory once, all loads in flight together, instead of once per pass; the cache is valid
  * on return.
@@ -96,7 +127,7 @@ template <int Threads, typename Emit>
 __device__ ChunkTotals planChunks(const ScheduleArgs& a, ScheduleStorage<Threads>& storage, int* lengthCache,
                                   int cacheCapacity, Emit emit) {
   using Reduce = cub::BlockReduce<long long, Threads>;
-  using Scan = cub::BlockScan<long long, Threads>;
+  using Scan = cub::BlockScan<ChunkCounts, Threads>;
   const bool cached = a.pairCount <= cacheCapacity;
   long long localTokens = 0;
 #pragma unroll 4
@@ -121,26 +152,55 @@ __device__ ChunkTotals planChunks(const ScheduleArgs& a, ScheduleStorage<Threads
   const int chunk = storage.chunk;
 
   // Slots (partials) are numbered contiguously per pair; the execution order puts every full chunk
-  // first and the shorter tail chunks (and short pairs) last, so they fill the final wave.
+  // first and the shorter tail chunks (and short pairs) last, largest class first, so they fill the
+  // final wave and the smallest come last.
   const int perThread = (a.pairCount + Threads - 1) / Threads;
   const int begin = min(a.pairCount, static_cast<int>(threadIdx.x) * perThread);
   const int end = min(a.pairCount, begin + perThread);
-  // One scan of both counts: full chunks in the high 32 bits, tail chunks in the low (an item count
-  // is an int, so neither carries into the other).
-  long long localCounts = 0;
+  // One scan: full chunks in the high 32 bits of `counts`, tail chunks in the low (an item count is an
+  // int, so neither carries into the other), and the tails of classes 0-2 in `classes`, kTailClassBits
+  // each (a call has at most kMaxPairs pairs).
+  ChunkCounts local{0, 0};
   for (int p = begin; p < end; ++p) {
     const int length = lengthOf(p);
-    localCounts += (static_cast<long long>(length / chunk) << 32) + tailChunks(length, chunk);
+    const int tail = tailChunks(length, chunk);
+    local.counts += (static_cast<long long>(length / chunk) << 32) + tail;
+    const int c = tailClass(length, chunk);
+    if (tail != 0 && c < kTailClasses - 1) local.classes += 1LL << (kTailClassBits * c);
   }
-  long long offsets = 0, totals = 0;
-  Scan(storage.temp.scan).ExclusiveSum(localCounts, offsets, totals);
+  ChunkCounts before{0, 0}, all{0, 0};
+  Scan(storage.temp.scan).ExclusiveSum(local, before, all);
+  const long long offsets = before.counts, totals = all.counts;
+  const long long classOffsets = before.classes, classTotals = all.classes;
   const ChunkTotals result{chunk, totals >> 32, totals & 0xffffffffLL};
   long long fullOffset = offsets >> 32, partialOffset = offsets & 0xffffffffLL;
+  // Each class's next tail rank for this thread's pairs: the classes before it, then this class's tails
+  // of the pairs before this thread's (class 3: the tails that are in none of the others).
+  constexpr long long kMask = (1LL << kTailClassBits) - 1;
+  long long tailRank[kTailClasses];
+  long long classBase = 0, offsetOfOthers = 0;
+#pragma unroll
+  for (int c = 0; c < kTailClasses - 1; ++c) {
+    const long long before = (classOffsets >> (kTailClassBits * c)) & kMask;
+    tailRank[c] = classBase + before;
+    classBase += (classTotals >> (kTailClassBits * c)) & kMask;
+    offsetOfOthers += before;
+  }
+  tailRank[kTailClasses - 1] = classBase + partialOffset - offsetOfOthers;
   for (int p = begin; p < end; ++p) {
     const int length = lengthOf(p);
-    emit(p, length, fullOffset, partialOffset, result);
+    const int tail = tailChunks(length, chunk);
+    // rank of the pair's tail among the call's tails in execution order (unused where it has none)
+    long long rank = -1;
+    if (tail != 0) {
+      const int c = tailClass(length, chunk);
+#pragma unroll
+      for (int k = 0; k < kTailClasses; ++k)
+        if (k == c) rank = tailRank[k]++;
+    }
+    emit(p, length, fullOffset, partialOffset, rank, result);
     fullOffset += length / chunk;
-    partialOffset += tailChunks(length, chunk);
+    partialOffset += tail;
   }
   return result;
 }
@@ -154,11 +214,11 @@ __device__ void buildSchedule(const ScheduleArgs& a, ScheduleStorage<Threads>& s
                               int cacheCapacity) {
   const ChunkTotals totals = planChunks<Threads>(
       a, storage, lengthCache, cacheCapacity,
-      [&](int p, int length, long long fullOffset, long long partialOffset, const ChunkTotals& t) {
+      [&](int p, int length, long long fullOffset, long long partialOffset, long long tailRank, const ChunkTotals& t) {
         a.itemStart[p] = static_cast<int>(fullOffset + partialOffset);  // slots are numbered per pair
         const int full = length / t.chunk;
         for (int c = 0; c < full; ++c) a.items[fullOffset + c] = make_int2(p, c);
-        if (tailChunks(length, t.chunk)) a.items[t.full + partialOffset] = make_int2(p, full);
+        if (tailRank >= 0) a.items[t.full + tailRank] = make_int2(p, full);
       });
   if (threadIdx.x == 0) {
     a.itemStart[a.pairCount] = static_cast<int>(totals.full + totals.partial);
@@ -687,6 +747,9 @@ int maxRaggedDecodeHeadDim(DType poolDType) { return poolDType == DType::F32 ? 2
 
 void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* workspace, cudaStream_t stream) {
   if (params.pairCount <= 0) return;
+  if (params.pairCount > kMaxPairs)
+    throw std::invalid_argument("ragged-decode-attention: pairCount " + std::to_string(params.pairCount) +
+                                " exceeds the largest supported (" + std::to_string(kMaxPairs) + ")");
   if (params.headDim > maxRaggedDecodeHeadDim(params.poolDType))
     throw std::invalid_argument("ragged-decode-attention: headDim " + std::to_string(params.headDim) +
                                 " exceeds the largest supported (" +
