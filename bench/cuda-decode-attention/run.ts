@@ -49,7 +49,7 @@ const shortLength = 384;
 const repeats = Number(process.env.FAIRKV_BENCH_REPEATS ?? '30');
 /** FAIRKV_BENCH_QUICK=1: one mix, no PyTorch (for profiling runs under ncu). */
 const quick = process.env.FAIRKV_BENCH_QUICK === '1';
-/** Work items per SM the sweep tries (FAIRKV_BENCH_SWEEP, comma-separated; the kernel's default is 8-16). */
+/** Work items per SM the sweep tries (FAIRKV_BENCH_SWEEP, comma-separated; the kernel's default is 8-16, 4 for small calls; a forced count is used as given). */
 const SWEEP = positiveIntegersFromEnv('FAIRKV_BENCH_SWEEP', '4,8,16,32');
 /** FAIRKV_BENCH_TORCH=0: every mix, no PyTorch (A/B runs of addon builds; PyTorch timed once elsewhere). */
 const torchOff = process.env.FAIRKV_BENCH_TORCH === '0';

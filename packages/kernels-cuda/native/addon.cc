@@ -855,6 +855,8 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                                     context.multiprocessorCount * optionalIntField(a, "itemsPerMultiprocessor", 16),
                                     2048,
                                     64,
+                                    // a benchmark's forced item count (itemsPerMultiprocessor) stands as given
+                                    optionalIntField(a, "itemsPerMultiprocessor", 0) > 0 ? 0 : 768,
                                     context.multiprocessorCount};
       // dependentLaunch (benchmarks; not part of the contract): 0 = plain launches
       p.dependentLaunch = context.computeMajor >= 9 && optionalIntField(a, "dependentLaunch", 1) != 0;

@@ -189,14 +189,22 @@ struct RaggedDecodeAttentionParams {
   /**
    * Work items the schedule makes: at least `targetItems` (8 per SM by default) and at most
    * `mostItems` (16 per SM; 0 = targetItems), as many as keep chunks of about `preferredChunkTokens`
-   * (measured on H100: small calls run best with 8 items per SM, calls of millions of tokens with 16,
-   * where one more item per warp evens out the end of the work queue). Bounds the workspace.
+   * (measured on H100: calls of about a million tokens run best with 8 items per SM, calls of millions
+   * with 16, where one more item per warp evens out the end of the work queue). Bounds the workspace.
    */
   int targetItems;
   int mostItems;
   int preferredChunkTokens;
   /** Shortest chunk a pair is split into. */
   int minChunkTokens;
+  /**
+   * Small calls: where `targetItems` items would be shorter than this many tokens, the schedule makes
+   * half as many, twice as long (0: never). Each item has a fixed cost (the query's load, the pipeline's
+   * fill, a partial written and merged); on an H100 halving them made calls of 1-8 requests of the
+   * benchmark's mixes 1-28% faster, and calls of 16 (chunks near 1,000 tokens) 2-3% slower; the
+   * addon passes 768.
+   */
+  int smallCallChunkTokens;
   /** SMs of the device (its context knows them): the persistent kernel runs two blocks on each. */
   int multiprocessorCount;
   /**

@@ -57,7 +57,7 @@ struct Schedule {
 /** What the schedule reads and writes (see buildSchedule). */
 struct ScheduleArgs {
   const int* pairs;
-  int pairCount, fewestItems, mostItems, preferredChunk, minChunk;
+  int pairCount, fewestItems, mostItems, preferredChunk, minChunk, smallCallChunk;
   int* itemStart;
   int2* items;
   Schedule* schedule;
@@ -140,7 +140,12 @@ __device__ ChunkTotals planChunks(const ScheduleArgs& a, ScheduleStorage<Threads
   const long long totalTokens = Reduce(storage.temp.reduce).Sum(localTokens);
   if (threadIdx.x == 0) {
     // chunks of about preferredChunk tokens, as long as that makes between fewestItems and mostItems
-    const long long longest = (totalTokens + a.fewestItems - 1) / a.fewestItems;
+    long long longest = (totalTokens + a.fewestItems - 1) / a.fewestItems;
+    // small calls: half as many items, twice as long, where the fewest would be shorter than smallCallChunk
+    if (longest < a.smallCallChunk) {
+      const long long half = max(1, a.fewestItems / 2);
+      longest = (totalTokens + half - 1) / half;
+    }
     const long long shortest = (totalTokens + a.mostItems - 1) / a.mostItems;
     long long chunk = max(shortest, min(static_cast<long long>(a.preferredChunk), longest));
     chunk = ((chunk + 63) / 64) * 64;
@@ -768,8 +773,10 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   cursor += static_cast<size_t>(maxItems) * subgroups * 8 * params.headDim * sizeof(float);
   float* partialMaxSum = reinterpret_cast<float*>(cursor);
 
-  const ScheduleArgs plan{params.pairs,         params.pairCount, params.targetItems, mostItems,
-                           params.preferredChunkTokens, params.minChunkTokens, itemStart, items, schedule};
+  const ScheduleArgs plan{params.pairs,          params.pairCount,           params.targetItems,
+                           mostItems,             params.preferredChunkTokens, params.minChunkTokens,
+                           params.smallCallChunkTokens, itemStart,             items,
+                           schedule};
   const bool aligned = (reinterpret_cast<uintptr_t>(params.pool) % 16) == 0;
   const bool tensorCores = usesTensorCores(params, aligned);
   // The tensor-core kernel builds its own schedule (its block 0) where the caller gave it a flag.
