@@ -186,10 +186,10 @@ __device__ ChunkTotals planChunks(const ScheduleArgs& a, ScheduleStorage<Threads
   long long classBase = 0, offsetOfOthers = 0;
 #pragma unroll
   for (int c = 0; c < kTailClasses - 1; ++c) {
-    const long long before = (classOffsets >> (kTailClassBits * c)) & kMask;
-    tailRank[c] = classBase + before;
+    const long long earlier = (classOffsets >> (kTailClassBits * c)) & kMask;
+    tailRank[c] = classBase + earlier;
     classBase += (classTotals >> (kTailClassBits * c)) & kMask;
-    offsetOfOthers += before;
+    offsetOfOthers += earlier;
   }
   tailRank[kTailClasses - 1] = classBase + partialOffset - offsetOfOthers;
   for (int p = begin; p < end; ++p) {
