@@ -528,8 +528,8 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
     w.stages = max(1, (w.tokenEnd - w.tokenBegin + S - 1) / S);
     return w;
   };
-  // Every warp's first unit is its own index (no atomic on the start's critical path); the work
-  // counter then hands out the units past the first wave.
+  // Every warp's first unit is its own index (no atomic on the start's critical path; the index runs
+  // over blocks first, below); the work counter then hands out the units past the first wave.
   const int firstWave = static_cast<int>(gridDim.x) * Stage::kWarps;
   const auto take = [&]() {
     int work = 0;
@@ -548,7 +548,9 @@ __global__ void __launch_bounds__(kMmaThreads, kMmaBlocksPerMultiprocessor)
   const int copyRow = lane / Stage::kRowUnits;
   int issued = 0;
   int queued = 0;
-  MmaWork issueWork = describe(static_cast<int>(blockIdx.x) * Stage::kWarps + warp);
+  // First units go to warp 0 of every block, then warp 1, ...: a call with fewer units than warps
+  // spreads over every SM instead of filling the first blocks' warps.
+  MmaWork issueWork = describe(warp * static_cast<int>(gridDim.x) + static_cast<int>(blockIdx.x));
   if (lane == 0) sQueue[warp][0] = issueWork.work;
   queued = 1;
   int issueStage = 0;
