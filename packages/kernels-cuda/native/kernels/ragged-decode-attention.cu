@@ -552,15 +552,31 @@ __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
 
 #include "ragged-decode-attention-mma.cuh"
 
+/** One combine block's (pair, query head): where its partials and its output row are. */
+struct CombineTarget {
+  int g;           // query head within the subgroup
+  int subgroup;
+  int firstItem;   // the pair's first partial slot
+  int chunkCount;  // the pair's partials
+  float* out;      // the head's output row
+  unsigned long long* trace;  // the benchmark's timeline entry of this block, or null
+
+  /** Index of partial `c` of this (pair, head) in the partial arrays (times the head dim for partialAcc). */
+  __device__ __forceinline__ long long slot(const DecodeArgs& args, int c) const {
+    return (static_cast<long long>(firstItem + c) * args.subgroups + subgroup) * 8 + g;
+  }
+};
+
 /**
  * What every combine block does first: waits for the attention kernel's partials, lets the next kernel
  * launch, frees the context's work counter and schedule flag (block (0, 0)), and finds its pair's
- * partials. False where the block has nothing to merge (a pair of one item, or a head past the group).
+ * partials and its output row (stamping the benchmark's timeline). False where the block has nothing to
+ * merge (a pair of one item, or a head past the group).
  */
-__device__ __forceinline__ bool combinePrologue(const DecodeArgs& args, int& firstItem, int& chunkCount) {
+__device__ __forceinline__ bool combineTarget(const DecodeArgs& args, CombineTarget& t) {
   const int pair = blockIdx.x;
-  const int subgroup = blockIdx.y >> 3;
-  const int g = blockIdx.y & 7;
+  t.subgroup = blockIdx.y >> 3;
+  t.g = blockIdx.y & 7;
   waitForPrerequisiteGrid();  // the attention kernel's partials
   allowDependentLaunch();     // the matmul after it (the output projection) may start loading its weight
   // The attention grid has ended: its work counter is free for the context's next call, and its schedule
@@ -570,9 +586,18 @@ __device__ __forceinline__ bool combinePrologue(const DecodeArgs& args, int& fir
     if (args.workCounter != nullptr) *args.workCounter = 0;
     if (args.scheduleReady != nullptr) *args.scheduleReady = 0;
   }
-  firstItem = args.plan.itemStart[pair];
-  chunkCount = args.plan.itemStart[pair + 1] - firstItem;
-  return chunkCount > 1 && g < min(8, args.groupSize - subgroup * 8);
+  t.firstItem = args.plan.itemStart[pair];
+  t.chunkCount = args.plan.itemStart[pair + 1] - t.firstItem;
+  const int firstHead = t.subgroup * 8;
+  if (t.chunkCount <= 1 || t.g >= min(8, args.groupSize - firstHead)) return false;
+  t.trace = args.trace == nullptr
+                ? nullptr
+                : args.trace + DecodeTraceLayout::combine(args.multiprocessorCount, blockIdx.x * gridDim.y + blockIdx.y);
+  if (t.trace != nullptr && threadIdx.x == 0) t.trace[0] = globalNanoseconds();
+  const long long queryRowBase =
+      (static_cast<long long>(args.plan.pairs[pair * 4 + 0]) * args.kvHeadCount + args.plan.pairs[pair * 4 + 1]) * args.groupSize;
+  t.out = args.output + (queryRowBase + firstHead + t.g) * args.headDim;
+  return true;
 }
 
 constexpr int kCombineThreads = 128;
@@ -587,24 +612,12 @@ constexpr int kCombineTile = 32;
  * a round per kCombineTile items, folded online (running maximum, rescaled numerator and denominator).
  */
 __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args) {
-  const int pair = blockIdx.x;
-  const int subgroup = blockIdx.y >> 3;
-  const int g = blockIdx.y & 7;
-  int firstItem, chunkCount;
-  if (!combinePrologue(args, firstItem, chunkCount)) return;
-  const int firstHead = subgroup * 8;
-  unsigned long long* trace =
-      args.trace == nullptr
-          ? nullptr
-          : args.trace + DecodeTraceLayout::combine(args.multiprocessorCount, blockIdx.x * gridDim.y + blockIdx.y);
-  if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
+  CombineTarget t;
+  if (!combineTarget(args, t)) return;
+  const int chunkCount = t.chunkCount;
   const int D = args.headDim;
   const int dimensionRounds = (D + kCombineThreads - 1) / kCombineThreads;  // 1 up to head dim 128
   __shared__ float2 sMaxSum[kCombineTile];
-  const auto slotOf = [&](int c) { return static_cast<long long>(firstItem + c) * args.subgroups + subgroup; };
-  const long long queryRowBase =
-      (static_cast<long long>(args.plan.pairs[pair * 4 + 0]) * args.kvHeadCount + args.plan.pairs[pair * 4 + 1]) * args.groupSize;
-  float* out = args.output + (queryRowBase + firstHead + g) * D;
 
   for (int dRound = 0; dRound < dimensionRounds; ++dRound) {
     const int d = dRound * kCombineThreads + threadIdx.x;
@@ -613,11 +626,11 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
       const int count = min(kCombineTile, chunkCount - tile);
       if (tile > 0) __syncthreads();  // the previous round's (max, sum) are read
       if (threadIdx.x < count)
-        sMaxSum[threadIdx.x] = reinterpret_cast<const float2*>(args.partialMaxSum)[slotOf(tile + threadIdx.x) * 8 + g];
+        sMaxSum[threadIdx.x] = reinterpret_cast<const float2*>(args.partialMaxSum)[t.slot(args, tile + threadIdx.x)];
       float value[kCombineTile];
 #pragma unroll
       for (int j = 0; j < kCombineTile; ++j)
-        value[j] = j < count && d < D ? args.partialAcc[(slotOf(tile + j) * 8 + g) * D + d] : 0.f;
+        value[j] = j < count && d < D ? args.partialAcc[t.slot(args, tile + j) * D + d] : 0.f;
       __syncthreads();
       float tileMax = -INFINITY;
       for (int j = 0; j < count; ++j) tileMax = fmaxf(tileMax, sMaxSum[j].x);
@@ -637,10 +650,10 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
         }
       }
     }
-    if (d < D) out[d] = denominator > 0.f ? numerator / denominator : 0.f;
+    if (d < D) t.out[d] = denominator > 0.f ? numerator / denominator : 0.f;
     if (dRound + 1 < dimensionRounds) __syncthreads();  // sMaxSum is reloaded
   }
-  if (trace != nullptr && threadIdx.x == 0) trace[1] = globalNanoseconds();
+  if (t.trace != nullptr && threadIdx.x == 0) t.trace[1] = globalNanoseconds();
 }
 
 /**
@@ -664,28 +677,16 @@ constexpr int kCombineManyBatch = 8;
  * not one round per 32 partials.
  */
 __global__ void __launch_bounds__(kCombineManyThreads) combineManyKernel(DecodeArgs args) {
-  const int pair = blockIdx.x;
-  const int subgroup = blockIdx.y >> 3;
-  const int g = blockIdx.y & 7;
-  int firstItem, chunkCount;
-  if (!combinePrologue(args, firstItem, chunkCount)) return;
-  const int firstHead = subgroup * 8;
-  unsigned long long* trace =
-      args.trace == nullptr
-          ? nullptr
-          : args.trace + DecodeTraceLayout::combine(args.multiprocessorCount, blockIdx.x * gridDim.y + blockIdx.y);
-  if (trace != nullptr && threadIdx.x == 0) trace[0] = globalNanoseconds();
+  CombineTarget t;
+  if (!combineTarget(args, t)) return;
+  const int chunkCount = t.chunkCount;
   const int D = args.headDim;
-  const auto slotOf = [&](int c) { return static_cast<long long>(firstItem + c) * args.subgroups + subgroup; };
   const float2* maxSum = reinterpret_cast<const float2*>(args.partialMaxSum);
-  const long long queryRowBase =
-      (static_cast<long long>(args.plan.pairs[pair * 4 + 0]) * args.kvHeadCount + args.plan.pairs[pair * 4 + 1]) * args.groupSize;
-  float* out = args.output + (queryRowBase + firstHead + g) * D;
 
   // The largest running maximum of the pair's partials (-inf: no scores at all).
   __shared__ float sMax[kCombineManyThreads / 32];
   float largest = -INFINITY;
-  for (int c = threadIdx.x; c < chunkCount; c += kCombineManyThreads) largest = fmaxf(largest, maxSum[slotOf(c) * 8 + g].x);
+  for (int c = threadIdx.x; c < chunkCount; c += kCombineManyThreads) largest = fmaxf(largest, maxSum[t.slot(args, c)].x);
 #pragma unroll
   for (int offset = 16; offset > 0; offset >>= 1) largest = fmaxf(largest, __shfl_xor_sync(0xffffffffu, largest, offset));
   if ((threadIdx.x & 31) == 0) sMax[threadIdx.x >> 5] = largest;
@@ -710,8 +711,8 @@ __global__ void __launch_bounds__(kCombineManyThreads) combineManyKernel(DecodeA
         for (int k = 0; k < kCombineManyBatch; ++k) {
           const int chunk = c + k * kCombineManyGroups;
           const bool ok = chunk < chunkCount;
-          weightSum[k] = ok ? maxSum[slotOf(chunk) * 8 + g] : make_float2(-INFINITY, 0.f);
-          value[k] = ok && d < D ? args.partialAcc[(slotOf(chunk) * 8 + g) * D + d] : 0.f;
+          weightSum[k] = ok ? maxSum[t.slot(args, chunk)] : make_float2(-INFINITY, 0.f);
+          value[k] = ok && d < D ? args.partialAcc[t.slot(args, chunk) * D + d] : 0.f;
         }
 #pragma unroll
         for (int k = 0; k < kCombineManyBatch; ++k) {
@@ -731,11 +732,11 @@ __global__ void __launch_bounds__(kCombineManyThreads) combineManyKernel(DecodeA
         sumNumerator += sNumerator[k][lane];
         sumDenominator += sDenominator[k];
       }
-      out[d] = sumDenominator > 0.f ? sumNumerator / sumDenominator : 0.f;
+      t.out[d] = sumDenominator > 0.f ? sumNumerator / sumDenominator : 0.f;
     }
     if (d0 + kCombineManyDims < D) __syncthreads();  // the shared sums are written again
   }
-  if (trace != nullptr && threadIdx.x == 0) trace[1] = globalNanoseconds();
+  if (t.trace != nullptr && threadIdx.x == 0) t.trace[1] = globalNanoseconds();
 }
 
 template <typename T, int GT, int E>
