@@ -201,7 +201,7 @@ struct RaggedDecodeAttentionParams {
    * Small calls: where `targetItems` items would be shorter than this many tokens, the schedule makes
    * half as many, twice as long (0: never). Each item has a fixed cost (the query's load, the pipeline's
    * fill, a partial written and merged); on an H100 halving them made calls of 1-8 requests of the
-   * benchmark's mixes 1-28% faster, and calls of 16 (chunks near 1,000 tokens) 2-3% slower; the
+   * benchmark's mixes up to 27% faster (0-3% at 8 requests), and calls of 16 (chunks near 1,000 tokens) 2-3% slower; the
    * addon passes 768.
    */
   int smallCallChunkTokens;
