@@ -331,6 +331,7 @@ struct DecodeArgs {
   long long poolRows;  // host only: K and V rows of the pool (blockCount x 2 x blockSize), for the tensor map
 };
 
+
 template <typename T, int GT, int E>
 __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
   // Tokens each group of lanes keeps in flight: 16-byte loads issued together before first use.
@@ -656,6 +657,106 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   if (t.trace != nullptr && threadIdx.x == 0) t.trace[1] = globalNanoseconds();
 }
 
+/** Partials each warp of combineVectorKernel loads before it folds them (all in flight together). */
+constexpr int kCombineVectorBatch = 8;
+#ifdef FAIRKV_NO_VECTOR_COMBINE  // benchmark experiments only
+constexpr bool kUseVectorCombine = false;
+#else
+constexpr bool kUseVectorCombine = true;
+#endif
+
+/**
+ * The combine in one round of 16-byte loads (head dims up to 128, a multiple of 4): one block of `Warps`
+ * warps per (pair, query head); warp w takes partials w, w + Warps, ...; lane l holds dims 4l..4l+3 of
+ * each. A warp loads the (max, sum) and the accumulators of up to kCombineVectorBatch partials together
+ * (no barrier between the maxima and the values), folds them online against its own running maximum,
+ * and the warps' sums are merged through shared memory. combineKernel's thread per dimension made four
+ * times as many load requests and waited for the maxima before it used the values: 4-6 us per block on
+ * an H100 against 1.7-2.1 us here.
+ */
+template <int Warps>
+__global__ void __launch_bounds__(32 * Warps) combineVectorKernel(DecodeArgs args) {
+  CombineTarget t;
+  if (!combineTarget(args, t)) return;
+  const int chunkCount = t.chunkCount;
+  const int D = args.headDim;
+  const int warp = threadIdx.x >> 5;
+  const int lane = threadIdx.x & 31;
+  const bool active = 4 * lane < D;
+  constexpr int kWarps = Warps;
+  const float2* maxSum = reinterpret_cast<const float2*>(args.partialMaxSum);
+  float maximum = -INFINITY, denominator = 0.f;
+  float4 numerator = make_float4(0.f, 0.f, 0.f, 0.f);
+  for (int c0 = warp; c0 < chunkCount; c0 += kWarps * kCombineVectorBatch) {
+    float2 ms[kCombineVectorBatch];
+    float4 value[kCombineVectorBatch];
+#pragma unroll
+    for (int k = 0; k < kCombineVectorBatch; ++k) {
+      const int c = c0 + k * kWarps;
+      const bool ok = c < chunkCount;
+      ms[k] = ok ? maxSum[t.slot(args, c)] : make_float2(-INFINITY, 0.f);
+      value[k] = ok && active ? reinterpret_cast<const float4*>(args.partialAcc + t.slot(args, c) * D)[lane]
+                              : make_float4(0.f, 0.f, 0.f, 0.f);
+    }
+    float next = maximum;
+#pragma unroll
+    for (int k = 0; k < kCombineVectorBatch; ++k) next = fmaxf(next, ms[k].x);
+    if (next == -INFINITY) continue;  // no scores yet (empty chunks)
+    const float rescale = maximum == -INFINITY ? 0.f : exp2f(maximum - next);
+    maximum = next;
+    denominator *= rescale;
+    numerator.x *= rescale;
+    numerator.y *= rescale;
+    numerator.z *= rescale;
+    numerator.w *= rescale;
+#pragma unroll
+    for (int k = 0; k < kCombineVectorBatch; ++k) {
+      const float weight = ms[k].x == -INFINITY ? 0.f : exp2f(ms[k].x - maximum);
+      denominator += weight * ms[k].y;
+      numerator.x += weight * value[k].x;
+      numerator.y += weight * value[k].y;
+      numerator.z += weight * value[k].z;
+      numerator.w += weight * value[k].w;
+    }
+  }
+  __shared__ float4 sNumerator[kWarps][32];
+  __shared__ float2 sMaxDenominator[kWarps];
+  sNumerator[warp][lane] = numerator;
+  if (lane == 0) sMaxDenominator[warp] = make_float2(maximum, denominator);
+  __syncthreads();
+  if (warp == 0 && active) {
+    float largest = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) largest = fmaxf(largest, sMaxDenominator[w].x);
+    float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
+    float total = 0.f;
+    if (largest != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float2 md = sMaxDenominator[w];
+        const float weight = md.x == -INFINITY ? 0.f : exp2f(md.x - largest);
+        const float4 n = sNumerator[w][lane];
+        total += weight * md.y;
+        sum.x += weight * n.x;
+        sum.y += weight * n.y;
+        sum.z += weight * n.z;
+        sum.w += weight * n.w;
+      }
+    }
+    const float inverse = total > 0.f ? 1.f / total : 0.f;
+    const float4 result = make_float4(sum.x * inverse, sum.y * inverse, sum.z * inverse, sum.w * inverse);
+    if ((reinterpret_cast<uintptr_t>(t.out) & 15) == 0) {
+      reinterpret_cast<float4*>(t.out)[lane] = result;
+    } else {  // an output view at an offset that is not a multiple of 4 floats
+      t.out[4 * lane] = result.x;
+      t.out[4 * lane + 1] = result.y;
+      t.out[4 * lane + 2] = result.z;
+      t.out[4 * lane + 3] = result.w;
+    }
+  }
+  if (t.trace != nullptr && threadIdx.x == 0) t.trace[1] = globalNanoseconds();
+}
+
 /**
  * Threads of a block of the combine for many partials (combineManyKernel): kCombineManyGroups groups of
  * kCombineManyDims, each a thread per output dimension.
@@ -926,10 +1027,21 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
     case DType::BF16: dispatchWidth<__nv_bfloat16>(args, maxItems, aligned, stream); break;
     default: throw std::invalid_argument("ragged-decode-attention: pool dtype must be f32, f16 or bf16");
   }
-  // Calls of few pairs split each into many items (16 or more on average): the combine for many partials.
-  // Measured on an H100: 5-22% faster at 1-2 requests of 8 kv heads, but 1-3% slower on calls of hundreds
-  // of pairs, where each pair has a few partials and the wider blocks cost more than they save.
-  if (static_cast<long long>(params.pairCount) * 16 <= params.targetItems) {
+  // The combine: for head dims up to 128, in one round of 16-byte loads (combineVectorKernel); measured on
+  // an H100 (bench/cuda-decode-attention/NOTES.md, session 23), each block took 1.7-2.1 us instead of 4-6
+  // (batches 16 and 64), and 16 warps per block where pairs average 64 items or more (1-2 requests of 8 kv
+  // heads) were 5-9% faster there than 4. Wider heads: calls of few pairs split each into many items (16 or
+  // more on average) take the combine for many partials (5-22% faster than combineKernel at 1-2 requests,
+  // 1-3% slower on calls of hundreds of pairs).
+  const long long pairs = params.pairCount;
+  if (params.headDim <= 128 && params.headDim % 4 == 0 && kUseVectorCombine) {
+    if (pairs * 64 <= params.targetItems)
+      launchDependent(combineVectorKernel<16>, dim3(params.pairCount, subgroups * 8), dim3(16 * 32), 0, stream,
+                      args.dependentLaunch, args);
+    else
+      launchDependent(combineVectorKernel<4>, dim3(params.pairCount, subgroups * 8), dim3(4 * 32), 0, stream,
+                      args.dependentLaunch, args);
+  } else if (pairs * 16 <= params.targetItems) {
     launchDependent(combineManyKernel, dim3(params.pairCount, subgroups * 8), dim3(kCombineManyThreads), 0, stream,
                     args.dependentLaunch, args);
   } else {
