@@ -172,6 +172,8 @@ async function traceCall(backend: CudaBackend, pairCount: number, call: (trace: 
       round(mean(warps.filter((warp) => warp.index % 4 === w).map((warp) => us(warp.end)))),
     ),
     endSpreadAcrossSmMeansUs: percentiles(smMeans),
+    // each SM's mean warp end, by SM id: whether the same SMs end late call after call
+    meanEndBySmUs: [...bySm.entries()].sort(([a], [b]) => a - b).map(([, ends]) => round(mean(ends))),
     endSpreadWithinSmUs: percentiles(withinSm),
     combineUs:
       combine.length === 0
