@@ -331,7 +331,6 @@ struct DecodeArgs {
   long long poolRows;  // host only: K and V rows of the pool (blockCount x 2 x blockSize), for the tensor map
 };
 
-
 template <typename T, int GT, int E>
 __global__ void __launch_bounds__(kThreads, 2) decodeKernel(DecodeArgs args) {
   // Tokens each group of lanes keeps in flight: 16-byte loads issued together before first use.
@@ -671,8 +670,8 @@ constexpr bool kUseVectorCombine = true;
  * each. A warp loads the (max, sum) and the accumulators of up to kCombineVectorBatch partials together
  * (no barrier between the maxima and the values), folds them online against its own running maximum,
  * and the warps' sums are merged through shared memory. combineKernel's thread per dimension made four
- * times as many load requests and waited for the maxima before it used the values: 4-6 us per block on
- * an H100 against 1.7-2.1 us here.
+ * times as many load requests and waited for the maxima before it used the values: 3.3-5.7 us per block
+ * on an H100 against 1.5-2.1 us here (batches 16 and 64).
  */
 template <int Warps>
 __global__ void __launch_bounds__(32 * Warps) combineVectorKernel(DecodeArgs args) {
@@ -1028,11 +1027,11 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
     default: throw std::invalid_argument("ragged-decode-attention: pool dtype must be f32, f16 or bf16");
   }
   // The combine: for head dims up to 128, in one round of 16-byte loads (combineVectorKernel); measured on
-  // an H100 (bench/cuda-decode-attention/NOTES.md, session 23), each block took 1.7-2.1 us instead of 4-6
-  // (batches 16 and 64), and 16 warps per block where pairs average 64 items or more (1-2 requests of 8 kv
-  // heads) were 5-9% faster there than 4. Wider heads: calls of few pairs split each into many items (16 or
-  // more on average) take the combine for many partials (5-22% faster than combineKernel at 1-2 requests,
-  // 1-3% slower on calls of hundreds of pairs).
+  // an H100 (bench/cuda-decode-attention/NOTES.md, session 23), each block took 1.5-2.1 us instead of 3.3-5.7
+  // (batches 16 and 64); 16 warps per block where pairs average 64 items or more (1-2 requests of 8 kv
+  // heads) were up to 8% faster there than 4, and 0-5% slower at 4-8 requests. Wider heads: calls of few
+  // pairs split each into many items (16 or more on average) take the combine for many partials (5-22%
+  // faster than combineKernel at 1-2 requests, 1-3% slower on calls of hundreds of pairs).
   const long long pairs = params.pairCount;
   if (params.headDim <= 128 && params.headDim % 4 == 0 && kUseVectorCombine) {
     if (pairs * 64 <= params.targetItems)
