@@ -600,6 +600,24 @@ __device__ __forceinline__ bool combineTarget(const DecodeArgs& args, CombineTar
   return true;
 }
 
+/**
+ * Loads partials first, first + stride, ... (`Batch` of them, all in flight together) of a (pair, head):
+ * their (max, sum), or (-inf, 0) past the pair's last, and what `load(ok, slot)` returns for each.
+ */
+template <int Batch, typename Value, typename Load>
+__device__ __forceinline__ void loadPartials(const DecodeArgs& args, const CombineTarget& t, int first, int stride,
+                                             float2 (&maxSums)[Batch], Value (&values)[Batch], Load&& load) {
+  const float2* maxSum = reinterpret_cast<const float2*>(args.partialMaxSum);
+#pragma unroll
+  for (int k = 0; k < Batch; ++k) {
+    const int c = first + k * stride;
+    const bool ok = c < t.chunkCount;
+    const long long slot = t.slot(args, ok ? c : 0);
+    maxSums[k] = ok ? maxSum[slot] : make_float2(-INFINITY, 0.f);
+    values[k] = load(ok, slot);
+  }
+}
+
 constexpr int kCombineThreads = 128;
 // Chunks merged per round: each thread loads its dimension of this many partials into registers, and
 // the first threads their (max, sum), all before the round's one barrier.
@@ -683,20 +701,14 @@ __global__ void __launch_bounds__(32 * Warps) combineVectorKernel(DecodeArgs arg
   const int lane = threadIdx.x & 31;
   const bool active = 4 * lane < D;
   constexpr int kWarps = Warps;
-  const float2* maxSum = reinterpret_cast<const float2*>(args.partialMaxSum);
   float maximum = -INFINITY, denominator = 0.f;
   float4 numerator = make_float4(0.f, 0.f, 0.f, 0.f);
   for (int c0 = warp; c0 < chunkCount; c0 += kWarps * kCombineVectorBatch) {
     float2 ms[kCombineVectorBatch];
     float4 value[kCombineVectorBatch];
-#pragma unroll
-    for (int k = 0; k < kCombineVectorBatch; ++k) {
-      const int c = c0 + k * kWarps;
-      const bool ok = c < chunkCount;
-      ms[k] = ok ? maxSum[t.slot(args, c)] : make_float2(-INFINITY, 0.f);
-      value[k] = ok && active ? reinterpret_cast<const float4*>(args.partialAcc + t.slot(args, c) * D)[lane]
-                              : make_float4(0.f, 0.f, 0.f, 0.f);
-    }
+    loadPartials(args, t, c0, kWarps, ms, value, [&](bool ok, long long slot) {
+      return ok && active ? reinterpret_cast<const float4*>(args.partialAcc + slot * D)[lane] : make_float4(0.f, 0.f, 0.f, 0.f);
+    });
     float next = maximum;
 #pragma unroll
     for (int k = 0; k < kCombineVectorBatch; ++k) next = fmaxf(next, ms[k].x);
@@ -807,13 +819,8 @@ __global__ void __launch_bounds__(kCombineManyThreads) combineManyKernel(DecodeA
       for (int c = group; c < chunkCount; c += kCombineManyGroups * kCombineManyBatch) {
         float2 weightSum[kCombineManyBatch];
         float value[kCombineManyBatch];
-#pragma unroll
-        for (int k = 0; k < kCombineManyBatch; ++k) {
-          const int chunk = c + k * kCombineManyGroups;
-          const bool ok = chunk < chunkCount;
-          weightSum[k] = ok ? maxSum[t.slot(args, chunk)] : make_float2(-INFINITY, 0.f);
-          value[k] = ok && d < D ? args.partialAcc[t.slot(args, chunk) * D + d] : 0.f;
-        }
+        loadPartials(args, t, c, kCombineManyGroups, weightSum, value,
+                     [&](bool ok, long long slot) { return ok && d < D ? args.partialAcc[slot * D + d] : 0.f; });
 #pragma unroll
         for (int k = 0; k < kCombineManyBatch; ++k) {
           const float weight = weightSum[k].x == -INFINITY ? 0.f : exp2f(weightSum[k].x - largest);
