@@ -674,6 +674,15 @@ __global__ void __launch_bounds__(kCombineThreads) combineKernel(DecodeArgs args
   if (t.trace != nullptr && threadIdx.x == 0) t.trace[1] = globalNanoseconds();
 }
 
+/** `a` times `factor`, lane by lane. */
+__device__ __forceinline__ float4 scaled(float4 a, float factor) {
+  return make_float4(a.x * factor, a.y * factor, a.z * factor, a.w * factor);
+}
+/** `sum` + `weight` times `a`, lane by lane. */
+__device__ __forceinline__ float4 addScaled(float4 sum, float weight, float4 a) {
+  return make_float4(sum.x + weight * a.x, sum.y + weight * a.y, sum.z + weight * a.z, sum.w + weight * a.w);
+}
+
 /** Partials each warp of combineVectorKernel loads before it folds them (all in flight together). */
 constexpr int kCombineVectorBatch = 8;
 #ifdef FAIRKV_NO_VECTOR_COMBINE  // benchmark experiments only
@@ -700,13 +709,12 @@ __global__ void __launch_bounds__(32 * Warps) combineVectorKernel(DecodeArgs arg
   const int warp = threadIdx.x >> 5;
   const int lane = threadIdx.x & 31;
   const bool active = 4 * lane < D;
-  constexpr int kWarps = Warps;
   float maximum = -INFINITY, denominator = 0.f;
   float4 numerator = make_float4(0.f, 0.f, 0.f, 0.f);
-  for (int c0 = warp; c0 < chunkCount; c0 += kWarps * kCombineVectorBatch) {
+  for (int c0 = warp; c0 < chunkCount; c0 += Warps * kCombineVectorBatch) {
     float2 ms[kCombineVectorBatch];
     float4 value[kCombineVectorBatch];
-    loadPartials(args, t, c0, kWarps, ms, value, [&](bool ok, long long slot) {
+    loadPartials(args, t, c0, Warps, ms, value, [&](bool ok, long long slot) {
       return ok && active ? reinterpret_cast<const float4*>(args.partialAcc + slot * D)[lane] : make_float4(0.f, 0.f, 0.f, 0.f);
     });
     float next = maximum;
@@ -716,46 +724,36 @@ __global__ void __launch_bounds__(32 * Warps) combineVectorKernel(DecodeArgs arg
     const float rescale = maximum == -INFINITY ? 0.f : exp2f(maximum - next);
     maximum = next;
     denominator *= rescale;
-    numerator.x *= rescale;
-    numerator.y *= rescale;
-    numerator.z *= rescale;
-    numerator.w *= rescale;
+    numerator = scaled(numerator, rescale);
 #pragma unroll
     for (int k = 0; k < kCombineVectorBatch; ++k) {
       const float weight = ms[k].x == -INFINITY ? 0.f : exp2f(ms[k].x - maximum);
       denominator += weight * ms[k].y;
-      numerator.x += weight * value[k].x;
-      numerator.y += weight * value[k].y;
-      numerator.z += weight * value[k].z;
-      numerator.w += weight * value[k].w;
+      numerator = addScaled(numerator, weight, value[k]);
     }
   }
-  __shared__ float4 sNumerator[kWarps][32];
-  __shared__ float2 sMaxDenominator[kWarps];
+  __shared__ float4 sNumerator[Warps][32];
+  __shared__ float2 sMaxDenominator[Warps];
   sNumerator[warp][lane] = numerator;
   if (lane == 0) sMaxDenominator[warp] = make_float2(maximum, denominator);
   __syncthreads();
   if (warp == 0 && active) {
     float largest = -INFINITY;
 #pragma unroll
-    for (int w = 0; w < kWarps; ++w) largest = fmaxf(largest, sMaxDenominator[w].x);
+    for (int w = 0; w < Warps; ++w) largest = fmaxf(largest, sMaxDenominator[w].x);
     float4 sum = make_float4(0.f, 0.f, 0.f, 0.f);
     float total = 0.f;
     if (largest != -INFINITY) {
 #pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
+      for (int w = 0; w < Warps; ++w) {
         const float2 md = sMaxDenominator[w];
         const float weight = md.x == -INFINITY ? 0.f : exp2f(md.x - largest);
-        const float4 n = sNumerator[w][lane];
         total += weight * md.y;
-        sum.x += weight * n.x;
-        sum.y += weight * n.y;
-        sum.z += weight * n.z;
-        sum.w += weight * n.w;
+        sum = addScaled(sum, weight, sNumerator[w][lane]);
       }
     }
     const float inverse = total > 0.f ? 1.f / total : 0.f;
-    const float4 result = make_float4(sum.x * inverse, sum.y * inverse, sum.z * inverse, sum.w * inverse);
+    const float4 result = scaled(sum, inverse);
     if ((reinterpret_cast<uintptr_t>(t.out) & 15) == 0) {
       reinterpret_cast<float4*>(t.out)[lane] = result;
     } else {  // an output view at an offset that is not a multiple of 4 floats
@@ -1040,19 +1038,16 @@ void raggedDecodeAttention(const RaggedDecodeAttentionParams& params, void* work
   // pairs split each into many items (16 or more on average) take the combine for many partials (5-22%
   // faster than combineKernel at 1-2 requests, 1-3% slower on calls of hundreds of pairs).
   const long long pairs = params.pairCount;
+  const dim3 grid(params.pairCount, subgroups * 8);  // a block per (pair, query head)
   if (params.headDim <= 128 && params.headDim % 4 == 0 && kUseVectorCombine) {
     if (pairs * 64 <= params.targetItems)
-      launchDependent(combineVectorKernel<16>, dim3(params.pairCount, subgroups * 8), dim3(16 * 32), 0, stream,
-                      args.dependentLaunch, args);
+      launchDependent(combineVectorKernel<16>, grid, dim3(16 * 32), 0, stream, args.dependentLaunch, args);
     else
-      launchDependent(combineVectorKernel<4>, dim3(params.pairCount, subgroups * 8), dim3(4 * 32), 0, stream,
-                      args.dependentLaunch, args);
+      launchDependent(combineVectorKernel<4>, grid, dim3(4 * 32), 0, stream, args.dependentLaunch, args);
   } else if (pairs * 16 <= params.targetItems) {
-    launchDependent(combineManyKernel, dim3(params.pairCount, subgroups * 8), dim3(kCombineManyThreads), 0, stream,
-                    args.dependentLaunch, args);
+    launchDependent(combineManyKernel, grid, dim3(kCombineManyThreads), 0, stream, args.dependentLaunch, args);
   } else {
-    launchDependent(combineKernel, dim3(params.pairCount, subgroups * 8), dim3(kCombineThreads), 0, stream,
-                    args.dependentLaunch, args);
+    launchDependent(combineKernel, grid, dim3(kCombineThreads), 0, stream, args.dependentLaunch, args);
   }
 }
 
