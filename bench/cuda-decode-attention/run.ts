@@ -479,7 +479,7 @@ async function main(): Promise<void> {
     console.log(
       `${mix.name}, batch ${mix.batch}: ours ${ours.milliseconds.toFixed(3)} ms (${ours.withoutDependentLaunchMs.toFixed(3)} without dependent launch; blocks in pool order ${ours.blocksInPoolOrderMs.toFixed(3)}; schedule kernel first ${ours.withScheduleKernelMs.toFixed(3)}; schedule by block 0 ${ours.withBlockZeroScheduleMs.toFixed(3)}; element copies ${ours.withElementCopiesMs.toFixed(3)}; CUDA-core kernel ${ours.cudaCoreKernelMs.toFixed(3)}; host enqueue ${ours.hostEnqueueMs.toFixed(3)} ms; by items/SM ${JSON.stringify(measured.sweep)}) = ${ours.gbPerSecond.toFixed(0)} GB/s (${((100 * ours.gbPerSecond) / copy.gbPerSecond).toFixed(1)}% of copy), rel.err ${worstRelativeError.toExponential(2)}; ` +
         (torch.available
-          ? `torch padded ${torch.paddedMs === null ? 'out of memory' : `${torch.paddedMs.toFixed(3)} ms`}, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s; each call from an idle GPU ${torch.groupedSyncedMs.toFixed(3)} ms)`
+          ? `torch padded ${torch.paddedMs === null ? 'out of memory' : `${torch.paddedMs.toFixed(3)} ms`}, grouped ${torch.groupedMs.toFixed(3)} ms (${torch.groupedGbPerSecond.toFixed(0)} GB/s; each call from an idle GPU ${torch.groupedSyncedMs.toFixed(3)} ms), grouped from pages ${torch.pagedGroupedMs === null ? 'out of memory' : `${torch.pagedGroupedMs.toFixed(3)} ms`}`
           : `torch skipped: ${torch.reason}`),
     );
   }
@@ -523,6 +523,9 @@ type TorchResult =
       groupedMs: number;
       /** The grouped path with each call started on an idle GPU (the host's dispatch inside the interval). */
       groupedSyncedMs: number;
+      /** The grouped calls on K/V in a shuffled paged pool like ours: each class's blocks gathered, then SDPA (null: out of memory). */
+      pagedGroupedMs: number | null;
+      pagedGroupedGbPerSecond: number | null;
       paddedGbPerSecond: number | null;
       groupedGbPerSecond: number;
       classes: unknown;
@@ -540,6 +543,7 @@ function runTorch(mix: Mix, layout: Layout): TorchResult {
     lengths: layout.lengths,
     repeats,
     dtype: poolDType,
+    blockSize,
   });
   const child = spawnSync(python, [join(benchRoot, 'torch_sdpa.py'), config], { encoding: 'utf8', timeout: 300_000 });
   if (child.status !== 0)

@@ -8,6 +8,10 @@ lengths run.ts measured (config "lengths": request by request, kv head fastest):
 - grouped: the (request, kv head) pairs grouped by length class, one SDPA call per class with the
   query-head group as the query heads (enable_gqa), all the calls timed together (where nearly every
   pair has a length of its own, as in the proportional mix, that is about one call per pair).
+- grouped from pages (`pagedGroupedMs`): the same calls, but K and V live in a paged pool of
+  `blockSize`-token blocks in shuffled order, as ours do, so each call first gathers its class's blocks
+  into contiguous tensors (advanced indexing), then runs SDPA. That is what SDPA costs a server whose
+  cache is paged; the plain grouped path reads K/V that are already sorted into one tensor per class.
 
 Prints one JSON line: milliseconds (median of CUDA-event-timed calls issued back to back, as run.ts
 times ours; the grouped path also as calls each started on an idle GPU, `groupedSyncedMs`) and GB/s of
@@ -83,6 +87,36 @@ def main():
 
     grouped_ms = median_ms(grouped, repeats)
     grouped_synced_ms = median_synced_ms(grouped, repeats)
+    del calls
+    torch.cuda.empty_cache()
+
+    # Grouped from pages: every pair's blocks at shuffled places of one pool per K and V.
+    bs = c.get("blockSize", 16)
+    pair_blocks = {(r, h): -(-lengths[r][h] // bs) for r in range(b) for h in range(hkv)}
+    block_count = sum(pair_blocks.values())
+    pool_k = torch.randn(block_count, bs, d, device=dev, dtype=dt)
+    pool_v = torch.randn(block_count, bs, d, device=dev, dtype=dt)
+    order = torch.randperm(block_count, device=dev)
+    first, tables = 0, {}
+    for pair, count in pair_blocks.items():
+        tables[pair] = order[first : first + count]
+        first += count
+    paged_calls = [
+        (torch.randn(len(members), g, 1, d, device=dev, dtype=dt), torch.stack([tables[m] for m in members]), length)
+        for length, members in classes.items()
+    ]
+
+    def paged_grouped():
+        for cq, table, length in paged_calls:
+            p, n = table.shape
+            ck = pool_k[table].reshape(p, 1, n * bs, d)[:, :, :length]
+            cv = pool_v[table].reshape(p, 1, n * bs, d)[:, :, :length]
+            F.scaled_dot_product_attention(cq, ck, cv, enable_gqa=True)
+
+    try:
+        paged_grouped_ms, paged_error = median_ms(paged_grouped, repeats), None
+    except torch.OutOfMemoryError as error:
+        paged_grouped_ms, paged_error = None, f"out of memory: {error}"
     print(
         json.dumps(
             {
@@ -91,6 +125,9 @@ def main():
                 "paddedMs": padded_ms,
                 "groupedMs": grouped_ms,
                 "groupedSyncedMs": grouped_synced_ms,
+                "pagedGroupedMs": paged_grouped_ms,
+                "pagedGroupedGbPerSecond": None if paged_grouped_ms is None else needed / (paged_grouped_ms * 1e6),
+                **({} if paged_error is None else {"pagedGroupedError": paged_error}),
                 "paddedGbPerSecond": None if padded_ms is None else needed / (padded_ms * 1e6),
                 "groupedGbPerSecond": needed / (grouped_ms * 1e6),
                 "paddedBytesRead": b * hkv * long_len * d * 2 * q.element_size(),
