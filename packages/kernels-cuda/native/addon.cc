@@ -839,6 +839,11 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                  intField(a, "sequenceCount"), intField(a, "keptIndexCount")},
                 stream);
     } else if (kernel == "ragged-decode-attention") {
+      // itemsPerMultiprocessor (benchmarks; not part of the contract): a forced item count, used as given
+      // (the same fewest and most items, never halved for small calls)
+      const Napi::Value forcedItems = a.Get("itemsPerMultiprocessor");
+      const bool forced = forcedItems.IsNumber();
+      const int itemsPerMultiprocessor = forced ? forcedItems.As<Napi::Number>().Int32Value() : 0;
       RaggedDecodeAttentionParams p{field<const float>(a, "query"),
                                     field<float>(a, "output"),
                                     field<const void>(a, "pool"),
@@ -851,12 +856,11 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
                                     intField(a, "headDim"),
                                     intField(a, "blockSize"),
                                     static_cast<float>(numberField(a, "scale")),
-                                    context.multiprocessorCount * optionalIntField(a, "itemsPerMultiprocessor", 8),
-                                    context.multiprocessorCount * optionalIntField(a, "itemsPerMultiprocessor", 16),
+                                    context.multiprocessorCount * (forced ? itemsPerMultiprocessor : 8),
+                                    context.multiprocessorCount * (forced ? itemsPerMultiprocessor : 16),
                                     2048,
                                     64,
-                                    // a benchmark's forced item count (itemsPerMultiprocessor) stands as given
-                                    optionalIntField(a, "itemsPerMultiprocessor", 0) > 0 ? 0 : 768,
+                                    itemsPerMultiprocessor > 0 ? 0 : 768,
                                     context.multiprocessorCount};
       // dependentLaunch (benchmarks; not part of the contract): 0 = plain launches
       p.dependentLaunch = context.computeMajor >= 9 && optionalIntField(a, "dependentLaunch", 1) != 0;
