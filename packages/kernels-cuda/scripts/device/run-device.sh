@@ -51,7 +51,9 @@ for step in "${steps[@]}"; do
     e2e) gpus=$(nvidia-smi -L | wc -l)
       for plans in ${FAIRKV_E2E_PLANS:-$(ls -r .device/e2e-plans-*.json)}; do
         g=${plans##*-}; g=${g%.json}
-        [ "$g" -le "$gpus" ] || continue
+        # the GPU count is the name's last part (e2e-plans-G.json, or any name ending in -G.json)
+        [[ "$g" =~ ^[0-9]+$ ]] || { echo "e2e: $plans: the name must end in -G.json (G: its GPU count)"; status=1; continue; }
+        [ "$g" -le "$gpus" ] || { echo "e2e: $plans needs $g GPUs, this machine has $gpus: skipped"; continue; }
         node .device/e2e.mjs run "$plans" "${FAIRKV_E2E_EXECUTIONS:-workers,inline}" 2>&1 | tee -a "$OUT/e2e.log" || status=1
       done ;;
     cli) for backend in cpu cuda; do for devices in 1 2; do
