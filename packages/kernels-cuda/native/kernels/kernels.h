@@ -187,10 +187,14 @@ struct RaggedDecodeAttentionParams {
   int pairCount, kvHeadCount, groupSize, headDim, blockSize;
   float scale;
   /**
-   * Work items the schedule makes: at least `targetItems` (8 per SM by default) and at most
-   * `mostItems` (16 per SM; 0 = targetItems), as many as keep chunks of about `preferredChunkTokens`
-   * (measured on H100: calls of about a million tokens run best with 8 items per SM, calls of millions
-   * with 16, where one more item per warp evens out the end of the work queue). Bounds the workspace.
+   * Work items the schedule makes: at least `targetItems` (8 per SM by default: one per persistent
+   * warp) and at most `mostItems` (16 per SM, two per warp; 0 = targetItems), as many as keep chunks of
+   * about `preferredChunkTokens` (measured on H100: calls of about a million tokens run best with 8 items
+   * per SM, calls of millions with 16). Where chunks of that length would need a second round of the
+   * work queue that at most half the warps take part in, the schedule takes 8 or 16 per SM instead,
+   * whichever its estimate of the queue's end prefers (the 10 per SM that 2,048-token chunks made at 40
+   * requests of the quarter-long mix left the second round to a fifth of the warps: 13% slower than 8).
+   * Bounds the workspace.
    */
   int targetItems;
   int mostItems;

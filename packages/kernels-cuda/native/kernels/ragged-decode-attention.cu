@@ -3,7 +3,8 @@
 //
 // 1. the schedule (planChunks) reads the pair lengths on the device, picks a chunk length so the
 //    whole call makes between `targetItems` and `mostItems` work items (chunks near
-//    `preferredChunkTokens` where that range allows), and numbers each pair's items (an exclusive
+//    `preferredChunkTokens` where that range allows, unless they would leave a second round of the work
+//    queue to at most half the warps: then one item per warp or two), and numbers each pair's items (an exclusive
 //    prefix sum of its chunk counts): inside the tensor-core kernel every block plans it in its own
 //    shared memory (or, for pair tables too long for that, block 0 writes it to global memory and
 //    publishes a flag), or a one-block kernel does before the CUDA-core kernel (buildSchedule);
@@ -75,14 +76,57 @@ __device__ __forceinline__ ChunkCounts operator+(const ChunkCounts& a, const Chu
   return {a.counts + b.counts, a.classes + b.classes};
 }
 
+/**
+ * What the schedule weighs chunk lengths by (see planChunks and wavesEstimate), per candidate (one
+ * item per warp, two, preferredChunk): its full chunks, and the count and tokens of its tails of at
+ * least half a chunk.
+ */
+struct WaveStats {
+  long long full[3];
+  long long bigTails[3];
+  long long bigTailTokens[3];
+};
+__device__ __forceinline__ WaveStats operator+(const WaveStats& a, const WaveStats& b) {
+  WaveStats sum;
+#pragma unroll
+  for (int k = 0; k < 3; ++k) {
+    sum.full[k] = a.full[k] + b.full[k];
+    sum.bigTails[k] = a.bigTails[k] + b.bigTails[k];
+    sum.bigTailTokens[k] = a.bigTailTokens[k] + b.bigTailTokens[k];
+  }
+  return sum;
+}
+
 template <int Threads>
 struct ScheduleStorage {
   union {
     typename cub::BlockReduce<long long, Threads>::TempStorage reduce;
+    typename cub::BlockReduce<WaveStats, Threads>::TempStorage waves;
     typename cub::BlockScan<ChunkCounts, Threads>::TempStorage scan;
   } temp;
   int chunk;
+  int alternative;  // the two-wave chunk still to weigh against `chunk` (0: none)
+  int preferred;    // preferredChunk rounded, the third candidate where `alternative` is set
 };
+
+/**
+ * The end of a call's work queue in tokens, estimated for chunks of `chunk` tokens over `warps` warps
+ * taking one item at a time: the full chunks run in ceil(full / warps) rounds; the tails of at least half
+ * a chunk (`bigTails`, `bigTailTokens` in all) go first to the warps the last round leaves free, one
+ * each, and only where there are more of them than free warps do they lengthen the call. Smaller tails
+ * are taken to fit around the rest.
+ */
+__device__ __forceinline__ long long wavesEstimate(long long chunk, long long full, long long bigTails,
+                                                   long long bigTailTokens, long long warps) {
+  const long long rounds = (full + warps - 1) / warps;
+  const long long free = rounds == 0 ? warps : rounds * warps - full;
+  const long long whole = max(rounds, 1LL) * chunk;
+  if (bigTails <= free) return whole;
+  const long long tail = bigTailTokens / bigTails;
+  if (rounds == 0) return max(whole, 2 * tail);
+  // the tails left over follow a first tail on the free warps, or, past two each, the full rounds
+  return max(whole, bigTails - free <= free ? (rounds - 1) * chunk + 2 * tail : rounds * chunk + tail);
+}
 
 /** What planChunks found: the chunk length and the counts of full and tail chunks of the whole call. */
 struct ChunkTotals {
@@ -113,8 +157,12 @@ __device__ __forceinline__ int tailClass(int length, int chunk) {
 
 /**
  * The chunking shared by every schedule, computed by one block of `Threads` threads: reads the pair
- * lengths on the device, picks a chunk length so the call makes between `fewestItems` and `mostItems`
- * work items (chunks of about `preferredChunk` tokens where that range allows), and calls
+ * lengths on the device, picks a chunk length so the call makes between `fewestItems` work items (one
+ * per persistent warp) and `mostItems` (two): chunks of about `preferredChunk` tokens where that range
+ * allows, except where their full chunks would need a second round of the queue that at most half the
+ * warps take part in: there one item per warp or two, whichever wavesEstimate says ends first (small
+ * calls, where one per warp would be shorter than `smallCallChunk`: half as many, at most
+ * `preferredChunk` tokens long), and calls
  * `emit(p, length, fullOffset, partialOffset, tailRank, totals)` for every pair with the exclusive prefix
  * sums of the full and tail chunk counts before it, and the rank of its tail among the call's tails in
  * execution order (by class, then pair; -1 without a tail), each thread for a contiguous range of pairs,
@@ -139,21 +187,62 @@ __device__ ChunkTotals planChunks(const ScheduleArgs& a, ScheduleStorage<Threads
   const auto lengthOf = [&](int p) { return cached ? lengthCache[p] : max(a.pairs[p * 4 + 2], 0); };
   const long long totalTokens = Reduce(storage.temp.reduce).Sum(localTokens);
   if (threadIdx.x == 0) {
-    // chunks of about preferredChunk tokens, as long as that makes between fewestItems and mostItems
-    long long longest = (totalTokens + a.fewestItems - 1) / a.fewestItems;
-    // small calls: half as many items, twice as long, where the fewest would be shorter than smallCallChunk
-    if (longest < a.smallCallChunk) {
-      const long long half = max(1, a.fewestItems / 2);
-      longest = (totalTokens + half - 1) / half;
-    }
+    const auto rounded = [&](long long chunk) {
+      chunk = ((chunk + 63) / 64) * 64;
+      return static_cast<int>(min(max(chunk, static_cast<long long>(a.minChunk)), 1LL << 30));
+    };
+    const long long longest = (totalTokens + a.fewestItems - 1) / a.fewestItems;
     const long long shortest = (totalTokens + a.mostItems - 1) / a.mostItems;
-    long long chunk = max(shortest, min(static_cast<long long>(a.preferredChunk), longest));
-    chunk = ((chunk + 63) / 64) * 64;
-    if (chunk < a.minChunk) chunk = a.minChunk;
-    if (chunk > (1LL << 30)) chunk = 1LL << 30;
-    storage.chunk = static_cast<int>(chunk);
+    storage.alternative = 0;
+    if (longest < a.smallCallChunk) {
+      // small calls: half as many items, twice as long, where the fewest would be shorter than smallCallChunk
+      const long long half = max(1, a.fewestItems / 2);
+      storage.chunk = rounded(max(shortest, min(static_cast<long long>(a.preferredChunk), (totalTokens + half - 1) / half)));
+    } else if (longest <= a.preferredChunk || shortest >= a.preferredChunk) {
+      // one item per warp where those chunks are at most preferredChunk tokens, two where even those are longer
+      storage.chunk = rounded(max(shortest, min(static_cast<long long>(a.preferredChunk), longest)));
+    } else {
+      // chunks of preferredChunk make between one and two items per warp: weighed below
+      storage.chunk = rounded(longest);
+      storage.alternative = rounded(shortest);
+      storage.preferred = rounded(a.preferredChunk);
+    }
   }
   __syncthreads();  // also publishes the length cache
+  if (storage.alternative != 0) {
+    const int candidates[3] = {storage.chunk, storage.alternative, storage.preferred};
+    WaveStats local{};
+    for (int p = threadIdx.x; p < a.pairCount; p += Threads) {
+      const int length = lengthOf(p);
+#pragma unroll
+      for (int k = 0; k < 3; ++k) {
+        local.full[k] += length / candidates[k];
+        const int tail = length % candidates[k];
+        if (2 * tail >= candidates[k]) {
+          local.bigTails[k] += 1;
+          local.bigTailTokens[k] += tail;
+        }
+      }
+    }
+    const WaveStats all = cub::BlockReduce<WaveStats, Threads>(storage.temp.waves).Sum(local);
+    if (threadIdx.x == 0) {
+      // Chunks of preferredChunk whose full chunks need a second round of the work queue that at most half
+      // the warps take part in leave the others idle for most of a chunk (on an H100, 40 requests of the
+      // quarter-long mix made 10 items per SM, 13% slower than 8): whole waves instead, one item per warp
+      // or two, whichever wavesEstimate says ends first (a tie keeps the fewer, longer items). A fuller
+      // second round costs little (its warps stream faster with fewer beside them), and the rule stays.
+      const long long beyondOneRound = all.full[2] - a.fewestItems;
+      if (beyondOneRound > 0 && 2 * beyondOneRound <= a.fewestItems) {
+        const long long estimates[2] = {
+            wavesEstimate(candidates[0], all.full[0], all.bigTails[0], all.bigTailTokens[0], a.fewestItems),
+            wavesEstimate(candidates[1], all.full[1], all.bigTails[1], all.bigTailTokens[1], a.fewestItems)};
+        storage.chunk = estimates[1] < estimates[0] ? candidates[1] : candidates[0];
+      } else {
+        storage.chunk = candidates[2];
+      }
+    }
+    __syncthreads();
+  }
   const int chunk = storage.chunk;
 
   // Slots (partials) are numbered contiguously per pair; the execution order puts every full chunk
